@@ -1,0 +1,73 @@
+"""The ``model-inspector`` command line: a thin layer over :mod:`inspector.core`.
+
+Each sub-command lives in its own module of this package and exposes ``COMMAND`` (its name), ``ORDER`` (its
+place in ``--help``) and ``add_parser(subparsers)``, which registers its arguments and sets ``func``. ``func``
+returns the exit code. Expected problems (:class:`~inspector.core.errors.InspectorError`) print one line on
+stderr and exit 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Optional, Sequence
+
+from .. import __version__
+from ..core.errors import InspectorError
+from ..core.progress import Cancelled
+
+
+def _commands() -> list:
+    mods = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(mod, "add_parser"):
+            mods.append(mod)
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.COMMAND))
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors: exit 2 with one line, as for bad input
+        self.print_usage(sys.stderr)
+        self.exit(2, f"model-inspector: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="model-inspector",
+        description="Inspect a trained model for training data hidden in its weights (Song et al., CCS 2017), "
+        "scrub low mantissa bits, check accuracy, export sanitized weights.",
+    )
+    parser.add_argument("--version", action="version", version=f"model-inspector {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for mod in _commands():
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except InspectorError as e:
+        print(f"model-inspector: {e}", file=sys.stderr)
+        return 2
+    except (Cancelled, KeyboardInterrupt):
+        print("model-inspector: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("model-inspector: out of memory; close other programs or inspect fewer tensors", file=sys.stderr)
+        return 2
+
+
+def gui_main() -> int:
+    """Entry point of the ``model-inspector-gui`` launcher (no console window on Windows)."""
+    return main(["gui", *sys.argv[1:]])

@@ -1,0 +1,134 @@
+"""``model-inspector scan``: statistics and findings of one model; exit 0 clean, 1 suspicious, 2 unreadable."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from ..core.formats import open_model
+from ..core.scan import ScanOptions, ScanResult, scan
+from ._common import human_bytes, progress_for, write_json
+
+COMMAND = "scan"
+ORDER = 10
+
+
+def add_scan_options(p: argparse.ArgumentParser) -> None:
+    """The options ``scan`` and ``report`` share."""
+    p.add_argument("model", metavar="MODEL", help=".safetensors, sharded index/folder, or PyTorch .pt/.pth/.bin")
+    p.add_argument(
+        "--baseline", action="append", default=[], metavar="REF", help="trusted reference model (repeatable)"
+    )
+    p.add_argument("--profile", metavar="PROFILE.json", help="baseline profile (default: the built-in one)")
+    p.add_argument("--arch", metavar="SPEC", help="architecture recipe, for the capacity-abuse probe")
+    p.add_argument("--data", metavar="EVAL", help="evaluation data (.npz/.safetensors), for behavioural probes")
+    p.add_argument("--train-sample", metavar="TRAIN", help="sample of the training data: enables data-aware tests")
+    p.add_argument("--bins", type=int, default=256, help="histogram bins per tensor (default 256)")
+    p.add_argument("--workers", type=int, default=0, help="threads (default: one per core)")
+
+
+def options_from(args: argparse.Namespace) -> ScanOptions:
+    if args.bins < 1 or args.bins > 65536:
+        raise SystemExit("model-inspector: error: --bins must be between 1 and 65536")
+    return ScanOptions(
+        bins=args.bins,
+        workers=max(0, args.workers),
+        baselines=tuple(args.baseline),
+        profile=args.profile,
+        arch=args.arch,
+        data=args.data,
+        train_sample=args.train_sample,
+    )
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        COMMAND,
+        help="inspect a model: statistics, detectors, verdict",
+        description="Scan every tensor (streamed, on all cores), run the detectors and print a verdict. "
+        "Exit status: 0 clean, 1 suspicious, 2 could not inspect.",
+    )
+    add_scan_options(p)
+    p.add_argument("--json", metavar="OUT", help="write the scan/1 JSON document to OUT ('-' for stdout)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
+    p.set_defaults(func=run)
+
+
+def _f(v: float, spec: str = ".3g") -> str:
+    return "-" if v is None or not math.isfinite(v) else format(v, spec)
+
+
+def print_table(result: ScanResult, out=None) -> None:
+    out = out or sys.stdout
+    flagged = {f.tensor for f in result.findings if f.severity == "suspicious"}
+    rows = [("", "tensor", "dtype", "shape", "params", "mean", "std", "kurt", "±.05σ", "pos", "lowH", "ac1")]
+    for t in result.tensors:
+        s = t.stats
+        rows.append(
+            (
+                "!" if t.name in flagged else "",
+                t.name,
+                t.dtype,
+                "×".join(map(str, t.shape)) or "scalar",
+                f"{t.numel:,}",
+                _f(s.mean),
+                _f(s.std),
+                _f(s.kurtosis, ".2f"),
+                _f(s.near_zero_fraction, ".1%"),
+                _f(s.positive_fraction, ".0%"),
+                _f(s.low_byte_entropy, ".2f"),
+                _f(s.autocorr_value, ".2f"),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    widths[1] = min(widths[1], 48)
+    for r in rows:
+        cells = [r[0].ljust(widths[0]), r[1][: widths[1]].ljust(widths[1])]
+        cells += [c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r[2:], widths[2:]), start=2)]
+        print("  ".join(cells).rstrip(), file=out)
+
+
+def print_summary(result: ScanResult, out=None) -> None:
+    out = out or sys.stdout
+    m = result.model
+    print(
+        f"\n{m.path}  ({m.format}, {m.tensors} tensors, {m.parameters:,} parameters, {human_bytes(m.bytes)}, "
+        f"sha256 {m.sha256[:16] if m.sha256 else '-'}…)",
+        file=out,
+    )
+    if result.findings:
+        print("\nFindings (most severe first):", file=out)
+        for f in result.findings[:20]:
+            where = f.tensor or "model"
+            print(f"  [{f.severity:<10}] {f.score:4.2f} {f.attack:<16} {where}: {f.message}", file=out)
+        if len(result.findings) > 20:
+            print(f"  … and {len(result.findings) - 20} more (see --json)", file=out)
+    if result.checked:
+        print("\nChecked: " + "; ".join(result.checked), file=out)
+    if result.limits:
+        print("\nNot ruled out:", file=out)
+        for line in result.limits:
+            print(f"  - {line}", file=out)
+    verdict = result.verdict.upper()
+    print(f"\nVerdict: {verdict} (score {result.score:.2f}, {result.seconds:.2f} s)", file=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = options_from(args)
+    model = open_model(args.model)
+    bar, close = progress_for(f"scanning {model.path.name}")
+    try:
+        result = scan(model, opts, progress=bar)
+    finally:
+        close()
+    if args.json:
+        write_json(result.to_json(), args.json)
+    if args.json == "-":
+        return 1 if result.verdict == "suspicious" else 0
+    if args.quiet:
+        print(f"{result.verdict} {result.score:.2f} {model.path}")
+    else:
+        print_table(result)
+        print_summary(result)
+    return 1 if result.verdict == "suspicious" else 0

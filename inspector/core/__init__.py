@@ -1,0 +1,1 @@
+"""The analysis core: pure Python + numpy, no Qt; torch only where a model is run."""

@@ -1,0 +1,449 @@
+"""Streaming per-tensor statistics: exact, mergeable over chunks, and cheap per byte.
+
+One tensor is split into pieces (ranges of elements); each piece is read chunk by chunk into a reused buffer.
+Pass 1 accumulates counts, extrema, central moments (Chan et al.'s parallel merge), lag-1 sums and the bit-plane
+tables; pass 2, once the tensor's range and σ are known, builds the value histogram (numpy's exact binning
+rule, so counts equal ``np.histogram``'s) together with the low-byte histogram in one ``bincount``, and counts
+values within ±0.05σ of zero. Pieces of the same tensor may run on different threads and merge in order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from ..dtypes import DType, widen
+
+#: Half-width of the "near zero" band, in standard deviations (the sign-encoding signature of RESEARCH.md).
+NEAR_ZERO_SIGMAS = 0.05
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of values in ``len(edges) - 1`` bins; ``edges`` are shared with any baseline it is compared to."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.edges.setflags(write=False)
+        self.counts.setflags(write=False)
+
+    @property
+    def bins(self) -> int:
+        return len(self.counts)
+
+    def to_json(self) -> dict:
+        return {"edges": [float(e) for e in self.edges], "counts": [int(c) for c in self.counts]}
+
+
+@dataclass(frozen=True)
+class TensorStats:
+    """Statistics of one tensor. Moments ignore NaN and ±Inf; fractions are of all elements.
+
+    ``bit_ones[i]`` is P(bit i = 1) in the raw integer view, bit 0 being the lowest mantissa bit.
+    ``low_byte_counts`` is the 256-bin histogram of the least significant byte (float tensors only).
+    ``kurtosis`` is the plain fourth standardised moment (3 for a Gaussian).
+    """
+
+    count: int
+    nan: int = 0
+    inf: int = 0
+    zero: int = 0
+    subnormal: int = 0
+    min: float = math.nan
+    max: float = math.nan
+    mean: float = math.nan
+    std: float = math.nan
+    skewness: float = math.nan
+    kurtosis: float = math.nan
+    near_zero_fraction: float = math.nan
+    positive_fraction: float = math.nan
+    autocorr_value: float = math.nan
+    autocorr_sign: float = math.nan
+    low_byte_entropy: float = math.nan
+    histogram: Optional[Histogram] = None
+    bit_ones: tuple[float, ...] = ()
+    low_byte_counts: tuple[int, ...] = ()
+
+    @property
+    def zero_fraction(self) -> float:
+        return self.zero / self.count if self.count else math.nan
+
+    def to_json(self) -> dict:
+        def num(v: float) -> Optional[float]:
+            return None if v is None or not math.isfinite(v) else float(v)
+
+        return {
+            "count": self.count,
+            "mean": num(self.mean),
+            "std": num(self.std),
+            "min": num(self.min),
+            "max": num(self.max),
+            "skewness": num(self.skewness),
+            "kurtosis": num(self.kurtosis),
+            "zero_fraction": num(self.zero_fraction),
+            "nan": self.nan,
+            "inf": self.inf,
+            "subnormal": self.subnormal,
+            "near_zero_fraction": num(self.near_zero_fraction),
+            "positive_fraction": num(self.positive_fraction),
+            "autocorr_value": num(self.autocorr_value),
+            "autocorr_sign": num(self.autocorr_sign),
+            "low_byte_entropy": num(self.low_byte_entropy),
+            "bit_ones": [round(b, 6) for b in self.bit_ones],
+        }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pass 1: mergeable accumulators
+
+
+@dataclass
+class Moments:
+    """Count, mean and central moment sums M2..M4 of finite values, mergeable (Chan/Pébay)."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    m3: float = 0.0
+    m4: float = 0.0
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> Moments:
+        n = x.size
+        if n == 0:
+            return cls()
+        xd = x.astype(np.float64, copy=False)
+        mean = float(xd.sum()) / n
+        d = xd - mean
+        d2 = d * d
+        return cls(n, mean, float(d2.sum()), float(np.dot(d2, d)), float(np.dot(d2, d2)))
+
+    def merge(self, o: Moments) -> Moments:
+        if o.n == 0:
+            return self
+        if self.n == 0:
+            return o
+        n = self.n + o.n
+        delta = o.mean - self.mean
+        d_n = delta / n
+        na, nb = self.n, o.n
+        mean = self.mean + d_n * nb
+        m2 = self.m2 + o.m2 + delta * d_n * na * nb
+        m3 = self.m3 + o.m3 + delta * d_n * d_n * na * nb * (na - nb) + 3.0 * d_n * (na * o.m2 - nb * self.m2)
+        m4 = (
+            self.m4
+            + o.m4
+            + delta * d_n**3 * na * nb * (na * na - na * nb + nb * nb)
+            + 6.0 * d_n * d_n * (na * na * o.m2 + nb * nb * self.m2)
+            + 4.0 * d_n * (na * o.m3 - nb * self.m3)
+        )
+        return Moments(n, mean, m2, m3, m4)
+
+
+@dataclass
+class Pass1:
+    """What pass 1 accumulates over a run of consecutive elements of one tensor."""
+
+    count: int = 0
+    nan: int = 0
+    inf: int = 0
+    zero: int = 0
+    subnormal: int = 0
+    positive: int = 0
+    min: float = math.inf
+    max: float = -math.inf
+    moments: Moments = field(default_factory=Moments)
+    # lag-1 sums over finite consecutive pairs inside the run, plus the run's first and last value/sign
+    sxy: float = 0.0
+    pairs: int = 0
+    s_head: float = 0.0  # sum of x_i over pairs' first members
+    s_tail: float = 0.0  # sum of x_{i+1} over pairs' second members
+    neg_pairs: int = 0  # consecutive (negative, negative) sign-bit pairs
+    neg_head: int = 0
+    neg_tail: int = 0
+    sign_pairs: int = 0
+    negatives: int = 0
+    first: Optional[tuple[float, int]] = None  # (value, sign bit) of the first element
+    last: Optional[tuple[float, int]] = None
+    tables: Optional[list[np.ndarray]] = None  # 16-bit (or 8-bit) pattern counts per lane of the raw view
+
+    def merge(self, o: Pass1) -> Pass1:
+        """Combine with the run that immediately follows this one in storage order."""
+        if o.count == 0:
+            return self
+        if self.count == 0:
+            return o
+        r = Pass1(
+            count=self.count + o.count,
+            nan=self.nan + o.nan,
+            inf=self.inf + o.inf,
+            zero=self.zero + o.zero,
+            subnormal=self.subnormal + o.subnormal,
+            positive=self.positive + o.positive,
+            min=min(self.min, o.min),
+            max=max(self.max, o.max),
+            moments=self.moments.merge(o.moments),
+            sxy=self.sxy + o.sxy,
+            pairs=self.pairs + o.pairs,
+            s_head=self.s_head + o.s_head,
+            s_tail=self.s_tail + o.s_tail,
+            neg_pairs=self.neg_pairs + o.neg_pairs,
+            neg_head=self.neg_head + o.neg_head,
+            neg_tail=self.neg_tail + o.neg_tail,
+            sign_pairs=self.sign_pairs + o.sign_pairs,
+            negatives=self.negatives + o.negatives,
+            first=self.first,
+            last=o.last,
+            tables=_add_tables(self.tables, o.tables),
+        )
+        # the pair that straddles the boundary
+        if self.last is not None and o.first is not None:
+            (xa, sa), (xb, sb) = self.last, o.first
+            if math.isfinite(xa) and math.isfinite(xb):
+                r.sxy += xa * xb
+                r.pairs += 1
+                r.s_head += xa
+                r.s_tail += xb
+            r.sign_pairs += 1
+            r.neg_pairs += sa & sb
+            r.neg_head += sa
+            r.neg_tail += sb
+        return r
+
+
+def _add_tables(a: Optional[list[np.ndarray]], b: Optional[list[np.ndarray]]) -> Optional[list[np.ndarray]]:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return [x + y for x, y in zip(a, b)]
+
+
+_TINY = {"F64": np.finfo(np.float64).tiny, "F32": np.finfo(np.float32).tiny, "F16": np.finfo(np.float16).tiny}
+
+
+def _tiny(dt: DType) -> float:
+    if dt.name in _TINY:
+        return float(_TINY[dt.name])
+    if dt.name == "BF16":
+        return float(np.finfo(np.float32).tiny)  # bf16 shares fp32's exponent
+    bias = (1 << (dt.exponent_bits - 1)) - 1
+    return float(2.0 ** (1 - bias))
+
+
+def pass1_chunk(raw: np.ndarray, dt: DType) -> Pass1:
+    """Pass-1 accumulators of one chunk (raw storage values, flat)."""
+    n = raw.size
+    p = Pass1(count=n)
+    if n == 0:
+        return p
+    x = widen(raw, dt)
+    if dt.is_float:
+        u = raw.view(dt.uint)
+        signs = (u >> (dt.bits - 1)).astype(np.uint8, copy=False)
+        p.tables = _bit_tables(u, dt)
+    else:
+        signs = (x < 0).astype(np.uint8)
+    mn, mx = float(x.min()), float(x.max())
+    finite_mask = None
+    if not (math.isfinite(mn) and math.isfinite(mx)):
+        isnan = np.isnan(x)
+        isinf = np.isinf(x)
+        p.nan = int(np.count_nonzero(isnan))
+        p.inf = int(np.count_nonzero(isinf))
+        finite_mask = ~(isnan | isinf)
+        xf = x[finite_mask]
+        mn, mx = (float(xf.min()), float(xf.max())) if xf.size else (math.inf, -math.inf)
+    else:
+        xf = x
+    p.min, p.max = mn, mx
+    p.moments = Moments.of(xf)
+    p.zero = int(np.count_nonzero(xf == 0))
+    p.positive = int(np.count_nonzero(xf > 0))
+    if dt.is_float:
+        p.subnormal = int(np.count_nonzero(np.abs(xf) < _tiny(dt))) - p.zero
+    # lag-1 value sums over finite consecutive pairs
+    if n > 1:
+        if finite_mask is None:
+            xd = x.astype(np.float64, copy=False)
+            p.sxy = float(np.dot(xd[:-1], xd[1:]))
+            p.pairs = n - 1
+            p.s_head = float(xd[:-1].sum())
+            p.s_tail = float(xd[1:].sum())
+        else:
+            ok = finite_mask[:-1] & finite_mask[1:]
+            a = np.where(ok, x[:-1], 0).astype(np.float64)
+            b = np.where(ok, x[1:], 0).astype(np.float64)
+            p.sxy = float(np.dot(a, b))
+            p.pairs = int(np.count_nonzero(ok))
+            p.s_head, p.s_tail = float(a.sum()), float(b.sum())
+        p.neg_pairs = int(np.count_nonzero(signs[:-1] & signs[1:]))
+        p.neg_head = int(np.count_nonzero(signs[:-1]))
+        p.neg_tail = int(np.count_nonzero(signs[1:]))
+        p.sign_pairs = n - 1
+    p.negatives = int(np.count_nonzero(signs))
+    p.first = (float(x[0]), int(signs[0]))
+    p.last = (float(x[-1]), int(signs[-1]))
+    return p
+
+
+def _bit_tables(u: np.ndarray, dt: DType) -> list[np.ndarray]:
+    """Counts of every 16-bit pattern in each 16-bit lane of the raw view (8-bit for 1-byte types).
+
+    Two 65,536-bin ``bincount``\\ s over the halves of an fp32 give every bit frequency and the low byte's
+    histogram at once, far cheaper than 32 mask-and-count passes.
+    """
+    if dt.itemsize == 1:
+        return [np.bincount(u, minlength=256)]
+    lanes = u.view(np.uint16)
+    k = dt.itemsize // 2
+    if k == 1:
+        return [np.bincount(lanes, minlength=65536)]
+    lanes = lanes.reshape(-1, k)
+    return [np.bincount(lanes[:, i], minlength=65536) for i in range(k)]
+
+
+_BITS16 = ((np.arange(65536, dtype=np.uint32)[:, None] >> np.arange(16, dtype=np.uint32)) & 1).astype(np.float64)
+_BITS8 = _BITS16[:256, :8]
+
+
+def bit_ones(tables: list[np.ndarray], count: int) -> tuple[float, ...]:
+    """P(bit = 1) for every bit of the raw view, bit 0 first, from the lane pattern tables."""
+    if not count:
+        return ()
+    out: list[float] = []
+    for t in tables:
+        m = _BITS8 if t.size == 256 else _BITS16
+        out.extend((t.astype(np.float64) @ m / count).tolist())
+    return tuple(out)
+
+
+def low_byte_counts(tables: list[np.ndarray]) -> np.ndarray:
+    t = tables[0]
+    if t.size == 256:
+        return t.copy()
+    return t.reshape(256, 256).sum(axis=0)
+
+
+def entropy_bits(counts: np.ndarray) -> float:
+    total = counts.sum()
+    if total == 0:
+        return math.nan
+    p = counts[counts > 0] / total
+    return float(abs(-(p * np.log2(p)).sum()))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pass 2: histogram with numpy's exact binning, and the near-zero band
+
+
+def histogram_edges(lo: float, hi: float, bins: int, dt: DType) -> np.ndarray:
+    """Bin edges exactly as ``np.histogram(values, bins, range=(lo, hi))`` makes them for this tensor."""
+    lo, hi = _outer(lo, hi)
+    sample = np.empty(0, dtype=_value_dtype(dt))
+    return np.histogram_bin_edges(sample, bins=bins, range=(lo, hi))
+
+
+def _value_dtype(dt: DType) -> np.dtype:
+    if dt.name == "F64" or not dt.is_float:
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def _outer(lo: float, hi: float) -> tuple[float, float]:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        return 0.0, 1.0
+    if lo == hi:
+        return lo - 0.5, hi + 0.5
+    return lo, hi
+
+
+def histogram_chunk(x: np.ndarray, edges: np.ndarray, low_bytes: Optional[np.ndarray] = None) -> np.ndarray:
+    """Histogram counts of ``x`` over uniform ``edges`` following numpy's algorithm step for step.
+
+    With ``low_bytes`` (uint8, same length), returns a (bins, 256) joint table whose row sums are the value
+    histogram and whose column sums are the low-byte histogram, both from one ``bincount``.
+    """
+    bins = len(edges) - 1
+    first, last = edges[0], edges[-1]
+    keep = (x >= first) & (x <= last)
+    if not keep.all():
+        x = x[keep]
+        if low_bytes is not None:
+            low_bytes = low_bytes[keep]
+    norm = bins / (last - first)
+    f = (x - first) * norm
+    idx = f.astype(np.intp)
+    idx[idx == bins] -= 1
+    dec = x < edges[idx]
+    idx[dec] -= 1
+    inc = (x >= edges[idx + 1]) & (idx != bins - 1)
+    idx[inc] += 1
+    if low_bytes is None:
+        return np.bincount(idx, minlength=bins)
+    idx <<= 8
+    idx += low_bytes
+    return np.bincount(idx, minlength=bins * 256).reshape(bins, 256)
+
+
+def finalize(
+    p1: Pass1, dt: DType, hist_counts: Optional[np.ndarray], edges: Optional[np.ndarray], near_zero: int
+) -> TensorStats:
+    """Turn merged pass-1 accumulators and pass-2 counts into :class:`TensorStats`."""
+    m = p1.moments
+    n = p1.count
+    if m.n:
+        var = m.m2 / m.n
+        std = math.sqrt(var)
+        mean = m.mean
+        skew = (m.m3 / m.n) / var**1.5 if var > 0 else math.nan
+        kurt = (m.m4 / m.n) / (var * var) if var > 0 else math.nan
+    else:
+        var = std = mean = skew = kurt = math.nan
+    ac_v = math.nan
+    if p1.pairs > 1 and m.n and var > 0:
+        num = p1.sxy - mean * (p1.s_head + p1.s_tail) + p1.pairs * mean * mean
+        ac_v = (num / p1.pairs) / var
+    ac_s = math.nan
+    if p1.sign_pairs > 1 and n:
+        q = p1.negatives / n
+        if 0 < q < 1:
+            num = p1.neg_pairs - q * (p1.neg_head + p1.neg_tail) + p1.sign_pairs * q * q
+            ac_s = (num / p1.sign_pairs) / (q * (1 - q))
+    hist = None
+    lb: tuple[int, ...] = ()
+    ent = math.nan
+    bits: tuple[float, ...] = ()
+    if dt.is_float and p1.tables is not None:
+        bits = bit_ones(p1.tables, n)
+        lbc = low_byte_counts(p1.tables)
+        lb = tuple(int(c) for c in lbc)
+        ent = entropy_bits(lbc)
+    if hist_counts is not None and edges is not None:
+        hist = Histogram(np.asarray(edges, dtype=np.float64), np.asarray(hist_counts, dtype=np.int64))
+    return TensorStats(
+        count=n,
+        nan=p1.nan,
+        inf=p1.inf,
+        zero=p1.zero,
+        subnormal=p1.subnormal,
+        min=p1.min if m.n else math.nan,
+        max=p1.max if m.n else math.nan,
+        mean=mean,
+        std=std,
+        skewness=skew,
+        kurtosis=kurt,
+        near_zero_fraction=near_zero / n if n and m.n else math.nan,
+        positive_fraction=p1.positive / n if n else math.nan,
+        autocorr_value=ac_v,
+        autocorr_sign=ac_s,
+        low_byte_entropy=ent,
+        histogram=hist,
+        bit_ones=bits,
+        low_byte_counts=lb,
+    )

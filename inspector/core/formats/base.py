@@ -1,0 +1,183 @@
+"""Lazy tensor references and the reads behind them, shared by every file format.
+
+Whatever the format, a tensor's data is a run of little-endian bytes at a known offset of a known file, so one
+:class:`TensorRef` describes it and one set of functions reads it: whole (:func:`read_tensor`) or in bounded
+chunks (:func:`iter_chunks`). Listing tensors never touches their bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping, Optional
+
+import numpy as np
+
+from ..dtypes import DType
+from ..errors import MalformedFileError, TensorNotFoundError
+from ..progress import CancelToken, ProgressCallback, check, report
+
+#: Default chunk size of streamed reads. Small enough to stay in cache, large enough to amortise numpy calls.
+CHUNK_BYTES = 2 << 20
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """Where one tensor lives: element type, shape and byte range in a file.
+
+    ``offset`` is the absolute file offset of the first element. ``strides`` (in elements) is ``None`` for the
+    usual contiguous row-major layout; PyTorch checkpoints may hold strided views, whose bytes span
+    ``nbytes`` from ``offset`` (the covering range of the view).
+    """
+
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    path: Path
+    offset: int
+    nbytes: int
+    strides: Optional[tuple[int, ...]] = None
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def contiguous(self) -> bool:
+        return self.strides is None
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """An opened model: its format, metadata and tensors in storage order. Holds no data and no open files."""
+
+    path: Path
+    format: str  # "safetensors", "safetensors-sharded", "pytorch-zip", "pytorch-legacy"
+    tensors: tuple[TensorRef, ...]
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    files: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {t.name: t for t in self.tensors})
+
+    def __getitem__(self, name: str) -> TensorRef:
+        try:
+            return self._by_name[name]  # type: ignore[attr-defined, no-any-return]
+        except KeyError:
+            raise TensorNotFoundError(
+                f"no tensor named {name!r}", path=self.path, hint="List the tensors with `model-inspector scan`"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.tensors]
+
+    @property
+    def parameters(self) -> int:
+        return sum(t.numel for t in self.tensors)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of tensor data (not counting headers)."""
+        return sum(t.numel * t.dtype.itemsize for t in self.tensors)
+
+    @property
+    def file_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.files)
+
+
+def _readinto(f, buf: np.ndarray, offset: int, ref: TensorRef) -> None:
+    f.seek(offset)
+    view = memoryview(buf).cast("B")
+    got = f.readinto(view)
+    if got != view.nbytes:
+        raise MalformedFileError(
+            f"tensor {ref.name!r} is cut short ({got} of {view.nbytes} bytes at offset {offset})",
+            path=ref.path,
+            hint="The file is truncated; copy it again from its source",
+        )
+
+
+def read_tensor(ref: TensorRef) -> np.ndarray:
+    """The whole tensor in its storage type (bf16/fp8 as unsigned integers), shaped; a fresh writable array."""
+    st = ref.dtype.storage
+    if ref.contiguous:
+        out = np.empty(ref.numel, dtype=st)
+        if out.nbytes:
+            with open(ref.path, "rb") as f:
+                _readinto(f, out, ref.offset, ref)
+        return out.reshape(ref.shape)
+    span = np.empty(ref.nbytes // st.itemsize, dtype=st)
+    with open(ref.path, "rb") as f:
+        _readinto(f, span, ref.offset, ref)
+    strides = tuple(s * st.itemsize for s in ref.strides or ())
+    view = np.lib.stride_tricks.as_strided(span, shape=ref.shape, strides=strides)
+    return np.ascontiguousarray(view)
+
+
+def iter_chunks(
+    ref: TensorRef,
+    chunk_bytes: int = CHUNK_BYTES,
+    *,
+    reuse: bool = False,
+    cancel: Optional[CancelToken] = None,
+) -> Iterator[np.ndarray]:
+    """Flat chunks of a tensor in storage order, each at most ``chunk_bytes``, in its storage type.
+
+    With ``reuse=True`` one buffer is refilled for every chunk: a chunk is valid only until the next one is
+    asked for (the scan's hot path). Checks ``cancel`` before each read.
+    """
+    st = ref.dtype.storage
+    n = ref.numel
+    if n == 0:
+        return
+    if not ref.contiguous:
+        check(cancel)
+        flat = read_tensor(ref).reshape(-1)
+        step = max(1, chunk_bytes // st.itemsize)
+        for start in range(0, n, step):
+            check(cancel)
+            yield flat[start : start + step]
+        return
+    step = max(1, chunk_bytes // st.itemsize)
+    buf = np.empty(min(step, n), dtype=st) if reuse else None
+    with open(ref.path, "rb") as f:
+        for start in range(0, n, step):
+            check(cancel)
+            count = min(step, n - start)
+            out = buf[:count] if buf is not None else np.empty(count, dtype=st)
+            _readinto(f, out, ref.offset + start * st.itemsize, ref)
+            yield out
+
+
+def sha256_files(
+    paths: tuple[Path, ...] | list[Path],
+    *,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> str:
+    """SHA-256 over the concatenated bytes of ``paths`` (one file: that file's usual digest)."""
+    h = hashlib.sha256()
+    total = sum(p.stat().st_size for p in paths)
+    done = 0
+    buf = bytearray(8 << 20)
+    view = memoryview(buf)
+    for p in paths:
+        with open(p, "rb") as f:
+            while True:
+                check(cancel)
+                n = f.readinto(buf)
+                if not n:
+                    break
+                h.update(view[:n])
+                done += n
+                report(progress, done, total, f"hashing {p.name}")
+    return h.hexdigest()

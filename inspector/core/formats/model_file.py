@@ -1,0 +1,70 @@
+"""``open_model``: one entry point for every supported model file, dispatching on what the file is."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from ..errors import InspectorError, UnsupportedFormatError
+from .base import ModelFile
+from .safetensors import open_safetensors, open_sharded
+
+_SUPPORTED = ".safetensors, *.safetensors.index.json, a Hugging Face folder, or a PyTorch .pt/.pth/.bin checkpoint"
+
+
+def _sniff(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head[:4] == b"PK\x03\x04" or (head[:4] == b"PK\x05\x06"):
+        return "zip"
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] in (2, 3, 4, 5):
+        return "pickle"
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    return "unknown"
+
+
+def open_model(path: str | Path) -> ModelFile:
+    """Open a model file without running any code from it and list its tensors (headers only).
+
+    Accepts a ``.safetensors`` file, a sharded ``*.safetensors.index.json`` (or a folder holding one or a single
+    ``.safetensors`` file), or a PyTorch checkpoint written by ``torch.save`` (zip or legacy format), which is
+    read by a restricted unpickler. Raises an :class:`~inspector.core.errors.InspectorError` naming the
+    problem and the next step.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InspectorError("no such file or folder", path=p, hint="Check the path")
+    if p.is_dir():
+        indexes = sorted(p.glob("*.safetensors.index.json"))
+        if len(indexes) == 1:
+            return open_sharded(indexes[0])
+        if len(indexes) > 1:
+            raise UnsupportedFormatError(
+                f"folder holds several index files ({', '.join(i.name for i in indexes)})",
+                path=p,
+                hint="Open the index file you mean directly",
+            )
+        singles = sorted(p.glob("*.safetensors"))
+        if len(singles) == 1:
+            return open_safetensors(singles[0])
+        found = f"{len(singles)} .safetensors files and no index" if singles else "no model file"
+        raise UnsupportedFormatError(
+            f"folder has {found}", path=p, hint=f"Open one of: {_SUPPORTED}"
+        )
+    if p.name.endswith(".index.json"):
+        return open_sharded(p)
+    kind = _sniff(p)
+    if kind == "zip" or (kind == "unknown" and zipfile.is_zipfile(p)):
+        from .torchzip import open_torch_zip
+
+        return open_torch_zip(p)
+    if kind == "pickle":
+        from .torchzip import open_torch_legacy
+
+        return open_torch_legacy(p)
+    if kind == "safetensors" or p.suffix == ".safetensors":
+        return open_safetensors(p)
+    if p.stat().st_size == 0:
+        raise UnsupportedFormatError("file is empty", path=p, hint="Copy the model again from its source")
+    raise UnsupportedFormatError("not a recognised model file", path=p, hint=f"Supported: {_SUPPORTED}")

@@ -1,0 +1,188 @@
+"""A safetensors reader that validates the whole header before any tensor byte is touched.
+
+Layout: 8 bytes little-endian header length N, N bytes of JSON, then the data area. Each JSON entry gives a
+tensor's dtype, shape and ``[begin, end)`` offsets relative to the data area; the optional ``__metadata__``
+maps strings to strings. We check every rule the format states (and a few hostile-file cases it implies)
+ourselves, with messages that name the tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+from typing import Any
+
+from ..dtypes import DTYPES
+from ..errors import MalformedFileError
+from .base import ModelFile, TensorRef
+
+#: Largest header we accept (the reference implementation's limit).
+MAX_HEADER_BYTES = 100_000_000
+
+_FIX = "Re-export the model with the `safetensors` library, or check that the download completed"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def read_header(path: Path) -> tuple[dict[str, Any], int, int]:
+    """Parse and return ``(header, data_start, file_size)`` after checking sizes and JSON syntax."""
+    size = path.stat().st_size
+    if size < 8:
+        raise MalformedFileError(
+            f"file is {size} bytes, too short to be safetensors (needs an 8-byte header length)",
+            path=path,
+            hint=_FIX,
+        )
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        if n > MAX_HEADER_BYTES:
+            raise MalformedFileError(
+                f"header claims {n:,} bytes, over the {MAX_HEADER_BYTES:,}-byte limit (not a safetensors file?)",
+                path=path,
+                hint=_FIX,
+            )
+        if 8 + n > size:
+            raise MalformedFileError(
+                f"header claims {n:,} bytes but the file has only {size - 8:,} after the length field "
+                "(truncated file?)",
+                path=path,
+                hint=_FIX,
+            )
+        raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise MalformedFileError(f"header is not valid JSON ({e})", path=path, hint=_FIX) from None
+    if not isinstance(header, dict):
+        raise MalformedFileError("header is not a JSON object", path=path, hint=_FIX)
+    return header, 8 + n, size
+
+
+def open_safetensors(path: Path) -> ModelFile:
+    """Open one ``.safetensors`` file: validate its header and list its tensors in storage order."""
+    path = Path(path)
+    header, data_start, size = read_header(path)
+    data_size = size - data_start
+    meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise MalformedFileError("__metadata__ must map strings to strings", path=path, hint=_FIX)
+
+    refs: list[TensorRef] = []
+    for name, entry in header.items():
+        where = f"tensor {name!r}"
+        if not isinstance(entry, dict) or set(entry) - {"dtype", "shape", "data_offsets"} or len(entry) != 3:
+            raise MalformedFileError(
+                f"{where}: entry must have exactly dtype, shape and data_offsets", path=path, hint=_FIX
+            )
+        dt_name = entry["dtype"]
+        if not isinstance(dt_name, str) or dt_name not in DTYPES:
+            raise MalformedFileError(
+                f"{where}: unknown dtype {dt_name!r} (known: {', '.join(DTYPES)})",
+                path=path,
+                hint="This tool may be older than the file; convert the tensor to a standard dtype",
+            )
+        shape = entry["shape"]
+        if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
+            raise MalformedFileError(f"{where}: shape must be a list of non-negative integers", path=path, hint=_FIX)
+        offs = entry["data_offsets"]
+        if (
+            not isinstance(offs, list)
+            or len(offs) != 2
+            or not all(type(o) is int and o >= 0 for o in offs)
+            or offs[0] > offs[1]
+        ):
+            raise MalformedFileError(f"{where}: data_offsets must be [begin, end] with begin <= end", path=path, hint=_FIX)
+        begin, end = offs
+        if end > data_size:
+            raise MalformedFileError(
+                f"{where}: data ends at byte {end:,} but the data area has only {data_size:,} bytes "
+                "(truncated file?)",
+                path=path,
+                hint=_FIX,
+            )
+        dt = DTYPES[dt_name]
+        expected = math.prod(shape) * dt.itemsize
+        if end - begin != expected:
+            raise MalformedFileError(
+                f"{where}: {end - begin:,} bytes stored but shape {tuple(shape)} of {dt_name} needs {expected:,}",
+                path=path,
+                hint=_FIX,
+            )
+        refs.append(TensorRef(name, dt, tuple(shape), path, data_start + begin, end - begin))
+
+    refs.sort(key=lambda r: (r.offset, r.nbytes))
+    cursor = data_start
+    for r in refs:
+        if r.offset < cursor:
+            raise MalformedFileError(
+                f"tensor {r.name!r} overlaps the tensor before it (starts at data byte {r.offset - data_start:,}, "
+                f"previous ends at {cursor - data_start:,})",
+                path=path,
+                hint=_FIX,
+            )
+        if r.offset > cursor:
+            raise MalformedFileError(
+                f"gap of {r.offset - cursor:,} unaccounted bytes before tensor {r.name!r}", path=path, hint=_FIX
+            )
+        cursor = r.offset + r.nbytes
+    if cursor != size:
+        raise MalformedFileError(
+            f"{size - cursor:,} bytes after the last tensor belong to no tensor", path=path, hint=_FIX
+        )
+    return ModelFile(path=path, format="safetensors", tensors=tuple(refs), metadata=dict(meta), files=(path,))
+
+
+def open_sharded(index_path: Path) -> ModelFile:
+    """Open a sharded model from its ``*.safetensors.index.json``; every mapped tensor must be in its shard."""
+    index_path = Path(index_path)
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise MalformedFileError(f"index is not valid JSON ({e})", path=index_path, hint=_FIX) from None
+    wmap = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(wmap, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in wmap.items()):
+        raise MalformedFileError("index has no weight_map of tensor name to shard file", path=index_path, hint=_FIX)
+    folder = index_path.parent.resolve()
+    shards: dict[str, ModelFile] = {}
+    for shard in dict.fromkeys(wmap.values()):
+        target = (folder / shard).resolve()
+        if target.parent != folder:
+            raise MalformedFileError(
+                f"weight_map points outside the model folder ({shard!r})",
+                path=index_path,
+                hint="Shards must sit beside the index file",
+            )
+        if not target.is_file():
+            raise MalformedFileError(
+                f"shard {shard!r} named in weight_map is missing", path=index_path, hint="Download the missing shard"
+            )
+        shards[shard] = open_safetensors(target)
+    for name, shard in wmap.items():
+        if name not in shards[shard]:
+            raise MalformedFileError(
+                f"tensor {name!r} is mapped to {shard!r} but that shard does not contain it",
+                path=index_path,
+                hint=_FIX,
+            )
+    refs = [t for mf in shards.values() for t in mf.tensors]
+    names = [t.name for t in refs]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})[:3]
+        raise MalformedFileError(f"tensor names appear in several shards: {', '.join(dup)}", path=index_path)
+    meta: dict[str, str] = {}
+    for mf in shards.values():
+        meta.update(mf.metadata)
+    idx_meta = index.get("metadata")
+    if isinstance(idx_meta, dict):
+        meta.update({f"index.{k}": str(v) for k, v in idx_meta.items()})
+    files = (index_path, *(mf.path for mf in shards.values()))
+    return ModelFile(path=index_path, format="safetensors-sharded", tensors=tuple(refs), metadata=meta, files=files)

@@ -1,0 +1,330 @@
+"""``scan``: every tensor's statistics in a streaming, multi-threaded pass, then the detectors' findings.
+
+The same function serves the CLI, the GUI worker and notebooks. Work is split into pieces (whole small tensors,
+or ranges of a big tensor) that run on a thread pool; numpy releases the GIL in its loops, so the pieces run in
+parallel. Memory stays bounded: each piece reads into one reused chunk buffer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .. import __version__
+from .analysis.layers import layer_kind
+from .analysis.stats import (
+    NEAR_ZERO_SIGMAS,
+    Pass1,
+    TensorStats,
+    finalize,
+    histogram_chunk,
+    histogram_edges,
+    pass1_chunk,
+)
+from .dtypes import widen
+from .findings import Finding, model_score, rank, verdict_of
+from .formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, sha256_files
+from .formats.model_file import open_model
+from .progress import CancelToken, ProgressCallback, ThreadSafeProgress, check
+
+SCHEMA = "model-inspector/scan/1"
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """How to scan. The defaults suit the CLI and the GUI; tests shrink the chunk sizes."""
+
+    bins: int = 256
+    #: per-tensor histogram range (e.g. shared with a baseline); default: the tensor's own [min, max]
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    chunk_bytes: int = CHUNK_BYTES
+    #: tensors larger than this are split into pieces that run on different threads
+    piece_bytes: int = 32 << 20
+    workers: int = 0  # 0: one per CPU core
+    hash: bool = True
+    #: reference models (paths) whose layers are matched to this model's
+    baselines: tuple[str, ...] = ()
+    #: baseline profile JSON; None: the built-in profile
+    profile: Optional[str] = None
+    #: architecture recipe and evaluation data, for behavioural probes (capacity abuse)
+    arch: Optional[str] = None
+    data: Optional[str] = None
+    #: a sample of the training data, for the decisive data-aware detectors
+    train_sample: Optional[str] = None
+    detectors: bool = True
+
+
+@dataclass(frozen=True)
+class TensorScan:
+    """One tensor's identity and statistics."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    kind: str
+    stats: TensorStats
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "kind": self.kind,
+            "stats": self.stats.to_json(),
+            "histogram": self.stats.histogram.to_json() if self.stats.histogram else {"edges": [], "counts": []},
+        }
+        return out
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    format: str
+    sha256: Optional[str]
+    tensors: int
+    parameters: int
+    bytes: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "sha256": self.sha256,
+            "tensors": self.tensors,
+            "parameters": self.parameters,
+            "bytes": self.bytes,
+            "metadata": dict(self.metadata),
+        }
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Everything a scan found: the model, per-tensor statistics, ranked findings, verdict and score."""
+
+    model: ModelInfo
+    tensors: tuple[TensorScan, ...]
+    findings: tuple[Finding, ...]
+    verdict: str
+    score: float
+    limits: tuple[str, ...] = ()
+    checked: tuple[str, ...] = ()
+    seconds: float = 0.0
+    options: ScanOptions = field(default_factory=ScanOptions)
+
+    def tensor(self, name: str) -> TensorScan:
+        for t in self.tensors:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``model-inspector/scan/1`` document (DESIGN.md)."""
+        return {
+            "schema": SCHEMA,
+            "tool": {"name": "model-inspector", "version": __version__},
+            "model": self.model.to_json(),
+            "verdict": self.verdict,
+            "score": round(self.score, 6),
+            "findings": [f.to_json() for f in self.findings],
+            "checked": list(self.checked),
+            "limits": list(self.limits),
+            "tensors": [t.to_json() for t in self.tensors],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _pieces(ref: TensorRef, piece_bytes: int) -> list[tuple[int, int]]:
+    n = ref.numel
+    step = max(1, piece_bytes // ref.dtype.itemsize)
+    return [(s, min(n, s + step)) for s in range(0, n, step)] or [(0, 0)]
+
+
+def _sub(ref: TensorRef, start: int, stop: int) -> TensorRef:
+    """A contiguous element range of a tensor as its own flat reference."""
+    if not ref.contiguous:
+        return ref
+    isz = ref.dtype.itemsize
+    return replace(ref, shape=(stop - start,), offset=ref.offset + start * isz, nbytes=(stop - start) * isz)
+
+
+def _p1(ref: TensorRef, opts: ScanOptions, cancel, tick) -> Pass1:
+    acc = Pass1()
+    for chunk in iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel):
+        acc = acc.merge(pass1_chunk(chunk, ref.dtype))
+        tick(chunk.nbytes)
+    return acc
+
+
+def _p2(ref: TensorRef, opts: ScanOptions, edges: np.ndarray, thr: float, cancel, tick) -> tuple[np.ndarray, int]:
+    dt = ref.dtype
+    bins = len(edges) - 1
+    counts = np.zeros((bins, 256) if dt.is_float else bins, dtype=np.int64)
+    near = 0
+    for chunk in iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel):
+        x = widen(chunk, dt)
+        low = chunk.view(np.uint8)[:: dt.itemsize] if dt.is_float else None
+        counts += histogram_chunk(x, edges, low)
+        if math.isfinite(thr):
+            near += int(np.count_nonzero(np.abs(x) <= thr))
+        tick(chunk.nbytes)
+    hist = counts.sum(axis=1) if dt.is_float else counts
+    return hist, near
+
+
+class _Scanner:
+    def __init__(self, model: ModelFile, opts: ScanOptions, progress, cancel, on_tensor) -> None:
+        self.model = model
+        self.opts = opts
+        self.cancel = cancel
+        self.on_tensor = on_tensor
+        self.total = 2 * sum(r.numel * r.dtype.itemsize for r in model.tensors)
+        self.prog = ThreadSafeProgress(progress, max(1, self.total))
+        workers = opts.workers or os.cpu_count() or 1
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
+        self.lock = threading.Lock()
+
+    def tick(self, nbytes: int) -> None:
+        self.prog.add(nbytes, "")
+
+    def tensor(self, ref: TensorRef) -> TensorScan:
+        """Scan one tensor, fanning its pieces out to the pool when it is big."""
+        opts = self.opts
+        pieces = [_sub(ref, a, b) for a, b in _pieces(ref, opts.piece_bytes)] if ref.contiguous else [ref]
+        p1 = Pass1()
+        for part in self._map(lambda r: _p1(r, opts, self.cancel, self.tick), pieces):
+            p1 = p1.merge(part)
+        check(self.cancel)
+        lo, hi = opts.ranges.get(ref.name, (p1.min, p1.max))
+        edges = histogram_edges(lo, hi, opts.bins, ref.dtype)
+        std = math.sqrt(p1.moments.m2 / p1.moments.n) if p1.moments.n else math.nan
+        thr = NEAR_ZERO_SIGMAS * std
+        hist = np.zeros(opts.bins, dtype=np.int64)
+        near = 0
+        for h, nz in self._map(lambda r: _p2(r, opts, edges, thr, self.cancel, self.tick), pieces):
+            hist += h
+            near += nz
+        stats = finalize(p1, ref.dtype, hist, edges, near)
+        result = TensorScan(ref.name, ref.dtype.name, ref.shape, layer_kind(ref.name, ref.shape), stats)
+        if self.on_tensor is not None:
+            self.on_tensor(result)
+        return result
+
+    def _map(self, fn: Callable, items: list) -> list:
+        if len(items) == 1:
+            return [fn(items[0])]
+        futures = [self.pool.submit(fn, it) for it in items]
+        return [f.result() for f in futures]
+
+    def run(self) -> tuple[TensorScan, ...]:
+        refs = self.model.tensors
+        big = [r for r in refs if r.contiguous and r.numel * r.dtype.itemsize > self.opts.piece_bytes]
+        small = [r for r in refs if r not in set(big)] if big else list(refs)
+        # Small tensors run one per task on the pool; a big tensor's pieces are fanned out from this thread
+        # (never from inside a pool task, which could starve the pool).
+        futures: dict[str, Future] = {r.name: self.pool.submit(self.tensor, r) for r in small}
+        done: dict[str, TensorScan] = {}
+        try:
+            for r in big:
+                done[r.name] = self.tensor(r)
+            for name, fut in futures.items():
+                done[name] = fut.result()
+        except BaseException:
+            if self.cancel is not None:
+                self.cancel.cancel()
+            for fut in futures.values():
+                fut.cancel()
+            raise
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        return tuple(done[r.name] for r in refs)
+
+
+def scan_tensors(
+    model: ModelFile,
+    options: ScanOptions = ScanOptions(),
+    *,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+    on_tensor: Optional[Callable[[TensorScan], None]] = None,
+) -> tuple[TensorScan, ...]:
+    """Statistics of every tensor of ``model`` in storage order; ``on_tensor`` is called as each finishes."""
+    cancel = cancel or CancelToken()
+    return _Scanner(model, options, progress, cancel, on_tensor).run()
+
+
+def scan(
+    model: ModelFile | str | Path,
+    options: ScanOptions = ScanOptions(),
+    *,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+    on_tensor: Optional[Callable[[TensorScan], None]] = None,
+) -> ScanResult:
+    """Scan a model: per-tensor statistics, then every applicable detector; returns an immutable result.
+
+    ``progress(done, total, message)`` is called from worker threads; ``cancel`` stops the scan within a chunk
+    (raising :class:`~inspector.core.progress.Cancelled`). Raises
+    :class:`~inspector.core.errors.InspectorError` for unreadable files.
+    """
+    t0 = time.perf_counter()
+    mf = model if isinstance(model, ModelFile) else open_model(model)
+    cancel = cancel or CancelToken()
+    digest: Optional[str] = None
+    hasher: Optional[ThreadPoolExecutor] = None
+    hash_future: Optional[Future] = None
+    if options.hash:
+        hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        hash_future = hasher.submit(sha256_files, mf.files, cancel=cancel)
+    try:
+        tensors = scan_tensors(mf, options, progress=progress, cancel=cancel, on_tensor=on_tensor)
+        if hash_future is not None:
+            digest = hash_future.result()
+    finally:
+        if hasher is not None:
+            if hash_future is not None and not hash_future.done():
+                cancel.cancel()
+            hasher.shutdown(wait=True)
+    info = ModelInfo(
+        path=str(mf.path),
+        format=mf.format,
+        sha256=digest,
+        tensors=len(mf.tensors),
+        parameters=mf.parameters,
+        bytes=mf.nbytes,
+        metadata=dict(mf.metadata),
+    )
+    findings: Sequence[Finding] = ()
+    limits: Sequence[str] = ()
+    checked: Sequence[str] = ()
+    if options.detectors:
+        from .detectors import run_detectors
+
+        findings, checked, limits = run_detectors(mf, tensors, options, progress=progress, cancel=cancel)
+    ranked = rank(findings)
+    return ScanResult(
+        model=info,
+        tensors=tensors,
+        findings=ranked,
+        verdict=verdict_of(ranked),
+        score=model_score(ranked),
+        limits=tuple(limits),
+        checked=tuple(checked),
+        seconds=time.perf_counter() - t0,
+        options=options,
+    )

