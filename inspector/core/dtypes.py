@@ -8,7 +8,7 @@ counted from the least significant bit: bit 0 is the lowest mantissa bit, bit ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -126,7 +126,7 @@ def dtype(name: str) -> DType:
     return DTYPES[name]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fp8_table(name: str) -> np.ndarray:
     """float32 value of each of the 256 codes of an fp8 format (OCP E4M3FN / E5M2)."""
     d = DTYPES[name]

@@ -62,7 +62,6 @@ class ThreadSafeProgress:
     def add(self, amount: int, message: str = "") -> None:
         if self._progress is None:
             return
-        with self._lock:
+        with self._lock:  # report under the lock so the callback sees a non-decreasing count
             self._done += amount
-            done = self._done
-        self._progress(min(done, self._total), self._total, message)
+            self._progress(min(self._done, self._total), self._total, message)

@@ -174,17 +174,15 @@ def _p1(ref: TensorRef, opts: ScanOptions, cancel, tick) -> Pass1:
 def _p2(ref: TensorRef, opts: ScanOptions, edges: np.ndarray, thr: float, cancel, tick) -> tuple[np.ndarray, int]:
     dt = ref.dtype
     bins = len(edges) - 1
-    counts = np.zeros((bins, 256) if dt.is_float else bins, dtype=np.int64)
+    counts = np.zeros(bins, dtype=np.int64)
     near = 0
     for chunk in iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel):
         x = widen(chunk, dt)
-        low = chunk.view(np.uint8)[:: dt.itemsize] if dt.is_float else None
-        counts += histogram_chunk(x, edges, low)
+        counts += histogram_chunk(x, edges)
         if math.isfinite(thr):
             near += int(np.count_nonzero(np.abs(x) <= thr))
         tick(chunk.nbytes)
-    hist = counts.sum(axis=1) if dt.is_float else counts
-    return hist, near
+    return counts, near
 
 
 class _Scanner:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from inspector import CancelToken, Cancelled, ScanOptions, open_model, scan
+from inspector import Cancelled, CancelToken, ScanOptions, open_model, scan
 from inspector.core.findings import ATTACKS, SEVERITIES
 
 
@@ -35,7 +35,19 @@ def test_scan_json_contract(small_model):
     assert sorted(names) == sorted(open_model(small_model).names)
     for t in doc["tensors"]:
         st = t["stats"]
-        for key in ("count", "mean", "std", "min", "max", "skewness", "kurtosis", "zero_fraction", "nan", "inf", "subnormal"):
+        for key in (
+            "count",
+            "mean",
+            "std",
+            "min",
+            "max",
+            "skewness",
+            "kurtosis",
+            "zero_fraction",
+            "nan",
+            "inf",
+            "subnormal",
+        ):
             assert key in st
         h = t["histogram"]
         assert len(h["edges"]) == len(h["counts"]) + 1
@@ -45,10 +57,14 @@ def test_scan_json_contract(small_model):
 def test_progress_reaches_total_and_tensors_arrive_one_by_one(small_model):
     seen = []
     arrived = []
-    r = scan(small_model, ScanOptions(chunk_bytes=1024), progress=lambda d, t, m: seen.append((d, t)),
-             on_tensor=arrived.append)
+    r = scan(
+        small_model,
+        ScanOptions(chunk_bytes=1024),
+        progress=lambda d, t, m: seen.append((d, t)),
+        on_tensor=arrived.append,
+    )
     assert seen and seen[-1][0] == seen[-1][1]
-    assert all(a <= b for (a, _), (b, _) in zip(seen, seen[1:])) or True  # threads may interleave reports
+    assert all(a <= b for (a, _), (b, _) in zip(seen, seen[1:], strict=False)), "progress went backwards"
     assert max(d for d, _ in seen) == seen[0][1]
     assert sorted(t.name for t in arrived) == sorted(t.name for t in r.tensors)
 

@@ -19,8 +19,9 @@ from ..dtypes import DType
 from ..errors import MalformedFileError, TensorNotFoundError
 from ..progress import CancelToken, ProgressCallback, check, report
 
-#: Default chunk size of streamed reads. Small enough to stay in cache, large enough to amortise numpy calls.
-CHUNK_BYTES = 2 << 20
+#: Default chunk size of streamed reads: the temporaries of a chunk's statistics stay in L2 cache (measured
+#: fastest at 128-256 K elements), yet numpy's per-call overhead stays small.
+CHUNK_BYTES = 512 << 10
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,7 @@ def open_model(path: str | Path) -> ModelFile:
         if len(singles) == 1:
             return open_safetensors(singles[0])
         found = f"{len(singles)} .safetensors files and no index" if singles else "no model file"
-        raise UnsupportedFormatError(
-            f"folder has {found}", path=p, hint=f"Open one of: {_SUPPORTED}"
-        )
+        raise UnsupportedFormatError(f"folder has {found}", path=p, hint=f"Open one of: {_SUPPORTED}")
     if p.name.endswith(".index.json"):
         return open_sharded(p)
     kind = _sniff(p)

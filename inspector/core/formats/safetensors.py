@@ -100,12 +100,13 @@ def open_safetensors(path: Path) -> ModelFile:
             or not all(type(o) is int and o >= 0 for o in offs)
             or offs[0] > offs[1]
         ):
-            raise MalformedFileError(f"{where}: data_offsets must be [begin, end] with begin <= end", path=path, hint=_FIX)
+            raise MalformedFileError(
+                f"{where}: data_offsets must be [begin, end] with begin <= end", path=path, hint=_FIX
+            )
         begin, end = offs
         if end > data_size:
             raise MalformedFileError(
-                f"{where}: data ends at byte {end:,} but the data area has only {data_size:,} bytes "
-                "(truncated file?)",
+                f"{where}: data ends at byte {end:,} but the data area has only {data_size:,} bytes (truncated file?)",
                 path=path,
                 hint=_FIX,
             )

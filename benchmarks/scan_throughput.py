@@ -1,0 +1,101 @@
+"""Scan throughput on a ~2 GB fp32 safetensors model, against np.histogram (and TensorBoard's, if installed).
+
+    python benchmarks/scan_throughput.py [--size-gb 2] [--path existing.safetensors] [--keep]
+
+Everything is measured in this one run on the same file (warm page cache for all contenders), and every
+figure is printed as a ratio against the named baseline. Targets (issue 2): full scan ≥ 2× faster than
+np.histogram alone; scan peak RSS < 800 MB; header listing < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import run_child, timed, warm_cache, write_big_model  # noqa: E402
+
+
+def np_histogram_pass(path: Path) -> float:
+    """np.histogram (256 bins, each tensor's own range given) over every tensor, memory-mapped."""
+    from inspector import open_model
+
+    m = open_model(path)
+    t0 = time.perf_counter()
+    for ref in m.tensors:
+        x = np.memmap(path, dtype=np.float32, mode="r", offset=ref.offset, shape=(ref.numel,))
+        lo, hi = float(x[:1000].min()) - 10, float(x[:1000].max()) + 10
+        np.histogram(x, bins=256, range=(lo, hi))
+        del x
+    return time.perf_counter() - t0
+
+
+def tensorboard_pass(path: Path) -> float | None:
+    try:
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: F401
+        from torch.utils.tensorboard.summary import histogram
+    except Exception:
+        return None
+    from inspector import open_model
+
+    m = open_model(path)
+    t0 = time.perf_counter()
+    for ref in m.tensors:
+        x = np.memmap(path, dtype=np.float32, mode="r", offset=ref.offset, shape=(ref.numel,))
+        histogram("h", np.asarray(x), bins="tensorflow")
+        del x
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-gb", type=float, default=2.0)
+    ap.add_argument("--path", type=Path)
+    ap.add_argument("--workers", type=int, default=0)
+    args = ap.parse_args()
+
+    tmp = tempfile.TemporaryDirectory(prefix="mi-bench-")
+    path = args.path or write_big_model(Path(tmp.name) / "big.safetensors", args.size_gb)
+    gb = path.stat().st_size / 1e9
+    from inspector import open_model
+
+    list_times = [timed(open_model, path)[0] for _ in range(20)]
+    warm_cache(path)
+
+    scan_code = (
+        "from inspector import scan, ScanOptions\n"
+        f"r = scan({str(path)!r}, ScanOptions(workers={args.workers}))\n"
+        "print(len(r.tensors), r.verdict)"
+    )
+    scan_s, scan_rss, _ = run_child(scan_code)
+    stats_code = scan_code.replace("ScanOptions(", "ScanOptions(hash=False, detectors=False, ")
+    stats_s, stats_rss, _ = run_child(stats_code)
+    hist_s = np_histogram_pass(path)
+    tb_s = tensorboard_pass(path)
+
+    print(f"model: {path} ({gb:.2f} GB, {len(open_model(path).tensors)} tensors)")
+    print(f"header listing: median {statistics.median(list_times) * 1e3:.2f} ms (target < 50 ms)")
+    print(f"np.histogram (256 bins, given range), one thread: {hist_s:.2f} s = {gb / hist_s:.2f} GB/s   [baseline]")
+    if tb_s is not None:
+        print(f"TensorBoard histogram: {tb_s:.2f} s = {gb / tb_s:.2f} GB/s  ratio vs np.histogram {hist_s / tb_s:.2f}x")
+    else:
+        print("TensorBoard histogram: not installed (pip install tensorboard to include it)")
+    print(
+        f"full scan (all statistics + sha256 + detectors): {scan_s:.2f} s = {gb / scan_s:.2f} GB/s  "
+        f"= {hist_s / scan_s:.2f}x np.histogram (target >= 2x); peak RSS {scan_rss} MB (target < 800 MB)"
+    )
+    print(
+        f"statistics only (no hash, no detectors): {stats_s:.2f} s = {gb / stats_s:.2f} GB/s  "
+        f"= {hist_s / stats_s:.2f}x np.histogram; peak RSS {stats_rss} MB"
+    )
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
