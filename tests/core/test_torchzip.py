@@ -1,0 +1,375 @@
+"""The restricted PyTorch checkpoint readers: real torch.save output reads bit for bit, hostile files are refused.
+
+torch is used here only to *write* checkpoints (and, once, as a control that a hostile payload is live);
+the reader under test never imports it.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+import pickle
+import shlex
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import inspector
+from inspector.core.errors import MalformedFileError, UnsafeFileError, UnsupportedFormatError
+from inspector.core.formats.torchzip import open_torch_legacy, open_torch_zip
+
+torch = pytest.importorskip("torch")
+
+OUR_NAMES = {
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float8_e4m3fn: "F8_E4M3",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.uint16: "U16",
+    torch.bool: "BOOL",
+}
+
+
+def _save(obj, path: Path, legacy: bool = False) -> Path:
+    torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
+    return path
+
+
+def _raw(t) -> bytes:
+    """The tensor's elements in row-major order as raw little-endian bytes (bf16/fp8 included)."""
+    return t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def _state_dict() -> dict:
+    g = torch.Generator().manual_seed(0)
+    fc = torch.nn.Linear(4, 3)
+    sd = collections.OrderedDict(fc.state_dict())
+    w = sd["weight"]
+    sd["weight_t"] = w.t()  # non-contiguous view of the same storage
+    sd["row_tail"] = w[1:]  # contiguous, non-zero storage offset
+    sd["column"] = w[:, 2]  # strided with an offset
+    sd["expanded"] = torch.randn(1, 4, generator=g).expand(3, 4)  # stride 0
+    sd["half"] = torch.randn(2, 5, generator=g).half()
+    sd["bf16"] = torch.randn(7, generator=g).bfloat16()
+    sd["f64"] = torch.randn(3, generator=g, dtype=torch.float64)
+    sd["long"] = torch.arange(-3, 3)
+    sd["int"] = torch.tensor([1, -2, 2**31 - 1], dtype=torch.int32)
+    sd["short"] = torch.tensor([-7, 9], dtype=torch.int16)
+    sd["char"] = torch.tensor([-128, 127], dtype=torch.int8)
+    sd["byte"] = torch.tensor([0, 255], dtype=torch.uint8)
+    sd["mask"] = torch.tensor([True, False, True])
+    sd["scalar"] = torch.tensor(3.5)
+    sd["empty"] = torch.zeros(0, 3)
+    sd["num_batches_tracked"] = torch.tensor(12)
+    return sd
+
+
+def _assert_same(model, sd) -> None:
+    assert model.names == list(sd)
+    for name, t in sd.items():
+        ref = model[name]
+        assert ref.shape == tuple(t.shape), name
+        assert ref.dtype.name == OUR_NAMES[t.dtype], name
+        assert inspector.read_tensor(ref).tobytes() == _raw(t), name
+        assert b"".join(c.tobytes() for c in inspector.iter_chunks(ref, chunk_bytes=8)) == _raw(t), name
+
+
+# ------------------------------------------------------------------------------------------ real torch output
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_state_dict_reads_bit_identical(tmp_path: Path, legacy: bool) -> None:
+    sd = _state_dict()
+    model = inspector.open_model(_save(sd, tmp_path / "m.pt", legacy))
+
+    assert model.format == ("pytorch-legacy" if legacy else "pytorch-zip")
+    _assert_same(model, sd)
+    assert model["weight"].strides is None
+    assert model["weight_t"].strides == (1, 4)
+    assert model["column"].strides == (4,)
+    assert model["expanded"].strides == (0, 1)
+    assert model["row_tail"].strides is None
+    assert model["row_tail"].offset == model["weight"].offset + 4 * 4
+    assert model.files == (tmp_path / "m.pt",)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_newer_dtypes_saved_as_untyped_storage(tmp_path: Path, legacy: bool) -> None:
+    sd = {
+        "f8": torch.tensor([0.5, -2.0, 448.0]).to(torch.float8_e4m3fn),
+        "u16": torch.tensor([0, 1, 65535], dtype=torch.uint16),
+    }
+    _assert_same(inspector.open_model(_save(sd, tmp_path / "m.pt", legacy)), sd)
+
+
+def test_parameters_and_shared_tensors(tmp_path: Path) -> None:
+    w = torch.nn.Parameter(torch.randn(3, 2))
+    sd = {"emb.weight": w, "head.weight": w, "plain": torch.ones(2)}
+    model = inspector.open_model(_save(sd, tmp_path / "m.pt"))
+    _assert_same(model, sd)
+    assert model["emb.weight"].offset == model["head.weight"].offset
+
+
+def test_storage_bytes_no_tensor_shows_are_reported(tmp_path: Path) -> None:
+    # torch.save writes a view's whole storage: 98 floats no tensor shows are still in the file.
+    model = inspector.open_model(_save({"x": torch.arange(100.0)[:2]}, tmp_path / "m.pt"))
+    assert model["x"].shape == (2,)
+    assert model.metadata["pytorch.unreferenced_storage_bytes"] == str(98 * 4)
+    plain = inspector.open_model(_save({"x": torch.arange(100.0)}, tmp_path / "p.pt"))
+    assert "pytorch.unreferenced_storage_bytes" not in plain.metadata
+
+
+# ------------------------------------------------------------------------------------------ nesting
+def test_wrapped_state_dict_is_unwrapped_and_leaves_become_metadata(tmp_path: Path) -> None:
+    sd = _state_dict()
+    ckpt = {"state_dict": sd, "epoch": 3, "best_acc": 0.5, "arch": "mlp", "opt": {"lr": 0.1, "betas": (0.9, 0.99)}}
+    model = inspector.open_model(_save(ckpt, tmp_path / "m.pt"))
+
+    _assert_same(model, sd)
+    assert model.metadata["pytorch.wrapper"] == "state_dict"
+    assert model.metadata["pytorch.epoch"] == "3"
+    assert model.metadata["pytorch.best_acc"] == "0.5"
+    assert model.metadata["pytorch.arch"] == "mlp"
+    assert model.metadata["pytorch.opt"] == "{'betas': (0.9, 0.99), 'lr': 0.1}"
+
+
+def test_general_nesting_uses_dotted_paths(tmp_path: Path) -> None:
+    a, b, c, d = (torch.full((2,), float(i)) for i in range(4))
+    ckpt = {"model": {"fc": {"weight": a}}, "ema": {"fc.weight": b}, "hist": [c, (d,)], "step": 7}
+    model = inspector.open_model(_save(ckpt, tmp_path / "m.pt"))
+
+    assert model.names == ["model.fc.weight", "ema.fc.weight", "hist.0", "hist.1.0"]
+    assert [inspector.read_tensor(t)[0] for t in model.tensors] == [0.0, 1.0, 2.0, 3.0]
+    assert "pytorch.wrapper" not in model.metadata
+    assert model.metadata["pytorch.step"] == "7"
+
+
+def test_a_bare_tensor_and_colliding_names_stay_visible(tmp_path: Path) -> None:
+    assert inspector.open_model(_save(torch.ones(3), tmp_path / "t.pt")).names == ["tensor"]
+    model = inspector.open_model(_save({"a.b": torch.ones(1), "a": {"b": torch.zeros(1)}}, tmp_path / "c.pt"))
+    assert model.names == ["a.b", "a.b#2"]
+
+
+# ------------------------------------------------------------------------------------------ hostile files
+class _RunsShell:
+    """Unpickling this runs a shell command: the classic pickle payload."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_code_in_the_pickle_is_refused_by_name_and_never_runs(tmp_path: Path, legacy: bool) -> None:
+    marker = tmp_path / "MARKER"
+    ckpt = {"fc.weight": torch.ones(2), "evil": _RunsShell(f"touch {shlex.quote(str(marker))}")}
+    path = _save(ckpt, tmp_path / "evil.pt", legacy)
+
+    with pytest.raises(UnsafeFileError) as err:
+        inspector.open_model(path)
+    assert f"global '{os.system.__module__}.system'" in str(err.value)  # 'posix.system' on Linux
+    assert str(path) in str(err.value) and "safetensors" in str(err.value)
+    assert not marker.exists()
+
+    # Control: the payload is live, so the assertion above could fail.
+    torch.load(path, weights_only=False)  # noqa: TID251 - our own crafted file, to prove the payload runs
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_a_pickled_whole_module_is_refused_naming_its_class(tmp_path: Path, legacy: bool) -> None:
+    path = _save(torch.nn.Sequential(torch.nn.Linear(2, 3)), tmp_path / "whole.pt", legacy)
+    with pytest.raises(UnsafeFileError, match=r"'torch\.nn\.modules\.container\.Sequential'.*whole model"):
+        inspector.open_model(path)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_torchscript_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
+    with pytest.raises(UnsafeFileError, match="TorchScript"):
+        inspector.open_model(path)
+
+
+def test_plain_pickles_are_not_checkpoints(tmp_path: Path) -> None:
+    data = tmp_path / "data.pkl"
+    data.write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    with pytest.raises(UnsupportedFormatError, match="not a PyTorch checkpoint"):
+        inspector.open_model(data)
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps(_RunsShell("true"), protocol=2))
+    with pytest.raises(UnsafeFileError, match=r"\.system'"):
+        inspector.open_model(evil)
+
+
+# ------------------------------------------------------------------------------------------ broken files
+def test_a_zip_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "notes.pt"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("notes/readme.txt", "hello")
+    with pytest.raises(UnsupportedFormatError, match="without a data.pkl"):
+        inspector.open_model(path)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+@pytest.mark.parametrize("keep", [0.3, 0.9])
+def test_truncated_checkpoints_are_malformed(tmp_path: Path, legacy: bool, keep: float) -> None:
+    path = _save({"w": torch.randn(64, 64), "b": torch.randn(64)}, tmp_path / "m.pt", legacy)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(MalformedFileError) as err:
+        inspector.open_model(path)
+    assert str(path) in str(err.value)
+
+
+class _Storage:
+    """Pickled as a persistent id, like torch's storages."""
+
+    def __init__(self, key: str, numel: int, kind=None) -> None:
+        self.key, self.numel, self.kind = key, numel, kind or torch.FloatStorage
+
+
+class _Call:
+    def __init__(self, func, *args) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return (self.func, self.args)
+
+
+class _Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, _Storage):
+            return ("storage", obj.kind, obj.key, "cpu", obj.numel)
+        return None
+
+
+def _tensor(storage: _Storage, offset: int, shape: tuple, strides: tuple) -> _Call:
+    return _Call(torch._utils._rebuild_tensor_v2, storage, offset, shape, strides, False, collections.OrderedDict())
+
+
+def _write_zip(path: Path, obj=None, storages=None, *, pkl: bytes | None = None, byteorder=b"little", deflate=False):
+    buf = io.BytesIO()
+    if pkl is None:
+        _Pickler(buf, protocol=2).dump(obj)
+        pkl = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", pkl)
+        z.writestr("archive/byteorder", byteorder)
+        for key, data in (storages or {}).items():
+            z.writestr(f"archive/data/{key}", data, zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED)
+    return path
+
+
+def test_hand_written_zip_reads(tmp_path: Path) -> None:
+    st = _Storage("0", 6)
+    values = torch.arange(6.0)
+    path = _write_zip(tmp_path / "m.pt", {"w": _tensor(st, 1, (2, 2), (1, 2))}, {"0": _raw(values)})
+    model = open_torch_zip(path)
+    assert inspector.read_tensor(model["w"]).tolist() == values[1:].as_strided((2, 2), (1, 2)).tolist()
+
+
+@pytest.mark.parametrize(
+    ("shape", "strides", "offset"),
+    [((7,), (1,), 0), ((2, 3), (3, 1), 1), ((4,), (2,), 0), ((-1,), (1,), 0), ((2,), (1, 1), 0), ((1,), (1,), 2**70)],
+)
+def test_tensors_outside_their_storage_are_refused(tmp_path: Path, shape, strides, offset) -> None:
+    st = _Storage("0", 6)
+    path = _write_zip(tmp_path / "m.pt", {"w": _tensor(st, offset, shape, strides)}, {"0": bytes(24)})
+    with pytest.raises(MalformedFileError, match="data.pkl is not a valid checkpoint pickle"):
+        open_torch_zip(path)
+
+
+def test_storage_problems_are_named(tmp_path: Path) -> None:
+    obj = {"w": _tensor(_Storage("0", 6), 0, (6,), (1,))}
+    with pytest.raises(MalformedFileError, match="storage '0' is missing"):
+        open_torch_zip(_write_zip(tmp_path / "a.pt", obj, {}))
+    with pytest.raises(MalformedFileError, match="storage '0' holds 20 bytes but the pickle declares 24"):
+        open_torch_zip(_write_zip(tmp_path / "b.pt", obj, {"0": bytes(20)}))
+    with pytest.raises(MalformedFileError, match="compressed"):
+        open_torch_zip(_write_zip(tmp_path / "c.pt", obj, {"0": bytes(24)}, deflate=True))
+    with pytest.raises(UnsupportedFormatError, match="big-endian"):
+        open_torch_zip(_write_zip(tmp_path / "d.pt", obj, {"0": bytes(24)}, byteorder=b"big"))
+    with pytest.raises(UnsupportedFormatError, match="ComplexFloatStorage"):
+        open_torch_zip(
+            _write_zip(tmp_path / "e.pt", {"w": _tensor(_Storage("0", 1, torch.ComplexFloatStorage), 0, (1,), (1,))})
+        )
+
+
+def test_deep_nesting_is_refused_without_a_crash(tmp_path: Path) -> None:
+    depth = 100_000
+    pkl = b"\x80\x02" + b"]" * depth + b"a" * (depth - 1) + b"."
+    with pytest.raises(MalformedFileError, match="deeper than"):
+        open_torch_zip(_write_zip(tmp_path / "deep.pt", pkl=pkl))
+
+
+def test_garbage_pickle_is_malformed(tmp_path: Path) -> None:
+    with pytest.raises(MalformedFileError, match="not a valid checkpoint pickle"):
+        open_torch_zip(_write_zip(tmp_path / "g.pt", pkl=b"\x80\x02}q\x00(X\x01"))
+
+
+def test_legacy_reader_rejects_other_pickles(tmp_path: Path) -> None:
+    path = tmp_path / "x.pkl"
+    path.write_bytes(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(7, protocol=2))
+    with pytest.raises(UnsupportedFormatError, match="unknown protocol 7"):
+        open_torch_legacy(path)
+
+
+def test_reading_never_imports_torch(tmp_path: Path) -> None:
+    path = _save(_state_dict(), tmp_path / "m.pt")
+    legacy = _save(_state_dict(), tmp_path / "l.pt", legacy=True)
+    code = (
+        "import sys, inspector\n"
+        f"for p in ({str(path)!r}, {str(legacy)!r}):\n"
+        "    m = inspector.open_model(p)\n"
+        "    [inspector.read_tensor(t) for t in m.tensors]\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, timeout=120)
+
+
+def test_bytes_outside_every_tensor_are_reported(tmp_path: Path) -> None:
+    obj = {"w": _tensor(_Storage("0", 2), 0, (2,), (1,))}
+    path = _write_zip(tmp_path / "m.pt", obj, {"0": bytes(8), "7": bytes(100)})
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("archive/payload.bin", b"x" * 5)
+    model = open_torch_zip(path)
+    assert model.names == ["w"]
+    assert model.metadata["pytorch.unreferenced_storage_bytes"] == "100"
+    assert model.metadata["pytorch.unexpected_members"] == "['archive/data/7', 'archive/payload.bin']"
+
+    legacy = _save({"w": torch.ones(2)}, tmp_path / "l.pt", legacy=True)
+    with open(legacy, "ab") as f:
+        f.write(b"hidden")
+    assert open_torch_legacy(legacy).metadata["pytorch.unreferenced_storage_bytes"] == "6"
+
+
+def test_tensors_used_as_dict_keys_are_listed(tmp_path: Path) -> None:
+    key = _tensor(_Storage("0", 1), 0, (1,), (1,))
+    path = _write_zip(
+        tmp_path / "m.pt",
+        {"w": _tensor(_Storage("1", 1), 0, (1,), (1,)), "d": {key: 1}},
+        {"0": bytes(4), "1": bytes(4)},
+    )
+    assert open_torch_zip(path).names == ["w", "d.<key 0>"]
+
+
+def test_unprintable_leaves_do_not_crash(tmp_path: Path) -> None:
+    huge = 10**5000  # str() refuses ints this long
+    path = _write_zip(
+        tmp_path / "m.pt", {"w": _tensor(_Storage("0", 1), 0, (1,), (1,)), "n": huge, huge: 1}, {"0": bytes(4)}
+    )
+    model = open_torch_zip(path)
+    assert model.names == ["w"]
+    assert model.metadata["pytorch.n"] == "<int>"
