@@ -230,12 +230,16 @@ def _add_tables(a: Optional[list[np.ndarray]], b: Optional[list[np.ndarray]]) ->
     return [x + y for x, y in zip(a, b)]
 
 
-_TINY = {"F64": np.finfo(np.float64).tiny, "F32": np.finfo(np.float32).tiny, "F16": np.finfo(np.float16).tiny}
+_TINY: dict[str, float] = {
+    "F64": float(np.finfo(np.float64).tiny),
+    "F32": float(np.finfo(np.float32).tiny),
+    "F16": float(np.finfo(np.float16).tiny),
+}
 
 
 def _tiny(dt: DType) -> float:
     if dt.name in _TINY:
-        return float(_TINY[dt.name])
+        return _TINY[dt.name]
     if dt.name == "BF16":
         return float(np.finfo(np.float32).tiny)  # bf16 shares fp32's exponent
     bias = (1 << (dt.exponent_bits - 1)) - 1

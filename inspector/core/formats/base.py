@@ -97,7 +97,7 @@ class ModelFile:
 
 def _readinto(f, buf: np.ndarray, offset: int, ref: TensorRef) -> None:
     f.seek(offset)
-    view = memoryview(buf).cast("B")
+    view = memoryview(buf).cast("B")  # type: ignore[arg-type]  # ndarray implements the buffer protocol
     got = f.readinto(view)
     if got != view.nbytes:
         raise MalformedFileError(
