@@ -27,6 +27,14 @@ def test_scan_json_contract(small_model):
     import hashlib
 
     assert m["sha256"] == hashlib.sha256(small_model.read_bytes()).hexdigest()
+    assert doc["inputs"] == {
+        "baselines": [],
+        "profile": None,
+        "arch": None,
+        "data": None,
+        "train_sample": None,
+        "bins": 256,
+    }
     assert doc["verdict"] in ("clean", "suspicious")
     assert 0.0 <= doc["score"] <= 1.0
     for f in doc["findings"]:

@@ -1,0 +1,127 @@
+"""``model-inspector report``: the scan as one self-contained HTML or PDF file for reviewers.
+
+Exit status mirrors ``scan``: 0 the report was written and the verdict is clean, 1 written and suspicious,
+2 nothing written (unreadable model, bad options, unwritable output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from ..core.errors import InspectorError
+from ._common import human_bytes, progress_for, write_json
+from .scan import add_scan_options, options_from
+
+COMMAND = "report"
+ORDER = 15
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        COMMAND,
+        help="write a report for reviewers (one self-contained .html or .pdf)",
+        description="Scan MODEL exactly as `scan` does (same options) and write the result as one file a "
+        "reviewer can read without the tool: verdict, ranked findings with figures, per-tensor appendix, "
+        "limits. MODEL may also be a scan JSON document (`scan --json`): it is rendered without rescanning. "
+        "Exit status: 0 clean, 1 suspicious (the report is written in both cases), 2 nothing written.",
+    )
+    add_scan_options(p)
+    p.add_argument(
+        "--output", "-o", required=True, metavar="REPORT", help="REPORT.html or REPORT.pdf (chosen by the suffix)"
+    )
+    p.add_argument("--json", metavar="OUT", help="also write the scan/1 JSON document the report renders")
+    p.add_argument("--scrub", metavar="SCRUB.json", help="a `scrub --json` result: adds the scrub section")
+    p.add_argument("--eval", metavar="EVAL.json", help="an `eval --json` result: adds the accuracy section")
+    p.set_defaults(func=run)
+
+
+def _load_json(path: str, what: str, schema_prefix: Optional[str] = None) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InspectorError("no such file", path=path, hint="Check the path") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InspectorError(f"not a readable JSON file ({e})", path=path, hint=f"Give the {what} JSON") from None
+    if not isinstance(doc, dict) or (schema_prefix and not str(doc.get("schema", "")).startswith(schema_prefix)):
+        raise InspectorError(
+            f"not a {what} document", path=path, hint=f"Write one with `model-inspector {what} --json`"
+        )
+    return doc
+
+
+def _scan_json_of(path: str) -> Optional[dict[str, Any]]:
+    """The scan document when MODEL is a `scan --json` file, else ``None`` (a model to scan)."""
+    p = Path(path)
+    if p.suffix.lower() != ".json" or p.name.endswith(".index.json") or not p.is_file():
+        return None
+    doc = _load_json(path, "scan")
+    if doc.get("schema") != "model-inspector/scan/1":
+        return None
+    return doc
+
+
+def _references(paths: tuple[str, ...], result: Any) -> list[Any]:
+    """The reference models scanned on this model's bin edges (``baselines.load_reference``, as the app does),
+    for the histogram overlays."""
+    if not paths:
+        return []
+    from ..core.baselines import load_reference
+
+    return [load_reference(p, result.tensors) for p in paths]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.report import build_report, report_format, write_report
+
+    t0 = time.perf_counter()
+    fmt = report_format(args.output)  # a bad suffix fails before any work
+    out = Path(args.output)
+    if not out.parent.exists():
+        raise InspectorError("the output folder does not exist", path=out.parent, hint="Create it first")
+    opts = options_from(args)
+    scrub = _load_json(args.scrub, "scrub", "model-inspector/scrub/") if args.scrub else None
+    evaluation = _load_json(args.eval, "eval", "model-inspector/eval/") if args.eval else None
+
+    doc = _scan_json_of(args.model)
+    model: Any = None
+    if doc is not None:
+        scan_source: Any = doc
+        model_path = (doc.get("model") or {}).get("path")
+        model = model_path if model_path and Path(model_path).exists() else None
+    else:
+        from ..core.formats import open_model
+        from ..core.scan import scan
+
+        model = open_model(args.model)
+        bar, close = progress_for(f"scanning {model.path.name}")
+        try:
+            scan_source = scan(model, opts, progress=bar)
+        finally:
+            close()
+    references = _references(opts.baselines, scan_source) if doc is None else []
+    try:
+        data = build_report(scan_source, model=model, scrub=scrub, evaluation=evaluation, baseline_scans=references)
+    except InspectorError:
+        if model is None or doc is None:
+            raise
+        # the file named in the scan JSON changed since: render without the weight tiles
+        data = build_report(scan_source, model=None, scrub=scrub, evaluation=evaluation)
+    if args.json:
+        write_json(data.scan_json, args.json)
+    render_pdf = None
+    if fmt == "pdf":
+        from ..qt.report_pdf import render_pdf
+    path = write_report(data, out, render_pdf=render_pdf)
+    secs = time.perf_counter() - t0
+    stream = sys.stderr if args.json == "-" else sys.stdout
+    print(
+        f"{data.verdict} {data.score:.2f}  {fmt.upper()} report {path} ({human_bytes(path.stat().st_size)}, "
+        f"{len(data.figures)} figures, {secs:.2f} s)",
+        file=stream,
+    )
+    return 1 if data.verdict == "suspicious" else 0

@@ -1,0 +1,32 @@
+"""Reports for reviewers: the scan (plus scrub and accuracy results) as one self-contained HTML or PDF file.
+
+The public surface, used by the CLI (``model-inspector report``) and the app (File ▸ Export report)::
+
+    data = build_report(scan_result, model=model_file, scrub=..., evaluation=..., safe_bits_curve=...)
+    write_report(data, "report.html")   # or "report.pdf"; atomic
+
+A report renders the scan's ``model-inspector/scan/1`` document; it never recomputes statistics.
+"""
+
+from __future__ import annotations
+
+from .build import build_report, scan_document
+from .figures import Figure
+from .html import render_html
+from .model import FindingView, ReportData, Row, Section, TensorRow
+from .writer import render_bytes, report_format, write_report
+
+__all__ = [
+    "Figure",
+    "FindingView",
+    "ReportData",
+    "Row",
+    "Section",
+    "TensorRow",
+    "build_report",
+    "render_bytes",
+    "render_html",
+    "report_format",
+    "scan_document",
+    "write_report",
+]
