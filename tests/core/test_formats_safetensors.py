@@ -203,3 +203,13 @@ def test_sharded_index_naming_a_missing_tensor_or_shard(tmp_path):
 def test_single_safetensors_in_a_folder(tmp_path):
     save_file({"w": np.zeros(2, np.float32)}, str(tmp_path / "model.safetensors"))
     assert open_model(tmp_path).names == ["w"]
+
+
+@pytest.mark.parametrize("pad", [0x280, 0x380, 0x480, 0x580])
+def test_header_lengths_that_look_like_pickle_markers_still_open_as_safetensors(tmp_path, pad):
+    # a header of length 0x280 starts the file with bytes 80 02: the pickle protocol-2 marker
+    header = json.dumps({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    header += b" " * (pad - len(header))
+    p = tmp_path / "m.bin"
+    p.write_bytes(struct.pack("<Q", len(header)) + header + np.float32(1.5).tobytes())
+    assert read_tensor(open_model(p)["x"]).tolist() == [1.5]

@@ -15,12 +15,14 @@ _SUPPORTED = ".safetensors, *.safetensors.index.json, a Hugging Face folder, or 
 def _sniff(path: Path) -> str:
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:4] == b"PK\x03\x04" or (head[:4] == b"PK\x05\x06"):
+    # safetensors first: a header length of 0x280..0x580 makes the file start with bytes that look like a
+    # pickle protocol marker (80 02..80 05); the '{' that opens the JSON header is unambiguous.
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    if head[:4] == b"PK\x03\x04" or head[:4] == b"PK\x05\x06":
         return "zip"
     if head[:1] == b"\x80" and len(head) > 1 and head[1] in (2, 3, 4, 5):
         return "pickle"
-    if len(head) >= 9 and head[8:9] == b"{":
-        return "safetensors"
     return "unknown"
 
 
