@@ -1,0 +1,491 @@
+"""The zoo builder: train benign and attacked digits models, write them as safetensors with their labels in
+the metadata, prove every attack by decoding its secret from the written file, and record it all in
+``manifest.json``.
+
+Three plans: ``full`` (both architectures, five benign seeds, every odd variant and attack setting), ``quick``
+(the MLP only, fewer models; for the tests) and ``demo`` (the small set committed under ``resources/demo``).
+Everything is seeded and runs with a fixed number of torch threads, so a build is reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ..core.data import save_dataset
+from ..core.errors import InspectorError
+from ..core.formats import open_model
+from ..core.progress import CancelToken, ProgressCallback, check, report
+from . import attacks, codec, proofs
+from .digits import SPLIT_SEED, load_digits_split
+from .files import write_safetensors
+from .train import TrainConfig, accuracy, state_arrays, theta_names, torch_threads, train
+from .variants import POST_VARIANTS
+
+SCHEMA = "model-inspector/lab-manifest/1"
+#: PRNG keys the attacker chose (and would remember): the LSB "encryption" stream and the CAP queries.
+LSB_KEY = 0x5EC2E7
+CAP_KEY = 0xCA9AB1
+#: Training recipes per architecture (tuned so the attacks reach the paper's toy figures).
+TRAIN = {
+    "digits-mlp": TrainConfig("digits-mlp", epochs=100, lr=2e-3, weight_decay=1e-4),
+    "digits-cnn": TrainConfig("digits-cnn", epochs=60, lr=2e-3, weight_decay=1e-4),
+}
+SHORT = {"digits-mlp": "mlp", "digits-cnn": "cnn"}
+#: Benign variants that change training: name → changes to the arch's TrainConfig.
+TRAINED_VARIANTS: dict[str, dict[str, Any]] = {
+    "no-weight-decay": {"weight_decay": 0.0},
+    "strong-weight-decay": {"weight_decay": 1e-2},
+    "sgd": {"optimizer": "sgd", "lr": 0.05},
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    archs: tuple[str, ...]
+    seeds: tuple[int, ...]
+    trained_variants: tuple[str, ...]
+    post_variants: tuple[str, ...]
+    lsb: tuple[tuple[int, bool], ...]  # (bits, encrypted)
+    cor: tuple[float, ...]
+    sgn: tuple[float, ...]
+    cap: tuple[int, ...]
+    train_sample: Optional[int]  # first n training images (None: all)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+PLANS = {
+    "full": Plan(
+        "full",
+        ("digits-mlp", "digits-cnn"),
+        (0, 1, 2, 3, 4),
+        tuple(TRAINED_VARIANTS),
+        tuple(POST_VARIANTS),
+        tuple((b, e) for e in (False, True) for b in (8, 16, 20)),
+        (1.0, 5.0),
+        (10.0, 100.0),
+        (5, 10),
+        None,
+    ),
+    "quick": Plan(
+        "quick",
+        ("digits-mlp",),
+        (0, 1),
+        (),
+        ("bf16-rounded", "int8-dequantised"),
+        ((16, False), (16, True)),
+        (5.0,),
+        (100.0,),
+        (5,),
+        512,
+    ),
+    "demo": Plan("demo", ("digits-mlp",), (0, 1), (), (), ((16, False),), (5.0,), (100.0,), (10,), 300),
+}
+
+
+def _lam(x: float) -> str:
+    return f"{x:g}"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _Builder:
+    def __init__(self, out: Path, plan: Plan, progress, cancel) -> None:
+        self.out = out
+        self.plan = plan
+        self.progress = progress
+        self.cancel = cancel
+        self.entries: list[dict[str, Any]] = []
+        self.done = 0
+        self.total = len(plan.archs) * (
+            len(plan.seeds)
+            + len(plan.trained_variants)
+            + len(plan.post_variants)
+            + len(plan.lsb)
+            + len(plan.cor)
+            + len(plan.sgn)
+            + len(plan.cap)
+        )
+
+    # ---------------------------------------------------------------------------------------------- output
+    def save(
+        self,
+        arrays: dict[str, np.ndarray],
+        file: str,
+        meta: dict[str, str],
+        *,
+        twin: Optional[dict[str, Any]],
+        params: dict[str, Any],
+        proof: Optional[Callable[[Any], dict[str, Any]]] = None,
+    ) -> dict[str, Any]:
+        check(self.cancel)
+        path = self.out / file
+        metadata = {"inspector.lab.schema": SCHEMA, **meta}
+        if twin is not None:
+            metadata["inspector.lab.twin"] = twin["file"]
+        write_safetensors(path, arrays, metadata)
+        model = open_model(path)
+        from ..core.evaluate import evaluate
+
+        twin_path = self.out / twin["file"] if twin is not None else None
+        res = evaluate(model, self.test, against=twin_path, device="cpu")
+        entry: dict[str, Any] = {
+            "file": file,
+            "arch": meta["inspector.lab.recipe"],
+            "label": meta["inspector.lab.label"],
+            "attack": meta["inspector.lab.attack"],
+            "variant": meta["inspector.lab.variant"],
+            "params": params,
+            "test_accuracy": round(res.accuracy, 6),
+            "twin": twin["file"] if twin else None,
+            "twin_accuracy": twin["test_accuracy"] if twin else None,
+            "twin_agreement": None if res.agreement is None else round(res.agreement, 6),
+            "twin_mean_kl": None if res.mean_kl is None else float(f"{res.mean_kl:.4g}"),
+            "parameters": model.parameters,
+            "bytes": path.stat().st_size,
+            "sha256": _sha256(path),
+        }
+        if proof is not None:
+            entry["proof"] = proof(model)
+            if twin is not None:  # the same figure on the benign twin: what chance gives
+                entry["control"] = proof(open_model(self.out / twin["file"]))
+        self.entries.append(entry)
+        self.done += 1
+        report(self.progress, self.done, self.total, file)
+        return entry
+
+    @staticmethod
+    def meta(arch: str, label: str, attack: str, variant: str, cfg: TrainConfig, **extra: Any) -> dict[str, str]:
+        m = {
+            "inspector.lab.label": label,
+            "inspector.lab.variant": variant,
+            "inspector.lab.recipe": arch,
+            "inspector.lab.attack": attack,
+            "inspector.lab.seed": str(cfg.seed),
+            "inspector.lab.train": json.dumps(
+                {
+                    "optimizer": cfg.optimizer,
+                    "lr": cfg.lr,
+                    "weight_decay": cfg.weight_decay,
+                    "epochs": cfg.epochs,
+                    "batch_size": cfg.batch_size,
+                },
+                sort_keys=True,
+            ),
+        }
+        m.update({f"inspector.lab.{k}": str(v) for k, v in extra.items()})
+        return m
+
+    # ---------------------------------------------------------------------------------------------- models
+    def build_arch(self, arch: str) -> None:
+        plan, tr = self.plan, self.train_set
+        base_cfg = TRAIN[arch]
+        short = SHORT[arch]
+        secret_note = f"training images of the lab's digits split (seed {SPLIT_SEED}) from index 0, in order"
+
+        # benign seeds; seed 0 is the twin of every variant and attack
+        twin: Optional[dict[str, Any]] = None
+        twin_arrays: dict[str, np.ndarray] = {}
+        for seed in plan.seeds:
+            cfg = base_cfg.but(seed=seed)
+            module = train(cfg, tr, cancel=self.cancel)
+            arrays = state_arrays(module)
+            e = self.save(
+                arrays,
+                f"{short}-benign-s{seed}.safetensors",
+                self.meta(arch, "benign", "none", f"seed-{seed}", cfg),
+                twin=None,
+                params={"seed": seed},
+            )
+            if twin is None:
+                twin, twin_arrays, theta = e, arrays, theta_names(module)
+        assert twin is not None
+        cfg0 = base_cfg.but(seed=plan.seeds[0])
+        theta_meta = ",".join(theta)
+
+        for name in plan.trained_variants:
+            cfg = cfg0.but(**TRAINED_VARIANTS[name])
+            arrays = state_arrays(train(cfg, tr, cancel=self.cancel))
+            self.save(
+                arrays,
+                f"{short}-benign-{name}.safetensors",
+                self.meta(arch, "benign", "none", name, cfg),
+                twin=twin,
+                params=dict(TRAINED_VARIANTS[name]),
+            )
+        for name in plan.post_variants:
+            self.save(
+                POST_VARIANTS[name](twin_arrays),
+                f"{short}-benign-{name}.safetensors",
+                self.meta(arch, "benign", "none", name, cfg0),
+                twin=twin,
+                params={"post_processing": name},
+            )
+
+        # LSB: payload in the low bits of every float tensor, in the twin file's storage order
+        order = [t.name for t in open_model(self.out / twin["file"]).tensors if t.dtype.is_float]
+        for bits, encrypted in plan.lsb:
+            cap_bytes = attacks.lsb_capacity(twin_arrays, order, bits)
+            n_img = min(cap_bytes // codec.PIXELS, len(tr))
+            secret = codec.image_bytes(tr.inputs[:n_img])
+            payload = codec.xor_with_key(secret, LSB_KEY) if encrypted else secret
+            kind = "enc" if encrypted else "raw"
+            extra = {
+                "lsb.bits": bits,
+                "lsb.payload_bytes": len(payload),
+                "lsb.images": n_img,
+                "lsb.encrypted": str(encrypted).lower(),
+                "secret": secret_note,
+            }
+            if encrypted:
+                extra["lsb.key"] = LSB_KEY
+            key = LSB_KEY if encrypted else None
+            self.save(
+                attacks.embed_lsb(twin_arrays, order, payload, bits),
+                f"{short}-lsb-{kind}-b{bits}.safetensors",
+                self.meta(arch, "attack", "lsb", f"lsb-{kind}-b{bits}", cfg0, **extra),
+                twin=twin,
+                params={"bits": bits, "encrypted": encrypted, "payload_bytes": len(payload), "images": n_img},
+                proof=lambda m, b=bits, s=secret, k=key: proofs.lsb_proof(m, b, s, k),
+            )
+
+        n_theta = int(sum(twin_arrays[n].size for n in theta))
+        for lam in plan.cor:
+            s, n_img = attacks.correlation_secret(tr.inputs, n_theta)
+            module = train(cfg0, tr, penalty=attacks.correlation_penalty(s, lam), cancel=self.cancel)
+            imgs = tr.inputs[:n_img]
+            self.save(
+                state_arrays(module),
+                f"{short}-cor-l{_lam(lam)}.safetensors",
+                self.meta(
+                    arch,
+                    "attack",
+                    "correlated-value",
+                    f"cor-l{_lam(lam)}",
+                    cfg0,
+                    **{"cor.lambda": _lam(lam), "cor.images": n_img, "theta": theta_meta, "secret": secret_note},
+                ),
+                twin=twin,
+                params={"lambda_c": lam, "images": n_img},
+                proof=lambda m, x=imgs: proofs.correlated_proof(m, x),
+            )
+        for lam in plan.sgn:
+            s, n_img = attacks.sign_secret(tr.inputs, n_theta)
+            module = train(cfg0, tr, penalty=attacks.sign_penalty(s, lam), cancel=self.cancel)
+            imgs = tr.inputs[:n_img]
+            self.save(
+                state_arrays(module),
+                f"{short}-sgn-l{_lam(lam)}.safetensors",
+                self.meta(
+                    arch,
+                    "attack",
+                    "sign",
+                    f"sgn-l{_lam(lam)}",
+                    cfg0,
+                    **{
+                        "sgn.lambda": _lam(lam),
+                        "sgn.images": n_img,
+                        "sgn.bytes": n_img * codec.PIXELS,
+                        "theta": theta_meta,
+                        "secret": secret_note,
+                    },
+                ),
+                twin=twin,
+                params={"lambda_s": lam, "images": n_img, "bits": int(s.size)},
+                proof=lambda m, x=imgs: proofs.sign_proof(m, x),
+            )
+        for n_img in plan.cap:
+            imgs = tr.inputs[:n_img]
+            syn = attacks.capacity_set(imgs, CAP_KEY)
+            module = train(cfg0, tr, extra=syn, cancel=self.cancel)
+            self.save(
+                state_arrays(module),
+                f"{short}-cap-n{n_img}.safetensors",
+                self.meta(
+                    arch,
+                    "attack",
+                    "capacity-abuse",
+                    f"cap-n{n_img}",
+                    cfg0,
+                    **{
+                        "cap.images": n_img,
+                        "cap.key": CAP_KEY,
+                        "cap.queries": len(syn),
+                        "cap.label_bits": codec.CAP_LABEL_BITS,
+                        "secret": secret_note,
+                    },
+                ),
+                twin=twin,
+                params={
+                    "images": n_img,
+                    "queries": len(syn),
+                    "train_accuracy_synthetic": round(accuracy(module, syn), 6),
+                },
+                proof=lambda m, x=imgs: proofs.capacity_proof(m, x, CAP_KEY),
+            )
+
+    def run(self) -> dict[str, Any]:
+        t_start = time.perf_counter()
+        split = load_digits_split()
+        self.train_set, self.test = split.train, split.test
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_dataset(self.test, self.out / "eval.npz")
+        n_sample = len(self.train_set) if self.plan.train_sample is None else self.plan.train_sample
+        save_dataset(self.train_set.subset(slice(0, n_sample)), self.out / "train_sample.npz")
+        report(self.progress, 0, self.total, "data written")
+        for arch in self.plan.archs:
+            self.build_arch(arch)
+        import torch
+
+        manifest = {
+            "schema": SCHEMA,
+            "plan": self.plan.name,
+            "built_with": {
+                "torch": torch.__version__,
+                "numpy": np.__version__,
+                "python": platform.python_version(),
+                "torch_threads": torch.get_num_threads(),
+            },
+            "data": {
+                "source": "sklearn.datasets.load_digits, inputs = grey level / 16, stratified 80/20 split",
+                "split_seed": SPLIT_SEED,
+                "train": len(self.train_set),
+                "test": len(self.test),
+                "eval": {"file": "eval.npz", "samples": len(self.test), "sha256": _sha256(self.out / "eval.npz")},
+                "train_sample": {
+                    "file": "train_sample.npz",
+                    "samples": n_sample,
+                    "note": "the first training images in training order (the attacks' secrets come from here)",
+                    "sha256": _sha256(self.out / "train_sample.npz"),
+                },
+            },
+            "conventions": {
+                "image_bytes": "round(x * 255) per pixel, row-major, 64 bytes per image; bits MSB first",
+                "theta": "weight matrices and kernels (biases excluded) concatenated in model order",
+                "image_mae": "mean absolute pixel error on the [0, 1] input scale",
+                "control": "the same proof figure measured on the benign twin",
+                "lsb_key": LSB_KEY,
+                "cap_key": CAP_KEY,
+            },
+            "train": {
+                a: {
+                    "epochs": c.epochs,
+                    "lr": c.lr,
+                    "weight_decay": c.weight_decay,
+                    "optimizer": c.optimizer,
+                    "batch_size": c.batch_size,
+                }
+                for a, c in TRAIN.items()
+                if a in self.plan.archs
+            },
+            "models": self.entries,
+        }
+        # No timings in the file: a rebuild with the same versions must give byte-identical output.
+        (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return {**manifest, "seconds": round(time.perf_counter() - t_start, 2)}
+
+
+def _check_outdir(out: Path) -> list[str]:
+    """Refuse a folder that holds anything but an earlier build; return that build's file names."""
+    if out.exists() and not out.is_dir():
+        raise InspectorError("output exists and is not a folder", path=out, hint="Choose a new or empty folder")
+    if not out.exists() or not any(out.iterdir()):
+        return []
+    try:
+        old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        if old.get("schema") != SCHEMA:
+            raise ValueError
+    except (OSError, ValueError, AttributeError):
+        raise InspectorError(
+            "folder is not empty and holds no earlier lab build (manifest.json)",
+            path=out,
+            hint="Choose a new or empty folder; the lab never overwrites files it did not write",
+        ) from None
+    return [e["file"] for e in old.get("models", [])] + ["eval.npz", "train_sample.npz", "manifest.json", "README.md"]
+
+
+def build_zoo(
+    outdir: str | Path,
+    *,
+    plan: str = "full",
+    threads: int = 1,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> dict[str, Any]:
+    """Build the zoo of ``plan`` (``full``, ``quick`` or ``demo``) into ``outdir``; returns the manifest.
+
+    ``outdir`` must be new, empty, or an earlier build (whose files are replaced). The build happens in a
+    temporary folder beside it and moves in at the end, so a failed or cancelled build leaves ``outdir`` as
+    it was. The ``demo`` plan also writes a README.md from the manifest.
+    """
+    if plan not in PLANS:
+        raise InspectorError(f"unknown lab plan {plan!r}", hint=f"Use one of {', '.join(PLANS)}")
+    out = Path(outdir)
+    previous = _check_outdir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        with torch_threads(threads):
+            manifest = _Builder(tmp, PLANS[plan], progress, cancel).run()
+        if plan == "demo":
+            from .readme import render
+
+            (tmp / "README.md").write_text(render(manifest), encoding="utf-8")
+        out.mkdir(exist_ok=True)
+        produced = {p.name for p in tmp.iterdir()}
+        for name in previous:
+            if name not in produced and (out / name).is_file():
+                (out / name).unlink()
+        mode = 0o666 & ~_umask()
+        for p in sorted(tmp.iterdir()):
+            p.chmod(mode)
+            os.replace(p, out / p.name)
+        return manifest
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def summary_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(file, accuracy, twin accuracy, proof) rows for printing."""
+    rows = []
+    for e in manifest["models"]:
+        p = e.get("proof") or {}
+        c = e.get("control") or {}
+        if e["attack"] == "lsb":
+            fig = f"BER {p['bit_error_rate']:.3g} (twin {c.get('bit_error_rate', float('nan')):.3f})"
+        elif e["attack"] == "correlated-value":
+            fig = f"r {p['pearson_r']:.3f}, image MAE {p['image_mae']:.3f} (twin r {c.get('pearson_r', 0):.3f})"
+        elif e["attack"] == "sign":
+            fig = (
+                f"signs {100 * p['correct_sign_fraction']:.2f}%, image MAE {p['image_mae']:.3f} "
+                f"(twin {100 * c.get('correct_sign_fraction', 0):.1f}%)"
+            )
+        elif e["attack"] == "capacity-abuse":
+            fig = (
+                f"memorised {100 * p['memorised_fraction']:.1f}%, image MAE {p['image_mae']:.3f} "
+                f"(twin {100 * c.get('memorised_fraction', 0):.1f}%)"
+            )
+        else:
+            fig = ""
+        twin = "" if e["twin_accuracy"] is None else f"{100 * e['twin_accuracy']:.2f}%"
+        rows.append((e["file"], f"{100 * e['test_accuracy']:.2f}%", twin, fig))
+    return rows
