@@ -1,0 +1,131 @@
+"""Starting the desktop app: the QApplication, the main window, and the offscreen screenshot mode."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from . import plotting
+from .main_window import MainWindow
+from .resources import app_icon
+
+
+def make_app(argv: Optional[Sequence[str]] = None) -> QApplication:
+    """The process's QApplication (created once), with the app's name, icon and plot options."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv or sys.argv[:1]))
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Model Inspector")
+    app.setOrganizationName("model-inspector")
+    app.setWindowIcon(app_icon())
+    plotting.configure()
+    # Workers run numpy in several threads; a shorter GIL switch interval lets the event loop in sooner
+    # (measured by benchmarks/gui_responsiveness.py).
+    sys.setswitchinterval(0.001)
+    return app
+
+
+def save_screenshot(window: MainWindow, path: str | Path) -> Path:
+    """Render the window (offscreen works) to a PNG."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    QApplication.processEvents()
+    if not window.grab().save(str(out)):
+        raise OSError(f"could not write {out}")
+    return out
+
+
+class _ScreenshotDirector:
+    """Waits for the scan (and the baseline) to finish, lets the views settle, saves the PNG and quits."""
+
+    def __init__(self, window: MainWindow, path: str, timeout_s: float = 180.0) -> None:
+        self.window = window
+        self.path = path
+        self.ok = False
+        self._ticks = 0
+        self._settle = 0
+        self._limit = int(timeout_s * 10)
+        self.timer = QTimer(window, interval=100)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _busy(self) -> bool:
+        w = self.window
+        return bool(w.pool.active) or w.doc.result is None
+
+    def _tick(self) -> None:
+        self._ticks += 1
+        if self._ticks > self._limit:
+            print(f"model-inspector: screenshot timed out after {self._limit / 10:.0f} s", file=sys.stderr)
+            self._finish()
+            return
+        if self.window.doc.model is None and not self.window.message_bar.isVisible():
+            return
+        if self.window.message_bar.level == "error" or not self._busy():
+            self._settle += 1
+            if self._settle >= 8:  # 0.8 s of quiet: debounced views have drawn
+                save_screenshot(self.window, self.path)
+                self.ok = True
+                print(f"model-inspector: wrote {self.path}", file=sys.stderr)
+                self._finish()
+        else:
+            self._settle = 0
+
+    def _finish(self) -> None:
+        self.timer.stop()
+        self.window.close()
+
+
+def run(
+    paths: Sequence[str] = (),
+    *,
+    models: Sequence[tuple[str, str]] = (),
+    baselines: Sequence[tuple[str, str]] = (),
+    baseline: Optional[str] = None,
+    screenshot: Optional[str] = None,
+    size: tuple[int, int] = (1600, 960),
+    prepare=None,
+) -> int:
+    """Show the window, open ``paths[0]``; with ``screenshot``, render offscreen once scanned and exit.
+
+    ``models`` fill the model switcher and ``baselines`` the baseline picker (the demo uses both);
+    ``baseline`` chooses one at start. ``prepare(window)`` runs once the window exists (the demo's hook).
+    """
+    if screenshot and "QT_QPA_PLATFORM" not in os.environ:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = make_app()
+    settings = None
+    if screenshot:
+        # a screenshot never reads or writes the user's settings: same picture on every machine
+        import tempfile
+
+        from .settings import open_settings
+
+        tmp = tempfile.mkdtemp(prefix="mi-shot-")
+        settings = open_settings(os.path.join(tmp, "settings.ini"))
+    window = MainWindow(settings)
+    if models:
+        window.set_model_list(list(models))
+    if baselines:
+        window.add_baseline_models(list(baselines))
+    if screenshot:
+        window.resize(*size)
+    window.show()
+    if prepare is not None:
+        prepare(window)
+    if baseline:
+        window.set_baseline_path(baseline)
+    if paths:
+        window.open_path(paths[0])
+    director = _ScreenshotDirector(window, screenshot) if screenshot else None
+    code = app.exec()
+    window.shutdown()
+    if director is not None:
+        return 0 if director.ok else 2
+    return int(code)

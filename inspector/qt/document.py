@@ -1,0 +1,249 @@
+"""The open model as the app sees it: the one state every panel draws, changed only through its methods.
+
+Like napari's viewer model, this object knows nothing about widgets: panels listen to its signals
+(``opened``, ``tensor_scanned``, ``scan_finished``, ``selection_changed`` ...) and call its methods. It runs
+the scan of the model (and of a baseline model) in :class:`~inspector.qt.workers.TaskSlot`\\ s, so opening a
+second model supersedes the first scan cleanly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QObject, Signal
+
+from ..core.findings import SEVERITIES, Finding
+from ..core.formats import ModelFile
+from ..core.scan import ScanOptions, ScanResult, TensorScan
+from . import tasks
+from .workers import TaskSlot, WorkerPool
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The chosen reference: ``kind`` is ``"model"`` (another file), ``"profile"`` or ``"gaussian"``."""
+
+    kind: str
+    path: Optional[str] = None
+    label: str = ""
+
+
+class ModelDocument(QObject):
+    """State of the inspected model; all long work goes through worker slots owned here."""
+
+    open_started = Signal(str)  # path
+    open_failed = Signal(object)  # WorkerError; the model that was open stays open
+    opened = Signal(object)  # ModelFile: a new model replaced the old one
+    rescanning = Signal()
+    tensor_scanned = Signal(object)  # TensorScan
+    scan_progressed = Signal(int, str)  # per mille, message
+    scan_finished = Signal(object)  # ScanResult
+    scan_failed = Signal(object)  # WorkerError
+    scan_cancelled = Signal()
+    selection_changed = Signal(str)
+    baseline_changed = Signal()
+    baseline_progressed = Signal(int, str)
+    baseline_failed = Signal(object)  # WorkerError
+    scrubbed_changed = Signal()  # the applied scrub (``scrubbed``) changed: applied, undone or model switched
+
+    def __init__(self, pool: WorkerPool, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.pool = pool
+        self.open_slot = TaskSlot(pool, self)
+        self.scan_slot = TaskSlot(pool, self)
+        self.baseline_slot = TaskSlot(pool, self)
+        self.options = ScanOptions()
+        self.path: Optional[str] = None
+        self.model: Optional[ModelFile] = None
+        self.scans: dict[str, TensorScan] = {}
+        self.result: Optional[ScanResult] = None
+        self.selected: Optional[str] = None
+        self.baseline: Optional[Baseline] = None
+        self.baseline_model: Optional[ModelFile] = None
+        self.baseline_scans: dict[str, TensorScan] = {}
+        self.matching: dict[str, str] = {}
+        self._findings: dict[str, list[Finding]] = {}
+        self._severity: dict[str, str] = {}
+        #: applied scrubs of the open model, latest last (undo pops); each a ``tasks.ScrubApplied``
+        self.scrub_history: list[tasks.ScrubApplied] = []
+        #: the latest accuracy check (an ``EvalResult``) and auto safe-bits search (``AutoResult``), for reports
+        self.evaluation: object = None
+        self.safe_bits: object = None
+
+    # ------------------------------------------------------------------------------------ opening, scanning
+    def open(self, path: str | Path) -> None:
+        """Open ``path`` in the background; only once its headers read fine is the current model replaced
+        (its scan cancelled) and the new one scanned. A file that cannot be opened leaves everything as it was."""
+        self.open_started.emit(str(path))
+        self.open_slot.start(
+            tasks.open_only,
+            str(path),
+            name="open",
+            on_returned=self._on_open_returned,
+            on_errored=self.open_failed.emit,
+        )
+
+    def _on_open_returned(self, model: ModelFile) -> None:
+        self.scan_slot.cancel()
+        self.path = str(model.path)
+        self.model = model
+        self.scans = {}
+        self.result = None
+        self.selected = None
+        self._findings, self._severity = {}, {}
+        self._rematch()
+        had_scrub = bool(self.scrub_history)
+        self.scrub_history = []
+        self.opened.emit(model)
+        if had_scrub:
+            self.scrubbed_changed.emit()
+        self._start_scan()
+
+    def rescan(self) -> None:
+        """Scan the open model again (e.g. after the baseline changed)."""
+        if self.model is None:
+            return
+        self.scan_slot.cancel()
+        self.scans = {}
+        self.result = None
+        self._findings, self._severity = {}, {}
+        self.rescanning.emit()
+        self._start_scan()
+
+    def _start_scan(self) -> None:
+        assert self.model is not None
+        self.scan_slot.start(
+            tasks.scan_model,
+            self.model,
+            self._scan_options(),
+            name="scan",
+            on_yielded=self._on_scan_yielded,
+            on_progress=self.scan_progressed.emit,
+            on_returned=self._on_scan_returned,
+            on_errored=self.scan_failed.emit,
+            on_cancelled=self.scan_cancelled.emit,
+        )
+
+    def _scan_options(self) -> ScanOptions:
+        b = self.baseline
+        opts = self.options
+        if b is not None and b.kind == "model" and b.path:
+            opts = replace(opts, baselines=(b.path,))
+        elif b is not None and b.kind == "profile" and b.path:
+            opts = replace(opts, profile=b.path)
+        return opts
+
+    def cancel_scan(self) -> None:
+        if self.scan_slot.busy:
+            self.scan_slot.cancel()
+            self.scan_cancelled.emit()
+
+    @property
+    def scanning(self) -> bool:
+        return self.scan_slot.busy
+
+    def _on_scan_yielded(self, item: object) -> None:
+        if isinstance(item, TensorScan):
+            self.scans[item.name] = item
+            self.tensor_scanned.emit(item)
+
+    def _on_scan_returned(self, result: ScanResult) -> None:
+        self.result = result
+        self.scans = {t.name: t for t in result.tensors}
+        by: dict[str, list[Finding]] = {}
+        for f in result.findings:
+            by.setdefault(f.tensor or "", []).append(f)
+        self._findings = by
+        self._severity = {}
+        for name, fs in by.items():
+            sev = [f.severity for f in fs if f.severity != "info"]
+            if sev:
+                self._severity[name] = max(sev, key=SEVERITIES.index)
+        self.scan_finished.emit(result)
+
+    # ------------------------------------------------------------------------------------ selection, findings
+    def select(self, name: Optional[str]) -> None:
+        if name != self.selected and (name is None or self.model is None or name in self.model):
+            self.selected = name
+            self.selection_changed.emit(name or "")
+
+    def findings_for(self, name: str) -> list[Finding]:
+        """The findings about one layer, most severe first (model-level findings: ``name=""``)."""
+        return self._findings.get(name, [])
+
+    def severity_of(self, name: str) -> Optional[str]:
+        """The most severe finding's severity for a layer (``None`` when it has none above info)."""
+        return self._severity.get(name)
+
+    # ------------------------------------------------------------------------------------ scrubbed versions
+    @property
+    def scrubbed(self) -> Optional[tasks.ScrubApplied]:
+        """The scrubbed version currently applied (``None``: the original)."""
+        return self.scrub_history[-1] if self.scrub_history else None
+
+    def push_scrub(self, applied: tasks.ScrubApplied) -> None:
+        self.scrub_history.append(applied)
+        self.scrubbed_changed.emit()
+
+    def undo_scrub(self) -> None:
+        if self.scrub_history:
+            self.scrub_history.pop()
+            self.scrubbed_changed.emit()
+
+    # ------------------------------------------------------------------------------------ baseline
+    def set_baseline(self, baseline: Optional[Baseline]) -> None:
+        """Choose the reference; a model baseline is scanned in the background, then the model is re-scanned
+        so the detectors compare against it."""
+        self.baseline_slot.cancel()
+        changed = baseline != self.baseline
+        self.baseline = baseline
+        self.baseline_model = None
+        self.baseline_scans = {}
+        self.matching = {}
+        if baseline is not None and baseline.kind == "model" and baseline.path:
+            opts = ScanOptions(hash=False, detectors=False)
+            self.baseline_slot.start(
+                tasks.open_and_scan,
+                baseline.path,
+                opts,
+                name="baseline",
+                on_yielded=self._on_baseline_yielded,
+                on_progress=self.baseline_progressed.emit,
+                on_returned=self._on_baseline_returned,
+                on_errored=self.baseline_failed.emit,
+            )
+        self.baseline_changed.emit()
+        if self.model is not None and changed:  # the detectors compare against the new reference
+            self.rescan()
+
+    def _on_baseline_yielded(self, item: object) -> None:
+        if isinstance(item, tasks.Opened):
+            self.baseline_model = item.model
+            self._rematch()
+
+    def _on_baseline_returned(self, result: ScanResult) -> None:
+        self.baseline_scans = {t.name: t for t in result.tensors}
+        self._rematch()
+        self.baseline_changed.emit()
+
+    def _rematch(self) -> None:
+        if self.model is None or self.baseline_model is None:
+            self.matching = {}
+            return
+        self.matching = match_layers(self.model, self.baseline_model)
+
+    def baseline_scan_for(self, name: str) -> Optional[TensorScan]:
+        other = self.matching.get(name)
+        return self.baseline_scans.get(other) if other else None
+
+
+def match_layers(model: ModelFile, reference: ModelFile) -> dict[str, str]:
+    """Which reference layer each layer is compared with, by the core's rule (name, else shape and order)."""
+    from ..core.baselines import match_layers as core_match
+
+    matches, _unmatched = core_match(
+        [(t.name, t.shape) for t in model.tensors], [(t.name, t.shape) for t in reference.tensors]
+    )
+    return {m.name: m.ref_name for m in matches}

@@ -1,0 +1,538 @@
+"""The main window: menus, the model and baseline pickers, the layer table, the views and the findings.
+
+It wires panels to the :class:`~inspector.qt.document.ModelDocument` and owns the worker pool, which it cancels
+and joins when it closes. Expected problems go to the inline message bar; unexpected ones to the one error
+dialog. Nothing here computes: the document and the panels call the core through workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import InspectorError
+from ..core.findings import Finding
+from ..core.scan import ScanResult
+from . import settings as S
+from .dialogs.error_dialog import ErrorDialog
+from .document import Baseline, ModelDocument
+from .message_bar import MessageBar
+from .panels.bitplanes import BitPlanesPanel
+from .panels.findings import VIEW_FOR_ATTACK, FindingsPanel
+from .panels.grid import LayerGridPanel
+from .panels.histogram import HistogramPanel
+from .panels.layer_table import LayerTablePanel
+from .panels.weights_image import WeightsImagePanel
+from .resources import app_icon
+from .workers import TaskSlot, WorkerError, WorkerPool
+
+MODEL_FILTER = "Models (*.safetensors *.json *.pt *.pth *.bin);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """Model Inspector's window. ``settings`` lets tests use a temporary store."""
+
+    closed = Signal()
+
+    def __init__(self, settings: Optional[QSettings] = None, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Model Inspector")
+        self.setWindowIcon(app_icon())
+        self.qsettings = settings if settings is not None else S.open_settings()
+        self.prefs = S.load(self.qsettings)
+        self.pool = WorkerPool(self, max_threads=4)
+        self.doc = ModelDocument(self.pool, self)
+        self.error_dialog = ErrorDialog(self)
+        self._last_error: Optional[WorkerError] = None
+        self._shut_down = False
+
+        self.message_bar = MessageBar()
+        self.message_bar.details_requested.connect(self._show_last_error)
+        self.layers = LayerTablePanel(self.doc)
+        self.findings = FindingsPanel(self.doc)
+        self.histogram = HistogramPanel(self.doc, bins=self.prefs.bins, log_y=self.prefs.log_y)
+        self.grid = LayerGridPanel(self.doc)
+        self.bitplanes = BitPlanesPanel(self.doc)
+        self.weights_image = WeightsImagePanel(self.doc, tile=self.prefs.tile)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.views: dict[str, QWidget] = {}
+        for key, title, panel in (
+            ("histogram", "Histogram", self.histogram),
+            ("grid", "All layers", self.grid),
+            ("bits", "Bit planes", self.bitplanes),
+            ("image", "Weights as image", self.weights_image),
+        ):
+            self.views[key] = panel
+            self.tabs.addTab(panel, title)
+        self._add_optional_views()
+
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(4, 4, 4, 0)
+        lay.addWidget(self.message_bar)
+        lay.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.layers_dock = self._dock("Layers", self.layers, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.findings_dock = self._dock("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea)
+
+        self._build_actions()
+        self._report_slot = TaskSlot(self.pool, self)
+        self._add_report_action()
+        self._build_status_bar()
+        self._connect()
+        self.setAcceptDrops(True)
+        self.resize(1480, 900)
+        geometry, state = S.load_geometry(self.qsettings)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self._restored_state = state is not None and self.restoreState(state)
+        self._update_title()
+
+    # ------------------------------------------------------------------------------------------------ building
+    def _add_optional_views(self) -> None:
+        """Scrub and accuracy views exist only when the core has the capability behind them."""
+        from .panels import optional_panels
+
+        for key, title, factory in optional_panels():
+            panel = factory(self)
+            self.views[key] = panel
+            self.tabs.addTab(panel, title)
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_actions(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        self.open_action = QAction("&Open model…", self, shortcut=QKeySequence.StandardKey.Open)
+        self.open_action.triggered.connect(self.choose_and_open)
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.baseline_action = QAction("Choose &baseline model…", self)
+        self.baseline_action.triggered.connect(self.choose_baseline_file)
+        file_menu.addAction(self.baseline_action)
+        self.rescan_action = QAction("&Rescan", self, shortcut=QKeySequence("F5"))
+        self.rescan_action.triggered.connect(self.doc.rescan)
+        file_menu.addAction(self.rescan_action)
+        self.export_menu_anchor = file_menu.addSeparator()
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        self.file_menu = file_menu
+
+        view_menu = mb.addMenu("&View")
+        view_menu.addAction(self.layers_dock.toggleViewAction())
+        view_menu.addAction(self.findings_dock.toggleViewAction())
+        self.log_action = QAction("&Log y axis", self, checkable=True, checked=self.prefs.log_y)
+        self.log_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.log_action.toggled.connect(self.histogram.set_log_y)
+        view_menu.addAction(self.log_action)
+        help_menu = mb.addMenu("&Help")
+        about = QAction("&About Model Inspector", self)
+        about.triggered.connect(self._about)
+        help_menu.addAction(about)
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("toolbar_main")
+        tb.setMovable(False)
+        tb.addAction(self.open_action)
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Model "))
+        self.model_combo = QComboBox()
+        self.model_combo.setMinimumContentsLength(28)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setToolTip("Switch between the models of this session (the demo zoo, recent files)")
+        tb.addWidget(self.model_combo)
+        tb.addWidget(QLabel("  Baseline "))
+        self.baseline_combo = QComboBox()
+        self.baseline_combo.setMinimumContentsLength(24)
+        self.baseline_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.baseline_combo.setToolTip("The reference each layer is compared with (histogram overlay, detectors)")
+        tb.addWidget(self.baseline_combo)
+        self.matching_label = QLabel()
+        self.matching_label.setStyleSheet("color:#555; padding-left:6px")
+        tb.addWidget(self.matching_label)
+        tb.addSeparator()
+        tb.addAction(self.rescan_action)
+        self._fill_baselines()
+        self._update_recent_menu()
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.status_label = QLabel("Open a model: File ▸ Open, or drop a file here.")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(260)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%p%")
+        self.cancel_button = QToolButton(text="Cancel")
+        self.cancel_button.setToolTip("Stop the scan (what is scanned so far stays shown)")
+        sb.addWidget(self.status_label, 1)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+
+    def _connect(self) -> None:
+        d = self.doc
+        d.open_started.connect(lambda p: self.status_label.setText(f"Opening {p}…"))
+        d.open_failed.connect(self._on_open_failed)
+        d.opened.connect(self._on_opened)
+        d.rescanning.connect(self._on_scan_started)
+        d.scan_progressed.connect(self._on_scan_progress)
+        d.scan_finished.connect(self._on_scan_finished)
+        d.scan_failed.connect(self._on_scan_failed)
+        d.scan_cancelled.connect(self._on_scan_cancelled)
+        d.baseline_changed.connect(self._update_matching)
+        d.baseline_failed.connect(
+            lambda e: (
+                self._report(e, "Could not read the baseline"),
+                self.matching_label.setText("baseline unreadable"),
+            )
+        )
+        d.baseline_progressed.connect(lambda pm, _m: self.matching_label.setText(f"scanning baseline {pm / 10:.0f}%"))
+        d.scan_slot.busy_changed.connect(self._on_busy_changed)
+        self.cancel_button.clicked.connect(d.cancel_scan)
+        self.model_combo.activated.connect(self._on_model_combo)
+        self.baseline_combo.activated.connect(self._on_baseline_combo)
+        self.findings.finding_activated.connect(self.show_finding)
+        self.histogram.log_y_changed.connect(self._on_log_changed)
+        self.histogram.bins_changed.connect(lambda n: self._set_pref(bins=n))
+        self.weights_image.tile_changed.connect(lambda t: self._set_pref(tile=t))
+
+    # ------------------------------------------------------------------------------------------------ opening
+    def choose_and_open(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", self.prefs.last_dir, MODEL_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> None:
+        """Open a model (file, index or folder); the current one stays until the new one reads fine."""
+        self.message_bar.clear()
+        self.doc.open(str(path))
+
+    def set_model_list(self, entries: list[tuple[str, str]]) -> None:
+        """Models offered in the switcher, e.g. the demo zoo: ``(label, path)`` pairs."""
+        self.model_combo.clear()
+        for label, path in entries:
+            self.model_combo.addItem(label, path)
+            self.model_combo.setItemData(self.model_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+
+    def _on_model_combo(self, index: int) -> None:
+        path = self.model_combo.itemData(index)
+        if path and path != self.doc.path:
+            self.open_path(path)
+
+    def _on_opened(self, model) -> None:
+        path = str(model.path)
+        self.prefs = self.prefs.with_recent(path)
+        self._set_pref(last_dir=str(Path(path).parent))
+        self._update_recent_menu()
+        i = self.model_combo.findData(path)
+        if i < 0:
+            self.model_combo.addItem(Path(path).name, path)
+            i = self.model_combo.count() - 1
+        self.model_combo.setCurrentIndex(i)
+        self._update_title()
+        self._update_matching()
+        self._on_scan_started()
+        if model.tensors:  # the first float weight matrix is the most telling start
+            first = next((t for t in model.tensors if t.dtype.is_float and len(t.shape) >= 2), model.tensors[0])
+            self.doc.select(first.name)
+
+    def _on_open_failed(self, err: WorkerError) -> None:
+        self._report(err, "Could not open the file")
+        self.status_label.setText("Ready." if self.doc.model is None else self._model_summary())
+
+    # ------------------------------------------------------------------------------------------------ scanning
+    def _on_scan_started(self) -> None:
+        self.status_label.setText(f"Scanning {Path(self.doc.path or '').name}…")
+        self.progress.setValue(0)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+
+    def _on_scan_progress(self, permille: int, _message: str) -> None:
+        self.progress.setValue(permille)
+        n = len(self.doc.scans)
+        total = len(self.doc.model.tensors) if self.doc.model is not None else 0
+        self.status_label.setText(f"Scanning {Path(self.doc.path or '').name}… {n} of {total} tensors")
+
+    def _on_scan_finished(self, result: ScanResult) -> None:
+        self.status_label.setText(self._model_summary())
+        if result.findings:
+            top = next((f for f in result.findings if f.tensor), None)
+            if top is not None and top.severity != "info":
+                self.doc.select(top.tensor)
+
+    def _on_scan_failed(self, err: WorkerError) -> None:
+        self._report(err, "The scan failed")
+        self.status_label.setText("Scan failed.")
+
+    def _on_scan_cancelled(self) -> None:
+        n = len(self.doc.scans)
+        self.status_label.setText(f"Scan cancelled: {n} tensors scanned, no verdict. Press F5 to scan again.")
+        self.message_bar.show_message("Scan cancelled — statistics are partial and there is no verdict.", "warning")
+
+    def _model_summary(self) -> str:
+        r = self.doc.result
+        if r is None:
+            return Path(self.doc.path or "").name
+        return (
+            f"{Path(r.model.path).name}: {r.model.tensors} tensors, {r.model.parameters:,} parameters, "
+            f"verdict {r.verdict.upper()} (score {r.score:.2f}), scanned in {r.seconds:.1f} s"
+        )
+
+    # ------------------------------------------------------------------------------------------------ baseline
+    def _fill_baselines(self, extra: Optional[list[tuple[str, str]]] = None) -> None:
+        from ..core.baselines import default_profile_path
+
+        c = self.baseline_combo
+        c.clear()
+        if default_profile_path().is_file():
+            c.addItem("Built-in profile", None)
+            c.setItemData(
+                0,
+                "ranges of trusted digits models per layer kind, plus each layer's fitted Gaussian",
+                Qt.ItemDataRole.ToolTipRole,
+            )
+        else:
+            c.addItem("Fitted Gaussian only", None)
+        for label, path in extra or []:
+            c.addItem(label, Baseline("model", path, label))
+        c.addItem("Other model file…", "choose")
+        c.addItem("Profile file…", "choose-profile")
+
+    def add_baseline_models(self, entries: list[tuple[str, str]]) -> None:
+        """Offer reference models in the baseline picker (the demo offers its benign model)."""
+        self._fill_baselines(entries)
+
+    def _on_baseline_combo(self, index: int) -> None:
+        data = self.baseline_combo.itemData(index)
+        if data == "choose":
+            self.choose_baseline_file()
+            return
+        if data == "choose-profile":
+            path, _ = QFileDialog.getOpenFileName(self, "Baseline profile", self.prefs.last_dir, "Profile (*.json)")
+            if path:
+                b = Baseline("profile", path, Path(path).name)
+                self.baseline_combo.insertItem(self.baseline_combo.count() - 2, f"profile {Path(path).name}", b)
+                self.baseline_combo.setCurrentIndex(self.baseline_combo.count() - 3)
+                self.doc.set_baseline(b)
+            return
+        self.doc.set_baseline(data if isinstance(data, Baseline) else None)
+
+    def choose_baseline_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a baseline model", self.prefs.last_dir, MODEL_FILTER)
+        if path:
+            self.set_baseline_path(path)
+
+    def set_baseline_path(self, path: str, label: Optional[str] = None) -> None:
+        label = label or Path(path).name
+        for i in range(self.baseline_combo.count()):
+            b = self.baseline_combo.itemData(i)
+            if isinstance(b, Baseline) and b.path == path:
+                self.baseline_combo.setCurrentIndex(i)
+                self.doc.set_baseline(b)
+                return
+        b = Baseline("model", path, label)
+        self.baseline_combo.insertItem(self.baseline_combo.count() - 2, label, b)
+        self.baseline_combo.setCurrentIndex(self.baseline_combo.count() - 3)
+        self.doc.set_baseline(b)
+
+    def _update_matching(self) -> None:
+        d = self.doc
+        if d.baseline is None or d.model is None:
+            self.matching_label.setText("")
+            return
+        n = len(d.matching)
+        total = len(d.model.tensors)
+        self.matching_label.setText(f"{n} of {total} layers matched")
+        self.matching_label.setToolTip("\n".join(f"{a}  ↔  {b}" for a, b in d.matching.items()) or "no layer matched")
+
+    def set_analysis_data(self, eval_data: Optional[str] = None, train_sample: Optional[str] = None) -> None:
+        """Data the scan's behavioural and data-aware detectors use, and the accuracy panel's default."""
+        from dataclasses import replace
+
+        self.doc.options = replace(self.doc.options, data=eval_data, train_sample=train_sample)
+        acc = self.views.get("accuracy")
+        if acc is not None and eval_data:
+            acc.set_data_path(eval_data)
+
+    # ------------------------------------------------------------------------------------------------ report
+    def _add_report_action(self) -> None:
+        try:
+            from ..core.report import build_report, write_report  # noqa: F401
+        except ImportError:
+            return
+        self.report_action = QAction("Export &report…", self)
+        self.report_action.setEnabled(False)
+        self.report_action.triggered.connect(self.choose_report)
+        self.file_menu.insertAction(self.export_menu_anchor, self.report_action)
+        self.doc.scan_finished.connect(lambda _r: self.report_action.setEnabled(True))
+        self.doc.opened.connect(lambda _m: self.report_action.setEnabled(False))
+        self.doc.rescanning.connect(lambda: self.report_action.setEnabled(False))
+
+    def choose_report(self) -> None:
+        if self.doc.result is None or self.doc.path is None:
+            return
+        stem = Path(self.doc.path).name.split(".")[0]
+        default = str(Path(self.prefs.last_dir or ".") / f"{stem}-report.html")
+        path, _ = QFileDialog.getSaveFileName(self, "Export report", default, "HTML (*.html);;PDF (*.pdf)")
+        if path:
+            self.export_report(path)
+
+    def export_report(self, path: str) -> None:
+        """Write the HTML/PDF report of the current scan (with the applied scrub and accuracy, if any)."""
+        from .tasks import write_report_task
+
+        d = self.doc
+        scrubbed = d.scrubbed
+        curve = getattr(d.safe_bits, "points", None)
+        self._report_slot.start(
+            write_report_task,
+            d.result,
+            d.model,
+            scrubbed.result if scrubbed is not None else None,
+            d.evaluation,
+            curve,
+            path,
+            name="report",
+            on_returned=lambda p: self.notify(f"Report written to {p}.", "info"),
+            on_errored=lambda e: self._report(e, "Could not write the report"),
+        )
+
+    # ------------------------------------------------------------------------------------------------ findings
+    def show_finding(self, finding: Finding) -> None:
+        """Show the evidence of a finding: its layer, in the view that shows that kind of attack."""
+        view = VIEW_FOR_ATTACK.get(finding.attack, "histogram")
+        if view == "image":
+            source = "sign bytes" if finding.attack == "sign" else "values"
+            self.weights_image.set_view("weights", source, self.weights_image.tile.currentText())
+        elif finding.attack == "lsb" and self.tabs.currentWidget() is self.weights_image:
+            self.weights_image.set_view("floats", "low 16 bits", self.weights_image.tile.currentText())
+        self.tabs.setCurrentWidget(self.views[view])
+
+    # ------------------------------------------------------------------------------------------------ errors
+    def notify(self, text: str, level: str = "info") -> None:
+        """An inline message (panels use it for expected outcomes and problems)."""
+        self.message_bar.show_message(text, level)
+
+    def report_error(self, err: WorkerError, what: str) -> None:
+        """The one error sink: expected problems inline, unexpected ones in the non-modal error dialog."""
+        self._report(err, what)
+
+    def _report(self, err: WorkerError, what: str) -> None:
+        e = err.exception
+        if isinstance(e, InspectorError):
+            self.message_bar.show_message(f"{what}: {e}", "error")
+        elif isinstance(e, MemoryError):
+            self.message_bar.show_message(f"{what}: out of memory. Close other programs and try again.", "error")
+        else:
+            self._last_error = err
+            self.message_bar.show_message(f"{what}: unexpected {type(e).__name__}: {e}", "error", details_link=True)
+            self.error_dialog.show_error(f"{what}: {type(e).__name__}: {e}", err.details)
+
+    def _show_last_error(self) -> None:
+        if self._last_error is not None:
+            e = self._last_error
+            self.error_dialog.show_error(f"{type(e.exception).__name__}: {e.exception}", e.details)
+
+    def _about(self) -> None:
+        from .. import __version__
+
+        self.message_bar.show_message(
+            f"Model Inspector {__version__}: find training data hidden in a model's weights (Song, Ristenpart, "
+            "Shmatikov, CCS 2017), scrub it, check accuracy, export sanitized weights.",
+            "info",
+        )
+
+    # ------------------------------------------------------------------------------------------------ settings
+    def _set_pref(self, **changes) -> None:
+        from dataclasses import replace
+
+        self.prefs = replace(self.prefs, **changes)
+        S.save(self.qsettings, self.prefs)
+
+    def _on_log_changed(self, on: bool) -> None:
+        self.log_action.blockSignals(True)
+        self.log_action.setChecked(on)
+        self.log_action.blockSignals(False)
+        self._set_pref(log_y=on)
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for p in self.prefs.recent:
+            act = self.recent_menu.addAction(p)
+            act.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.prefs.recent))
+
+    def _update_title(self) -> None:
+        name = Path(self.doc.path).name if self.doc.path else ""
+        self.setWindowTitle(f"{name} — Model Inspector" if name else "Model Inspector")
+
+    # ------------------------------------------------------------------------------------------------ drag/drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls: list[QUrl] = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.open_path(urls[0].toLocalFile())
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._restored_state:  # first run: give the table and the findings room
+            self._restored_state = True
+            w = self.width()
+            self.resizeDocks(
+                [self.layers_dock, self.findings_dock], [int(w * 0.25), int(w * 0.22)], Qt.Orientation.Horizontal
+            )
+
+    # ------------------------------------------------------------------------------------------------ closing
+    def shutdown(self) -> None:
+        """Cancel and join every worker, save settings. Idempotent."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        S.save(self.qsettings, self.prefs)
+        S.save_geometry(self.qsettings, self.saveGeometry(), self.saveState())
+        self.qsettings.sync()
+        self.pool.join()
+        for panel in self.views.values():  # after the join: no worker still writes their files
+            close = getattr(panel, "shutdown", None)
+            if close is not None:
+                close()
+        self.error_dialog.hide()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        self.closed.emit()
+        super().closeEvent(event)

@@ -1,0 +1,180 @@
+"""The verdict, the ranked findings (each a link to its layer and view), and the limits of what was checked."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.findings import Finding
+from ...core.scan import ScanResult
+from .. import plotting as P
+from ..document import ModelDocument
+
+#: Which view best shows the evidence of each attack family.
+VIEW_FOR_ATTACK = {
+    "lsb": "bits",
+    "correlated-value": "image",
+    "sign": "image",
+    "capacity-abuse": "histogram",
+    "provenance": "bits",
+    "numeric": "histogram",
+    "other": "histogram",
+}
+
+_BANNER = "QLabel {{ background: {bg}; color: white; border-radius: 4px; padding: 8px 10px; font-size: 13pt; }}"
+
+
+class FindingsPanel(QWidget):
+    """Verdict banner, findings list and the checked/limits notes."""
+
+    finding_activated = Signal(object)  # Finding
+
+    def __init__(self, doc: ModelDocument, parent=None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.banner = QLabel("No model open")
+        self.banner.setStyleSheet(_BANNER.format(bg="#888"))
+        self.banner.setWordWrap(True)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("color:#444")
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["", "score", "layer", "finding"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setWordWrap(True)
+        self.tree.setUniformRowHeights(False)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        hh = self.tree.header()
+        hh.setStretchLastSection(True)
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        hh.resizeSection(2, 90)
+        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tree.setToolTip("Click a finding to show its layer; double-click to open the view with the evidence")
+        self.detail = QLabel()
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail.setStyleSheet("background:#f6f6f6; border:1px solid #ddd; padding:6px")
+        self.detail.setVisible(False)
+        self.notes = QTextBrowser()
+        self.notes.setOpenExternalLinks(False)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.tree, 1)
+        tl.addWidget(self.detail)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(self.notes)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.summary)
+        lay.addWidget(split, 1)
+
+        self.tree.currentItemChanged.connect(self._on_current_changed)
+        self.tree.itemActivated.connect(self._on_item_activated)
+        doc.opened.connect(lambda m: self._on_opening(str(m.path)))
+        doc.rescanning.connect(lambda: self._on_opening(self.doc.path or ""))
+        doc.scan_progressed.connect(self._on_progress)
+        doc.scan_finished.connect(self.show_result)
+        doc.scan_cancelled.connect(lambda: self._set_banner("Scan cancelled", "#888"))
+        doc.scan_failed.connect(lambda _e: self._set_banner("Could not inspect this file", "#888"))
+
+    def _set_banner(self, text: str, bg: str) -> None:
+        self.banner.setText(text)
+        self.banner.setStyleSheet(_BANNER.format(bg=bg))
+
+    def _on_opening(self, path: str) -> None:
+        self.tree.clear()
+        self.detail.setVisible(False)
+        self.notes.clear()
+        self.summary.setText(path)
+        self._set_banner("Scanning…", "#6b7a8f")
+
+    def _on_progress(self, permille: int, _msg: str) -> None:
+        if self.doc.result is None:
+            self._set_banner(f"Scanning… {permille / 10:.0f}%", "#6b7a8f")
+
+    def show_result(self, result: ScanResult) -> None:
+        n_susp = sum(f.severity == "suspicious" for f in result.findings)
+        n_warn = sum(f.severity == "warning" for f in result.findings)
+        if result.verdict == "suspicious":
+            self._set_banner(f"SUSPICIOUS · score {result.score:.2f}", P.SUSPICIOUS_COLOR.name())
+        else:
+            self._set_banner(f"CLEAN · score {result.score:.2f}", P.CLEAN_COLOR.name())
+        m = result.model
+        self.summary.setText(
+            f"{m.tensors} tensors · {m.parameters:,} parameters · {m.format} · "
+            f"{n_susp} suspicious, {n_warn} warning finding(s) · scanned in {result.seconds:.1f} s"
+        )
+        self.tree.clear()
+        self.detail.setVisible(False)
+        for f in result.findings:
+            item = QTreeWidgetItem(["●", f"{f.score:.2f}", f.tensor or "(model)", f.message])
+            color = P.SEVERITY_COLORS.get(f.severity, P.EXPECT_COLOR)
+            item.setForeground(0, QBrush(color))
+            item.setToolTip(3, f"{f.detector} · {f.attack} · {f.severity}\n{f.message}")
+            item.setToolTip(2, f.tensor or "the whole model")
+            item.setData(0, Qt.ItemDataRole.UserRole, f)
+            self.tree.addTopLevelItem(item)
+        if not result.findings:
+            self.tree.addTopLevelItem(QTreeWidgetItem(["", "", "", "No findings."]))
+        checked = "".join(f"<li>{c}</li>" for c in result.checked) or "<li>–</li>"
+        limits = "".join(f"<li>{c}</li>" for c in result.limits) or "<li>–</li>"
+        self.notes.setHtml(
+            f"<b>What was checked</b><ul style='margin-left:-20px'>{checked}</ul>"
+            f"<b>What this cannot rule out</b><ul style='margin-left:-20px'>{limits}</ul>"
+        )
+
+    def select_finding(self, finding: Finding) -> None:
+        """Make ``finding`` the current row (shows its details and selects its layer)."""
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if self._finding(item) == finding:
+                self.tree.setCurrentItem(item)
+                return
+
+    def _finding(self, item: Optional[QTreeWidgetItem]) -> Optional[Finding]:
+        if item is None:
+            return None
+        f = item.data(0, Qt.ItemDataRole.UserRole)
+        return f if isinstance(f, Finding) else None
+
+    def _on_current_changed(self, item: Optional[QTreeWidgetItem], _prev) -> None:
+        f = self._finding(item)
+        self.detail.setVisible(f is not None)
+        if f is None:
+            return
+        where = f.tensor or "the whole model"
+        self.detail.setText(
+            f"<b style='color:{P.SEVERITY_COLORS[f.severity].name()}'>{f.severity}</b> · {f.detector} · "
+            f"{f.attack} · score {f.score:.2f} · <b>{where}</b><br>{f.message}"
+            "<br><i style='color:#777'>double-click: show the evidence</i>"
+        )
+        if f.tensor:
+            self.doc.select(f.tensor)
+
+    def _on_item_activated(self, item: QTreeWidgetItem, _col: int) -> None:
+        f = self._finding(item)
+        if f is not None:
+            if f.tensor:
+                self.doc.select(f.tensor)
+            self.finding_activated.emit(f)

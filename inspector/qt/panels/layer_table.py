@@ -1,0 +1,301 @@
+"""The layer table: every tensor with its key statistics and detector scores; sortable, filterable, flagged."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRegularExpression, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QBrush
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.formats import ModelFile
+from ...core.scan import ScanResult, TensorScan
+from ..document import ModelDocument
+from ..plotting import SEVERITY_COLORS, SEVERITY_ROWS, fmt
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+# (header, tooltip, value getter, text formatter)
+_Col = tuple[str, str, Callable[[Any], Any], Callable[[Any], str]]
+_STAT_COLUMNS: list[_Col] = [
+    ("mean", "mean of the finite values", lambda s: s.mean, lambda v: fmt(v)),
+    ("std", "standard deviation", lambda s: s.std, lambda v: fmt(v)),
+    ("kurt", "kurtosis (3 for a Gaussian; sign encoding gives 5–6)", lambda s: s.kurtosis, lambda v: fmt(v, ".2f")),
+    ("skew", "skewness (correlated-value encoding skews)", lambda s: s.skewness, lambda v: fmt(v, ".2f")),
+    (
+        "±.05σ",
+        "fraction of weights within ±0.05σ of zero (benign ≈4%)",
+        lambda s: s.near_zero_fraction,
+        lambda v: fmt(v, ".1%"),
+    ),
+    ("pos", "fraction of positive weights", lambda s: s.positive_fraction, lambda v: fmt(v, ".0%")),
+    ("lowH", "entropy of the low byte in bits (benign ≈8)", lambda s: s.low_byte_entropy, lambda v: fmt(v, ".2f")),
+    ("ac1", "lag-1 autocorrelation of values in storage order", lambda s: s.autocorr_value, lambda v: fmt(v, ".2f")),
+]
+
+
+class LayerTableModel(QAbstractTableModel):
+    """Rows are tensors in storage order; detector columns appear once a scan's findings are known."""
+
+    FIXED = ["", "name", "shape", "dtype", "params"]
+
+    def __init__(self, doc: ModelDocument) -> None:
+        super().__init__()
+        self.doc = doc
+        self.names: list[str] = []
+        self.row_of: dict[str, int] = {}
+        self.detectors: list[str] = []
+        self.scores: dict[tuple[str, str], float] = {}
+
+    # -- feeding --------------------------------------------------------------------------------------------
+    def set_model(self, model: Optional[ModelFile]) -> None:
+        self.beginResetModel()
+        self.names = model.names if model is not None else []
+        self.row_of = {n: i for i, n in enumerate(self.names)}
+        self.detectors, self.scores = [], {}
+        self.endResetModel()
+
+    def update_tensor(self, t: TensorScan) -> None:
+        row = self.row_of.get(t.name)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
+
+    def set_result(self, result: ScanResult) -> None:
+        self.beginResetModel()
+        self.detectors = sorted({f.detector for f in result.findings if f.tensor})
+        self.scores = {}
+        for f in result.findings:
+            if f.tensor:
+                key = (f.tensor, f.detector)
+                self.scores[key] = max(self.scores.get(key, 0.0), f.score)
+        self.endResetModel()
+
+    # -- Qt model API -----------------------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.names)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.FIXED) + len(_STAT_COLUMNS) + len(self.detectors)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        nf, ns = len(self.FIXED), len(_STAT_COLUMNS)
+        if role == Qt.ItemDataRole.DisplayRole:
+            if section < nf:
+                return self.FIXED[section]
+            if section < nf + ns:
+                return _STAT_COLUMNS[section - nf][0]
+            return self.detectors[section - nf - ns]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if section == 0:
+                return "flag: the layer has a suspicious (red) or warning (amber) finding"
+            if nf <= section < nf + ns:
+                return _STAT_COLUMNS[section - nf][1]
+            if section >= nf + ns:
+                return f"score of detector {self.detectors[section - nf - ns]} (0 benign … 1 suspicious)"
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        name = self.names[index.row()]
+        col = index.column()
+        model = self.doc.model
+        if model is None or name not in model:
+            return None
+        ref = model[name]
+        scan = self.doc.scans.get(name)
+        sev = self.doc.severity_of(name)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            c = SEVERITY_ROWS.get(sev or "")
+            return QBrush(c) if c is not None else None
+        if role == Qt.ItemDataRole.ForegroundRole and col == 0 and sev:
+            return QBrush(SEVERITY_COLORS[sev])
+        if role == Qt.ItemDataRole.TextAlignmentRole and col >= 4:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and col <= 1:
+            fs = self.doc.findings_for(name)
+            return "\n".join(f"[{f.severity}] {f.message}" for f in fs) or name
+        value, text = self._cell(col, name, ref, scan, sev)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return text
+        if role == SORT_ROLE:
+            if isinstance(value, float) and not math.isfinite(value):
+                return -math.inf
+            return value
+        return None
+
+    def _cell(self, col: int, name: str, ref, scan: Optional[TensorScan], sev: Optional[str]) -> tuple[Any, str]:
+        nf, ns = len(self.FIXED), len(_STAT_COLUMNS)
+        if col == 0:
+            rank = {"suspicious": 2, "warning": 1}.get(sev or "", 0)
+            return rank, {"suspicious": "●", "warning": "●"}.get(sev or "", "")
+        if col == 1:
+            return name, name
+        if col == 2:
+            return ref.numel, "×".join(map(str, ref.shape)) or "scalar"
+        if col == 3:
+            return ref.dtype.name, ref.dtype.name
+        if col == 4:
+            return ref.numel, f"{ref.numel:,}"
+        if col < nf + ns:
+            if scan is None:
+                return -math.inf, "…"
+            _, _, get, form = _STAT_COLUMNS[col - nf]
+            v = get(scan.stats)
+            return float(v), form(v)
+        det = self.detectors[col - nf - ns]
+        s = self.scores.get((name, det))
+        return (s if s is not None else -1.0), ("" if s is None else f"{s:.2f}")
+
+
+class _LayerFilter(QSortFilterProxyModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flagged_only = False
+        self.setSortRole(SORT_ROLE)
+        self.setFilterKeyColumn(1)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
+        if self.flagged_only:
+            src = self.sourceModel()
+            assert isinstance(src, LayerTableModel)
+            if src.doc.severity_of(src.names[row]) is None:
+                return False
+        return super().filterAcceptsRow(row, parent)
+
+
+class LayerTablePanel(QWidget):
+    """Table + filter box; selecting a row selects the layer in the document (and so in every view)."""
+
+    def __init__(self, doc: ModelDocument, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.model = LayerTableModel(doc)
+        self.proxy = _LayerFilter()
+        self.proxy.setSourceModel(self.model)
+
+        self.filter_edit = QLineEdit(placeholderText="Filter layers (text or regex)…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.flagged_box = QCheckBox("Flagged only")
+        self.count_label = QLabel()
+        self.count_label.setStyleSheet("color: #666")
+        top = QHBoxLayout()
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.flagged_box)
+        top.addWidget(self.count_label)
+
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.proxy.sort(-1)  # storage order until the user clicks a header
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setAlternatingRowColors(False)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.view.setWordWrap(False)
+        hh = self.view.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setStretchLastSection(False)
+        hh.setHighlightSections(False)
+        hh.setResizeContentsPrecision(64)  # fit columns to the first rows, not to thousands of them
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(top)
+        lay.addWidget(self.view, 1)
+
+        self.filter_edit.textChanged.connect(self._on_filter_changed)
+        self.flagged_box.toggled.connect(self._on_flagged_toggled)
+        self.view.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        doc.opened.connect(self._on_doc_opened)
+        doc.rescanning.connect(lambda: self._on_doc_opened(self.doc.model))
+        doc.tensor_scanned.connect(self.model.update_tensor)
+        doc.scan_finished.connect(self._on_scan_finished)
+        doc.selection_changed.connect(self._on_selection_changed)
+
+    # -- document → view ----------------------------------------------------------------------------------------
+    def _on_doc_opened(self, model: ModelFile) -> None:
+        self.model.set_model(model)
+        self._fit_columns()
+        self._update_count()
+
+    def _on_scan_finished(self, result: ScanResult) -> None:
+        current = self.doc.selected
+        self.model.set_result(result)
+        self.proxy.invalidate()
+        self._fit_columns()
+        self._update_count()
+        if current:
+            self._on_selection_changed(current)
+
+    def _fit_columns(self) -> None:
+        """Column widths from font metrics of the names and the headers: no per-cell size hints, so a model
+        with thousands of tensors opens without stalling the event loop."""
+        fm = self.view.fontMetrics()
+        hh = self.view.horizontalHeader()
+        pad = 14
+        longest = max(self.model.names, key=len, default="name")
+        hh.resizeSection(0, 22)
+        hh.resizeSection(1, min(max(fm.horizontalAdvance(longest) + pad, 90), 280))
+        shapes = [self.model.data(self.model.index(r, 2)) or "" for r in range(min(200, self.model.rowCount()))]
+        widest_shape = max(shapes, key=len, default="shape")
+        hh.resizeSection(2, max(fm.horizontalAdvance(widest_shape), fm.horizontalAdvance("shape")) + pad)
+        hh.resizeSection(3, fm.horizontalAdvance("F8_E4M3") + pad)
+        hh.resizeSection(4, fm.horizontalAdvance("100,000,000") + pad)
+        sample = fm.horizontalAdvance("-0.000123") + pad
+        for c in range(5, self.model.columnCount()):
+            header = str(self.model.headerData(c, Qt.Orientation.Horizontal) or "")
+            hh.resizeSection(
+                c, max(sample if c < 5 + len(_STAT_COLUMNS) else 0, fm.horizontalAdvance(header) + pad, 44)
+            )
+
+    def _on_selection_changed(self, name: str) -> None:
+        row = self.model.row_of.get(name)
+        if row is None:
+            return
+        idx = self.proxy.mapFromSource(self.model.index(row, 1))
+        if idx.isValid() and self.view.currentIndex().row() != idx.row():
+            self.view.setCurrentIndex(idx)
+            self.view.scrollTo(idx)
+
+    # -- view → document ----------------------------------------------------------------------------------------
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            src = self.proxy.mapToSource(current)
+            self.doc.select(self.model.names[src.row()])
+
+    def _on_filter_changed(self, text: str) -> None:
+        rx = QRegularExpression(text, QRegularExpression.PatternOption.CaseInsensitiveOption)
+        if not rx.isValid():
+            rx = QRegularExpression(QRegularExpression.escape(text))
+        self.proxy.setFilterRegularExpression(rx)
+        self._update_count()
+
+    def _on_flagged_toggled(self, on: bool) -> None:
+        self.proxy.flagged_only = on
+        self.proxy.invalidate()
+        self._update_count()
+
+    def _update_count(self) -> None:
+        self.count_label.setText(f"{self.proxy.rowCount()} / {self.model.rowCount()}")
+
+    def selected_names(self) -> list[str]:
+        """Every selected layer (for "apply to selected"), in table order."""
+        rows = {self.proxy.mapToSource(i).row() for i in self.view.selectionModel().selectedRows()}
+        return [self.model.names[r] for r in sorted(rows)]

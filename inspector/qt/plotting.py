@@ -1,0 +1,72 @@
+"""Plot look and small drawing helpers shared by every view: pens and colours are module constants.
+
+pyqtgraph is configured once (:func:`configure`), after PySide6 is imported. Views create their plot items
+once and call ``setData`` afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtGui import QColor
+
+# Colours: the model in blue, its baseline in grey-orange, fits dashed; severities as traffic lights.
+MODEL_COLOR = QColor(31, 119, 180)
+MODEL_FILL = QColor(31, 119, 180, 90)
+BASELINE_COLOR = QColor(230, 120, 20)
+BASELINE_FILL = QColor(230, 120, 20, 50)
+FIT_COLOR = QColor(40, 40, 40)
+EXPECT_COLOR = QColor(120, 120, 120)
+SUSPICIOUS_COLOR = QColor(200, 40, 40)
+WARNING_COLOR = QColor(215, 140, 0)
+CLEAN_COLOR = QColor(40, 150, 60)
+SUSPICIOUS_ROW = QColor(255, 225, 225)
+WARNING_ROW = QColor(255, 243, 214)
+GAP_RGB = (70, 78, 96)
+
+MODEL_PEN = pg.mkPen(MODEL_COLOR, width=1.5)
+MODEL_BRUSH = pg.mkBrush(MODEL_FILL)
+BASELINE_PEN = pg.mkPen(BASELINE_COLOR, width=1.5)
+BASELINE_BRUSH = pg.mkBrush(BASELINE_FILL)
+FIT_PEN = pg.mkPen(FIT_COLOR, width=1.2, style=pg.QtCore.Qt.PenStyle.DashLine)
+EXPECT_PEN = pg.mkPen(EXPECT_COLOR, width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
+
+SEVERITY_COLORS = {"suspicious": SUSPICIOUS_COLOR, "warning": WARNING_COLOR, "info": EXPECT_COLOR}
+SEVERITY_ROWS = {"suspicious": SUSPICIOUS_ROW, "warning": WARNING_ROW}
+
+_configured = False
+
+
+def configure() -> None:
+    """Global pyqtgraph options, set once per process."""
+    global _configured
+    if _configured:
+        return
+    pg.setConfigOptions(antialias=True, background="w", foreground=(40, 40, 40), imageAxisOrder="row-major")
+    _configured = True
+
+
+def log_counts(counts: np.ndarray) -> np.ndarray:
+    """Counts for a log-y plot: log10(count + 1), so empty bins sit on the axis instead of at -inf."""
+    return np.log10(np.asarray(counts, dtype=np.float64) + 1.0)
+
+
+def gaussian_curve(edges: np.ndarray, mean: float, std: float, count: int, points: int = 400) -> tuple:
+    """The fitted normal N(mean, std) as expected counts per bin of width ``edges``, sampled for drawing."""
+    if not (math.isfinite(mean) and math.isfinite(std)) or std <= 0 or len(edges) < 2:
+        return np.empty(0), np.empty(0)
+    width = float(edges[1] - edges[0])
+    x = np.linspace(float(edges[0]), float(edges[-1]), points)
+    y = count * width * np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+    return x, y
+
+
+def short_name(name: str, limit: int = 28) -> str:
+    """A tensor name shortened from the left for small plot titles."""
+    return name if len(name) <= limit else "…" + name[-(limit - 1) :]
+
+
+def fmt(v: float, spec: str = ".3g") -> str:
+    return "–" if v is None or not math.isfinite(v) else format(v, spec)
