@@ -1,0 +1,160 @@
+"""`model-inspector scrub`: summary, JSON, --check, --auto, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from inspector.cli import main
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    """A digits MLP trained for a few epochs (~1 s) with the recipe named in its metadata, and its test set."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from inspector.core.data import save_dataset
+    from inspector.lab.digits import load_digits_split
+    from inspector.lab.train import TrainConfig, state_arrays, torch_threads, train
+
+    d = tmp_path_factory.mktemp("digits")
+    split = load_digits_split()
+    with torch_threads(1):
+        module = train(TrainConfig(epochs=5), split.train)
+    model = d / "mlp.safetensors"
+    save_file(state_arrays(module), str(model), metadata={"inspector.lab.recipe": "digits-mlp"})
+    save_dataset(split.test, d / "test.npz")
+    return model, d / "test.npz"
+
+
+def test_scrub_prints_summary_and_writes_json(small_model, tmp_path, capsys):
+    out, doc = tmp_path / "clean.safetensors", tmp_path / "scrub.json"
+    assert main(["scrub", str(small_model), "--bits", "16", "--seed", "3", "-o", str(out), "--json", str(doc)]) == 0
+    text = capsys.readouterr().out
+    assert "verified  OK" in text and "F32 16" in text and "F16 3" in text and "seed 3" in text
+    j = json.loads(doc.read_text())
+    assert j["schema"] == "model-inspector/scrub/1" and j["verification"]["ok"] is True
+    assert j["tensors_scrubbed"] == 4 and j["tensors_copied"] == 1 and j["bits"] == {"F16": 3, "F32": 16}
+    assert load_file(str(out))["steps"].tolist() == list(range(7))
+
+
+def test_per_dtype_bits_and_globs(small_model, tmp_path, capsys):
+    out = tmp_path / "clean.safetensors"
+    args = ["scrub", str(small_model), "--bits", "F16=5", "--tensors", "fc2.*", "--seed", "1", "-o", str(out)]
+    assert main(args) == 0
+    a, b = load_file(str(small_model)), load_file(str(out))
+    assert a["fc1.weight"].tobytes() == b["fc1.weight"].tobytes()
+    x = a["fc2.weight"].view(np.uint16) ^ b["fc2.weight"].view(np.uint16)
+    assert x.any() and not (x >> 5).any()
+
+
+def test_same_output_as_input_exits_2_with_one_line(small_model):
+    before = small_model.read_bytes()
+    r = subprocess.run(
+        [sys.executable, "-m", "inspector", "scrub", str(small_model), "-o", str(small_model)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refusing to write over the input" in lines[0]
+    assert small_model.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--bits", "BF16=9"], "BF16 has 7 mantissa bits"),
+        (["--bits", "sixteen"], "cannot read"),
+        (["--check"], "need --data"),
+        (["--auto", "--bits", "8", "--data", "x.npz"], "drop --bits"),
+        (["--tensors", "nothing*"], "matches no tensor"),
+    ],
+)
+def test_bad_options_exit_2(small_model, tmp_path, capsys, extra, message):
+    out = tmp_path / "o.safetensors"
+    assert main(["scrub", str(small_model), "-o", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_missing_output_is_a_usage_error(small_model):
+    with pytest.raises(SystemExit) as e:
+        main(["scrub", str(small_model)])
+    assert e.value.code == 2
+
+
+def test_check_reports_accuracy_agreement_kl(digits_model, tmp_path, capsys):
+    model, data = digits_model
+    out, doc = tmp_path / "clean.safetensors", tmp_path / "s.json"
+    args = ["scrub", str(model), "--bits", "16", "--seed", "2", "-o", str(out), "--check", "--data", str(data)]
+    assert main([*args, "--device", "cpu", "--json", str(doc)]) == 0
+    text = capsys.readouterr().out
+    assert "check     accuracy" in text and "agreement" in text and "mean KL" in text
+    check = json.loads(doc.read_text())["check"]
+    assert check["samples"] == 360 and check["agreement"] >= 0.99 and check["mean_kl"] < 1e-3
+
+
+def test_auto_finds_a_safe_k_and_uses_it(digits_model, tmp_path, capsys):
+    model, data = digits_model
+    out, doc = tmp_path / "clean.safetensors", tmp_path / "s.json"
+    args = ["scrub", str(model), "--auto", "--max-drop", "0.1", "--seed", "2", "-o", str(out), "--data", str(data)]
+    assert main([*args, "--device", "cpu", "--json", str(doc)]) == 0
+    text = capsys.readouterr().out
+    j = json.loads(doc.read_text())
+    auto = j["auto"]
+    k = auto["bits"]
+    assert 8 <= k <= 23 and "chosen: F32 k = " in text
+    curve = {p["bits"]: p for p in auto["curve"]}
+    assert 23 in curve and curve[k]["ok"] and len(curve) <= 7  # bisection, not a sweep
+    assert all(not p["ok"] for b, p in curve.items() if b > k)
+    assert j["bits"]["F32"] == k and j["verification"]["ok"]
+
+
+def test_auto_without_a_safe_k_writes_nothing(small_model, tmp_path, monkeypatch, capsys):
+    import inspector.core.scrub as scrub_mod
+    from inspector.core import data as data_mod
+    from inspector.core import recipes
+
+    class R:
+        name, user_code = "stub", False
+
+    monkeypatch.setattr(recipes, "resolve", lambda spec, model=None: R())
+    monkeypatch.setattr(data_mod, "load_dataset", lambda path: object())
+    monkeypatch.setattr(
+        scrub_mod,
+        "find_safe_bits",
+        lambda *a, **k: scrub_mod.AutoResult("F32", 0, scrub_mod.level_bits("F32", 0), 0.1, 0.99, ()),
+    )
+    out = tmp_path / "o.safetensors"
+    assert main(["scrub", str(small_model), "--auto", "--data", "d.npz", "-o", str(out)]) == 1
+    assert "nothing written" in capsys.readouterr().err and not out.exists()
+
+
+def test_check_beyond_max_drop_exits_1(small_model, tmp_path, monkeypatch, capsys):
+    from inspector.core import data as data_mod
+    from inspector.core import evaluate as eval_mod
+    from inspector.core import recipes
+
+    class R:
+        name, user_code = "stub", False
+
+    fake = eval_mod.EvalResult(
+        "m", "stub", "cpu", "CPU", 100, 0.9, (), (), against="o", against_accuracy=0.95, agreement=0.9
+    )
+    monkeypatch.setattr(recipes, "resolve", lambda spec, model=None: R())
+    monkeypatch.setattr(data_mod, "load_dataset", lambda path: object())
+    monkeypatch.setattr(eval_mod, "evaluate", lambda *a, **k: fake)
+    out = tmp_path / "clean.safetensors"
+    args = ["scrub", str(small_model), "--seed", "2", "-o", str(out), "--check", "--data", "d.npz", "--max-drop", "1"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "accuracy dropped 5.00 points, more than --max-drop 1" in captured.err and out.exists()
+    assert "95.00% → 90.00% (-5.00 pts)" in captured.out
+    assert main([*args[:-1], "6"]) == 0
