@@ -71,8 +71,10 @@ class _ScreenshotDirector:
             self._settle += 1
             if self._settle >= 8:  # 0.8 s of quiet: debounced views have drawn
                 save_screenshot(self.window, self.path)
-                self.ok = True
-                print(f"model-inspector: wrote {self.path}", file=sys.stderr)
+                # the picture is written either way, but a scan that failed must fail the command (smoke tests)
+                self.ok = self.window.message_bar.level != "error"
+                status = "" if self.ok else " (the window shows an error: exit status 2)"
+                print(f"model-inspector: wrote {self.path}{status}", file=sys.stderr)
                 self._finish()
         else:
             self._settle = 0
