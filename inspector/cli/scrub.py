@@ -79,7 +79,8 @@ def _bits_text(bits: dict[str, int]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from inspector.core.formats import open_model
-    from inspector.core.scrub import DEFAULT_BITS, find_safe_bits, parse_bits, scrub_model
+    from inspector.core.safe_bits import find_safe_bits
+    from inspector.core.scrub import DEFAULT_BITS, parse_bits, scrub_model
 
     if (args.check or args.auto) and not args.data:
         raise InspectorError("--check and --auto need --data EVAL (labelled inputs)", hint="See `eval --help`")

@@ -118,7 +118,7 @@ def test_auto_finds_a_safe_k_and_uses_it(digits_model, tmp_path, capsys):
 
 
 def test_auto_without_a_safe_k_writes_nothing(small_model, tmp_path, monkeypatch, capsys):
-    import inspector.core.scrub as scrub_mod
+    import inspector.core.safe_bits as scrub_mod
     from inspector.core import data as data_mod
     from inspector.core import recipes
 

@@ -21,8 +21,8 @@ from inspector.core.errors import ExportError, InspectorError
 from inspector.core.formats import open_model
 from inspector.core.formats.safetensors import open_safetensors
 from inspector.core.progress import Cancelled, CancelToken
+from inspector.core.safe_bits import level_bits
 from inspector.core.scrub import (
-    level_bits,
     parse_bits,
     scaled_bits,
     scrub_chunk,
