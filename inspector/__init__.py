@@ -5,6 +5,8 @@ The library surface (the CLI and the GUI are thin layers over it)::
     import inspector
     model = inspector.open_model("model.safetensors")   # headers only, no code from the file runs
     result = inspector.scan(model)                       # streaming per-tensor statistics and findings
+    inspector.scrub_model(model, "clean.safetensors", bits=16, seed=1)   # verified, atomic export
+    inspector.evaluate(model, "eval.npz", arch="digits-mlp")             # accuracy on cuda / mps / cpu
 """
 
 from __future__ import annotations
@@ -14,21 +16,29 @@ __version__ = "0.1.0"
 from .core.errors import InspectorError
 from .core.formats import ModelFile, TensorRef, iter_chunks, open_model, read_tensor
 from .core.progress import CancelToken, Cancelled
+from .core.evaluate import EvalResult, evaluate
+from .core.safe_bits import find_safe_bits
 from .core.scan import ScanOptions, ScanResult, TensorScan, TensorStats, scan
+from .core.scrub import ScrubResult, scrub_model
 
 __all__ = [
     "CancelToken",
     "Cancelled",
+    "EvalResult",
     "InspectorError",
     "ModelFile",
     "ScanOptions",
     "ScanResult",
+    "ScrubResult",
     "TensorRef",
     "TensorScan",
     "TensorStats",
     "__version__",
+    "evaluate",
+    "find_safe_bits",
     "iter_chunks",
     "open_model",
     "read_tensor",
     "scan",
+    "scrub_model",
 ]
