@@ -19,6 +19,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from .. import __version__
+from .analysis.kernels import Kernels
+from .analysis.kernels import plan as plan_kernels
 from .analysis.layers import layer_kind
 from .analysis.stats import (
     NEAR_ZERO_SIGMAS,
@@ -60,6 +62,9 @@ class ScanOptions:
     #: a sample of the training data, for the decisive data-aware detectors
     train_sample: Optional[str] = None
     detectors: bool = True
+    #: numba kernels for float tensors: None automatic (big models, or already warm), True always, False never;
+    #: MODEL_INSPECTOR_NO_JIT=1 forces numpy
+    jit: Optional[bool] = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,21 @@ def _sub(ref: TensorRef, start: int, stop: int) -> TensorRef:
     return replace(ref, shape=(stop - start,), offset=ref.offset + start * isz, nbytes=(stop - start) * isz)
 
 
-def _p1(ref: TensorRef, opts: ScanOptions, cancel, tick) -> Pass1:
+def _quiet(fn: Callable) -> Callable:
+    """Run ``fn`` with numpy's floating-point warnings off: overflow in the moments of values near the float
+    limit is expected and shows as inf in the statistics (errstate is per thread, so each piece sets it)."""
+
+    def wrapper(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet
+def _p1(ref: TensorRef, opts: ScanOptions, cancel, tick, kern: Optional[Kernels] = None) -> Pass1:
+    if kern is not None and kern.covers(ref.dtype):
+        return kern.pass1(iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel), ref.dtype, tick)
     acc = Pass1()
     for chunk in iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel):
         acc = acc.merge(pass1_chunk(chunk, ref.dtype))
@@ -179,8 +198,21 @@ def _p1(ref: TensorRef, opts: ScanOptions, cancel, tick) -> Pass1:
     return acc
 
 
-def _p2(ref: TensorRef, opts: ScanOptions, edges: np.ndarray, thr: float, cancel, tick) -> tuple[np.ndarray, int]:
+@_quiet
+def _p2(
+    ref: TensorRef,
+    opts: ScanOptions,
+    edges: np.ndarray,
+    thr: float,
+    cancel,
+    tick,
+    kern: Optional[Kernels] = None,
+    span: tuple[float, float] = (0.0, 1.0),
+) -> tuple[np.ndarray, int]:
     dt = ref.dtype
+    if kern is not None and kern.covers(dt):
+        chunks = iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel)
+        return kern.pass2(chunks, dt, edges, span, thr, tick)
     bins = len(edges) - 1
     counts = np.zeros(bins, dtype=np.int64)
     near = 0
@@ -204,6 +236,10 @@ class _Scanner:
         workers = opts.workers or os.cpu_count() or 1
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
         self.lock = threading.Lock()
+        by_dtype: dict[str, int] = {}
+        for r in model.tensors:
+            by_dtype[r.dtype.name] = by_dtype.get(r.dtype.name, 0) + r.numel * r.dtype.itemsize
+        self.kern = plan_kernels(opts.jit, by_dtype)
 
     def tick(self, nbytes: int) -> None:
         self.prog.add(nbytes, "")
@@ -213,16 +249,17 @@ class _Scanner:
         opts = self.opts
         pieces = [_sub(ref, a, b) for a, b in _pieces(ref, opts.piece_bytes)] if ref.contiguous else [ref]
         p1 = Pass1()
-        for part in self._map(lambda r: _p1(r, opts, self.cancel, self.tick), pieces):
+        for part in self._map(lambda r: _p1(r, opts, self.cancel, self.tick, self.kern), pieces):
             p1 = p1.merge(part)
         check(self.cancel)
         lo, hi = opts.ranges.get(ref.name, (p1.min, p1.max))
-        edges = histogram_edges(lo, hi, opts.bins, ref.dtype)
+        with np.errstate(all="ignore"):
+            edges = histogram_edges(lo, hi, opts.bins, ref.dtype)
         std = math.sqrt(p1.moments.m2 / p1.moments.n) if p1.moments.n else math.nan
         thr = NEAR_ZERO_SIGMAS * std
         hist = np.zeros(opts.bins, dtype=np.int64)
         near = 0
-        for h, nz in self._map(lambda r: _p2(r, opts, edges, thr, self.cancel, self.tick), pieces):
+        for h, nz in self._map(lambda r: _p2(r, opts, edges, thr, self.cancel, self.tick, self.kern, (lo, hi)), pieces):
             hist += h
             near += nz
         stats = finalize(p1, ref.dtype, hist, edges, near)

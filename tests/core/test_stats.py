@@ -146,3 +146,15 @@ def test_moment_merge_is_associative_and_exact():
         parts = parts.merge(Moments.of(piece))
     for a in ("n", "mean", "m2", "m3", "m4"):
         assert getattr(parts, a) == pytest.approx(getattr(whole, a), rel=1e-10)
+
+
+def test_tensor_within_a_few_ulps_and_near_float64_max_do_not_crash(tmp_path):
+    one = np.float32(1.0)
+    x = np.array([one, np.nextafter(one, np.float32(2)), one], dtype=np.float32)
+    big = np.array([1.7e308, -1.7e308, 1.6e308, 1e308], dtype=np.float64)
+    p = tmp_path / "m.safetensors"
+    save_file({"ulps": x, "big": big}, str(p))
+    r = scan(p, ScanOptions(chunk_bytes=16))
+    h = r.tensor("ulps").stats.histogram
+    assert h.counts.sum() == 3 and np.all(np.diff(h.edges) > 0)
+    assert r.tensor("big").stats.count == 4

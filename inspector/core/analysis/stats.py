@@ -134,6 +134,12 @@ class Moments:
             return self
         if self.n == 0:
             return o
+        try:
+            return self._merge(o)
+        except OverflowError:  # values near the float64 limit: the moments are infinite, not an error
+            return Moments(self.n + o.n, math.nan, math.inf, math.nan, math.inf)
+
+    def _merge(self, o: Moments) -> Moments:
         n = self.n + o.n
         delta = o.mean - self.mean
         d_n = delta / n
@@ -325,18 +331,18 @@ def _bit_tables(u: np.ndarray, dt: DType) -> list[np.ndarray]:
     return [np.bincount(lanes[:, i], minlength=65536) for i in range(k)]
 
 
-_BITS16 = ((np.arange(65536, dtype=np.uint32)[:, None] >> np.arange(16, dtype=np.uint32)) & 1).astype(np.float64)
-_BITS8 = _BITS16[:256, :8]
-
-
 def bit_ones(tables: list[np.ndarray], count: int) -> tuple[float, ...]:
-    """P(bit = 1) for every bit of the raw view, bit 0 first, from the lane pattern tables."""
+    """P(bit = 1) for every bit of the raw view, bit 0 first, from the lane pattern tables.
+
+    Patterns with bit b set are the second half of every block of 2^(b+1) consecutive patterns; summing them
+    by reshaping avoids a BLAS product, which stalled for tens of ms under thread contention.
+    """
     if not count:
         return ()
     out: list[float] = []
     for t in tables:
-        m = _BITS8 if t.size == 256 else _BITS16
-        out.extend((t.astype(np.float64) @ m / count).tolist())
+        for b in range(8 if t.size == 256 else 16):
+            out.append(float(t.reshape(-1, 2, 1 << b)[:, 1, :].sum()) / count)
     return tuple(out)
 
 
@@ -363,7 +369,16 @@ def histogram_edges(lo: float, hi: float, bins: int, dt: DType) -> np.ndarray:
     """Bin edges exactly as ``np.histogram(values, bins, range=(lo, hi))`` makes them for this tensor."""
     lo, hi = _outer(lo, hi)
     sample = np.empty(0, dtype=_value_dtype(dt))
-    return np.histogram_bin_edges(sample, bins=bins, range=(lo, hi))
+    try:
+        return np.histogram_bin_edges(sample, bins=bins, range=(lo, hi))
+    except ValueError:
+        if not math.isfinite(hi - lo):  # a range wider than the largest float: halve exactly, bin, double
+            return np.histogram_bin_edges(sample, bins=bins, range=(lo / 2, hi / 2)) * 2
+        # the range spans fewer representable values than bins (weights within a few ulps of each other):
+        # widen it symmetrically until every bin has a finite width
+        mid = (lo + hi) / 2
+        half = max(hi - lo, bins * float(np.spacing(np.abs(sample.dtype.type(mid))))) * 2
+        return np.histogram_bin_edges(sample, bins=bins, range=(mid - half, mid + half))
 
 
 def _value_dtype(dt: DType) -> np.dtype:
@@ -385,6 +400,8 @@ def histogram_chunk(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     (so counts are identical, values on edges included), without its per-call overheads."""
     bins = len(edges) - 1
     first, last = edges[0], edges[-1]
+    if not np.isfinite(last - first):  # halving is exact and keeps order: bin the halves on halved edges
+        return histogram_chunk(x * 0.5, edges * 0.5)
     keep = (x >= first) & (x <= last)
     if not keep.all():
         x = x[keep]

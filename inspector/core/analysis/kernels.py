@@ -1,0 +1,571 @@
+"""Fused numba kernels for the scan's two passes over float tensors (F32, F16, BF16, F64).
+
+One compiled call per chunk does what :func:`~.stats.pass1_chunk` or :func:`~.stats.histogram_chunk` does with a
+dozen numpy calls and float64 temporaries: a few tight loops over the chunk while it sits in cache, split so that
+those numba can vectorise (classes, extrema as integer order keys, sums, moments, bin estimates) run apart from
+the scatters it cannot (pattern tables, histogram). Results equal the numpy path's: counts, pattern tables and
+histograms exactly (numpy's binning steps), moments and lag-1 sums to rounding (each chunk is centred on its own
+mean in float64, as the numpy path does, and chunks merge with Chan's formulas). Everything is compiled with
+``fastmath=False`` except the two reductions over values already known to be finite (sum; centred moments),
+which allow ``reassoc`` so that they vectorise: only the order of their float64 additions changes.
+
+numba is optional and imported lazily: a scan of a small model never pays its import or compile time. Kernels
+are used for a dtype when the caller forces them, when they already ran in this process, or when the model holds
+at least :data:`JIT_MIN_BYTES` of that dtype (compiled code is cached on disk, so only the very first big scan
+compiles). ``MODEL_INSPECTOR_NO_JIT=1`` forces the numpy path; so does any failure to import or compile numba.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from typing import Callable, Iterable, Mapping, Optional
+
+import numpy as np
+
+from ..dtypes import DType, widen
+from .stats import Moments, Pass1
+
+log = logging.getLogger(__name__)
+
+#: Bytes of one dtype a model must hold before a scan loads numba. Loading costs ≈ 0.6 s per process with
+#: numba's on-disk cache warm (≈ 2 s the very first time, compiling), which the kernels win back only from a few
+#: hundred MB on (the numpy path runs at ≈ 0.35 GB/s per thread, the kernels at ≈ 1.5 GB/s).
+JIT_MIN_BYTES = 256 << 20
+ENV_NO_JIT = "MODEL_INSPECTOR_NO_JIT"
+
+#: dtype name -> (raw integer view, sign shift, |x| mask, +Inf bits)
+_LAYOUT: dict[str, tuple[np.dtype, int, int, int]] = {
+    "F32": (np.dtype("<u4"), 31, 0x7FFFFFFF, 0x7F800000),
+    "F16": (np.dtype("<u2"), 15, 0x7FFF, 0x7C00),
+    "BF16": (np.dtype("<u2"), 15, 0x7FFF, 0x7F80),
+    "F64": (np.dtype("<i8"), 63, 0x7FFFFFFFFFFFFFFF, 0x7FF0000000000000),
+}
+SUPPORTED = frozenset(_LAYOUT)
+
+# integer state slots of a run
+_COUNT, _NAN, _INF, _ZERO, _ZP, _NEGPAIRS, _PAIRS, _NF, _SIGN0, _SIGNL, _FINL, _STARTED, _KMIN, _KMAX = range(14)
+# float state slots of a run
+_MEAN, _M2, _M3, _M4, _SXY, _SHEAD, _STAIL, _X0, _XL = range(9)
+_BIG = (1 << 63) - 1  # beyond every order key (int64 max)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Kernel sources: plain functions that :func:`load` compiles, callees first (importing this module never imports
+# numba). Loops that numba cannot vectorise (the pattern tables, the histogram scatter) are kept apart from those
+# it can, so that the latter run at tens of GB/s on cache-resident chunks.
+
+
+def _k_tables(u, tables):  # pragma: no cover - compiled
+    """Counts of each 16-bit pattern in each 16-bit lane of the raw view."""
+    lanes = tables.shape[0]
+    for i in range(u.size):
+        b = np.int64(u[i])
+        if lanes == 1:
+            tables[0, b & 0xFFFF] += 1
+        elif lanes == 2:
+            tables[0, b & 0xFFFF] += 1
+            tables[1, (b >> 16) & 0xFFFF] += 1
+        else:
+            for j in range(lanes):
+                tables[j, (b >> (16 * j)) & 0xFFFF] += 1
+
+
+def _k_ints(u, sign_shift, abs_mask, inf_bits, ps):  # pragma: no cover - compiled
+    """Integer classes and sign pairs (``ps``: the sign before the chunk), and the order keys of the finite
+    extrema: ``key = |bits| ^ -sign`` orders floats as integers (vectorises, unlike a float min/max)."""
+    negpairs = 0
+    zero = 0
+    zp = 0
+    bad = 0
+    inf = 0
+    kmin = _BIG
+    kmax = -_BIG
+    for i in range(u.size):
+        b = np.int64(u[i])
+        sg = (b >> sign_shift) & 1
+        negpairs += sg & ps
+        ps = sg
+        a = b & abs_mask
+        zero += a == 0
+        zp += b == 0
+        bad += a >= inf_bits
+        inf += a == inf_bits
+        key = a ^ (-sg)
+        k1 = key if a < inf_bits else _BIG
+        k2 = key if a < inf_bits else -_BIG
+        kmin = min(kmin, k1)
+        kmax = max(kmax, k2)
+    return negpairs, zero, zp, bad, inf, kmin, kmax, ps
+
+
+def _k_sum(v):  # pragma: no cover - compiled with fastmath={"reassoc"}: finite values only
+    s = 0.0
+    for i in range(v.size):
+        s += np.float64(v[i])
+    return s
+
+
+def _k_moments(v, c):  # pragma: no cover - compiled with fastmath={"reassoc"}: finite values only
+    """Sums of d, d^2, d^3, d^4 and d_i d_{i+1} for d = v - c (float64)."""
+    d = np.float64(v[0]) - c
+    q = d * d
+    m1 = d
+    m2 = q
+    m3 = q * d
+    m4 = q * q
+    sdd = 0.0
+    for i in range(1, v.size):
+        d = np.float64(v[i]) - c
+        dp = np.float64(v[i - 1]) - c
+        q = d * d
+        m1 += d
+        m2 += q
+        m3 += q * d
+        m4 += q * q
+        sdd += dp * d
+    return m1, m2, m3, m4, sdd
+
+
+def _k_general(u, v, abs_mask, inf_bits):  # pragma: no cover - compiled
+    """Moments and lag-1 sums of a chunk that holds NaN or Inf (plain scalar loops: the rare case)."""
+    n = u.size
+    nf = 0
+    s = 0.0
+    for i in range(n):
+        if (np.int64(u[i]) & abs_mask) < inf_bits:
+            s += np.float64(v[i])
+            nf += 1
+    c = s / nf if nf else 0.0
+    m2 = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    sdd = 0.0
+    sh = 0.0
+    st = 0.0
+    pc = 0
+    had = False
+    dprev = 0.0
+    for i in range(n):
+        if (np.int64(u[i]) & abs_mask) < inf_bits:
+            d = np.float64(v[i]) - c
+            q = d * d
+            m2 += q
+            m3 += q * d
+            m4 += q * q
+            if had:
+                sdd += dprev * d
+                sh += dprev
+                st += d
+                pc += 1
+            dprev = d
+            had = True
+        else:
+            had = False
+    return c, m2, m3, m4, sdd, sh, st, pc
+
+
+def _k_widen(u, lut, out):  # pragma: no cover - compiled
+    """``out[i] = lut[u[i]]``: float16 to float32 by table (numpy's own conversion runs at ~0.5 G values/s)."""
+    for i in range(u.size):
+        out[i] = lut[u[i]]
+
+
+def _k_pass1(u, v, tables, ist, fst, sign_shift, abs_mask, inf_bits):  # pragma: no cover - compiled
+    """Accumulate one chunk (raw view ``u``, values ``v``) into a run's state ``ist``/``fst``/``tables``."""
+    n = u.size
+    if n == 0:
+        return
+    started = ist[_STARTED]
+    _k_tables(u, tables)
+    negpairs, zero, zp, bad, inf, kmin, kmax, ps = _k_ints(u, sign_shift, abs_mask, inf_bits, ist[_SIGNL])
+    nf = n - bad
+    if bad == 0:
+        # centred on the chunk's own mean in float64, as the numpy path does
+        c = _k_sum(v) / n
+        m1, m2, m3, m4, sdd = _k_moments(v, c)
+        sh = m1 - (np.float64(v[n - 1]) - c)
+        st = m1 - (np.float64(v[0]) - c)
+        pc = n - 1
+    else:
+        c, m2, m3, m4, sdd, sh, st, pc = _k_general(u, v, abs_mask, inf_bits)
+    sxy = sdd + c * (sh + st) + pc * c * c
+    s_head = sh + pc * c
+    s_tail = st + pc * c
+    # the pair that straddles the previous chunk and this one (raw values, as Pass1.merge adds it)
+    x0 = np.float64(v[0])
+    fin0 = (np.int64(u[0]) & abs_mask) < inf_bits
+    if started and ist[_FINL] and fin0:
+        xl = fst[_XL]
+        sxy += xl * x0
+        s_head += xl
+        s_tail += x0
+        pc += 1
+    if not started:
+        ist[_STARTED] = 1
+        ist[_SIGN0] = (np.int64(u[0]) >> sign_shift) & 1
+        ist[_KMIN] = _BIG
+        ist[_KMAX] = -_BIG
+        fst[_X0] = x0
+    ist[_COUNT] += n
+    ist[_NAN] += bad - inf
+    ist[_INF] += inf
+    ist[_ZERO] += zero
+    ist[_ZP] += zp
+    ist[_NEGPAIRS] += negpairs
+    ist[_PAIRS] += pc
+    ist[_SIGNL] = ps
+    ist[_FINL] = (np.int64(u[n - 1]) & abs_mask) < inf_bits
+    ist[_KMIN] = min(ist[_KMIN], kmin)
+    ist[_KMAX] = max(ist[_KMAX], kmax)
+    fst[_XL] = np.float64(v[n - 1])
+    fst[_SXY] += sxy
+    fst[_SHEAD] += s_head
+    fst[_STAIL] += s_tail
+    if nf:
+        na = ist[_NF]
+        if na == 0:
+            fst[_MEAN] = c
+            fst[_M2] = m2
+            fst[_M3] = m3
+            fst[_M4] = m4
+        else:  # Chan/Pébay, as Moments.merge
+            nt = na + nf
+            ma2 = fst[_M2]
+            ma3 = fst[_M3]
+            ma4 = fst[_M4]
+            delta = c - fst[_MEAN]
+            d_n = delta / nt
+            fa = float(na)
+            fb = float(nf)
+            fst[_MEAN] = fst[_MEAN] + d_n * fb
+            fst[_M2] = ma2 + m2 + delta * d_n * fa * fb
+            fst[_M3] = ma3 + m3 + delta * d_n * d_n * fa * fb * (fa - fb) + 3.0 * d_n * (fa * m2 - fb * ma2)
+            fst[_M4] = (
+                ma4
+                + m4
+                + delta * d_n**3 * fa * fb * (fa * fa - fa * fb + fb * fb)
+                + 6.0 * d_n * d_n * (fa * fa * m2 + fb * fb * ma2)
+                + 4.0 * d_n * (fa * m3 - fb * ma3)
+            )
+        ist[_NF] = na + nf
+
+
+def _k_codes(v, s, m, lo, hi, scale, tol, bins, thr, buf):  # pragma: no cover - compiled
+    """Bin estimates of ``v[s:s+m]`` into ``buf`` (vectorised): the bin where the estimate is safely inside
+    one, ``bins`` for values outside [lo, hi] (and NaN), ``bins + 1`` for values that need numpy's steps.
+    Returns (count of ``|x| <= thr``, count of ``bins + 1``)."""
+    near = 0
+    nchk = 0
+    out = np.int32(bins)
+    chk = np.int32(bins + 1)
+    for j in range(m):
+        x = v[s + j]
+        near += abs(x) <= thr
+        inr = (x >= lo) & (x <= hi)
+        f = np.float64(x - lo) * scale  # x - lo in the values' type, as numpy subtracts
+        fc = f if inr else 0.5
+        k = np.int32(fc)
+        fr = fc - k
+        ok = (fr >= tol) & (fr <= 1.0 - tol) & (k < bins)
+        c = k if ok else chk
+        c = c if inr else out
+        nchk += c == chk
+        buf[j] = c
+    return near, nchk
+
+
+def _k_hist(v, edges, denom, exact, tol, thr, counts, buf):  # pragma: no cover - compiled
+    """Add the histogram of ``v`` over ``edges`` to ``counts`` (4 interleaved rows of ``bins + 2``), binning as
+    ``np.histogram`` does; return the count of ``|x| <= thr``.
+
+    numpy estimates ``(x - lo) / (hi - lo) * bins``, then moves the index by one where the edges array says so.
+    A reciprocal multiply lands in the same bin unless it comes within ``tol`` of a bin boundary; only those
+    values (all values when ``exact``: bins too narrow for the edges' precision) take numpy's steps.
+    """
+    n = v.size
+    bins = edges.size - 1
+    lo = edges[0]
+    hi = edges[bins]
+    scale = bins / denom
+    if exact:
+        tol = 2.0
+    near = 0
+    bsize = buf.size
+    for s in range(0, n, bsize):
+        m = min(bsize, n - s)
+        nr, nchk = _k_codes(v, s, m, lo, hi, scale, tol, bins, thr, buf)
+        near += nr
+        for j in range(m):
+            counts[j & 3, buf[j]] += 1
+        if nchk:
+            for j in range(m):
+                if buf[j] == bins + 1:
+                    x = v[s + j]
+                    t = np.float64(x - lo)
+                    k = int((t / denom) * bins) if exact else int(t * scale)
+                    if k >= bins:
+                        k = bins - 1
+                    if x < edges[k]:
+                        k -= 1
+                    if k != bins - 1 and x >= edges[k + 1]:
+                        k += 1
+                    counts[0, k] += 1
+    return near
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading, and the choice between kernels and numpy
+
+
+class _Compiled:
+    def __init__(self, pass1: Callable, pass2: Callable, widen: Callable) -> None:
+        self.pass1 = pass1
+        self.pass2 = pass2
+        self.widen = widen
+
+
+_PLAIN = ("_k_tables", "_k_ints", "_k_general", "_k_codes", "_k_widen")
+#: pure arithmetic on values already known finite: the reduction order may change (vectorised partial sums)
+_REASSOC = ("_k_sum", "_k_moments")
+_DRIVERS = ("_k_pass1", "_k_hist")
+
+_lock = threading.Lock()
+_compiled: Optional[_Compiled] = None
+_failed = False
+_warm: set[str] = set()  # dtypes whose kernels ran in this process
+
+
+def disabled_by_env() -> bool:
+    """Whether ``MODEL_INSPECTOR_NO_JIT`` asks for the numpy path."""
+    return os.environ.get(ENV_NO_JIT, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def load() -> Optional[_Compiled]:
+    """The compiled kernels (compiled lazily per dtype on first call, or loaded from numba's on-disk cache);
+    ``None`` where numba is missing or unusable."""
+    global _compiled, _failed
+    with _lock:
+        if _compiled is not None or _failed:
+            return _compiled
+        try:
+            from numba import njit
+
+            g = globals()
+            for name in _PLAIN + _REASSOC + _DRIVERS:  # callees before callers: they bind by global name
+                fm: set[str] | bool = {"reassoc"} if name in _REASSOC else False
+                g[name] = njit(cache=True, nogil=True, error_model="numpy", fastmath=fm)(g[name])
+            _compiled = _Compiled(g["_k_pass1"], g["_k_hist"], g["_k_widen"])
+        except Exception as e:  # ImportError, or a numba that cannot work here (frozen app, no cache dir)
+            log.info("numba kernels unavailable, using numpy: %s", e)
+            _failed = True
+        return _compiled
+
+
+def plan(jit: Optional[bool], bytes_by_dtype: Mapping[str, int]) -> Optional[Kernels]:
+    """The kernels a scan should use, or ``None`` for the numpy path everywhere.
+
+    ``jit``: ``True`` every supported dtype (if numba loads), ``False`` never, ``None`` automatic: the dtypes
+    with at least :data:`JIT_MIN_BYTES` in the model, or whose kernels already ran in this process.
+    ``MODEL_INSPECTOR_NO_JIT=1`` wins over all.
+    """
+    if jit is False or disabled_by_env():
+        return None
+    present = {n for n, b in bytes_by_dtype.items() if n in SUPPORTED and b > 0}
+    if jit:
+        names = present
+    else:
+        names = {n for n in present if bytes_by_dtype[n] >= JIT_MIN_BYTES or n in _warm}
+    if not names:
+        return None
+    k = load()
+    return Kernels(k, frozenset(names)) if k is not None else None
+
+
+class Kernels:
+    """Per-dtype entry points the scan calls instead of the numpy pass functions."""
+
+    def __init__(self, compiled: _Compiled, names: frozenset[str]) -> None:
+        self._k = compiled
+        self.names = names
+
+    def covers(self, dt: DType) -> bool:
+        return dt.name in self.names
+
+    def pass1(self, chunks: Iterable[np.ndarray], dt: DType, tick: Callable[[int], None]) -> Pass1:
+        """Pass-1 accumulators of a run of chunks (raw storage), equal to merging
+        :func:`~.stats.pass1_chunk` over them."""
+        view, sign_shift, abs_mask, inf_bits = _LAYOUT[dt.name]
+        tables = np.zeros((dt.itemsize // 2, 65536), dtype=np.int64)
+        ist = np.zeros(14, dtype=np.int64)
+        fst = np.zeros(9, dtype=np.float64)
+        k = self._k.pass1
+        values = self._values(dt)
+        for raw in chunks:
+            u = raw.view(view)
+            v = values(raw)
+            k(u, v, tables, ist, fst, sign_shift, abs_mask, inf_bits)
+            tick(raw.nbytes)
+        _warm.add(dt.name)
+        return _to_pass1(ist, fst, tables, dt)
+
+    def pass2(
+        self,
+        chunks: Iterable[np.ndarray],
+        dt: DType,
+        edges: np.ndarray,
+        span: tuple[float, float],
+        thr: float,
+        tick: Callable[[int], None],
+    ) -> tuple[np.ndarray, int]:
+        """Histogram over ``edges`` (binned as ``np.histogram(x, len(edges) - 1, range=span)`` bins) and the
+        count of ``|x| <= thr`` of a run of chunks. ``span`` is the (lo, hi) the edges were made from."""
+        bins = len(edges) - 1
+        counts = np.zeros((4, bins + 2), dtype=np.int64)
+        buf = np.empty(2048, dtype=np.int32)
+        lo, hi = _outer_span(span)
+        denom = float(hi) - float(lo)
+        tol = _boundary_tol(edges, denom)
+        exact = tol is None
+        vt = np.float64 if dt.name == "F64" else np.float32
+        # numpy compares float32 values with a Python float in float32; -1 counts nothing
+        thr_v = vt(thr) if math.isfinite(thr) else vt(-1)
+        near = 0
+        k = self._k.pass2
+        values = self._values(dt)
+        for raw in chunks:
+            v = values(raw)
+            near += k(v, edges, denom, exact, 0.0 if exact else tol, thr_v, counts, buf)
+            tick(raw.nbytes)
+        _warm.add(dt.name)
+        return counts[:, :bins].sum(axis=0), int(near)
+
+    def _values(self, dt: DType) -> Callable[[np.ndarray], np.ndarray]:
+        """Raw chunk -> float values (float32, or float64 for F64); one reused buffer for F16."""
+        if dt.name in ("F32", "F64"):
+            return lambda raw: raw
+        if dt.name != "F16":
+            return lambda raw: widen(raw, dt)
+        lut = _F16_LUT
+        k = self._k.widen
+        buf = np.empty(0, dtype=np.float32)
+
+        def f16(raw: np.ndarray) -> np.ndarray:
+            nonlocal buf
+            if buf.size < raw.size:
+                buf = np.empty(raw.size, dtype=np.float32)
+            out = buf[: raw.size]
+            k(raw.view(np.uint16), lut, out)
+            return out
+
+        return f16
+
+
+_F16_LUT = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+
+
+def histogram_from_table(
+    table: np.ndarray, dt: DType, edges: np.ndarray, span: tuple[float, float], thr: float
+) -> tuple[np.ndarray, int]:
+    """Pass 2 of a 16-bit float tensor without reading it again (plain numpy; no numba needed).
+
+    Pass 1's pattern table of a 16-bit type counts every distinct value, so binning the 65,536 possible values
+    with those counts as weights gives ``np.histogram``'s counts of the whole tensor exactly (same binning
+    steps, value by value), and the near-zero count too. ``span``: the (lo, hi) the edges were made from.
+    """
+    if dt.itemsize != 2 or not dt.is_float or table.size != 65536:
+        raise ValueError(f"histogram_from_table needs a 16-bit float pattern table, not {dt.name}")
+    values = widen(np.arange(65536, dtype=np.uint16).view(dt.storage), dt)
+    used = np.flatnonzero(table)
+    v, w = values[used], table[used]
+    fin = np.isfinite(v)
+    v, w = v[fin], w[fin]
+    lo, hi = _outer_span(span)
+    counts, got = np.histogram(v, bins=len(edges) - 1, range=(lo, hi), weights=w)
+    if not np.array_equal(got, edges):
+        raise ValueError("edges were not made from this span")
+    near = int(w[np.abs(v) <= thr].sum()) if math.isfinite(thr) else 0
+    return counts.astype(np.int64), near
+
+
+def _outer_span(span: tuple[float, float]) -> tuple[float, float]:
+    from .stats import _outer
+
+    return _outer(*span)
+
+
+def _boundary_tol(edges: np.ndarray, denom: float) -> Optional[float]:
+    """How close (in bins) a multiply-based estimate may come to a bin boundary before numpy's steps are needed,
+    or ``None`` where bins are too narrow for the edges' precision (then numpy's estimate is followed exactly).
+
+    Edges and ``lo`` are the rounded ``lo + k (hi - lo) / bins``; they, and the subtraction ``x - lo`` in the
+    values' type, are each off by at most one ulp of the largest |edge|. Four such ulps, in bins, is the margin.
+    """
+    bins = len(edges) - 1
+    if not (denom > 0 and math.isfinite(denom)) or not bool(np.all(edges[1:] > edges[:-1])):
+        return None
+    big = max(abs(float(edges[0])), abs(float(edges[-1])))
+    with np.errstate(over="ignore"):
+        ulp = float(np.spacing(edges.dtype.type(big)))
+    tol = 4.0 * ulp * bins / denom + 1e-9
+    return tol if tol < 0.125 else None
+
+
+_TOP: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _top_masks(dt: DType) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Masks over the top 16-bit lane's patterns: sign set, finite and sign clear, exponent zero."""
+    if dt.name not in _TOP:
+        inf_bits = _LAYOUT[dt.name][3]
+        e16 = inf_bits >> (dt.bits - 16)
+        idx = np.arange(65536, dtype=np.int64)
+        expo = idx & e16
+        _TOP[dt.name] = (idx >= 0x8000, (idx < 0x8000) & (expo != e16), expo == 0)
+    return _TOP[dt.name]
+
+
+def _from_key(key: int, dt: DType) -> float:
+    """The float whose order key (see ``_k_ints``) is ``key``."""
+    bits = key if key >= 0 else (~key) | (1 << (dt.bits - 1))
+    raw = np.array([bits], dtype=np.uint64).astype(dt.uint).view(dt.storage)
+    return float(widen(raw, dt)[0])
+
+
+def _to_pass1(ist: np.ndarray, fst: np.ndarray, tables: np.ndarray, dt: DType) -> Pass1:
+    n = int(ist[_COUNT])
+    if n == 0:
+        return Pass1()
+    # counts that the top lane's pattern table holds already
+    neg_m, pos_m, exp0_m = _top_masks(dt)
+    top = tables[-1]
+    negatives = int(top[neg_m].sum())
+    zero = int(ist[_ZERO])
+    nf = int(ist[_NF])
+    s0, sl = int(ist[_SIGN0]), int(ist[_SIGNL])
+    kmin, kmax = int(ist[_KMIN]), int(ist[_KMAX])
+    return Pass1(
+        count=n,
+        nan=int(ist[_NAN]),
+        inf=int(ist[_INF]),
+        zero=zero,
+        subnormal=int(top[exp0_m].sum()) - zero,
+        positive=int(top[pos_m].sum()) - int(ist[_ZP]),
+        min=_from_key(kmin, dt) if nf else math.inf,
+        max=_from_key(kmax, dt) if nf else -math.inf,
+        moments=Moments(nf, float(fst[_MEAN]), float(fst[_M2]), float(fst[_M3]), float(fst[_M4])) if nf else Moments(),
+        sxy=float(fst[_SXY]),
+        pairs=int(ist[_PAIRS]),
+        s_head=float(fst[_SHEAD]),
+        s_tail=float(fst[_STAIL]),
+        neg_pairs=int(ist[_NEGPAIRS]),
+        neg_head=negatives - sl,
+        neg_tail=negatives - s0,
+        sign_pairs=n - 1,
+        negatives=negatives,
+        first=(float(fst[_X0]), s0),
+        last=(float(fst[_XL]), sl),
+        tables=[tables[i] for i in range(tables.shape[0])],
+    )

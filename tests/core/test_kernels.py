@@ -1,0 +1,282 @@
+"""The numba kernels equal the numpy path: counts, tables and histograms exactly, moments to rounding."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from inspector import ScanOptions, scan  # noqa: E402
+from inspector.core.analysis import kernels  # noqa: E402
+from inspector.core.analysis.stats import Pass1, histogram_chunk, histogram_edges, pass1_chunk  # noqa: E402
+from inspector.core.dtypes import DTYPES, widen  # noqa: E402
+from tests.conftest import raw_safetensors  # noqa: E402
+
+FLOATS = ("F32", "F16", "BF16", "F64")
+
+
+@pytest.fixture(scope="module")
+def kern():
+    k = kernels.load()
+    if k is None:
+        pytest.skip("numba kernels could not be compiled here")
+    return kernels.Kernels(k, kernels.SUPPORTED)
+
+
+def _raw(x32: np.ndarray, name: str) -> np.ndarray:
+    """Storage values of ``x32`` (float64 values) in dtype ``name``."""
+    if name == "F32":
+        return x32.astype(np.float32)
+    if name == "F16":
+        with np.errstate(over="ignore"):
+            return x32.astype(np.float16)
+    if name == "BF16":
+        return (x32.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    return x32.astype(np.float64)
+
+
+def _specials(name: str) -> np.ndarray:
+    dt = DTYPES[name]
+    u = dt.uint
+    bits = [
+        0,  # +0
+        1 << (dt.bits - 1),  # -0
+        1,  # smallest subnormal
+        (1 << dt.mantissa_bits) - 1,  # largest subnormal
+        (1 << dt.mantissa_bits) | (1 << (dt.bits - 1)),  # -smallest normal
+        ((1 << dt.exponent_bits) - 2) << dt.mantissa_bits | ((1 << dt.mantissa_bits) - 1),  # largest finite
+        ((1 << dt.exponent_bits) - 1) << dt.mantissa_bits,  # +inf
+        (((1 << dt.exponent_bits) - 1) << dt.mantissa_bits) | (1 << (dt.bits - 1)),  # -inf
+        (((1 << dt.exponent_bits) - 1) << dt.mantissa_bits) | 1,  # nan
+        (1 << dt.bits) - 1,  # -nan, all ones
+    ]
+    out = np.array(bits, dtype=np.uint64).astype(u).view(dt.storage)
+    if name == "F64":
+        out[5] = 1e60  # the numpy path's Moments.merge overflows (OverflowError) near float64's largest value
+    return out
+
+
+def _sample(name: str, n: int, seed: int, specials: bool = True) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = _raw(rng.standard_t(4, n) * 0.03 + 0.002, name)
+    if specials:
+        sp = _specials(name)
+        pos = rng.choice(n, size=3 * sp.size, replace=False)
+        x[pos] = np.tile(sp, 3)
+        x[:2] = sp[0]  # leading zeros
+        x[-1] = sp[8]  # trailing nan
+    return x
+
+
+def _numpy_pass1(chunks, dt) -> Pass1:
+    acc = Pass1()
+    for c in chunks:
+        acc = acc.merge(pass1_chunk(c, dt))
+    return acc
+
+
+def _same_pass1(a: Pass1, b: Pass1, rel: float = 1e-9) -> None:
+    for f in ("count", "nan", "inf", "zero", "subnormal", "positive", "pairs", "neg_pairs", "neg_head", "neg_tail"):
+        assert getattr(a, f) == getattr(b, f), f
+    assert (a.sign_pairs, a.negatives) == (b.sign_pairs, b.negatives)
+    assert a.min == b.min and a.max == b.max
+    assert (a.first is None) == (b.first is None)
+    if a.first is not None:
+        for p, q in ((a.first, b.first), (a.last, b.last)):
+            assert p[1] == q[1] and (p[0] == q[0] or (math.isnan(p[0]) and math.isnan(q[0])))
+    assert len(a.tables) == len(b.tables)
+    for s, t in zip(a.tables, b.tables):
+        assert np.array_equal(s, t)
+    ma, mb = a.moments, b.moments
+    assert ma.n == mb.n
+    if ma.n:
+        scale = mb.m2 / mb.n
+        assert ma.mean == pytest.approx(mb.mean, rel=rel, abs=rel * math.sqrt(scale))
+        assert ma.m2 == pytest.approx(mb.m2, rel=rel)
+        assert ma.m3 == pytest.approx(mb.m3, rel=rel, abs=rel * mb.n * scale**1.5)
+        assert ma.m4 == pytest.approx(mb.m4, rel=rel)
+    # lag sums: relative to the size of their terms (they cancel for uncorrelated data)
+    size = max(1.0, a.pairs) * (ma.mean**2 + (ma.m2 / ma.n if ma.n else 0.0))
+    assert a.sxy == pytest.approx(b.sxy, rel=rel, abs=rel * size)
+    span = math.sqrt(size) * max(1.0, a.pairs)
+    assert a.s_head == pytest.approx(b.s_head, rel=rel, abs=rel * span)
+    assert a.s_tail == pytest.approx(b.s_tail, rel=rel, abs=rel * span)
+
+
+@pytest.mark.parametrize("name", FLOATS)
+@pytest.mark.parametrize("split", [1, 7, 1000, 1 << 20])
+def test_pass1_equals_numpy(kern, name, split):
+    dt = DTYPES[name]
+    x = _sample(name, 5003 if split > 1 else 300, seed=len(name) + split)
+    chunks = [x[i : i + split] for i in range(0, x.size, split)]
+    ticks = []
+    got = kern.pass1(iter(chunks), dt, ticks.append)
+    assert sum(ticks) == x.nbytes
+    _same_pass1(got, _numpy_pass1(chunks, dt))
+
+
+@pytest.mark.parametrize("name", FLOATS)
+def test_pass1_edge_runs(kern, name):
+    dt = DTYPES[name]
+    sp = _specials(name)
+    nan, inf = sp[8], sp[6]
+    runs = [
+        np.array([nan, nan, inf], dtype=dt.storage),  # nothing finite
+        sp[:1],  # one element
+        np.repeat(sp[5], 9),  # constant at the largest finite value
+        np.concatenate([sp, sp[::-1]]),
+    ]
+    for x in runs:
+        for split in (1, 2, x.size):
+            chunks = [x[i : i + split] for i in range(0, x.size, split)]
+            _same_pass1(kern.pass1(chunks, dt, lambda n: None), _numpy_pass1(chunks, dt))
+    assert kern.pass1([], dt, lambda n: None).count == 0
+
+
+def _check_hist(kern, name, x, lo, hi, bins, thr, split=997):
+    dt = DTYPES[name]
+    edges = histogram_edges(lo, hi, bins, dt)
+    chunks = [x[i : i + split] for i in range(0, x.size, split)]
+    counts, near = kern.pass2(chunks, dt, edges, (lo, hi), thr, lambda n: None)
+    v = widen(x, dt)
+    olo, ohi = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+    ref, ref_edges = np.histogram(v[np.isfinite(v)], bins=bins, range=(olo, ohi))
+    assert np.array_equal(ref_edges, edges)
+    assert np.array_equal(counts, ref), (counts - ref).nonzero()
+    assert np.array_equal(counts, histogram_chunk(v, edges))
+    assert near == (int(np.count_nonzero(np.abs(v) <= thr)) if math.isfinite(thr) else 0)
+
+
+@pytest.mark.parametrize("name", FLOATS)
+def test_pass2_equals_np_histogram(kern, name):
+    dt = DTYPES[name]
+    x = _sample(name, 20011, seed=5)
+    v = widen(x, dt)
+    fin = v[np.isfinite(v)]
+    lo, hi = float(fin.min()), float(fin.max())
+    _check_hist(kern, name, x, lo, hi, 256, 0.05 * float(fin.astype(np.float64).std()))
+    # every edge itself and its neighbours, inside a given range narrower than the data
+    lo2, hi2 = -0.05, 0.07
+    edges = histogram_edges(lo2, hi2, 100, dt)
+    on = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
+    xs = np.concatenate([v, on.astype(v.dtype)])
+    with np.errstate(all="ignore"):
+        raw = _raw(xs.astype(np.float64), name) if name != "F64" else xs
+    _check_hist(kern, name, raw, lo2, hi2, 100, 0.01)
+    _check_hist(kern, name, x, lo, hi, 7, math.nan, split=1)
+
+
+def test_pass2_narrow_and_degenerate_ranges(kern):
+    # bins about one float32 ulp wide (still increasing edges, else numpy refuses): numpy's own estimate is followed
+    for base, bins in ((3000.0, 64), (1.0, 32), (-0.25, 64)):
+        b = np.float32(base)
+        y = b + np.arange(-40, 41, dtype=np.float32) * np.spacing(b)
+        _check_hist(kern, "F32", y, float(y.min()), float(y.max()), bins, 1.0)
+    # a constant tensor: numpy widens the range by 0.5 either side
+    _check_hist(kern, "F32", np.full(10, 0.25, np.float32), 0.25, 0.25, 16, 0.0)
+    _check_hist(kern, "F64", np.full(10, -3.0), -3.0, -3.0, 16, 0.0)
+
+
+@pytest.mark.parametrize("name", ["F16", "BF16"])
+def test_histogram_from_table_of_16_bit_types(kern, name):
+    dt = DTYPES[name]
+    x = _sample(name, 30011, seed=9)
+    p1 = kern.pass1([x[:10000], x[10000:]], dt, lambda n: None)
+    v = widen(x, dt)
+    fin = v[np.isfinite(v)]
+    thr = 0.05 * float(fin.astype(np.float64).std())
+    for lo, hi, bins in ((p1.min, p1.max, 256), (-0.02, 0.03, 50), (0.5, 0.5, 8)):
+        edges = histogram_edges(lo, hi, bins, dt)
+        counts, near = kernels.histogram_from_table(p1.tables[0], dt, edges, (lo, hi), thr)
+        ref, _ = np.histogram(fin, bins=bins, range=(lo, hi) if lo != hi else (lo - 0.5, hi + 0.5))
+        assert np.array_equal(counts, ref)
+        assert near == np.count_nonzero(np.abs(v) <= thr)
+
+
+def _scan_model(tmp_path):
+    rng = np.random.default_rng(11)
+    tensors = {
+        "a.weight": _sample("F32", 40_000, 1),
+        "b.weight": _sample("F16", 30_001, 2),
+        "c.weight": _sample("BF16", 25_000, 3),
+        "d.weight": _sample("F64", 9_000, 4),
+        "e.bias": rng.normal(0, 0.1, 33).astype(np.float32),
+        "f.steps": np.arange(5, dtype=np.int64),
+    }
+    header, blobs, off = {}, [], 0
+    for n, arr in tensors.items():
+        dt = {"a": "F32", "b": "F16", "c": "BF16", "d": "F64", "e": "F32", "f": "I64"}[n[0]]
+        b = arr.tobytes()
+        header[n] = {"dtype": dt, "shape": [arr.size], "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    return raw_safetensors(tmp_path / "m.safetensors", header, b"".join(blobs))
+
+
+def _same_stats(a, b) -> None:
+    assert a.count == b.count
+    for f in ("nan", "inf", "zero", "subnormal", "low_byte_counts", "bit_ones"):
+        assert getattr(a, f) == getattr(b, f), f
+    for f in ("min", "max", "near_zero_fraction", "positive_fraction"):
+        p, q = getattr(a, f), getattr(b, f)
+        assert p == q or (math.isnan(p) and math.isnan(q)), f
+    for f in ("mean", "std", "skewness", "kurtosis", "autocorr_value", "autocorr_sign", "low_byte_entropy"):
+        p, q = getattr(a, f), getattr(b, f)
+        assert p == pytest.approx(q, rel=1e-8, abs=1e-10) or (math.isnan(p) and math.isnan(q)), f
+    assert np.array_equal(a.histogram.edges, b.histogram.edges)
+    assert np.array_equal(a.histogram.counts, b.histogram.counts)
+
+
+@pytest.mark.parametrize("chunk_bytes, piece_bytes", [(4096, 1 << 30), (1000, 24_000), (1 << 20, 1 << 30)])
+def test_scan_same_with_and_without_jit(kern, tmp_path, chunk_bytes, piece_bytes):
+    p = _scan_model(tmp_path)
+    base = dict(chunk_bytes=chunk_bytes, piece_bytes=piece_bytes, workers=2, hash=False, detectors=False)
+    off = scan(p, ScanOptions(jit=False, **base))
+    on = scan(p, ScanOptions(jit=True, **base))
+    for t_off, t_on in zip(off.tensors, on.tensors):
+        assert t_off.name == t_on.name
+        _same_stats(t_on.stats, t_off.stats)
+    # a given range, narrower than the data
+    ranges = {"a.weight": (-0.02, 0.03), "c.weight": (0.0, 0.1)}
+    off = scan(p, ScanOptions(jit=False, ranges=ranges, bins=50, **base))
+    on = scan(p, ScanOptions(jit=True, ranges=ranges, bins=50, **base))
+    for t_off, t_on in zip(off.tensors, on.tensors):
+        _same_stats(t_on.stats, t_off.stats)
+
+
+def test_plan_policy(kern, monkeypatch):
+    monkeypatch.delenv(kernels.ENV_NO_JIT, raising=False)
+    monkeypatch.setattr(kernels, "_warm", set())
+    big = kernels.JIT_MIN_BYTES
+    assert kernels.plan(None, {"F32": 1000}) is None  # a small model does not load numba
+    assert kernels.plan(False, {"F32": 10 * big}) is None
+    k = kernels.plan(None, {"F32": big, "F16": 10, "I64": 10 * big})
+    assert k is not None and k.names == {"F32"}
+    assert kernels.plan(True, {"F16": 10, "I64": 10}).names == {"F16"}
+    kernels._warm.add("F16")  # kernels that already ran are used for small models too
+    assert kernels.plan(None, {"F16": 10}).names == {"F16"}
+    monkeypatch.setenv(kernels.ENV_NO_JIT, "1")
+    assert kernels.plan(True, {"F32": 10 * big}) is None
+    assert kernels.plan(None, {"F16": 10}) is None
+
+
+def test_numpy_fallback_without_numba(monkeypatch, small_model):
+    monkeypatch.delenv(kernels.ENV_NO_JIT, raising=False)
+    monkeypatch.setattr(kernels, "_compiled", None)
+    monkeypatch.setattr(kernels, "_failed", False)
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba -> ImportError
+    assert kernels.plan(True, {"F32": 1 << 40}) is None
+    r = scan(small_model, ScanOptions(jit=True, hash=False, detectors=False))
+    assert r.tensor("fc1.weight").stats.count == 128 * 64
+
+
+def test_env_var_forces_numpy_in_scan(monkeypatch, small_model):
+    monkeypatch.setenv(kernels.ENV_NO_JIT, "1")
+    calls = []
+    monkeypatch.setattr(kernels.Kernels, "pass1", lambda *a, **k: calls.append(a))
+    scan(small_model, ScanOptions(jit=True, hash=False, detectors=False))
+    assert not calls
