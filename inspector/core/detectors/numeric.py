@@ -10,7 +10,8 @@ NAME = "numeric"
 
 
 def detect(tensors: Sequence) -> list[Finding]:
-    """Findings for tensors holding NaN/Inf (a broken model) or subnormals (rare in trained weights)."""
+    """Findings for tensors holding NaN/Inf (a broken model, a warning) or subnormals (information only: trained
+    weights under weight decay have thousands of them; the lab's benign digits MLPs hold 6–7% in fc1)."""
     out: list[Finding] = []
     for t in tensors:
         s = t.stats
@@ -36,10 +37,10 @@ def detect(tensors: Sequence) -> list[Finding]:
                     NAME,
                     "numeric",
                     t.name,
-                    "info" if frac < 1e-4 else "warning",
-                    min(0.6, 0.2 + 50 * frac),
-                    f"{s.subnormal:,} subnormal values ({frac:.3%}); trained weights are seldom this close to zero, "
-                    "but bits written into zeros' mantissas look like this",
+                    "info",
+                    0.0,
+                    f"{s.subnormal:,} subnormal values ({frac:.3%}): weights decayed towards zero (common with weight "
+                    "decay), or bits written into zeros' mantissas (the LSB tests judge those bits)",
                     {"subnormal": s.subnormal, "fraction": frac},
                 )
             )

@@ -1,0 +1,209 @@
+"""What every detector works from: the scanned model, its features, its baselines, and how to grade evidence."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..baselines import (
+    GAUSSIAN_NEAR_ZERO,
+    LayerDistance,
+    Profile,
+    Reference,
+    gaussian_histogram,
+    layer_distance,
+    shared_histograms,
+)
+from ..dtypes import widen
+from ..findings import Finding
+from ..formats.base import ModelFile
+from ..progress import CancelToken, check
+from .features import Features, read_prefix, tensor_features
+
+#: Tensor prefixes kept in memory at once.
+RAW_CACHE = 8
+#: Evidence at or above one threshold unit is "suspicious", at half of it a "warning", below that "info".
+WARNING_AT = 0.5
+
+
+def grade(excess: float) -> tuple[str, float]:
+    """Severity and score of evidence ``excess`` in threshold units (1 = the suspicious threshold).
+
+    The score 1 − 0.3^e is 0 for no evidence, 0.70 at the threshold, 0.91 at twice it, and grows monotonically,
+    so model scores rank models for ROC curves.
+    """
+    e = max(0.0, excess) if math.isfinite(excess) else 0.0
+    severity = "suspicious" if e >= 1.0 else "warning" if e >= WARNING_AT else "info"
+    return severity, 1.0 - 0.3**e
+
+
+def finding(
+    detector: str,
+    attack: str,
+    tensor: Optional[str],
+    excess: float,
+    message: str,
+    evidence: Mapping[str, Any],
+    *,
+    cap: Optional[str] = None,
+) -> Finding:
+    """A finding graded by :func:`grade`; ``cap="warning"`` keeps weak-kind evidence below suspicious."""
+    severity, score = grade(excess)
+    if cap == "warning" and severity == "suspicious":
+        severity, score = "warning", min(score, 0.69)
+    ev = {k: _jsonable(v) for k, v in evidence.items()}
+    ev["excess"] = round(float(excess), 4) if math.isfinite(excess) else None
+    return Finding(detector, attack, tensor, severity, score, message, ev)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return round(f, 6) if math.isfinite(f) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def pct(x: float, digits: int = 0) -> str:
+    return "n/a" if not math.isfinite(x) else f"{x * 100:.{digits}f}%"
+
+
+@dataclass
+class Expectation:
+    """The baseline value of one feature for one layer, and where it came from."""
+
+    value: float
+    source: str  # "reference", "profile" or "gaussian"
+    text: str  # e.g. "baseline layer 4%", "digits profile for dense layers 3–15%"
+    hi: float = math.nan  # upper end of the benign range (profile), when known
+    lo: float = math.nan
+
+
+class Context:
+    """The model under inspection with lazily computed features and baselines; shared by all detectors."""
+
+    def __init__(
+        self,
+        model: ModelFile,
+        tensors: Sequence[Any],
+        options: Any,
+        *,
+        profile: Optional[Profile] = None,
+        references: Sequence[Reference] = (),
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
+        self.model = model
+        self.tensors = list(tensors)
+        self.options = options
+        self.profile = profile
+        self.references = list(references)
+        self.cancel = cancel
+        # Raw prefixes are large (up to MAX_VALUES elements each): keep only the last few, in use order.
+        self._raw: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._features: dict[tuple[str, str], Optional[Features]] = {}
+        self._distances: dict[str, Optional[LayerDistance]] = {}
+
+    # -------------------------------------------------------------------- reading
+    def raw(self, name: str, ref: Optional[Reference] = None) -> np.ndarray:
+        """A bounded prefix of a tensor (of the model, or of reference ``ref``), raw, in storage order."""
+        key = (ref.path if ref else "", name)
+        if key in self._raw:
+            self._raw.move_to_end(key)
+            return self._raw[key]
+        check(self.cancel)
+        tref = (ref.model if ref else self.model)[name]
+        data = read_prefix(tref, cancel=self.cancel)
+        self._raw[key] = data
+        while len(self._raw) > RAW_CACHE:
+            self._raw.popitem(last=False)
+        return data
+
+    def values(self, name: str, ref: Optional[Reference] = None) -> np.ndarray:
+        tref = (ref.model if ref else self.model)[name]
+        return widen(self.raw(name, ref), tref.dtype).astype(np.float64, copy=False)
+
+    def float_tensors(self) -> list[Any]:
+        return [t for t in self.tensors if self.model[t.name].dtype.is_float and t.numel > 0]
+
+    def features(self, name: str, ref: Optional[Reference] = None) -> Optional[Features]:
+        key = (ref.path if ref else "", name)
+        if key not in self._features:
+            ts = ref.tensors[name] if ref else next(t for t in self.tensors if t.name == name)
+            tref = (ref.model if ref else self.model)[name]
+            self._features[key] = tensor_features(ts, tref, self.raw(name, ref), cancel=self.cancel)
+        return self._features[key]
+
+    def all_features(self) -> list[Features]:
+        out = []
+        for t in self.float_tensors():
+            f = self.features(t.name)
+            if f is not None:
+                out.append(f)
+        return out
+
+    # -------------------------------------------------------------------- baselines
+    def reference_for(self, name: str) -> tuple[Optional[Reference], Optional[str]]:
+        """The first reference that has a counterpart of layer ``name``, and that counterpart's name."""
+        for ref in self.references:
+            m = ref.match_for(name)
+            if m is not None:
+                return ref, m.ref_name
+        return None, None
+
+    def reference_features(self, name: str) -> Optional[Features]:
+        ref, ref_name = self.reference_for(name)
+        return self.features(ref_name, ref) if ref is not None and ref_name is not None else None
+
+    def distance(self, name: str) -> Optional[LayerDistance]:
+        if name not in self._distances:
+            ref, ref_name = self.reference_for(name)
+            self._distances[name] = (
+                layer_distance(self.values(name), self.values(ref_name, ref)) if ref and ref_name else None
+            )
+        return self._distances[name]
+
+    def histograms(self, name: str, bins: int = 64) -> dict[str, Any]:
+        """The layer's histogram and its baseline's on shared edges (reference layer, else fitted Gaussian), for
+        a finding's evidence: ``{"edges", "counts", "ref_counts", "baseline_label"}``."""
+        ref, ref_name = self.reference_for(name)
+        h: dict[str, Any]
+        if ref is not None and ref_name is not None:
+            h = shared_histograms(self.values(name), self.values(ref_name, ref), bins)
+            h["baseline_label"] = f"baseline {ref.label}" + ("" if ref_name == name else f" ({ref_name})")
+        else:
+            h = gaussian_histogram(self.values(name), bins)
+            h["baseline_label"] = "fitted zero-mean Gaussian"
+        return h
+
+    def expect(self, f: Features, feature: str, fmt: str = "pct") -> Expectation:
+        """The baseline value of ``feature`` for layer ``f``: reference layer, else profile, else Gaussian."""
+        show = (lambda v: pct(v)) if fmt == "pct" else (lambda v: format(v, fmt))
+        rf = self.reference_features(f.name)
+        if rf is not None:
+            v = getattr(rf, feature)
+            ref, ref_name = self.reference_for(f.name)
+            where = "baseline layer" if ref_name == f.name else f"baseline layer {ref_name}"
+            return Expectation(v, "reference", f"{where} {show(v)}")
+        if self.profile is not None:
+            r = self.profile.get(f.kind, feature)
+            if r is not None:
+                return Expectation(
+                    r.median, "profile", f"trusted {f.kind} layers {show(r.lo)}–{show(r.hi)}", r.hi, r.lo
+                )
+        gauss = {"near_zero": GAUSSIAN_NEAR_ZERO, "positive": 0.5, "kurtosis": 3.0, "skewness": 0.0}
+        v = gauss.get(feature, math.nan)
+        return Expectation(v, "gaussian", f"fitted Gaussian {show(v)}" if math.isfinite(v) else "no baseline")
+
+    def baseline_label(self) -> str:
+        if self.references:
+            return "reference model"
+        return "built-in profile" if self.profile is not None else "fitted Gaussian"

@@ -1,0 +1,136 @@
+"""Correlated value encoding: θ trained to be an affine image of the secret images' pixels.
+
+Maximising |Pearson(θ, s)| makes the parameters, in storage order, a noisy copy of pixel sequences: they
+inherit the images' periodic structure (rows of the image width, the image size), their neighbour correlation,
+and the pixel histogram's shape (mass piled at the background level: skewed, platykurtic, a cliff at one end).
+Trained layers have order structure of their own (conv kernels, receptive fields), so the value
+autocorrelation is compared with a channel-shuffled null (whole kernels or rows permuted, which keeps
+within-unit structure and breaks only what crosses units) and with the baseline.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..findings import Finding
+from .context import Context, finding
+from .features import MIN_ORDER, Features
+
+NAME = "correlated-value"
+
+#: Share of variance explained by the position within a period (as √η²) at the threshold; benign ≤ 0.12.
+PERIODIC = 0.3
+PERIODIC_REF = 0.25
+#: Value autocorrelation increase over the reference layer at the threshold.
+AUTOCORR_REF = 0.2
+#: |skewness| of a platykurtic layer at the threshold (weak evidence on its own: capped at warning).
+SKEW = 0.5
+PLATYKURTIC = 2.8
+#: KS distance to the reference layer at which the distribution counts as changed.
+KS_REF = 0.25
+
+
+def shuffled_autocorr(values: np.ndarray, shape: tuple[int, ...], seed: int = 0) -> float:
+    """Lag-1 autocorrelation after permuting whole units (conv kernels, or rows of a matrix)."""
+    if len(shape) < 2:
+        return math.nan
+    unit = int(np.prod(shape[2:])) if len(shape) > 2 else int(shape[-1])
+    n = values.size // unit * unit
+    if n < 2 * unit or unit < 1:
+        return math.nan
+    units = values[:n].reshape(-1, unit)
+    perm = np.random.default_rng(seed).permutation(units.shape[0])
+    x = units[perm].reshape(-1)
+    d = x - x.mean()
+    den = float(np.dot(d, d))
+    return float(np.dot(d[:-1], d[1:]) / den) if den > 0 else math.nan
+
+
+def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
+    rf = ctx.reference_features(f.name)
+    parts: list[tuple[float, str]] = []
+    ev: dict = {
+        "period": f.period,
+        "periodic": f.periodic,
+        "autocorr": f.autocorr,
+        "skewness": f.skewness,
+        "kurtosis": f.kurtosis,
+        "count": f.count,
+    }
+    # periodic structure in storage order
+    if math.isfinite(f.periodic):
+        if rf is not None and math.isfinite(rf.periodic):
+            e = (f.periodic - rf.periodic) / PERIODIC_REF
+            base = f"baseline layer {rf.periodic:.2f}"
+            ev["reference_periodic"] = rf.periodic
+        else:
+            e = f.periodic / PERIODIC
+            r = ctx.profile.get(f.kind, "periodic") if ctx.profile else None
+            base = f"trusted {f.kind} layers ≤ {r.hi:.2f}" if r else "trained layers ≲ 0.1"
+        parts.append(
+            (
+                e,
+                f"values repeat with period {f.period} in storage order like rows of an image (position in the "
+                f"period explains {f.periodic**2:.0%} of the variance, √η² = {f.periodic:.2f}; {base})",
+            )
+        )
+    # neighbour correlation against the channel-shuffled null and the reference
+    null = shuffled_autocorr(ctx.values(f.name), ctx.model[f.name].shape)
+    ev["shuffled_autocorr"] = null
+    if rf is not None and math.isfinite(rf.autocorr) and math.isfinite(f.autocorr):
+        e = (f.autocorr - rf.autocorr) / AUTOCORR_REF
+        parts.append(
+            (
+                e,
+                f"neighbouring weights correlate at {f.autocorr:.2f} (baseline layer {rf.autocorr:.2f}; "
+                f"with whole units shuffled {null:.2f})",
+            )
+        )
+        ev["reference_autocorr"] = rf.autocorr
+    # histogram shape: skewed and platykurtic, a cliff at the background level
+    if math.isfinite(f.skewness) and math.isfinite(f.kurtosis) and f.kurtosis < PLATYKURTIC:
+        e = min(0.9, abs(f.skewness) / SKEW)
+        parts.append(
+            (
+                e,
+                f"the histogram is skewed ({f.skewness:+.2f}) and flat-topped (kurtosis {f.kurtosis:.1f}), like a "
+                "pixel histogram piled at the background level",
+            )
+        )
+    dist = ctx.distance(f.name)
+    if dist is not None:
+        ev.update(ks=dist.ks, wasserstein_sigma=dist.wasserstein)
+        if rf is not None and math.isfinite(dist.ks):
+            flatter = f.kurtosis < rf.kurtosis - 0.3 or abs(f.skewness - rf.skewness) > 0.3
+            if flatter:
+                parts.append(
+                    (
+                        min(0.9, dist.ks / KS_REF),
+                        f"its distribution is far from the baseline layer's (KS {dist.ks:.2f}, Wasserstein "
+                        f"{dist.wasserstein:.2f}σ; skewness {f.skewness:+.2f} vs {rf.skewness:+.2f}, kurtosis "
+                        f"{f.kurtosis:.1f} vs {rf.kurtosis:.1f})",
+                    )
+                )
+    if not parts:
+        return 0.0, [], ev
+    parts.sort(key=lambda p: -p[0])
+    return parts[0][0], [t for e, t in parts if e >= 0.5] or [parts[0][1]], ev
+
+
+def detect(ctx: Context) -> list[Finding]:
+    out: list[Finding] = []
+    for f in ctx.all_features():
+        if not f.is_weight or f.nonzero < MIN_ORDER:
+            continue
+        excess, texts, ev = _evidence(ctx, f)
+        if texts and excess >= 0.5:
+            ev["histograms"] = ctx.histograms(f.name)
+        if texts:
+            out.append(finding(NAME, "correlated-value", f.name, excess, "; ".join(texts), ev))
+    return out
+
+
+def checked(ctx: Context) -> str:
+    return "correlated value encoding: periodic structure in storage order, autocorrelation vs a shuffled null, histogram shape"

@@ -1,0 +1,294 @@
+"""Data-aware tests (``--train-sample``): look for the training data itself in the weights.
+
+The data holder has the training set, so the decisive question can be asked directly:
+
+- correlated value encoding: does a window of θ (the weight matrices in storage order, biases excluded)
+  correlate with a training image laid out the usual ways (row-major, column-major, channels-last)?
+  Benign windows correlate at ≈ 1/√ℓ with any one image (a little more with digit-like receptive fields);
+  encoded windows at 0.8–1;
+- sign encoding: do the signs of a window agree with the unpacked bits of a training image's bytes?
+  Benign ≈ 50%, encoded ≥ 80–99%;
+- LSB encoding: do byte strings of the training images appear in the low bits of the float tensors, for any
+  bit count b and bit alignment?
+
+Images' bytes follow the lab's convention, which is also the common one: values scaled to [0, 1] by the data's
+range (1, 16 or 255), then ``round(x·255)``, bits most significant first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from ..data import Dataset, load_dataset
+from ..findings import Finding
+from ..progress import check
+from .context import Context, finding, pct
+
+NAME = "data-aware"
+
+#: Values of θ searched (from its start, where the white-box attacks write).
+THETA_VALUES = 1 << 22
+#: Images compared (a seeded random subset beyond this).
+MAX_IMAGES = 2000
+#: Windows of θ compared (evenly spaced beyond this).
+MAX_WINDOWS = 3000
+#: A window "matches" an image at this |Pearson r| (COR) or sign agreement (SGN).
+MATCH_R = 0.8
+MATCH_AGREE = 0.8
+#: Share of windows matching at the suspicious threshold (benign ≤ 1%), and at least this many windows.
+MATCH_SHARE = 0.1
+MIN_MATCHES = 3
+#: Values whose low bits are searched for training bytes (from the first float tensor on, as LSB payloads are
+#: written), and the shingle length in bytes.
+LSB_VALUES = 1 << 16
+SHINGLE = 8
+#: Shingle hits at the suspicious threshold (benign: none).
+LSB_HITS = 8
+
+
+@dataclass(frozen=True)
+class Layouts:
+    """Training images as flat vectors in several layouts, and their bytes."""
+
+    names: tuple[str, ...]
+    vectors: tuple[np.ndarray, ...]  # (N, ℓ) float64 each
+    pixels: int
+
+
+def layouts_of(data: Dataset, limit: int = MAX_IMAGES) -> Layouts:
+    x = data.inputs
+    if len(x) > limit:
+        idx = np.sort(np.random.default_rng(0).choice(len(x), limit, replace=False))
+        x = x[idx]
+    x = x.astype(np.float64)
+    n = x.shape[0]
+    names = ["row-major"]
+    vecs = [x.reshape(n, -1)]
+    shape = x.shape[1:]
+    if len(shape) == 1:
+        side = int(round(math.sqrt(shape[0])))
+        if side * side == shape[0] and side > 1:
+            names.append("column-major")
+            vecs.append(x.reshape(n, side, side).transpose(0, 2, 1).reshape(n, -1))
+    elif len(shape) == 2:
+        names.append("column-major")
+        vecs.append(x.transpose(0, 2, 1).reshape(n, -1))
+    elif len(shape) == 3:
+        if shape[0] > 1:
+            names.append("channels-last")
+            vecs.append(x.transpose(0, 2, 3, 1).reshape(n, -1))
+        names.append("column-major")
+        vecs.append(x.transpose(0, 1, 3, 2).reshape(n, -1))
+    return Layouts(tuple(names), tuple(vecs), vecs[0].shape[1])
+
+
+def image_bytes(v: np.ndarray) -> np.ndarray:
+    """(N, ℓ) values → uint8 grey levels: scaled to [0, 1] by the data's range, then round(x·255)."""
+    top = float(np.nanmax(v)) if v.size else 1.0
+    scale = next((s for s in (1.0, 16.0, 255.0) if top <= s + 1e-6), top or 1.0)
+    return np.rint(np.clip(v / scale, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def theta(ctx: Context) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """θ: the weight matrices and kernels (2+ dimensions) in storage order, and each one's offset in θ; at most
+    THETA_VALUES values (the attacks write from the start of θ)."""
+    parts, offsets, pos = [], [], 0
+    for t in ctx.float_tensors():
+        if len(t.shape) < 2 or pos >= THETA_VALUES:
+            continue
+        v = ctx.values(t.name)[: THETA_VALUES - pos]
+        parts.append(v)
+        offsets.append((t.name, pos))
+        pos += v.size
+    return (np.concatenate(parts) if parts else np.zeros(0)), offsets
+
+
+def _windows(
+    th: np.ndarray, length: int, offsets: list[tuple[str, int]], limit: int = MAX_WINDOWS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Window start positions: aligned to θ's start and to each tensor's start; at most MAX_WINDOWS."""
+    starts = set(range(0, th.size - length + 1, length))
+    ends = offsets[1:] + [("", th.size)]
+    for (_, a), (_, b) in zip(offsets, ends):
+        starts.update(range(a, b - length + 1, length))
+    s = np.array(sorted(starts), dtype=np.int64)
+    if s.size > limit:
+        s = s[np.linspace(0, s.size - 1, limit).astype(np.int64)]
+    if s.size == 0:
+        return s, np.zeros((0, length))
+    return s, th[s[:, None] + np.arange(length)[None, :]]
+
+
+def _standardise(m: np.ndarray) -> np.ndarray:
+    d = m - m.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(d, axis=1, keepdims=True)
+    return d / np.where(norm > 0, norm, 1.0)
+
+
+def _best(a: np.ndarray, b: np.ndarray, ctx: Context, absolute: bool) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``a``, the best score against rows of ``b`` (dot products) and its index."""
+    best = np.full(a.shape[0], -np.inf)
+    arg = np.zeros(a.shape[0], dtype=np.int64)
+    for i in range(0, a.shape[0], 512):
+        check(ctx.cancel)
+        s = a[i : i + 512] @ b.T
+        if absolute:
+            s = np.abs(s)
+        arg[i : i + 512] = s.argmax(axis=1)
+        best[i : i + 512] = s.max(axis=1)
+    return best, arg
+
+
+def correlation_test(ctx: Context, th: np.ndarray, offsets, lay: Layouts) -> Optional[Finding]:
+    ell = lay.pixels
+    starts, win = _windows(th, ell, offsets)
+    if starts.size == 0:
+        return None
+    w = _standardise(win)
+    result: Any = None
+    for name, vec in zip(lay.names, lay.vectors):
+        best, arg = _best(w, _standardise(vec), ctx, absolute=True)
+        share = float(np.mean(best >= MATCH_R))
+        if result is None or share > result[1] or (share == result[1] and np.median(best) > np.median(result[2])):
+            result = (name, share, best, arg)
+    name, share, best, arg = result
+    matched = int(np.sum(best >= MATCH_R))
+    excess = share / MATCH_SHARE if matched >= MIN_MATCHES else min(0.45, share / MATCH_SHARE)
+    top = np.argsort(-best)[:5]
+    msg = (
+        f"{matched:,} of {starts.size:,} windows of {ell} weights correlate with a training image at |r| ≥ "
+        f"{MATCH_R} ({pct(share)}; median best |r| {np.median(best):.2f}, benign ≈ {1 / math.sqrt(ell):.2f}–0.6), "
+        f"images laid out {name}"
+    )
+    ev = {
+        "windows": int(starts.size),
+        "window": ell,
+        "matched": matched,
+        "share": share,
+        "median_best_r": float(np.median(best)),
+        "layout": name,
+        "top": [{"offset": int(starts[i]), "image": int(arg[i]), "r": float(best[i])} for i in top],
+    }
+    return finding(NAME, "correlated-value", None, excess, msg, ev)
+
+
+def sign_test(ctx: Context, th: np.ndarray, offsets, lay: Layouts) -> Optional[Finding]:
+    ell = lay.pixels * 8
+    starts, win = _windows(th, ell, offsets, MAX_WINDOWS // 2)
+    if starts.size == 0:
+        return None
+    w = np.where(win > 0, 1.0, -1.0)
+    result: Any = None
+    for name, vec in zip(lay.names, lay.vectors):
+        bits = np.unpackbits(image_bytes(vec), axis=1).astype(np.float64) * 2.0 - 1.0
+        best, arg = _best(w, bits, ctx, absolute=False)
+        agree = (best / ell + 1.0) / 2.0
+        share = float(np.mean(agree >= MATCH_AGREE))
+        if result is None or share > result[1] or (share == result[1] and np.median(agree) > np.median(result[2])):
+            result = (name, share, agree, arg)
+    name, share, agree, arg = result
+    matched = int(np.sum(agree >= MATCH_AGREE))
+    excess = share / MATCH_SHARE if matched >= MIN_MATCHES else min(0.45, share / MATCH_SHARE)
+    msg = (
+        f"the signs of {matched:,} of {starts.size:,} windows of {ell} weights agree with the bits of a training "
+        f"image's bytes at ≥ {pct(MATCH_AGREE)} ({pct(share)}; median best agreement {pct(float(np.median(agree)))}, "
+        f"benign ≈ 50–60%), images laid out {name}"
+    )
+    ev = {
+        "windows": int(starts.size),
+        "window": ell,
+        "matched": matched,
+        "share": share,
+        "median_best_agreement": float(np.median(agree)),
+        "layout": name,
+    }
+    return finding(NAME, "sign", None, excess, msg, ev)
+
+
+def _shingles(lay: Layouts) -> np.ndarray:
+    """Sorted distinct 8-byte strings of the training images' bytes with some variety (≥ 3 distinct byte values,
+    ≥ 5 non-zero bytes)."""
+    out = []
+    for vec in lay.vectors[:1]:
+        b = image_bytes(vec)
+        if b.shape[1] < SHINGLE:
+            continue
+        win = np.lib.stride_tricks.sliding_window_view(b, SHINGLE, axis=1).reshape(-1, SHINGLE)
+        srt = np.sort(win, axis=1)
+        distinct = 1 + (np.diff(srt.astype(np.int16), axis=1) != 0).sum(axis=1)
+        nonzero = np.count_nonzero(win, axis=1)
+        # Strings of mostly zero bytes also occur in rounded or pruned weights' low bits: keep varied ones.
+        win = np.ascontiguousarray(win[(distinct >= 3) & (nonzero >= SHINGLE - 3)])
+        out.append(win.view(np.uint64).reshape(-1))
+    return np.unique(np.concatenate(out)) if out else np.zeros(0, dtype=np.uint64)
+
+
+def _low_words(ctx: Context) -> list[tuple[np.ndarray, int]]:
+    """Raw values of the float tensors in storage order (first LSB_VALUES), grouped by mantissa width."""
+    groups: dict[tuple[str, int], list[np.ndarray]] = {}
+    got = 0
+    for t in ctx.float_tensors():
+        ref = ctx.model[t.name]
+        f = ctx.features(t.name)
+        if ref.dtype.itemsize < 2 or got >= LSB_VALUES or (f is not None and f.grid):
+            continue  # a quantisation grid has no free low bits: a payload would have broken it
+        raw = ctx.raw(t.name)[: LSB_VALUES - got].view(ref.dtype.uint).astype(np.uint64)
+        groups.setdefault((ref.dtype.name, ref.dtype.mantissa_bits), []).append(raw)
+        got += raw.size
+    return [(np.concatenate(v), m) for (_, m), v in groups.items()]
+
+
+def lsb_test(ctx: Context, lay: Layouts) -> Optional[Finding]:
+    table = _shingles(lay)
+    if table.size == 0:
+        return None
+    best = (0, 0)  # hits, bits
+    for words, mant in _low_words(ctx):
+        for b in range(1, min(mant, 23) + 1):
+            check(ctx.cancel)
+            shifts = np.arange(b - 1, -1, -1, dtype=np.uint64)
+            stream = ((words[:, None] >> shifts) & np.uint64(1)).astype(np.uint8).reshape(-1)
+            packed = np.packbits(stream)
+            if packed.size < SHINGLE:
+                continue
+            grams = np.lib.stride_tricks.sliding_window_view(packed, SHINGLE)
+            keys = np.ascontiguousarray(grams).view(np.uint64).reshape(-1)
+            pos = np.searchsorted(table, keys)
+            hits = int(np.count_nonzero(table[np.minimum(pos, table.size - 1)] == keys))
+            if hits > best[0]:
+                best = (hits, b)
+    hits, b = best
+    msg = (
+        f"{hits:,} byte strings of {SHINGLE} bytes from training images appear in the low {b} bits of the "
+        "weights (read in storage order, most significant bit first); benign weights show none"
+        if hits
+        else f"no {SHINGLE}-byte string of a training image appears in the low 1–23 bits of the weights"
+    )
+    return finding(NAME, "lsb", None, hits / LSB_HITS, msg, {"hits": hits, "low_bits": b})
+
+
+def detect(ctx: Context) -> list[Finding]:
+    path = getattr(ctx.options, "train_sample", None)
+    if not path:
+        return []
+    lay = layouts_of(load_dataset(path))
+    th, offsets = theta(ctx)
+    out = []
+    for test in (correlation_test, sign_test):
+        f = test(ctx, th, offsets, lay)
+        if f is not None:
+            out.append(f)
+    f = lsb_test(ctx, lay)
+    if f is not None:
+        out.append(f)
+    return out
+
+
+def checked(ctx: Context) -> str:
+    return (
+        "data-aware: θ windows vs training images (correlation), signs vs training bits, training bytes in the low bits"
+    )

@@ -1,0 +1,184 @@
+"""LSB encoding: payload bits written into the low mantissa bits, seen in bit planes and the low byte.
+
+Trained weights have near-uniform low mantissa bits: every plane below the top few is 1 about half the time,
+the low byte has ≈ 8 bits of entropy and does not compress. Raw data written there (image bytes, text, code)
+breaks all three. Rounded models (bf16/fp16 origin) have their low bits all zero instead; bits that vary
+*below* such a rounded mantissa, or one tensor that is not rounded among many that are, are provenance
+evidence. Encrypted payloads are uniform and cannot be seen: the limits say so, and scrubbing removes them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..findings import Finding
+from .context import Context, finding, pct
+from .features import MIN_BITS, Features
+
+NAME = "lsb-bitplanes"
+PROVENANCE = "lsb-provenance"
+
+#: Deviation of a low plane's 1-frequency from its expectation at the suspicious threshold, or that many
+#: binomial standard errors if larger (a warning starts at 4σ: with ~12 planes × hundreds of tensors tested,
+#: chance alone must not warn); benign trained layers stay below 0.03.
+PLANE_DEVIATION = 0.06
+PLANE_SIGMAS = 8.0
+#: χ² effect size √((χ²−255)/n) of the low byte at the threshold (benign ≤ 0.3, raw image bytes ≈ 7).
+CHI_EFFECT = 1.5
+CHI_Z = 12.0
+#: Compression saving of the low byte at the threshold (benign low bytes do not compress: ratio ≥ 0.99).
+COMPRESS_SAVING = 0.15
+#: Planes rounded away before a tensor counts as having a rounded (bf16/fp16) origin.
+ROUNDED = 8
+#: Share of distinct values with a zero low byte reported as a precision mixture (natural values: 1/256).
+SHORT_SHARE = 0.05
+#: Relative spread (max − min)/|mean| below which a tensor is a constant with noise in its low bits.
+CONSTANT_SPREAD = 2.0**-14
+
+
+def _rounded_name(k: int) -> str:
+    return {16: "bf16", 13: "fp16"}.get(k, f"{k}-bit-rounded")
+
+
+def _plane_evidence(f: Features) -> tuple[float, list[str], dict]:
+    parts: list[tuple[float, str]] = []
+    ev: dict = {}
+    if math.isfinite(f.plane_deviation):
+        se = 0.5 / math.sqrt(max(1, f.judged))
+        e = f.plane_deviation / max(PLANE_DEVIATION, PLANE_SIGMAS * se)
+        parts.append(
+            (
+                e,
+                f"mantissa bit {f.plane} is 1 in {pct(f.plane_ones)} of weights (trained weights ≈{pct(f.plane_expected)})",
+            )
+        )
+        ev.update(plane=f.plane, plane_ones=f.plane_ones, plane_expected=f.plane_expected)
+    if math.isfinite(f.low_chi_effect):
+        e = min(f.low_chi_effect / CHI_EFFECT, f.low_chi_z / CHI_Z)
+        expected_h = f.low_entropy_expected
+        parts.append((e, f"the low byte has {f.low_entropy:.2f} bits of entropy (uniform bytes: {expected_h:.2f})"))
+        ev.update(low_entropy=f.low_entropy, low_entropy_expected=expected_h, chi_effect=f.low_chi_effect)
+    if math.isfinite(f.low_compress):
+        e = (1.0 - f.low_compress) / COMPRESS_SAVING
+        parts.append(
+            (e, f"zlib compresses the low bytes to {pct(f.low_compress)} of their size (trained weights: ≈100%)")
+        )
+        ev["low_compress"] = f.low_compress
+    if not parts:
+        return 0.0, [], ev
+    parts.sort(key=lambda p: -p[0])
+    excess = parts[0][0]
+    texts = [t for e, t in parts if e >= 0.5] or [parts[0][1]]
+    return excess, texts, ev
+
+
+def detect(ctx: Context) -> list[Finding]:
+    """Bit-plane, low-byte and provenance findings for every float tensor."""
+    out: list[Finding] = []
+    feats = ctx.all_features()
+    for f in feats:
+        base = {"count": f.count, "nonzero": f.nonzero, "judged": f.judged, "dtype": f.dtype}
+        if f.count >= 16 and 0 < f.relative_spread < CONSTANT_SPREAD and f.levels > 1:
+            out.append(
+                finding(
+                    PROVENANCE,
+                    "lsb",
+                    f.name,
+                    1.5,
+                    f"a constant tensor (relative spread {f.relative_spread:.1e}) with {f.levels} distinct values: "
+                    "noise in the low bits of a tensor that should be constant",
+                    {**base, "relative_spread": f.relative_spread, "levels": f.levels},
+                )
+            )
+            continue
+        if f.grid:
+            out.append(
+                finding(
+                    PROVENANCE,
+                    "provenance",
+                    f.name,
+                    0.0,
+                    f"values lie on a grid of {f.levels} levels (quantised, e.g. int8-dequantised): low-bit tests "
+                    "do not apply, and a low-bit payload would break the grid",
+                    {**base, "levels": f.levels},
+                )
+            )
+            continue
+        if f.nonzero >= 64 and f.gap_planes:
+            lo, hi = min(f.gap_planes), max(f.gap_planes)
+            out.append(
+                finding(
+                    PROVENANCE,
+                    "lsb",
+                    f.name,
+                    2.0,
+                    f"mantissa bits {lo}–{hi} are zero in every weight while bits below them vary: the values were "
+                    "rounded and then something was written into the bits below",
+                    {**base, "constant_planes": list(f.gap_planes)},
+                )
+            )
+        if f.short_share >= SHORT_SHARE and f.nonzero >= 1024:
+            out.append(
+                finding(
+                    PROVENANCE,
+                    "provenance",
+                    f.name,
+                    0.0,
+                    f"{pct(f.short_share)} of its distinct values have a zero low byte (a shorter precision, e.g. "
+                    "rows not updated since an fp16/bf16 checkpoint, or a payload's zero bytes); the bit tests "
+                    "judge the others",
+                    {**base, "short_share": f.short_share},
+                )
+            )
+        if f.judged < MIN_BITS:
+            continue
+        excess, texts, ev = _plane_evidence(f)
+        rf = ctx.reference_features(f.name)
+        if rf is not None and math.isfinite(rf.low_entropy) and math.isfinite(f.low_entropy):
+            texts.append(f"baseline layer {rf.low_entropy:.2f} bits")
+            ev["reference_low_entropy"] = rf.low_entropy
+        if not texts:
+            continue
+        out.append(finding(NAME, "lsb", f.name, excess, "; ".join(texts), {**base, **ev}))
+    out += _provenance_mismatch(feats)
+    return out
+
+
+def _provenance_mismatch(feats: list[Features]) -> list[Finding]:
+    """Most weight tensors rounded (low bits all zero) but some not."""
+    weights = [f for f in feats if f.is_weight and f.nonzero >= 64 and not f.grid]
+    rounded = [f for f in weights if f.rounded_bits >= ROUNDED]
+    if not rounded:
+        return []
+    k = min(f.rounded_bits for f in rounded)
+    name = _rounded_name(max(f.rounded_bits for f in rounded))
+    if len(rounded) == len(weights):
+        msg = (
+            f"all {len(weights)} weight tensors have their low {k} bits zero ({name} origin): nothing is hidden "
+            "in those bits"
+        )
+        return [finding(PROVENANCE, "provenance", None, 0.0, msg, {"rounded_bits": k, "tensors": len(weights)})]
+    if len(rounded) < 2 or len(rounded) * 3 < len(weights) * 2:
+        return []
+    out = []
+    for f in weights:
+        if f.rounded_bits >= ROUNDED:
+            continue
+        out.append(
+            finding(
+                PROVENANCE,
+                "provenance",
+                f.name,
+                0.8,
+                f"{len(rounded)} of {len(weights)} weight tensors have their low {k} bits zero ({name} origin) but "
+                f"this one's low bits vary: it was written after rounding, or comes from another model",
+                {"rounded_tensors": len(rounded), "weight_tensors": len(weights), "rounded_bits": k},
+            )
+        )
+    return out
+
+
+def checked(ctx: Context) -> str:
+    return (
+        "LSB: bit-plane frequencies, low-byte entropy/χ²/compressibility, rounded-origin provenance, constant tensors"
+    )

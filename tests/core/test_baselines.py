@@ -1,0 +1,137 @@
+"""Baselines: layer matching (by name, by shape and order), distances, shared histogram edges, profiles."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from inspector.core.baselines import (
+    GAUSSIAN_NEAR_ZERO,
+    PROFILE_SCHEMA,
+    Profile,
+    build_profile,
+    default_profile_path,
+    ks_distance,
+    layer_distance,
+    load_profile,
+    load_reference,
+    match_layers,
+    save_profile,
+    shared_histograms,
+    wasserstein,
+)
+from inspector.core.errors import InspectorError
+from inspector.core.scan import ScanOptions, scan
+
+
+def test_match_by_name_then_by_shape_and_order():
+    layers = [("fc1.weight", (128, 64)), ("fc1.bias", (128,)), ("fc2.weight", (10, 128)), ("extra", (3, 3))]
+    ref = [("net.0.weight", (128, 64)), ("net.0.bias", (128,)), ("fc2.weight", (10, 128))]
+    matches, unmatched = match_layers(layers, ref)
+    got = {m.name: (m.ref_name, m.how) for m in matches}
+    assert got == {
+        "fc1.weight": ("net.0.weight", "shape+order"),
+        "fc1.bias": ("net.0.bias", "shape+order"),
+        "fc2.weight": ("fc2.weight", "name"),
+    }
+    assert unmatched == ["extra"]
+
+
+def test_same_name_with_another_shape_falls_back_to_shape_and_order():
+    matches, unmatched = match_layers([("a", (4, 4)), ("b", (2, 8))], [("b", (4, 4)), ("c", (2, 8))])
+    assert [(m.name, m.ref_name, m.how) for m in matches] == [("a", "b", "shape+order"), ("b", "c", "shape+order")]
+    assert unmatched == []
+
+
+def test_shape_order_matching_follows_storage_order():
+    layers = [("x", (8, 8)), ("y", (8, 8))]
+    ref = [("p", (8, 8)), ("q", (8, 8))]
+    matches, _ = match_layers(layers, ref)
+    assert [(m.name, m.ref_name) for m in matches] == [("x", "p"), ("y", "q")]
+
+
+def test_distances_have_known_values():
+    a = np.sort(np.arange(1000.0))
+    assert ks_distance(a, a) == 0.0 and wasserstein(a, a) == 0.0
+    assert ks_distance(a, a + 5000) == 1.0
+    assert wasserstein(a, a + 3.0) == pytest.approx(3.0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0, 1, 50_000), rng.normal(0, 1, 50_000)
+    d = layer_distance(x, y)
+    assert d.ks < 0.02 and d.wasserstein < 0.03
+    d = layer_distance(x, 2 * y)
+    assert d.ks > 0.1 and d.wasserstein == pytest.approx(0.4, abs=0.03)  # mean |q_x − q_2y| = 0.8σ_x / 2σ_y
+    z = x.copy()
+    z[:25_000] = 0.0  # exact zeros (pruning) are left out of both samples
+    assert layer_distance(z, y).ks < 0.03
+
+
+def test_shared_histograms_use_the_same_edges():
+    h = shared_histograms(np.array([0.0, 1.0, 2.0]), np.array([-1.0, 3.0]), bins=4)
+    assert h["edges"] == [-1.0, 0.0, 1.0, 2.0, 3.0]
+    assert h["counts"] == [0, 1, 1, 1] and h["ref_counts"] == [1, 0, 0, 1]
+
+
+def test_reference_is_scanned_on_the_models_edges_and_matched(make_model):
+    rng = np.random.default_rng(0)
+    model = make_model({"fc.weight": rng.normal(0, 0.05, (64, 32)).astype(np.float32)}, name="m.safetensors")
+    ref = make_model({"layer.w": rng.normal(0, 0.08, (64, 32)).astype(np.float32)}, name="r.safetensors")
+    result = scan(model, ScanOptions(detectors=False))
+    reference = load_reference(ref, result.tensors)
+    assert [(m.name, m.ref_name, m.how) for m in reference.matches] == [("fc.weight", "layer.w", "shape+order")]
+    mine = result.tensor("fc.weight").stats.histogram
+    theirs = reference.tensors["layer.w"].stats.histogram
+    assert np.array_equal(mine.edges, theirs.edges)
+    assert "1 by shape and order" in reference.describe_matching()
+
+
+def test_scan_with_a_baseline_reports_the_matching(make_model):
+    rng = np.random.default_rng(0)
+    model = make_model({"fc.weight": rng.normal(0, 0.05, (64, 32)).astype(np.float32)}, name="m.safetensors")
+    ref = make_model({"fc.weight": rng.normal(0, 0.05, (64, 32)).astype(np.float32)}, name="r.safetensors")
+    r = scan(model, ScanOptions(baselines=(str(ref),)))
+    assert any("1 layer(s) matched by name" in c for c in r.checked)
+    info = [f for f in r.findings if f.detector == "baseline-distance" and f.tensor is None]
+    assert info and info[0].evidence["matches"] == [
+        {"layer": "fc.weight", "baseline_layer": "fc.weight", "how": "name"}
+    ]
+    assert r.verdict == "clean"
+
+
+def test_profile_build_save_load_round_trip(make_model, tmp_path):
+    rng = np.random.default_rng(0)
+    paths = [
+        make_model({"fc.weight": rng.normal(0, 0.05, (64, 32)).astype(np.float32)}, name=f"t{i}.safetensors")
+        for i in range(2)
+    ]
+    prof = build_profile(paths, description="two Gaussians")
+    nz = prof.get("dense", "near_zero")
+    assert nz is not None and nz.count == 2 and nz.lo <= nz.median <= nz.hi
+    assert nz.median == pytest.approx(GAUSSIAN_NEAR_ZERO, abs=0.01)
+    out = tmp_path / "p.json"
+    save_profile(prof, out)
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == PROFILE_SCHEMA and doc["sources"] == ["t0.safetensors", "t1.safetensors"]
+    again = load_profile(str(out))
+    assert again.get("dense", "near_zero") == nz and again.description == "two Gaussians"
+
+
+def test_bad_profiles_are_refused_with_a_hint(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps({"schema": "something/else"}))
+    with pytest.raises(InspectorError, match="baseline build"):
+        load_profile(str(p))
+    with pytest.raises(InspectorError, match="no such baseline profile"):
+        load_profile(str(tmp_path / "missing.json"))
+    with pytest.raises(InspectorError, match="malformed"):
+        Profile.from_json({"schema": PROFILE_SCHEMA, "kinds": {"dense": {"near_zero": {"lo": 1}}}})
+
+
+def test_the_built_in_profile_ships_and_covers_dense_and_conv_layers():
+    assert default_profile_path().is_file()
+    prof = load_profile(None)
+    assert prof is not None and prof.sources and "digits" in prof.description
+    for kind in ("dense", "conv"):
+        assert prof.get(kind, "sign_excess") is not None and prof.get(kind, "near_zero") is not None
