@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install Model Inspector into ./.venv on a fresh machine: system libraries Qt needs (when root with apt),
 # a virtual environment, torch pinned FIRST (an unpinned torch pulls a multi-GB CUDA build), then the project.
-#   TORCH_SPEC   torch requirement to install (default torch==2.13.0, the CPU wheel); see README for CUDA.
+#   TORCH_SPEC       torch requirement to install (default torch==2.13.0, the CPU wheel)
+#   TORCH_INDEX_URL  package index for torch only (a CUDA wheel index; see README)
 #   VENV         virtual environment folder (default .venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,6 @@ fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-"$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
+"$VENV/bin/python" -m pip install -q "$TORCH_SPEC" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
 "$VENV/bin/python" -m pip install -q -e ".[dev]"
 echo "install.sh: ready — $VENV/bin/model-inspector --help" >&2
