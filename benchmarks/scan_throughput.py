@@ -37,18 +37,24 @@ def np_histogram_pass(path: Path) -> float:
 
 
 def tensorboard_pass(path: Path) -> float | None:
+    """TensorBoard's histogram as PyTorch users get it: ``SummaryWriter.add_histogram``'s summary with its
+    default ('tensorflow') bucket edges, over every tensor; None when tensorboard is not installed."""
     try:
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: F401
+        from torch.utils.tensorboard import SummaryWriter
         from torch.utils.tensorboard.summary import histogram
     except Exception:
         return None
     from inspector import open_model
 
+    with tempfile.TemporaryDirectory() as logdir:
+        writer = SummaryWriter(logdir)
+        bins = writer.default_bins
+        writer.close()
     m = open_model(path)
     t0 = time.perf_counter()
     for ref in m.tensors:
         x = np.memmap(path, dtype=np.float32, mode="r", offset=ref.offset, shape=(ref.numel,))
-        histogram("h", np.asarray(x), bins="tensorflow")
+        histogram("h", np.asarray(x), bins=bins)
         del x
     return time.perf_counter() - t0
 
