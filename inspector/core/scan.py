@@ -35,7 +35,7 @@ from .dtypes import widen
 from .findings import Finding, model_score, rank, verdict_of
 from .formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, sha256_files
 from .formats.model_file import open_model
-from .progress import CancelToken, ProgressCallback, ThreadSafeProgress, check
+from .progress import CancelToken, ProgressCallback, ThreadSafeProgress, check, report
 
 SCHEMA = "model-inspector/scan/1"
 
@@ -336,7 +336,10 @@ def scan(
         hash_future = hasher.submit(sha256_files, mf.files, cancel=cancel)
     try:
         tensors = scan_tensors(mf, options, progress=progress, cancel=cancel, on_tensor=on_tensor)
+        done = max(1, 2 * mf.nbytes)  # the statistics' own total: later phases keep the bar full, say what runs
         if hash_future is not None:
+            if not hash_future.done():
+                report(progress, done, done, "finishing SHA-256")
             digest = hash_future.result()
     finally:
         if hasher is not None:
@@ -358,6 +361,7 @@ def scan(
     if options.detectors:
         from .detectors import run_detectors
 
+        report(progress, max(1, 2 * mf.nbytes), max(1, 2 * mf.nbytes), "running detectors")
         findings, checked, limits = run_detectors(mf, tensors, options, progress=progress, cancel=cancel)
     ranked = rank(findings)
     return ScanResult(
