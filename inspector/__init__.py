@@ -14,9 +14,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .core.errors import InspectorError
-from .core.formats import ModelFile, TensorRef, iter_chunks, open_model, read_tensor
-from .core.progress import CancelToken, Cancelled
 from .core.evaluate import EvalResult, evaluate
+from .core.formats import ModelFile, TensorRef, iter_chunks, open_model, read_tensor
+from .core.progress import Cancelled, CancelToken
 from .core.safe_bits import find_safe_bits
 from .core.scan import ScanOptions, ScanResult, TensorScan, TensorStats, scan
 from .core.scrub import ScrubResult, scrub_model

@@ -585,7 +585,7 @@ def scrub_model(
 VERIFY_ELEMENTS = 1 << 18
 
 
-class _ChangeStats:
+class ChangeStats:
     """Max |Δw| and Σ |Δw|/|w| of one tensor, chunk by chunk, in reused float buffers (bf16/fp16/fp8 are
     widened one chunk at a time). Elements whose source or result is not finite are left out; the relative
     change counts only normal source values (a subnormal's low bits are its whole value)."""
@@ -676,7 +676,7 @@ def _verify(
             cb = _chunk_bytes(dt, min(chunk_bytes, VERIFY_ELEMENTS * dt.itemsize))
             high = dt.uint.type(~((1 << k) - 1) & ((1 << dt.bits) - 1)) if k else None
             step = min(src.numel, cb // dt.itemsize)
-            stats = _ChangeStats(dt, step) if k else None
+            stats = ChangeStats(dt, step) if k else None
             xbuf = np.empty(step, dt.uint)
             bad = changed = 0
             pairs = zip(
@@ -735,6 +735,7 @@ def scrub_file(
 
 __all__ = [
     "DEFAULT_BITS",
+    "ChangeStats",
     "MODES",
     "ScrubResult",
     "TensorChange",

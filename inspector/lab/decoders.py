@@ -14,8 +14,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..core.dtypes import widen
-from ..core.formats import ModelFile, TensorRef, iter_chunks, read_tensor
+from ..core.formats import ModelFile, TensorRef, iter_chunks
+from ..core.weights_image import source_values, theta_tensors
 from . import codec
 
 
@@ -26,18 +26,10 @@ def float_tensors(model: ModelFile, tensor_names: Optional[Sequence[str]] = None
     return [t for t in model.tensors if t.dtype.is_float]
 
 
-def theta_tensors(model: ModelFile, tensor_names: Optional[Sequence[str]] = None) -> list[TensorRef]:
-    """The tensors that make up θ: the named ones, or every float tensor of 2+ dimensions in storage order
-    (weight matrices and kernels, biases excluded)."""
-    if tensor_names is not None:
-        return [model[n] for n in tensor_names]
-    return [t for t in model.tensors if t.dtype.is_float and len(t.shape) >= 2]
-
-
 def theta_vector(model: ModelFile, tensor_names: Optional[Sequence[str]] = None) -> np.ndarray:
-    """θ as one float64 vector (see :func:`theta_tensors`)."""
-    parts = [widen(read_tensor(t), t.dtype).astype(np.float64).reshape(-1) for t in theta_tensors(model, tensor_names)]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    """θ as one float64 vector (see :func:`inspector.core.weights_image.theta_tensors`, the one definition of
+    θ that the report and the GUI read back too)."""
+    return source_values(theta_tensors(model, tensor_names), "values")
 
 
 # --------------------------------------------------------------------------------------------- LSB

@@ -18,9 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QProgressBar,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -28,9 +26,11 @@ from PySide6.QtWidgets import (
 from ..core.errors import InspectorError
 from ..core.findings import Finding
 from ..core.scan import ScanResult
+from ..core.weights_image import is_theta
 from . import settings as S
+from .baseline_picker import MODEL_FILTER, BaselinePicker
 from .dialogs.error_dialog import ErrorDialog
-from .document import Baseline, ModelDocument
+from .document import ModelDocument
 from .message_bar import MessageBar
 from .panels.bitplanes import BitPlanesPanel
 from .panels.findings import VIEW_FOR_ATTACK, FindingsPanel
@@ -38,10 +38,10 @@ from .panels.grid import LayerGridPanel
 from .panels.histogram import HistogramPanel
 from .panels.layer_table import LayerTablePanel
 from .panels.weights_image import WeightsImagePanel
+from .report_export import ReportExporter, report_available
 from .resources import app_icon
-from .workers import TaskSlot, WorkerError, WorkerPool
-
-MODEL_FILTER = "Models (*.safetensors *.json *.pt *.pth *.bin);;All files (*)"
+from .scan_status import ScanStatus
+from .workers import WorkerError, WorkerPool
 
 
 class MainWindow(QMainWindow):
@@ -92,7 +92,6 @@ class MainWindow(QMainWindow):
         self.findings_dock = self._dock("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self._build_actions()
-        self._report_slot = TaskSlot(self.pool, self)
         self._add_report_action()
         self._build_status_bar()
         self._connect()
@@ -132,7 +131,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.baseline_action = QAction("Choose &baseline model…", self)
-        self.baseline_action.triggered.connect(self.choose_baseline_file)
+        self.baseline_action.triggered.connect(lambda: self.baseline_picker.choose_file())
         file_menu.addAction(self.baseline_action)
         self.rescan_action = QAction("&Rescan", self, shortcut=QKeySequence("F5"))
         self.rescan_action.triggered.connect(self.doc.rescan)
@@ -168,57 +167,29 @@ class MainWindow(QMainWindow):
         self.model_combo.setToolTip("Switch between the models of this session (the demo zoo, recent files)")
         tb.addWidget(self.model_combo)
         tb.addWidget(QLabel("  Baseline "))
-        self.baseline_combo = QComboBox()
-        self.baseline_combo.setMinimumContentsLength(24)
-        self.baseline_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.baseline_combo.setToolTip("The reference each layer is compared with (histogram overlay, detectors)")
+        self.baseline_picker = BaselinePicker(self.doc, self, lambda: self.prefs.last_dir, self._report)
+        self.baseline_combo = self.baseline_picker.combo
+        self.matching_label = self.baseline_picker.label
         tb.addWidget(self.baseline_combo)
-        self.matching_label = QLabel()
-        self.matching_label.setStyleSheet("color:#555; padding-left:6px")
         tb.addWidget(self.matching_label)
         tb.addSeparator()
         tb.addAction(self.rescan_action)
-        self._fill_baselines()
         self._update_recent_menu()
 
     def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self.status_label = QLabel("Open a model: File ▸ Open, or drop a file here.")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(260)
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("%p%")
-        self.cancel_button = QToolButton(text="Cancel")
-        self.cancel_button.setToolTip("Stop the scan (what is scanned so far stays shown)")
-        sb.addWidget(self.status_label, 1)
-        sb.addPermanentWidget(self.progress)
-        sb.addPermanentWidget(self.cancel_button)
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
+        self.scan_status = ScanStatus(self.doc, self.statusBar())
+        self.status_label = self.scan_status.label
+        self.progress = self.scan_status.progress
+        self.cancel_button = self.scan_status.cancel_button
 
     def _connect(self) -> None:
         d = self.doc
-        d.open_started.connect(lambda p: self.status_label.setText(f"Opening {p}…"))
         d.open_failed.connect(self._on_open_failed)
         d.opened.connect(self._on_opened)
-        d.rescanning.connect(self._on_scan_started)
-        d.scan_progressed.connect(self._on_scan_progress)
         d.scan_finished.connect(self._on_scan_finished)
         d.scan_failed.connect(self._on_scan_failed)
         d.scan_cancelled.connect(self._on_scan_cancelled)
-        d.baseline_changed.connect(self._update_matching)
-        d.baseline_failed.connect(
-            lambda e: (
-                self._report(e, "Could not read the baseline"),
-                self.matching_label.setText("baseline unreadable"),
-            )
-        )
-        d.baseline_progressed.connect(lambda pm, _m: self.matching_label.setText(f"scanning baseline {pm / 10:.0f}%"))
-        d.scan_slot.busy_changed.connect(self._on_busy_changed)
-        self.cancel_button.clicked.connect(d.cancel_scan)
         self.model_combo.activated.connect(self._on_model_combo)
-        self.baseline_combo.activated.connect(self._on_baseline_combo)
         self.findings.finding_activated.connect(self.show_finding)
         self.histogram.log_y_changed.connect(self._on_log_changed)
         self.histogram.bins_changed.connect(lambda n: self._set_pref(bins=n))
@@ -258,33 +229,17 @@ class MainWindow(QMainWindow):
             i = self.model_combo.count() - 1
         self.model_combo.setCurrentIndex(i)
         self._update_title()
-        self._update_matching()
-        self._on_scan_started()
+        self.baseline_picker.update_matching()
+        self.scan_status.scan_started()
         if model.tensors:  # the first float weight matrix is the most telling start
-            first = next((t for t in model.tensors if t.dtype.is_float and len(t.shape) >= 2), model.tensors[0])
+            first = next((t for t in model.tensors if is_theta(t.dtype, t.shape)), model.tensors[0])
             self.doc.select(first.name)
 
     def _on_open_failed(self, err: WorkerError) -> None:
         self._report(err, "Could not open the file")
-        self.status_label.setText("Ready." if self.doc.model is None else self._model_summary())
 
     # ------------------------------------------------------------------------------------------------ scanning
-    def _on_scan_started(self) -> None:
-        self.status_label.setText(f"Scanning {Path(self.doc.path or '').name}…")
-        self.progress.setValue(0)
-
-    def _on_busy_changed(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
-        self.cancel_button.setVisible(busy)
-
-    def _on_scan_progress(self, permille: int, _message: str) -> None:
-        self.progress.setValue(permille)
-        n = len(self.doc.scans)
-        total = len(self.doc.model.tensors) if self.doc.model is not None else 0
-        self.status_label.setText(f"Scanning {Path(self.doc.path or '').name}… {n} of {total} tensors")
-
     def _on_scan_finished(self, result: ScanResult) -> None:
-        self.status_label.setText(self._model_summary())
         if result.findings:
             top = next((f for f in result.findings if f.tensor), None)
             if top is not None and top.severity != "info":
@@ -292,88 +247,20 @@ class MainWindow(QMainWindow):
 
     def _on_scan_failed(self, err: WorkerError) -> None:
         self._report(err, "The scan failed")
-        self.status_label.setText("Scan failed.")
 
     def _on_scan_cancelled(self) -> None:
-        n = len(self.doc.scans)
-        self.status_label.setText(f"Scan cancelled: {n} tensors scanned, no verdict. Press F5 to scan again.")
         self.message_bar.show_message("Scan cancelled — statistics are partial and there is no verdict.", "warning")
 
-    def _model_summary(self) -> str:
-        r = self.doc.result
-        if r is None:
-            return Path(self.doc.path or "").name
-        return (
-            f"{Path(r.model.path).name}: {r.model.tensors} tensors, {r.model.parameters:,} parameters, "
-            f"verdict {r.verdict.upper()} (score {r.score:.2f}), scanned in {r.seconds:.1f} s"
-        )
-
     # ------------------------------------------------------------------------------------------------ baseline
-    def _fill_baselines(self, extra: Optional[list[tuple[str, str]]] = None) -> None:
-        from ..core.baselines import default_profile_path
-
-        c = self.baseline_combo
-        c.clear()
-        if default_profile_path().is_file():
-            c.addItem("Built-in profile", None)
-            c.setItemData(
-                0,
-                "ranges of trusted digits models per layer kind, plus each layer's fitted Gaussian",
-                Qt.ItemDataRole.ToolTipRole,
-            )
-        else:
-            c.addItem("Fitted Gaussian only", None)
-        for label, path in extra or []:
-            c.addItem(label, Baseline("model", path, label))
-        c.addItem("Other model file…", "choose")
-        c.addItem("Profile file…", "choose-profile")
-
     def add_baseline_models(self, entries: list[tuple[str, str]]) -> None:
         """Offer reference models in the baseline picker (the demo offers its benign model)."""
-        self._fill_baselines(entries)
-
-    def _on_baseline_combo(self, index: int) -> None:
-        data = self.baseline_combo.itemData(index)
-        if data == "choose":
-            self.choose_baseline_file()
-            return
-        if data == "choose-profile":
-            path, _ = QFileDialog.getOpenFileName(self, "Baseline profile", self.prefs.last_dir, "Profile (*.json)")
-            if path:
-                b = Baseline("profile", path, Path(path).name)
-                self.baseline_combo.insertItem(self.baseline_combo.count() - 2, f"profile {Path(path).name}", b)
-                self.baseline_combo.setCurrentIndex(self.baseline_combo.count() - 3)
-                self.doc.set_baseline(b)
-            return
-        self.doc.set_baseline(data if isinstance(data, Baseline) else None)
+        self.baseline_picker.fill(entries)
 
     def choose_baseline_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a baseline model", self.prefs.last_dir, MODEL_FILTER)
-        if path:
-            self.set_baseline_path(path)
+        self.baseline_picker.choose_file()
 
     def set_baseline_path(self, path: str, label: Optional[str] = None) -> None:
-        label = label or Path(path).name
-        for i in range(self.baseline_combo.count()):
-            b = self.baseline_combo.itemData(i)
-            if isinstance(b, Baseline) and b.path == path:
-                self.baseline_combo.setCurrentIndex(i)
-                self.doc.set_baseline(b)
-                return
-        b = Baseline("model", path, label)
-        self.baseline_combo.insertItem(self.baseline_combo.count() - 2, label, b)
-        self.baseline_combo.setCurrentIndex(self.baseline_combo.count() - 3)
-        self.doc.set_baseline(b)
-
-    def _update_matching(self) -> None:
-        d = self.doc
-        if d.baseline is None or d.model is None:
-            self.matching_label.setText("")
-            return
-        n = len(d.matching)
-        total = len(d.model.tensors)
-        self.matching_label.setText(f"{n} of {total} layers matched")
-        self.matching_label.setToolTip("\n".join(f"{a}  ↔  {b}" for a, b in d.matching.items()) or "no layer matched")
+        self.baseline_picker.set_path(path, label)
 
     def set_analysis_data(self, eval_data: Optional[str] = None, train_sample: Optional[str] = None) -> None:
         """Data the scan's behavioural and data-aware detectors use, and the accuracy panel's default."""
@@ -386,46 +273,20 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------------------------ report
     def _add_report_action(self) -> None:
-        try:
-            from ..core.report import build_report, write_report  # noqa: F401
-        except ImportError:
+        if not report_available():
             return
-        self.report_action = QAction("Export &report…", self)
-        self.report_action.setEnabled(False)
-        self.report_action.triggered.connect(self.choose_report)
-        self.file_menu.insertAction(self.export_menu_anchor, self.report_action)
-        self.doc.scan_finished.connect(lambda _r: self.report_action.setEnabled(True))
-        self.doc.opened.connect(lambda _m: self.report_action.setEnabled(False))
-        self.doc.rescanning.connect(lambda: self.report_action.setEnabled(False))
+        self.report_exporter = ReportExporter(
+            self.doc, self.pool, self, lambda: self.prefs.last_dir, self.notify, self._report
+        )
+        self.report_action = self.report_exporter.action
+        self.report_exporter.add_to(self.file_menu, self.export_menu_anchor)
 
     def choose_report(self) -> None:
-        if self.doc.result is None or self.doc.path is None:
-            return
-        stem = Path(self.doc.path).name.split(".")[0]
-        default = str(Path(self.prefs.last_dir or ".") / f"{stem}-report.html")
-        path, _ = QFileDialog.getSaveFileName(self, "Export report", default, "HTML (*.html);;PDF (*.pdf)")
-        if path:
-            self.export_report(path)
+        self.report_exporter.choose()
 
     def export_report(self, path: str) -> None:
         """Write the HTML/PDF report of the current scan (with the applied scrub and accuracy, if any)."""
-        from .tasks import write_report_task
-
-        d = self.doc
-        scrubbed = d.scrubbed
-        curve = getattr(d.safe_bits, "points", None)
-        self._report_slot.start(
-            write_report_task,
-            d.result,
-            d.model,
-            scrubbed.result if scrubbed is not None else None,
-            d.evaluation,
-            curve,
-            path,
-            name="report",
-            on_returned=lambda p: self.notify(f"Report written to {p}.", "info"),
-            on_errored=lambda e: self._report(e, "Could not write the report"),
-        )
+        self.report_exporter.export(path)
 
     # ------------------------------------------------------------------------------------------------ findings
     def show_finding(self, finding: Finding) -> None:

@@ -18,8 +18,8 @@ from inspector.core.findings import Finding, model_score, rank, verdict_of
 from inspector.core.formats import open_model
 from inspector.core.report import build_report, render_html, write_report
 from inspector.core.report import writer as report_writer
-from inspector.core.report.png import minmax_blocks
 from inspector.core.scan import ScanOptions, scan
+from inspector.core.weights_image import minmax_tiles
 
 OPTS = ScanOptions(workers=1, detectors=False)
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -182,7 +182,7 @@ def test_sign_tiles_show_the_planted_digits(sign_scan):
     path, res = sign_scan
     data = build_report(res, model=open_model(path))
     grid = decode_gray_png(data.figures["tiles:sign"].content)
-    expected = minmax_blocks(digit_images(8).reshape(-1).astype(float), 8, 8)
+    expected = minmax_tiles(digit_images(8).reshape(-1).astype(float), 8, 8)
     scale, gap = 5, 2
     for i in range(8):
         y, x = gap, gap + i * (8 * scale + gap)
@@ -196,7 +196,7 @@ def test_cor_tiles_show_the_planted_digits(tmp_path):
     data = build_report(res, model=open_model(path))
     grid = decode_gray_png(data.figures["tiles:correlated-value"].content)
     first = grid[2 : 2 + 40 : 5, 2 : 2 + 40 : 5]
-    np.testing.assert_array_equal(first, minmax_blocks(digit_images(1).reshape(-1).astype(float), 8, 1)[0])
+    np.testing.assert_array_equal(first, minmax_tiles(digit_images(1).reshape(-1).astype(float), 8, 1)[0])
 
 
 def test_histogram_svg_heights_follow_the_counts():

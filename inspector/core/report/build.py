@@ -12,10 +12,10 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ... import __version__
-from ..dtypes import widen
 from ..errors import InspectorError
-from ..formats import ModelFile, open_model, read_tensor
+from ..formats import ModelFile, open_model
 from ..progress import CancelToken, check
+from ..weights_image import minmax_tiles, source_values, theta_tensors
 from . import figures as figs
 from .figures import Figure
 from .model import ATTACK_LABELS, FindingView, ReportData, Row, Section, TensorRow
@@ -120,7 +120,7 @@ def build_report(
     overview_id = reg.add("overview", "svg", overview) if overview else None
 
     check(cancel)
-    tiles, tiles_note = _tiles(reg, raw_findings, tensors, doc, model, cancel)
+    tiles, tiles_note = _tiles(reg, raw_findings, doc, model, cancel)
 
     sections: list[Section] = []
     scrub_doc = _as_dict(scrub)
@@ -301,7 +301,7 @@ def _same_edges(a: Any, b: Sequence[float]) -> bool:
     return bool(np.allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=1e-6, atol=0))
 
 
-def _tiles(reg: _Figures, findings, tensors, doc, model, cancel) -> tuple[list[str], str]:
+def _tiles(reg: _Figures, findings, doc, model, cancel) -> tuple[list[str], str]:
     attacks = [
         a
         for a in ("correlated-value", "sign")
@@ -309,9 +309,6 @@ def _tiles(reg: _Figures, findings, tensors, doc, model, cancel) -> tuple[list[s
     ]
     if not attacks:
         return [], ""
-    theta_names = [t["name"] for t in tensors if t.get("kind") in ("dense", "conv")]
-    if not theta_names:
-        return [], "No dense or convolution weights to lay out as images."
     try:
         mf = _open_checked(model, doc)
     except InspectorError as e:
@@ -321,27 +318,20 @@ def _tiles(reg: _Figures, findings, tensors, doc, model, cancel) -> tuple[list[s
             "The weights could not be laid out as images: the report was built from the scan JSON without the "
             "model file. Run the report on the model itself to see them."
         )
-    need = TILE_COUNT * 64 * 8
-    arrays: list[np.ndarray] = []
-    have = 0
-    for name in theta_names:
-        check(cancel)
-        ref = mf[name]
-        a = widen(read_tensor(ref).reshape(-1), ref.dtype)
-        arrays.append(a)
-        have += a.size
-        if have >= need:
-            break
+    theta = theta_tensors(mf)
+    if not theta:
+        return [], "No weight matrices or kernels to lay out as images."
     source = (
-        f"the dense and convolution weights concatenated in storage order ({len(theta_names)} tensors, starting "
-        f"with {theta_names[0]})"
+        f"θ, the weight matrices and kernels concatenated in storage order, biases excluded ({len(theta)} "
+        f"tensors, starting with {theta[0].name})"
     )
     ids = []
     for attack in attacks:
         side, column_major = _tile_layout(findings, attack)
-        made = figs.tiles_figure(
-            arrays, attack=attack, side=side, count=TILE_COUNT, source=source, column_major=column_major
-        )
+        what = "sign bytes" if attack == "sign" else "values"
+        values = source_values(theta, what, 0, TILE_COUNT * side * side, cancel=cancel)
+        images = minmax_tiles(values, side, TILE_COUNT)
+        made = figs.tiles_figure(images, attack=attack, source=source, column_major=column_major)
         if made is not None:
             ids.append(reg.add(f"tiles:{attack}", "png", made))
     return ids, ""

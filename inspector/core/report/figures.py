@@ -14,7 +14,7 @@ import numpy as np
 
 from ..dtypes import DTYPES
 from . import svg
-from .png import concat_weights, minmax_blocks, sign_bytes, tiles_png
+from .png import tiles_png
 
 
 @dataclass(frozen=True)
@@ -197,27 +197,22 @@ def bitplane_figure(
 
 
 def tiles_figure(
-    arrays: Sequence[np.ndarray],
+    images: np.ndarray,
     *,
     attack: str,
-    side: int = 8,
-    count: int = 64,
     source: str,
     column_major: bool = False,
 ) -> Optional[tuple[bytes, int, int, str, str]]:
-    """Weights read back the way the attacker would: ``(png, width, height, title, caption)``."""
+    """Tiles read back the way the attacker would (:mod:`inspector.core.weights_image`, (k, side, side) uint8)
+    as ``(png, width, height, title, caption)``; ``None`` without a tile."""
+    side = images.shape[1]
     if attack == "sign":
-        theta = concat_weights(arrays, count * side * side * 8)
-        pixels = sign_bytes(theta).astype(np.float64)
-        images = minmax_blocks(pixels, side, count)
         how = (
-            f"the sign of each weight of {source} is one bit (non-negative = 1), eight signs make a pixel byte "
+            f"the sign of each weight of {source} is one bit (positive = 1), eight signs make a pixel byte "
             f"(most significant bit first), {side * side} bytes make one {side}×{side} image"
         )
         title = "Weights read as images: signs → bytes"
     else:
-        theta = concat_weights(arrays, count * side * side)
-        images = minmax_blocks(theta, side, count)
         how = (
             f"every {side * side} consecutive weights of {source} form one {side}×{side} image, min–max scaled "
             "to black–white"

@@ -2,7 +2,9 @@
 
 A fixed number of plots is created once and reused for every page (many plot widgets are slow to build and,
 with PySide6 6.12, unsafe); each shows density (count / total / bin width) so a baseline histogrammed on other
-edges compares honestly. Click a plot to select its layer.
+edges compares honestly. Click a plot to select its layer. While the panel is hidden (another tab is shown) the
+page is only marked stale and drawn when the panel appears: opening a model and every scanned tensor then cost
+the event loop nothing here.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class LayerGridPanel(QWidget):
         self.doc = doc
         self.page = 0
         self.names: list[str] = []
+        self._stale = False  # the page changed while hidden: draw it when shown
         self.prev_btn = QPushButton("◀ Previous")
         self.next_btn = QPushButton("Next ▶")
         self.flagged_box = QCheckBox("Flagged layers first")
@@ -124,21 +127,36 @@ class LayerGridPanel(QWidget):
             cell.plot.setVisible(False)
         self._columns, self._shown = cols, n
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.show_page(self.page)
+
     def show_page(self, page: int) -> None:
         self.page = max(0, min(page, self.pages - 1))
+        self.page_label.setText(f"page {self.page + 1} of {self.pages} · {len(self.names)} layers")
+        self.prev_btn.setEnabled(self.page > 0)
+        self.next_btn.setEnabled(self.page < self.pages - 1)
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._draw_page()
+
+    def _draw_page(self) -> None:
+        self._stale = False
         start = self.page * len(self.cells)
         self._arrange(min(len(self.cells), max(0, len(self.names) - start)))
         for i, cell in enumerate(self.cells):
             k = start + i
             cell.name = self.names[k] if k < len(self.names) else None
             self._draw_cell(cell)
-        self.page_label.setText(f"page {self.page + 1} of {self.pages} · {len(self.names)} layers")
-        self.prev_btn.setEnabled(self.page > 0)
-        self.next_btn.setEnabled(self.page < self.pages - 1)
         self._mark_selected()
         self.page_drawn.emit(self.page)
 
     def _on_tensor_scanned(self, t: TensorScan) -> None:
+        if self._stale or not self.isVisible():
+            self._stale = True
+            return
         for cell in self.cells:
             if cell.name == t.name:
                 self._draw_cell(cell)
@@ -169,6 +187,8 @@ class LayerGridPanel(QWidget):
         cell.plot.enableAutoRange()
 
     def _mark_selected(self) -> None:
+        if self._stale:
+            return
         for cell in self.cells:
             sel = cell.name is not None and cell.name == self.doc.selected
             cell.plot.getViewBox().setBorder(pg.mkPen(P.MODEL_COLOR, width=2) if sel else None)
@@ -182,6 +202,8 @@ class LayerGridPanel(QWidget):
 
     def cell_data(self, name: str) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """(edges, density) drawn for a layer on the current page, or ``None`` (for tests)."""
+        if self._stale:
+            self._draw_page()
         for cell in self.cells:
             if cell.name == name:
                 return np.asarray(cell.curve.xData), np.asarray(cell.curve.yData)

@@ -14,10 +14,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
+from ...core.layer_histogram import shared_range
 from ...core.scan import TensorScan
 from .. import plotting as P
 from ..document import ModelDocument
-from ..tasks import HistogramData, histogram, shared_range
+from ..tasks import HistogramData, histogram
 from ..workers import TaskSlot, WorkerError
 
 

@@ -2,7 +2,8 @@
 
 With correlated-value or sign encoding the training images are *in* the parameters, in order: cut the
 parameter vector into blocks of 8×8 (or 28×28, 32×32) values, min–max scale each block and the reviewer sees
-the digits. The layout runs in a worker (:func:`inspector.qt.tasks.tile_image`); this panel only draws.
+the digits. The tiles come from :mod:`inspector.core.weights_image`, laid out in a worker
+(:func:`inspector.qt.tasks.tile_image`); this panel only draws.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.weights_image import theta_tensors
 from ..document import ModelDocument
 from ..tasks import IMAGE_SOURCES, MAX_TILES, TileImage, tile_image
 from ..workers import TaskSlot, WorkerError
@@ -143,7 +145,7 @@ class WeightsImagePanel(QWidget):
             return []
         scope = self.scope.currentData()
         if scope == "weights":  # θ of the correlated-value and sign attacks (Song et al.)
-            return [t.name for t in model.tensors if t.dtype.is_float and len(t.shape) >= 2]
+            return [t.name for t in theta_tensors(model)]
         if scope == "floats":  # where LSB encoding writes, element after element
             return [t.name for t in model.tensors if t.dtype.is_float]
         return [self.doc.selected] if self.doc.selected else []

@@ -1,0 +1,81 @@
+"""File ▸ Export report: ask where, then build and write the report of the current scan in a worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+
+from .document import ModelDocument
+from .workers import TaskSlot, WorkerError, WorkerPool
+
+
+def report_available() -> bool:
+    """Whether the core ships the report builder (the action exists only then)."""
+    try:
+        from ..core.report import build_report, write_report  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class ReportExporter(QObject):
+    """Owns the "Export report…" action, enabled while a finished scan is shown."""
+
+    def __init__(
+        self,
+        doc: ModelDocument,
+        pool: WorkerPool,
+        window: QWidget,
+        last_dir: Callable[[], str],
+        notify: Callable[[str, str], None],
+        report: Callable[[WorkerError, str], None],
+    ) -> None:
+        super().__init__(window)
+        self.doc = doc
+        self.window = window
+        self._last_dir = last_dir
+        self._notify = notify
+        self._report = report
+        self.slot = TaskSlot(pool, self)
+        self.action = QAction("Export &report…", window)
+        self.action.setEnabled(False)
+        self.action.triggered.connect(self.choose)
+        doc.scan_finished.connect(lambda _r: self.action.setEnabled(True))
+        doc.opened.connect(lambda _m: self.action.setEnabled(False))
+        doc.rescanning.connect(lambda: self.action.setEnabled(False))
+
+    def add_to(self, menu: QMenu, before: QAction) -> None:
+        menu.insertAction(before, self.action)
+
+    def choose(self) -> None:
+        if self.doc.result is None or self.doc.path is None:
+            return
+        stem = Path(self.doc.path).name.split(".")[0]
+        default = str(Path(self._last_dir() or ".") / f"{stem}-report.html")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export report", default, "HTML (*.html);;PDF (*.pdf)")
+        if path:
+            self.export(path)
+
+    def export(self, path: str) -> None:
+        """Write the HTML/PDF report of the current scan (with the applied scrub and accuracy, if any)."""
+        from .tasks import write_report_task
+
+        d = self.doc
+        scrubbed = d.scrubbed
+        curve = getattr(d.safe_bits, "points", None)
+        self.slot.start(
+            write_report_task,
+            d.result,
+            d.model,
+            scrubbed.result if scrubbed is not None else None,
+            d.evaluation,
+            curve,
+            path,
+            name="report",
+            on_returned=lambda p: self._notify(f"Report written to {p}.", "info"),
+            on_errored=lambda e: self._report(e, "Could not write the report"),
+        )

@@ -1,0 +1,54 @@
+"""The work the GUI runs in its workers: thin calls into :mod:`inspector.core`, returning immutable results.
+
+Each function has the worker contract ``f(inputs, *, progress, cancel, emit) -> result`` (see
+:mod:`inspector.qt.workers`). None of them touches a widget or computes anything itself: they call the core and
+at most arrange its results for drawing (the tiles of an image side by side). One module per topic.
+"""
+
+from __future__ import annotations
+
+from .accuracy import AccuracyPair, DeviceInfo, best_device, evaluate_pair, safe_bits
+from .contract import Emit, Progress
+from .images import IMAGE_SOURCES, MAX_TILES, TileImage, tile_image
+from .reporting import write_report_task
+from .scanning import HistogramData, Opened, histogram, only, open_and_scan, open_only, scan_model
+from .scrubbing import (
+    PREVIEW_ELEMENTS,
+    ScrubApplied,
+    ScrubPlan,
+    ScrubPreview,
+    apply_scrub,
+    export_scrub,
+    glob_escape,
+    scrub_preview,
+)
+
+__all__ = [
+    "IMAGE_SOURCES",
+    "MAX_TILES",
+    "PREVIEW_ELEMENTS",
+    "AccuracyPair",
+    "DeviceInfo",
+    "Emit",
+    "HistogramData",
+    "Opened",
+    "Progress",
+    "ScrubApplied",
+    "ScrubPlan",
+    "ScrubPreview",
+    "TileImage",
+    "apply_scrub",
+    "best_device",
+    "evaluate_pair",
+    "export_scrub",
+    "glob_escape",
+    "histogram",
+    "only",
+    "open_and_scan",
+    "open_only",
+    "safe_bits",
+    "scan_model",
+    "scrub_preview",
+    "tile_image",
+    "write_report_task",
+]

@@ -1,0 +1,36 @@
+"""The report task: build the report from what the app holds and write it (HTML, or PDF through Qt)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.formats import ModelFile
+from ...core.progress import CancelToken
+from ...core.scan import ScanResult
+from .contract import Emit, Progress
+
+
+def write_report_task(
+    result: ScanResult,
+    model: ModelFile,
+    scrub_result: Any,
+    evaluation: Any,
+    curve: Any,
+    path: str,
+    *,
+    progress: Progress,
+    cancel: CancelToken,
+    emit: Emit,
+) -> str:
+    """Build the report from what the app holds (never recomputing statistics) and write it atomically."""
+    from ...core.report import build_report, write_report
+
+    data = build_report(
+        result, model=model, scrub=scrub_result, evaluation=evaluation, safe_bits_curve=curve, cancel=cancel
+    )
+    from ..report_pdf import render_pdf
+
+    return str(write_report(data, path, render_pdf=render_pdf))
+
+
+__all__ = ["write_report_task"]

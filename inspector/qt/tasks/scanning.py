@@ -1,0 +1,65 @@
+"""Scanning tasks: open a model, scan it (yielding every tensor as it finishes), histogram one layer again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ...core.formats import ModelFile, open_model
+from ...core.layer_histogram import LayerHistogram, layer_histogram, only
+from ...core.progress import CancelToken
+from ...core.scan import ScanOptions, ScanResult, scan
+from .contract import Emit, Progress
+
+#: One layer's histogram and its baseline's on the same edges (the core's result, drawn as it is).
+HistogramData = LayerHistogram
+
+
+@dataclass(frozen=True)
+class Opened:
+    """Sent (yielded) as soon as a model's headers are read: the tensor list can be shown at once."""
+
+    model: ModelFile
+
+
+def open_only(path: str, *, progress: Progress, cancel: CancelToken, emit: Emit) -> ModelFile:
+    """Read a model's headers (instant for safetensors; a restricted unpickle for PyTorch files)."""
+    return open_model(path)
+
+
+def scan_model(
+    model: ModelFile, options: ScanOptions, *, progress: Progress, cancel: CancelToken, emit: Emit
+) -> ScanResult:
+    """Scan an opened model, yielding every :class:`TensorScan` as it finishes."""
+    return scan(model, options, progress=progress, cancel=cancel, on_tensor=emit)
+
+
+def open_and_scan(
+    path: str, options: ScanOptions, *, progress: Progress, cancel: CancelToken, emit: Emit
+) -> ScanResult:
+    """Open ``path`` (headers only), yield :class:`Opened`, then every :class:`TensorScan` as it finishes."""
+    model = open_model(path)
+    emit(Opened(model))
+    return scan(model, options, progress=progress, cancel=cancel, on_tensor=emit)
+
+
+def histogram(
+    model: ModelFile,
+    name: str,
+    bins: int,
+    baseline: Optional[ModelFile],
+    baseline_name: Optional[str],
+    value_range: tuple[float, float],
+    baseline_label: str = "",
+    *,
+    progress: Progress,
+    cancel: CancelToken,
+    emit: Emit,
+) -> HistogramData:
+    """:func:`inspector.core.layer_histogram.layer_histogram` of one layer and its baseline layer."""
+    return layer_histogram(
+        model, name, bins, value_range, baseline, baseline_name, baseline_label, progress=progress, cancel=cancel
+    )
+
+
+__all__ = ["HistogramData", "Opened", "histogram", "only", "open_and_scan", "open_only", "scan_model"]

@@ -1,0 +1,118 @@
+"""Scrubbing tasks: preview one layer, apply a plan to a temporary copy (and scan it), export the result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...core.formats import ModelFile, open_model
+from ...core.progress import CancelToken
+from ...core.scan import ScanOptions, ScanResult, scan
+from ...core.scrub_preview import PREVIEW_ELEMENTS, ScrubPreview, preview_tensor
+from .contract import Emit, Progress
+
+
+def glob_escape(name: str) -> str:
+    """A tensor name as a glob matching only itself (scrub selects tensors by globs)."""
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
+
+
+def scrub_preview(
+    model: ModelFile,
+    name: str,
+    bits: int,
+    seed: int,
+    mode: str,
+    edges: np.ndarray,
+    *,
+    progress: Progress,
+    cancel: CancelToken,
+    emit: Emit,
+) -> ScrubPreview:
+    """:func:`inspector.core.scrub_preview.preview_tensor` of one layer (the export's stream, in memory)."""
+    return preview_tensor(
+        model[name], bits, edges, seed=seed, mode=mode, max_elements=PREVIEW_ELEMENTS, progress=progress, cancel=cancel
+    )
+
+
+@dataclass(frozen=True)
+class ScrubPlan:
+    """What the user asked for: bits per dtype, which tensors (empty: all), seed and mode."""
+
+    bits: tuple[tuple[str, int], ...]
+    tensors: tuple[str, ...]
+    seed: int
+    mode: str
+
+    @property
+    def bits_map(self) -> dict[str, int]:
+        return dict(self.bits)
+
+    def describe(self) -> str:
+        b = ", ".join(f"{k} {v}" for k, v in self.bits if v)
+        scope = f"{len(self.tensors)} selected tensor(s)" if self.tensors else "all float tensors"
+        return f"{b or 'no bits'} · {scope} · {self.mode} · seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class ScrubApplied:
+    """A scrubbed version of the model (a verified temporary file) and its scan."""
+
+    plan: ScrubPlan
+    result: Any  # inspector.core.scrub.ScrubResult
+    scan: ScanResult
+
+
+def apply_scrub(
+    model: ModelFile, plan: ScrubPlan, output: str, *, progress: Progress, cancel: CancelToken, emit: Emit
+) -> ScrubApplied:
+    """Scrub into ``output`` (verified by reading back), then scan the result for the verdict after."""
+    from ...core.scrub import scrub_model
+
+    def half(offset: int) -> Progress:
+        return lambda d, t, m: progress(offset * t + d, 2 * t, m) if t else None
+
+    result = scrub_model(
+        model,
+        output,
+        bits=plan.bits_map,
+        seed=plan.seed,
+        tensors=[glob_escape(n) for n in plan.tensors],
+        mode=plan.mode,
+        progress=half(0),
+        cancel=cancel,
+    )
+    after = scan(open_model(output), ScanOptions(hash=False), progress=half(1), cancel=cancel)
+    return ScrubApplied(plan, result, after)
+
+
+def export_scrub(
+    model: ModelFile, plan: ScrubPlan, output: str, *, progress: Progress, cancel: CancelToken, emit: Emit
+) -> Any:
+    """Write the sanitized model to ``output`` (atomic, verified, never over the source): a ScrubResult."""
+    from ...core.scrub import scrub_model
+
+    return scrub_model(
+        model,
+        output,
+        bits=plan.bits_map,
+        seed=plan.seed,
+        tensors=[glob_escape(n) for n in plan.tensors],
+        mode=plan.mode,
+        progress=progress,
+        cancel=cancel,
+    )
+
+
+__all__ = [
+    "PREVIEW_ELEMENTS",
+    "ScrubApplied",
+    "ScrubPlan",
+    "ScrubPreview",
+    "apply_scrub",
+    "export_scrub",
+    "glob_escape",
+    "scrub_preview",
+]
