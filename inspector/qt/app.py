@@ -84,6 +84,21 @@ class _ScreenshotDirector:
         self.window.close()
 
 
+def check_display() -> None:
+    """Refuse to start on Linux without a display, with the next step, instead of letting Qt abort the
+    process (it dumps core when the xcb plugin finds no X server)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    from ..core.errors import InspectorError
+
+    raise InspectorError(
+        "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset)",
+        hint="Run it in a desktop session, under `xvfb-run -a`, or render offscreen with --screenshot PNG",
+    )
+
+
 def run(
     paths: Sequence[str] = (),
     *,
@@ -101,6 +116,7 @@ def run(
     """
     if screenshot and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    check_display()
     app = make_app()
     settings = None
     if screenshot:
