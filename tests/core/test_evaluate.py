@@ -208,3 +208,16 @@ def test_pickled_npz_refused_and_missing_file(tmp_path):
     save_file({"x": np.zeros(2, np.float32)}, str(tmp_path / "s.safetensors"))
     with pytest.raises(DataError, match="missing tensor"):
         load_dataset(tmp_path / "s.safetensors")
+
+
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    # no GPU here: the preference order is checked by pretending the backends exist
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device("auto") == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto") == "cpu"
