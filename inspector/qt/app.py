@@ -44,8 +44,9 @@ def save_screenshot(window: MainWindow, path: str | Path) -> Path:
 class _ScreenshotDirector:
     """Waits for the scan (and the baseline) to finish, lets the views settle, saves the PNG and quits."""
 
-    def __init__(self, window: MainWindow, path: str, timeout_s: float = 180.0) -> None:
+    def __init__(self, window: MainWindow, path: str, timeout_s: float = 180.0, expect_model: bool = True) -> None:
         self.window = window
+        self.expect_model = expect_model  # without a model to open, the empty window is the picture
         self.path = path
         self.ok = False
         self._ticks = 0
@@ -57,7 +58,7 @@ class _ScreenshotDirector:
 
     def _busy(self) -> bool:
         w = self.window
-        return bool(w.pool.active) or w.doc.result is None
+        return bool(w.pool.active) or (self.expect_model and w.doc.result is None)
 
     def _tick(self) -> None:
         self._ticks += 1
@@ -65,7 +66,7 @@ class _ScreenshotDirector:
             print(f"model-inspector: screenshot timed out after {self._limit / 10:.0f} s", file=sys.stderr)
             self._finish()
             return
-        if self.window.doc.model is None and not self.window.message_bar.isVisible():
+        if self.expect_model and self.window.doc.model is None and not self.window.message_bar.isVisible():
             return
         if self.window.message_bar.level == "error" or not self._busy():
             self._settle += 1
@@ -141,7 +142,7 @@ def run(
         window.set_baseline_path(baseline)
     if paths:
         window.open_path(paths[0])
-    director = _ScreenshotDirector(window, screenshot) if screenshot else None
+    director = _ScreenshotDirector(window, screenshot, expect_model=bool(paths)) if screenshot else None
     code = app.exec()
     window.shutdown()
     if director is not None:

@@ -91,6 +91,7 @@ class HistogramPanel(QWidget):
         doc.baseline_changed.connect(self.refresh)
         doc.opened.connect(lambda _m: self.clear())
         doc.rescanning.connect(self.clear)
+        self.clear()
 
     # ------------------------------------------------------------------------------------------------ control
     @property
@@ -98,13 +99,19 @@ class HistogramPanel(QWidget):
         return self.bins_spin.value()
 
     def clear(self) -> None:
+        """The empty state: no curves, no legend, a hint instead of a flat line on a meaningless axis."""
         self.slot.cancel()
         self.data = None
         self.model_curve.setData([0, 1], [0])
+        self.model_curve.setVisible(False)
         self.base_curve.setVisible(False)
         self.base_curve.setZValue(-1)  # the model's own histogram stays in front
         self.fit_curve.setData([], [])
-        self.stats_text.setText("")
+        self.legend.clear()
+        self.plot.setYRange(0, 1, padding=0)
+        hint = "Select a layer to see its histogram" if self.doc.model is not None else "Open a model to begin"
+        self.stats_text.setText(hint)
+        self._place_text()
         self.status.setText("")
 
     def _on_tensor_scanned(self, t: TensorScan) -> None:
@@ -177,6 +184,7 @@ class HistogramPanel(QWidget):
         log = self.log_box.isChecked()
         ys = P.log_counts(d.counts) if log else d.counts.astype(np.float64)
         self.model_curve.setData(d.edges, ys)
+        self.model_curve.setVisible(True)
         self.plot.setLabel("left", "log₁₀(count + 1)" if log else "count")
         self.model_curve.opts["name"] = f"{P.short_name(d.name, 40)}"
         scan = self.doc.scans.get(d.name)
