@@ -22,12 +22,16 @@ echo "build: $(( $(date +%s) - t0 )) s"
 app=dist/model-inspector/model-inspector
 echo "bundle: $(du -sh dist/model-inspector | cut -f1) in dist/model-inspector/"
 export QT_QPA_PLATFORM=offscreen
+first=$(mktemp --suffix=.png)
+t0=$(date +%s.%N)
+"$app" gui --screenshot "$first"
+t1=$(date +%s.%N)
+echo "frozen time to first window (start, show the empty window, render it, exit): $(python3 -c "print(round($t1 - $t0, 2))") s -> $first"
 shot=$(mktemp --suffix=.png)
 t0=$(date +%s.%N)
 "$app" demo --screenshot "$shot"
 t1=$(date +%s.%N)
 echo "frozen 'demo --screenshot' (start, scan demo, render, exit): $(python3 -c "print(round($t1 - $t0, 2))") s -> $shot"
-"$app" gui --help >/dev/null
 demo=$(ls resources/demo/*sgn*.safetensors | head -n 1)
 set +e
 out=$("$app" scan "$demo" --quiet 2>&1)
