@@ -7,8 +7,9 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
+from ..core.errors import InspectorError
 from ..core.progress import ProgressCallback
 
 
@@ -48,17 +49,50 @@ def progress_for(label: str) -> tuple[Optional[ProgressCallback], Any]:
     return None, lambda: None
 
 
+def check_output(out: Optional[str], inputs: Iterable[str | Path] = (), *, option: str = "--output") -> None:
+    """Refuse an output path before any work: a folder, a device or pipe (the atomic rename would replace it),
+    a missing folder, or one of the ``inputs`` (the model, its shards, the data...). ``-`` (stdout) passes."""
+    if not out or out == "-":
+        return
+    target = Path(out)
+    if target.is_dir():
+        raise InspectorError(f"{option} names a folder", path=target, hint="Give a file name")
+    if target.exists() and not target.is_file():
+        raise InspectorError(
+            f"{option} names a device or pipe, not a file", path=target, hint="Give a file name, or '-' for stdout"
+        )
+    if not target.parent.is_dir():
+        raise InspectorError(f"the folder of {option} does not exist", path=target, hint="Create it first")
+    for p in inputs:
+        p = Path(p)
+        same = target.resolve() == p.resolve()
+        if not same and target.exists() and p.exists():
+            try:
+                same = os.path.samefile(target, p)
+            except OSError:
+                same = False
+        if same:
+            raise InspectorError(
+                f"refusing to write over the input file {p}", path=target, hint="Choose a different output path"
+            )
+
+
 def write_json(obj: Any, out: str) -> None:
     """Write JSON to a path (atomically: temp file then rename) or to stdout for ``-``."""
     text = json.dumps(obj, indent=2, allow_nan=False)
     if out == "-":
         sys.stdout.write(text + "\n")
         return
+    check_output(out, option="the JSON output")
     target = Path(out)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, target)
+    except OSError as e:
+        raise InspectorError(
+            f"could not write the JSON ({e.strerror or e})", path=target, hint="Check the path"
+        ) from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..core.baselines import build_profile, save_profile
-from ._common import progress_for
+from ._common import check_output, progress_for
 
 COMMAND = "baseline"
 ORDER = 60
@@ -32,6 +32,7 @@ def add_parser(sub) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    check_output(args.output, args.trusted)
     bar, close = progress_for("profiling")
     try:
         profile = build_profile(args.trusted, description=args.description, progress=bar)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import progress_for, write_json
+from ._common import check_output, progress_for, write_json
 
 COMMAND = "eval"
 ORDER = 30
@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from ..core.recipes import resolve
 
     model = open_model(args.model)
-    recipe = resolve(args.arch, model)
     against = open_model(args.against) if args.against else None
+    check_output(args.json, [*model.files, *(against.files if against else ()), args.data], option="--json")
+    recipe = resolve(args.arch, model)
     ref_recipe = None
     if against is not None:
         ref_recipe = resolve(args.against_arch, against) if args.against_arch else recipe

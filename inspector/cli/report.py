@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..core.errors import InspectorError
-from ._common import human_bytes, progress_for, write_json
-from .scan import add_scan_options, options_from
+from ._common import check_output, human_bytes, progress_for, write_json
+from .scan import add_scan_options, check_arch, input_files, options_from
 
 COMMAND = "report"
 ORDER = 15
+
+#: Largest scan/scrub/eval JSON document we read (a scan of a huge model with every histogram is a few MB).
+_MAX_JSON_BYTES = 1 << 30
 
 
 def add_parser(sub) -> None:
@@ -41,12 +44,21 @@ def add_parser(sub) -> None:
 
 
 def _load_json(path: str, what: str, schema_prefix: Optional[str] = None) -> dict[str, Any]:
+    p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, or a device or pipe that would never end
+        raise InspectorError("is not a regular file", path=path, hint=f"Give the {what} JSON")
+    if p.is_file() and p.stat().st_size > _MAX_JSON_BYTES:
+        raise InspectorError(
+            f"is {p.stat().st_size:,} bytes, too large for a {what} document", path=path, hint=f"Give the {what} JSON"
+        )
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InspectorError("no such file", path=path, hint="Check the path") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InspectorError(f"not a readable JSON file ({e})", path=path, hint=f"Give the {what} JSON") from None
+    except RecursionError:
+        raise InspectorError("nests JSON too deeply", path=path, hint=f"Give the {what} JSON") from None
     if not isinstance(doc, dict) or (schema_prefix and not str(doc.get("schema", "")).startswith(schema_prefix)):
         raise InspectorError(
             f"not a {what} document", path=path, hint=f"Write one with `model-inspector {what} --json`"
@@ -84,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise InspectorError("the output folder does not exist", path=out.parent, hint="Create it first")
     opts = options_from(args)
+    inputs = [*input_files(None, args), *(x for x in (args.scrub, args.eval) if x)]
+    check_output(args.output, inputs)
+    check_output(args.json, [*inputs, args.output], option="--json")
     scrub = _load_json(args.scrub, "scrub", "model-inspector/scrub/") if args.scrub else None
     evaluation = _load_json(args.eval, "eval", "model-inspector/eval/") if args.eval else None
 
@@ -98,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
         from ..core.scan import scan
 
         model = open_model(args.model)
+        check_output(args.output, model.files)
+        check_output(args.json, model.files, option="--json")
+        check_arch(args, model)
         bar, close = progress_for(f"scanning {model.path.name}")
         try:
             scan_source = scan(model, opts, progress=bar)

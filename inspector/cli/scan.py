@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import Any
 
+from ..core.errors import InspectorError
 from ..core.formats import open_model
 from ..core.scan import ScanOptions, ScanResult, scan
-from ._common import human_bytes, progress_for, write_json
+from ._common import check_output, human_bytes, progress_for, write_json
 
 COMMAND = "scan"
 ORDER = 10
@@ -30,7 +32,7 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
 
 def options_from(args: argparse.Namespace) -> ScanOptions:
     if args.bins < 1 or args.bins > 65536:
-        raise SystemExit("model-inspector: error: --bins must be between 1 and 65536")
+        raise InspectorError(f"--bins {args.bins}: give a number of bins between 1 and 65536")
     return ScanOptions(
         bins=args.bins,
         workers=max(0, args.workers),
@@ -40,6 +42,22 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
         data=args.data,
         train_sample=args.train_sample,
     )
+
+
+def input_files(model: Any, args: argparse.Namespace) -> list[Any]:
+    """Every file a scan reads, which no output may replace."""
+    named = [*args.baseline, args.profile, args.data, args.train_sample]
+    return [*(model.files if model is not None else ()), args.model, *(n for n in named if n)]
+
+
+def check_arch(args: argparse.Namespace, model: Any) -> None:
+    """An explicit --arch that cannot be resolved is a usage error (exit 2), not a silently skipped probe.
+
+    Only checked with --data, the one case where the architecture is used (a file recipe is imported then)."""
+    if args.arch and args.data:
+        from ..core.recipes import resolve
+
+        resolve(args.arch, model)
 
 
 def add_parser(sub) -> None:
@@ -117,6 +135,8 @@ def print_summary(result: ScanResult, out=None) -> None:
 def run(args: argparse.Namespace) -> int:
     opts = options_from(args)
     model = open_model(args.model)
+    check_output(args.json, input_files(model, args), option="--json")
+    check_arch(args, model)
     bar, close = progress_for(f"scanning {model.path.name}")
     try:
         result = scan(model, opts, progress=bar)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from inspector.cli._common import human_bytes, progress_for, write_json
+from inspector.cli._common import check_output, human_bytes, progress_for, write_json
 from inspector.core.errors import InspectorError
 
 COMMAND = "scrub"
@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout if args.json != "-" else sys.stderr
     model = open_model(args.model)
     output = Path(args.output)
+    check_output(args.output, [*model.files, *(x for x in (args.data,) if x)])
+    check_output(args.json, [*model.files, args.output, *(x for x in (args.data,) if x)], option="--json")
     doc: dict[str, Any] = {}
 
     recipe = dataset = None
@@ -202,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
         progress, close = progress_for("check")
         try:
             ev = evaluate(output, dataset, arch=recipe, against=model, device=args.device, progress=progress)
+        except InspectorError:  # the data or architecture does not fit the model: exit 2 means nothing written
+            output.unlink(missing_ok=True)
+            raise
         finally:
             close()
         doc["check"] = ev.to_json()

@@ -119,12 +119,18 @@ def default_profile_path() -> Path:
 @lru_cache(maxsize=8)
 def _load_cached(path: str) -> Profile:
     p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, or a device or pipe that would never end
+        raise InspectorError("baseline profile is not a regular file", path=p, hint="Check the path given to --profile")
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InspectorError("no such baseline profile", path=p, hint="Check the path given to --profile") from None
     except (OSError, ValueError) as e:
         raise InspectorError(f"unreadable baseline profile ({e})", path=p, hint="Rebuild it") from None
+    except RecursionError:
+        raise InspectorError(
+            "unreadable baseline profile (JSON nested too deeply)", path=p, hint="Rebuild it"
+        ) from None
     return Profile.from_json(doc, str(p))
 
 

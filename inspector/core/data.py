@@ -67,7 +67,18 @@ def _check(inputs: np.ndarray, labels: np.ndarray, path: Path | None) -> None:
 def _as_inputs(arr: np.ndarray, path: Path) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise DataError(f"inputs have non-numeric type {arr.dtype}", path=path, hint=_HINT)
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.ndim < 1:  # checked before the conversion, which would make a scalar one sample
+        raise DataError("inputs must have one row per sample (got a scalar)", path=path, hint=_HINT)
+    with np.errstate(over="ignore"):  # float64 beyond the float32 range becomes inf, refused below
+        out = np.ascontiguousarray(arr, dtype=np.float32)
+    bad = out.size - int(np.count_nonzero(np.isfinite(out)))
+    if bad:
+        raise DataError(
+            f"inputs hold {bad:,} NaN or infinite value(s) (as float32)",
+            path=path,
+            hint="Clean or drop those samples; no model output on them means anything",
+        )
+    return out
 
 
 def _as_labels(arr: np.ndarray, path: Path) -> np.ndarray:
@@ -77,6 +88,10 @@ def _as_labels(arr: np.ndarray, path: Path) -> np.ndarray:
             path=path,
             hint="Store labels as int64 (e.g. labels.astype('int64'))",
         )
+    if arr.ndim < 1:
+        raise DataError("labels must have one entry per sample (got a scalar)", path=path, hint=_HINT)
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise DataError(f"labels go up to {int(arr.max())}, too large for class indices", path=path, hint=_HINT)
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -93,10 +108,12 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             return {k: z[k] for k in ("inputs", "labels")}
     except DataError:
         raise
-    except ValueError as e:  # object arrays need pickle, which we refuse
-        raise DataError(f"cannot read array without running pickled code ({e})", path=path, hint=_HINT) from None
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):  # object arrays need pickle, which we refuse
+            raise DataError(f"holds arrays that need pickled code to load ({e})", path=path, hint=_HINT) from None
         raise DataError(f"not a readable .npz file ({e})", path=path, hint=_HINT) from None
+    except (zipfile.BadZipFile, OSError, EOFError, MemoryError) as e:
+        raise DataError(f"not a readable .npz file ({e or type(e).__name__})", path=path, hint=_HINT) from None
 
 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -124,12 +141,16 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
 def load_dataset(path: str | Path) -> Dataset:
     """Read a ``.npz`` or ``.safetensors`` data file into a :class:`Dataset`; :class:`DataError` if unusable."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise DataError("no such data file", path=p, hint="Check the path given to --data")
+    if not p.is_file():  # a folder, or a device or pipe that never ends
+        raise DataError("is not a regular file", path=p, hint=_HINT)
     if p.suffix == ".safetensors":
         arrays = _read_safetensors(p)
-    elif p.suffix == ".npz" or zipfile.is_zipfile(p):
+    elif zipfile.is_zipfile(p):
         arrays = _read_npz(p)
+    elif p.suffix == ".npz":  # np.load would take anything else for a pickle and refuse it as such
+        raise DataError("is not a .npz (zip) archive (damaged or truncated?)", path=p, hint=_HINT)
     else:
         raise DataError("unknown data file type", path=p, hint=_HINT)
     inputs = _as_inputs(arrays["inputs"], p)

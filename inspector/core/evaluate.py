@@ -159,7 +159,14 @@ def _batches(n: int, batch_size: int) -> range:
 
 
 def _forward(module: Any, x: torch.Tensor, dtype: Any) -> torch.Tensor:
-    out = module(x.to(dtype) if x.dtype != dtype else x)
+    try:
+        out = module(x.to(dtype) if x.dtype != dtype else x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:  # torch's shape errors are RuntimeErrors
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise RecipeError(
+            f"the architecture cannot run on inputs of shape {tuple(x.shape[1:])} ({first})",
+            hint="Check that the data matches the model (and --arch)",
+        ) from None
     if not hasattr(out, "ndim") or out.ndim != 2:
         shape = tuple(getattr(out, "shape", ()))
         raise RecipeError(

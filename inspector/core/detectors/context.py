@@ -129,7 +129,8 @@ class Context:
 
     def values(self, name: str, ref: Optional[Reference] = None) -> np.ndarray:
         tref = (ref.model if ref else self.model)[name]
-        return widen(self.raw(name, ref), tref.dtype).astype(np.float64, copy=False)
+        with np.errstate(invalid="ignore"):  # fp16 NaN payloads warn when widened; they stay NaN
+            return widen(self.raw(name, ref), tref.dtype).astype(np.float64, copy=False)
 
     def float_tensors(self) -> list[Any]:
         return [t for t in self.tensors if self.model[t.name].dtype.is_float and t.numel > 0]

@@ -270,7 +270,17 @@ def tensor_features(
     ts: Any, ref: TensorRef, raw: Optional[np.ndarray] = None, cancel: Optional[CancelToken] = None
 ) -> Optional[Features]:
     """Features of one float tensor (``ts`` is its :class:`~inspector.core.scan.TensorScan`); ``None`` for
-    non-float or empty tensors. ``raw`` may be given (a prefix from :func:`read_prefix`) to avoid a read."""
+    non-float or empty tensors. ``raw`` may be given (a prefix from :func:`read_prefix`) to avoid a read.
+
+    Values near the float limits overflow the moments and products (the features become inf/nan): expected,
+    so numpy's warnings are off here rather than printed on the user's terminal."""
+    with np.errstate(all="ignore"):
+        return _tensor_features(ts, ref, raw, cancel)
+
+
+def _tensor_features(
+    ts: Any, ref: TensorRef, raw: Optional[np.ndarray], cancel: Optional[CancelToken]
+) -> Optional[Features]:
     dt = ref.dtype
     if not dt.is_float or ref.numel == 0:
         return None

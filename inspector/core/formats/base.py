@@ -23,6 +23,25 @@ from ..progress import CancelToken, ProgressCallback, check, report
 #: fastest at 128-256 K elements), yet numpy's per-call overhead stays small.
 CHUNK_BYTES = 512 << 10
 
+#: Most dimensions a tensor may have (numpy's own limit).
+MAX_NDIM = 64
+#: Largest element count a shape may describe, zero-length dimensions counted as 1 (a 4 TB fp32 tensor): beyond
+#: any real model, and within what numpy can index.
+MAX_NUMEL = 1 << 40
+
+
+def shape_problem(shape: tuple[int, ...] | list[int]) -> Optional[str]:
+    """Why ``shape`` (a sequence of non-negative ints) cannot be a real tensor's shape, or ``None`` if it can.
+
+    Zero-length dimensions do not excuse the others: numpy refuses ``(0, 2**62)`` as it refuses ``(2**62,)``.
+    """
+    if len(shape) > MAX_NDIM:
+        return f"shape has {len(shape):,} dimensions (at most {MAX_NDIM})"
+    extent = math.prod(max(int(d), 1) for d in shape)
+    if extent > MAX_NUMEL:
+        return f"shape {tuple(shape)} describes {extent:,} elements, beyond any real model"
+    return None
+
 
 @dataclass(frozen=True)
 class TensorRef:

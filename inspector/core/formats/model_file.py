@@ -35,7 +35,17 @@ def open_model(path: str | Path) -> ModelFile:
     problem and the next step.
     """
     p = Path(path)
+    try:
+        return _open(p)
+    except OSError as e:  # unreadable (permissions, I/O error, vanished): not a bug of ours, say what failed
+        reason = e.strerror or type(e).__name__
+        raise InspectorError(f"cannot read ({reason})", path=p, hint="Check the file's permissions and path") from None
+
+
+def _open(p: Path) -> ModelFile:
     if not p.exists():
+        if p.is_symlink():
+            raise InspectorError("is a broken or looping symbolic link", path=p, hint="Open the file it should name")
         raise InspectorError("no such file or folder", path=p, hint="Check the path")
     if p.is_dir():
         indexes = sorted(p.glob("*.safetensors.index.json"))
@@ -52,6 +62,10 @@ def open_model(path: str | Path) -> ModelFile:
             return open_safetensors(singles[0])
         found = f"{len(singles)} .safetensors files and no index" if singles else "no model file"
         raise UnsupportedFormatError(f"folder has {found}", path=p, hint=f"Open one of: {_SUPPORTED}")
+    if not p.is_file():  # a FIFO would block forever, /dev/zero never ends
+        raise UnsupportedFormatError(
+            "is not a regular file (a device, pipe or socket)", path=p, hint="Save the model to a file and open that"
+        )
     if p.name.endswith(".index.json"):
         return open_sharded(p)
     kind = _sniff(p)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..dtypes import DTYPES
 from ..errors import MalformedFileError
-from .base import ModelFile, TensorRef
+from .base import ModelFile, TensorRef, shape_problem
 
 #: Largest header we accept (the reference implementation's limit).
 MAX_HEADER_BYTES = 100_000_000
@@ -62,6 +62,10 @@ def read_header(path: Path) -> tuple[dict[str, Any], int, int]:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as e:
         raise MalformedFileError(f"header is not valid JSON ({e})", path=path, hint=_FIX) from None
+    except RecursionError:
+        raise MalformedFileError(
+            "header nests JSON too deeply to be a safetensors header", path=path, hint=_FIX
+        ) from None
     if not isinstance(header, dict):
         raise MalformedFileError("header is not a JSON object", path=path, hint=_FIX)
     return header, 8 + n, size
@@ -93,6 +97,9 @@ def open_safetensors(path: Path) -> ModelFile:
         shape = entry["shape"]
         if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
             raise MalformedFileError(f"{where}: shape must be a list of non-negative integers", path=path, hint=_FIX)
+        bad_shape = shape_problem(shape)
+        if bad_shape:
+            raise MalformedFileError(f"{where}: {bad_shape}", path=path, hint=_FIX)
         offs = entry["data_offsets"]
         if (
             not isinstance(offs, list)
@@ -149,12 +156,22 @@ def open_sharded(index_path: Path) -> ModelFile:
         index = json.loads(index_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise MalformedFileError(f"index is not valid JSON ({e})", path=index_path, hint=_FIX) from None
+    except RecursionError:
+        raise MalformedFileError("index nests JSON too deeply", path=index_path, hint=_FIX) from None
+    except OSError as e:
+        raise MalformedFileError(
+            f"cannot read the index ({e.strerror or type(e).__name__})", path=index_path, hint="Check the path"
+        ) from None
     wmap = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(wmap, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in wmap.items()):
         raise MalformedFileError("index has no weight_map of tensor name to shard file", path=index_path, hint=_FIX)
     folder = index_path.parent.resolve()
     shards: dict[str, ModelFile] = {}
     for shard in dict.fromkeys(wmap.values()):
+        if not shard or "\x00" in shard:
+            raise MalformedFileError(
+                f"weight_map names an impossible shard file {shard!r}", path=index_path, hint="Fix the index file"
+            )
         target = (folder / shard).resolve()
         if target.parent != folder:
             raise MalformedFileError(
@@ -162,9 +179,15 @@ def open_sharded(index_path: Path) -> ModelFile:
                 path=index_path,
                 hint="Shards must sit beside the index file",
             )
+        if target == index_path.resolve():
+            raise MalformedFileError(
+                f"weight_map names the index file itself as a shard ({shard!r})", path=index_path, hint=_FIX
+            )
         if not target.is_file():
             raise MalformedFileError(
-                f"shard {shard!r} named in weight_map is missing", path=index_path, hint="Download the missing shard"
+                f"shard {shard!r} named in weight_map is missing or not a file",
+                path=index_path,
+                hint="Download the missing shard",
             )
         shards[shard] = open_safetensors(target)
     for name, shard in wmap.items():
@@ -174,6 +197,8 @@ def open_sharded(index_path: Path) -> ModelFile:
                 path=index_path,
                 hint=_FIX,
             )
+    if not wmap:
+        raise MalformedFileError("weight_map maps no tensors", path=index_path, hint="Check that the index is complete")
     refs = [t for mf in shards.values() for t in mf.tensors]
     names = [t.name for t in refs]
     if len(set(names)) != len(names):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import pickle
+import pickletools
 import reprlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +21,12 @@ from typing import Any, Callable, Optional
 from inspector.core.dtypes import DTYPES, TORCH_NAMES, DType
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
 
+from .base import MAX_NDIM, shape_problem
+
 #: Largest object pickle we read. It holds only structure (names, shapes, keys), never tensor data.
 MAX_PICKLE_BYTES = 1 << 30
-MAX_NDIM = 64
-MAX_NUMEL = 1 << 40
+#: Most elements of a view that repeats stored values (zero or overlapping strides), e.g. ``t.expand(...)``.
+MAX_REPEATED_NUMEL = 1 << 24
 MAX_DEPTH = 100
 MAX_METADATA = 1000
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -115,16 +119,24 @@ def _make_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, dtyp
     if not all(map(_is_index, size + stride)) or not _is_index(storage_offset):
         raise ValueError(f"bad tensor layout: shape {size}, strides {stride}, offset {storage_offset!r}")
     dt = dtype or storage.dtype
+    bad_shape = shape_problem(size)
+    if bad_shape:
+        raise ValueError(bad_shape)
     numel = math.prod(size)
-    if numel > MAX_NUMEL:
-        raise ValueError(f"tensor of {numel:,} elements (shape {size}) is beyond any real model")
     offset = storage_offset * dt.itemsize
     if numel:
-        span = _span(size, stride) * dt.itemsize
-        if offset + span > storage.nbytes:
+        elements = _span(size, stride)
+        if offset + elements * dt.itemsize > storage.nbytes:
             raise ValueError(
                 f"tensor {list(size)} (strides {list(stride)}, offset {storage_offset}) reaches past the end "
                 f"of its {storage.nbytes}-byte storage {storage.key!r}"
+            )
+        # A view with zero or overlapping strides repeats stored values; reading it materialises every element,
+        # so its size is not bounded by the file's: cap it (torch.save of an .expand()ed tensor is rare).
+        if numel > elements and numel > MAX_REPEATED_NUMEL:
+            raise ValueError(
+                f"tensor {list(size)} (strides {list(stride)}) repeats {elements:,} stored values as "
+                f"{numel:,} elements (over {MAX_REPEATED_NUMEL:,}); re-save it with tensor.contiguous()"
             )
     return _Tensor(storage, dt, offset, size, stride)
 
@@ -293,11 +305,30 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return _Storage(key, dt, view_numel * dt.itemsize, nbytes, view_offset * dt.itemsize)
 
 
+def _check_opcodes(file: Any) -> None:
+    """Walk the pickle's opcodes once without building anything, then rewind.
+
+    The C unpickler allocates a length-prefixed object (``BYTEARRAY8``, ``BINBYTES8``...) at its claimed size
+    before reading it, so one corrupt length field asks for exabytes (and CPython 3.11 may then print a stray
+    ``SystemError`` on stderr). :func:`pickletools.genops` reads the same lengths but only ever asks the file for
+    the bytes that are there, and fails with "expected N bytes ... but only M remain".
+    """
+    start = file.tell()
+    for _ in pickletools.genops(file):
+        pass
+    file.seek(start)
+
+
 def _unpickle(file: Any, path: Path, what: str, storages: Optional[dict[str, _Storage]] = None) -> Any:
     try:
+        _check_opcodes(file)
         return _RestrictedUnpickler(file, path, storages=storages).load()
     except InspectorError:
         raise
+    except MemoryError:
+        raise MalformedFileError(
+            f"{what} claims an object larger than memory (a corrupt length field)", path=path, hint=_RECOPY
+        ) from None
     except _Unsupported as e:
         raise UnsupportedFormatError(
             f"holds {e}, which Model Inspector cannot read", path=path, hint="Convert them to a supported dtype"
@@ -314,6 +345,11 @@ class _CappedReader:
 
     def __init__(self, f: Any, path: Path) -> None:
         self.f, self.path, self.used = f, path, 0
+        self.size = os.fstat(f.fileno()).st_size
+
+    def _clamp(self, n: int) -> int:
+        """At most what the file still holds (a corrupt length must not make us allocate it), and the cap."""
+        return max(0, min(n, self.size - self.f.tell(), MAX_PICKLE_BYTES + 1 - self.used))
 
     def _take(self, n: int) -> int:
         self.used += n
@@ -324,7 +360,7 @@ class _CappedReader:
         return n
 
     def read(self, n: int = -1) -> bytes:
-        data: bytes = self.f.read(MAX_PICKLE_BYTES + 1 - self.used if n < 0 else n)
+        data: bytes = self.f.read(self._clamp(MAX_PICKLE_BYTES + 1 if n is None or n < 0 else n))
         self._take(len(data))
         return data
 
@@ -339,6 +375,11 @@ class _CappedReader:
 
     def tell(self) -> int:
         return int(self.f.tell())
+
+    def seek(self, pos: int) -> None:
+        """Rewind to ``pos`` (after :func:`_check_opcodes`); the bytes will be read, and counted, again."""
+        self.used -= self.f.tell() - pos
+        self.f.seek(pos)
 
 
 # ---------------------------------------------------------------------------------------------- flattening

@@ -178,6 +178,12 @@ class SafetensorsWriter:
         check_not_input(self.target, protect)
         if self.target.is_dir():
             raise ExportError("output is a folder", path=self.target, hint="Give a file name ending in .safetensors")
+        if self.target.exists() and not self.target.is_file():  # the final rename would replace the device node
+            raise ExportError(
+                "output is a device or pipe, not a file",
+                path=self.target,
+                hint="Give a file name ending in .safetensors",
+            )
         parent = self.target.parent
         if not parent.is_dir():
             raise ExportError(f"folder {parent} does not exist", path=self.target, hint="Create it or choose another")

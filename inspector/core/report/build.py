@@ -62,6 +62,21 @@ def build_report(
     ranges; their matching layers are overlaid. ``inputs`` overrides what the scan was given (taken from
     ``ScanResult.options`` or the document's ``inputs``).
     """
+    with np.errstate(all="ignore"):  # plotting values near the float limit overflows harmlessly
+        return _build_report(scan, model, scrub, evaluation, safe_bits_curve, baseline_scans, inputs, created, cancel)
+
+
+def _build_report(
+    scan: Any,
+    model: ModelFile | str | Path | None,
+    scrub: Any,
+    evaluation: Any,
+    safe_bits_curve: Optional[Sequence[Any]],
+    baseline_scans: Sequence[Any],
+    inputs: Optional[Mapping[str, Any]],
+    created: Optional[datetime],
+    cancel: Optional[CancelToken],
+) -> ReportData:
     doc = scan_document(scan)
     created = created or datetime.now(timezone.utc)
     given = dict(inputs) if inputs is not None else _inputs_of(scan, doc)

@@ -48,6 +48,8 @@ def write_report(data: ReportData, path: str | Path, *, render_pdf: Optional[Pdf
     fmt = report_format(target)
     if not target.parent.exists():
         raise InspectorError("the folder does not exist", path=target.parent, hint="Create it or choose another")
+    if target.exists() and not target.is_file():  # the atomic rename would replace a device, pipe or folder
+        raise InspectorError("not a regular file", path=target, hint="Give a file name ending in .html or .pdf")
     payload = render_bytes(data, fmt, render_pdf)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:

@@ -1,0 +1,132 @@
+"""Bad input on the command line: exit 2, one line on stderr, no traceback, nothing written, nothing replaced."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inspector.cli import main
+
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    """A copy of a demo model (outputs written by mistake must never land on the bundled one)."""
+    return Path(shutil.copy(DEMO / "mlp-benign-s0.safetensors", tmp_path / "m.safetensors"))
+
+
+def _one_line(capsys, *expected: str) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1, err
+    for text in expected:
+        assert text in err[0]
+    return err[0]
+
+
+def test_json_output_never_replaces_the_model(model: Path, capsys) -> None:
+    before = model.read_bytes()
+    assert main(["scan", str(model), "--json", str(model)]) == 2  # used to overwrite the model with the JSON
+    _one_line(capsys, "refusing to write over the input file")
+    assert model.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("command", "extra"),
+    [("scan", ["--json", "{tmp}/no/such/x.json"]), ("scan", ["--json", "{tmp}"]), ("eval", ["--json", "{tmp}"])],
+)
+def test_bad_json_outputs_exit_2(model: Path, tmp_path: Path, capsys, command: str, extra: list[str]) -> None:
+    args = [command, str(model), *(a.format(tmp=tmp_path) for a in extra)]
+    if command == "eval":
+        args += ["--data", str(DEMO / "eval.npz")]
+    assert main(args) == 2
+    _one_line(capsys, "--json")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_outputs_that_are_pipes_are_refused_not_replaced(model: Path, tmp_path: Path, capsys) -> None:
+    pipe = tmp_path / "out.safetensors"
+    os.mkfifo(pipe)
+    assert main(["scrub", str(model), "--bits", "8", "-o", str(pipe)]) == 2  # os.replace used to swap it out
+    _one_line(capsys, "device or pipe")
+    assert pipe.is_fifo()
+
+
+@pytest.mark.parametrize("bins", ["0", "70000"])
+def test_bad_bins_exit_2_not_1(model: Path, capsys, bins: str) -> None:
+    assert main(["scan", str(model), "--bins", bins]) == 2
+    _one_line(capsys, "--bins")
+
+
+def test_an_explicit_architecture_that_does_not_exist_is_an_error(model: Path, tmp_path: Path, capsys) -> None:
+    spec = f"{tmp_path}/nothere.py:build"
+    assert main(["scan", str(model), "--arch", spec, "--data", str(DEMO / "eval.npz")]) == 2  # used to be skipped
+    _one_line(capsys, "nothere.py")
+
+
+def test_deep_json_for_report_inputs_and_profiles(model: Path, tmp_path: Path, capsys) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    out = tmp_path / "r.html"
+    assert main(["report", str(model), "-o", str(out), "--scrub", str(deep)]) == 2
+    _one_line(capsys, "too deeply")
+    assert main(["report", str(deep), "-o", str(out)]) == 2
+    _one_line(capsys, "too deeply")
+    assert main(["scan", str(model), "--profile", str(deep)]) == 2
+    _one_line(capsys, "too deeply")
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_endless_devices_as_inputs(model: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", str(model), "-o", str(out), "--eval", "/dev/zero"]) == 2
+    _one_line(capsys, "not a regular file")
+    assert main(["scan", str(model), "--profile", "/dev/zero"]) == 2
+    _one_line(capsys, "not a regular file")
+    assert main(["scan", "/dev/zero"]) == 2
+    _one_line(capsys, "not a regular file")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("inputs", "labels", "expected"),
+    [
+        (np.full((4, 64), np.nan, np.float32), np.zeros(4, np.int64), "NaN or infinite"),
+        (np.zeros((4, 5), np.float32), np.zeros(4, np.int64), "cannot run on inputs of shape (5,)"),
+        (np.zeros((4, 64), np.float32), np.full(4, 10**6, np.int64), "labels go up to 1000000"),
+    ],
+)
+def test_bad_data_for_every_command(model: Path, tmp_path: Path, capsys, inputs, labels, expected: str) -> None:
+    data = tmp_path / "d.npz"
+    np.savez(data, inputs=inputs, labels=labels)
+    assert main(["eval", str(model), "--data", str(data), "--device", "cpu"]) == 2
+    _one_line(capsys, expected)
+    if "labels" not in expected:  # the scan's probe never looks at labels
+        assert main(["scan", str(model), "--data", str(data)]) == 2
+        _one_line(capsys, expected)
+    out = tmp_path / "o.safetensors"
+    args = ["scrub", str(model), "--bits", "8", "--check", "--data", str(data), "--device", "cpu", "-o", str(out)]
+    assert main(args) == 2
+    _one_line(capsys, expected)
+    assert not out.exists()  # exit 2 means nothing written, even when the check fails after the export
+
+
+def test_a_hostile_file_through_the_real_entry_point(tmp_path: Path) -> None:
+    p = tmp_path / "deep.safetensors"
+    blob = b"[" * 100_000 + b"]" * 100_000
+    p.write_bytes(struct.pack("<Q", len(blob)) + blob)
+    out = tmp_path / "o.safetensors"
+    for args in (["scan", str(p)], ["scrub", str(p), "--bits", "8", "-o", str(out)]):
+        r = subprocess.run([sys.executable, "-m", "inspector", *args], capture_output=True, text=True, timeout=60)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert str(p) in lines[0] and "too deeply" in lines[0]
+    assert not out.exists()
