@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from ..core.errors import InspectorError
+from ..core.formats.writer import input_named
 from ..core.progress import ProgressCallback
 
 
@@ -63,18 +64,11 @@ def check_output(out: Optional[str], inputs: Iterable[str | Path] = (), *, optio
         )
     if not target.parent.is_dir():
         raise InspectorError(f"the folder of {option} does not exist", path=target, hint="Create it first")
-    for p in inputs:
-        p = Path(p)
-        same = target.resolve() == p.resolve()
-        if not same and target.exists() and p.exists():
-            try:
-                same = os.path.samefile(target, p)
-            except OSError:
-                same = False
-        if same:
-            raise InspectorError(
-                f"refusing to write over the input file {p}", path=target, hint="Choose a different output path"
-            )
+    p = input_named(target, inputs)
+    if p is not None:
+        raise InspectorError(
+            f"refusing to write over the input file {p}", path=target, hint="Choose a different output path"
+        )
 
 
 def write_json(obj: Any, out: str) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..core.errors import InspectorError
-from ._common import check_output, human_bytes, progress_for, write_json
-from .scan import add_scan_options, check_arch, input_files, options_from
+from ._common import check_output, human_bytes, write_json
+from .scan import add_scan_options, check_arch, input_files, options_from, scan_with_bar
 
 COMMAND = "report"
 ORDER = 15
@@ -93,8 +93,6 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     fmt = report_format(args.output)  # a bad suffix fails before any work
     out = Path(args.output)
-    if not out.parent.exists():
-        raise InspectorError("the output folder does not exist", path=out.parent, hint="Create it first")
     opts = options_from(args)
     inputs = [*input_files(None, args), *(x for x in (args.scrub, args.eval) if x)]
     check_output(args.output, inputs)
@@ -110,17 +108,12 @@ def run(args: argparse.Namespace) -> int:
         model = model_path if model_path and Path(model_path).exists() else None
     else:
         from ..core.formats import open_model
-        from ..core.scan import scan
 
         model = open_model(args.model)
         check_output(args.output, model.files)
         check_output(args.json, model.files, option="--json")
         check_arch(args, model)
-        bar, close = progress_for(f"scanning {model.path.name}")
-        try:
-            scan_source = scan(model, opts, progress=bar)
-        finally:
-            close()
+        scan_source = scan_with_bar(model, opts)
     references = _references(opts.baselines, scan_source) if doc is None else []
     try:
         data = build_report(scan_source, model=model, scrub=scrub, evaluation=evaluation, baseline_scans=references)

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..core.errors import InspectorError
-from ..core.formats import open_model
+from ..core.formats import ModelFile, open_model
 from ..core.scan import ScanOptions, ScanResult, scan
 from ._common import check_output, human_bytes, progress_for, write_json
 
@@ -58,6 +58,15 @@ def check_arch(args: argparse.Namespace, model: Any) -> None:
         from ..core.recipes import resolve
 
         resolve(args.arch, model)
+
+
+def scan_with_bar(model: ModelFile, opts: ScanOptions) -> ScanResult:
+    """``scan`` with a progress bar on an interactive terminal."""
+    bar, close = progress_for(f"scanning {model.path.name}")
+    try:
+        return scan(model, opts, progress=bar)
+    finally:
+        close()
 
 
 def add_parser(sub) -> None:
@@ -137,11 +146,7 @@ def run(args: argparse.Namespace) -> int:
     model = open_model(args.model)
     check_output(args.json, input_files(model, args), option="--json")
     check_arch(args, model)
-    bar, close = progress_for(f"scanning {model.path.name}")
-    try:
-        result = scan(model, opts, progress=bar)
-    finally:
-        close()
+    result = scan_with_bar(model, opts)
     if args.json:
         write_json(result.to_json(), args.json)
     if args.json == "-":

@@ -41,10 +41,6 @@ class DType:
         """The numpy type the raw bytes are read as: native floats where numpy has them, else ``uint``."""
         return _STORAGE[self.name]
 
-    @property
-    def has_numpy_float(self) -> bool:
-        return self.name in ("F16", "F32", "F64")
-
 
 _TABLE = [
     DType("F64", 8, "float", 11, 52),
@@ -121,11 +117,6 @@ TORCH_NAMES: dict[str, str] = {
 }
 
 
-def dtype(name: str) -> DType:
-    """Look up a dtype by its safetensors name; raises ``KeyError`` for unknown names."""
-    return DTYPES[name]
-
-
 @cache
 def _fp8_table(name: str) -> np.ndarray:
     """float32 value of each of the 256 codes of an fp8 format (OCP E4M3FN / E5M2)."""
@@ -158,13 +149,4 @@ def widen(raw: np.ndarray, dt: DType) -> np.ndarray:
         return raw.astype(np.float32)
     if dt.name in ("F32", "F64"):
         return raw
-    if dt.kind == "bool":
-        return raw.astype(np.float64)
     return raw.astype(np.float64)
-
-
-def subnormal_mask_bits(dt: DType) -> tuple[int, int]:
-    """(exponent mask, mantissa mask) of a float dtype in its raw integer view."""
-    m = (1 << dt.mantissa_bits) - 1
-    e = ((1 << dt.exponent_bits) - 1) << dt.mantissa_bits
-    return e, m

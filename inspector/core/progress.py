@@ -19,22 +19,27 @@ class Cancelled(Exception):
 
 
 class CancelToken:
-    """A thread-safe flag a caller sets to ask a running function to stop at its next check."""
+    """A thread-safe flag a caller sets to ask a running function to stop at its next check.
 
-    __slots__ = ("_event",)
+    A token made with a ``parent`` is also cancelled when the parent is, but cancelling it leaves the parent
+    alone: a function stops its own helpers (after an error) without cancelling its caller's token.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_event", "_parent")
+
+    def __init__(self, parent: Optional[CancelToken] = None) -> None:
         self._event = threading.Event()
+        self._parent = parent
 
     def cancel(self) -> None:
         self._event.set()
 
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return self._event.is_set() or (self._parent is not None and self._parent.cancelled)
 
     def check(self) -> None:
-        if self._event.is_set():
+        if self.cancelled:
             raise Cancelled()
 
 

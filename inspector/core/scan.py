@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -19,7 +18,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from .. import __version__
-from .analysis.kernels import Kernels
+from .analysis.kernels import Kernels, histogram_from_table
 from .analysis.kernels import plan as plan_kernels
 from .analysis.layers import layer_kind
 from .analysis.stats import (
@@ -231,11 +230,9 @@ class _Scanner:
         self.opts = opts
         self.cancel = cancel
         self.on_tensor = on_tensor
-        self.total = 2 * sum(r.numel * r.dtype.itemsize for r in model.tensors)
-        self.prog = ThreadSafeProgress(progress, max(1, self.total))
+        self.prog = ThreadSafeProgress(progress, max(1, 2 * model.nbytes))
         workers = opts.workers or os.cpu_count() or 1
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
-        self.lock = threading.Lock()
         by_dtype: dict[str, int] = {}
         for r in model.tensors:
             by_dtype[r.dtype.name] = by_dtype.get(r.dtype.name, 0) + r.numel * r.dtype.itemsize
@@ -257,16 +254,41 @@ class _Scanner:
             edges = histogram_edges(lo, hi, opts.bins, ref.dtype)
         std = math.sqrt(p1.moments.m2 / p1.moments.n) if p1.moments.n else math.nan
         thr = NEAR_ZERO_SIGMAS * std
-        hist = np.zeros(opts.bins, dtype=np.int64)
-        near = 0
-        for h, nz in self._map(lambda r: _p2(r, opts, edges, thr, self.cancel, self.tick, self.kern, (lo, hi)), pieces):
-            hist += h
-            near += nz
+        hist, near = self._pass2(ref, pieces, p1, edges, thr, (lo, hi))
         stats = finalize(p1, ref.dtype, hist, edges, near)
         result = TensorScan(ref.name, ref.dtype.name, ref.shape, layer_kind(ref.name, ref.shape), stats)
         if self.on_tensor is not None:
             self.on_tensor(result)
         return result
+
+    def _pass2(
+        self,
+        ref: TensorRef,
+        pieces: list[TensorRef],
+        p1: Pass1,
+        edges: np.ndarray,
+        thr: float,
+        span: tuple[float, float],
+    ) -> tuple[np.ndarray, int]:
+        """Histogram and near-zero count. A 16-bit float tensor's pass-1 pattern table counts every distinct
+        value, so it gives both exactly without reading the tensor a second time."""
+        dt = ref.dtype
+        if dt.is_float and dt.itemsize == 2 and p1.tables is not None:
+            try:
+                with np.errstate(all="ignore"):
+                    hist, near = histogram_from_table(p1.tables[0], dt, edges, span, thr)
+            except ValueError:  # edges widened beyond the span (a range of a few ulps): bin the values
+                pass
+            else:
+                self.tick(ref.numel * dt.itemsize)
+                return hist, near
+        hist = np.zeros(len(edges) - 1, dtype=np.int64)
+        near = 0
+        opts, cancel, kern = self.opts, self.cancel, self.kern
+        for h, nz in self._map(lambda r: _p2(r, opts, edges, thr, cancel, self.tick, kern, span), pieces):
+            hist += h
+            near += nz
+        return hist, near
 
     def _map(self, fn: Callable, items: list) -> list:
         if len(items) == 1:
@@ -276,8 +298,9 @@ class _Scanner:
 
     def run(self) -> tuple[TensorScan, ...]:
         refs = self.model.tensors
-        big = [r for r in refs if r.contiguous and r.numel * r.dtype.itemsize > self.opts.piece_bytes]
-        small = [r for r in refs if r not in set(big)] if big else list(refs)
+        is_big = [r.contiguous and r.numel * r.dtype.itemsize > self.opts.piece_bytes for r in refs]
+        big = [r for r, b in zip(refs, is_big) if b]
+        small = [r for r, b in zip(refs, is_big) if not b]
         # Small tensors run one per task on the pool; a big tensor's pieces are fanned out from this thread
         # (never from inside a pool task, which could starve the pool).
         futures: dict[str, Future] = {r.name: self.pool.submit(self.tensor, r) for r in small}
@@ -307,8 +330,8 @@ def scan_tensors(
     on_tensor: Optional[Callable[[TensorScan], None]] = None,
 ) -> tuple[TensorScan, ...]:
     """Statistics of every tensor of ``model`` in storage order; ``on_tensor`` is called as each finishes."""
-    cancel = cancel or CancelToken()
-    return _Scanner(model, options, progress, cancel, on_tensor).run()
+    # a token of our own, so that stopping the pool after an error leaves the caller's token as it was
+    return _Scanner(model, options, progress, CancelToken(cancel), on_tensor).run()
 
 
 def scan(
@@ -327,7 +350,8 @@ def scan(
     """
     t0 = time.perf_counter()
     mf = model if isinstance(model, ModelFile) else open_model(model)
-    cancel = cancel or CancelToken()
+    cancel = CancelToken(cancel)  # ours: cancelled to stop the hashing thread, never the caller's
+    done = max(1, 2 * mf.nbytes)  # the statistics' own total: later phases keep the bar full, say what runs
     digest: Optional[str] = None
     hasher: Optional[ThreadPoolExecutor] = None
     hash_future: Optional[Future] = None
@@ -336,7 +360,6 @@ def scan(
         hash_future = hasher.submit(sha256_files, mf.files, cancel=cancel)
     try:
         tensors = scan_tensors(mf, options, progress=progress, cancel=cancel, on_tensor=on_tensor)
-        done = max(1, 2 * mf.nbytes)  # the statistics' own total: later phases keep the bar full, say what runs
         if hash_future is not None:
             if not hash_future.done():
                 report(progress, done, done, "finishing SHA-256")
@@ -361,7 +384,7 @@ def scan(
     if options.detectors:
         from .detectors import run_detectors
 
-        report(progress, max(1, 2 * mf.nbytes), max(1, 2 * mf.nbytes), "running detectors")
+        report(progress, done, done, "running detectors")
         findings, checked, limits = run_detectors(mf, tensors, options, progress=progress, cancel=cancel)
     ranked = rank(findings)
     return ScanResult(

@@ -133,3 +133,42 @@ def test_listing_reads_headers_only(make_model, monkeypatch):
     monkeypatch.setattr(base, "_readinto", boom)
     m = open_model(p)
     assert m.names == ["w"] and m.parameters == 10_000
+
+
+def test_a_failed_scan_leaves_the_callers_token_alone(small_model):
+    token = CancelToken()
+
+    def fail(_tensor):
+        raise ValueError("consumer failed")
+
+    with pytest.raises(ValueError, match="consumer failed"):
+        scan(small_model, cancel=token, on_tensor=fail)
+    assert not token.cancelled
+    assert scan(small_model, ScanOptions(detectors=False), cancel=token).tensors  # the token is still usable
+
+
+def test_16_bit_tensors_are_read_once(make_model, monkeypatch):
+    rng = np.random.default_rng(3)
+    half = (rng.standard_t(4, 5000) * 0.02).astype(np.float16)
+    half[[7, 99]] = [np.inf, np.nan]
+    p = make_model({"h": half, "f": rng.normal(size=3000).astype(np.float32)})
+    import inspector.core.scan as scan_mod
+
+    reads: dict[str, int] = {}
+    real = scan_mod.iter_chunks
+
+    def counting(ref, *a, **k):
+        reads[ref.name] = reads.get(ref.name, 0) + 1
+        return real(ref, *a, **k)
+
+    monkeypatch.setattr(scan_mod, "iter_chunks", counting)
+    seen = []
+    r = scan(p, ScanOptions(bins=64, jit=False, detectors=False), progress=lambda d, t, m: seen.append((d, t)))
+    assert reads == {"h": 1, "f": 2}
+    assert seen[-1][0] == seen[-1][1]
+    st = r.tensor("h").stats
+    fin = half[np.isfinite(half)].astype(np.float32)
+    counts, edges = np.histogram(fin, bins=64, range=(float(fin.min()), float(fin.max())))
+    assert np.array_equal(st.histogram.counts, counts) and np.array_equal(st.histogram.edges, edges)
+    thr = 0.05 * float(fin.astype(np.float64).std())
+    assert st.near_zero_fraction == np.count_nonzero(np.abs(half.astype(np.float32)) <= thr) / half.size

@@ -21,12 +21,13 @@ import logging
 import math
 import os
 import threading
+from functools import cache
 from typing import Callable, Iterable, Mapping, Optional
 
 import numpy as np
 
 from ..dtypes import DType, widen
-from .stats import Moments, Pass1
+from .stats import Moments, Pass1, _outer
 
 log = logging.getLogger(__name__)
 
@@ -425,7 +426,7 @@ class Kernels:
         bins = len(edges) - 1
         counts = np.zeros((4, bins + 2), dtype=np.int64)
         buf = np.empty(2048, dtype=np.int32)
-        lo, hi = _outer_span(span)
+        lo, hi = _outer(*span)
         denom = float(hi) - float(lo)
         tol = _boundary_tol(edges, denom)
         exact = tol is None
@@ -477,12 +478,12 @@ def histogram_from_table(
     """
     if dt.itemsize != 2 or not dt.is_float or table.size != 65536:
         raise ValueError(f"histogram_from_table needs a 16-bit float pattern table, not {dt.name}")
-    values = widen(np.arange(65536, dtype=np.uint16).view(dt.storage), dt)
+    values = _values16(dt)
     used = np.flatnonzero(table)
     v, w = values[used], table[used]
     fin = np.isfinite(v)
     v, w = v[fin], w[fin]
-    lo, hi = _outer_span(span)
+    lo, hi = _outer(*span)
     counts, got = np.histogram(v, bins=len(edges) - 1, range=(lo, hi), weights=w)
     if not np.array_equal(got, edges):
         raise ValueError("edges were not made from this span")
@@ -490,10 +491,12 @@ def histogram_from_table(
     return counts.astype(np.int64), near
 
 
-def _outer_span(span: tuple[float, float]) -> tuple[float, float]:
-    from .stats import _outer
-
-    return _outer(*span)
+@cache
+def _values16(dt: DType) -> np.ndarray:
+    """The value of each of the 65,536 codes of a 16-bit float type (read-only)."""
+    values = widen(np.arange(65536, dtype=np.uint16).view(dt.storage), dt)
+    values.setflags(write=False)
+    return values
 
 
 def _boundary_tol(edges: np.ndarray, denom: float) -> Optional[float]:

@@ -236,18 +236,8 @@ def _add_tables(a: Optional[list[np.ndarray]], b: Optional[list[np.ndarray]]) ->
     return [x + y for x, y in zip(a, b)]
 
 
-_TINY: dict[str, float] = {
-    "F64": float(np.finfo(np.float64).tiny),
-    "F32": float(np.finfo(np.float32).tiny),
-    "F16": float(np.finfo(np.float16).tiny),
-}
-
-
 def _tiny(dt: DType) -> float:
-    if dt.name in _TINY:
-        return _TINY[dt.name]
-    if dt.name == "BF16":
-        return float(np.finfo(np.float32).tiny)  # bf16 shares fp32's exponent
+    """The smallest normal value of a float type (``np.finfo(...).tiny`` for the types numpy has)."""
     bias = (1 << (dt.exponent_bits - 1)) - 1
     return float(2.0 ** (1 - bias))
 

@@ -84,23 +84,31 @@ def build_header(
     return struct.pack("<Q", len(blob)) + blob, {k: (start + b, start + e) for k, (b, e) in spans.items()}
 
 
-def check_not_input(target: Path, inputs: Iterable[Path]) -> None:
-    """Raise :class:`ExportError` if ``target`` is (or links to) one of ``inputs``."""
+def input_named(target: Path, inputs: Iterable[str | Path]) -> Optional[Path]:
+    """The first of ``inputs`` that ``target`` is, links to (symlink) or shares its file with (hard link)."""
     resolved = target.resolve()
     for p in inputs:
         p = Path(p)
-        same = resolved == p.resolve()
-        if not same and target.exists() and p.exists():
+        if resolved == p.resolve():
+            return p
+        if target.exists() and p.exists():
             try:
-                same = os.path.samefile(target, p)
+                if os.path.samefile(target, p):
+                    return p
             except OSError:
-                same = False
-        if same:
-            raise ExportError(
-                f"refusing to write over the input file {p}",
-                path=target,
-                hint="Choose a different --output; the original must stay as it is",
-            )
+                pass
+    return None
+
+
+def check_not_input(target: Path, inputs: Iterable[Path]) -> None:
+    """Raise :class:`ExportError` if ``target`` is (or links to) one of ``inputs``."""
+    p = input_named(target, inputs)
+    if p is not None:
+        raise ExportError(
+            f"refusing to write over the input file {p}",
+            path=target,
+            hint="Choose a different --output; the original must stay as it is",
+        )
 
 
 class _Worker(threading.Thread):
