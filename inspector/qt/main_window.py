@@ -168,9 +168,8 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.model_combo)
         tb.addWidget(QLabel("  Baseline "))
         self.baseline_picker = BaselinePicker(self.doc, self, lambda: self.prefs.last_dir, self._report)
-        self.baseline_combo = self.baseline_picker.combo
         self.matching_label = self.baseline_picker.label
-        tb.addWidget(self.baseline_combo)
+        tb.addWidget(self.baseline_picker.combo)
         tb.addWidget(self.matching_label)
         tb.addSeparator()
         tb.addAction(self.rescan_action)
@@ -179,7 +178,6 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.scan_status = ScanStatus(self.doc, self.statusBar())
         self.status_label = self.scan_status.label
-        self.progress = self.scan_status.progress
         self.cancel_button = self.scan_status.cancel_button
 
     def _connect(self) -> None:
@@ -256,9 +254,6 @@ class MainWindow(QMainWindow):
         """Offer reference models in the baseline picker (the demo offers its benign model)."""
         self.baseline_picker.fill(entries)
 
-    def choose_baseline_file(self) -> None:
-        self.baseline_picker.choose_file()
-
     def set_baseline_path(self, path: str, label: Optional[str] = None) -> None:
         self.baseline_picker.set_path(path, label)
 
@@ -280,9 +275,6 @@ class MainWindow(QMainWindow):
         )
         self.report_action = self.report_exporter.action
         self.report_exporter.add_to(self.file_menu, self.export_menu_anchor)
-
-    def choose_report(self) -> None:
-        self.report_exporter.choose()
 
     def export_report(self, path: str) -> None:
         """Write the HTML/PDF report of the current scan (with the applied scrub and accuracy, if any)."""
@@ -374,7 +366,7 @@ class MainWindow(QMainWindow):
             self._restored_state = True
             w = self.width()
             self.resizeDocks(
-                [self.layers_dock, self.findings_dock], [int(w * 0.25), int(w * 0.22)], Qt.Orientation.Horizontal
+                [self.layers_dock, self.findings_dock], [int(w * 0.3), int(w * 0.22)], Qt.Orientation.Horizontal
             )
 
     # ------------------------------------------------------------------------------------------------ closing

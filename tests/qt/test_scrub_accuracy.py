@@ -106,3 +106,36 @@ def test_accuracy_original_vs_scrubbed(qtbot, main_window, tmp_path):
     assert pair.scrubbed.agreement > 0.9
     assert acc.table.item(1, 0).text() == "scrubbed"
     assert "best device" in acc.device_label.text() or acc.device_slot.busy
+
+
+def test_a_scrub_of_the_previous_model_never_lands_on_the_next(qtbot, main_window, big_model, tiny_model):
+    w = main_window()
+    w.open_path(big_model)
+    qtbot.waitUntil(lambda: w.doc.model is not None, timeout=10_000)
+    panel = w.views["scrub"]
+    panel.apply()
+    assert panel.apply_slot.busy
+    with qtbot.waitSignal(w.doc.opened, timeout=10_000):
+        w.open_path(tiny_model)
+    assert not panel.apply_slot.busy  # the scrub of big.safetensors was cancelled
+    qtbot.waitUntil(lambda: not w.pool.active, timeout=30_000)
+    assert w.doc.scrubbed is None and w.doc.scrub_history == []
+    assert "Nothing applied" in panel.state_label.text()
+
+
+def test_a_changed_scrub_drops_its_accuracy_from_the_report(qtbot, main_window, tiny_model):
+    from types import SimpleNamespace
+
+    from inspector.qt.tasks import AccuracyPair
+
+    w = main_window()
+    w.open_path(tiny_model)
+    wait_scanned(qtbot, w)
+    acc = w.views["accuracy"]
+    original = SimpleNamespace(accuracy=0.9, samples=50, device_name="CPU", agreement=None, mean_kl=None)
+    scrubbed = SimpleNamespace(accuracy=0.8, samples=50, device_name="CPU", agreement=0.95, mean_kl=1e-3)
+    acc._on_evaluated(AccuracyPair(original, scrubbed))
+    assert w.doc.evaluation is scrubbed
+    w.doc.scrubbed_changed.emit()  # e.g. Undo: the evaluated scrubbed copy is gone
+    assert w.doc.evaluation is original
+    assert acc.table.item(1, 0) is None and "evaluate again" in acc.summary.text()

@@ -229,10 +229,8 @@ class AccuracyPanel(QWidget):
     def find_safe_bits(self) -> None:
         if not self._ready():
             return
-        seed = 0
-        scrub_panel = self.doc.scrubbed
-        if scrub_panel is not None:
-            seed = scrub_panel.plan.seed
+        applied = self.doc.scrubbed
+        seed = applied.plan.seed if applied is not None else 0
         self.slot.start(
             safe_bits,
             self.doc.model,
@@ -276,6 +274,7 @@ class AccuracyPanel(QWidget):
     def _on_scrubbed_changed(self) -> None:
         if self.pair is not None and self.pair.scrubbed is not None:
             self.pair = AccuracyPair(self.pair.original, None)
+            self.doc.evaluation = self.pair.original  # the report must not show the replaced scrub's accuracy
             self._show_pair(self.pair)
             self.summary.setText("The scrub changed: evaluate again to compare.")
 

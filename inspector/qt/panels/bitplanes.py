@@ -85,16 +85,12 @@ class BitPlanesPanel(QWidget):
         scan = self.doc.scans.get(name or "")
         if scan is None:
             self.title.setText("Select a layer." if not name else f"<b>{name}</b> — waiting for the scan…")
-            self.bars.setOpts(x=[0], height=[0])
-            self.base_marks.setData([], [])
-            self.byte_curve.setData(np.arange(257), np.zeros(256))
+            self._clear_plots()
             return
         s = scan.stats
         if not s.bit_ones:
             self.title.setText(f"<b>{name}</b> ({scan.dtype}): bit planes apply to float tensors only.")
-            self.bars.setOpts(x=[0], height=[0])
-            self.base_marks.setData([], [])
-            self.byte_curve.setData(np.arange(257), np.zeros(256))
+            self._clear_plots()
             return
         bits = np.asarray(s.bit_ones)
         x = np.arange(len(bits))
@@ -114,6 +110,11 @@ class BitPlanesPanel(QWidget):
             f"<b>{name}</b> · {scan.dtype} · low-byte entropy {P.fmt(s.low_byte_entropy, '.3f')} bits "
             f"(8 = uniform) · lowest 8 planes P(1) {low.min():.3f}–{low.max():.3f}"
         )
+
+    def _clear_plots(self) -> None:
+        self.bars.setOpts(x=[0], height=[0])
+        self.base_marks.setData([], [])
+        self.byte_curve.setData(np.arange(257), np.zeros(256))
 
     def _place_regions(self, dtype_name: str, nbits: int) -> None:
         dt = DTYPES.get(dtype_name)

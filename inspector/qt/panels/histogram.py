@@ -123,12 +123,9 @@ class HistogramPanel(QWidget):
         self._debounce.start()
 
     def _on_log_toggled(self, on: bool) -> None:
-        self.log_changed_draw()
-        self.log_y_changed.emit(on)
-
-    def log_changed_draw(self) -> None:
         self._draw()
         self._reset_zoom()
+        self.log_y_changed.emit(on)
 
     def refresh(self) -> None:
         """Show the selected layer with the current bins and baseline: at once when the scan has exactly
@@ -186,7 +183,6 @@ class HistogramPanel(QWidget):
         self.model_curve.setData(d.edges, ys)
         self.model_curve.setVisible(True)
         self.plot.setLabel("left", "log₁₀(count + 1)" if log else "count")
-        self.model_curve.opts["name"] = f"{P.short_name(d.name, 40)}"
         scan = self.doc.scans.get(d.name)
         total = int(d.counts.sum())
         if d.baseline_counts is not None:

@@ -48,7 +48,7 @@ _STAT_COLUMNS: list[_Col] = [
 class LayerTableModel(QAbstractTableModel):
     """Rows are tensors in storage order; detector columns appear once a scan's findings are known."""
 
-    FIXED = ["", "name", "shape", "dtype", "params"]
+    FIXED = ["⚑", "name", "shape", "dtype", "params"]
 
     def __init__(self, doc: ModelDocument) -> None:
         super().__init__()
@@ -256,8 +256,12 @@ class LayerTablePanel(QWidget):
         shapes = [self.model.data(self.model.index(r, 2)) or "" for r in range(min(200, self.model.rowCount()))]
         widest_shape = max(shapes, key=len, default="shape")
         hh.resizeSection(2, max(fm.horizontalAdvance(widest_shape), fm.horizontalAdvance("shape")) + pad)
-        hh.resizeSection(3, fm.horizontalAdvance("F8_E4M3") + pad)
-        hh.resizeSection(4, fm.horizontalAdvance("100,000,000") + pad)
+        model = self.doc.model
+        tensors = model.tensors if model is not None else []
+        dtypes = {t.dtype.name for t in tensors} | {"dtype"}
+        hh.resizeSection(3, max(fm.horizontalAdvance(d) for d in dtypes) + pad)
+        most = max((t.numel for t in tensors), default=0)
+        hh.resizeSection(4, max(fm.horizontalAdvance(f"{most:,}"), fm.horizontalAdvance("params")) + pad)
         sample = fm.horizontalAdvance("-0.000123") + pad
         for c in range(5, self.model.columnCount()):
             header = str(self.model.headerData(c, Qt.Orientation.Horizontal) or "")

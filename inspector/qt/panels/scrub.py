@@ -176,8 +176,9 @@ class ScrubPanel(QWidget):
 
     # ------------------------------------------------------------------------------------------------ bits
     def _on_opened(self, model) -> None:
-        for spin in self.dtype_spins.values():
-            spin.deleteLater()
+        if self.apply_slot.current is not None and self.apply_slot.current.name == "scrub":
+            # a scrub of the previous model must not land on this one (an export finishes: its file is right)
+            self.apply_slot.cancel()
         self.dtype_spins = {}
         while self.dtype_layout.count():
             item = self.dtype_layout.takeAt(0)

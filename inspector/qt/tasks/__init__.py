@@ -11,7 +11,7 @@ from .accuracy import AccuracyPair, DeviceInfo, best_device, evaluate_pair, safe
 from .contract import Emit, Progress
 from .images import IMAGE_SOURCES, MAX_TILES, TileImage, tile_image
 from .reporting import write_report_task
-from .scanning import HistogramData, Opened, histogram, only, open_and_scan, open_only, scan_model
+from .scanning import HistogramData, Opened, histogram, open_and_scan, open_only, scan_model
 from .scrubbing import (
     PREVIEW_ELEMENTS,
     ScrubApplied,
@@ -43,7 +43,6 @@ __all__ = [
     "export_scrub",
     "glob_escape",
     "histogram",
-    "only",
     "open_and_scan",
     "open_only",
     "safe_bits",

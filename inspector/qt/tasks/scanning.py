@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ...core.formats import ModelFile, open_model
-from ...core.layer_histogram import LayerHistogram, layer_histogram, only
+from ...core.layer_histogram import LayerHistogram, layer_histogram
 from ...core.progress import CancelToken
 from ...core.scan import ScanOptions, ScanResult, scan
 from .contract import Emit, Progress
@@ -62,4 +62,4 @@ def histogram(
     )
 
 
-__all__ = ["HistogramData", "Opened", "histogram", "only", "open_and_scan", "open_only", "scan_model"]
+__all__ = ["HistogramData", "Opened", "histogram", "open_and_scan", "open_only", "scan_model"]
