@@ -132,10 +132,6 @@ def run(zoo: Path, manifest: dict[str, Any], modes: tuple[str, ...]) -> list[dic
     return rows
 
 
-def _attack_word(a: str) -> str:
-    return {"lsb": "lsb", "correlated-value": "correlated-value", "sign": "sign", "capacity-abuse": "capacity-abuse"}[a]
-
-
 def tables(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
     out = []
     # attacked models: detection and attribution per variant
@@ -153,7 +149,7 @@ def tables(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
         for m in modes:
             rs = by[(v, m)]
             det = sum(r["verdict"] == "suspicious" for r in rs)
-            att = sum(r["top_attack"] == _attack_word(r["attack"]) for r in rs)
+            att = sum(r["top_attack"] == r["attack"] for r in rs)
             cells.append(f"{det}/{len(rs)} / {att}/{len(rs)}")
         out.append(f"| {v} | {n} | " + " | ".join(cells) + " |")
     # benign models: false positives per variant
@@ -205,9 +201,7 @@ def tables(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
     misses = [r for r in rows if r["label"] != "benign" and r["verdict"] != "suspicious"]
     fps = [r for r in rows if r["label"] == "benign" and r["verdict"] == "suspicious"]
     wrong = [
-        r
-        for r in rows
-        if r["label"] != "benign" and r["verdict"] == "suspicious" and r["top_attack"] != _attack_word(r["attack"])
+        r for r in rows if r["label"] != "benign" and r["verdict"] == "suspicious" and r["top_attack"] != r["attack"]
     ]
     for title, rs, show in (
         ("Missed (verdict clean)", misses, False),

@@ -357,3 +357,34 @@ def test_shared_histogram_evidence_is_drawn(sign_scan):
     data = build_report(res2)
     (fid,) = [k for k in data.figures if k.startswith("hist:")]
     assert "ref" in data.figures[fid].content and "from -1 to 1" in data.figures[fid].caption
+
+
+def test_detector_histograms_are_labelled_and_drawn_once(tmp_path):
+    """Without a reference the detectors' overlay is a fitted Gaussian: the caption says so (not "baseline"),
+    and the one histogram several detectors attach to a layer is drawn once and referred to afterwards."""
+    res = scan(save(tmp_path, "sign.safetensors", sign_tensors()), ScanOptions(workers=1, hash=False))
+    with_hist = [f for f in res.findings if "histograms" in f.evidence and f.tensor == "fc1.weight"]
+    assert with_hist and with_hist[0].evidence["histograms"]["baseline_label"] == "fitted zero-mean Gaussian"
+    res2 = with_findings(res, [*res.findings, replace(with_hist[0], detector="another-detector")])
+    data = build_report(res2)
+    fig = data.figures["hist:fc1.weight:shared"]
+    assert "the orange outline is the fitted zero-mean Gaussian on the same bin edges" in fig.caption
+    assert len([k for k in data.figures if k.startswith("hist:fc1.weight")]) == 1
+    assert any(v.refers_to == (fig.number,) for v in data.findings if v.tensor == "fc1.weight")
+
+
+def test_scan_limits_are_not_repeated(tmp_path):
+    res = scan(save(tmp_path, "benign.safetensors", benign_tensors(1)), ScanOptions(workers=1, hash=False))
+    limits = build_report(res).limits
+    assert len([x for x in limits if "watermark" in x]) == 1 and len(limits) == len(set(limits))
+
+
+def test_arch_from_the_file_is_not_reported_as_missing(tmp_path):
+    """The lab's files name their recipe: with --data alone the capacity probe runs, and the inputs say so."""
+    res = scan(save(tmp_path, "benign.safetensors", benign_tensors(1)), OPTS)
+    res = replace(res, checked=("capacity abuse: 2,000 probes × 3 out-of-distribution families",))
+    rows = {r.label: r for r in build_report(res, inputs={"data": "eval.npz"}).inputs}
+    arch = rows["Architecture recipe (--arch)"]
+    assert not arch.missing and "could not run" not in arch.note and "names its recipe" in arch.note
+    rows = {r.label: r for r in build_report(replace(res, checked=()), inputs={"data": "eval.npz"}).inputs}
+    assert rows["Architecture recipe (--arch)"].missing

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..findings import Finding
 from .context import Context, finding
 from .features import MIN_ORDER, Features
@@ -30,22 +28,6 @@ SKEW = 0.5
 PLATYKURTIC = 2.8
 #: KS distance to the reference layer at which the distribution counts as changed.
 KS_REF = 0.25
-
-
-def shuffled_autocorr(values: np.ndarray, shape: tuple[int, ...], seed: int = 0) -> float:
-    """Lag-1 autocorrelation after permuting whole units (conv kernels, or rows of a matrix)."""
-    if len(shape) < 2:
-        return math.nan
-    unit = int(np.prod(shape[2:])) if len(shape) > 2 else int(shape[-1])
-    n = values.size // unit * unit
-    if n < 2 * unit or unit < 1:
-        return math.nan
-    units = values[:n].reshape(-1, unit)
-    perm = np.random.default_rng(seed).permutation(units.shape[0])
-    x = units[perm].reshape(-1)
-    d = x - x.mean()
-    den = float(np.dot(d, d))
-    return float(np.dot(d[:-1], d[1:]) / den) if den > 0 else math.nan
 
 
 def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
@@ -77,7 +59,7 @@ def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
             )
         )
     # neighbour correlation against the channel-shuffled null and the reference
-    null = shuffled_autocorr(ctx.values(f.name), ctx.model[f.name].shape)
+    null = f.shuffled_autocorr
     ev["shuffled_autocorr"] = null
     if rf is not None and math.isfinite(rf.autocorr) and math.isfinite(f.autocorr):
         e = (f.autocorr - rf.autocorr) / AUTOCORR_REF

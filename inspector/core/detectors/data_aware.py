@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -143,21 +143,37 @@ def _best(a: np.ndarray, b: np.ndarray, ctx: Context, absolute: bool) -> tuple[n
     return best, arg
 
 
+def _best_layout(
+    lay: Layouts, score: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], at: float
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """The image layout under which the most windows match (``score`` ≥ ``at``; ties go to the higher median
+    score): its name, and each window's best score and best image under it."""
+    result: Any = None
+    for name, vec in zip(lay.names, lay.vectors):
+        best, arg = score(vec)
+        share = float(np.mean(best >= at))
+        if result is None or share > result[1] or (share == result[1] and np.median(best) > np.median(result[2])):
+            result = (name, share, best, arg)
+    name, _, best, arg = result
+    return name, best, arg
+
+
+def _matched(best: np.ndarray, at: float) -> tuple[int, float, float]:
+    """Windows matched, their share, and the evidence (capped below a warning under MIN_MATCHES windows)."""
+    matched = int(np.sum(best >= at))
+    share = float(np.mean(best >= at))
+    excess = share / MATCH_SHARE if matched >= MIN_MATCHES else min(0.45, share / MATCH_SHARE)
+    return matched, share, excess
+
+
 def correlation_test(ctx: Context, th: np.ndarray, offsets, lay: Layouts) -> Optional[Finding]:
     ell = lay.pixels
     starts, win = _windows(th, ell, offsets)
     if starts.size == 0:
         return None
     w = _standardise(win)
-    result: Any = None
-    for name, vec in zip(lay.names, lay.vectors):
-        best, arg = _best(w, _standardise(vec), ctx, absolute=True)
-        share = float(np.mean(best >= MATCH_R))
-        if result is None or share > result[1] or (share == result[1] and np.median(best) > np.median(result[2])):
-            result = (name, share, best, arg)
-    name, share, best, arg = result
-    matched = int(np.sum(best >= MATCH_R))
-    excess = share / MATCH_SHARE if matched >= MIN_MATCHES else min(0.45, share / MATCH_SHARE)
+    name, best, arg = _best_layout(lay, lambda vec: _best(w, _standardise(vec), ctx, absolute=True), MATCH_R)
+    matched, share, excess = _matched(best, MATCH_R)
     top = np.argsort(-best)[:5]
     msg = (
         f"{matched:,} of {starts.size:,} windows of {ell} weights correlate with a training image at |r| ≥ "
@@ -182,17 +198,14 @@ def sign_test(ctx: Context, th: np.ndarray, offsets, lay: Layouts) -> Optional[F
     if starts.size == 0:
         return None
     w = np.where(win > 0, 1.0, -1.0)
-    result: Any = None
-    for name, vec in zip(lay.names, lay.vectors):
+
+    def agreement(vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         bits = np.unpackbits(image_bytes(vec), axis=1).astype(np.float64) * 2.0 - 1.0
         best, arg = _best(w, bits, ctx, absolute=False)
-        agree = (best / ell + 1.0) / 2.0
-        share = float(np.mean(agree >= MATCH_AGREE))
-        if result is None or share > result[1] or (share == result[1] and np.median(agree) > np.median(result[2])):
-            result = (name, share, agree, arg)
-    name, share, agree, arg = result
-    matched = int(np.sum(agree >= MATCH_AGREE))
-    excess = share / MATCH_SHARE if matched >= MIN_MATCHES else min(0.45, share / MATCH_SHARE)
+        return (best / ell + 1.0) / 2.0, arg
+
+    name, agree, _ = _best_layout(lay, agreement, MATCH_AGREE)
+    matched, share, excess = _matched(agree, MATCH_AGREE)
     msg = (
         f"the signs of {matched:,} of {starts.size:,} windows of {ell} weights agree with the bits of a training "
         f"image's bytes at ≥ {pct(MATCH_AGREE)} ({pct(share)}; median best agreement {pct(float(np.median(agree)))}, "

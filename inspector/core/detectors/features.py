@@ -42,6 +42,8 @@ UNIFORM_PLANES_BELOW = 8
 GRID_LEVELS = 256
 #: Low bytes compressed to judge compressibility.
 COMPRESS_BYTES = 1 << 18
+#: Layer kinds whose tensors are weight matrices or kernels (the tensors θ is made of).
+WEIGHT_KINDS = ("dense", "conv", "embedding")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class Features:
     skewness: float
     kurtosis: float
     autocorr: float
+    #: lag-1 autocorrelation with whole units (conv kernels, matrix rows) shuffled: the null the order tests
+    #: compare with (weight tensors only, else NaN)
+    shuffled_autocorr: float
     sign_autocorr: float
     #: sign autocorrelation beyond what the value autocorrelation implies for Gaussian-like weights
     #: (arcsine law: ρ_sign = 2/π·asin ρ); ≈ 0 for trained weights, large when signs were written
@@ -100,7 +105,7 @@ class Features:
     @property
     def is_weight(self) -> bool:
         """A weight matrix or kernel (the tensors θ is made of), not a bias, norm or scalar."""
-        return self.kind in ("dense", "conv", "embedding")
+        return self.kind in WEIGHT_KINDS
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -130,6 +135,22 @@ def _autocorr(x: np.ndarray) -> float:
     d = x - x.mean()
     den = float(np.dot(d, d))
     return float(np.dot(d[:-1], d[1:]) / den * x.size / (x.size - 1)) if den > 0 else math.nan
+
+
+def shuffled_autocorr(values: np.ndarray, shape: tuple[int, ...], seed: int = 0) -> float:
+    """Lag-1 autocorrelation after permuting whole units (conv kernels, or rows of a matrix)."""
+    if len(shape) < 2:
+        return math.nan
+    unit = int(np.prod(shape[2:])) if len(shape) > 2 else int(shape[-1])
+    n = values.size // unit * unit
+    if n < 2 * unit or unit < 1:
+        return math.nan
+    units = values[:n].reshape(-1, unit)
+    perm = np.random.default_rng(seed).permutation(units.shape[0])
+    x = units[perm].reshape(-1)
+    d = x - x.mean()
+    den = float(np.dot(d, d))
+    return float(np.dot(d[:-1], d[1:]) / den) if den > 0 else math.nan
 
 
 def _phase_share(x: np.ndarray, period: int) -> float:
@@ -335,6 +356,7 @@ def _tensor_features(
         skewness=s.skewness,
         kurtosis=s.kurtosis,
         autocorr=ac,
+        shuffled_autocorr=shuffled_autocorr(x, tuple(ref.shape)) if ts.kind in WEIGHT_KINDS else math.nan,
         sign_autocorr=sac,
         sign_excess=excess,
         period=best_p,

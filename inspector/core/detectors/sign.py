@@ -51,20 +51,19 @@ def _sign_excess(ctx: Context, f: Features, rf: Features | None) -> tuple[float,
     return e, text, ev
 
 
-def _spike(ctx: Context, f: Features, rf: Features | None) -> tuple[float, str, dict, bool]:
-    """Evidence from the spike at zero and the kurtosis; the bool says it may reach "suspicious" alone."""
+def _spike(ctx: Context, f: Features, rf: Features | None) -> tuple[float, str, dict]:
+    """Evidence from the spike at zero and the kurtosis (against the reference layer, else the top of the
+    profile's benign range)."""
     nz = ctx.expect(f, "near_zero")
     ku = ctx.expect(f, "kurtosis", ".1f")
     if rf is not None:
         e_nz = (f.near_zero - nz.value) / NEAR_ZERO_REF
         e_ku = (f.kurtosis - ku.value) / KURTOSIS_REF
-        strong = True
     else:
         top_nz = nz.hi if math.isfinite(nz.hi) else nz.value
         top_ku = ku.hi if math.isfinite(ku.hi) else ku.value
         e_nz = (f.near_zero - top_nz) / NEAR_ZERO_PROFILE
         e_ku = (f.kurtosis - top_ku) / KURTOSIS_PROFILE
-        strong = False
     text = (
         f"{pct(f.near_zero)} of weights within ±0.05σ of zero ({nz.text}), kurtosis {f.kurtosis:.1f} ({ku.text}), "
         f"{pct(f.positive)} positive"
@@ -77,7 +76,7 @@ def _spike(ctx: Context, f: Features, rf: Features | None) -> tuple[float, str, 
         "positive": f.positive,
         "baseline_source": nz.source,
     }
-    return min(e_nz, e_ku), text, ev, strong
+    return min(e_nz, e_ku), text, ev
 
 
 def detect(ctx: Context) -> list[Finding]:
@@ -87,7 +86,7 @@ def detect(ctx: Context) -> list[Finding]:
             continue
         rf = ctx.reference_features(f.name)
         e1, t1, ev1 = _sign_excess(ctx, f, rf)
-        e2, t2, ev2, _ = _spike(ctx, f, rf)
+        e2, t2, ev2 = _spike(ctx, f, rf)
         # A spike at zero with heavy tails also comes from strong weight decay or pruning: never proof alone.
         e2 = min(e2, 0.9)
         e3 = 0.0

@@ -19,7 +19,7 @@ from ..weights_image import minmax_tiles, source_values, theta_tensors
 from . import figures as figs
 from .figures import Figure
 from .model import ATTACK_LABELS, FindingView, ReportData, Row, Section, TensorRow
-from .sections import PLAIN_LIMITS, evaluation_section, inputs_rows, scrub_section
+from .sections import PLAIN_LIMITS, evaluation_section, inputs_rows, scrub_section, value_text
 from .svg import num
 
 SCAN_SCHEMA = "model-inspector/scan/1"
@@ -167,6 +167,7 @@ def _build_report(
     headline, summary = _headline(verdict, score, views, counts, flagged)
     file_name = Path(str(m.get("path", "model"))).name
     limits = list(doc.get("limits") or [])
+    probed = any(str(c).startswith("capacity abuse:") for c in doc.get("checked") or ())
     limits += [x for x in PLAIN_LIMITS if x not in limits]
     return ReportData(
         title=f"Model inspection report: {file_name}",
@@ -178,7 +179,7 @@ def _build_report(
         headline=headline,
         summary=summary,
         identity=_identity(doc, tensors, created),
-        inputs=inputs_rows(given, evaluation=eval_doc is not None, scrub=scrub_doc is not None),
+        inputs=inputs_rows(given, evaluation=eval_doc is not None, scrub=scrub_doc is not None, probed=probed),
         findings=tuple(views),
         figures=dict(reg.figures),
         overview=overview_id,
@@ -269,9 +270,12 @@ def _finding_figure(reg: _Figures, f: Mapping, t: Mapping, baselines, flagged: s
         (v for v in ev.values() if isinstance(v, Mapping) and {"edges", "counts", "ref_counts"} <= set(v)), None
     )
     if shared is not None:  # the detector's own histograms of both layers on a joint range (shared edges)
-        fid = f"hist:{name}:{f.get('detector')}"
+        # detectors share one histogram per layer (its baseline layer's, else the fitted Gaussian's): draw it once
+        fid = f"hist:{name}:shared"
+        if fid in reg.figures:
+            return fid
         view = {**t, "histogram": {"edges": shared["edges"], "counts": shared["counts"]}}
-        label = str(ev.get("baseline_label") or ev.get("baseline_name") or "baseline")
+        label = str(shared.get("baseline_label") or ev.get("baseline_label") or ev.get("baseline_name") or "baseline")
         made = figs.histogram_figure(
             view, baseline_counts=list(shared["ref_counts"]), baseline_label=label, flagged=name in flagged
         )
@@ -465,14 +469,8 @@ def _evidence_rows(ev: Mapping[str, Any]) -> tuple[Row, ...]:
             if len(v) > 12 or any(isinstance(x, (list, dict)) for x in v):
                 continue
             text = ", ".join(num(x) if isinstance(x, float) else str(x) for x in v)
-        elif isinstance(v, bool) or v is None:
-            text = str(v).lower()
-        elif isinstance(v, float):
-            text = num(v, ".4g")
-        elif isinstance(v, int):
-            text = f"{v:,}"
         else:
-            text = str(v)
+            text = value_text(v)
         rows.append(Row(label, text))
     return tuple(rows)
 

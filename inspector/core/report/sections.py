@@ -6,21 +6,23 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from ..detectors import WATERMARKS
 from .model import Row, Section
 from .svg import num
 
-#: Limits stated in every report, in plain words (RESEARCH.md, "Honest limits"); the scan adds its own.
+#: Limits stated in every report, in plain words (RESEARCH.md, "Honest limits"); the scan adds its own (the
+#: watermark one is the scan's own text, so a report of a recent scan states it once).
 PLAIN_LIMITS = (
-    "Legitimate fragile watermarks and watermarking regularisers leave the same kind of structure as the "
-    "attacks: a finding means non-natural structure, not necessarily stolen data.",
+    WATERMARKS,
     "On small models accuracy is a coarse signal (one test sample can move it by a fraction of a point); "
     "prediction agreement and the KL divergence of the outputs say more about whether scrubbing changed "
     "the model.",
 )
 
 
-def inputs_rows(given: Mapping[str, Any], *, evaluation: bool, scrub: bool) -> tuple[Row, ...]:
-    """What the inspection was given and, for what it was not, what that leaves unchecked."""
+def inputs_rows(given: Mapping[str, Any], *, evaluation: bool, scrub: bool, probed: bool = False) -> tuple[Row, ...]:
+    """What the inspection was given and, for what it was not, what that leaves unchecked; ``probed`` says the
+    capacity-abuse probe ran (without ``--arch`` when the model file names its recipe)."""
     if given.get("unknown"):
         return (
             Row(
@@ -39,14 +41,18 @@ def inputs_rows(given: Mapping[str, Any], *, evaluation: bool, scrub: bool) -> t
             Row(
                 "Reference model(s)",
                 "not given",
-                note="layers were compared with the built-in profile of trained weights and with a Gaussian "
-                "of the same σ, not with a trusted model of the same architecture",
+                note=f"layers were compared with the {'given' if given.get('profile') else 'built-in'} profile "
+                "of trained weights and with a Gaussian of the same σ, not with a trusted model of the same "
+                "architecture",
                 missing=True,
             )
         )
     profile = given.get("profile")
     rows.append(Row("Baseline profile", Path(str(profile)).name if profile else "built-in profile", mono=bool(profile)))
-    rows.append(_given("Architecture recipe (--arch)", given.get("arch"), "the capacity-abuse probe could not run"))
+    if not given.get("arch") and probed:
+        rows.append(Row("Architecture recipe (--arch)", "not given", note="the model file names its recipe"))
+    else:
+        rows.append(_given("Architecture recipe (--arch)", given.get("arch"), "the capacity-abuse probe could not run"))
     rows.append(
         _given(
             "Evaluation data (--data)",
@@ -86,7 +92,7 @@ def scrub_section(doc: Optional[Mapping[str, Any]], curve_figure: Optional[str])
     if isinstance(bits, Mapping) and bits:
         rows.append(Row("Low mantissa bits randomised", ", ".join(f"{k}: {v}" for k, v in bits.items())))
     elif bits is not None:
-        rows.append(Row("Low mantissa bits randomised", _value(bits)))
+        rows.append(Row("Low mantissa bits randomised", value_text(bits)))
     if doc.get("mode"):
         rows.append(Row("Mode", str(doc["mode"]), note=_MODES.get(str(doc["mode"]), "")))
     if doc.get("seed") is not None:
@@ -96,9 +102,9 @@ def scrub_section(doc: Optional[Mapping[str, Any]], curve_figure: Optional[str])
         rows.append(
             Row(
                 "Tensors",
-                f"{_value(doc['tensors_scrubbed'])} scrubbed"
-                + (f" ({_value(doc.get('elements_scrubbed'))} values)" if doc.get("elements_scrubbed") else "")
-                + (f", {_value(copied)} copied bit for bit" if copied is not None else ""),
+                f"{value_text(doc['tensors_scrubbed'])} scrubbed"
+                + (f" ({value_text(doc.get('elements_scrubbed'))} values)" if doc.get("elements_scrubbed") else "")
+                + (f", {value_text(copied)} copied bit for bit" if copied is not None else ""),
             )
         )
     if doc.get("max_abs_change") is not None:
@@ -111,7 +117,7 @@ def scrub_section(doc: Optional[Mapping[str, Any]], curve_figure: Optional[str])
         rows.append(
             Row(
                 "Read-back verification",
-                f"{ok}: {_value(ver.get('tensors'))} tensors read back",
+                f"{ok}: {value_text(ver.get('tensors'))} tensors read back",
                 note="; ".join(str(p) for p in ver.get("problems") or ())
                 or "copies identical, scrubbed tensors changed only in the low bits",
                 missing=not ver.get("ok"),
@@ -178,7 +184,8 @@ def _pct(v: Any) -> str:
     return f"{v:.2%}" if isinstance(v, (int, float)) and math.isfinite(v) else "–"
 
 
-def _value(v: Any) -> str:
+def value_text(v: Any) -> str:
+    """A scalar, mapping or list as report text: ints with thousands separators, floats to 4 figures."""
     if isinstance(v, bool) or v is None:
         return str(v).lower()
     if isinstance(v, float):
@@ -186,7 +193,7 @@ def _value(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, Mapping):
-        return ", ".join(f"{k}: {_value(x)}" for k, x in v.items())
+        return ", ".join(f"{k}: {value_text(x)}" for k, x in v.items())
     if isinstance(v, (list, tuple)):
-        return ", ".join(_value(x) for x in v)
+        return ", ".join(value_text(x) for x in v)
     return str(v)
