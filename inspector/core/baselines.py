@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -282,10 +284,29 @@ def load_reference(
         if h is not None and h.bins:
             ranges[m.ref_name] = (float(h.edges[0]), float(h.edges[-1]))
     bins = next((by_name[m.name].stats.histogram.bins for m in matches if by_name[m.name].stats.histogram), 256)
-    result = scan(
-        ref_model, ScanOptions(bins=bins, ranges=ranges, hash=False, detectors=False), progress=progress, cancel=cancel
-    )
-    return Reference(str(path), ref_model, {t.name: t for t in result.tensors}, tuple(matches), tuple(unmatched))
+    # The same reference on the same edges is asked for by the detectors and again by the report: scan it once.
+    st = os.stat(ref_model.path)
+    key = (str(Path(ref_model.path).resolve()), st.st_size, st.st_mtime_ns, bins, tuple(sorted(ranges.items())))
+    with _REFERENCE_LOCK:
+        cached = _REFERENCES.get(key)
+    if cached is None:
+        result = scan(
+            ref_model,
+            ScanOptions(bins=bins, ranges=ranges, hash=False, detectors=False),
+            progress=progress,
+            cancel=cancel,
+        )
+        cached = {t.name: t for t in result.tensors}
+        with _REFERENCE_LOCK:
+            _REFERENCES[key] = cached
+            while len(_REFERENCES) > 4:
+                _REFERENCES.pop(next(iter(_REFERENCES)))
+    return Reference(str(path), ref_model, cached, tuple(matches), tuple(unmatched))
+
+
+#: Scans of reference models keyed by file identity (path, size, mtime) and histogram edges; immutable values.
+_REFERENCES: dict[tuple, dict[str, Any]] = {}
+_REFERENCE_LOCK = threading.Lock()
 
 
 def reference_histograms(reference: Reference) -> dict[str, Any]:

@@ -135,3 +135,31 @@ def test_the_built_in_profile_ships_and_covers_dense_and_conv_layers():
     assert prof is not None and prof.sources and "digits" in prof.description
     for kind in ("dense", "conv"):
         assert prof.get(kind, "sign_excess") is not None and prof.get(kind, "near_zero") is not None
+
+
+def test_a_reference_is_scanned_once_per_file_version_and_edges(tmp_path, monkeypatch):
+    import os as _os
+
+    import numpy as _np
+    from safetensors.numpy import save_file as _save
+
+    import inspector.core.scan as scan_mod
+    from inspector.core.baselines import load_reference
+    from inspector.core.scan import scan as _scan
+
+    rng = _np.random.default_rng(3)
+    model = tmp_path / "m.safetensors"
+    ref = tmp_path / "r.safetensors"
+    _save({"w": rng.normal(0, 0.1, (32, 32)).astype(_np.float32)}, str(model))
+    _save({"w": rng.normal(0, 0.1, (32, 32)).astype(_np.float32)}, str(ref))
+    tensors = _scan(model).tensors
+    calls = []
+    real = scan_mod.scan
+    monkeypatch.setattr(scan_mod, "scan", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = load_reference(ref, tensors)
+    again = load_reference(ref, tensors)  # what the report asks for after the detectors did
+    assert len(calls) == 1 and again.tensors is first.tensors
+    st = ref.stat()
+    _os.utime(ref, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # the file changed: scan it again
+    load_reference(ref, tensors)
+    assert len(calls) == 2
