@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,7 +285,3 @@ def build_module(spec: Optional[str] | Recipe, model: ModelFile) -> Any:
             f"loading weights into {recipe.name!r} failed: {first[-1] if first else e}", path=model.path
         ) from None
     return module.eval()
-
-
-def count_parameters(module: Any) -> int:
-    return int(sum(math.prod(p.shape) for p in module.parameters()))

@@ -32,6 +32,7 @@ import fnmatch
 import hashlib
 import json
 import math
+import queue
 import re
 import secrets
 import struct
@@ -446,6 +447,36 @@ class _Background:
         return self._value
 
 
+class _Hasher:
+    """SHA-256 of the buffers handed to :meth:`update`, in order, computed on a thread (``hashlib`` releases
+    the GIL) so that it overlaps the caller's work. A buffer belongs to the hasher once handed over."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+        self._q: queue.Queue = queue.Queue(maxsize=8)
+        self.nbytes = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._q.get()) is not None:
+            self._h.update(item)
+
+    def update(self, data: bytes | np.ndarray) -> None:
+        self._q.put(data)
+        self.nbytes += len(data) if isinstance(data, bytes) else data.nbytes
+
+    def close(self) -> None:
+        """Wait for every queued buffer (safe to call twice)."""
+        if self._thread.is_alive():
+            self._q.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._h.hexdigest()
+
+
 def scrub_model(
     model: ModelFile,
     output: str | Path,
@@ -496,7 +527,7 @@ def scrub_model(
         meta["inspector.scrub_tensors"] = json.dumps(list(tensors))
     entries = [TensorEntry(p.ref.name, p.ref.dtype, p.ref.shape) for p in plan]
     total = 2 * model.nbytes if verify else model.nbytes
-    inner = CancelToken()  # stops the hashing thread when we stop
+    inner = CancelToken(cancel)  # stops the hashing thread when we stop, or when the caller cancels
     done = 0
 
     writer = SafetensorsWriter(
@@ -517,6 +548,7 @@ def scrub_model(
                     report(progress, done, total, f"scrubbing {ref.name}")
             src_sha = source_hash.result()
             writer.set_metadata("inspector.source_sha256", src_sha)
+            meta["inspector.source_sha256"] = src_sha
             tmp = writer.finish()
             out_sha: Optional[str] = None
             verification: Optional[Verification] = None
@@ -525,7 +557,7 @@ def scrub_model(
                 verification, changes, out_sha = _verify(
                     tmp,
                     plan,
-                    meta | {"inspector.source_sha256": src_sha},
+                    meta,
                     mode,
                     chunk_bytes,
                     progress,
@@ -556,7 +588,6 @@ def scrub_model(
         weights = [(c.mean_rel_change, model[c.name].numel) for c in scr if math.isfinite(c.mean_rel_change)]
         wsum = sum(w for _, w in weights)
         mean_rel = sum(m * w for m, w in weights) / wsum if wsum else 0.0
-    final_meta = meta | {"inspector.source_sha256": src_sha}
     return ScrubResult(
         output=output,
         sha256=out_sha,
@@ -574,7 +605,7 @@ def scrub_model(
         verification=verification,
         tensors=tuple(changes),
         seconds=time.perf_counter() - t0,
-        metadata=final_meta,
+        metadata=meta,
     )
 
 
@@ -653,19 +684,24 @@ def _verify(
     done: int,
     total: int,
     cancel: Optional[CancelToken],
-) -> tuple[Verification, list[TensorChange], str]:
-    inner = CancelToken()
-    out_hash = _Background(lambda: sha256_files([tmp], cancel=inner))
+) -> tuple[Verification, list[TensorChange], Optional[str]]:
+    """Read ``tmp`` back and compare it with the source; also returns the file's SHA-256 (``None`` when the
+    check failed), hashed from the same read: the header, then every tensor's bytes in storage order (the
+    reader has checked that they tile the rest of the file, and the byte count is checked at the end)."""
     problems: list[str] = []
     changes: list[TensorChange] = []
     checked = 0
+    written = open_safetensors(tmp)
+    if dict(written.metadata) != dict(metadata):
+        problems.append("metadata differs from what was written")
+    if written.names != [p.ref.name for p in plan]:
+        problems.append("tensor names or order differ from the source")
+        return Verification(False, 0, 0, tuple(problems)), changes, None
+    out_hash = _Hasher()
     try:
-        written = open_safetensors(tmp)
-        if dict(written.metadata) != dict(metadata):
-            problems.append("metadata differs from what was written")
-        if written.names != [p.ref.name for p in plan]:
-            problems.append("tensor names or order differ from the source")
-            return Verification(False, 0, 0, tuple(problems)), changes, out_hash.result()
+        with open(tmp, "rb") as f:
+            head = f.read(8)
+            out_hash.update(head + f.read(struct.unpack("<Q", head)[0]))
         for p, w in zip(plan, written.tensors, strict=True):
             src, dt, k = p.ref, p.ref.dtype, p.bits
             if w.dtype.name != dt.name or w.shape != src.shape:
@@ -681,10 +717,11 @@ def _verify(
             bad = changed = 0
             pairs = zip(
                 iter_chunks(src, cb, reuse=True, cancel=cancel),
-                iter_chunks(w, cb, reuse=True, cancel=cancel),
+                iter_chunks(w, cb, cancel=cancel),  # fresh buffers: each one goes on to the hasher
                 strict=True,
             )
             for a, b in pairs:
+                out_hash.update(b)
                 ua, ub = a.view(dt.uint), b.view(dt.uint)
                 x = np.bitwise_xor(ua, ub, out=xbuf[: ua.size])
                 n_changed = int(np.count_nonzero(x))
@@ -713,15 +750,13 @@ def _verify(
             n = max(1, src.numel)
             mx, rel = (stats.max, stats.mean_rel) if stats is not None else (0.0, 0.0)
             changes.append(TensorChange(src.name, dt.name, k, p.scrubbed, mx, rel, changed / n))
-        digest = out_hash.result()
-    except BaseException:
-        inner.cancel()
-        try:
-            out_hash.result()
-        except BaseException:  # noqa: BLE001
-            pass
-        raise
-    return Verification(not problems, len(changes), checked, tuple(problems)), changes, digest
+        size = tmp.stat().st_size
+        if out_hash.nbytes != size and not problems:
+            problems.append(f"the read-back covered {out_hash.nbytes:,} of the file's {size:,} bytes")
+        digest = out_hash.hexdigest()
+    finally:
+        out_hash.close()
+    return Verification(not problems, len(changes), checked, tuple(problems)), changes, None if problems else digest
 
 
 def scrub_file(

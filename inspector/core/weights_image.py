@@ -121,19 +121,6 @@ def source_values(
     return np.asarray(v[skip : skip + stop - start], dtype=np.float64)
 
 
-def read_source(
-    model: ModelFile,
-    names: Sequence[str],
-    source: str,
-    start: int = 0,
-    stop: Optional[int] = None,
-    *,
-    cancel: Optional[CancelToken] = None,
-) -> np.ndarray:
-    """:func:`source_values` of the tensors ``names`` of ``model``."""
-    return source_values([model[n] for n in names], source, start, stop, cancel=cancel)
-
-
 def minmax_tiles(
     values: np.ndarray, shape: Union[int, tuple[int, int]], count: Optional[int] = None, *, invert: bool = False
 ) -> np.ndarray:
@@ -190,7 +177,6 @@ __all__ = [
     "SOURCES",
     "is_theta",
     "minmax_tiles",
-    "read_source",
     "source_length",
     "source_values",
     "theta_tensors",

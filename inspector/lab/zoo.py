@@ -9,7 +9,6 @@ Everything is seeded and runs with a fixed number of torch threads, so a build i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -24,7 +23,7 @@ import numpy as np
 
 from ..core.data import save_dataset
 from ..core.errors import InspectorError
-from ..core.formats import open_model
+from ..core.formats import open_model, sha256_files
 from ..core.progress import CancelToken, ProgressCallback, check, report
 from . import attacks, codec, proofs
 from .digits import SPLIT_SEED, load_digits_split
@@ -98,10 +97,6 @@ def _lam(x: float) -> str:
     return f"{x:g}"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class _Builder:
     def __init__(self, out: Path, plan: Plan, progress, cancel) -> None:
         self.out = out
@@ -156,7 +151,7 @@ class _Builder:
             "twin_mean_kl": None if res.mean_kl is None else float(f"{res.mean_kl:.4g}"),
             "parameters": model.parameters,
             "bytes": path.stat().st_size,
-            "sha256": _sha256(path),
+            "sha256": sha256_files([path]),
         }
         if proof is not None:
             entry["proof"] = proof(model)
@@ -364,12 +359,16 @@ class _Builder:
                 "split_seed": SPLIT_SEED,
                 "train": len(self.train_set),
                 "test": len(self.test),
-                "eval": {"file": "eval.npz", "samples": len(self.test), "sha256": _sha256(self.out / "eval.npz")},
+                "eval": {
+                    "file": "eval.npz",
+                    "samples": len(self.test),
+                    "sha256": sha256_files([self.out / "eval.npz"]),
+                },
                 "train_sample": {
                     "file": "train_sample.npz",
                     "samples": n_sample,
                     "note": "the first training images in training order (the attacks' secrets come from here)",
-                    "sha256": _sha256(self.out / "train_sample.npz"),
+                    "sha256": sha256_files([self.out / "train_sample.npz"]),
                 },
             },
             "conventions": {

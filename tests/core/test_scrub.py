@@ -369,6 +369,35 @@ def test_interrupted_scrub_leaves_no_partial_file(mixed_model, tmp_path, how):
     assert out.read_bytes() == b"precious" and _leftovers(tmp_path) == []
 
 
+def test_cancel_while_waiting_for_the_source_hash_stops_at_once(mixed_model, tmp_path, monkeypatch):
+    import time
+
+    import inspector.core.scrub as scrub_mod
+
+    def slow_hash(paths, *, progress=None, cancel=None):  # a source far larger than the scrub is quick
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled()
+            time.sleep(0.01)
+        return "0" * 64
+
+    monkeypatch.setattr(scrub_mod, "sha256_files", slow_hash)
+    model = open_model(mixed_model)
+    token = CancelToken()
+
+    def progress(done, total, message):
+        if done == model.nbytes:  # the last chunk is written: the scrub now waits for the hash
+            token.cancel()
+
+    out = tmp_path / "out.safetensors"
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        scrub_model(model, out, seed=1, verify=False, progress=progress, cancel=token)
+    assert time.monotonic() - t0 < 5
+    assert not out.exists() and _leftovers(tmp_path) == []
+
+
 def test_disk_error_leaves_no_partial_file(mixed_model, tmp_path, monkeypatch):
     from inspector.core.formats import writer
 

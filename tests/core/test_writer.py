@@ -139,6 +139,33 @@ def test_leaving_without_commit_removes_the_temp_file_and_keeps_the_target(tmp_p
     assert not tmp.exists() and target.read_bytes() == b"old"
 
 
+def test_a_failed_fsync_fails_the_commit_and_keeps_the_target(tmp_path, monkeypatch):
+    """finish() only starts the fsync; commit() waits for it and renames nothing when it failed."""
+    from inspector.core.formats import writer
+
+    real_fsync = os.fsync
+    files: list[int] = []
+
+    def failing_fsync(fd: int) -> None:
+        if not files:  # the first fsync is the temporary file's; the folder's is the commit's last step
+            files.append(fd)
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(writer.os, "fsync", failing_fsync)
+    target = tmp_path / "o.safetensors"
+    target.write_bytes(b"old")
+    with (
+        pytest.raises(ExportError, match="Input/output error"),
+        SafetensorsWriter(target, [TensorEntry("t", DTYPES["U8"], (8,))]) as w,
+    ):
+        w.write(np.arange(8, dtype=np.uint8))
+        tmp = w.finish()
+        assert tmp.read_bytes()[-8:] == bytes(range(8))  # the contents are final before the fsync ends
+        w.commit()
+    assert files and target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["o.safetensors"]
+
+
 def test_refusals(tmp_path):
     src = tmp_path / "in.safetensors"
     src.write_bytes(b"x")

@@ -1,8 +1,9 @@
 """Atomic, streaming safetensors export.
 
 :class:`SafetensorsWriter` writes the header first (offsets computed from the tensor list), then the tensor
-data chunk by chunk, to a temporary file beside the target; :meth:`~SafetensorsWriter.finish` flushes and
-fsyncs it, and :meth:`~SafetensorsWriter.commit` renames it over the target with ``os.replace``. Whatever goes
+data chunk by chunk, to a temporary file beside the target; :meth:`~SafetensorsWriter.finish` flushes it and
+starts its fsync, and :meth:`~SafetensorsWriter.commit` waits for the fsync, then renames the file over the
+target with ``os.replace``. The fsync runs on a thread, so a read-back between the two overlaps the disk. Whatever goes
 wrong before the commit (an exception, a :class:`~inspector.core.progress.Cancelled`, a full disk), the
 temporary file is removed and a file already at the target is left as it was. The target may never be one of
 the input files (same path, symlink or hard link).
@@ -162,8 +163,8 @@ class SafetensorsWriter:
             for chunk in chunks:
                 w.write(chunk)
             w.set_metadata("k", value_of_64_chars)
-            tmp = w.finish()   # flushed and fsynced; read it back here to verify
-            w.commit()         # os.replace onto the target
+            tmp = w.finish()   # complete and flushed (fsync under way); read it back here to verify
+            w.commit()         # waits for the fsync, then os.replace onto the target
 
     Leaving the block without :meth:`commit` (or by an exception) removes the temporary file.
     ``reserve`` maps metadata keys to the exact length of a value only known at the end (a digest); set them
@@ -208,6 +209,7 @@ class SafetensorsWriter:
         self._tmp: Optional[Path] = None
         self._f: Optional[io.FileIO] = None
         self._worker: Optional[_Worker] = None
+        self._sync: Optional[_Fsync] = None
         self._finished = False
         self._committed = False
 
@@ -282,7 +284,8 @@ class SafetensorsWriter:
         self._patches[key] = value
 
     def finish(self) -> Path:
-        """Wait for every write, fill reserved metadata, flush and fsync; returns the temporary file's path."""
+        """Wait for every write, fill reserved metadata, flush, and start the fsync (:meth:`commit` waits for
+        it); returns the temporary file's path, whose contents are final."""
         check(self.cancel)
         if self._written != self.data_bytes:
             raise ExportError(f"tensor data is {self._written:,} bytes, the header declares {self.data_bytes:,}")
@@ -299,10 +302,9 @@ class SafetensorsWriter:
                 self._f.seek(pos)
                 _write_all(self._f, value.encode())
             self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
         except OSError as e:
             raise self._os_error(e) from None
+        self._sync = _Fsync(self._f)
         self._finished = True
         return self._tmp
 
@@ -311,7 +313,13 @@ class SafetensorsWriter:
         if not self._finished:
             self.finish()
         check(self.cancel)
-        assert self._tmp is not None
+        assert self._tmp is not None and self._sync is not None
+        try:
+            self._sync.wait()
+        except OSError as e:
+            raise self._os_error(e) from None
+        self._sync = None
+        check(self.cancel)
         try:
             os.replace(self._tmp, self.target)
         except OSError as e:
@@ -332,6 +340,12 @@ class SafetensorsWriter:
             except BaseException:  # noqa: BLE001 - the first error is already propagating
                 pass
             self._worker = None
+        if self._sync is not None:
+            try:
+                self._sync.wait()
+            except OSError:
+                pass
+            self._sync = None
         if self._f is not None and not self._f.closed:
             try:
                 self._f.close()
@@ -353,6 +367,28 @@ def _write_all(f, data) -> None:
         if n is None or n <= 0:
             raise OSError(28, "write made no progress (disk full?)")
         view = view[n:]
+
+
+class _Fsync:
+    """``os.fsync`` then close of a finished file, on a thread; :meth:`wait` joins and re-raises."""
+
+    def __init__(self, f: io.FileIO) -> None:
+        self.error: Optional[OSError] = None
+
+        def run() -> None:
+            try:
+                os.fsync(f.fileno())
+                f.close()
+            except OSError as e:
+                self.error = e
+
+        self._thread = threading.Thread(target=run, name="safetensors-fsync", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _fsync_dir(folder: Path) -> None:
