@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .dtypes import DType, widen
-from .formats import ModelFile, TensorRef, read_tensor
+from .formats import ModelFile, TensorRef, read_range
 from .progress import CancelToken, check
 
 #: What each weight becomes before tiling, with the words a reader sees.
@@ -110,7 +110,8 @@ def source_values(
         if lo >= hi:
             continue
         check(cancel)
-        raw = read_tensor(ref).reshape(-1)[lo - (offset - ref.numel) : hi - (offset - ref.numel)]
+        first = offset - ref.numel
+        raw = read_range(ref, lo - first, hi - first)  # only the bytes of the page asked for
         parts.append(_per_element(raw, ref.dtype, source))
         if offset >= e1:
             break

@@ -213,3 +213,22 @@ def test_header_lengths_that_look_like_pickle_markers_still_open_as_safetensors(
     p = tmp_path / "m.bin"
     p.write_bytes(struct.pack("<Q", len(header)) + header + np.float32(1.5).tobytes())
     assert read_tensor(open_model(p)["x"]).tolist() == [1.5]
+
+
+def test_read_range_reads_only_the_slice(tmp_path, monkeypatch):
+    from inspector.core.formats import read_range
+
+    x = np.arange(100, dtype=np.float32).reshape(10, 10)
+    p = tmp_path / "m.safetensors"
+    save_file({"x": x}, str(p))
+    ref = open_model(p)["x"]
+    assert read_range(ref, 13, 17).tolist() == [13.0, 14.0, 15.0, 16.0]
+    assert read_range(ref, 95, 200).tolist() == [95.0, 96.0, 97.0, 98.0, 99.0]
+    assert read_range(ref, 50, 50).size == 0
+    import inspector.core.formats.base as base
+
+    sizes = []
+    real = base._readinto
+    monkeypatch.setattr(base, "_readinto", lambda f, buf, off, r: sizes.append(buf.nbytes) or real(f, buf, off, r))
+    read_range(ref, 20, 30)
+    assert sizes == [40]

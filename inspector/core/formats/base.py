@@ -143,6 +143,21 @@ def read_tensor(ref: TensorRef) -> np.ndarray:
     return np.ascontiguousarray(view)
 
 
+def read_range(ref: TensorRef, start: int, stop: int) -> np.ndarray:
+    """Flat elements ``start:stop`` (storage order) of a tensor, reading only their bytes when it is contiguous."""
+    n = ref.numel
+    start, stop = max(0, min(start, n)), max(0, min(stop, n))
+    st = ref.dtype.storage
+    if stop <= start:
+        return np.empty(0, dtype=st)
+    if not ref.contiguous:
+        return read_tensor(ref).reshape(-1)[start:stop]
+    out = np.empty(stop - start, dtype=st)
+    with open(ref.path, "rb") as f:
+        _readinto(f, out, ref.offset + start * st.itemsize, ref)
+    return out
+
+
 def iter_chunks(
     ref: TensorRef,
     chunk_bytes: int = CHUNK_BYTES,
