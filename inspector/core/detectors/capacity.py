@@ -185,6 +185,7 @@ def detect(ctx: Context) -> list[Finding]:
         excess, msg, ev = _compare(own, theirs, f"baseline {ref.label}")
         excess = min(excess, 0.9)  # other training recipes shift these as much: a warning at most
         ev.update(reference_entropy=theirs.entropy, reference_confidence=theirs.confidence)
+        ctx.notes[NAME] = f"against baseline {ref.label}"
         break
     if a_excess >= excess:
         excess, msg = a_excess, a_msg
@@ -205,5 +206,6 @@ def available(ctx: Context) -> Optional[str]:
 
 
 def checked(ctx: Context) -> str:
-    how = "against the baseline model" if ctx.references else "against the model's own behaviour on real data"
+    # a baseline whose recipe cannot be built is skipped: say what the probe really compared against
+    how = ctx.notes.get(NAME, "against the model's own behaviour on real data")
     return f"capacity abuse: {PROBES:,} probes × 3 out-of-distribution families, label entropy and confidence {how}"

@@ -111,6 +111,9 @@ class Context:
         self._raw: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._features: dict[tuple[str, str], Optional[Features]] = {}
         self._distances: dict[str, Optional[LayerDistance]] = {}
+        #: what a detector found out while running that its ``checked`` line should report (e.g. which
+        #: reference the capacity probe really compared against)
+        self.notes: dict[str, str] = {}
 
     # -------------------------------------------------------------------- reading
     def raw(self, name: str, ref: Optional[Reference] = None) -> np.ndarray:
