@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import __version__
 from ..core.errors import InspectorError
 from ..core.findings import Finding
 from ..core.scan import ScanResult
@@ -43,6 +44,9 @@ from .resources import app_icon
 from .scan_status import ScanStatus
 from .workers import WorkerError, WorkerPool
 
+#: The window title carries the version, so a screenshot in a report or a bug says which build it shows.
+TITLE = f"Model Inspector {__version__}"
+
 
 class MainWindow(QMainWindow):
     """Model Inspector's window. ``settings`` lets tests use a temporary store."""
@@ -51,7 +55,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: Optional[QSettings] = None, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Model Inspector")
+        self.setWindowTitle(TITLE)
         self.setWindowIcon(app_icon())
         self.qsettings = settings if settings is not None else S.open_settings()
         self.prefs = S.load(self.qsettings)
@@ -347,7 +351,7 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         name = Path(self.doc.path).name if self.doc.path else ""
-        self.setWindowTitle(f"{name} — Model Inspector" if name else "Model Inspector")
+        self.setWindowTitle(f"{name} — {TITLE}" if name else TITLE)
 
     # ------------------------------------------------------------------------------------------------ drag/drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

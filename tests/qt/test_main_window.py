@@ -215,3 +215,13 @@ def test_baseline_model_overlays_on_shared_edges(qtbot, main_window, tiny_model,
     expect, _ = np.histogram(read_tensor(open_model(ref)["fc1.weight"]), bins=d.edges)
     np.testing.assert_array_equal(d.baseline_counts, expect)
     assert w.histogram.base_curve.isVisible()
+
+
+def test_title_shows_the_version_and_the_model(qtbot, main_window, tiny_model):
+    from inspector import __version__
+
+    w = main_window()
+    assert w.windowTitle() == f"Model Inspector {__version__}"
+    with qtbot.waitSignal(w.doc.opened, timeout=10_000):
+        w.open_path(str(tiny_model))
+    assert w.windowTitle() == f"{tiny_model.name} — Model Inspector {__version__}"
