@@ -321,8 +321,6 @@ class MainWindow(QMainWindow):
             self.error_dialog.show_error(f"{type(e.exception).__name__}: {e.exception}", e.details)
 
     def _about(self) -> None:
-        from .. import __version__
-
         self.message_bar.show_message(
             f"Model Inspector {__version__}: find training data hidden in a model's weights (Song, Ristenpart, "
             "Shmatikov, CCS 2017), scrub it, check accuracy, export sanitized weights.",
