@@ -17,7 +17,8 @@ from inspector.core.dtypes import DTYPES
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile
 from inspector.core.progress import CancelToken, ProgressCallback, check, report
-from inspector.core.scrub import FLOAT_DTYPES, _finite, scaled_bits, scrub_model, select_tensors
+from inspector.core.scrub import _finite, scrub_model, select_tensors
+from inspector.core.scrub_bits import FLOAT_DTYPES, scaled_bits
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The preview scrubs the first elements of a tensor with the export's own stream (:func:`~.scrub.scrub_chunk`,
 :func:`~.scrub.tensor_rng`: same seed, same bits, same result as :func:`~.scrub.scrub_model` for those
-elements) and measures the change the way the export's read-back does (:class:`~.scrub.ChangeStats`), plus the
+elements) and measures the change the way the export's read-back does (:class:`~.scrub_verify.ChangeStats`), plus the
 histograms before and after on given bin edges (usually the scan's, so the preview overlays the scan exactly).
 """
 
@@ -17,7 +17,8 @@ from .analysis.stats import histogram_chunk
 from .dtypes import widen
 from .formats import TensorRef, iter_chunks
 from .progress import CancelToken, ProgressCallback, check, report
-from .scrub import VERIFY_ELEMENTS, ChangeStats, scrub_chunk, tensor_rng
+from .scrub_bits import scrub_chunk, tensor_rng
+from .scrub_verify import VERIFY_ELEMENTS, ChangeStats
 
 #: Elements of one layer a preview looks at (the first ones, when a layer is larger).
 PREVIEW_ELEMENTS = 16 << 20
