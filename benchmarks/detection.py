@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inspector.core.scan import ScanOptions, scan  # noqa: E402
+from inspector.core.measure.scan import ScanOptions, scan  # noqa: E402
 
 TUNE_SEEDS = (5, 6, 7)
 MODES = ("weights-only", "baseline", "data-aware")

@@ -93,7 +93,7 @@ def ours(src: Path, out: Path, bits: int, verify: bool) -> tuple[dict, int]:
         f"""
 import time, json
 from inspector.core.formats import open_model
-from inspector.core.scrub import scrub_model
+from inspector.core.scrub.export import scrub_model
 m = open_model({str(src)!r})
 t = time.perf_counter()
 r = scrub_model(m, {str(out)!r}, bits={bits}, seed=1, verify={verify})

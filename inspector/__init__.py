@@ -13,13 +13,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .core.errors import InspectorError
-from .core.evaluate import EvalResult, evaluate
-from .core.formats import ModelFile, TensorRef, iter_chunks, open_model, read_tensor
-from .core.progress import Cancelled, CancelToken
-from .core.safe_bits import find_safe_bits
-from .core.scan import ScanOptions, ScanResult, TensorScan, TensorStats, scan
-from .core.scrub import ScrubResult, scrub_model
+from inspector.core.errors import InspectorError
+from inspector.core.evaluate.accuracy import EvalResult, evaluate
+from inspector.core.evaluate.safe_bits import find_safe_bits
+from inspector.core.formats import ModelFile, TensorRef, iter_chunks, open_model, read_tensor
+from inspector.core.measure.scan import ScanOptions, ScanResult, TensorScan, TensorStats, scan
+from inspector.core.progress import Cancelled, CancelToken
+from inspector.core.scrub.export import ScrubResult, scrub_model
 
 __all__ = [
     "CancelToken",

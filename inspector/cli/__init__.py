@@ -14,9 +14,9 @@ import pkgutil
 import sys
 from typing import Optional, Sequence
 
-from .. import __version__
-from ..core.errors import InspectorError
-from ..core.progress import Cancelled
+from inspector import __version__
+from inspector.core.errors import InspectorError
+from inspector.core.progress import Cancelled
 
 
 def _commands() -> list:

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from ..core.errors import InspectorError
-from ..core.formats.writer import input_named
-from ..core.progress import ProgressCallback
+from inspector.core.errors import InspectorError
+from inspector.core.formats.writer import input_named
+from inspector.core.progress import ProgressCallback
 
 
 class TerminalProgress:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.baselines import build_profile, save_profile
-from ._common import check_output, progress_for
+from inspector.cli._common import check_output, progress_for
+from inspector.core.judge.baselines import build_profile, save_profile
 
 COMMAND = "baseline"
 ORDER = 60

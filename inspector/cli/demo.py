@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from ..core.errors import InspectorError
-from ..core.resources import resource_path
+from inspector.core.errors import InspectorError
+from inspector.core.resources import resource_path
 
 COMMAND = "demo"
 ORDER = 81
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if args.screenshot:  # the picture shows the evidence of the top finding (for a sign attack: the digits)
             window.doc.scan_finished.connect(lambda r: _show_top_finding(window, r))
 
-    from ..qt.app import run as run_app
+    from inspector.qt.app import run as run_app
 
     return run_app(
         [first], models=models, baselines=baselines, baseline=base, screenshot=args.screenshot, prepare=prepare

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import check_output, progress_for, write_json
+from inspector.cli._common import check_output, progress_for, write_json
 
 COMMAND = "eval"
 ORDER = 30
@@ -40,9 +40,9 @@ def _pct(x: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.evaluate import evaluate
-    from ..core.formats import open_model
-    from ..core.recipes import resolve
+    from inspector.core.evaluate.accuracy import evaluate
+    from inspector.core.evaluate.recipes import resolve
+    from inspector.core.formats import open_model
 
     model = open_model(args.model)
     against = open_model(args.against) if args.against else None

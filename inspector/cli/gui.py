@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.errors import InspectorError
+from inspector.core.errors import InspectorError
 
 COMMAND = "gui"
 ORDER = 80
@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
     for label, value in (("MODEL", args.model), ("--baseline", args.baseline)):
         if value and not Path(value).exists():
             raise InspectorError(f"{label} {value}: no such file or folder", hint="Check the path")
-    from ..qt.app import run as run_app
+    from inspector.qt.app import run as run_app
 
     return run_app([args.model] if args.model else [], baseline=args.baseline, screenshot=args.screenshot)

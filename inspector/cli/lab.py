@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import progress_for
+from inspector.cli._common import progress_for
 
 COMMAND = "lab"
 ORDER = 80
@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from ..lab.zoo import build_zoo, summary_rows
+    from inspector.lab.zoo import build_zoo, summary_rows
 
     plan = "quick" if args.quick else "demo" if args.demo else "full"
     progress, close = progress_for(f"lab build ({plan})")

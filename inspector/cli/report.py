@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from ..core.errors import InspectorError
-from ._common import check_output, human_bytes, write_json
-from .scan import add_scan_options, check_arch, input_files, options_from, scan_with_bar
+from inspector.cli._common import check_output, human_bytes, write_json
+from inspector.cli.scan import add_scan_options, check_arch, input_files, options_from, scan_with_bar
+from inspector.core.errors import InspectorError
 
 COMMAND = "report"
 ORDER = 15
@@ -82,13 +82,13 @@ def _references(paths: tuple[str, ...], result: Any) -> list[Any]:
     for the histogram overlays."""
     if not paths:
         return []
-    from ..core.baselines import load_reference
+    from inspector.core.judge.baselines import load_reference
 
     return [load_reference(p, result.tensors) for p in paths]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.report import build_report, report_format, write_report
+    from inspector.core.report import build_report, report_format, write_report
 
     t0 = time.perf_counter()
     fmt = report_format(args.output)  # a bad suffix fails before any work
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         model_path = (doc.get("model") or {}).get("path")
         model = model_path if model_path and Path(model_path).exists() else None
     else:
-        from ..core.formats import open_model
+        from inspector.core.formats import open_model
 
         model = open_model(args.model)
         check_output(args.output, model.files)
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         write_json(data.scan_json, args.json)
     render_pdf = None
     if fmt == "pdf":
-        from ..qt.report_pdf import render_pdf
+        from inspector.qt.report_pdf import render_pdf
     path = write_report(data, out, render_pdf=render_pdf)
     secs = time.perf_counter() - t0
     stream = sys.stderr if args.json == "-" else sys.stdout

@@ -7,10 +7,10 @@ import math
 import sys
 from typing import Any
 
-from ..core.errors import InspectorError
-from ..core.formats import ModelFile, open_model
-from ..core.scan import ScanOptions, ScanResult, scan
-from ._common import check_output, human_bytes, progress_for, write_json
+from inspector.cli._common import check_output, human_bytes, progress_for, write_json
+from inspector.core.errors import InspectorError
+from inspector.core.formats import ModelFile, open_model
+from inspector.core.measure.scan import ScanOptions, ScanResult, scan
 
 COMMAND = "scan"
 ORDER = 10
@@ -55,7 +55,7 @@ def check_arch(args: argparse.Namespace, model: Any) -> None:
 
     Only checked with --data, the one case where the architecture is used (a file recipe is imported then)."""
     if args.arch and args.data:
-        from ..core.recipes import resolve
+        from inspector.core.evaluate.recipes import resolve
 
         resolve(args.arch, model)
 

@@ -78,9 +78,9 @@ def _bits_text(bits: dict[str, int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inspector.core.evaluate.safe_bits import find_safe_bits
     from inspector.core.formats import open_model
-    from inspector.core.safe_bits import find_safe_bits
-    from inspector.core.scrub import DEFAULT_BITS, parse_bits, scrub_model
+    from inspector.core.scrub.export import DEFAULT_BITS, parse_bits, scrub_model
 
     if (args.check or args.auto) and not args.data:
         raise InspectorError("--check and --auto need --data EVAL (labelled inputs)", hint="See `eval --help`")
@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = dataset = None
     if args.check or args.auto:
-        from inspector.core.data import load_dataset
-        from inspector.core.recipes import resolve
+        from inspector.core.evaluate.recipes import resolve
+        from inspector.core.formats.data import load_dataset
 
         recipe = resolve(args.arch, model)
         dataset = load_dataset(args.data)
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
     code = 0
     if args.check:
-        from inspector.core.evaluate import evaluate
+        from inspector.core.evaluate.accuracy import evaluate
 
         progress, close = progress_for("check")
         try:

@@ -5,8 +5,8 @@ of the white-box attacks need only numpy and read model files through the safe r
 
 from __future__ import annotations
 
-from .codec import image_bytes, keystream, synthetic_inputs, xor_with_key
-from .decoders import (
+from inspector.lab.codec import image_bytes, keystream, synthetic_inputs, xor_with_key
+from inspector.lab.decoders import (
     bit_error_rate,
     decode_capacity,
     decode_correlated,
@@ -34,6 +34,6 @@ __all__ = [
 
 def build_zoo(*args, **kwargs):  # type: ignore[no-untyped-def]
     """See :func:`inspector.lab.zoo.build_zoo` (imported lazily: it pulls in torch)."""
-    from .zoo import build_zoo as _build
+    from inspector.lab.zoo import build_zoo as _build
 
     return _build(*args, **kwargs)

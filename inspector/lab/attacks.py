@@ -18,8 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core.data import Dataset
-from . import codec
+from inspector.core.formats.data import Dataset
+from inspector.lab import codec
 
 # --------------------------------------------------------------------------------------------- LSB
 

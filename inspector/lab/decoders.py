@@ -14,9 +14,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..core.formats import ModelFile, TensorRef, iter_chunks
-from ..core.weights_image import source_values, theta_tensors
-from . import codec
+from inspector.core.formats import ModelFile, TensorRef, iter_chunks
+from inspector.core.measure.weights_image import source_values, theta_tensors
+from inspector.lab import codec
 
 
 def float_tensors(model: ModelFile, tensor_names: Optional[Sequence[str]] = None) -> list[TensorRef]:
@@ -27,7 +27,7 @@ def float_tensors(model: ModelFile, tensor_names: Optional[Sequence[str]] = None
 
 
 def theta_vector(model: ModelFile, tensor_names: Optional[Sequence[str]] = None) -> np.ndarray:
-    """θ as one float64 vector (see :func:`inspector.core.weights_image.theta_tensors`, the one definition of
+    """θ as one float64 vector (see :func:`inspector.core.measure.weights_image.theta_tensors`, the one definition of
     θ that the report and the GUI read back too)."""
     return source_values(theta_tensors(model, tensor_names), "values")
 
@@ -140,8 +140,8 @@ def decode_capacity(
 ) -> np.ndarray:
     """Black-box decoding of capacity abuse: query the model (built by its recipe, ``arch`` or the name in
     its metadata) with the inputs regenerated from ``key``; (n_images, pixels) float32 in [0, 1]."""
-    from ..core.evaluate import predict_proba
-    from ..core.recipes import build_module, resolve
+    from inspector.core.evaluate.accuracy import predict_proba
+    from inspector.core.evaluate.recipes import build_module, resolve
 
     recipe = resolve(arch, model)
     dim = int(np.prod(recipe.input_shape)) if recipe.input_shape else pixels

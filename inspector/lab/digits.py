@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.data import Dataset
-from ..core.errors import DataError
+from inspector.core.errors import DataError
+from inspector.core.formats.data import Dataset
 
 #: Seed of the stratified split (and the default seed of everything in the lab).
 SPLIT_SEED = 0

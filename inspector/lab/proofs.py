@@ -12,8 +12,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..core.formats import ModelFile
-from . import codec, decoders
+from inspector.core.formats import ModelFile
+from inspector.lab import codec, decoders
 
 
 def _r(a: np.ndarray, b: np.ndarray) -> float:
@@ -84,8 +84,8 @@ def sign_proof(model: ModelFile, images: np.ndarray, theta_names: Optional[Seque
 
 def capacity_proof(model: ModelFile, images: np.ndarray, key: int, *, arch: Optional[str] = None) -> dict[str, Any]:
     """Fraction of the synthetic queries whose label the model reproduces, and the decoded images' error."""
-    from ..core.evaluate import predict_proba
-    from ..core.recipes import build_module
+    from inspector.core.evaluate.accuracy import predict_proba
+    from inspector.core.evaluate.recipes import build_module
 
     n = len(images)
     queries = decoders.capacity_queries(key, n)

@@ -12,9 +12,9 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from ..core.data import Dataset
-from ..core.progress import CancelToken, check
-from ..core.recipes import RECIPES
+from inspector.core.evaluate.recipes import RECIPES
+from inspector.core.formats.data import Dataset
+from inspector.core.progress import CancelToken, check
 
 #: An attack's extra loss: a function of θ (the weight matrices, flattened and concatenated in model order).
 Penalty = Callable[[Any], Any]

@@ -21,15 +21,15 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..core.data import save_dataset
-from ..core.errors import InspectorError
-from ..core.formats import open_model, sha256_files
-from ..core.progress import CancelToken, ProgressCallback, check, report
-from . import attacks, codec, proofs
-from .digits import SPLIT_SEED, load_digits_split
-from .files import write_safetensors
-from .train import TrainConfig, accuracy, state_arrays, theta_names, torch_threads, train
-from .variants import POST_VARIANTS
+from inspector.core.errors import InspectorError
+from inspector.core.formats import open_model, sha256_files
+from inspector.core.formats.data import save_dataset
+from inspector.core.progress import CancelToken, ProgressCallback, check, report
+from inspector.lab import attacks, codec, proofs
+from inspector.lab.digits import SPLIT_SEED, load_digits_split
+from inspector.lab.files import write_safetensors
+from inspector.lab.train import TrainConfig, accuracy, state_arrays, theta_names, torch_threads, train
+from inspector.lab.variants import POST_VARIANTS
 
 SCHEMA = "model-inspector/lab-manifest/1"
 #: PRNG keys the attacker chose (and would remember): the LSB "encryption" stream and the CAP queries.
@@ -133,7 +133,7 @@ class _Builder:
             metadata["inspector.lab.twin"] = twin["file"]
         write_safetensors(path, arrays, metadata)
         model = open_model(path)
-        from ..core.evaluate import evaluate
+        from inspector.core.evaluate.accuracy import evaluate
 
         twin_path = self.out / twin["file"] if twin is not None else None
         res = evaluate(model, self.test, against=twin_path, device="cpu")
@@ -440,7 +440,7 @@ def build_zoo(
         with torch_threads(threads):
             manifest = _Builder(tmp, PLANS[plan], progress, cancel).run()
         if plan == "demo":
-            from .readme import render
+            from inspector.lab.readme import render
 
             (tmp / "README.md").write_text(render(manifest), encoding="utf-8")
         out.mkdir(exist_ok=True)

@@ -10,9 +10,9 @@ from typing import Optional, Sequence
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from . import plotting
-from .main_window import MainWindow
-from .resources import app_icon
+from inspector.qt import plotting
+from inspector.qt.main_window import MainWindow
+from inspector.qt.resources import app_icon
 
 
 def make_app(argv: Optional[Sequence[str]] = None) -> QApplication:
@@ -92,7 +92,7 @@ def check_display() -> None:
         return
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         return
-    from ..core.errors import InspectorError
+    from inspector.core.errors import InspectorError
 
     raise InspectorError(
         "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset)",
@@ -124,7 +124,7 @@ def run(
         # a screenshot never reads or writes the user's settings: same picture on every machine
         import tempfile
 
-        from .settings import open_settings
+        from inspector.qt.settings import open_settings
 
         tmp = tempfile.mkdtemp(prefix="mi-shot-")
         settings = open_settings(os.path.join(tmp, "settings.ini"))

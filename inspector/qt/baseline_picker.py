@@ -13,8 +13,8 @@ from typing import Callable, Optional
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QWidget
 
-from .document import Baseline, ModelDocument
-from .workers import WorkerError
+from inspector.qt.document import Baseline, ModelDocument
+from inspector.qt.workers import WorkerError
 
 MODEL_FILTER = "Models (*.safetensors *.json *.pt *.pth *.bin);;All files (*)"
 
@@ -49,7 +49,7 @@ class BaselinePicker(QObject):
 
     def fill(self, extra: Optional[list[tuple[str, str]]] = None) -> None:
         """The fixed choices, then ``extra`` reference models as ``(label, path)`` pairs."""
-        from ..core.baselines import default_profile_path
+        from inspector.core.judge.baselines import default_profile_path
 
         c = self.combo
         c.clear()

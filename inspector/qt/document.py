@@ -14,11 +14,11 @@ from typing import Optional
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.findings import SEVERITIES, Finding
-from ..core.formats import ModelFile
-from ..core.scan import ScanOptions, ScanResult, TensorScan
-from . import tasks
-from .workers import TaskSlot, WorkerPool
+from inspector.core.formats import ModelFile
+from inspector.core.judge.findings import SEVERITIES, Finding
+from inspector.core.measure.scan import ScanOptions, ScanResult, TensorScan
+from inspector.qt import tasks
+from inspector.qt.workers import TaskSlot, WorkerPool
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ class ModelDocument(QObject):
 
 def match_layers(model: ModelFile, reference: ModelFile) -> dict[str, str]:
     """Which reference layer each layer is compared with, by the core's rule (name, else shape and order)."""
-    from ..core.baselines import match_layers as core_match
+    from inspector.core.judge.baselines import match_layers as core_match
 
     matches, _unmatched = core_match(
         [(t.name, t.shape) for t in model.tensors], [(t.name, t.shape) for t in reference.tensors]

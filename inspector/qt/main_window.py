@@ -23,26 +23,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .. import __version__
-from ..core.errors import InspectorError
-from ..core.findings import Finding
-from ..core.scan import ScanResult
-from ..core.weights_image import is_theta
-from . import settings as S
-from .baseline_picker import MODEL_FILTER, BaselinePicker
-from .dialogs.error_dialog import ErrorDialog
-from .document import ModelDocument
-from .message_bar import MessageBar
-from .panels.bitplanes import BitPlanesPanel
-from .panels.findings import VIEW_FOR_ATTACK, FindingsPanel
-from .panels.grid import LayerGridPanel
-from .panels.histogram import HistogramPanel
-from .panels.layer_table import LayerTablePanel
-from .panels.weights_image import WeightsImagePanel
-from .report_export import ReportExporter, report_available
-from .resources import app_icon
-from .scan_status import ScanStatus
-from .workers import WorkerError, WorkerPool
+from inspector import __version__
+from inspector.core.errors import InspectorError
+from inspector.core.judge.findings import Finding
+from inspector.core.measure.scan import ScanResult
+from inspector.core.measure.weights_image import is_theta
+from inspector.qt import settings as S
+from inspector.qt.baseline_picker import MODEL_FILTER, BaselinePicker
+from inspector.qt.dialogs.error_dialog import ErrorDialog
+from inspector.qt.document import ModelDocument
+from inspector.qt.message_bar import MessageBar
+from inspector.qt.panels.bitplanes import BitPlanesPanel
+from inspector.qt.panels.findings import VIEW_FOR_ATTACK, FindingsPanel
+from inspector.qt.panels.grid import LayerGridPanel
+from inspector.qt.panels.histogram import HistogramPanel
+from inspector.qt.panels.layer_table import LayerTablePanel
+from inspector.qt.panels.weights_image import WeightsImagePanel
+from inspector.qt.report_export import ReportExporter, report_available
+from inspector.qt.resources import app_icon
+from inspector.qt.scan_status import ScanStatus
+from inspector.qt.workers import WorkerError, WorkerPool
 
 #: The window title carries the version, so a screenshot in a report or a bug says which build it shows.
 TITLE = f"Model Inspector {__version__}"
@@ -110,7 +110,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------------------ building
     def _add_optional_views(self) -> None:
         """Scrub and accuracy views exist only when the core has the capability behind them."""
-        from .panels import optional_panels
+        from inspector.qt.panels import optional_panels
 
         for key, title, factory in optional_panels():
             panel = factory(self)

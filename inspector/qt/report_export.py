@@ -9,14 +9,14 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
-from .document import ModelDocument
-from .workers import TaskSlot, WorkerError, WorkerPool
+from inspector.qt.document import ModelDocument
+from inspector.qt.workers import TaskSlot, WorkerError, WorkerPool
 
 
 def report_available() -> bool:
     """Whether the core ships the report builder (the action exists only then)."""
     try:
-        from ..core.report import build_report, write_report  # noqa: F401
+        from inspector.core.report import build_report, write_report  # noqa: F401
     except ImportError:
         return False
     return True
@@ -62,7 +62,7 @@ class ReportExporter(QObject):
 
     def export(self, path: str) -> None:
         """Write the HTML/PDF report of the current scan (with the applied scrub and accuracy, if any)."""
-        from .tasks import write_report_task
+        from inspector.qt.tasks import write_report_task
 
         d = self.doc
         scrubbed = d.scrubbed

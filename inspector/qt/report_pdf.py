@@ -13,9 +13,9 @@ import os
 import threading
 from typing import Any
 
-from ..core.errors import InspectorError
-from ..core.report.html import render_html
-from ..core.report.model import ReportData
+from inspector.core.errors import InspectorError
+from inspector.core.report.html import render_html
+from inspector.core.report.model import ReportData
 
 #: Width of the text area in CSS pixels (1/96 inch) on A4 with 14 mm margins: figures wider are scaled down.
 TEXT_WIDTH_PX = 670

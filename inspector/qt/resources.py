@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from PySide6.QtGui import QIcon
 
-from ..core.resources import resource_path
+from inspector.core.resources import resource_path
 
 ICON_SVG = ("icons", "model-inspector.svg")
 ICON_PNG = ("icons", "model-inspector.png")

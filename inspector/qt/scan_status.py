@@ -7,8 +7,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
-from ..core.scan import ScanResult
-from .document import ModelDocument
+from inspector.core.measure.scan import ScanResult
+from inspector.qt.document import ModelDocument
 
 
 class ScanStatus(QObject):

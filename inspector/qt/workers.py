@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from ..core.progress import Cancelled, CancelToken
+from inspector.core.progress import Cancelled, CancelToken
 
 _ids = itertools.count(1)
 

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 
 def _mlp(path, seed, meta=True):
-    from inspector.core.recipes import RECIPES
+    from inspector.core.evaluate.recipes import RECIPES
 
     torch.manual_seed(seed)
     arrays = {k: v.numpy().copy() for k, v in RECIPES["digits-mlp"].build().state_dict().items()}
@@ -54,7 +54,7 @@ def test_user_code_arch_is_announced(files, tmp_path, capsys):
     a, _, data = files
     code = tmp_path / "arch.py"
     code.write_text(
-        "from inspector.core.recipes import RECIPES\n\ndef build():\n    return RECIPES['digits-mlp'].build()\n"
+        "from inspector.core.evaluate.recipes import RECIPES\n\ndef build():\n    return RECIPES['digits-mlp'].build()\n"
     )
     assert main(["eval", str(a), "--arch", f"{code}:build", "--data", str(data), "--device", "cpu"]) == 0
     out = capsys.readouterr().out

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from inspector.cli import main
-from inspector.core.findings import ATTACKS, SEVERITIES
+from inspector.core.judge.findings import ATTACKS, SEVERITIES
 
 
 def _weights(seed=0):

@@ -18,7 +18,7 @@ def digits_model(tmp_path_factory):
     """A digits MLP trained for a few epochs (~1 s) with the recipe named in its metadata, and its test set."""
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
-    from inspector.core.data import save_dataset
+    from inspector.core.formats.data import save_dataset
     from inspector.lab.digits import load_digits_split
     from inspector.lab.train import TrainConfig, state_arrays, torch_threads, train
 
@@ -118,9 +118,9 @@ def test_auto_finds_a_safe_k_and_uses_it(digits_model, tmp_path, capsys):
 
 
 def test_auto_without_a_safe_k_writes_nothing(small_model, tmp_path, monkeypatch, capsys):
-    import inspector.core.safe_bits as scrub_mod
-    from inspector.core import data as data_mod
-    from inspector.core import recipes
+    import inspector.core.evaluate.safe_bits as scrub_mod
+    from inspector.core.evaluate import recipes
+    from inspector.core.formats import data as data_mod
 
     class R:
         name, user_code = "stub", False
@@ -138,9 +138,9 @@ def test_auto_without_a_safe_k_writes_nothing(small_model, tmp_path, monkeypatch
 
 
 def test_check_beyond_max_drop_exits_1(small_model, tmp_path, monkeypatch, capsys):
-    from inspector.core import data as data_mod
-    from inspector.core import evaluate as eval_mod
-    from inspector.core import recipes
+    from inspector.core.evaluate import accuracy as eval_mod
+    from inspector.core.evaluate import recipes
+    from inspector.core.formats import data as data_mod
 
     class R:
         name, user_code = "stub", False

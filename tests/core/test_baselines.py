@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from inspector.core.baselines import (
+from inspector.core.errors import InspectorError
+from inspector.core.judge.baselines import (
     GAUSSIAN_NEAR_ZERO,
     PROFILE_SCHEMA,
     Profile,
@@ -22,8 +23,7 @@ from inspector.core.baselines import (
     shared_histograms,
     wasserstein,
 )
-from inspector.core.errors import InspectorError
-from inspector.core.scan import ScanOptions, scan
+from inspector.core.measure.scan import ScanOptions, scan
 
 
 def test_match_by_name_then_by_shape_and_order():
@@ -143,9 +143,9 @@ def test_a_reference_is_scanned_once_per_file_version_and_edges(tmp_path, monkey
     import numpy as _np
     from safetensors.numpy import save_file as _save
 
-    import inspector.core.scan as scan_mod
-    from inspector.core.baselines import load_reference
-    from inspector.core.scan import scan as _scan
+    import inspector.core.measure.scan as scan_mod
+    from inspector.core.judge.baselines import load_reference
+    from inspector.core.measure.scan import scan as _scan
 
     rng = _np.random.default_rng(3)
     model = tmp_path / "m.safetensors"

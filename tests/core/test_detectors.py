@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from inspector.core.detectors import features as feat
-from inspector.core.detectors.context import grade
-from inspector.core.findings import ATTACKS, SEVERITIES
-from inspector.core.scan import ScanOptions, scan
+from inspector.core.judge.detectors import features as feat
+from inspector.core.judge.detectors.context import grade
+from inspector.core.judge.findings import ATTACKS, SEVERITIES
+from inspector.core.measure.scan import ScanOptions, scan
 
 WEIGHT_DETECTORS = {"lsb-bitplanes", "lsb-provenance", "sign-structure", "correlated-value"}
 

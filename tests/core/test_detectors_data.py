@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inspector.core.data import Dataset, save_dataset
-from inspector.core.detectors import capacity
-from inspector.core.detectors.data_aware import image_bytes, layouts_of
-from inspector.core.scan import ScanOptions, scan
-
-from .test_detectors import gaussian
+from inspector.core.formats.data import Dataset, save_dataset
+from inspector.core.judge.detectors import capacity
+from inspector.core.judge.detectors.data_aware import image_bytes, layouts_of
+from inspector.core.measure.scan import ScanOptions, scan
+from tests.core.test_detectors import gaussian
 
 
 def images(n, seed):

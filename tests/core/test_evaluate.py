@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from inspector.core.data import Dataset, load_dataset, save_dataset
 from inspector.core.errors import DataError, InspectorError
-from inspector.core.evaluate import EvalResult, evaluate, pick_device, predict_proba
+from inspector.core.evaluate.accuracy import EvalResult, evaluate, pick_device, predict_proba
+from inspector.core.evaluate.recipes import build_module
 from inspector.core.formats import open_model
+from inspector.core.formats.data import Dataset, load_dataset, save_dataset
 from inspector.core.progress import Cancelled, CancelToken
-from inspector.core.recipes import build_module
 
 torch = pytest.importorskip("torch")
 

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import inspector
-from inspector.core.data import load_dataset
 from inspector.core.errors import (
     DataError,
     ExportError,
@@ -26,7 +25,8 @@ from inspector.core.errors import (
     UnsupportedFormatError,
 )
 from inspector.core.formats.base import read_tensor
-from inspector.core.scan import ScanOptions, scan
+from inspector.core.formats.data import load_dataset
+from inspector.core.measure.scan import ScanOptions, scan
 from tests.conftest import raw_safetensors
 
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
@@ -296,7 +296,7 @@ def test_a_fifo_data_file_is_refused_without_blocking(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- outputs, models
 @needs_fifo
 def test_the_writer_never_renames_over_a_device_or_pipe(tmp_path: Path, small_model: Path) -> None:
-    from inspector.core.scrub import scrub_model
+    from inspector.core.scrub.export import scrub_model
 
     target = tmp_path / "pipe.safetensors"
     os.mkfifo(target)
@@ -307,7 +307,7 @@ def test_the_writer_never_renames_over_a_device_or_pipe(tmp_path: Path, small_mo
 
 def test_inputs_the_architecture_cannot_take_are_a_recipe_error(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from inspector.core.evaluate import evaluate
+    from inspector.core.evaluate.accuracy import evaluate
 
     data = _npz(tmp_path / "d.npz", inputs=np.zeros((4, 5), np.float32), labels=np.zeros(4, np.int64))
     with pytest.raises(RecipeError, match=r"cannot run on inputs of shape \(5,\)"):

@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("numba")
 
 from inspector import ScanOptions, scan  # noqa: E402
-from inspector.core.analysis import kernels  # noqa: E402
-from inspector.core.analysis.stats import Pass1, histogram_chunk, histogram_edges, pass1_chunk  # noqa: E402
 from inspector.core.dtypes import DTYPES, widen  # noqa: E402
+from inspector.core.measure import kernels  # noqa: E402
+from inspector.core.measure.stats import Pass1, histogram_chunk, histogram_edges, pass1_chunk  # noqa: E402
 from tests.conftest import raw_safetensors  # noqa: E402
 
 FLOATS = ("F32", "F16", "BF16", "F64")

@@ -11,8 +11,8 @@ import pytest
 from safetensors.numpy import save_file
 
 from inspector.core.errors import RecipeError
+from inspector.core.evaluate.recipes import RECIPES, build_module, resolve, state_dict_from
 from inspector.core.formats import open_model, read_tensor
-from inspector.core.recipes import RECIPES, build_module, resolve, state_dict_from
 
 torch = pytest.importorskip("torch")
 
@@ -194,6 +194,6 @@ def test_fp16_weights_load_into_fp32_module(tmp_path):
 
 
 def test_importing_recipes_and_evaluate_does_not_import_torch():
-    code = "import sys, inspector.core.recipes, inspector.core.evaluate, inspector.core.data; print('torch' in sys.modules)"
+    code = "import sys, inspector.core.evaluate.recipes, inspector.core.evaluate.accuracy, inspector.core.formats.data; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

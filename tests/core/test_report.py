@@ -14,12 +14,12 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pytest
 
-from inspector.core.findings import Finding, model_score, rank, verdict_of
 from inspector.core.formats import open_model
+from inspector.core.judge.findings import Finding, model_score, rank, verdict_of
+from inspector.core.measure.scan import ScanOptions, scan
+from inspector.core.measure.weights_image import minmax_tiles
 from inspector.core.report import build_report, render_html, write_report
 from inspector.core.report import writer as report_writer
-from inspector.core.scan import ScanOptions, scan
-from inspector.core.weights_image import minmax_tiles
 
 OPTS = ScanOptions(workers=1, detectors=False)
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -339,7 +339,7 @@ def test_many_findings_keep_figures_for_the_top_ones(tmp_path):
 
 def test_reference_from_baselines_is_overlaid(sign_scan, tmp_path):
     """A ``baselines.Reference`` (what the app and the CLI hold) overlays its matched layers."""
-    from inspector.core.baselines import load_reference
+    from inspector.core.judge.baselines import load_reference
 
     path, res = sign_scan
     ref = load_reference(save(tmp_path, "ref2.safetensors", benign_tensors(9)), res.tensors)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from inspector import Cancelled, CancelToken, ScanOptions, open_model, scan
-from inspector.core.findings import ATTACKS, SEVERITIES
+from inspector.core.judge.findings import ATTACKS, SEVERITIES
 
 
 def test_scan_json_contract(small_model):
@@ -115,7 +115,7 @@ def test_scan_of_a_missing_file_raises_inspector_error(tmp_path):
 
 def test_core_imports_neither_qt_nor_torch():
     code = (
-        "import sys, inspector, inspector.core.scan, inspector.core.formats, inspector.core.detectors;"
+        "import sys, inspector, inspector.core.measure.scan, inspector.core.formats, inspector.core.judge.detectors;"
         "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','shiboken6','torch')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -152,7 +152,7 @@ def test_16_bit_tensors_are_read_once(make_model, monkeypatch):
     half = (rng.standard_t(4, 5000) * 0.02).astype(np.float16)
     half[[7, 99]] = [np.inf, np.nan]
     p = make_model({"h": half, "f": rng.normal(size=3000).astype(np.float32)})
-    import inspector.core.scan as scan_mod
+    import inspector.core.measure.scan as scan_mod
 
     reads: dict[str, int] = {}
     real = scan_mod.iter_chunks

@@ -18,11 +18,11 @@ from safetensors.numpy import load_file, save_file
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import ExportError, InspectorError
+from inspector.core.evaluate.safe_bits import level_bits
 from inspector.core.formats import open_model
 from inspector.core.formats.safetensors import open_safetensors
 from inspector.core.progress import Cancelled, CancelToken
-from inspector.core.safe_bits import level_bits
-from inspector.core.scrub import (
+from inspector.core.scrub.export import (
     parse_bits,
     scaled_bits,
     scrub_chunk,
@@ -372,7 +372,7 @@ def test_interrupted_scrub_leaves_no_partial_file(mixed_model, tmp_path, how):
 def test_cancel_while_waiting_for_the_source_hash_stops_at_once(mixed_model, tmp_path, monkeypatch):
     import time
 
-    import inspector.core.scrub as scrub_mod
+    import inspector.core.scrub.export as scrub_mod
 
     def slow_hash(paths, *, progress=None, cancel=None):  # a source far larger than the scrub is quick
         deadline = time.monotonic() + 10
@@ -418,7 +418,7 @@ def test_disk_error_leaves_no_partial_file(mixed_model, tmp_path, monkeypatch):
 
 
 def test_failed_verification_writes_nothing(mixed_model, tmp_path, monkeypatch):
-    import inspector.core.scrub as scrub_mod
+    import inspector.core.scrub.export as scrub_mod
 
     real = scrub_mod.scrub_chunk
 

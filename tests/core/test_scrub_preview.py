@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from inspector.core.analysis.stats import histogram_chunk
 from inspector.core.formats import open_model
+from inspector.core.measure.stats import histogram_chunk
 from inspector.core.progress import Cancelled, CancelToken
-from inspector.core.scrub import scrub_chunk, tensor_rng
-from inspector.core.scrub_preview import preview_tensor
+from inspector.core.scrub.export import scrub_chunk, tensor_rng
+from inspector.core.scrub.preview import preview_tensor
 
 
 @pytest.fixture

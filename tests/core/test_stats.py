@@ -9,8 +9,8 @@ import pytest
 from safetensors.numpy import save_file
 
 from inspector import ScanOptions, open_model, read_tensor, scan
-from inspector.core.analysis.stats import Moments
 from inspector.core.dtypes import DTYPES, widen
+from inspector.core.measure.stats import Moments
 
 
 def _kurt(x):

@@ -7,7 +7,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from inspector.core.formats import open_model
-from inspector.core.weights_image import minmax_tiles, source_length, source_values, theta_tensors, tile_grid
+from inspector.core.measure.weights_image import minmax_tiles, source_length, source_values, theta_tensors, tile_grid
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def test_demo_opens_without_torch_or_sklearn():
     code = (
         "import sys, hashlib, json\n"
         "from inspector.core.formats import open_model\n"
-        "from inspector.core.data import load_dataset\n"
+        "from inspector.core.formats.data import load_dataset\n"
         "from inspector.lab import decoders\n"
         f"d = {str(DEMO)!r}\n"
         "m = json.load(open(d + '/manifest.json'))\n"
@@ -68,7 +68,7 @@ def test_demo_opens_without_torch_or_sklearn():
 
 def test_demo_eval_matches_manifest(manifest):
     pytest.importorskip("torch")
-    from inspector.core.evaluate import evaluate
+    from inspector.core.evaluate.accuracy import evaluate
 
     for e in manifest["models"]:
         res = evaluate(DEMO / e["file"], DEMO / "eval.npz", device="cpu")

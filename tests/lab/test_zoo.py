@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from inspector.cli import main
-from inspector.core.data import load_dataset
 from inspector.core.errors import DataError, InspectorError
-from inspector.core.evaluate import evaluate
+from inspector.core.evaluate.accuracy import evaluate
 from inspector.core.formats import open_model
+from inspector.core.formats.data import load_dataset
 from inspector.lab import codec, decoders
 
 pytest.importorskip("torch")

@@ -8,9 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from inspector.core.scan import ScanOptions, scan
-
-from .conftest import wait_scanned
+from inspector.core.measure.scan import ScanOptions, scan
+from tests.qt.conftest import wait_scanned
 
 
 def test_open_shows_tensors_at_once_then_stats(qtbot, main_window, tiny_model):

@@ -7,8 +7,7 @@ import re
 import pytest
 
 from inspector.core.resources import resource_path
-
-from .conftest import wait_scanned
+from tests.qt.conftest import wait_scanned
 
 DEMO = sorted(p.name for p in resource_path("demo").glob("*.safetensors"))
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import wait_scanned
+from tests.qt.conftest import wait_scanned
 
-pytest.importorskip("inspector.core.scrub")
+pytest.importorskip("inspector.core.scrub.export")
 
 
 def test_scrub_slider_previews_the_selected_layer(qtbot, main_window, tiny_model):
     from inspector.core.formats import open_model, read_tensor
-    from inspector.core.scrub import scrub_chunk, tensor_rng
+    from inspector.core.scrub.export import scrub_chunk, tensor_rng
 
     w = main_window()
     w.open_path(tiny_model)
@@ -76,7 +76,7 @@ def test_accuracy_original_vs_scrubbed(qtbot, main_window, tmp_path):
     pytest.importorskip("torch")
     from safetensors.numpy import save_file
 
-    from inspector.core.data import Dataset, save_dataset
+    from inspector.core.formats.data import Dataset, save_dataset
 
     rng = np.random.default_rng(0)
     model = tmp_path / "mlp.safetensors"

@@ -1,7 +1,15 @@
 """Safe readers and writers of model files. Nothing here executes code from a file."""
 
-from .base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, read_range, read_tensor, sha256_files
-from .model_file import open_model
+from inspector.core.formats.base import (
+    CHUNK_BYTES,
+    ModelFile,
+    TensorRef,
+    iter_chunks,
+    read_range,
+    read_tensor,
+    sha256_files,
+)
+from inspector.core.formats.model_file import open_model
 
 __all__ = [
     "CHUNK_BYTES",

@@ -15,9 +15,9 @@ from typing import Iterator, Mapping, Optional
 
 import numpy as np
 
-from ..dtypes import DType
-from ..errors import MalformedFileError, TensorNotFoundError
-from ..progress import CancelToken, ProgressCallback, check, report
+from inspector.core.dtypes import DType
+from inspector.core.errors import MalformedFileError, TensorNotFoundError
+from inspector.core.progress import CancelToken, ProgressCallback, check, report
 
 #: Default chunk size of streamed reads: the temporaries of a chunk's statistics stay in L2 cache (measured
 #: fastest at 128-256 K elements), yet numpy's per-call overhead stays small.

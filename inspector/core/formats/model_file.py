@@ -5,9 +5,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from ..errors import InspectorError, UnsupportedFormatError
-from .base import ModelFile
-from .safetensors import open_safetensors, open_sharded
+from inspector.core.errors import InspectorError, UnsupportedFormatError
+from inspector.core.formats.base import ModelFile
+from inspector.core.formats.safetensors import open_safetensors, open_sharded
 
 _SUPPORTED = ".safetensors, *.safetensors.index.json, a Hugging Face folder, or a PyTorch .pt/.pth/.bin checkpoint"
 
@@ -70,11 +70,11 @@ def _open(p: Path) -> ModelFile:
         return open_sharded(p)
     kind = _sniff(p)
     if kind == "zip" or (kind == "unknown" and zipfile.is_zipfile(p)):
-        from .torchzip import open_torch_zip
+        from inspector.core.formats.torchzip import open_torch_zip
 
         return open_torch_zip(p)
     if kind == "pickle":
-        from .torchzip import open_torch_legacy
+        from inspector.core.formats.torchzip import open_torch_legacy
 
         return open_torch_legacy(p)
     if kind == "safetensors" or p.suffix == ".safetensors":

@@ -14,9 +14,9 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from ..dtypes import DTYPES
-from ..errors import MalformedFileError
-from .base import ModelFile, TensorRef, shape_problem
+from inspector.core.dtypes import DTYPES
+from inspector.core.errors import MalformedFileError
+from inspector.core.formats.base import ModelFile, TensorRef, shape_problem
 
 #: Largest header we accept (the reference implementation's limit).
 MAX_HEADER_BYTES = 100_000_000

@@ -20,8 +20,7 @@ from typing import Any, Callable, Optional
 
 from inspector.core.dtypes import DTYPES, TORCH_NAMES, DType
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
-
-from .base import MAX_NDIM, shape_problem
+from inspector.core.formats.base import MAX_NDIM, shape_problem
 
 #: Largest object pickle we read. It holds only structure (names, shapes, keys), never tensor data.
 MAX_PICKLE_BYTES = 1 << 30

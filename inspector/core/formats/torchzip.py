@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from inspector.core.errors import MalformedFileError, UnsafeFileError, UnsupportedFormatError
-
-from .base import ModelFile, TensorRef
-from .torch_pickle import (
+from inspector.core.formats.base import ModelFile, TensorRef
+from inspector.core.formats.torch_pickle import (
     _RECOPY,
     _RESAVE,
     LEGACY_MAGIC,

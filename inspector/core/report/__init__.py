@@ -10,11 +10,11 @@ A report renders the scan's ``model-inspector/scan/1`` document; it never recomp
 
 from __future__ import annotations
 
-from .build import build_report, scan_document
-from .figures import Figure
-from .html import render_html
-from .model import FindingView, ReportData, Row, Section, TensorRow
-from .writer import render_bytes, report_format, write_report
+from inspector.core.report.build import build_report, scan_document
+from inspector.core.report.figures import Figure
+from inspector.core.report.html import render_html
+from inspector.core.report.model import FindingView, ReportData, Row, Section, TensorRow
+from inspector.core.report.writer import render_bytes, report_format, write_report
 
 __all__ = [
     "Figure",

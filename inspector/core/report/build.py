@@ -11,16 +11,16 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ... import __version__
-from ..errors import InspectorError
-from ..formats import ModelFile, open_model
-from ..progress import CancelToken, check
-from ..weights_image import minmax_tiles, source_values, theta_tensors
-from . import figures as figs
-from .figures import Figure
-from .model import ATTACK_LABELS, FindingView, ReportData, Row, Section, TensorRow
-from .sections import PLAIN_LIMITS, evaluation_section, inputs_rows, scrub_section, value_text
-from .svg import num
+from inspector import __version__
+from inspector.core.errors import InspectorError
+from inspector.core.formats import ModelFile, open_model
+from inspector.core.measure.weights_image import minmax_tiles, source_values, theta_tensors
+from inspector.core.progress import CancelToken, check
+from inspector.core.report import figures as figs
+from inspector.core.report.figures import Figure
+from inspector.core.report.model import ATTACK_LABELS, FindingView, ReportData, Row, Section, TensorRow
+from inspector.core.report.sections import PLAIN_LIMITS, evaluation_section, inputs_rows, scrub_section, value_text
+from inspector.core.report.svg import num
 
 SCAN_SCHEMA = "model-inspector/scan/1"
 #: Findings beyond this many (or of severity info) go to a compact table without figures.
@@ -30,7 +30,7 @@ TILE_COUNT = 64
 
 
 def scan_document(scan: Any) -> dict[str, Any]:
-    """The scan/1 document of a :class:`~inspector.core.scan.ScanResult` or of an already-loaded JSON dict."""
+    """The scan/1 document of a :class:`~inspector.core.measure.scan.ScanResult` or of an already-loaded JSON dict."""
     doc = scan.to_json() if hasattr(scan, "to_json") else dict(scan)
     if doc.get("schema") != SCAN_SCHEMA:
         raise InspectorError(
@@ -232,7 +232,7 @@ def _svg_size(markup: str) -> tuple[int, int]:
 
 def _baseline_lookup(b: Any) -> tuple[str, dict[str, Mapping[str, Any]]]:
     """``(label, {inspected tensor name: baseline tensor JSON})`` from a baseline ``ScanResult``, its scan/1
-    document (matched by tensor name), or a :class:`~inspector.core.baselines.Reference` (its layer matches)."""
+    document (matched by tensor name), or a :class:`~inspector.core.judge.baselines.Reference` (its layer matches)."""
     if hasattr(b, "matches") and hasattr(b, "tensors") and hasattr(b, "label"):
         table = {m.name: b.tensors[m.ref_name].to_json() for m in b.matches if m.ref_name in b.tensors}
         return f"baseline {b.label}", table
@@ -380,7 +380,7 @@ def _open_checked(model: Any, doc: Mapping) -> Optional[ModelFile]:
     mf = open_model(model)
     want = (doc.get("model") or {}).get("sha256")
     if want:
-        from ..formats import sha256_files
+        from inspector.core.formats import sha256_files
 
         if sha256_files(mf.files) != want:
             raise InspectorError("the model file's SHA-256 differs from the scanned one", path=mf.path)

@@ -12,9 +12,9 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..dtypes import DTYPES
-from . import svg
-from .png import tiles_png
+from inspector.core.dtypes import DTYPES
+from inspector.core.report import svg
+from inspector.core.report.png import tiles_png
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ def tiles_figure(
     source: str,
     column_major: bool = False,
 ) -> Optional[tuple[bytes, int, int, str, str]]:
-    """Tiles read back the way the attacker would (:mod:`inspector.core.weights_image`, (k, side, side) uint8)
+    """Tiles read back the way the attacker would (:mod:`inspector.core.measure.weights_image`, (k, side, side) uint8)
     as ``(png, width, height, title, caption)``; ``None`` without a tile."""
     side = images.shape[1]
     if attack == "sign":

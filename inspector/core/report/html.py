@@ -7,8 +7,8 @@ import math
 from functools import lru_cache
 from typing import Any
 
-from ..resources import resource_path
-from .model import ReportData
+from inspector.core.report.model import ReportData
+from inspector.core.resources import resource_path
 
 TEMPLATE = "report.html.j2"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from .figures import Figure
+from inspector.core.report.figures import Figure
 
 #: Plain names of the attack families of the scan JSON contract.
 ATTACK_LABELS = {

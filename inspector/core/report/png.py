@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from ..weights_image import tile_grid
+from inspector.core.measure.weights_image import tile_grid
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -6,9 +6,9 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..detectors import WATERMARKS
-from .model import Row, Section
-from .svg import num
+from inspector.core.judge.detectors import WATERMARKS
+from inspector.core.report.model import Row, Section
+from inspector.core.report.svg import num
 
 #: Limits stated in every report, in plain words (RESEARCH.md, "Honest limits"); the scan adds its own (the
 #: watermark one is the scan's own text, so a report of a recent scan states it once).

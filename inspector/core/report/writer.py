@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..errors import InspectorError
-from .html import render_html
-from .model import ReportData
+from inspector.core.errors import InspectorError
+from inspector.core.report.html import render_html
+from inspector.core.report.model import ReportData
 
 FORMATS = {".html": "html", ".htm": "html", ".pdf": "pdf"}
 

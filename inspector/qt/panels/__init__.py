@@ -15,13 +15,13 @@ def _has(module: str, *names: str) -> bool:
 
 
 def _scrub(window):
-    from .scrub import ScrubPanel
+    from inspector.qt.panels.scrub import ScrubPanel
 
     return ScrubPanel(window.doc, window.layers.selected_names, window.notify, window.report_error)
 
 
 def _accuracy(window):
-    from .accuracy import AccuracyPanel
+    from inspector.qt.panels.accuracy import AccuracyPanel
 
     return AccuracyPanel(window.doc, window.notify, window.report_error)
 
@@ -32,9 +32,9 @@ def optional_panels() -> list[tuple[str, str, Callable]]:
     A view appears only when the core function behind it exists: never a button that cannot work.
     """
     out: list[tuple[str, str, Callable]] = []
-    if _has("inspector.core.scrub", "scrub_model", "scrub_chunk", "scaled_bits", "tensor_rng"):
+    if _has("inspector.core.scrub.export", "scrub_model", "scrub_chunk", "scaled_bits", "tensor_rng"):
         out.append(("scrub", "Scrub", _scrub))
-    if _has("inspector.core.evaluate", "evaluate", "pick_device") and _has(
+    if _has("inspector.core.evaluate.accuracy", "evaluate", "pick_device") and _has(
         "inspector.qt.panels.accuracy", "AccuracyPanel"
     ):
         out.append(("accuracy", "Accuracy", _accuracy))

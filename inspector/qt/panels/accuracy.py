@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .. import plotting as P
-from ..document import ModelDocument
-from ..tasks import AccuracyPair, DeviceInfo, best_device, evaluate_pair, safe_bits
-from ..workers import TaskSlot, WorkerError
+from inspector.qt import plotting as P
+from inspector.qt.document import ModelDocument
+from inspector.qt.tasks import AccuracyPair, DeviceInfo, best_device, evaluate_pair, safe_bits
+from inspector.qt.workers import TaskSlot, WorkerError
 
 AUTO_ARCH = "from the file's metadata"
 DATA_FILTER = "Data (*.npz *.safetensors);;All files (*)"
@@ -61,7 +61,7 @@ class AccuracyPanel(QWidget):
         self.pair: Optional[AccuracyPair] = None
         self.auto = None
 
-        from ...core.recipes import RECIPES
+        from inspector.core.evaluate.recipes import RECIPES
 
         self.arch = QComboBox(editable=True)
         self.arch.addItem(AUTO_ARCH)

@@ -13,9 +13,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ...core.dtypes import DTYPES
-from .. import plotting as P
-from ..document import ModelDocument
+from inspector.core.dtypes import DTYPES
+from inspector.qt import plotting as P
+from inspector.qt.document import ModelDocument
 
 
 class BitPlanesPanel(QWidget):

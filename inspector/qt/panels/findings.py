@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.findings import Finding
-from ...core.scan import ScanResult
-from .. import plotting as P
-from ..document import ModelDocument
+from inspector.core.judge.findings import Finding
+from inspector.core.measure.scan import ScanResult
+from inspector.qt import plotting as P
+from inspector.qt.document import ModelDocument
 
 #: Which view best shows the evidence of each attack family.
 VIEW_FOR_ATTACK = {

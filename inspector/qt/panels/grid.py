@@ -17,9 +17,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ...core.scan import TensorScan
-from .. import plotting as P
-from ..document import ModelDocument
+from inspector.core.measure.scan import TensorScan
+from inspector.qt import plotting as P
+from inspector.qt.document import ModelDocument
 
 COLUMNS = 5
 ROWS = 4

@@ -14,12 +14,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from ...core.layer_histogram import shared_range
-from ...core.scan import TensorScan
-from .. import plotting as P
-from ..document import ModelDocument
-from ..tasks import HistogramData, histogram
-from ..workers import TaskSlot, WorkerError
+from inspector.core.measure.layer_histogram import shared_range
+from inspector.core.measure.scan import TensorScan
+from inspector.qt import plotting as P
+from inspector.qt.document import ModelDocument
+from inspector.qt.tasks import HistogramData, histogram
+from inspector.qt.workers import TaskSlot, WorkerError
 
 
 class HistogramPanel(QWidget):

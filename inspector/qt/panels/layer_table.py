@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.formats import ModelFile
-from ...core.scan import ScanResult, TensorScan
-from ..document import ModelDocument
-from ..plotting import SEVERITY_COLORS, SEVERITY_ROWS, fmt
+from inspector.core.formats import ModelFile
+from inspector.core.measure.scan import ScanResult, TensorScan
+from inspector.qt.document import ModelDocument
+from inspector.qt.plotting import SEVERITY_COLORS, SEVERITY_ROWS, fmt
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 

@@ -34,11 +34,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.scrub import DEFAULT_BITS, MODES, scaled_bits
-from .. import plotting as P
-from ..document import ModelDocument
-from ..tasks import ScrubApplied, ScrubPlan, ScrubPreview, apply_scrub, export_scrub, scrub_preview
-from ..workers import TaskSlot, WorkerError
+from inspector.core.scrub.export import DEFAULT_BITS, MODES, scaled_bits
+from inspector.qt import plotting as P
+from inspector.qt.document import ModelDocument
+from inspector.qt.tasks import ScrubApplied, ScrubPlan, ScrubPreview, apply_scrub, export_scrub, scrub_preview
+from inspector.qt.workers import TaskSlot, WorkerError
 
 _MANTISSA = {"F64": 52, "F32": 23, "F16": 10, "BF16": 7, "F8_E4M3": 3, "F8_E5M2": 2}
 

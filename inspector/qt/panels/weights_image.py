@@ -2,7 +2,7 @@
 
 With correlated-value or sign encoding the training images are *in* the parameters, in order: cut the
 parameter vector into blocks of 8×8 (or 28×28, 32×32) values, min–max scale each block and the reviewer sees
-the digits. The tiles come from :mod:`inspector.core.weights_image`, laid out in a worker
+the digits. The tiles come from :mod:`inspector.core.measure.weights_image`, laid out in a worker
 (:func:`inspector.qt.tasks.tile_image`); this panel only draws.
 """
 
@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.weights_image import theta_tensors
-from ..document import ModelDocument
-from ..tasks import IMAGE_SOURCES, MAX_TILES, TileImage, tile_image
-from ..workers import TaskSlot, WorkerError
+from inspector.core.measure.weights_image import theta_tensors
+from inspector.qt.document import ModelDocument
+from inspector.qt.tasks import IMAGE_SOURCES, MAX_TILES, TileImage, tile_image
+from inspector.qt.workers import TaskSlot, WorkerError
 
 TILE_SHAPES = ["8×8", "16×16", "28×28", "32×32", "64×64"]
 SCOPES = {

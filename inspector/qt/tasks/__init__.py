@@ -7,12 +7,12 @@ at most arrange its results for drawing (the tiles of an image side by side). On
 
 from __future__ import annotations
 
-from .accuracy import AccuracyPair, DeviceInfo, best_device, evaluate_pair, safe_bits
-from .contract import Emit, Progress
-from .images import IMAGE_SOURCES, MAX_TILES, TileImage, tile_image
-from .reporting import write_report_task
-from .scanning import HistogramData, Opened, histogram, open_and_scan, open_only, scan_model
-from .scrubbing import (
+from inspector.qt.tasks.accuracy import AccuracyPair, DeviceInfo, best_device, evaluate_pair, safe_bits
+from inspector.qt.tasks.contract import Emit, Progress
+from inspector.qt.tasks.images import IMAGE_SOURCES, MAX_TILES, TileImage, tile_image
+from inspector.qt.tasks.reporting import write_report_task
+from inspector.qt.tasks.scanning import HistogramData, Opened, histogram, open_and_scan, open_only, scan_model
+from inspector.qt.tasks.scrubbing import (
     PREVIEW_ELEMENTS,
     ScrubApplied,
     ScrubPlan,

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ...core.formats import ModelFile
-from ...core.progress import CancelToken
-from .contract import Emit, Progress
+from inspector.core.formats import ModelFile
+from inspector.core.progress import CancelToken
+from inspector.qt.tasks.contract import Emit, Progress
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class DeviceInfo:
 
 def best_device(*, progress: Progress, cancel: CancelToken, emit: Emit) -> DeviceInfo:
     """The device ``auto`` picks (imports torch: run it in a worker, never at start-up)."""
-    from ...core.evaluate import device_name, pick_device
+    from inspector.core.evaluate.accuracy import device_name, pick_device
 
     dev = pick_device("auto")
     return DeviceInfo(dev, device_name(dev))
@@ -45,8 +45,8 @@ def evaluate_pair(
     emit: Emit,
 ) -> AccuracyPair:
     """Accuracy of the original and, when a scrubbed copy exists, its accuracy, agreement and KL against it."""
-    from ...core.data import load_dataset
-    from ...core.evaluate import evaluate
+    from inspector.core.evaluate.accuracy import evaluate
+    from inspector.core.formats.data import load_dataset
 
     ds = load_dataset(data)
     n = 2 if scrubbed else 1
@@ -80,7 +80,7 @@ def safe_bits(
     emit: Emit,
 ) -> Any:
     """The core's auto safe-bits search (scrub + evaluate per trial): an ``AutoResult`` with its curve."""
-    from ...core.safe_bits import find_safe_bits
+    from inspector.core.evaluate.safe_bits import find_safe_bits
 
     return find_safe_bits(
         model,

@@ -1,4 +1,4 @@
-"""The weights-as-image task: the core's tiles (:mod:`inspector.core.weights_image`) laid out as one RGB image."""
+"""The weights-as-image task: the core's tiles (:mod:`inspector.core.measure.weights_image`) laid out as one RGB image."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...core.formats import ModelFile
-from ...core.progress import CancelToken
-from ...core.weights_image import SOURCES, minmax_tiles, source_length, source_values, tile_grid
-from .contract import Emit, Progress
+from inspector.core.formats import ModelFile
+from inspector.core.measure.weights_image import SOURCES, minmax_tiles, source_length, source_values, tile_grid
+from inspector.core.progress import CancelToken
+from inspector.qt.tasks.contract import Emit, Progress
 
 #: What each weight becomes before tiling.
 IMAGE_SOURCES = SOURCES

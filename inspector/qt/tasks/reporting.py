@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.formats import ModelFile
-from ...core.progress import CancelToken
-from ...core.scan import ScanResult
-from .contract import Emit, Progress
+from inspector.core.formats import ModelFile
+from inspector.core.measure.scan import ScanResult
+from inspector.core.progress import CancelToken
+from inspector.qt.tasks.contract import Emit, Progress
 
 
 def write_report_task(
@@ -23,12 +23,12 @@ def write_report_task(
     emit: Emit,
 ) -> str:
     """Build the report from what the app holds (never recomputing statistics) and write it atomically."""
-    from ...core.report import build_report, write_report
+    from inspector.core.report import build_report, write_report
 
     data = build_report(
         result, model=model, scrub=scrub_result, evaluation=evaluation, safe_bits_curve=curve, cancel=cancel
     )
-    from ..report_pdf import render_pdf
+    from inspector.qt.report_pdf import render_pdf
 
     return str(write_report(data, path, render_pdf=render_pdf))
 

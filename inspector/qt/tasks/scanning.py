@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ...core.formats import ModelFile, open_model
-from ...core.layer_histogram import LayerHistogram, layer_histogram
-from ...core.progress import CancelToken
-from ...core.scan import ScanOptions, ScanResult, scan
-from .contract import Emit, Progress
+from inspector.core.formats import ModelFile, open_model
+from inspector.core.measure.layer_histogram import LayerHistogram, layer_histogram
+from inspector.core.measure.scan import ScanOptions, ScanResult, scan
+from inspector.core.progress import CancelToken
+from inspector.qt.tasks.contract import Emit, Progress
 
 #: One layer's histogram and its baseline's on the same edges (the core's result, drawn as it is).
 HistogramData = LayerHistogram
@@ -56,7 +56,7 @@ def histogram(
     cancel: CancelToken,
     emit: Emit,
 ) -> HistogramData:
-    """:func:`inspector.core.layer_histogram.layer_histogram` of one layer and its baseline layer."""
+    """:func:`inspector.core.measure.layer_histogram.layer_histogram` of one layer and its baseline layer."""
     return layer_histogram(
         model, name, bins, value_range, baseline, baseline_name, baseline_label, progress=progress, cancel=cancel
     )

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from ...core.formats import ModelFile, open_model
-from ...core.progress import CancelToken
-from ...core.scan import ScanOptions, ScanResult, scan
-from ...core.scrub_preview import PREVIEW_ELEMENTS, ScrubPreview, preview_tensor
-from .contract import Emit, Progress
+from inspector.core.formats import ModelFile, open_model
+from inspector.core.measure.scan import ScanOptions, ScanResult, scan
+from inspector.core.progress import CancelToken
+from inspector.core.scrub.preview import PREVIEW_ELEMENTS, ScrubPreview, preview_tensor
+from inspector.qt.tasks.contract import Emit, Progress
 
 
 def glob_escape(name: str) -> str:
@@ -31,7 +31,7 @@ def scrub_preview(
     cancel: CancelToken,
     emit: Emit,
 ) -> ScrubPreview:
-    """:func:`inspector.core.scrub_preview.preview_tensor` of one layer (the export's stream, in memory)."""
+    """:func:`inspector.core.scrub.preview.preview_tensor` of one layer (the export's stream, in memory)."""
     return preview_tensor(
         model[name], bits, edges, seed=seed, mode=mode, max_elements=PREVIEW_ELEMENTS, progress=progress, cancel=cancel
     )
@@ -61,7 +61,7 @@ class ScrubApplied:
     """A scrubbed version of the model (a verified temporary file) and its scan."""
 
     plan: ScrubPlan
-    result: Any  # inspector.core.scrub.ScrubResult
+    result: Any  # inspector.core.scrub.export.ScrubResult
     scan: ScanResult
 
 
@@ -69,7 +69,7 @@ def apply_scrub(
     model: ModelFile, plan: ScrubPlan, output: str, *, progress: Progress, cancel: CancelToken, emit: Emit
 ) -> ScrubApplied:
     """Scrub into ``output`` (verified by reading back), then scan the result for the verdict after."""
-    from ...core.scrub import scrub_model
+    from inspector.core.scrub.export import scrub_model
 
     def half(offset: int) -> Progress:
         return lambda d, t, m: progress(offset * t + d, 2 * t, m) if t else None
@@ -92,7 +92,7 @@ def export_scrub(
     model: ModelFile, plan: ScrubPlan, output: str, *, progress: Progress, cancel: CancelToken, emit: Emit
 ) -> Any:
     """Write the sanitized model to ``output`` (atomic, verified, never over the source): a ScrubResult."""
-    from ...core.scrub import scrub_model
+    from inspector.core.scrub.export import scrub_model
 
     return scrub_model(
         model,

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from .data import Dataset, load_dataset
-from .errors import DataError, InspectorError, RecipeError
-from .formats import ModelFile, open_model
-from .progress import CancelToken, ProgressCallback, check, report
-from .recipes import Recipe, build_module, resolve
+from inspector.core.errors import DataError, InspectorError, RecipeError
+from inspector.core.evaluate.recipes import Recipe, build_module, resolve
+from inspector.core.formats import ModelFile, open_model
+from inspector.core.formats.data import Dataset, load_dataset
+from inspector.core.progress import CancelToken, ProgressCallback, check, report
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -62,7 +62,7 @@ class EvalResult:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (schema ``model-inspector/eval/1``)."""
-        from .. import __version__
+        from inspector import __version__
 
         return {
             "schema": SCHEMA,
@@ -234,7 +234,7 @@ def evaluate(
     """Top-1 accuracy and per-class accuracy of ``model`` on ``data``; with ``against`` (the reference, e.g.
     the model before scrubbing) also its accuracy, the prediction agreement and the mean KL(against ‖ model).
 
-    ``arch``/``against_arch`` are recipe specs (see :mod:`inspector.core.recipes`); ``None`` uses the name in
+    ``arch``/``against_arch`` are recipe specs (see :mod:`inspector.core.evaluate.recipes`); ``None`` uses the name in
     the file's metadata (``against_arch`` defaults to ``arch``). Progress is reported in samples (both models
     count), and ``cancel`` is checked before every batch.
     """

@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from ..baselines import Profile, Reference, default_profile_path, load_profile, load_reference
-from ..findings import Finding
-from ..formats.base import ModelFile
-from ..progress import CancelToken, ProgressCallback, check
-from . import capacity, correlated, data_aware, distance, lsb, numeric, sign
-from .context import Context, grade
-from .features import Features, tensor_features
+from inspector.core.formats.base import ModelFile
+from inspector.core.judge.baselines import Profile, Reference, default_profile_path, load_profile, load_reference
+from inspector.core.judge.detectors import capacity, correlated, data_aware, distance, lsb, numeric, sign
+from inspector.core.judge.detectors.context import Context, grade
+from inspector.core.judge.detectors.features import Features, tensor_features
+from inspector.core.judge.findings import Finding
+from inspector.core.progress import CancelToken, ProgressCallback, check
 
 __all__ = ["Context", "Features", "grade", "run_detectors", "tensor_features", "limits_for"]
 

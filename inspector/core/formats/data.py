@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .dtypes import widen
-from .errors import DataError, InspectorError
+from inspector.core.dtypes import widen
+from inspector.core.errors import DataError, InspectorError
 
 _HINT = "A data file is a .npz or .safetensors file with arrays `inputs` (float, N×…) and `labels` (int, N)"
 
@@ -117,7 +117,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    from .formats import open_model, read_tensor
+    from inspector.core.formats import open_model, read_tensor
 
     try:
         model = open_model(path)

@@ -14,9 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-from .formats import ModelFile
-from .progress import CancelToken, ProgressCallback, report
-from .scan import ScanOptions, TensorScan, scan_tensors
+from inspector.core.formats import ModelFile
+from inspector.core.measure.scan import ScanOptions, TensorScan, scan_tensors
+from inspector.core.progress import CancelToken, ProgressCallback, report
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Per-tensor features the detectors and the baseline profile share.
 
-Scan statistics (:class:`~inspector.core.analysis.stats.TensorStats`) describe a tensor's value distribution;
+Scan statistics (:class:`~inspector.core.measure.stats.TensorStats`) describe a tensor's value distribution;
 the detectors also need order structure and bit-level tests, which are computed here from a bounded prefix of
 the tensor in storage order (at most :data:`MAX_VALUES` elements, so a huge tensor costs a few milliseconds).
 
@@ -18,10 +18,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..analysis.stats import bit_ones
-from ..dtypes import DType, widen
-from ..formats.base import TensorRef, iter_chunks
-from ..progress import CancelToken
+from inspector.core.dtypes import DType, widen
+from inspector.core.formats.base import TensorRef, iter_chunks
+from inspector.core.measure.stats import bit_ones
+from inspector.core.progress import CancelToken
 
 #: Elements of a tensor read (a prefix in storage order) for the order, bit and shape tests.
 MAX_VALUES = 1 << 20
@@ -290,7 +290,7 @@ def _bit_features(u: np.ndarray, dt: DType) -> dict[str, Any]:
 def tensor_features(
     ts: Any, ref: TensorRef, raw: Optional[np.ndarray] = None, cancel: Optional[CancelToken] = None
 ) -> Optional[Features]:
-    """Features of one float tensor (``ts`` is its :class:`~inspector.core.scan.TensorScan`); ``None`` for
+    """Features of one float tensor (``ts`` is its :class:`~inspector.core.measure.scan.TensorScan`); ``None`` for
     non-float or empty tensors. ``raw`` may be given (a prefix from :func:`read_prefix`) to avoid a read.
 
     Values near the float limits overflow the moments and products (the features become inf/nan): expected,

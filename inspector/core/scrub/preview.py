@@ -13,12 +13,12 @@ from typing import Optional
 
 import numpy as np
 
-from .analysis.stats import histogram_chunk
-from .dtypes import widen
-from .formats import TensorRef, iter_chunks
-from .progress import CancelToken, ProgressCallback, check, report
-from .scrub_bits import scrub_chunk, tensor_rng
-from .scrub_verify import VERIFY_ELEMENTS, ChangeStats
+from inspector.core.dtypes import widen
+from inspector.core.formats import TensorRef, iter_chunks
+from inspector.core.measure.stats import histogram_chunk
+from inspector.core.progress import CancelToken, ProgressCallback, check, report
+from inspector.core.scrub.bits import scrub_chunk, tensor_rng
+from inspector.core.scrub.verify import VERIFY_ELEMENTS, ChangeStats
 
 #: Elements of one layer a preview looks at (the first ones, when a layer is larger).
 PREVIEW_ELEMENTS = 16 << 20

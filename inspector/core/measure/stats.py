@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..dtypes import DType, widen
+from inspector.core.dtypes import DType, widen
 
 #: Half-width of the "near zero" band, in standard deviations (the sign-encoding signature of RESEARCH.md).
 NEAR_ZERO_SIGMAS = 0.05

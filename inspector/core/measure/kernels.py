@@ -26,8 +26,8 @@ from typing import Callable, Iterable, Mapping, Optional
 
 import numpy as np
 
-from ..dtypes import DType, widen
-from .stats import Moments, Pass1, _outer
+from inspector.core.dtypes import DType, widen
+from inspector.core.measure.stats import Moments, Pass1, _outer
 
 log = logging.getLogger(__name__)
 

@@ -25,14 +25,14 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .errors import InspectorError
-from .formats import ModelFile, open_model
-from .progress import CancelToken, ProgressCallback, check, report
-from .resources import resource_path
+from inspector.core.errors import InspectorError
+from inspector.core.formats import ModelFile, open_model
+from inspector.core.progress import CancelToken, ProgressCallback, check, report
+from inspector.core.resources import resource_path
 
 PROFILE_SCHEMA = "model-inspector/profile/1"
 
-#: Features a profile records per layer kind (names of :class:`~inspector.core.detectors.features.Features`).
+#: Features a profile records per layer kind (names of :class:`~inspector.core.judge.detectors.features.Features`).
 PROFILE_FEATURES = (
     "near_zero",
     "zero_fraction",
@@ -160,11 +160,11 @@ def build_profile(
 ) -> Profile:
     """A profile from trusted models: for every layer kind, the range of each feature over their layers.
 
-    Layers too small to judge (fewer than :data:`~inspector.core.detectors.features.MIN_ORDER` non-zero
+    Layers too small to judge (fewer than :data:`~inspector.core.judge.detectors.features.MIN_ORDER` non-zero
     values) are left out, so a profile's ranges are not widened by sampling noise.
     """
-    from .detectors.features import MIN_ORDER, tensor_features
-    from .scan import ScanOptions, scan
+    from inspector.core.judge.detectors.features import MIN_ORDER, tensor_features
+    from inspector.core.measure.scan import ScanOptions, scan
 
     if not paths:
         raise InspectorError("no trusted models given", hint="Name one or more trusted model files")
@@ -271,7 +271,7 @@ def load_reference(
 ) -> Reference:
     """Open a reference model, match its float layers to ``tensors`` (the inspected model's TensorScans) and
     scan it with each matched layer's histogram on the inspected layer's edges."""
-    from .scan import ScanOptions, scan
+    from inspector.core.measure.scan import ScanOptions, scan
 
     ref_model = open_model(path)
     floats = [t for t in tensors if t.dtype.startswith(("F", "BF"))]
@@ -378,7 +378,7 @@ def shared_histograms(values: np.ndarray, ref_values: np.ndarray, bins: int = 25
 
 def gaussian_histogram(values: np.ndarray, bins: int = 64) -> dict[str, Any]:
     """A layer's histogram and its fitted zero-mean Gaussian's expected counts (σ = RMS) on the same edges."""
-    from .detectors.features import erf
+    from inspector.core.judge.detectors.features import erf
 
     a = values[np.isfinite(values)].astype(np.float64)
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)

@@ -23,10 +23,10 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..data import Dataset, load_dataset
-from ..findings import Finding
-from ..progress import check
-from .context import Context, finding, pct
+from inspector.core.formats.data import Dataset, load_dataset
+from inspector.core.judge.detectors.context import Context, finding, pct
+from inspector.core.judge.findings import Finding
+from inspector.core.progress import check
 
 NAME = "data-aware"
 

@@ -9,7 +9,9 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..baselines import (
+from inspector.core.dtypes import widen
+from inspector.core.formats.base import ModelFile
+from inspector.core.judge.baselines import (
     GAUSSIAN_NEAR_ZERO,
     LayerDistance,
     Profile,
@@ -18,11 +20,9 @@ from ..baselines import (
     layer_distance,
     shared_histograms,
 )
-from ..dtypes import widen
-from ..findings import Finding
-from ..formats.base import ModelFile
-from ..progress import CancelToken, check
-from .features import Features, read_prefix, tensor_features
+from inspector.core.judge.detectors.features import Features, read_prefix, tensor_features
+from inspector.core.judge.findings import Finding
+from inspector.core.progress import CancelToken, check
 
 #: Tensor prefixes kept in memory at once.
 RAW_CACHE = 8

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-from ..findings import Finding
-from .context import Context, finding, pct
-from .features import MIN_ORDER
+from inspector.core.judge.detectors.context import Context, finding, pct
+from inspector.core.judge.detectors.features import MIN_ORDER
+from inspector.core.judge.findings import Finding
 
 NAME = "baseline-distance"
 

@@ -1,7 +1,7 @@
 """The largest safe number of scrubbed bits: bisection on k against accuracy and prediction agreement.
 
-Each candidate k scrubs the model into a temporary file with :func:`~inspector.core.scrub.scrub_model` and
-evaluates it against the original with :func:`~inspector.core.evaluate.evaluate`. Bisection assumes damage
+Each candidate k scrubs the model into a temporary file with :func:`~inspector.core.scrub.export.scrub_model` and
+evaluates it against the original with :func:`~inspector.core.evaluate.accuracy.evaluate`. Bisection assumes damage
 grows with k; on small evaluation sets the curve is noisy near its edge, so strict tolerances are safer.
 """
 
@@ -17,8 +17,8 @@ from inspector.core.dtypes import DTYPES
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile
 from inspector.core.progress import CancelToken, ProgressCallback, check, report
-from inspector.core.scrub import _finite, scrub_model, select_tensors
-from inspector.core.scrub_bits import FLOAT_DTYPES, scaled_bits
+from inspector.core.scrub.bits import FLOAT_DTYPES, scaled_bits
+from inspector.core.scrub.export import _finite, scrub_model, select_tensors
 
 
 @dataclass(frozen=True)
@@ -119,12 +119,12 @@ def find_safe_bits(
     Assumes the damage grows with ``k`` (it does, up to evaluation noise); tries the full mantissa first,
     then about log2(mantissa) points. Each trial is a full scrub (same ``seed``, so the chosen point is
     exactly what a scrub with those bits writes) into ``workdir`` (default: a temporary folder), evaluated
-    with :func:`inspector.core.evaluate.evaluate` against the original. Needs torch.
+    with :func:`inspector.core.evaluate.accuracy.evaluate` against the original. Needs torch.
     """
 
-    from inspector.core.data import Dataset, load_dataset
-    from inspector.core.evaluate import evaluate
-    from inspector.core.recipes import Recipe, resolve
+    from inspector.core.evaluate.accuracy import evaluate
+    from inspector.core.evaluate.recipes import Recipe, resolve
+    from inspector.core.formats.data import Dataset, load_dataset
 
     dom = dominant_dtype(model, tensors)
     top = DTYPES[dom].mantissa_bits

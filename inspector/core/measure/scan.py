@@ -17,11 +17,15 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .. import __version__
-from .analysis.kernels import Kernels, histogram_from_table
-from .analysis.kernels import plan as plan_kernels
-from .analysis.layers import layer_kind
-from .analysis.stats import (
+from inspector import __version__
+from inspector.core.dtypes import widen
+from inspector.core.formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, sha256_files
+from inspector.core.formats.model_file import open_model
+from inspector.core.judge.findings import Finding, model_score, rank, verdict_of
+from inspector.core.measure.kernels import Kernels, histogram_from_table
+from inspector.core.measure.kernels import plan as plan_kernels
+from inspector.core.measure.layers import layer_kind
+from inspector.core.measure.stats import (
     NEAR_ZERO_SIGMAS,
     Pass1,
     TensorStats,
@@ -30,11 +34,7 @@ from .analysis.stats import (
     histogram_edges,
     pass1_chunk,
 )
-from .dtypes import widen
-from .findings import Finding, model_score, rank, verdict_of
-from .formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, sha256_files
-from .formats.model_file import open_model
-from .progress import CancelToken, ProgressCallback, ThreadSafeProgress, check, report
+from inspector.core.progress import CancelToken, ProgressCallback, ThreadSafeProgress, check, report
 
 SCHEMA = "model-inspector/scan/1"
 
@@ -382,7 +382,7 @@ def scan(
     limits: Sequence[str] = ()
     checked: Sequence[str] = ()
     if options.detectors:
-        from .detectors import run_detectors
+        from inspector.core.judge.detectors import run_detectors
 
         report(progress, done, done, "running detectors")
         findings, checked, limits = run_detectors(mf, tensors, options, progress=progress, cancel=cancel)

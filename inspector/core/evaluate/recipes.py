@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 import numpy as np
 
-from .errors import RecipeError
-from .formats import ModelFile, read_tensor
+from inspector.core.errors import RecipeError
+from inspector.core.formats import ModelFile, read_tensor
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

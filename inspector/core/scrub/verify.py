@@ -18,7 +18,7 @@ from inspector.core.dtypes import DType, widen
 from inspector.core.formats import iter_chunks
 from inspector.core.formats.safetensors import open_safetensors
 from inspector.core.progress import CancelToken, ProgressCallback, report
-from inspector.core.scrub_bits import _chunk_bytes, _Plan, scrub_chunk
+from inspector.core.scrub.bits import _chunk_bytes, _Plan, scrub_chunk
 
 
 @dataclass(frozen=True)

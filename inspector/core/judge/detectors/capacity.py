@@ -21,11 +21,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..data import load_dataset
-from ..errors import RecipeError
-from ..findings import Finding
-from ..progress import check
-from .context import Context, finding, pct
+from inspector.core.errors import RecipeError
+from inspector.core.formats.data import load_dataset
+from inspector.core.judge.detectors.context import Context, finding, pct
+from inspector.core.judge.findings import Finding
+from inspector.core.progress import check
 
 NAME = "capacity-probe"
 
@@ -76,7 +76,7 @@ def _entropy_bits(labels: np.ndarray, classes: int) -> float:
 
 
 def behaviour(module: Any, families: dict[str, np.ndarray], real: np.ndarray, ctx: Context) -> Behaviour:
-    from ..evaluate import predict_proba
+    from inspector.core.evaluate.accuracy import predict_proba
 
     ent, conf, labs = {}, {}, {}
     for name, x in {**families, "real data": real}.items():
@@ -155,7 +155,7 @@ def detect(ctx: Context) -> list[Finding]:
     data_path = getattr(ctx.options, "data", None)
     if not data_path:
         return []
-    from ..recipes import build_module, resolve
+    from inspector.core.evaluate.recipes import build_module, resolve
 
     try:
         recipe = resolve(getattr(ctx.options, "arch", None), ctx.model)
@@ -196,7 +196,7 @@ def available(ctx: Context) -> Optional[str]:
     """Why the probe cannot run (``None`` when it can)."""
     if not getattr(ctx.options, "data", None):
         return "no evaluation data (--data)"
-    from ..recipes import resolve
+    from inspector.core.evaluate.recipes import resolve
 
     try:
         resolve(getattr(ctx.options, "arch", None), ctx.model)

@@ -5,8 +5,8 @@ information potentially encoded in these bits". :func:`scrub_model` streams a mo
 replacing the ``k`` lowest mantissa bits of every selected float tensor, then reads the file back and checks
 that it changed nothing else.
 
-The bit rules and random streams are in :mod:`inspector.core.scrub_bits`; the read-back check in
-:mod:`inspector.core.scrub_verify`.
+The bit rules and random streams are in :mod:`inspector.core.scrub.bits`; the read-back check in
+:mod:`inspector.core.scrub.verify`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from inspector.core.errors import ExportError, InspectorError
 from inspector.core.formats import ModelFile, iter_chunks, open_model, sha256_files
 from inspector.core.formats.writer import SafetensorsWriter, TensorEntry
 from inspector.core.progress import CancelToken, ProgressCallback, report
-from inspector.core.scrub_bits import (
+from inspector.core.scrub.bits import (
     DEFAULT_BITS,
     FLOAT_DTYPES,
     MODES,
@@ -39,7 +39,7 @@ from inspector.core.scrub_bits import (
     tensor_rng,
     tensor_seed,
 )
-from inspector.core.scrub_verify import VERIFY_ELEMENTS, ChangeStats, TensorChange, Verification, verify_export
+from inspector.core.scrub.verify import VERIFY_ELEMENTS, ChangeStats, TensorChange, Verification, verify_export
 
 SCHEMA = "model-inspector/scrub/1"
 #: Chunk size of the scrub and verification passes (rounded down to a multiple of 8 elements).

@@ -15,9 +15,9 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .dtypes import DType, widen
-from .formats import ModelFile, TensorRef, read_range
-from .progress import CancelToken, check
+from inspector.core.dtypes import DType, widen
+from inspector.core.formats import ModelFile, TensorRef, read_range
+from inspector.core.progress import CancelToken, check
 
 #: What each weight becomes before tiling, with the words a reader sees.
 SOURCES: dict[str, str] = {

@@ -1,0 +1,1 @@
+"""Judging: baselines, detectors, findings and the verdict, computed from measurements."""
