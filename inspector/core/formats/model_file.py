@@ -60,14 +60,20 @@ def _open(p: Path) -> ModelFile:
         singles = sorted(p.glob("*.safetensors"))
         if len(singles) == 1:
             return open_safetensors(singles[0])
-        found = f"{len(singles)} .safetensors files and no index" if singles else "no model file"
+        if not singles:  # pytorch_model.bin, a *.bin index, or one other model file
+            from inspector.core.formats.folders import open_folder
+
+            return open_folder(p)
+        found = f"{len(singles)} .safetensors files and no index"
         raise UnsupportedFormatError(f"folder has {found}", path=p, hint=f"Open one of: {_SUPPORTED}")
     if not p.is_file():  # a FIFO would block forever, /dev/zero never ends
         raise UnsupportedFormatError(
             "is not a regular file (a device, pipe or socket)", path=p, hint="Save the model to a file and open that"
         )
-    if p.name.endswith(".index.json"):
-        return open_sharded(p)
+    if p.name.endswith(".index.json"):  # shards are read by what they are, safetensors or torch .bin
+        from inspector.core.formats.folders import open_index
+
+        return open_index(p)
     kind = _sniff(p)
     if kind == "zip" or (kind == "unknown" and zipfile.is_zipfile(p)):
         from inspector.core.formats.torchzip import open_torch_zip

@@ -1,0 +1,166 @@
+"""Hugging Face folders and sharded indexes whose weights are not (only) safetensors.
+
+A model folder as users download it holds ``model.safetensors`` or ``pytorch_model.bin`` (or shards of either,
+named by a ``*.index.json``), often beside tokenizer and config files, and for a training checkpoint beside
+``optimizer.pt``, ``scheduler.pt`` and ``rng_state.pth``. Every file is opened by what its bytes are, never by
+its name: a ``.bin`` shard that is a torch zip is read as one, so no message blames a good download for being
+in another format than its name suggests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from inspector.core.errors import MalformedFileError, UnsupportedFormatError
+from inspector.core.formats.base import ModelFile
+
+#: Weight files of a Hugging Face folder, preferred first (safetensors ones are handled by the caller).
+_WEIGHT_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth", "model.ckpt")
+_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".gguf", ".onnx")
+#: Files of a training checkpoint folder that are not the model (HF Trainer, Accelerate).
+_TRAINING_FILES = ("optimizer.pt", "optimizer.bin", "scheduler.pt", "scaler.pt", "training_args.bin")
+_TRAINING_PREFIXES = ("rng_state", "random_states", "optimizer_", "scheduler_")
+_MAX_INDEX_BYTES = 64 << 20
+
+_SUPPORTED = (
+    ".safetensors, .bin/.pt/.pth/.ckpt, .gguf, .onnx, a *.index.json of shards, or a Hugging Face folder holding one"
+)
+
+
+def _training_file(p: Path) -> bool:
+    return p.name in _TRAINING_FILES or p.name.startswith(_TRAINING_PREFIXES)
+
+
+def _open_file(p: Path) -> ModelFile:
+    from inspector.core.formats.model_file import open_model
+
+    return open_model(p)
+
+
+def _note_training(folder: Path, mf: ModelFile) -> ModelFile:
+    """Name the training-state files beside the model: they are not opened with it, but hold data too."""
+    beside = sorted(f.name for f in folder.iterdir() if f.is_file() and _training_file(f))
+    if not beside:
+        return mf
+    meta = {**mf.metadata, "folder.training_state_files": ", ".join(beside)}
+    return ModelFile(path=mf.path, format=mf.format, tensors=mf.tensors, metadata=meta, files=mf.files)
+
+
+def open_folder(folder: Path) -> ModelFile:
+    """Open a folder that holds no safetensors weights: a ``*.bin`` index, ``pytorch_model.bin``, or one model.
+
+    Raises :class:`UnsupportedFormatError` naming what was found when no single model file stands out.
+    """
+    folder = Path(folder)
+    indexes = sorted(p for p in folder.glob("*.index.json") if p.is_file())
+    if len(indexes) == 1:
+        return _note_training(folder, open_index(indexes[0]))
+    if len(indexes) > 1:
+        raise UnsupportedFormatError(
+            f"folder holds several index files ({', '.join(i.name for i in indexes)})",
+            path=folder,
+            hint="Open the index file you mean directly",
+        )
+    for name in _WEIGHT_NAMES:
+        if (folder / name).is_file():
+            return _note_training(folder, _open_file(folder / name))
+    candidates = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _WEIGHT_SUFFIXES and not _training_file(p)
+    )
+    if len(candidates) == 1:
+        return _note_training(folder, _open_file(candidates[0]))
+    if candidates:
+        shown = ", ".join(c.name for c in candidates[:6]) + (", ..." if len(candidates) > 6 else "")
+        raise UnsupportedFormatError(
+            f"folder holds {len(candidates)} model files and no index ({shown})",
+            path=folder,
+            hint="Open the one you mean directly",
+        )
+    training = sorted(p.name for p in folder.iterdir() if p.is_file() and _training_file(p))
+    if training:
+        raise UnsupportedFormatError(
+            f"folder holds training state ({', '.join(training)}) but no model weights",
+            path=folder,
+            hint="Open the file you mean directly, or the folder that holds the model",
+        )
+    raise UnsupportedFormatError("folder has no model file", path=folder, hint=f"Open one of: {_SUPPORTED}")
+
+
+def _sniff_shard(p: Path) -> str:
+    from inspector.core.formats.model_file import _sniff
+
+    return _sniff(p)
+
+
+def _weight_map(index_path: Path) -> Optional[dict[str, str]]:
+    """The index's weight_map when it is well formed and every shard is a file beside it; else ``None``."""
+    try:
+        if index_path.stat().st_size > _MAX_INDEX_BYTES:
+            return None
+        index: Any = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    wmap = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(wmap, dict) or not wmap:
+        return None
+    if not all(isinstance(k, str) and isinstance(v, str) and v and "\x00" not in v for k, v in wmap.items()):
+        return None
+    folder = index_path.parent.resolve()
+    for shard in set(wmap.values()):
+        target = (folder / shard).resolve()
+        if target.parent != folder or target == index_path.resolve() or not target.is_file():
+            return None
+    return wmap
+
+
+def open_index(index_path: Path) -> ModelFile:
+    """Open a sharded model from its ``*.index.json``, each shard read by what its bytes are.
+
+    Shards that are all safetensors go to the safetensors reader (and its checks); torch ``.bin`` shards (zip or
+    legacy) through the restricted unpickler. Every name in the weight map must be a tensor of its shard.
+    """
+    from inspector.core.formats.safetensors import open_sharded
+
+    index_path = Path(index_path)
+    wmap = _weight_map(index_path)
+    # anything wrong with the index itself is reported by the safetensors reader's checks, which apply to both
+    if wmap is None:
+        return open_sharded(index_path)
+    folder = index_path.parent.resolve()
+    kinds = {shard: _sniff_shard(folder / shard) for shard in dict.fromkeys(wmap.values())}
+    if all(k == "safetensors" for k in kinds.values()):
+        return open_sharded(index_path)
+    shards: dict[str, ModelFile] = {}
+    for shard in kinds:
+        if shard.endswith(".json") or (folder / shard).is_dir():  # two indexes naming each other would loop
+            raise MalformedFileError(
+                f"shard {shard!r} is not a weight file", path=index_path, hint="Point the weight_map at weight files"
+            )
+        shards[shard] = _open_file(folder / shard)
+    for name, shard in wmap.items():
+        if name not in shards[shard]:
+            raise MalformedFileError(
+                f"tensor {name!r} is mapped to {shard!r} but that shard does not contain it",
+                path=index_path,
+                hint="The index and its shards do not match; download them again from the same revision",
+            )
+    refs = [t for mf in shards.values() for t in mf.tensors]
+    seen: dict[str, str] = {}
+    for shard, mf in shards.items():
+        for t in mf.tensors:
+            if t.name in seen:
+                raise MalformedFileError(
+                    f"tensor {t.name!r} appears in shards {seen[t.name]!r} and {shard!r}",
+                    path=index_path,
+                    hint="The index and its shards do not match; download them again from the same revision",
+                )
+            seen[t.name] = shard
+    formats = sorted({mf.format for mf in shards.values()})
+    meta: dict[str, str] = {"sharded.shard_formats": ", ".join(formats), "sharded.shards": str(len(shards))}
+    for mf in shards.values():
+        meta.update(mf.metadata)
+    files = (index_path, *(mf.path for mf in shards.values()))
+    fmt = f"{formats[0]}-sharded" if len(formats) == 1 else "mixed-sharded"
+    return ModelFile(path=index_path, format=fmt, tensors=tuple(refs), metadata=meta, files=files)
