@@ -7,19 +7,39 @@ The library surface (the CLI and the GUI are thin layers over it)::
     result = inspector.scan(model)                       # streaming per-tensor statistics and findings
     inspector.scrub_model(model, "clean.safetensors", bits=16, seed=1)   # verified, atomic export
     inspector.evaluate(model, "eval.npz", arch="digits-mlp")             # accuracy on cuda / mps / cpu
+
+The names are loaded lazily (PEP 562): ``import inspector`` or ``import inspector.core.errors`` loads only what
+it needs, and ``inspector.scan`` imports the scanner on first use.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from inspector.core.errors import InspectorError
-from inspector.core.evaluate.accuracy import EvalResult, evaluate
-from inspector.core.evaluate.safe_bits import find_safe_bits
-from inspector.core.formats import ModelFile, TensorRef, iter_chunks, open_model, read_tensor
-from inspector.core.measure.scan import ScanOptions, ScanResult, TensorScan, TensorStats, scan
-from inspector.core.progress import Cancelled, CancelToken
-from inspector.core.scrub.export import ScrubResult, scrub_model
+from inspector._version import __version__
+
+#: Public name → module that defines it (imported on first attribute access).
+_EXPORTS: dict[str, str] = {
+    "InspectorError": "inspector.core.errors",
+    "Cancelled": "inspector.core.progress",
+    "CancelToken": "inspector.core.progress",
+    "ModelFile": "inspector.core.formats",
+    "TensorRef": "inspector.core.formats",
+    "iter_chunks": "inspector.core.formats",
+    "open_model": "inspector.core.formats",
+    "read_tensor": "inspector.core.formats",
+    "ScanOptions": "inspector.core.measure.scan",
+    "ScanResult": "inspector.core.measure.scan",
+    "TensorScan": "inspector.core.measure.scan",
+    "TensorStats": "inspector.core.measure.scan",
+    "scan": "inspector.core.measure.scan",
+    "ScrubResult": "inspector.core.scrub",
+    "scrub_model": "inspector.core.scrub",
+    "EvalResult": "inspector.core.evaluate",
+    "evaluate": "inspector.core.evaluate",
+    "find_safe_bits": "inspector.core.evaluate",
+}
 
 __all__ = [
     "CancelToken",
@@ -42,3 +62,25 @@ __all__ = [
     "scan",
     "scrub_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inspector' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; nothing here runs
+    from inspector.core.errors import InspectorError
+    from inspector.core.evaluate import EvalResult, evaluate, find_safe_bits
+    from inspector.core.formats import ModelFile, TensorRef, iter_chunks, open_model, read_tensor
+    from inspector.core.measure.scan import ScanOptions, ScanResult, TensorScan, TensorStats, scan
+    from inspector.core.progress import Cancelled, CancelToken
+    from inspector.core.scrub import ScrubResult, scrub_model

@@ -62,7 +62,7 @@ class EvalResult:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (schema ``model-inspector/eval/1``)."""
-        from inspector import __version__
+        from inspector._version import __version__
 
         return {
             "schema": SCHEMA,

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from inspector import __version__
+from inspector._version import __version__
 from inspector.core.dtypes import widen
 from inspector.core.formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, sha256_files
 from inspector.core.formats.model_file import open_model

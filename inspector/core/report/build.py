@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from inspector import __version__
+from inspector._version import __version__
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile, open_model
 from inspector.core.measure.weights_image import minmax_tiles, source_values, theta_tensors

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from inspector import __version__
+from inspector._version import __version__
 from inspector.core.errors import ExportError, InspectorError
 from inspector.core.formats import ModelFile, iter_chunks, open_model, sha256_files
 from inspector.core.formats.writer import SafetensorsWriter, TensorEntry
