@@ -15,6 +15,8 @@ _SUPPORTED = ".safetensors, *.safetensors.index.json, a Hugging Face folder, or 
 def _sniff(path: Path) -> str:
     with open(path, "rb") as f:
         head = f.read(16)
+    if head[:4] == b"GGUF":  # before safetensors: a GGUF of 123 tensors has '{' at byte 8
+        return "gguf"
     # safetensors first: a header length of 0x280..0x580 makes the file start with bytes that look like a
     # pickle protocol marker (80 02..80 05); the '{' that opens the JSON header is unambiguous.
     if len(head) >= 9 and head[8:9] == b"{":
@@ -75,6 +77,10 @@ def _open(p: Path) -> ModelFile:
 
         return open_index(p)
     kind = _sniff(p)
+    if kind == "gguf":
+        from inspector.core.formats.gguf import open_gguf
+
+        return open_gguf(p)
     if kind == "zip" or (kind == "unknown" and zipfile.is_zipfile(p)):
         from inspector.core.formats.torchzip import open_torch_zip
 

@@ -1,0 +1,305 @@
+"""A bounded reader of GGUF files (llama.cpp / ggml): header, key-value metadata and tensor infos.
+
+Layout (all little-endian): the magic ``GGUF``, a u32 version (2 or 3), u64 tensor and key-value counts, the
+key-value pairs (a string key, a u32 value type, the value; arrays carry an element type and a u64 count), then
+one info per tensor (string name, u32 dimension count, u64 dimensions innermost first, u32 ggml type, u64 offset
+into the data area), then padding to ``general.alignment`` (default 32) and the data area. Strings are a u64
+byte length and UTF-8 bytes.
+
+Every length is checked against the bytes left in the file before anything is allocated. Float and integer
+tensors (F32, F16, BF16, F64, I8..I64) become ordinary :class:`~.base.TensorRef` s; quantized tensors (Q4_0,
+Q8_0, K-quants, ...) are blocks of scales and packed integers that no element type describes: they are listed in
+the metadata with their type, shape and byte range, and their bytes are counted as not scanned.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from inspector.core.dtypes import DTYPES
+from inspector.core.errors import MalformedFileError, UnsupportedFormatError
+from inspector.core.formats.base import MAX_NDIM, ModelFile, TensorRef, shape_problem
+
+MAGIC = b"GGUF"
+DEFAULT_ALIGNMENT = 32
+#: Generous bounds no real file reaches; each is checked before the memory it implies is used.
+MAX_TENSORS = 1 << 20
+MAX_KV = 1 << 20
+MAX_KEY_BYTES = 1 << 16
+MAX_STRING_BYTES = 64 << 20
+MAX_ARRAY_DEPTH = 4
+#: Metadata entries kept (the rest are counted); long values are cut.
+MAX_METADATA = 1000
+MAX_VALUE_CHARS = 1000
+
+_FIX = "The file is damaged or truncated; copy it again from its source or re-convert it with llama.cpp"
+
+#: ggml types stored as plain elements, to our element types.
+_PLAIN = {0: "F32", 1: "F16", 30: "BF16", 28: "F64", 24: "I8", 25: "I16", 26: "I32", 27: "I64"}
+#: Block-quantized ggml types: name, elements per block, bytes per block (ggml's type traits).
+_BLOCKS: dict[int, tuple[str, int, int]] = {
+    2: ("Q4_0", 32, 18),
+    3: ("Q4_1", 32, 20),
+    6: ("Q5_0", 32, 22),
+    7: ("Q5_1", 32, 24),
+    8: ("Q8_0", 32, 34),
+    9: ("Q8_1", 32, 36),
+    10: ("Q2_K", 256, 84),
+    11: ("Q3_K", 256, 110),
+    12: ("Q4_K", 256, 144),
+    13: ("Q5_K", 256, 176),
+    14: ("Q6_K", 256, 210),
+    15: ("Q8_K", 256, 292),
+    16: ("IQ2_XXS", 256, 66),
+    17: ("IQ2_XS", 256, 74),
+    18: ("IQ3_XXS", 256, 98),
+    19: ("IQ1_S", 256, 50),
+    20: ("IQ4_NL", 32, 18),
+    21: ("IQ3_S", 256, 110),
+    22: ("IQ2_S", 256, 82),
+    23: ("IQ4_XS", 256, 136),
+    29: ("IQ1_M", 256, 56),
+    34: ("TQ1_0", 256, 54),
+    35: ("TQ2_0", 256, 66),
+    39: ("MXFP4", 32, 17),
+}
+
+# value types: struct format of the scalars; 7 bool, 8 string, 9 array
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_TYPE_NAMES = {
+    0: "uint8",
+    1: "int8",
+    2: "uint16",
+    3: "int16",
+    4: "uint32",
+    5: "int32",
+    6: "float32",
+    7: "bool",
+    8: "string",
+    9: "array",
+    10: "uint64",
+    11: "int64",
+    12: "float64",
+}
+
+
+class _Reader:
+    """Reads the header section from a file, refusing any length that reaches past the end of the file."""
+
+    def __init__(self, f: BinaryIO, path: Path, size: int) -> None:
+        self.f, self.path, self.size, self.pos = f, path, size, 0
+
+    def fail(self, what: str) -> MalformedFileError:
+        return MalformedFileError(f"{what} (at byte {self.pos:,})", path=self.path, hint=_FIX)
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > self.size:
+            raise self.fail(f"{what} needs {n:,} bytes but the file ends {self.size - self.pos:,} bytes later")
+        data = self.f.read(n)
+        if len(data) != n:
+            raise self.fail(f"{what} is cut short")
+        self.pos += n
+        return data
+
+    def skip(self, n: int, what: str) -> None:
+        if n < 0 or self.pos + n > self.size:
+            raise self.fail(f"{what} needs {n:,} bytes but the file ends {self.size - self.pos:,} bytes later")
+        self.pos += n
+        self.f.seek(self.pos)
+
+    def scalar(self, fmt: str, what: str) -> Any:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))[0]
+
+    def u32(self, what: str) -> int:
+        return int(self.scalar("<I", what))
+
+    def u64(self, what: str) -> int:
+        return int(self.scalar("<Q", what))
+
+    def string(self, what: str, limit: int = MAX_STRING_BYTES, keep: int | None = None) -> str:
+        """A string; with ``keep``, only its first ``keep`` bytes are read and the rest skipped."""
+        n = self.u64(f"length of {what}")
+        if n > limit:
+            raise self.fail(f"{what} claims {n:,} bytes (over the {limit:,}-byte limit)")
+        if keep is not None and n > keep:
+            head = self.take(keep, what)
+            self.skip(n - keep, what)
+            return head.decode("utf-8", "replace") + "..."
+        return self.take(n, what).decode("utf-8", "replace")
+
+
+def _value(r: _Reader, vtype: int, key: str, depth: int = 0) -> Any:
+    """One metadata value; arrays longer than a few elements are summarised (their bytes are skipped)."""
+    if vtype in _SCALARS:
+        return r.scalar(_SCALARS[vtype], f"value of {key!r}")
+    if vtype == 8:
+        return r.string(f"string value of {key!r}", keep=MAX_VALUE_CHARS)
+    if vtype == 9:
+        if depth >= MAX_ARRAY_DEPTH:
+            raise r.fail(f"metadata {key!r} nests arrays deeper than {MAX_ARRAY_DEPTH} levels")
+        etype = r.u32(f"array type of {key!r}")
+        count = r.u64(f"array length of {key!r}")
+        if etype in _SCALARS:
+            width = struct.calcsize(_SCALARS[etype])
+            if count * width > r.size - r.pos:
+                raise r.fail(f"array {key!r} claims {count:,} elements, more than the file holds")
+            shown = min(count, 8)
+            head = list(struct.unpack(f"<{shown}{_SCALARS[etype][1]}", r.take(shown * width, f"array {key!r}")))
+            r.skip((count - shown) * width, f"array {key!r}")
+        elif etype in (8, 9):
+            if count > (r.size - r.pos) // 8:  # every element takes at least 8 bytes (a length or a type)
+                raise r.fail(f"array {key!r} claims {count:,} elements, more than the file holds")
+            head = []
+            for i in range(count):  # strings must be walked one by one to find the end
+                item = _value(r, etype, f"{key}[{i}]", depth + 1)
+                if i < 8:
+                    head.append(item)
+        else:
+            raise r.fail(f"array {key!r} has unknown element type {etype}")
+        more = f", ... ({count:,} {_TYPE_NAMES[etype]})" if count > len(head) else ""
+        return "[" + ", ".join(map(repr, head)) + more + "]"
+    raise r.fail(f"metadata {key!r} has unknown value type {vtype}")
+
+
+def _text(v: Any) -> str:
+    s = v if isinstance(v, str) else repr(v)
+    return s if len(s) <= MAX_VALUE_CHARS else s[:MAX_VALUE_CHARS] + "..."
+
+
+def open_gguf(path: Path) -> ModelFile:
+    """Open a GGUF file: validate header, metadata and tensor infos; list float tensors as refs.
+
+    Quantized tensors are listed in ``metadata["gguf.quantized.<name>"]`` (type, shape, byte range), and their
+    byte total in ``metadata["gguf.quantized_bytes"]``. Raises :class:`MalformedFileError` for broken files and
+    :class:`UnsupportedFormatError` for versions or layouts this reader does not know.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        r = _Reader(f, path, size)
+        if r.take(4, "magic") != MAGIC:
+            raise UnsupportedFormatError("not a GGUF file (no GGUF magic)", path=path, hint="Open a .gguf file")
+        version = r.u32("version")
+        if version not in (2, 3):
+            if version & 0xFFFF == 0 and version >> 16:
+                raise UnsupportedFormatError(
+                    "is a big-endian GGUF file", path=path, hint="Convert it on a little-endian machine"
+                )
+            raise UnsupportedFormatError(
+                f"GGUF version {version} (this reader knows versions 2 and 3)",
+                path=path,
+                hint="Re-convert the model with a current llama.cpp",
+            )
+        n_tensors, n_kv = r.u64("tensor count"), r.u64("metadata count")
+        if n_tensors > MAX_TENSORS or n_kv > MAX_KV:
+            raise r.fail(f"header claims {n_tensors:,} tensors and {n_kv:,} metadata entries, beyond any model")
+        meta: dict[str, str] = {"gguf.version": str(version)}
+        omitted = 0
+        alignment = DEFAULT_ALIGNMENT
+        keys: set[str] = set()
+        for _ in range(n_kv):
+            key = r.string("metadata key", limit=MAX_KEY_BYTES)
+            if key in keys:
+                raise r.fail(f"metadata key {key!r} appears twice")
+            keys.add(key)
+            vtype = r.u32(f"value type of {key!r}")
+            value = _value(r, vtype, key)
+            if key == "general.alignment":
+                if vtype != 4 or value == 0 or value & (value - 1):
+                    raise r.fail(f"general.alignment must be a power-of-two uint32, not {value!r}")
+                alignment = int(value)
+            if len(meta) < MAX_METADATA:
+                meta[f"gguf.{key}"] = _text(value)
+            else:
+                omitted += 1
+
+        infos: list[tuple[str, list[int], int, int]] = []
+        names: set[str] = set()
+        for i in range(n_tensors):
+            name = r.string(f"name of tensor {i}", limit=MAX_KEY_BYTES)
+            if name in names:
+                raise r.fail(f"tensor name {name!r} appears twice")
+            names.add(name)
+            n_dims = r.u32(f"dimension count of {name!r}")
+            if n_dims > MAX_NDIM:
+                raise r.fail(f"tensor {name!r} claims {n_dims:,} dimensions")
+            dims = [r.u64(f"dimensions of {name!r}") for _ in range(n_dims)]
+            gtype = r.u32(f"type of {name!r}")
+            offset = r.u64(f"offset of {name!r}")
+            infos.append((name, dims, gtype, offset))
+        data_start = -(-r.pos // alignment) * alignment
+
+    refs: list[TensorRef] = []
+    spans: list[tuple[int, int, str]] = []
+    quant_bytes = 0
+    for name, dims, gtype, offset in infos:
+        shape = tuple(reversed(dims))  # ggml lists the innermost dimension first
+        bad = shape_problem(shape)
+        if bad:
+            raise MalformedFileError(f"tensor {name!r}: {bad}", path=path, hint=_FIX)
+        numel = math.prod(shape)
+        if offset % alignment:
+            raise MalformedFileError(
+                f"tensor {name!r} starts at data byte {offset:,}, not a multiple of the alignment {alignment}",
+                path=path,
+                hint=_FIX,
+            )
+        if gtype in _PLAIN:
+            dt = DTYPES[_PLAIN[gtype]]
+            nbytes = numel * dt.itemsize
+        elif gtype in _BLOCKS:
+            qname, block, block_bytes = _BLOCKS[gtype]
+            if dims and dims[0] % block:
+                raise MalformedFileError(
+                    f"tensor {name!r} of type {qname} has rows of {dims[0]:,} elements, not whole blocks of {block}",
+                    path=path,
+                    hint=_FIX,
+                )
+            nbytes = numel // block * block_bytes
+        else:
+            raise UnsupportedFormatError(
+                f"tensor {name!r} has ggml type {gtype}, which this reader does not know",
+                path=path,
+                hint="Convert the model to F16 or a common quantization with a current llama.cpp",
+            )
+        start = data_start + offset
+        if start + nbytes > size:
+            raise MalformedFileError(
+                f"tensor {name!r} ends at byte {start + nbytes:,} but the file has {size:,} (truncated file?)",
+                path=path,
+                hint=_FIX,
+            )
+        spans.append((start, start + nbytes, name))
+        if gtype in _PLAIN:
+            refs.append(TensorRef(name, DTYPES[_PLAIN[gtype]], shape, path, start, nbytes))
+        else:
+            quant_bytes += nbytes
+            if len(meta) < MAX_METADATA:
+                meta[f"gguf.quantized.{name}"] = (
+                    f"{_BLOCKS[gtype][0]} {list(shape)} bytes {start:,}..{start + nbytes:,} (blocks, not scanned)"
+                )
+            else:
+                omitted += 1
+    spans.sort()
+    covered, cursor = 0, data_start
+    for a, b, name in spans:
+        if a < cursor:
+            raise MalformedFileError(f"tensor {name!r} overlaps the tensor before it", path=path, hint=_FIX)
+        covered += b - a
+        cursor = b
+    if data_start > size and infos:
+        raise MalformedFileError("file ends before its data area", path=path, hint=_FIX)
+    # padding between tensors is at most alignment - 1 bytes each; more, or trailing bytes, hold data no scan sees
+    slack = max(0, size - data_start) - covered
+    if slack >= alignment * (len(spans) + 1):
+        meta["gguf.unreferenced_bytes"] = str(slack)
+    if quant_bytes:
+        meta["gguf.quantized_bytes"] = str(quant_bytes)
+        meta["gguf.quantized_tensors"] = str(len(infos) - len(refs))
+    if omitted:
+        meta["gguf.metadata_omitted"] = str(omitted)
+    refs.sort(key=lambda t: t.offset)
+    return ModelFile(path=path, format="gguf", tensors=tuple(refs), metadata=meta, files=(path,))
