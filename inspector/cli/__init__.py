@@ -12,7 +12,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from inspector import __version__
 from inspector.core.errors import InspectorError
@@ -31,7 +31,7 @@ def _commands() -> list:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors: exit 2 with one line, as for bad input
+    def error(self, message: str) -> NoReturn:  # usage errors: exit 2 with one line, as for bad input
         self.print_usage(sys.stderr)
         self.exit(2, f"model-inspector: error: {message}\n")
 

@@ -57,8 +57,8 @@ def zoo_entries(folder: Path) -> tuple[list[tuple[str, str]], list[tuple[str, st
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         entries = list(manifest["models"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InspectorError(f"cannot read manifest.json: {e}", path=folder, hint="Rebuild the demo zoo") from e
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InspectorError(f"cannot read manifest.json: {exc}", path=folder, hint="Rebuild the demo zoo") from exc
     models: list[tuple[str, str]] = []
     baselines: list[tuple[str, str]] = []
     for e in entries:

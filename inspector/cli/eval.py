@@ -40,8 +40,7 @@ def _pct(x: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.core.evaluate.accuracy import evaluate
-    from inspector.core.evaluate.recipes import resolve
+    from inspector.core.evaluate import evaluate, resolve
     from inspector.core.formats import open_model
 
     model = open_model(args.model)

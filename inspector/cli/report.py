@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from inspector.cli._common import check_output, human_bytes, write_json
 from inspector.cli.scan import add_scan_options, check_arch, input_files, options_from, scan_with_bar
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         data = build_report(scan_source, model=None, scrub=scrub, evaluation=evaluation)
     if args.json:
         write_json(data.scan_json, args.json)
-    render_pdf = None
+    render_pdf: Optional[Callable[[Any], bytes]] = None
     if fmt == "pdf":
         from inspector.qt.report_pdf import render_pdf
     path = write_report(data, out, render_pdf=render_pdf)

@@ -55,7 +55,7 @@ def check_arch(args: argparse.Namespace, model: Any) -> None:
 
     Only checked with --data, the one case where the architecture is used (a file recipe is imported then)."""
     if args.arch and args.data:
-        from inspector.core.evaluate.recipes import resolve
+        from inspector.core.evaluate import resolve
 
         resolve(args.arch, model)
 

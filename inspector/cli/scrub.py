@@ -78,7 +78,7 @@ def _bits_text(bits: dict[str, int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.core.evaluate.safe_bits import find_safe_bits
+    from inspector.core.evaluate import find_safe_bits
     from inspector.core.formats import open_model
     from inspector.core.scrub.export import DEFAULT_BITS, parse_bits, scrub_model
 
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = dataset = None
     if args.check or args.auto:
-        from inspector.core.evaluate.recipes import resolve
+        from inspector.core.evaluate import resolve
         from inspector.core.formats.data import load_dataset
 
         recipe = resolve(args.arch, model)
@@ -199,8 +199,9 @@ def run(args: argparse.Namespace) -> int:
 
     code = 0
     if args.check:
-        from inspector.core.evaluate.accuracy import evaluate
+        from inspector.core.evaluate import evaluate
 
+        assert dataset is not None  # loaded above for --check
         progress, close = progress_for("check")
         try:
             ev = evaluate(output, dataset, arch=recipe, against=model, device=args.device, progress=progress)
