@@ -1,7 +1,10 @@
-"""``model-inspector scrub``: randomise low mantissa bits, export verified safetensors, prove fidelity.
+"""``model-inspector scrub``: sanitize a model under a policy shown first, export verified safetensors, re-judge
+it with the source's inputs, prove fidelity.
 
-Exit status: 0 written (and, with ``--check --max-drop``, within tolerance); 1 ``--auto`` found no ``k`` within
-tolerance (nothing written) or ``--check`` saw a larger drop than ``--max-drop`` (file kept); 2 bad input.
+Exit status: 0 written and sanitized (and, with ``--check --max-drop``, within tolerance), or ``--dry-run``;
+1 the scrubbed model is still suspicious (nothing written unless ``--allow-suspicious``), ``--auto`` found no
+``k`` within tolerance (nothing written) or ``--check`` saw a larger drop than ``--max-drop`` (file kept);
+2 bad input.
 """
 
 from __future__ import annotations
@@ -21,11 +24,16 @@ ORDER = 20
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         COMMAND,
-        help="randomise the low mantissa bits and export a verified safetensors file",
+        help="sanitize: scrub low mantissa bits under an export policy, re-judge, export verified safetensors",
         description="Replace the K lowest mantissa bits of every float tensor with seeded random bits (the "
-        "countermeasure of Song et al.), write OUT.safetensors (temp file, fsync, rename; never over the "
-        "input), read it back and verify that nothing else changed. --check measures accuracy, prediction "
-        "agreement and KL against the original; --auto finds the largest K within --max-drop.",
+        "countermeasure of Song et al.) under an export policy printed first: non-float tensors and training "
+        "state are dropped unless kept with --keep-tensor, metadata is reduced to known keys, tied tensors stay "
+        "identical. The output (temp file, fsync, rename; never over the input) is read back and verified, then "
+        "scanned again with the same inputs (--baseline, --profile, --arch/--data, --train-sample); only a model "
+        "in which no family is detected is called sanitized, and a still-suspicious one is written only with "
+        "--allow-suspicious. --dry-run prints the policy and writes nothing. --check measures accuracy, "
+        "prediction agreement and KL against the original; --auto finds the largest K within --max-drop. "
+        "Exit status: 0 sanitized, 1 still suspicious or outside tolerance, 2 bad input.",
     )
     p.add_argument("model", metavar="MODEL", help=".safetensors, sharded index/folder, or PyTorch .pt/.pth/.bin")
     p.add_argument(
@@ -45,7 +53,24 @@ def add_parser(subparsers) -> None:
         default="random",
         help="random (default) or round: round to nearest even at the kept precision (zeroes the low bits)",
     )
-    p.add_argument("--output", "-o", metavar="OUT", required=True, help="the .safetensors file to write")
+    p.add_argument(
+        "--keep-tensor",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="keep a non-float or training-state tensor the policy would drop (you confirm it carries no data; "
+        "repeatable)",
+    )
+    p.add_argument("--output", "-o", metavar="OUT", help="the .safetensors file to write (not with --dry-run)")
+    p.add_argument("--dry-run", action="store_true", help="print the export policy and write nothing")
+    p.add_argument(
+        "--allow-suspicious",
+        action="store_true",
+        help="write the output even when the re-judge still detects a family (exit 1; not called sanitized)",
+    )
+    p.add_argument("--baseline", action="append", default=[], metavar="REF", help="re-judge: trusted reference model")
+    p.add_argument("--profile", metavar="PROFILE.json", help="re-judge: baseline profile (default: built-in)")
+    p.add_argument("--train-sample", metavar="TRAIN", help="re-judge: sample of the training data (data-aware tests)")
     p.add_argument("--check", action="store_true", help="evaluate the scrubbed model against the original")
     p.add_argument("--auto", action="store_true", help="choose the largest K within --max-drop (bisection)")
     p.add_argument(
@@ -62,8 +87,12 @@ def add_parser(subparsers) -> None:
         metavar="F",
         help="--auto: least fraction of predictions that must not change (default 0.99)",
     )
-    p.add_argument("--arch", metavar="SPEC", help="architecture for --check/--auto (default: named in the file)")
-    p.add_argument("--data", metavar="EVAL", help="labelled data (.npz/.safetensors) for --check/--auto")
+    p.add_argument(
+        "--arch", metavar="SPEC", help="architecture for --check/--auto and the re-judge (default: named in the file)"
+    )
+    p.add_argument(
+        "--data", metavar="EVAL", help="labelled data (.npz/.safetensors) for --check/--auto and the re-judge's probe"
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="for --check/--auto")
     p.add_argument("--json", metavar="OUT", help="also write the result as JSON (- for stdout)")
     p.set_defaults(func=run)
@@ -77,11 +106,24 @@ def _bits_text(bits: dict[str, int]) -> str:
     return ", ".join(f"{d} {k}" for d, k in bits.items()) or "(no float tensors)"
 
 
+def _rejudged_text(r: Any) -> str:
+    if r is None:
+        return "not re-judged"
+    given = [k for k, v in r.inputs.items() if v]
+    with_ = f" with {', '.join(given)}" if given else " with no baseline, data or training sample"
+    return f"{r.words}: {r.verdict} {r.score:.2f}{with_}"
+
+
 def run(args: argparse.Namespace) -> int:
     from inspector.core.evaluate import find_safe_bits
     from inspector.core.formats import open_model
+    from inspector.core.measure.scan import ScanOptions
     from inspector.core.scrub.export import DEFAULT_BITS, parse_bits, scrub_model
+    from inspector.core.scrub.policy import plan_policy
+    from inspector.core.scrub.rejudge import StillSuspicious
 
+    if not args.output and not args.dry_run:
+        raise InspectorError("give --output OUT.safetensors (or --dry-run to see the export policy only)")
     if (args.check or args.auto) and not args.data:
         raise InspectorError("--check and --auto need --data EVAL (labelled inputs)", hint="See `eval --help`")
     if args.auto and args.bits is not None:
@@ -98,9 +140,27 @@ def run(args: argparse.Namespace) -> int:
         seed = secrets.randbits(63)
     out = sys.stdout if args.json != "-" else sys.stderr
     model = open_model(args.model)
+    # the policy first: a bad --tensors/--keep-tensor glob fails before any work, and the user sees what happens
+    policy = plan_policy(model, bits if not args.auto else DEFAULT_BITS, args.tensors, args.keep_tensor)
+    for line in policy.lines():
+        print(line, file=out)
+    if args.dry_run:
+        if args.json:
+            write_json({"schema": "model-inspector/scrub-policy/1", "policy": policy.to_json()}, args.json)
+        print("dry run: nothing written", file=out)
+        return 0
+    named = [*args.baseline, args.profile, args.data, args.train_sample]
+    inputs = [*model.files, *(x for x in named if x)]
     output = Path(args.output)
-    check_output(args.output, [*model.files, *(x for x in (args.data,) if x)])
-    check_output(args.json, [*model.files, args.output, *(x for x in (args.data,) if x)], option="--json")
+    check_output(args.output, inputs)
+    check_output(args.json, [*inputs, args.output], option="--json")
+    judge = ScanOptions(
+        baselines=tuple(args.baseline),
+        profile=args.profile,
+        arch=args.arch,
+        data=args.data,
+        train_sample=args.train_sample,
+    )
     doc: dict[str, Any] = {}
 
     recipe = dataset = None
@@ -162,7 +222,30 @@ def run(args: argparse.Namespace) -> int:
 
     progress, close = progress_for("scrub")
     try:
-        res = scrub_model(model, output, bits=bits, seed=seed, tensors=args.tensors, mode=args.mode, progress=progress)
+        res = scrub_model(
+            model,
+            output,
+            bits=bits,
+            seed=seed,
+            tensors=args.tensors,
+            keep_tensors=args.keep_tensor,
+            mode=args.mode,
+            judge=judge,
+            allow_suspicious=args.allow_suspicious,
+            progress=progress,
+        )
+    except StillSuspicious as e:
+        r = e.rejudgement
+        print(
+            f"model-inspector: {r.words} (re-judged {r.verdict} {r.score:.2f}); nothing written. Low-bit scrubbing "
+            "cannot remove these payloads; retrain, or write it anyway with --allow-suspicious",
+            file=sys.stderr,
+        )
+        doc["rejudged"] = r.to_json()
+        doc["status"] = "scrubbed, still suspicious; nothing written"
+        if args.json:
+            write_json(doc, args.json)
+        return 1
     finally:
         close()
     doc.update(res.to_json())
@@ -177,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         (
             "tensors",
             f"{res.tensors_scrubbed} scrubbed ({res.elements_scrubbed:,} values), "
-            f"{res.tensors_copied} copied bit for bit",
+            f"{res.tensors_copied} copied bit for bit, {len(policy.dropped)} dropped by the policy",
         ),
         ("change", f"max |Δw| {mx}, mean relative {rel}"),
         (
@@ -187,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
             else f"OK: {v.tensors_checked} tensors read back; copies identical, scrubbed ones changed only "
             + ("in the low bits" if res.mode == "random" else "by rounding"),
         ),
+        ("re-judged", _rejudged_text(res.rejudged)),
         ("time", f"{res.seconds:.2f} s"),
     ]
     width = max(len(k) for k, _ in rows)
@@ -197,7 +281,9 @@ def run(args: argparse.Namespace) -> int:
     if any(d.startswith("F8") and k == 0 for d, k in res.bits.items()):
         print("warning: fp8 tensors were copied unscrubbed; ask for them with --bits F8_E4M3=1 (or E5M2)", file=out)
 
-    code = 0
+    code = 0 if res.sanitized else 1
+    if res.rejudged is not None and not res.rejudged.sanitized:
+        print(f"model-inspector: {res.rejudged.words}; written anyway (--allow-suspicious)", file=sys.stderr)
     if args.check:
         from inspector.core.evaluate import evaluate
 

@@ -56,9 +56,12 @@ class TensorEntry:
 
 
 def build_header(
-    entries: Sequence[TensorEntry], metadata: Mapping[str, str]
+    entries: Sequence[TensorEntry], metadata: Mapping[str, str], slack: int = 0
 ) -> tuple[bytes, dict[str, tuple[int, int]]]:
-    """The complete header (length prefix, JSON, space padding) and each tensor's absolute byte range."""
+    """The complete header (length prefix, JSON, space padding) and each tensor's absolute byte range.
+
+    ``slack`` extra bytes of space padding leave room to rewrite the metadata later in place
+    (:meth:`SafetensorsWriter.rewrite_metadata`); the format allows whitespace after the JSON."""
     header: dict[str, Any] = {}
     if metadata:
         for k, v in metadata.items():
@@ -75,6 +78,7 @@ def build_header(
         spans[e.name] = (offset, end)
         offset = end
     blob = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    blob += b" " * max(0, slack)
     blob += b" " * ((8 - len(blob) % 8) % 8)
     if len(blob) > MAX_HEADER_BYTES:
         raise ExportError(
@@ -179,6 +183,7 @@ class SafetensorsWriter:
         *,
         protect: Iterable[Path] = (),
         reserve: Optional[Mapping[str, int]] = None,
+        header_slack: int = 0,
         cancel: Optional[CancelToken] = None,
     ) -> None:
         self.target = Path(target)
@@ -202,7 +207,8 @@ class SafetensorsWriter:
             token = secrets.token_hex(width // 2 + 1)[:width]
             self._placeholders[key] = token
             meta[key] = token
-        self.header, self.spans = build_header(self.entries, meta)
+        self.header, self.spans = build_header(self.entries, meta, header_slack)
+        self._metadata = meta
         self.data_bytes = sum(e.nbytes for e in self.entries)
         self._written = 0
         self._patches: dict[str, str] = {}
@@ -307,6 +313,35 @@ class SafetensorsWriter:
         self._sync = _Fsync(self._f)
         self._finished = True
         return self._tmp
+
+    def rewrite_metadata(self, metadata: Mapping[str, str]) -> None:
+        """After :meth:`finish` and before :meth:`commit`: replace the whole ``__metadata__`` in place. The new
+        header must fit the old one's length (reserve room with ``header_slack``); tensor offsets do not move.
+        For values only known once the finished file was examined (a verdict on the written tensors)."""
+        if not self._finished or self._committed:
+            raise ExportError("rewrite_metadata() belongs between finish() and commit()")
+        assert self._tmp is not None and self._sync is not None
+        meta = dict(metadata)
+        header, _ = build_header(self.entries, meta)
+        old_len = len(self.header) - 8
+        blob = header[8:].rstrip(b" ")
+        if len(blob) > old_len:
+            raise ExportError(
+                f"the new metadata needs {len(blob) - old_len:,} bytes more than the header has room for",
+                hint="Reserve more with header_slack",
+            )
+        blob += b" " * (old_len - len(blob))
+        try:
+            self._sync.wait()  # the first fsync closed the file: reopen, patch, and sync again
+            with open(self._tmp, "r+b", buffering=0) as f:
+                f.seek(8)
+                _write_all(f, blob)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise self._os_error(e) from None
+        self.header = self.header[:8] + blob
+        self._metadata = meta
 
     def commit(self) -> Path:
         """Rename the finished temporary file onto the target (atomically) and return the target."""

@@ -278,6 +278,7 @@ def scrub_chunk(
 class _Plan:
     ref: TensorRef
     bits: int  # 0: copied
+    tie: Optional[str] = None  # written as an identical copy of this (earlier) tensor: same random stream
 
     @property
     def scrubbed(self) -> bool:

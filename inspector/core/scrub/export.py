@@ -11,20 +11,23 @@ The bit rules and random streams are in :mod:`inspector.core.scrub.bits`; the re
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import math
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from inspector._version import __version__
 from inspector.core.errors import ExportError, InspectorError
 from inspector.core.formats import ModelFile, iter_chunks, open_model, sha256_files
+from inspector.core.formats.safetensors import open_safetensors
 from inspector.core.formats.writer import SafetensorsWriter, TensorEntry
+from inspector.core.measure.scan import ScanOptions
 from inspector.core.progress import CancelToken, ProgressCallback, report
 from inspector.core.scrub.bits import (
     DEFAULT_BITS,
@@ -39,6 +42,8 @@ from inspector.core.scrub.bits import (
     tensor_rng,
     tensor_seed,
 )
+from inspector.core.scrub.policy import ExportPolicy, plan_policy
+from inspector.core.scrub.rejudge import Rejudgement, StillSuspicious, rejudge
 from inspector.core.scrub.verify import VERIFY_ELEMENTS, ChangeStats, TensorChange, Verification, verify_export
 
 SCHEMA = "model-inspector/scrub/1"
@@ -70,6 +75,13 @@ class ScrubResult:
     tensors: tuple[TensorChange, ...] = ()
     seconds: float = 0.0
     metadata: Mapping[str, str] = field(default_factory=dict)
+    policy: Optional[ExportPolicy] = None
+    rejudged: Optional[Rejudgement] = None
+
+    @property
+    def sanitized(self) -> Optional[bool]:
+        """True when the re-judged export shows no detected family; ``None`` when it was not re-judged."""
+        return None if self.rejudged is None else self.rejudged.sanitized
 
     def to_json(self) -> dict[str, Any]:
         v = self.verification
@@ -102,6 +114,12 @@ class ScrubResult:
                 for t in self.tensors
             ],
             "seconds": round(self.seconds, 3),
+            "metadata": dict(self.metadata),
+            "policy": None if self.policy is None else self.policy.to_json(),
+            "rejudged": None if self.rejudged is None else self.rejudged.to_json(),
+            "status": "not re-judged"
+            if self.rejudged is None
+            else ("sanitized" if self.rejudged.sanitized else "scrubbed, still suspicious"),
         }
 
 
@@ -128,16 +146,13 @@ def select_tensors(model: ModelFile, tensors: Sequence[str] = ()) -> set[str]:
     return chosen
 
 
-def plan_scrub(model: ModelFile, bits: int | str | Mapping[str, int], tensors: Sequence[str] = ()) -> list[_Plan]:
-    per_dtype = parse_bits(bits)
-    chosen = select_tensors(model, tensors)
-    return [
-        _Plan(r, per_dtype.get(r.dtype.name, 0) if (r.dtype.is_float and r.name in chosen and r.numel) else 0)
-        for r in model.tensors
-    ]
-
-
-_PROVENANCE = ("inspector.version", "inspector.source_sha256", "inspector.scrub")
+def plan_scrub(
+    model: ModelFile, bits: int | str | Mapping[str, int], tensors: Sequence[str] = (), keep_tensors: Sequence[str] = ()
+) -> list[_Plan]:
+    """The tensors an export writes, in order, with their bits (0: copied) and tie (see :func:`plan_policy`)."""
+    policy = plan_policy(model, bits, tensors, keep_tensors)
+    decided = {d.name: d for d in policy.tensors}
+    return [_Plan(r, decided[r.name].bits, decided[r.name].tied_to) for r in model.tensors if decided[r.name].written]
 
 
 class _Background:
@@ -170,20 +185,33 @@ def scrub_model(
     bits: int | str | Mapping[str, int] = DEFAULT_BITS,
     seed: Optional[int] = None,
     tensors: Sequence[str] = (),
+    keep_tensors: Sequence[str] = (),
     mode: str = "random",
     verify: bool = True,
+    judge: Optional[ScanOptions] = None,
+    allow_suspicious: bool | Callable[[Rejudgement], bool] = False,
     chunk_bytes: int = SCRUB_CHUNK_BYTES,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
 ) -> ScrubResult:
-    """Scrub ``model`` into a new safetensors file at ``output``, verified by reading it back.
+    """Scrub ``model`` into a new safetensors file at ``output`` under the export policy, verified by reading
+    it back and, with ``judge``, re-judged before it is committed.
 
     ``bits``: an fp32 ``k`` (others scaled, :func:`scaled_bits`), a ``--bits`` string or a per-dtype mapping.
     ``seed``: same seed, same bytes (a fresh random seed when ``None``; it is recorded in the metadata).
-    ``tensors``: globs selecting the tensors to scrub (the rest are copied). Memory stays bounded (a few
-    chunks of ``chunk_bytes``) whatever the model's size. The output is written to a temporary file beside
-    ``output``, verified, then renamed: on an error, a failed verification or a cancel, nothing appears at
-    ``output`` and a file already there is left as it was. Progress is in bytes (scrub, then verify).
+    ``tensors``: globs selecting the float tensors to scrub (other floats are copied). ``keep_tensors``: globs
+    of non-float or training-state tensors the user confirmed to keep (the policy drops them otherwise, see
+    :mod:`inspector.core.scrub.policy`). Tied tensors are written as identical copies.
+
+    ``judge``: the source's scan inputs (baselines, profile, arch, data, train sample); the written file is
+    scanned with them and the result goes into ``inspector.rejudged_verdict``. When a family is still detected
+    the file is committed only if ``allow_suspicious`` is true (or a callable returning true for the
+    :class:`Rejudgement`, e.g. a dialog); otherwise :class:`StillSuspicious` is raised and nothing is written.
+
+    Memory stays bounded (a few chunks of ``chunk_bytes``) whatever the model's size. The output is written to
+    a temporary file beside ``output``, verified, then renamed: on an error, a failed verification or a cancel,
+    nothing appears at ``output`` and a file already there is left as it was. Progress is in bytes (scrub, then
+    verify; the re-judge reports its own scan).
     """
     t0 = time.perf_counter()
     if mode not in MODES:
@@ -191,15 +219,17 @@ def scrub_model(
     seed = secrets.randbits(63) if seed is None else int(seed)
     if seed < 0:
         raise InspectorError(f"--seed {seed}: the seed must be a non-negative integer")
-    plan = plan_scrub(model, bits, tensors)
+    policy = plan_policy(model, bits, tensors, keep_tensors)
+    decided = {d.name: d for d in policy.tensors}
+    plan = [_Plan(r, decided[r.name].bits, decided[r.name].tied_to) for r in model.tensors if decided[r.name].written]
     per_dtype = parse_bits(bits)
     float_dtypes = sorted({p.ref.dtype.name for p in plan if p.ref.dtype.is_float})
     bits_used = {d: per_dtype[d] for d in float_dtypes}
     scrubbed = [p for p in plan if p.scrubbed]
     output = Path(output)
 
-    # the original metadata, minus the provenance of an earlier scrub (it would describe another file)
-    meta = {str(k): str(v) for k, v in model.metadata.items() if not str(k).startswith(_PROVENANCE)}
+    # only what the policy keeps of the original metadata, then our provenance
+    meta = dict(policy.kept_metadata)
     meta.update(
         {
             "inspector.version": __version__,
@@ -207,17 +237,30 @@ def scrub_model(
             "inspector.scrub_seed": str(seed),
             "inspector.scrub_mode": mode,
             "inspector.scrubbed_tensors": str(len(scrubbed)),
+            "inspector.policy": json.dumps(_policy_note(policy), separators=(",", ":"), sort_keys=True),
         }
     )
     if tensors:
         meta["inspector.scrub_tensors"] = json.dumps(list(tensors))
+    if policy.tied:
+        meta["inspector.tied"] = json.dumps({k: list(v) for k, v in policy.tied.items()}, separators=(",", ":"))
+    if policy.kept_nonfloat:
+        meta["inspector.kept_tensors"] = json.dumps(list(policy.kept_nonfloat), separators=(",", ":"))
     entries = [TensorEntry(p.ref.name, p.ref.dtype, p.ref.shape) for p in plan]
-    total = 2 * model.nbytes if verify else model.nbytes
+    nbytes = sum(p.ref.numel * p.ref.dtype.itemsize for p in plan)
+    total = 2 * nbytes if verify else nbytes
     inner = CancelToken(cancel)  # stops the hashing thread when we stop, or when the caller cancels
     done = 0
+    rejudged: Optional[Rejudgement] = None
 
     writer = SafetensorsWriter(
-        output, entries, meta, protect=model.files, reserve={"inspector.source_sha256": 64}, cancel=cancel
+        output,
+        entries,
+        meta,
+        protect=model.files,
+        reserve={"inspector.source_sha256": 64},
+        header_slack=_VERDICT_ROOM if judge is not None else 0,
+        cancel=cancel,
     )
     source_hash = _Background(lambda: sha256_files(list(model.files), cancel=inner))
     try:
@@ -225,7 +268,8 @@ def scrub_model(
             for p in plan:
                 ref, k = p.ref, p.bits
                 cb = _chunk_bytes(ref.dtype, chunk_bytes)
-                rng = tensor_rng(seed, ref.name) if (k and mode == "random") else None
+                # tied copies draw the stream of the tensor they are tied to: identical bits
+                rng = tensor_rng(seed, p.tie or ref.name) if (k and mode == "random") else None
                 for chunk in iter_chunks(ref, cb, cancel=cancel):
                     if k:
                         chunk = scrub_chunk(chunk, ref.dtype, k, rng, mode=mode, out=chunk)
@@ -236,6 +280,13 @@ def scrub_model(
             writer.set_metadata("inspector.source_sha256", src_sha)
             meta["inspector.source_sha256"] = src_sha
             tmp = writer.finish()
+            if judge is not None:
+                rejudged = rejudge(open_safetensors(tmp), replace(judge, hash=False), cancel=cancel)
+                meta["inspector.rejudged_verdict"] = rejudged.provenance()
+                writer.rewrite_metadata(meta)
+                allowed = allow_suspicious(rejudged) if callable(allow_suspicious) else bool(allow_suspicious)
+                if not rejudged.sanitized and not allowed:
+                    raise StillSuspicious(rejudged, path=output)
             out_sha: Optional[str] = None
             verification: Optional[Verification] = None
             changes: list[TensorChange] = [TensorChange(p.ref.name, p.ref.dtype.name, p.bits, p.scrubbed) for p in plan]
@@ -266,6 +317,10 @@ def scrub_model(
             pass
         raise
 
+    if rejudged is not None:  # the scan saw the uncommitted file: name the committed one
+        doc = dict(rejudged.scan)
+        doc["model"] = {**dict(doc.get("model") or {}), "path": str(output), "sha256": out_sha}
+        rejudged = dataclasses.replace(rejudged, scan=doc)
     scr = [c for c in changes if c.scrubbed]
     n_scr = sum(p.ref.numel for p in scrubbed)
     max_abs = max((c.max_abs_change for c in scr), default=0.0) if verify else None
@@ -292,7 +347,24 @@ def scrub_model(
         tensors=tuple(changes),
         seconds=time.perf_counter() - t0,
         metadata=meta,
+        policy=policy,
+        rejudged=rejudged,
     )
+
+
+#: Header room reserved for ``inspector.rejudged_verdict`` (its JSON names families and input file names).
+_VERDICT_ROOM = 4096
+
+
+def _policy_note(policy: ExportPolicy) -> dict[str, Any]:
+    """What the policy removed, for the provenance: counts and bytes, never the removed names' contents."""
+    dropped = policy.dropped
+    return {
+        "tensors_dropped": len(dropped),
+        "tensor_bytes_dropped": sum(t.nbytes for t in dropped),
+        "metadata_dropped": sum(1 for m in policy.metadata if m.action == "drop"),
+        "metadata_kept": sorted(policy.kept_metadata),
+    }
 
 
 def scrub_file(
@@ -306,6 +378,10 @@ def scrub_file(
 
 __all__ = [
     "DEFAULT_BITS",
+    "ExportPolicy",
+    "Rejudgement",
+    "StillSuspicious",
+    "plan_policy",
     "FLOAT_DTYPES",
     "VERIFY_ELEMENTS",
     "ChangeStats",

@@ -163,6 +163,8 @@ def verify_export(
     if written.names != [p.ref.name for p in plan]:
         problems.append("tensor names or order differ from the source")
         return Verification(False, 0, 0, tuple(problems)), changes, None
+    tied = {p.tie for p in plan if p.tie}
+    tie_digest: dict[str, str] = {}  # the written bytes of every tensor in a tie, which must all be equal
     out_hash = _Hasher()
     try:
         with open(tmp, "rb") as f:
@@ -181,6 +183,7 @@ def verify_export(
             stats = ChangeStats(dt, step) if k else None
             xbuf = np.empty(step, dt.uint)
             bad = changed = 0
+            own = hashlib.sha256() if (p.tie or src.name in tied) else None
             pairs = zip(
                 iter_chunks(src, cb, reuse=True, cancel=cancel),
                 iter_chunks(w, cb, cancel=cancel),  # fresh buffers: each one goes on to the hasher
@@ -188,6 +191,8 @@ def verify_export(
             )
             for a, b in pairs:
                 out_hash.update(b)
+                if own is not None:
+                    own.update(memoryview(b).cast("B"))  # type: ignore[arg-type]
                 ua, ub = a.view(dt.uint), b.view(dt.uint)
                 x = np.bitwise_xor(ua, ub, out=xbuf[: ua.size])
                 n_changed = int(np.count_nonzero(x))
@@ -213,6 +218,10 @@ def verify_export(
                 if k and mode == "round":
                     what = "differ from the correctly rounded source"
                 problems.append(f"{src.name}: {bad} element(s) {what}")
+            if own is not None:
+                tie_digest[src.name] = own.hexdigest()
+                if p.tie and tie_digest.get(p.tie) != tie_digest[src.name]:
+                    problems.append(f"{src.name}: not identical to {p.tie}, the tensor it is tied to")
             n = max(1, src.numel)
             mx, rel = (stats.max, stats.mean_rel) if stats is not None else (0.0, 0.0)
             changes.append(TensorChange(src.name, dt.name, k, p.scrubbed, mx, rel, changed / n))

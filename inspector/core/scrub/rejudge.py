@@ -1,0 +1,131 @@
+"""Re-judging an export: the written file scanned with the same inputs as its source, and the families still
+detected in it. Only an export in which no family is detected may be called sanitized."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from inspector.core.errors import InspectorError
+from inspector.core.formats import ModelFile
+from inspector.core.measure.scan import ScanOptions, scan
+from inspector.core.progress import CancelToken, ProgressCallback
+
+#: Plain family names of the scan's attack labels (used when a scan document has no ``families`` table).
+FAMILY_OF_ATTACK = {
+    "lsb": "LSB",
+    "correlated-value": "correlated value",
+    "sign": "sign",
+    "capacity-abuse": "capacity abuse",
+    "provenance": "provenance mismatch",
+    "numeric": "numeric anomaly",
+    "non-float": "non-float payload",
+    "metadata": "metadata",
+    "other": "other structure",
+}
+
+
+def detected_families(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """Families detected in a scan/1 document: its ``families`` table when it has one (status ``detected``),
+    else the attacks of its suspicious findings. A suspicious verdict with neither names ``unexplained``."""
+    fams = doc.get("families")
+    if isinstance(fams, list) and fams:
+        found = [str(f.get("family")) for f in fams if isinstance(f, Mapping) and f.get("status") == "detected"]
+    else:
+        found = []
+        for f in doc.get("findings") or ():
+            if isinstance(f, Mapping) and f.get("severity") == "suspicious":
+                name = FAMILY_OF_ATTACK.get(str(f.get("attack")), str(f.get("attack")))
+                if name not in found:
+                    found.append(name)
+    if not found and doc.get("verdict") == "suspicious":
+        found = ["unexplained (suspicious verdict)"]
+    return tuple(found)
+
+
+def inputs_of(options: ScanOptions) -> dict[str, Any]:
+    """The judge's inputs by file name (no folders: the provenance must not leak local paths)."""
+
+    def name(p: Optional[str]) -> Optional[str]:
+        return Path(p).name if p else None
+
+    return {
+        "baselines": [Path(b).name for b in options.baselines],
+        "profile": name(options.profile),
+        "arch": options.arch,
+        "data": name(options.data),
+        "train_sample": name(options.train_sample),
+    }
+
+
+@dataclass(frozen=True)
+class Rejudgement:
+    """The verdict on an export, judged with the same inputs as its source."""
+
+    verdict: str
+    score: float
+    detected: tuple[str, ...]
+    inputs: Mapping[str, Any]
+    #: the scan/1 document of the export (path and SHA-256 those of the committed file once known)
+    scan: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sanitized(self) -> bool:
+        return not self.detected
+
+    @property
+    def words(self) -> str:
+        """``sanitized`` or ``scrubbed, still suspicious: <families>``."""
+        if self.sanitized:
+            return "sanitized"
+        return "scrubbed, still suspicious: " + ", ".join(self.detected)
+
+    def provenance(self) -> str:
+        """The compact JSON written to ``inspector.rejudged_verdict``."""
+        doc = {
+            "verdict": self.verdict,
+            "score": round(float(self.score), 2),
+            "detected": list(self.detected),
+            "inputs": dict(self.inputs),
+        }
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "score": round(float(self.score), 6),
+            "detected": list(self.detected),
+            "sanitized": self.sanitized,
+            "inputs": dict(self.inputs),
+        }
+
+
+def rejudge(
+    model: ModelFile,
+    options: ScanOptions,
+    *,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> Rejudgement:
+    """Scan ``model`` (the written, not yet committed export) with ``options`` (the source's inputs)."""
+    result = scan(model, options, progress=progress, cancel=cancel)
+    doc = result.to_json()
+    return Rejudgement(result.verdict, float(result.score), detected_families(doc), inputs_of(options), doc)
+
+
+class StillSuspicious(InspectorError):
+    """The scrubbed model still shows a detected family and writing it was not allowed; nothing was written."""
+
+    def __init__(self, rejudgement: Rejudgement, path: Any = None) -> None:
+        super().__init__(
+            rejudgement.words + "; nothing was written",
+            path=path,
+            hint="Low-bit scrubbing cannot remove sign, correlated-value or capacity-abuse payloads; retrain the "
+            "model, or write it anyway with --allow-suspicious (it will not be called sanitized)",
+        )
+        self.rejudgement = rejudgement
+
+
+__all__ = ["FAMILY_OF_ATTACK", "Rejudgement", "StillSuspicious", "detected_families", "inputs_of", "rejudge"]
