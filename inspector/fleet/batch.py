@@ -1,0 +1,146 @@
+"""``run_batch``: a fleet of models scanned by workers, resumably, into one folder of results.
+
+    units = discover(["registry/"], include=["*.safetensors"])
+    run = run_batch(units, FleetOptions(out=Path("fleet-out"), scan=ScanOptions()))
+    run.docs            # one result document per model, in fleet order (also DIR/results.jsonl)
+
+Order of work: a model whose files' size, mtime and inode are unchanged is taken from the previous results
+without reading it; the others are hashed and looked up by content; only what is left is scanned. Every result is
+appended (and fsync'd) as it arrives, so a killed batch resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from inspector.core.errors import InspectorError
+from inspector.core.measure.scan import ScanOptions
+from inspector.fleet.discover import Unit
+from inspector.fleet.executors import DaskRunner, LocalRunner, default_jobs
+from inspector.fleet.store import Cache, Journal, cache_key, options_digest, stat_signature
+from inspector.fleet.work import Task
+
+#: ``progress(files_done, files_total, bytes_done, bytes_total)``
+FleetProgress = Callable[[int, int, int, int], None]
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    """How to run a batch. ``jobs`` 0: one worker per core (fewer if memory is short); ``dask`` ``None`` (local
+    pool), ``"local"`` (a LocalCluster) or a scheduler address."""
+
+    out: Path
+    scan: ScanOptions = field(default_factory=ScanOptions)
+    jobs: int = 0
+    dask: Optional[str] = None
+    use_cache: bool = True
+
+
+@dataclass
+class FleetRun:
+    """What a batch produced: every model's result document in fleet order, and how the work went."""
+
+    docs: list[dict[str, Any]]
+    units: list[Unit]
+    reused: int = 0
+    hashed: int = 0
+    scanned: int = 0
+    seconds: float = 0.0
+    jobs: int = 1
+    backend: str = "local"
+
+
+def _rebind(doc: dict[str, Any], unit: Unit, signature: Any) -> dict[str, Any]:
+    """A cached result, renamed to the model that matched it now (same bytes, perhaps another path or id)."""
+    out = copy.deepcopy(doc)
+    out["fleet"]["id"] = unit.id
+    out["fleet"]["stat"] = signature
+    out["fleet"]["cached"] = True
+    if unit.meta:
+        out["fleet"]["meta"] = dict(unit.meta)
+    else:
+        out["fleet"].pop("meta", None)
+    if isinstance(out.get("model"), dict):
+        out["model"]["path"] = unit.path
+    return out
+
+
+def _out_folder(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise InspectorError("is not a folder", path=out, hint="Give a folder for the batch's results (--out)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InspectorError(f"cannot create the results folder ({e.strerror or e})", path=out) from None
+    return out
+
+
+def run_batch(units: list[Unit], options: FleetOptions, *, progress: Optional[FleetProgress] = None) -> FleetRun:
+    """Inspect every unit (reusing earlier results in ``options.out``) and rewrite ``results.jsonl`` in fleet
+    order. Never raises for a bad model: its error document is its result."""
+    t0 = time.perf_counter()
+    out = _out_folder(Path(options.out))
+    scan_opts = options.scan if options.scan.workers else replace(options.scan, workers=1)
+    digest = options_digest(scan_opts)
+    journal = Journal.open(out)
+    cache = Cache(journal.lines if options.use_cache else (), digest)
+    jobs = options.jobs or default_jobs()
+    run = FleetRun(docs=[], units=units, jobs=jobs, backend=f"dask {options.dask}" if options.dask else "local")
+    results: dict[str, dict[str, Any]] = {}
+    total_bytes = sum(u.nbytes for u in units)
+    done_bytes = 0
+
+    def settle(unit: Unit, doc: dict[str, Any], *, write: bool) -> None:
+        nonlocal done_bytes
+        if write:
+            journal.append(doc)
+        results[unit.id] = doc
+        done_bytes += unit.nbytes
+        if progress is not None:
+            progress(len(results), len(units), done_bytes, total_bytes)
+
+    misses: list[tuple[Unit, Any]] = []
+    for u in units:
+        sig = stat_signature(u.watch)
+        hit = cache.by_stat(sig)
+        if hit is not None:
+            run.reused += 1
+            doc = _rebind(hit, u, sig)
+            settle(u, doc, write=hit["fleet"]["id"] != u.id)
+        else:
+            misses.append((u, sig))
+
+    def tasks(items: Iterable[Unit], mode: str) -> Iterator[Task]:
+        for u in items:
+            yield Task(u.id, u.path, u.watch, scan_opts, digest, mode, u.meta)
+
+    by_id = {u.id: u for u, _ in misses}
+    runner: Any = DaskRunner(options.dask, jobs) if options.dask else LocalRunner(jobs)
+    if misses:
+        with runner:
+            to_scan = [u for u, _ in misses]
+            if cache.has_keys():  # changed or new files: their content may still be known (moved, touched)
+                to_scan = []
+                for task, res in runner.run(tasks(by_id.values(), "hash")):
+                    u = by_id[task.id]
+                    run.hashed += 1
+                    if "sha256" not in res:  # could not even open it: that is its result
+                        settle(u, res, write=True)
+                        continue
+                    hit = cache.by_key(cache_key(res["sha256"], digest))
+                    if hit is None:
+                        to_scan.append(u)
+                    else:
+                        run.reused += 1
+                        settle(u, _rebind(hit, u, res["stat"]), write=True)
+            for task, doc in runner.run(tasks(to_scan, "scan")):
+                run.scanned += 1
+                settle(by_id[task.id], doc, write=True)
+    run.docs = [results[u.id] for u in units]
+    journal.rewrite(run.docs)
+    run.seconds = time.perf_counter() - t0
+    return run

@@ -1,0 +1,183 @@
+"""The batch's results file, which is also its cache.
+
+``results.jsonl`` holds one line per model: the scan/1 document (``ScanResult.to_json()``) or, for a model that
+could not be inspected, a ``scan-error/1`` document; each carries a ``fleet`` member with the model's id, the
+cache key and the stat signature of its files. Lines are appended and fsync'd one at a time, so a killed batch
+keeps every result it wrote; a torn last line (killed mid-write) is dropped on the next open. At the end of a
+run the file is rewritten (atomically) to hold exactly that run's models, in fleet order.
+
+A result is reused when its key matches: content SHA-256 + tool version + options digest + pipeline fingerprint.
+The stat signature (size, mtime, inode of every watched file) lets an unchanged file skip even the hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+from inspector import __version__
+from inspector.core.errors import InspectorError
+from inspector.core.measure.scan import ScanOptions
+from inspector.core.resources import resource_path
+
+RESULTS = "results.jsonl"
+ERROR_SCHEMA = "model-inspector/scan-error/1"
+#: core packages whose code decides a scan's result: a change to any of them invalidates the cache
+_PIPELINE_PACKAGES = ("formats", "measure", "judge")
+_PIPELINE_MODULES = ("dtypes.py", "pipeline.py", "errors.py")
+
+_fingerprint: Optional[str] = None
+
+
+def pipeline_fingerprint() -> str:
+    """SHA-256 (16 hex digits) over the source of the code that turns a file into a verdict, and the built-in
+    baseline profile; computed once per process."""
+    global _fingerprint
+    if _fingerprint is None:
+        h = hashlib.sha256()
+        core = resources.files("inspector.core")
+        entries: list[Any] = [core.joinpath(m) for m in _PIPELINE_MODULES]
+        for pkg in _PIPELINE_PACKAGES:
+            entries.extend(_sources(core.joinpath(pkg)))
+        for e in sorted(entries, key=lambda e: str(e)):
+            if e.is_file():
+                h.update(str(e).rsplit("inspector", 1)[-1].encode())
+                h.update(e.read_bytes())
+        profile = resource_path("profiles", "default.json")
+        if profile.is_file():
+            h.update(profile.read_bytes())
+        _fingerprint = h.hexdigest()[:16]
+    return _fingerprint
+
+
+def _sources(folder: Any) -> Iterator[Any]:
+    for e in folder.iterdir():
+        if e.is_dir() and e.name != "__pycache__":
+            yield from _sources(e)
+        elif e.name.endswith(".py"):
+            yield e
+
+
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as e:
+        raise InspectorError(f"cannot read ({e.strerror or e})", path=path, hint="Check the path") from None
+    return h.hexdigest()
+
+
+def options_digest(opts: ScanOptions) -> str:
+    """What the options contribute to the key: every option that changes a result, and the content of the files
+    they name (a baseline replaced under the same name changes the digest)."""
+    named = {
+        "baselines": [[b, _file_digest(b)] for b in opts.baselines],
+        "profile": [opts.profile, _file_digest(opts.profile)] if opts.profile else None,
+        "arch": opts.arch,
+        "data": [opts.data, _file_digest(opts.data)] if opts.data else None,
+        "train_sample": [opts.train_sample, _file_digest(opts.train_sample)] if opts.train_sample else None,
+        "bins": opts.bins,
+        "detectors": opts.detectors,
+    }
+    return hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_key(content_sha256: str, options: str) -> str:
+    """The cache key of one model: its bytes, this tool's version, the options and the pipeline's code."""
+    return f"{content_sha256}:{__version__}:{options}:{pipeline_fingerprint()}"
+
+
+def stat_signature(paths: Sequence[str]) -> Optional[list[list[Any]]]:
+    """``[[path, size, mtime_ns, inode], ...]``, or ``None`` when a file cannot be stat'ed."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            return None
+        out.append([os.path.abspath(p), st.st_size, st.st_mtime_ns, st.st_ino])
+    return out
+
+
+@dataclass
+class Journal:
+    """Append-only, fsync'd JSONL of results; knows every line already in it."""
+
+    path: Path
+    lines: list[dict[str, Any]]
+
+    @classmethod
+    def open(cls, folder: Path) -> Journal:
+        path = folder / RESULTS
+        lines: list[dict[str, Any]] = []
+        if path.exists():
+            raw = path.read_bytes()
+            keep = raw.rfind(b"\n") + 1
+            if keep != len(raw):  # torn last line of a killed run: drop it so appends start on a fresh line
+                with open(path, "r+b") as f:
+                    f.truncate(keep)
+            for line in raw[:keep].splitlines():
+                try:
+                    doc = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    continue
+                if isinstance(doc, dict) and isinstance(doc.get("fleet"), dict):
+                    lines.append(doc)
+        return cls(path, lines)
+
+    def append(self, doc: dict[str, Any]) -> None:
+        data = (json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.lines.append(doc)
+
+    def rewrite(self, docs: Iterable[dict[str, Any]]) -> None:
+        """Replace the file with ``docs`` (temp file, fsync, rename)."""
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        with open(tmp, "wb") as f:
+            for doc in docs:
+                f.write((json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n").encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
+class Cache:
+    """Earlier results, found by stat signature (no read) or by cache key (after hashing)."""
+
+    def __init__(self, docs: Iterable[dict[str, Any]], options: str) -> None:
+        self.options = options
+        self._by_stat: dict[str, dict[str, Any]] = {}
+        self._by_key: dict[str, dict[str, Any]] = {}
+        suffix = f":{__version__}:{options}:{pipeline_fingerprint()}"
+        for doc in docs:
+            f = doc["fleet"]
+            if f.get("options") != options or f.get("fingerprint") != pipeline_fingerprint():
+                continue
+            if f.get("version") != __version__ or not f.get("cacheable", True):
+                continue
+            if f.get("stat"):
+                self._by_stat[json.dumps(f["stat"])] = doc
+            key = f.get("key")
+            if isinstance(key, str) and key.endswith(suffix):
+                self._by_key[key] = doc
+
+    def by_stat(self, signature: Optional[list[list[Any]]]) -> Optional[dict[str, Any]]:
+        return None if signature is None else self._by_stat.get(json.dumps(signature))
+
+    def has_keys(self) -> bool:
+        return bool(self._by_key)
+
+    def by_key(self, key: str) -> Optional[dict[str, Any]]:
+        return self._by_key.get(key)
