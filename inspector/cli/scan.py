@@ -79,6 +79,9 @@ def add_parser(sub) -> None:
     add_scan_options(p)
     p.add_argument("--json", metavar="OUT", help="write the scan/1 JSON document to OUT ('-' for stdout)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
+    from inspector.cli.fleet import add_fleet_options  # several models, folders, manifests: a batch
+
+    add_fleet_options(p)
     p.set_defaults(func=run)
 
 
@@ -142,6 +145,10 @@ def print_summary(result: ScanResult, out=None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inspector.cli.fleet import run_fleet, wants_fleet
+
+    if wants_fleet(args):
+        return run_fleet(args)
     opts = options_from(args)
     model = open_model(args.model)
     check_output(args.json, input_files(model, args), option="--json")
