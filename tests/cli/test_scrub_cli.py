@@ -171,3 +171,39 @@ def test_check_beyond_max_drop_exits_1(small_model, tmp_path, monkeypatch, capsy
     assert "accuracy dropped 5.00 points, more than --max-drop 1" in captured.err and out.exists()
     assert "95.00% → 90.00% (-5.00 pts)" in captured.out
     assert main([*args[:-1], "6"]) == 0
+
+
+def test_dry_run_prints_the_policy_and_writes_nothing(small_model, tmp_path, capsys):
+    out = tmp_path / "o.safetensors"
+    assert main(["scrub", str(small_model), "--dry-run", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("export policy: 4 tensors scrubbed")
+    assert "drop  steps (I64, 56 bytes)" in text and "dry run: nothing written" in text and not out.exists()
+    assert main(["scrub", str(small_model), "--dry-run", "--keep-tensor", "steps"]) == 0
+    assert "copy  steps (I64, 56 bytes): kept" in capsys.readouterr().out
+
+
+def test_still_suspicious_model_is_written_only_when_allowed(tmp_path, capsys):
+    from inspector.core.resources import resource_path
+
+    src = str(resource_path("demo", "mlp-sgn-l100.safetensors"))
+    out, doc = tmp_path / "o.safetensors", tmp_path / "s.json"
+    assert main(["scrub", src, "--seed", "1", "-o", str(out), "--json", str(doc)]) == 1
+    err = capsys.readouterr().err
+    assert "scrubbed, still suspicious: sign" in err and "nothing written" in err and not out.exists()
+    assert json.loads(doc.read_text())["rejudged"]["detected"] == ["sign"]
+    assert main(["scrub", src, "--seed", "1", "-o", str(out), "--allow-suspicious"]) == 1
+    captured = capsys.readouterr()
+    assert out.exists() and "written anyway" in captured.err
+    assert "re-judged  scrubbed, still suspicious: sign: suspicious" in captured.out
+
+
+def test_lsb_model_scrubs_to_sanitized(tmp_path, capsys):
+    from inspector.core.resources import resource_path
+
+    src = str(resource_path("demo", "mlp-lsb-raw-b16.safetensors"))
+    out = tmp_path / "o.safetensors"
+    assert main(["scrub", src, "--seed", "1", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "re-judged  sanitized: clean" in text and "drop  inspector.lab.secret" in text
+    assert main(["scan", str(out), "-q"]) == 0
