@@ -9,7 +9,7 @@ from inspector.core.errors import InspectorError, UnsupportedFormatError
 from inspector.core.formats.base import ModelFile
 from inspector.core.formats.safetensors import open_safetensors, open_sharded
 
-_SUPPORTED = ".safetensors, *.safetensors.index.json, a Hugging Face folder, or a PyTorch .pt/.pth/.bin checkpoint"
+_SUPPORTED = ".safetensors, *.index.json, a Hugging Face folder, a PyTorch .pt/.pth/.bin checkpoint, .gguf or .onnx"
 
 
 def _sniff(path: Path) -> str:
@@ -76,6 +76,10 @@ def _open(p: Path) -> ModelFile:
         from inspector.core.formats.folders import open_index
 
         return open_index(p)
+    if p.suffix.lower() == ".onnx":  # a protobuf has no magic number: the name is all there is
+        from inspector.core.formats.onnx import open_onnx
+
+        return open_onnx(p)
     kind = _sniff(p)
     if kind == "gguf":
         from inspector.core.formats.gguf import open_gguf

@@ -1,0 +1,370 @@
+"""A bounded reader of the weights of ONNX models: the graph's initializers and its Constant nodes' tensors.
+
+An ONNX file is one protobuf ``ModelProto``. We decode only the fields that lead to tensors — ``ModelProto.graph``
+(field 7), ``GraphProto.initializer`` (5) and ``node`` (1), a Constant node's ``value`` attribute — and a few
+descriptive fields (IR version, producer, opsets, metadata_props). Every length is checked against the message
+that holds it, nothing is executed, and no protobuf library is needed.
+
+A ``TensorProto`` keeps its elements in ``raw_data`` (little-endian bytes, what exporters write), in a packed
+``float_data``/``double_data`` run (also plain little-endian bytes), or in a file beside the model
+(``data_location = EXTERNAL``, with ``location``/``offset``/``length`` entries). All three are byte ranges of a
+file, so each becomes an ordinary :class:`~.base.TensorRef`. External files must lie inside the model's folder.
+Tensors held as varints (``int32_data``, ``int64_data``) or strings cannot be referenced in place; they are named
+in the metadata as not read, as are sparse initializers and tensors of subgraphs.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+from pathlib import Path
+from typing import Iterator, Optional
+
+from inspector.core.dtypes import DTYPES
+from inspector.core.errors import MalformedFileError, UnsupportedFormatError
+from inspector.core.formats.base import MAX_NDIM, ModelFile, TensorRef, shape_problem
+
+_FIX = "The file is damaged or is not an ONNX model; export it again (torch.onnx.export, onnx.save)"
+MAX_NAME_BYTES = 1 << 16
+MAX_METADATA = 1000
+
+#: ONNX TensorProto.DataType to our element types (those stored as plain little-endian elements).
+_DTYPES = {
+    1: "F32",
+    2: "U8",
+    3: "I8",
+    4: "U16",
+    5: "I16",
+    6: "I32",
+    7: "I64",
+    9: "BOOL",
+    10: "F16",
+    11: "F64",
+    12: "U32",
+    13: "U64",
+    16: "BF16",
+    17: "F8_E4M3",
+    19: "F8_E5M2",
+}
+
+
+class _Proto:
+    """Protobuf wire-format decoding over a read-only buffer, every read bounded by its message's end."""
+
+    def __init__(self, buf: mmap.mmap | bytes, path: Path) -> None:
+        self.buf, self.path = buf, path
+
+    def fail(self, what: str, at: int) -> MalformedFileError:
+        return MalformedFileError(f"not a valid ONNX model ({what} at byte {at:,})", path=self.path, hint=_FIX)
+
+    def varint(self, pos: int, end: int) -> tuple[int, int]:
+        value, shift, start = 0, 0, pos
+        while True:
+            if pos >= end:
+                raise self.fail("varint runs past the end of its message", start)
+            b = self.buf[pos]
+            pos += 1
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value, pos
+            shift += 7
+            if shift >= 70:
+                raise self.fail("varint longer than 10 bytes", start)
+
+    def fields(self, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+        """``(field number, wire type, value, offset)``; for wire type 2 ``value`` is the length at ``offset``."""
+        pos = start
+        while pos < end:
+            tag, pos = self.varint(pos, end)
+            field, wire = tag >> 3, tag & 7
+            if field == 0:
+                raise self.fail("field number 0", pos)
+            if wire == 0:
+                value, pos = self.varint(pos, end)
+                yield field, wire, value, pos
+            elif wire == 2:
+                length, pos = self.varint(pos, end)
+                if pos + length > end:
+                    raise self.fail(f"field {field} of {length:,} bytes runs past the end of its message", pos)
+                yield field, wire, length, pos
+                pos += length
+            elif wire in (1, 5):
+                width = 8 if wire == 1 else 4
+                if pos + width > end:
+                    raise self.fail(f"field {field} runs past the end of its message", pos)
+                yield field, wire, int.from_bytes(self.buf[pos : pos + width], "little"), pos
+                pos += width
+            else:
+                raise self.fail(f"unsupported wire type {wire} (groups)", pos)
+
+    def text(self, offset: int, length: int, limit: int = MAX_NAME_BYTES) -> str:
+        data = bytes(self.buf[offset : offset + min(length, limit)])
+        return data.decode("utf-8", "replace") + ("..." if length > limit else "")
+
+    def packed_varints(self, offset: int, length: int) -> list[int]:
+        out, pos, end = [], offset, offset + length
+        while pos < end:
+            v, pos = self.varint(pos, end)
+            out.append(v)
+        return out
+
+
+class _Tensor:
+    """The fields of one TensorProto that locate its data."""
+
+    def __init__(self) -> None:
+        self.dims: list[int] = []
+        self.data_type = 0
+        self.name = ""
+        self.raw: Optional[tuple[int, int]] = None  # (offset, length) in the model file
+        self.packed: Optional[tuple[int, int, int]] = None  # (offset, length, field) of float_data/double_data
+        self.unreadable = ""
+        self.external: dict[str, str] = {}
+        self.location = 0
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _tensor(pb: _Proto, start: int, end: int) -> _Tensor:
+    t = _Tensor()
+    for field, wire, value, off in pb.fields(start, end):
+        if field == 1:  # dims: repeated int64, packed or not
+            if wire == 2:
+                t.dims.extend(_signed(v) for v in pb.packed_varints(off, value))
+            elif wire == 0:
+                t.dims.append(_signed(value))
+            if len(t.dims) > MAX_NDIM:
+                raise pb.fail(f"tensor has over {MAX_NDIM} dimensions", off)
+        elif field == 2 and wire == 0:
+            t.data_type = value
+        elif field == 8 and wire == 2:
+            t.name = pb.text(off, value)
+        elif field == 9 and wire == 2:
+            t.raw = (off, value)
+        elif field in (4, 10) and wire == 2:  # float_data / double_data, packed: plain little-endian elements
+            t.packed = (off, value, field)
+        elif field in (4, 10):
+            t.unreadable = "unpacked float_data"
+        elif field in (5, 6, 7, 11) and (wire == 2 and value or wire != 2):
+            t.unreadable = {5: "int32_data", 6: "string_data", 7: "int64_data", 11: "uint64_data"}[field]
+        elif field == 3:
+            t.unreadable = "segmented tensor"
+        elif field == 13 and wire == 2:
+            key = val = ""
+            for f2, w2, v2, o2 in pb.fields(off, off + value):
+                if f2 == 1 and w2 == 2:
+                    key = pb.text(o2, v2)
+                elif f2 == 2 and w2 == 2:
+                    val = pb.text(o2, v2)
+            t.external[key] = val
+        elif field == 14 and wire == 0:
+            t.location = value
+    return t
+
+
+class _Reader:
+    def __init__(self, path: Path, pb: _Proto, size: int) -> None:
+        self.path, self.pb, self.size = path, pb, size
+        self.folder = path.parent.resolve()
+        self.refs: list[TensorRef] = []
+        self.skipped: dict[str, str] = {}
+        self.names: set[str] = set()
+        self.external_files: dict[Path, list[tuple[int, int]]] = {}
+        self.constants = 0
+
+    def add(self, t: _Tensor, name: str) -> None:
+        if any(d < 0 for d in t.dims):
+            raise self.pb.fail(f"tensor {name!r} has a negative dimension {t.dims}", 0)
+        shape = tuple(t.dims)
+        bad = shape_problem(shape)
+        if bad:
+            raise MalformedFileError(f"tensor {name!r}: {bad}", path=self.path, hint=_FIX)
+        base, n = name, 1
+        while name in self.names:
+            n += 1
+            name = f"{base}#{n}"
+        self.names.add(name)
+        dt_name = _DTYPES.get(t.data_type)
+        if dt_name is None:
+            self.skipped[name] = f"ONNX data type {t.data_type} is not read"
+            return
+        dt = DTYPES[dt_name]
+        nbytes = math.prod(shape) * dt.itemsize
+        if t.location == 1 or t.external:
+            self._external(t, name, shape, dt_name, nbytes)
+            return
+        if t.unreadable:
+            self.skipped[name] = f"elements stored as {t.unreadable}, not read"
+            return
+        if t.raw is not None:
+            off, length = t.raw
+        elif t.packed is not None:
+            off, length, field = t.packed
+            if (field == 4) != (dt_name == "F32") or (field == 10) != (dt_name == "F64"):
+                self.skipped[name] = f"float_data/double_data of type {dt_name}, not read"
+                return
+        elif nbytes == 0:
+            off, length = 0, 0
+        else:
+            raise MalformedFileError(f"tensor {name!r} has no data", path=self.path, hint=_FIX)
+        if length != nbytes:
+            raise MalformedFileError(
+                f"tensor {name!r}: {length:,} bytes stored but shape {shape} of {dt_name} needs {nbytes:,}",
+                path=self.path,
+                hint=_FIX,
+            )
+        self.refs.append(TensorRef(name, dt, shape, self.path, off, nbytes))
+
+    def _external(self, t: _Tensor, name: str, shape: tuple[int, ...], dt_name: str, nbytes: int) -> None:
+        where = f"tensor {name!r}"
+        location = t.external.get("location", "")
+        if not location or "\x00" in location or Path(location).is_absolute():
+            raise MalformedFileError(
+                f"{where}: external data location {location!r} is not a file name", path=self.path, hint=_FIX
+            )
+        target = (self.folder / location).resolve()
+        if not target.is_relative_to(self.folder):
+            raise MalformedFileError(
+                f"{where}: external data {location!r} lies outside the model's folder",
+                path=self.path,
+                hint="Keep the external data files beside the .onnx file",
+            )
+        if not target.is_file():
+            raise MalformedFileError(
+                f"{where}: external data file {location!r} is missing",
+                path=self.path,
+                hint="Copy the data files that came with the model beside it",
+            )
+        try:
+            offset = int(t.external.get("offset", "0") or 0)
+            length = int(t.external.get("length", str(nbytes)) or nbytes)
+        except ValueError:
+            raise MalformedFileError(f"{where}: external offset or length is not a number", path=self.path) from None
+        size = target.stat().st_size
+        if offset < 0 or length != nbytes or offset + nbytes > size:
+            raise MalformedFileError(
+                f"{where}: external data [{offset:,}, +{length:,}) does not hold shape {shape} of {dt_name} "
+                f"({nbytes:,} bytes) within {location!r} ({size:,} bytes)",
+                path=self.path,
+                hint=_FIX,
+            )
+        self.external_files.setdefault(target, []).append((offset, offset + nbytes))
+        self.refs.append(TensorRef(name, DTYPES[dt_name], shape, target, offset, nbytes))
+
+    def graph(self, start: int, end: int, meta: dict[str, str]) -> None:
+        pb = self.pb
+        nodes = 0
+        for field, wire, value, off in pb.fields(start, end):
+            if wire != 2:
+                continue
+            if field == 5:  # initializer
+                t = _tensor(pb, off, off + value)
+                self.add(t, t.name or f"initializer.{len(self.refs) + len(self.skipped)}")
+            elif field == 1:
+                nodes += 1
+                self.node(off, off + value)
+            elif field == 15:
+                self.skipped[f"sparse_initializer.{len(self.skipped)}"] = "sparse initializer, not read"
+            elif field == 2:
+                meta["onnx.graph_name"] = pb.text(off, value, 200)
+        meta["onnx.nodes"] = str(int(meta.get("onnx.nodes", "0")) + nodes)
+
+    def node(self, start: int, end: int) -> None:
+        pb = self.pb
+        op_type, outputs, value_attrs, subgraphs = "", [], [], 0
+        for field, wire, value, off in pb.fields(start, end):
+            if wire != 2:
+                continue
+            if field == 4:
+                op_type = pb.text(off, value, 200)
+            elif field == 2:
+                outputs.append(pb.text(off, value))
+            elif field == 5:
+                name, tensor_at = "", None
+                for f2, w2, v2, o2 in pb.fields(off, off + value):
+                    if f2 == 1 and w2 == 2:
+                        name = pb.text(o2, v2)
+                    elif f2 == 5 and w2 == 2:
+                        tensor_at = (o2, o2 + v2)
+                    elif f2 in (6, 11) and w2 == 2:
+                        subgraphs += 1
+                if name == "value" and tensor_at is not None:
+                    value_attrs.append(tensor_at)
+        if op_type == "Constant":
+            for a, b in value_attrs:
+                t = _tensor(pb, a, b)
+                self.constants += 1
+                self.add(t, outputs[0] if outputs and outputs[0] else t.name or f"constant.{self.constants}")
+        if subgraphs:
+            self.skipped[f"subgraphs of {op_type or 'a node'} {outputs[0] if outputs else ''}".strip()] = (
+                f"{subgraphs} subgraph(s) of control flow, their tensors not read"
+            )
+
+
+def open_onnx(path: Path) -> ModelFile:
+    """Open an ONNX model: list its initializers and Constant tensors as refs, without any protobuf library.
+
+    Raises :class:`MalformedFileError` for files that do not decode as a ModelProto with a graph.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise UnsupportedFormatError("file is empty", path=path, hint="Copy the model again from its source")
+    meta: dict[str, str] = {}
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        pb = _Proto(mm, path)
+        reader = _Reader(path, pb, size)
+        graphs, opsets = 0, []
+        for field, wire, value, off in pb.fields(0, size):
+            if field == 1 and wire == 0:
+                meta["onnx.ir_version"] = str(value)
+            elif field == 2 and wire == 2:
+                meta["onnx.producer_name"] = pb.text(off, value, 200)
+            elif field == 3 and wire == 2:
+                meta["onnx.producer_version"] = pb.text(off, value, 200)
+            elif field == 5 and wire == 0:
+                meta["onnx.model_version"] = str(value)
+            elif field == 8 and wire == 2:
+                domain, version = "", 0
+                for f2, w2, v2, o2 in pb.fields(off, off + value):
+                    if f2 == 1 and w2 == 2:
+                        domain = pb.text(o2, v2, 200)
+                    elif f2 == 2 and w2 == 0:
+                        version = v2
+                opsets.append(f"{domain or 'ai.onnx'}:{version}")
+            elif field == 14 and wire == 2 and len(meta) < MAX_METADATA:
+                key = val = ""
+                for f2, w2, v2, o2 in pb.fields(off, off + value):
+                    if f2 == 1 and w2 == 2:
+                        key = pb.text(o2, v2, 200)
+                    elif f2 == 2 and w2 == 2:
+                        val = pb.text(o2, v2, 1000)
+                meta[f"onnx.metadata.{key}"] = val
+            elif field == 7 and wire == 2:
+                graphs += 1
+                reader.graph(off, off + value, meta)
+        if not graphs or "onnx.ir_version" not in meta:
+            raise MalformedFileError("not an ONNX model (no ir_version or no graph)", path=path, hint=_FIX)
+    if opsets:
+        meta["onnx.opset_import"] = ", ".join(opsets[:20])
+    if reader.constants:
+        meta["onnx.constant_tensors"] = str(reader.constants)
+    for i, (name, why) in enumerate(reader.skipped.items()):
+        if i >= MAX_METADATA:
+            meta["onnx.not_read_omitted"] = str(len(reader.skipped) - i)
+            break
+        meta[f"onnx.not_read.{name}"] = why
+    hidden = 0
+    for target, spans in reader.external_files.items():
+        covered, end = 0, 0
+        for a, b in sorted(spans):
+            if b > end:
+                covered += b - max(a, end)
+                end = b
+        hidden += target.stat().st_size - covered
+    if hidden:
+        meta["onnx.unreferenced_external_bytes"] = str(hidden)
+    files = (path, *sorted(reader.external_files))
+    return ModelFile(path=path, format="onnx", tensors=tuple(reader.refs), metadata=meta, files=files)

@@ -1,0 +1,214 @@
+"""The ONNX initializer reader: protobuf bytes built here by the wire format read back bit for bit.
+
+The encoder below writes ModelProto / GraphProto / NodeProto / TensorProto fields by their numbers in onnx.proto;
+it shares no code with the reader under test.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inspector.core.errors import MalformedFileError, UnsupportedFormatError
+from inspector.core.formats import open_model, read_tensor
+from inspector.core.formats.onnx import open_onnx
+
+FLOAT, INT64, FLOAT16, DOUBLE, BFLOAT16, STRING = 1, 7, 10, 11, 16, 8
+
+
+def varint(v: int) -> bytes:
+    v &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def vfield(num: int, value: int) -> bytes:
+    return varint(num << 3) + varint(value)
+
+
+def lfield(num: int, payload: bytes | str) -> bytes:
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+
+def tensor(
+    name: str,
+    dims: tuple[int, ...],
+    dtype: int,
+    raw: bytes | None = None,
+    *,
+    float_data: bytes | None = None,
+    external: dict[str, str] | None = None,
+    int64_data: list[int] | None = None,
+    packed_dims: bool = False,
+) -> bytes:
+    out = lfield(1, b"".join(varint(d) for d in dims)) if packed_dims else b"".join(vfield(1, d) for d in dims)
+    out += vfield(2, dtype) + lfield(8, name)
+    if raw is not None:
+        out += lfield(9, raw)
+    if float_data is not None:
+        out += lfield(4, float_data)
+    if int64_data is not None:
+        out += lfield(7, b"".join(varint(v) for v in int64_data))
+    if external is not None:
+        out += b"".join(lfield(13, lfield(1, k) + lfield(2, v)) for k, v in external.items()) + vfield(14, 1)
+    return out
+
+
+def node(op: str, outputs: list[str], attrs: list[bytes] = (), inputs: list[str] = ()) -> bytes:
+    out = b"".join(lfield(1, i) for i in inputs) + b"".join(lfield(2, o) for o in outputs) + lfield(4, op)
+    return out + b"".join(lfield(5, a) for a in attrs)
+
+
+def model(initializers: list[bytes], nodes: list[bytes] = (), props: dict[str, str] | None = None) -> bytes:
+    graph = b"".join(lfield(1, n) for n in nodes) + lfield(2, "g") + b"".join(lfield(5, t) for t in initializers)
+    out = vfield(1, 8) + lfield(2, "pytorch") + lfield(3, "2.13") + lfield(8, lfield(1, "") + vfield(2, 17))
+    out += lfield(7, graph)
+    for k, v in (props or {}).items():
+        out += lfield(14, lfield(1, k) + lfield(2, v))
+    return out
+
+
+def _arrays() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "fc1.weight": rng.normal(0, 0.1, (6, 4)).astype("<f4"),
+        "fc1.bias": rng.normal(0, 0.1, 6).astype("<f4"),
+        "emb.half": rng.normal(0, 1, (3, 2)).astype("<f2"),
+        "shape_const": np.array([1, -1], "<i8"),
+        "packed": rng.normal(0, 1, 5).astype("<f4"),
+        "dbl": rng.normal(0, 1, 2).astype("<f8"),
+        "/Constant_output_0": rng.normal(0, 1, (2, 2)).astype("<f4"),
+    }
+
+
+def _write(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    a = _arrays()
+    inits = [
+        tensor("fc1.weight", (6, 4), FLOAT, a["fc1.weight"].tobytes()),
+        tensor("fc1.bias", (6,), FLOAT, a["fc1.bias"].tobytes(), packed_dims=True),
+        tensor("emb.half", (3, 2), FLOAT16, a["emb.half"].tobytes()),
+        tensor("shape_const", (2,), INT64, a["shape_const"].tobytes()),
+        tensor("packed", (5,), FLOAT, float_data=a["packed"].tobytes()),
+        tensor("dbl", (2,), DOUBLE, a["dbl"].tobytes()),
+        tensor("varints", (3,), INT64, int64_data=[1, 2, 3]),
+        tensor("words", (1,), STRING),
+    ]
+    const = lfield(1, "value") + lfield(5, tensor("", (2, 2), FLOAT, a["/Constant_output_0"].tobytes()))
+    nodes = [
+        node("Gemm", ["y"], inputs=["x", "fc1.weight", "fc1.bias"]),
+        node("Constant", ["/Constant_output_0"], [const]),
+    ]
+    p = tmp_path / "m.onnx"
+    p.write_bytes(model(inits, nodes, {"author": "test"}))
+    return p, a
+
+
+def test_initializers_and_constants_read_bit_for_bit(tmp_path):
+    path, arrays = _write(tmp_path)
+    mf = open_model(path)
+    assert mf.format == "onnx" and mf.files == (path,)
+    assert set(mf.names) == set(arrays)
+    assert mf["fc1.weight"].shape == (6, 4) and mf["emb.half"].dtype.name == "F16"
+    for name, a in arrays.items():
+        assert read_tensor(mf[name]).tobytes() == a.tobytes(), name
+
+
+def test_metadata_names_what_was_not_read(tmp_path):
+    path, _ = _write(tmp_path)
+    meta = open_onnx(path).metadata
+    assert meta["onnx.ir_version"] == "8" and meta["onnx.producer_name"] == "pytorch"
+    assert meta["onnx.opset_import"] == "ai.onnx:17"
+    assert meta["onnx.metadata.author"] == "test"
+    assert meta["onnx.nodes"] == "2" and meta["onnx.constant_tensors"] == "1"
+    assert meta["onnx.not_read.varints"] == "elements stored as int64_data, not read"
+    assert "not read" in meta["onnx.not_read.words"]
+
+
+def test_external_data_beside_the_model(tmp_path):
+    w = np.arange(12, dtype="<f4").reshape(3, 4)
+    b = np.ones(4, "<f4")
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 16 + w.tobytes() + b.tobytes())
+    inits = [
+        tensor("w", (3, 4), FLOAT, external={"location": "weights.bin", "offset": "16", "length": "48"}),
+        tensor("b", (4,), FLOAT, external={"location": "weights.bin", "offset": "64"}),
+    ]
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model(inits))
+    mf = open_model(path)
+    assert mf.files == (path, (tmp_path / "weights.bin").resolve())
+    assert read_tensor(mf["w"]).tobytes() == w.tobytes() and read_tensor(mf["b"]).tobytes() == b.tobytes()
+    assert mf.metadata["onnx.unreferenced_external_bytes"] == "16"
+
+
+@pytest.mark.parametrize(
+    ("external", "match"),
+    [
+        ({"location": "../outside.bin"}, "outside the model's folder"),
+        ({"location": "/etc/passwd"}, "not a file name"),
+        ({"location": "missing.bin"}, "missing"),
+        ({"location": "weights.bin", "offset": "8"}, "does not hold"),
+        ({"location": "weights.bin", "length": "4"}, "does not hold"),
+        ({"location": "weights.bin", "offset": "x"}, "not a number"),
+    ],
+)
+def test_external_data_problems_are_named(tmp_path, external, match):
+    sub = tmp_path / "model"
+    sub.mkdir()
+    (tmp_path / "outside.bin").write_bytes(b"\0" * 64)
+    (sub / "weights.bin").write_bytes(b"\0" * 16)
+    path = sub / "m.onnx"
+    path.write_bytes(model([tensor("w", (4,), FLOAT, external=external)]))
+    with pytest.raises(MalformedFileError, match=match):
+        open_model(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"", "empty"),
+        (vfield(1, 8), "no ir_version or no graph"),
+        (vfield(1, 8) + varint(7 << 3 | 2) + varint(1000) + b"abc", "runs past the end"),
+        (vfield(1, 8) + b"\x08" + b"\xff" * 12, "varint"),
+        (vfield(1, 8) + varint(5 << 3 | 3), "groups"),
+        (b"\x00\x01", "field number 0"),
+        (model([tensor("w", (4,), FLOAT, b"\0" * 12)]), "12 bytes stored but shape"),
+        (model([tensor("w", (4,), FLOAT)]), "has no data"),
+        (model([tensor("w", (1 << 30, 1 << 30, 1 << 30), FLOAT, b"")]), "beyond any real model"),
+        (model([vfield(1, (1 << 64) - 1) + vfield(2, FLOAT) + lfield(8, "w")]), "negative dimension"),
+    ],
+)
+def test_broken_files_get_one_clear_error(tmp_path, data, match):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(data)
+    with pytest.raises((MalformedFileError, UnsupportedFormatError), match=match):
+        open_model(path)
+
+
+def test_duplicate_names_stay_visible(tmp_path):
+    path = tmp_path / "dup.onnx"
+    path.write_bytes(model([tensor("w", (1,), FLOAT, b"\0" * 4), tensor("w", (1,), FLOAT, b"\1" * 4)]))
+    assert open_model(path).names == ["w", "w#2"]
+
+
+def test_torch_export_reads_like_the_state_dict(tmp_path):
+    """Where the onnx package is installed, a real exporter's file gives back the module's weights."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    path = tmp_path / "net.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, (torch.randn(1, 4),), str(path), dynamo=False)
+    mf = open_model(path)
+    for name, t in net.state_dict().items():
+        assert read_tensor(mf[name]).tobytes() == t.numpy().tobytes(), name
