@@ -353,6 +353,8 @@ class _Builder:
                 "numpy": np.__version__,
                 "python": platform.python_version(),
                 "torch_threads": torch.get_num_threads(),
+                # the SIMD level torch's CPU kernels dispatch on: rebuilt bytes match only where it is the same
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             },
             "data": {
                 "source": "sklearn.datasets.load_digits, inputs = grey level / 16, stratified 80/20 split",

@@ -75,14 +75,67 @@ def test_demo_eval_matches_manifest(manifest):
         assert res.accuracy == pytest.approx(e["test_accuracy"], abs=1e-6), e["file"]
 
 
-@pytest.mark.slow
-def test_demo_rebuilds_byte_identical(tmp_path, manifest):
+#: How far a retrained model's test accuracy may move on another CPU (float rounding changes a few of the 360
+#: predictions; 0.02 is 7 images).
+ACCURACY_TOLERANCE = 0.02
+#: Manifest fields that describe what was built (not what was measured): a rebuild must reproduce them exactly.
+SETTINGS = ("file", "arch", "label", "attack", "variant", "params", "twin")
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory):
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
     from inspector.lab.zoo import build_zoo
 
-    rebuilt = build_zoo(tmp_path / "demo", plan="demo")
-    assert [(e["file"], e["sha256"]) for e in rebuilt["models"]] == [
-        (e["file"], e["sha256"]) for e in manifest["models"]
+    out = tmp_path_factory.mktemp("rebuilt") / "demo"
+    return out, build_zoo(out, plan="demo")
+
+
+def _same_platform(manifest) -> str:
+    """Why a rebuild here cannot be byte-identical to the committed zoo ('' when it can)."""
+    import numpy as np
+    import torch
+
+    here = {
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    built = manifest["built_with"]
+    return ", ".join(
+        f"{k} {built.get(k, 'not recorded')} there, {v} here" for k, v in here.items() if built.get(k) != v
+    )
+
+
+@pytest.mark.slow
+def test_demo_rebuild_reproduces_settings_proofs_and_accuracy(rebuilt, manifest):
+    out, new = rebuilt
+    assert {p.name for p in out.iterdir()} == {p.name for p in DEMO.iterdir()}
+    for key in ("schema", "plan", "data", "conventions", "train"):
+        assert new[key] == manifest[key], key
+    assert [{k: e[k] for k in SETTINGS} for e in new["models"]] == [
+        {k: e[k] for k in SETTINGS} for e in manifest["models"]
     ]
-    assert (tmp_path / "demo" / "README.md").read_text() == (DEMO / "README.md").read_text()
+    for e, ref in zip(new["models"], manifest["models"]):
+        assert e["test_accuracy"] == pytest.approx(ref["test_accuracy"], abs=ACCURACY_TOLERANCE), e["file"]
+        assert e["test_accuracy"] > 0.94, e["file"]
+        p = e.get("proof")
+        if e["attack"] == "lsb":
+            assert p["bit_error_rate"] == 0.0
+        elif e["attack"] == "correlated-value":
+            assert p["pearson_r"] > 0.95
+        elif e["attack"] == "sign":
+            assert p["correct_sign_fraction"] > 0.99
+        elif e["attack"] == "capacity-abuse":
+            assert p["memorised_fraction"] > 0.95
+
+
+@pytest.mark.slow
+def test_demo_rebuilds_byte_identical_on_the_same_platform(rebuilt, manifest):
+    differs = _same_platform(manifest)
+    if differs:
+        pytest.skip(f"retrained floats differ across platforms ({differs}); settings and proofs are checked above")
+    out, new = rebuilt
+    assert [(e["file"], e["sha256"]) for e in new["models"]] == [(e["file"], e["sha256"]) for e in manifest["models"]]
+    assert (out / "README.md").read_text() == (DEMO / "README.md").read_text()
