@@ -10,7 +10,7 @@ from inspector.core.judge.detectors import WATERMARKS
 from inspector.core.report.model import Row, Section
 from inspector.core.report.svg import num
 
-#: Limits stated in every report, in plain words (RESEARCH.md, "Honest limits"); the scan adds its own (the
+#: Limits stated in every report, in plain words (docs/architecture.md, "Limits"); the scan adds its own (the
 #: watermark one is the scan's own text, so a report of a recent scan states it once).
 PLAIN_LIMITS = (
     WATERMARKS,
