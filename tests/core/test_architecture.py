@@ -45,3 +45,22 @@ def test_nothing_calls_torch_load_on_user_files():
                 if f.attr == "load" and isinstance(f.value, ast.Attribute) and f.value.attr in ("jit", "export"):
                     offenders.append(f"{p.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, f"torch.load / torch.jit.load / torch.export.load called in: {offenders}"
+
+
+def test_nothing_cites_files_outside_the_repository():
+    repo = ROOT.parent
+    outside = ("DESIGN" + ".md", "RESEARCH" + ".md", "STYLE" + ".md", "../" + "shared")
+    texts = [repo / "README.md", repo / "pyproject.toml"]
+    for folder in ("inspector", "tests", "docs", "scripts", "packaging", "benchmarks", ".ci"):
+        texts += [
+            p for p in (repo / folder).rglob("*") if p.is_file() and p.suffix in ("", ".py", ".md", ".sh", ".toml")
+        ]
+    bad = [
+        f"{p.relative_to(repo)}: {name}"
+        for p in texts
+        if "__pycache__" not in p.parts
+        for name in outside
+        if name in p.read_text(encoding="utf-8", errors="replace")
+    ]
+    assert len(texts) > 100
+    assert not bad, "say it in the repository's own words (docs/architecture.md) instead of citing:\n" + "\n".join(bad)
