@@ -2,16 +2,18 @@
 
 torch is imported only when a model is run."""
 
-from inspector.core.evaluate.accuracy import EvalResult, evaluate, pick_device, predict_proba
-from inspector.core.evaluate.recipes import Recipe, build_module, resolve
+from inspector.core.evaluate.accuracy import EvalResult, device_name, evaluate, pick_device, predict_proba
+from inspector.core.evaluate.recipes import RECIPES, Recipe, build_module, resolve
 from inspector.core.evaluate.safe_bits import AutoResult, FidelityPoint, find_safe_bits
 
 __all__ = [
     "AutoResult",
     "EvalResult",
     "FidelityPoint",
+    "RECIPES",
     "Recipe",
     "build_module",
+    "device_name",
     "evaluate",
     "find_safe_bits",
     "pick_device",

@@ -9,15 +9,21 @@ from inspector.core.formats.base import (
     read_tensor,
     sha256_files,
 )
+from inspector.core.formats.data import Dataset, load_dataset, save_dataset
 from inspector.core.formats.model_file import open_model
+from inspector.core.formats.writer import input_named
 
 __all__ = [
     "CHUNK_BYTES",
+    "Dataset",
     "ModelFile",
     "TensorRef",
+    "input_named",
     "iter_chunks",
+    "load_dataset",
     "open_model",
     "read_range",
     "read_tensor",
+    "save_dataset",
     "sha256_files",
 ]

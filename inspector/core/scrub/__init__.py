@@ -1,6 +1,14 @@
 """Scrubbing: randomise or round the low mantissa bits of float tensors and export verified safetensors."""
 
-from inspector.core.scrub.bits import DEFAULT_BITS, FLOAT_DTYPES, MODES, scaled_bits, scrub_chunk, tensor_rng
+from inspector.core.scrub.bits import (
+    DEFAULT_BITS,
+    FLOAT_DTYPES,
+    MODES,
+    parse_bits,
+    scaled_bits,
+    scrub_chunk,
+    tensor_rng,
+)
 from inspector.core.scrub.export import ScrubResult, plan_scrub, scrub_file, scrub_model, select_tensors
 from inspector.core.scrub.preview import PREVIEW_ELEMENTS, ScrubPreview, preview_tensor
 from inspector.core.scrub.verify import ChangeStats, Verification, verify_export
@@ -9,6 +17,7 @@ __all__ = [
     "DEFAULT_BITS",
     "FLOAT_DTYPES",
     "MODES",
+    "parse_bits",
     "PREVIEW_ELEMENTS",
     "ChangeStats",
     "ScrubPreview",
