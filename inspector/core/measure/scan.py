@@ -135,7 +135,7 @@ class ScanResult:
         raise KeyError(name)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``model-inspector/scan/1`` document (DESIGN.md)."""
+        """The ``model-inspector/scan/1`` document (docs/architecture.md)."""
         return {
             "schema": SCHEMA,
             "tool": {"name": "model-inspector", "version": __version__},
