@@ -113,8 +113,6 @@ def run_fleet(args: argparse.Namespace) -> int:
         format_summary,
         run_batch,
         summarize,
-        write_index,
-        write_sarif,
     )
 
     if args.jobs < 0:
@@ -137,8 +135,6 @@ def run_fleet(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    write_sarif(run.docs, out / "results.sarif")
-    index = write_index(run.docs, out)
     summary = summarize(run.docs)
     stream = sys.stdout
     if args.json == "-":
@@ -152,7 +148,7 @@ def run_fleet(args: argparse.Namespace) -> int:
         print(format_summary(summary, extra=extra).splitlines()[0], file=stream)
     else:
         print(format_summary(summary, extra=extra), file=stream)
-        print(f"Results: {out / 'results.jsonl'}, {out / 'results.sarif'}, {index}", file=stream)
+        print(f"Results: {out / 'results.jsonl'}, {out / 'results.sarif'}, {out / 'index.html'}", file=stream)
     return exit_status(summary, fail_on_error=args.fail_on_error)
 
 

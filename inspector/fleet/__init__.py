@@ -13,7 +13,7 @@ from inspector.fleet.batch import FleetOptions, FleetRun, run_batch
 from inspector.fleet.discover import Unit, discover, is_one_model, read_manifest, walk
 from inspector.fleet.executors import default_jobs
 from inspector.fleet.index_html import REPORTS, render_index, report_name, write_index
-from inspector.fleet.sarif import sarif_log, write_sarif
+from inspector.fleet.sarif import SARIF, sarif_log, write_sarif
 from inspector.fleet.store import ERROR_SCHEMA, RESULTS, Journal
 from inspector.fleet.summary import (
     EXIT_ERROR,
@@ -34,6 +34,7 @@ __all__ = [
     "EXIT_SUSPICIOUS",
     "REPORTS",
     "RESULTS",
+    "SARIF",
     "FleetOptions",
     "FleetRun",
     "Journal",

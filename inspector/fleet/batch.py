@@ -21,6 +21,8 @@ from inspector.core.errors import InspectorError
 from inspector.core.measure.scan import ScanOptions
 from inspector.fleet.discover import Unit
 from inspector.fleet.executors import DaskRunner, LocalRunner, default_jobs
+from inspector.fleet.index_html import write_index
+from inspector.fleet.sarif import SARIF, write_sarif
 from inspector.fleet.store import Cache, Journal, cache_key, options_digest, stat_signature
 from inspector.fleet.work import Task
 
@@ -80,8 +82,9 @@ def _out_folder(out: Path) -> Path:
 
 
 def run_batch(units: list[Unit], options: FleetOptions, *, progress: Optional[FleetProgress] = None) -> FleetRun:
-    """Inspect every unit (reusing earlier results in ``options.out``) and rewrite ``results.jsonl`` in fleet
-    order. Never raises for a bad model: its error document is its result."""
+    """Inspect every unit (reusing earlier results in ``options.out``), then rewrite ``results.jsonl`` in fleet
+    order and write ``results.sarif`` and ``index.html`` beside it. Never raises for a bad model: its error
+    document is its result."""
     t0 = time.perf_counter()
     out = _out_folder(Path(options.out))
     scan_opts = options.scan if options.scan.workers else replace(options.scan, workers=1)
@@ -122,6 +125,8 @@ def run_batch(units: list[Unit], options: FleetOptions, *, progress: Optional[Fl
     runner: Any = DaskRunner(options.dask, jobs) if options.dask else LocalRunner(jobs)
     if misses:
         with runner:
+            if options.dask:
+                run.jobs = runner.workers
             to_scan = [u for u, _ in misses]
             if cache.has_keys():  # changed or new files: their content may still be known (moved, touched)
                 to_scan = []
@@ -142,5 +147,7 @@ def run_batch(units: list[Unit], options: FleetOptions, *, progress: Optional[Fl
                 settle(by_id[task.id], doc, write=True)
     run.docs = [results[u.id] for u in units]
     journal.rewrite(run.docs)
+    write_sarif(run.docs, out / SARIF)
+    write_index(run.docs, out)
     run.seconds = time.perf_counter() - t0
     return run

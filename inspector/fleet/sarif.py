@@ -16,6 +16,7 @@ from urllib.parse import quote
 from inspector import __version__
 from inspector.fleet.summary import is_error
 
+SARIF = "results.sarif"
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"suspicious": "error", "warning": "warning", "info": "note"}

@@ -1,0 +1,88 @@
+"""A batch over a small fleet: every model gets a result, failures are results, re-runs reuse the cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from inspector.core.measure.scan import ScanOptions, scan
+from inspector.fleet import ERROR_SCHEMA, FleetOptions, discover, run_batch, summarize
+from tests.fleet.conftest import FLEET_IDS
+
+
+def by_rel(docs, root: Path) -> dict:
+    return {Path(d["fleet"]["id"]).relative_to(root).as_posix(): d for d in docs}
+
+
+def lines(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+
+
+def test_folder_batch_matches_single_scans_and_reports_the_bad_files(fleet, tmp_path):
+    out = tmp_path / "out"
+    run = run_batch(discover([fleet]), FleetOptions(out=out, jobs=2))
+    assert run.scanned == len(FLEET_IDS) and run.reused == 0
+    docs = by_rel(lines(out), fleet)
+    assert set(docs) == FLEET_IDS  # results.jsonl: one line per model, fleet order
+    for rel in ("clean-0.safetensors", "team/sub/lsb.safetensors"):
+        single = scan(fleet / rel, ScanOptions(workers=1)).to_json()
+        got = docs[rel]
+        assert got["schema"] == "model-inspector/scan/1"
+        for k in ("verdict", "score", "findings", "tensors"):
+            assert got[k] == single[k], (rel, k)
+        assert got["model"]["sha256"] == single["model"]["sha256"]
+    assert docs["team/sub/lsb.safetensors"]["verdict"] == "suspicious"
+    assert docs["hf-repo"]["model"]["path"].endswith("hf-repo/model.safetensors")  # the folder read as one model
+    # the hostile pickle and the malformed file are results; the rest completed
+    assert docs["evil.pt"]["schema"] == ERROR_SCHEMA and docs["evil.pt"]["error"]["kind"] == "refused"
+    assert "os.system" in docs["evil.pt"]["error"]["message"]
+    assert docs["broken.safetensors"]["error"]["kind"] == "malformed"
+    s = summarize(run.docs)
+    assert s.counts == {"clean": 6, "suspicious": 1, "error": 2}
+
+
+def test_rerun_reuses_unchanged_moved_and_touched_models_and_rescans_changed_ones(fleet, tmp_path):
+    out = tmp_path / "out"
+    first = run_batch(discover([fleet]), FleetOptions(out=out, jobs=1))
+    again = run_batch(discover([fleet]), FleetOptions(out=out, jobs=1))
+    assert (again.scanned, again.hashed, again.reused) == (0, 0, len(FLEET_IDS))
+    assert [d["fleet"]["id"] for d in again.docs] == [d["fleet"]["id"] for d in first.docs]
+    assert all(d["fleet"].get("cached") for d in again.docs)
+
+    touched = fleet / "clean-0.safetensors"
+    os.utime(touched, ns=(1, 1))  # same bytes, new mtime: hashed, found by content
+    shutil.move(fleet / "clean-1.safetensors", fleet / "renamed.safetensors")  # same bytes, new path
+    changed = fleet / "clean-2.safetensors"
+    blob = bytearray(changed.read_bytes())
+    blob[-1] ^= 0x01  # one bit of one weight
+    changed.write_bytes(bytes(blob))
+    third = run_batch(discover([fleet]), FleetOptions(out=out, jobs=1))
+    assert third.scanned == 1 and third.hashed == 3
+    docs = by_rel(third.docs, fleet)
+    assert not docs["clean-2.safetensors"]["fleet"].get("cached")
+    assert docs["renamed.safetensors"]["fleet"]["cached"]
+    assert docs["renamed.safetensors"]["model"]["path"].endswith("renamed.safetensors")
+    assert len(lines(out)) == len(FLEET_IDS)  # compacted to exactly this run's models
+
+
+def test_other_options_do_not_reuse_results(fleet, tmp_path):
+    out = tmp_path / "out"
+    units = discover([fleet / "clean-0.safetensors", fleet / "clean-1.safetensors"])
+    run_batch(units, FleetOptions(out=out, jobs=1))
+    other = run_batch(units, FleetOptions(out=out, jobs=1, scan=ScanOptions(bins=64)))
+    assert other.scanned == 2
+    assert len(other.docs[0]["tensors"][0]["histogram"]["counts"]) == 64
+    assert run_batch(units, FleetOptions(out=out, jobs=1, scan=ScanOptions(bins=64))).scanned == 0
+    assert run_batch(units, FleetOptions(out=out, jobs=1, use_cache=False)).scanned == 2
+
+
+def test_torn_last_line_of_a_killed_run_is_dropped(fleet, tmp_path):
+    out = tmp_path / "out"
+    units = discover([fleet / "clean-0.safetensors", fleet / "clean-1.safetensors"])
+    run_batch(units, FleetOptions(out=out, jobs=1))
+    with open(out / "results.jsonl", "ab") as f:
+        f.write(b'{"schema": "model-inspector/scan/1", "fleet": {"id": "half')
+    again = run_batch(units, FleetOptions(out=out, jobs=1))
+    assert again.reused == 2 and len(lines(out)) == 2

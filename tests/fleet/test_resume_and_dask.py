@@ -1,0 +1,61 @@
+"""A batch killed mid-way (SIGKILL of the batch and its workers) loses nothing it wrote and resumes; a Dask
+LocalCluster of two workers gives the same results as the local pool."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import inspector
+from inspector.fleet import FleetOptions, discover, run_batch
+from tests.fleet.conftest import write_clean
+
+N = 40
+
+
+def test_killed_batch_keeps_its_results_and_resumes(tmp_path):
+    root = tmp_path / "fleet"
+    for i in range(N):
+        write_clean(root / f"m{i:03d}.safetensors", i)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(inspector.__file__).parents[1])}
+    cmd = [sys.executable, "-m", "inspector", "scan", str(root), "--out", str(out), "--jobs", "1", "-q"]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if results.exists() and results.read_bytes().count(b"\n") >= 3:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, f"the batch ended before it could be killed: {proc.stderr.read()!r}"
+        os.killpg(proc.pid, signal.SIGKILL)  # the batch, its forkserver and its workers, mid-batch
+    finally:
+        proc.wait(timeout=30)
+    written = [json.loads(x) for x in results.read_bytes().splitlines(keepends=True) if x.endswith(b"\n")]
+    assert 3 <= len(written) < N, "kill it mid-batch"
+    resumed = run_batch(discover([root]), FleetOptions(out=out, jobs=1))
+    assert resumed.reused >= len(written) and resumed.scanned == N - resumed.reused
+    assert len(results.read_text().splitlines()) == N
+    assert {d["fleet"]["id"] for d in written} <= {d["fleet"]["id"] for d in resumed.docs if d["fleet"].get("cached")}
+
+
+def test_dask_local_cluster_of_two_workers_matches_the_local_pool(fleet, tmp_path):
+    pytest.importorskip("distributed")
+    units = discover([fleet])
+    local = run_batch(units, FleetOptions(out=tmp_path / "local", jobs=1))
+    dask = run_batch(units, FleetOptions(out=tmp_path / "dask", jobs=2, dask="local"))
+    assert dask.backend == "dask local" and dask.scanned == len(units)
+    assert dask.jobs == 2  # the cluster's workers, as the scheduler counts them
+
+    def strip(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k not in ("fleet", "seconds")}
+
+    assert [strip(d) for d in dask.docs] == [strip(d) for d in local.docs]
