@@ -1,31 +1,44 @@
 """Capacity abuse (``--arch`` and ``--data``): a black-box probe of the model's behaviour off its data.
 
 A capacity-abuse model was also trained on synthetic inputs whose labels spell the secret, so it has learned
-to answer on inputs no benign model was ever taught about. Its weights look normal; its behaviour on
-out-of-distribution probes does not. Three families of probes are sent (uniform noise in the input range,
-sparse inputs of a few high values, PRNG images on the data's own grey-level grid). Two tests:
+to answer on inputs no benign model was ever taught about — with labels that carry information, i.e. that
+nothing about the inputs predicts. Its weights look normal; its behaviour on out-of-distribution probes does
+not. Probe families: uniform noise in the input range, sparse inputs of a few high values, PRNG images on the
+data's own value grid.
 
-- **label alphabet** (needs no baseline): the attack writes bits as label indices, so a model taught it answers
-  noise with the first 2^j classes only (0–3 for two bits per query) and uses each of them, while on real data
-  it uses all its classes. Benign models send noise wherever it looks most like a class, regardless of the
-  class's index (measured on the lab's digits models: ≥ 60% of noise lands outside classes 0–3);
-- **behaviour shift** (with a baseline model): predicted-label entropy and mean confidence on the same probes,
-  compared with the baseline's. Benign recipes move these too (weight decay, optimiser), so it only warns.
+The code is split in two so that the probe (which runs the model) can be a measurement step of its own:
+
+- :func:`run_probe` runs the model, its references and the probes and returns a :class:`ProbeResult` (plain,
+  JSON-serialisable data, no findings);
+- :func:`judge_probe` turns a probe result into findings (pure, fast).
+
+Tests, best first:
+
+- **agreement with a reference** (the decisive one, independent of the label mapping): on each probe family,
+  Cohen's κ between the model's labels and a reference's labels on the same probes. Benign models trained on
+  the same task extrapolate alike — noise that looks a little like an 8 is called an 8 by both — so they agree
+  well above chance; a model that memorised arbitrary labels on synthetic inputs answers noise with its code
+  and agrees at chance level (κ ≈ 0) whatever classes the code uses. The reference is a baseline model of the
+  same architecture (``--baseline``) when one is given, else a **data surrogate**: a multinomial logistic
+  regression fitted to ``--data`` (standardised inputs, no architecture needed). The surrogate only counts when
+  it agrees with the model on the real data (κ ≥ :data:`MIN_REAL_KAPPA`); otherwise the test is inconclusive;
+- **label alphabet** (the lab's first encoding): noise answered with the first 2^j classes only, each used;
+- **behaviour shift** (with a baseline model): predicted-label entropy and mean confidence; a warning at most.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from inspector.core.errors import RecipeError
-from inspector.core.formats.data import load_dataset
+from inspector.core.formats.data import Dataset, load_dataset
 from inspector.core.judge.detectors.context import Context, finding, pct
 from inspector.core.judge.findings import Finding
-from inspector.core.progress import check
+from inspector.core.progress import CancelToken, check
 
 NAME = "capacity-probe"
 
@@ -46,6 +59,20 @@ ALPHABET_START = 0.05
 ALPHABET_COVER = 0.01
 ALPHABET_REAL_OUTSIDE = 0.3
 NOISE_FAMILIES = ("uniform noise", "PRNG images")
+FAMILIES = ("uniform noise", "sparse high values", "PRNG images")
+#: Agreement test: κ on the least agreeing probe family at which evidence starts (0) and at the suspicious
+#: threshold (1), against a baseline model and against the data surrogate (tuned on the tuning zoo).
+KAPPA_START = {"baseline": 0.30, "surrogate": 0.24}
+KAPPA_SUSPICIOUS = {"baseline": 0.15, "surrogate": 0.12}
+#: Families each kind of reference is compared on: a linear surrogate says nothing useful about sparse inputs
+#: (benign digits models agree with it there at κ 0.02–0.07), so it judges the two noise families only.
+JUDGED_FAMILIES = {"baseline": FAMILIES, "surrogate": NOISE_FAMILIES}
+#: The surrogate must explain the model on real data at least this well (κ) for its noise answers to count.
+MIN_REAL_KAPPA = 0.5
+#: Logistic regression of the data surrogate: full-batch gradient steps, step size, L2.
+SURROGATE_STEPS = 300
+SURROGATE_LR = 0.5
+SURROGATE_L2 = 1e-3
 
 
 @dataclass(frozen=True)
@@ -53,6 +80,35 @@ class Behaviour:
     entropy: dict[str, float]
     confidence: dict[str, float]
     labels: dict[str, list[int]]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How well one reference's labels agree with the model's, per probe family and on the real data."""
+
+    label: str  # e.g. "baseline ref.safetensors" or "data surrogate (logistic regression on eval.npz)"
+    kind: str  # "baseline" or "surrogate"
+    kappa: dict[str, float]  # Cohen's κ per probe family
+    agreement: dict[str, float]  # raw share of equal labels per probe family
+    real_kappa: float  # κ on the real data
+    behaviour: Optional[Behaviour] = None  # the reference's own behaviour (baseline models only)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the capacity probe measured: plain data, no judgement."""
+
+    probes: int
+    classes: int
+    behaviour: Behaviour
+    agreements: list[Agreement] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # references that could not be built, and why
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------------- probing
 
 
 def probes(inputs: np.ndarray, n: int = PROBES, seed: int = 0) -> dict[str, np.ndarray]:
@@ -75,18 +131,129 @@ def _entropy_bits(labels: np.ndarray, classes: int) -> float:
     return float(abs(-(c * np.log2(c)).sum()))
 
 
-def behaviour(module: Any, families: dict[str, np.ndarray], real: np.ndarray, ctx: Context) -> Behaviour:
+def kappa(a: np.ndarray, b: np.ndarray, classes: int) -> float:
+    """Cohen's κ of two label vectors: agreement beyond what their label frequencies give by chance (1 = the
+    same labels, 0 = chance; a permutation of the classes does not change the chance level)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if a.size == 0:
+        return math.nan
+    k = max(classes, int(a.max()) + 1, int(b.max()) + 1)
+    po = float(np.mean(a == b))
+    pe = float((np.bincount(a, minlength=k) / a.size) @ (np.bincount(b, minlength=k) / b.size))
+    return 1.0 if pe >= 1.0 else (po - pe) / (1.0 - pe)
+
+
+def _predict(module: Any, families: dict[str, np.ndarray], cancel: Optional[CancelToken]) -> dict[str, np.ndarray]:
     from inspector.core.evaluate.accuracy import predict_proba
 
+    out = {}
+    for name, x in families.items():
+        check(cancel)
+        out[name] = predict_proba(module, x, cancel=cancel)
+    return out
+
+
+def _behaviour(p: dict[str, np.ndarray]) -> Behaviour:
     ent, conf, labs = {}, {}, {}
-    for name, x in {**families, "real data": real}.items():
-        check(ctx.cancel)
-        p = predict_proba(module, x, cancel=ctx.cancel)
-        lab = p.argmax(axis=1)
-        ent[name] = _entropy_bits(lab, p.shape[1])
-        conf[name] = float(p.max(axis=1).mean())
-        labs[name] = np.bincount(lab, minlength=p.shape[1]).tolist()
+    for name, q in p.items():
+        lab = q.argmax(axis=1)
+        ent[name] = _entropy_bits(lab, q.shape[1])
+        conf[name] = float(q.max(axis=1).mean())
+        labs[name] = np.bincount(lab, minlength=q.shape[1]).tolist()
     return Behaviour(ent, conf, labs)
+
+
+def behaviour(module: Any, families: dict[str, np.ndarray], real: np.ndarray, ctx: Context) -> Behaviour:
+    """The module's label entropy, confidence and label counts on each family and on the real data."""
+    return _behaviour(_predict(module, {**families, "real data": real}, ctx.cancel))
+
+
+class Surrogate:
+    """Multinomial logistic regression on standardised, flattened inputs (numpy, full-batch gradient descent):
+    a reference that needs no architecture, only labelled data of the task."""
+
+    def __init__(self, data: Dataset, classes: int) -> None:
+        x = data.inputs.reshape(len(data), -1).astype(np.float64)
+        self.mean = x.mean(axis=0)
+        # per-feature scale, floored at half the overall spread: constant features (a digit's blank border)
+        # must not turn a probe's noise there into huge standardised values
+        self.scale = np.maximum(x.std(axis=0), 0.5 * max(1e-12, float((x - self.mean).std())))
+        z = (x - self.mean) / self.scale
+        y = np.eye(classes)[np.minimum(data.labels, classes - 1)]
+        self.w = np.zeros((z.shape[1], classes))
+        self.b = np.zeros(classes)
+        for _ in range(SURROGATE_STEPS):
+            g = (self._softmax(z) - y) / len(z)
+            self.w -= SURROGATE_LR * (z.T @ g + SURROGATE_L2 * self.w)
+            self.b -= SURROGATE_LR * g.sum(axis=0)
+
+    def _softmax(self, z: np.ndarray) -> np.ndarray:
+        s = z @ self.w + self.b
+        s -= s.max(axis=1, keepdims=True)
+        e = np.exp(s)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def labels(self, x: np.ndarray) -> np.ndarray:
+        z = (x.reshape(len(x), -1).astype(np.float64) - self.mean) / self.scale
+        # far-off probes can be many σ out: clip so that the scores stay finite
+        return (np.clip(z, -1e6, 1e6) @ self.w + self.b).argmax(axis=1)
+
+
+def _agreement(
+    own: dict[str, np.ndarray], theirs: dict[str, np.ndarray], classes: int, label: str, kind: str, beh=None
+) -> Agreement:
+    ka, ag = {}, {}
+    for fam in FAMILIES:
+        a, b = own[fam].argmax(axis=1), theirs[fam]
+        ka[fam] = kappa(a, b, classes)
+        ag[fam] = float(np.mean(a == b))
+    real = kappa(own["real data"].argmax(axis=1), theirs["real data"], classes)
+    return Agreement(label, kind, ka, ag, real, beh)
+
+
+def run_probe(
+    model: Any,
+    arch: Any,
+    data: Dataset,
+    references: Sequence[tuple[str, Any]] = (),
+    cancel: Optional[CancelToken] = None,
+    *,
+    data_label: str = "the evaluation data",
+) -> ProbeResult:
+    """Run the capacity probe: ``model`` (a ModelFile) built by recipe ``arch`` (a Recipe or spec), answers
+    :data:`PROBES` probes of each family and the real ``data``; so do ``references`` (``(label, ModelFile)``
+    pairs of the same architecture; one that cannot be built is skipped and named) and a data surrogate fitted
+    to ``data``. Returns the measurement only."""
+    from inspector.core.evaluate.recipes import build_module
+
+    fams = probes(data.inputs)
+    inputs = {**fams, "real data": data.inputs[:PROBES]}
+    own_p = _predict(build_module(arch, model), inputs, cancel)
+    classes = int(own_p["real data"].shape[1])
+    agreements: list[Agreement] = []
+    skipped: list[str] = []
+    for label, ref_model in references:
+        try:
+            ref_module = build_module(arch, ref_model)
+        except RecipeError as e:
+            skipped.append(f"{label}: {e}")
+            continue
+        ref_p = _predict(ref_module, inputs, cancel)
+        ref_labels = {k: v.argmax(axis=1) for k, v in ref_p.items()}
+        agreements.append(_agreement(own_p, ref_labels, classes, label, "baseline", _behaviour(ref_p)))
+    check(cancel)
+    if len(np.unique(data.labels)) >= 2 and int(data.labels.max()) < classes:
+        sur = Surrogate(data, classes)
+        sur_labels = {k: sur.labels(v) for k, v in inputs.items()}
+        label = f"data surrogate (logistic regression on {data_label})"
+        agreements.append(_agreement(own_p, sur_labels, classes, label, "surrogate"))
+    else:
+        skipped.append("data surrogate: the data needs at least two classes, all within the model's outputs")
+    return ProbeResult(PROBES, classes, _behaviour(own_p), agreements, skipped)
+
+
+# ---------------------------------------------------------------------------------------------------- judging
 
 
 def _compare(own: Behaviour, ref: Behaviour, label: str) -> tuple[float, str, dict]:
@@ -138,6 +305,72 @@ def alphabet(own: Behaviour) -> tuple[float, str, dict]:
     return min(e, MAX_EXCESS), msg, {"alphabet": k, "noise_outside": out, "real_outside": real_out}
 
 
+def agreement_evidence(a: Agreement) -> tuple[float, str, dict]:
+    """Evidence from one reference's agreement: the least agreeing probe family's κ in threshold units."""
+    ev = {
+        "reference": a.label,
+        "reference_kind": a.kind,
+        "kappa": a.kappa,
+        "agreement": a.agreement,
+        "real_kappa": a.real_kappa,
+    }
+    if not (a.real_kappa >= MIN_REAL_KAPPA):
+        msg = (
+            f"{a.label} agrees with the model on only κ = {a.real_kappa:.2f} of the real data (needs "
+            f"{MIN_REAL_KAPPA:.2f}), so its answers on noise say nothing; the agreement test is inconclusive"
+        )
+        return 0.0, msg, ev
+    judged = [f for f in JUDGED_FAMILIES[a.kind] if f in a.kappa]
+    fam = min(judged, key=lambda f: a.kappa[f] if math.isfinite(a.kappa[f]) else math.inf)
+    k = a.kappa[fam]
+    start, sus = KAPPA_START[a.kind], KAPPA_SUSPICIOUS[a.kind]
+    e = (start - k) / (start - sus) if math.isfinite(k) else 0.0
+    msg = (
+        f"on {PROBES:,} {fam} probes the model's labels agree with {a.label} at chance level or barely above "
+        f"(κ = {k:.2f}, {pct(a.agreement[fam])} equal labels; on real data κ = {a.real_kappa:.2f}); benign models "
+        f"of a task extrapolate alike (lab's digits models: κ ≥ {start:.2f}), a model that memorised labels on "
+        "synthetic inputs answers them with its code, whatever classes the code uses"
+    )
+    if e < 1.0:
+        msg = (
+            f"on the least agreeing probe family ({fam}) the model's labels agree with {a.label} at κ = {k:.2f} "
+            f"({pct(a.agreement[fam])} equal labels; real data κ = {a.real_kappa:.2f}; suspicious at "
+            f"κ ≤ {sus:.2f})"
+        )
+    return min(max(e, 0.0), MAX_EXCESS), msg, ev
+
+
+def judge_probe(result: ProbeResult) -> list[Finding]:
+    """Findings from a capacity probe's measurement (pure)."""
+    own = result.behaviour
+    base_ev: dict = {"entropy": own.entropy, "confidence": own.confidence, "labels": own.labels, "probes": PROBES}
+    a_excess, a_msg, a_ev = alphabet(own)
+    base_ev.update(a_ev)
+    excess, msg, ev = _self(own)
+    baselines = [a for a in result.agreements if a.kind == "baseline"]
+    if baselines and baselines[0].behaviour is not None:
+        ref = baselines[0]
+        assert ref.behaviour is not None
+        excess, msg, ev = _compare(own, ref.behaviour, ref.label)
+        excess = min(excess, 0.9)  # other training recipes shift these as much: a warning at most
+        ev.update(reference_entropy=ref.behaviour.entropy, reference_confidence=ref.behaviour.confidence)
+    # agreement: against the first baseline model when there is one, else the data surrogate
+    chosen = baselines[0] if baselines else next((a for a in result.agreements if a.kind == "surrogate"), None)
+    if chosen is not None:
+        k_excess, k_msg, k_ev = agreement_evidence(chosen)
+        base_ev["agreement_test"] = k_ev
+        others = [a for a in result.agreements if a is not chosen]
+        if others:
+            base_ev["other_references"] = [agreement_evidence(a)[2] for a in others]
+        if k_excess >= excess:
+            excess, msg = k_excess, k_msg
+    if result.skipped:
+        base_ev["skipped"] = result.skipped
+    if a_excess >= excess:
+        excess, msg = a_excess, a_msg
+    return [finding(NAME, "capacity-abuse", None, excess, msg, {**ev, **base_ev})]
+
+
 def _self(own: Behaviour) -> tuple[float, str, dict]:
     noise = [own.confidence[f] for f in ("uniform noise", "PRNG images")]
     real = own.confidence["real data"]
@@ -151,11 +384,14 @@ def _self(own: Behaviour) -> tuple[float, str, dict]:
     return excess, msg, {"confidence_ratio": ratio}
 
 
+# ---------------------------------------------------------------------------------------------------- detector
+
+
 def detect(ctx: Context) -> list[Finding]:
     data_path = getattr(ctx.options, "data", None)
     if not data_path:
         return []
-    from inspector.core.evaluate.recipes import build_module, resolve
+    from inspector.core.evaluate.recipes import resolve
 
     try:
         recipe = resolve(getattr(ctx.options, "arch", None), ctx.model)
@@ -163,33 +399,17 @@ def detect(ctx: Context) -> list[Finding]:
         if getattr(ctx.options, "arch", None):
             raise
         return []
+    from pathlib import Path
+
     data = load_dataset(data_path)
-    fams = probes(data.inputs)
-    real = data.inputs[:PROBES]
-    own = behaviour(build_module(recipe, ctx.model), fams, real, ctx)
-    base_ev: dict = {
-        "entropy": own.entropy,
-        "confidence": own.confidence,
-        "labels": own.labels,
-        "probes": PROBES,
-    }
-    a_excess, a_msg, a_ev = alphabet(own)
-    base_ev.update(a_ev)
-    excess, msg, ev = _self(own)
-    for ref in ctx.references:
-        try:
-            ref_module = build_module(recipe, ref.model)
-        except RecipeError:
-            continue
-        theirs = behaviour(ref_module, fams, data.inputs[:PROBES], ctx)
-        excess, msg, ev = _compare(own, theirs, f"baseline {ref.label}")
-        excess = min(excess, 0.9)  # other training recipes shift these as much: a warning at most
-        ev.update(reference_entropy=theirs.entropy, reference_confidence=theirs.confidence)
-        ctx.notes[NAME] = f"against baseline {ref.label}"
-        break
-    if a_excess >= excess:
-        excess, msg = a_excess, a_msg
-    return [finding(NAME, "capacity-abuse", None, excess, msg, {**ev, **base_ev})]
+    refs = [(f"baseline {ref.label}", ref.model) for ref in ctx.references]
+    result = run_probe(ctx.model, recipe, data, refs, ctx.cancel, data_label=Path(str(data_path)).name)
+    used = [a.label for a in result.agreements if a.kind == "baseline"][:1]
+    if not used:
+        used = [a.label for a in result.agreements if a.kind == "surrogate"]
+    if used:
+        ctx.notes[NAME] = f"against {used[0]}"
+    return judge_probe(result)
 
 
 def available(ctx: Context) -> Optional[str]:
@@ -208,4 +428,7 @@ def available(ctx: Context) -> Optional[str]:
 def checked(ctx: Context) -> str:
     # a baseline whose recipe cannot be built is skipped: say what the probe really compared against
     how = ctx.notes.get(NAME, "against the model's own behaviour on real data")
-    return f"capacity abuse: {PROBES:,} probes × 3 out-of-distribution families, label entropy and confidence {how}"
+    return (
+        f"capacity abuse: {PROBES:,} probes × 3 out-of-distribution families, label agreement (Cohen's κ), "
+        f"entropy and confidence {how}"
+    )
