@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from inspector.core.errors import InspectorError
-from inspector.core.formats.writer import input_named
+from inspector.core.formats import input_named
 from inspector.core.progress import ProgressCallback
 
 

@@ -118,9 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from inspector.core.evaluate import find_safe_bits
     from inspector.core.formats import open_model
     from inspector.core.measure.scan import ScanOptions
-    from inspector.core.scrub.export import DEFAULT_BITS, parse_bits, scrub_model
-    from inspector.core.scrub.policy import plan_policy
-    from inspector.core.scrub.rejudge import StillSuspicious
+    from inspector.core.scrub import DEFAULT_BITS, StillSuspicious, parse_bits, plan_policy, scrub_model
 
     if not args.output and not args.dry_run:
         raise InspectorError("give --output OUT.safetensors (or --dry-run to see the export policy only)")
@@ -166,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = dataset = None
     if args.check or args.auto:
         from inspector.core.evaluate import resolve
-        from inspector.core.formats.data import load_dataset
+        from inspector.core.formats import load_dataset
 
         recipe = resolve(args.arch, model)
         dataset = load_dataset(args.data)

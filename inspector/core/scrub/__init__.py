@@ -10,21 +10,28 @@ from inspector.core.scrub.bits import (
     tensor_rng,
 )
 from inspector.core.scrub.export import ScrubResult, plan_scrub, scrub_file, scrub_model, select_tensors
+from inspector.core.scrub.policy import ExportPolicy, plan_policy
 from inspector.core.scrub.preview import PREVIEW_ELEMENTS, ScrubPreview, preview_tensor
+from inspector.core.scrub.rejudge import Rejudgement, StillSuspicious, rejudge
 from inspector.core.scrub.verify import ChangeStats, Verification, verify_export
 
 __all__ = [
     "DEFAULT_BITS",
     "FLOAT_DTYPES",
     "MODES",
+    "Rejudgement",
     "parse_bits",
     "PREVIEW_ELEMENTS",
     "ChangeStats",
+    "ExportPolicy",
     "ScrubPreview",
     "ScrubResult",
+    "StillSuspicious",
     "Verification",
+    "plan_policy",
     "plan_scrub",
     "preview_tensor",
+    "rejudge",
     "scaled_bits",
     "scrub_chunk",
     "scrub_file",
