@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Optional
+from typing import BinaryIO, Iterator, Mapping, Optional
 
 import numpy as np
 
 from inspector.core.dtypes import DType
-from inspector.core.errors import MalformedFileError, TensorNotFoundError
+from inspector.core.errors import InspectorError, MalformedFileError, TensorNotFoundError
 from inspector.core.progress import CancelToken, ProgressCallback, check, report
 
 #: Default chunk size of streamed reads: the temporaries of a chunk's statistics stay in L2 cache (measured
@@ -28,6 +30,42 @@ MAX_NDIM = 64
 #: Largest element count a shape may describe, zero-length dimensions counted as 1 (a 4 TB fp32 tensor): beyond
 #: any real model, and within what numpy can index.
 MAX_NUMEL = 1 << 40
+
+
+#: Most tensors one model may list: beyond any real model, and a scan of each stays bounded in time.
+MAX_TENSORS = 1_000_000
+
+
+def clean_text(text: str) -> str:
+    """``text`` with lone surrogates (undecodable bytes of a name) written as ``\\udcXX``: always encodable."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def open_regular(path: Path, *, what: str = "file") -> BinaryIO:
+    """Open ``path`` for reading without blocking and refuse anything but a regular file, by its descriptor.
+
+    Checking the path first and opening it later lets a FIFO swapped in between block the read forever;
+    ``O_NONBLOCK`` makes the open itself return at once, and ``fstat`` checks what was really opened.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InspectorError(
+                f"{what} is not a regular file (a device, pipe or socket)",
+                path=path,
+                hint="Save the model to a file and open that",
+            )
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def shape_problem(shape: tuple[int, ...] | list[int]) -> Optional[str]:
@@ -59,6 +97,8 @@ class TensorRef:
     offset: int
     nbytes: int
     strides: Optional[tuple[int, ...]] = None
+    #: what the tensor is in its checkpoint (see roles.py): "weight", or training state ("optimizer", "ema"...)
+    role: str = "weight"
 
     @property
     def numel(self) -> int:
@@ -70,6 +110,36 @@ class TensorRef:
 
 
 @dataclass(frozen=True)
+class Threat:
+    """A pickle's attempt to run code on load, recorded instead of made.
+
+    ``module``/``name``: the global; ``call``: how it is used (``call`` for REDUCE, ``new-object``,
+    ``instantiate``, ``build`` for setting attributes on it, ``reference`` when only imported); ``offset``: the
+    opcode's byte offset within the pickle named by ``where``; ``listing``: the opcodes up to it, decoded safely.
+    """
+
+    module: str
+    name: str
+    call: str
+    offset: int
+    where: str
+    listing: tuple[str, ...] = ()
+
+    @property
+    def global_name(self) -> str:
+        return clean_text(f"{self.module}.{self.name}")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "global": self.global_name[:500],
+            "call": self.call,
+            "offset": self.offset,
+            "where": clean_text(self.where),
+            "listing": [clean_text(line)[:200] for line in self.listing],
+        }
+
+
+@dataclass(frozen=True)
 class ModelFile:
     """An opened model: its format, metadata and tensors in storage order. Holds no data and no open files."""
 
@@ -78,6 +148,8 @@ class ModelFile:
     tensors: tuple[TensorRef, ...]
     metadata: Mapping[str, str] = field(default_factory=dict)
     files: tuple[Path, ...] = ()
+    #: Code the file would run on load (recorded, never run); the tensors are only those read without it.
+    threats: tuple[Threat, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {t.name: t for t in self.tensors})
@@ -87,7 +159,9 @@ class ModelFile:
             return self._by_name[name]  # type: ignore[attr-defined, no-any-return]
         except KeyError:
             raise TensorNotFoundError(
-                f"no tensor named {name!r}", path=self.path, hint="List the tensors with `model-inspector scan`"
+                f"no tensor named {clean_text(name)[:200]!r}",
+                path=self.path,
+                hint="List the tensors with `model-inspector scan`",
             ) from None
 
     def __contains__(self, name: object) -> bool:
@@ -102,7 +176,9 @@ class ModelFile:
 
     @property
     def parameters(self) -> int:
-        return sum(t.numel for t in self.tensors)
+        """Elements of the model's weights: optimizer moments, EMA copies and counters are not parameters."""
+        weights = [t for t in self.tensors if t.role == "weight"]
+        return sum(t.numel for t in (weights or self.tensors))
 
     @property
     def nbytes(self) -> int:
@@ -115,12 +191,16 @@ class ModelFile:
 
 
 def _readinto(f, buf: np.ndarray, offset: int, ref: TensorRef) -> None:
+    if offset < 0:
+        raise MalformedFileError(
+            f"tensor {clean_text(ref.name)[:200]!r} starts before the file (offset {offset})", path=ref.path
+        )
     f.seek(offset)
     view = memoryview(buf).cast("B")  # type: ignore[arg-type]  # ndarray implements the buffer protocol
     got = f.readinto(view)
     if got != view.nbytes:
         raise MalformedFileError(
-            f"tensor {ref.name!r} is cut short ({got} of {view.nbytes} bytes at offset {offset})",
+            f"tensor {clean_text(ref.name)[:200]!r} is cut short ({got} of {view.nbytes} bytes at offset {offset})",
             path=ref.path,
             hint="The file is truncated; copy it again from its source",
         )
@@ -132,11 +212,23 @@ def read_tensor(ref: TensorRef) -> np.ndarray:
     if ref.contiguous:
         out = np.empty(ref.numel, dtype=st)
         if out.nbytes:
-            with open(ref.path, "rb") as f:
+            with open_regular(ref.path) as f:
                 _readinto(f, out, ref.offset, ref)
         return out.reshape(ref.shape)
+    strides_el = ref.strides or ()
+    if (
+        len(strides_el) != len(ref.shape)
+        or any(type(s) is not int or s < 0 for s in strides_el)
+        or ref.offset < 0
+        or (ref.numel and 1 + sum((d - 1) * s for d, s in zip(ref.shape, strides_el)) > ref.nbytes // st.itemsize)
+    ):  # validated again where it is used: as_strided would read outside the buffer
+        raise MalformedFileError(
+            f"tensor {clean_text(ref.name)[:200]!r}: strides {strides_el[:8]} reach outside its {ref.nbytes:,} bytes",
+            path=ref.path,
+            hint="The file is damaged; copy it again from its source",
+        )
     span = np.empty(ref.nbytes // st.itemsize, dtype=st)
-    with open(ref.path, "rb") as f:
+    with open_regular(ref.path) as f:
         _readinto(f, span, ref.offset, ref)
     strides = tuple(s * st.itemsize for s in ref.strides or ())
     view = np.lib.stride_tricks.as_strided(span, shape=ref.shape, strides=strides)
@@ -153,7 +245,7 @@ def read_range(ref: TensorRef, start: int, stop: int) -> np.ndarray:
     if not ref.contiguous:
         return read_tensor(ref).reshape(-1)[start:stop]
     out = np.empty(stop - start, dtype=st)
-    with open(ref.path, "rb") as f:
+    with open_regular(ref.path) as f:
         _readinto(f, out, ref.offset + start * st.itemsize, ref)
     return out
 
@@ -184,7 +276,7 @@ def iter_chunks(
         return
     step = max(1, chunk_bytes // st.itemsize)
     buf = np.empty(min(step, n), dtype=st) if reuse else None
-    with open(ref.path, "rb") as f:
+    with open_regular(ref.path) as f:
         for start in range(0, n, step):
             check(cancel)
             count = min(step, n - start)
@@ -206,7 +298,7 @@ def sha256_files(
     buf = bytearray(8 << 20)
     view = memoryview(buf)
     for p in paths:
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             while True:
                 check(cancel)
                 n = f.readinto(buf)

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 from inspector.core.errors import InspectorError, UnsupportedFormatError
-from inspector.core.formats.base import ModelFile
+from inspector.core.formats.base import ModelFile, open_regular
 from inspector.core.formats.safetensors import open_safetensors, open_sharded
 
 _SUPPORTED = ".safetensors, *.index.json, a Hugging Face folder, a PyTorch .pt/.pth/.bin checkpoint, .gguf or .onnx"
 
 
 def _sniff(path: Path) -> str:
-    with open(path, "rb") as f:
+    """What the file is from its first bytes, as ``torch.load`` and the safetensors library would take it."""
+    with open_regular(path) as f:
         head = f.read(16)
     if head[:4] == b"GGUF":  # before safetensors: a GGUF of 123 tensors has '{' at byte 8
         return "gguf"
     # safetensors first: a header length of 0x280..0x580 makes the file start with bytes that look like a
-    # pickle protocol marker (80 02..80 05); the '{' that opens the JSON header is unambiguous.
+    # pickle protocol marker (80 02..80 05); the '{' that opens the JSON header is unambiguous. (A pickle that
+    # torch could load as a legacy checkpoint cannot fit its magic number in the 8 bytes before it.)
     if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
-    if head[:4] == b"PK\x03\x04" or head[:4] == b"PK\x05\x06":
+    if head[:4] == b"PK\x03\x04":  # torch's own test: a zip only when a local header opens the file
         return "zip"
     if head[:1] == b"\x80" and len(head) > 1 and head[1] in (2, 3, 4, 5):
         return "pickle"
-    return "unknown"
+    return "empty" if not head else "unknown"
 
 
 def open_model(path: str | Path) -> ModelFile:
@@ -38,7 +39,9 @@ def open_model(path: str | Path) -> ModelFile:
     """
     p = Path(path)
     try:
-        return _open(p)
+        from inspector.core.formats.roles import with_roles  # weights, or training state saved beside them
+
+        return with_roles(_open(p))
     except OSError as e:  # unreadable (permissions, I/O error, vanished): not a bug of ours, say what failed
         reason = e.strerror or type(e).__name__
         raise InspectorError(f"cannot read ({reason})", path=p, hint="Check the file's permissions and path") from None
@@ -85,16 +88,21 @@ def _open(p: Path) -> ModelFile:
         from inspector.core.formats.gguf import open_gguf
 
         return open_gguf(p)
-    if kind == "zip" or (kind == "unknown" and zipfile.is_zipfile(p)):
-        from inspector.core.formats.torchzip import open_torch_zip
-
-        return open_torch_zip(p)
-    if kind == "pickle":
-        from inspector.core.formats.torchzip import open_torch_legacy
-
-        return open_torch_legacy(p)
-    if kind == "safetensors" or p.suffix == ".safetensors":
+    if kind == "safetensors":
         return open_safetensors(p)
-    if p.stat().st_size == 0:
+    from inspector.core.formats.torchzip import NotAPickle, open_torch_legacy, open_torch_zip
+
+    if kind == "zip":
+        return open_torch_zip(p)
+    if kind == "empty" and p.suffix != ".safetensors":
         raise UnsupportedFormatError("file is empty", path=p, hint="Copy the model again from its source")
+    # Anything else is what torch.load reads as a legacy pickle stream (a PROTO opcode is optional): judge it
+    # as that, whatever follows it (a zip appended after a pickle is not what torch would load).
+    if kind != "empty":
+        try:
+            return open_torch_legacy(p, sniffed=kind == "pickle")
+        except NotAPickle:
+            pass
+    if p.suffix == ".safetensors":
+        return open_safetensors(p)  # names what is wrong with its header
     raise UnsupportedFormatError("not a recognised model file", path=p, hint=f"Supported: {_SUPPORTED}")

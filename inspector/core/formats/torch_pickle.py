@@ -11,8 +11,6 @@ from __future__ import annotations
 import collections
 import math
 import os
-import pickle
-import pickletools
 import reprlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,18 @@ from typing import Any, Callable, Optional
 
 from inspector.core.dtypes import DTYPES, TORCH_NAMES, DType
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
-from inspector.core.formats.base import MAX_NDIM, shape_problem
+from inspector.core.formats.base import MAX_NDIM, MAX_TENSORS, Threat, clean_text, shape_problem
+from inspector.core.formats.pickle_vm import (
+    CLASS,
+    DANGER,
+    FUNCTION,
+    OPAQUE,
+    BudgetError,
+    GlobalRef,
+    Machine,
+    PickleError,
+    Poison,
+)
 
 #: Largest object pickle we read. It holds only structure (names, shapes, keys), never tensor data.
 MAX_PICKLE_BYTES = 1 << 30
@@ -28,6 +37,10 @@ MAX_PICKLE_BYTES = 1 << 30
 MAX_REPEATED_NUMEL = 1 << 24
 MAX_DEPTH = 100
 MAX_METADATA = 1000
+#: Most threats kept per pickle (the first ones; one is enough for the verdict).
+MAX_THREATS = 100
+#: Most names one tensor object may be listed under (torch.save writes each tensor once and memoises repeats).
+MAX_ALIASES = 256
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 #: Top-level keys whose value is the model's state_dict when nothing else in the file holds tensors.
@@ -112,11 +125,15 @@ def _is_index(x: Any) -> bool:
 def _make_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, dtype: Optional[DType] = None) -> _Tensor:
     if not isinstance(storage, _Storage):
         raise ValueError(f"tensor rebuilt from {type(storage).__name__}, not from a storage")
-    size, stride = tuple(size), tuple(stride)
+    if not (isinstance(size, (tuple, list)) and isinstance(stride, (tuple, list))):
+        raise ValueError(f"bad tensor layout: shape {brief(size)} with strides {brief(stride)}")
     if len(size) > MAX_NDIM or len(size) != len(stride):
-        raise ValueError(f"bad tensor layout: shape {size[:8]} with strides {stride[:8]}")
+        raise ValueError(f"bad tensor layout: shape {brief(size)} with strides {brief(stride)}")
+    size, stride = tuple(size), tuple(stride)
     if not all(map(_is_index, size + stride)) or not _is_index(storage_offset):
-        raise ValueError(f"bad tensor layout: shape {size}, strides {stride}, offset {storage_offset!r}")
+        raise ValueError(
+            f"bad tensor layout: shape {brief(size)}, strides {brief(stride)}, offset {brief(storage_offset)}"
+        )
     dt = dtype or storage.dtype
     bad_shape = shape_problem(size)
     if bad_shape:
@@ -166,7 +183,7 @@ def _rebuild_tensor_v3(
     *_: Any,
 ) -> _Tensor:
     if not isinstance(dtype, _Marker) or dtype.kind != "dtype":
-        raise ValueError(f"tensor dtype is {dtype!r}, not a torch dtype")
+        raise ValueError(f"tensor dtype is {brief(dtype)}, not a torch dtype")
     if dtype.dtype is None:
         raise _Unsupported(f"tensors of dtype torch.{dtype.name}")
     return _make_tensor(storage, storage_offset, size, stride, dtype.dtype)
@@ -185,6 +202,8 @@ def _rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> _T
     # A plain tensor or Parameter that carried Python attributes; the attributes are dropped.
     if func not in _REBUILDERS + (_rebuild_parameter,) or not isinstance(new_type, _Marker):
         raise ValueError("tensor rebuilt through an unexpected function")
+    if not isinstance(args, tuple) or len(args) > 16:
+        raise ValueError("tensor rebuilt from unexpected arguments")
     return func(*args)  # type: ignore[no-any-return]
 
 
@@ -196,6 +215,8 @@ def _codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
 
 
 def _torch_size(dims: Any = ()) -> tuple[int, ...]:
+    if not isinstance(dims, (tuple, list)) or len(dims) > MAX_NDIM:
+        raise ValueError("bad torch.Size")
     dims = tuple(dims)
     if not all(_is_index(d) for d in dims):
         raise ValueError("bad torch.Size")
@@ -206,6 +227,21 @@ def _torch_device(kind: Any, index: Any = None) -> _Device:
     if not isinstance(kind, str) or not (index is None or type(index) is int):
         raise ValueError("bad torch.device")
     return _Device(kind if index is None else f"{kind}:{index}")
+
+
+def _checked_set(kind: type) -> Callable[..., Any]:
+    def build(items: Any = ()) -> Any:
+        if not isinstance(items, (list, tuple, set, frozenset)):
+            raise ValueError(f"{kind.__name__}() of a {type(items).__name__}")
+        return kind(items)
+
+    return build
+
+
+def _ordered_dict(items: Any = ()) -> collections.OrderedDict:
+    if isinstance(items, (dict, list, tuple)):
+        return collections.OrderedDict(items)
+    raise ValueError(f"OrderedDict() of a {type(items).__name__}")
 
 
 class _Unsupported(Exception):
@@ -220,9 +256,9 @@ _CALLABLES: dict[str, Any] = {
     "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
     "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
     "torch._utils._rebuild_from_type_v2": _rebuild_from_type_v2,
-    "collections.OrderedDict": collections.OrderedDict,
-    "builtins.set": set,
-    "builtins.frozenset": frozenset,
+    "collections.OrderedDict": _ordered_dict,
+    "builtins.set": _checked_set(set),
+    "builtins.frozenset": _checked_set(frozenset),
     "_codecs.encode": _codecs_encode,
     "torch.Size": _torch_size,
     "torch.device": _torch_device,
@@ -231,15 +267,169 @@ _TYPES = {"torch.Tensor", "torch._tensor.Tensor", "torch.nn.parameter.Parameter"
 
 
 # ---------------------------------------------------------------------------------------------- unpickler
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Builds placeholders for the standard tensor globals and refuses every other global by name."""
+#: Modules (and their submodules) whose globals run processes, code, imports, files or network on call.
+_DANGEROUS_MODULES = (
+    "os",
+    "posix",
+    "nt",
+    "subprocess",
+    "_posixsubprocess",
+    "_winapi",
+    "sys",
+    "socket",
+    "_socket",
+    "shutil",
+    "pty",
+    "importlib",
+    "imp",
+    "runpy",
+    "pickle",
+    "_pickle",
+    "cPickle",
+    "marshal",
+    "ctypes",
+    "_ctypes",
+    "code",
+    "codeop",
+    "webbrowser",
+    "multiprocessing",
+    "asyncio",
+    "signal",
+    "urllib",
+    "urllib2",
+    "http",
+    "httplib",
+    "ftplib",
+    "smtplib",
+    "telnetlib",
+    "requests",
+    "platform",
+    "commands",
+    "io",
+    "_io",
+    "tempfile",
+    "zipimport",
+    "types",
+    "functools",
+    "operator",
+    "_operator",
+    "inspect",
+    "timeit",
+    "pdb",
+    "bdb",
+    "trace",
+    "cProfile",
+    "profile",
+    "pkgutil",
+    "site",
+    "posixpath",
+    "ntpath",
+    "glob",
+    "pathlib",
+    "threading",
+    "_thread",
+    "dill",
+    "joblib",
+    "torch.hub",
+    "torch.jit",
+    "torch.serialization",
+    "torch.package",
+    "torch.utils.cpp_extension",
+    "torch._C",
+    "torch._dynamo",
+    "torch.ops",
+    "torch.storage",
+    "numpy.testing",
+    "numpy.f2py",
+    "numpy.distutils",
+    "numpy.lib.npyio",
+    "builtins.eval",
+)
+#: Builtins that evaluate, compile, import, reach attributes, open files or read input.
+_DANGEROUS_BUILTINS = {
+    "eval",
+    "exec",
+    "execfile",
+    "compile",
+    "__import__",
+    "getattr",
+    "setattr",
+    "delattr",
+    "hasattr",
+    "open",
+    "file",
+    "input",
+    "raw_input",
+    "breakpoint",
+    "globals",
+    "locals",
+    "vars",
+    "exit",
+    "quit",
+    "help",
+    "reload",
+    "apply",
+    "type",
+    "memoryview",
+    "super",
+    "classmethod",
+    "staticmethod",
+    "property",
+    "__build_class__",
+}
+#: Builtin value types whose objects are kept as a description (never rebuilt, never a threat).
+_PLAIN_BUILTIN_TYPES = {"complex", "slice", "range", "bytes", "bytearray", "int", "float", "str", "bool", "object"}
+#: Data objects of well-known libraries that ``pickle.load`` rebuilds without running file-chosen code.
+_OPAQUE = {
+    "numpy.core.multiarray._reconstruct": "numpy array",
+    "numpy._core.multiarray._reconstruct": "numpy array",
+    "numpy.core.multiarray.scalar": "numpy scalar",
+    "numpy._core.multiarray.scalar": "numpy scalar",
+    "numpy.ndarray": "numpy array",
+    "numpy.dtype": "numpy dtype",
+    "torch.layout": "torch layout",
+    "torch.memory_format": "torch memory format",
+}
+#: Old module names ``pickle`` maps for protocol 0-2 files written by Python 2.
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
-    def __init__(self, file: Any, path: Path, *, storages: Optional[dict[str, _Storage]] = None) -> None:
-        super().__init__(file, encoding="utf-8")
+
+def _classify(ref: GlobalRef) -> str:
+    """How a foreign global behaves when ``pickle.load`` calls it: a threat, a class to rebuild, or data."""
+    module, name = ref.module, ref.name
+    if ref.full in _OPAQUE:
+        return OPAQUE
+    if module == "builtins":
+        if name in _DANGEROUS_BUILTINS:
+            return DANGER
+        return OPAQUE if name in _PLAIN_BUILTIN_TYPES else FUNCTION
+    if any(module == m or module.startswith(m + ".") for m in _DANGEROUS_MODULES):
+        return DANGER
+    if ref.full in ("torch.load", "torch.save", "torch.compile", "numpy.load"):
+        return DANGER
+    if module == "copyreg" and name in ("_reconstructor", "__newobj__", "__newobj_ex__"):
+        return CLASS
+    if module == "copyreg":
+        return DANGER
+    last = name.rpartition(".")[2]
+    if "." in name or not name.isidentifier():  # nested attribute lookups: getattr in disguise
+        return DANGER
+    return CLASS if last[:1].isupper() else FUNCTION
+
+
+class _Unpickler:
+    """Runs one pickle in the bounded :class:`~.pickle_vm.Machine` with the torch allowlist.
+
+    Standard tensor-rebuild globals become small placeholders; a call of anything dangerous is recorded as a
+    threat (never made); an ordinary class to rebuild is noted as needing its code.
+    """
+
+    def __init__(self, path: Path, *, storages: Optional[dict[str, _Storage]] = None) -> None:
         self.path = path
         self.storages = storages  # None: no persistent ids allowed (the legacy format's header pickles)
 
-    def find_class(self, module: str, name: str) -> Any:
+    def resolve(self, module: str, name: str, offset: int) -> Any:
+        module = _PY2_MODULES.get(module, module)
         full = f"{module}.{name}"
         if full in _CALLABLES:
             return _CALLABLES[full]
@@ -254,89 +444,99 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if (module == "torch" and name.endswith("Storage")) or (
             module == "torch._utils" and name.startswith("_rebuild_")
         ):
-            raise UnsupportedFormatError(
-                f"holds a kind of tensor Model Inspector cannot read (global '{full}': sparse, quantized, complex "
-                "or device-specific tensors)",
-                path=self.path,
-                hint="Convert it to dense float tensors and save it as safetensors in a trusted environment",
-            )
-        if module.startswith("torch.nn.") or module == "__main__" or module.startswith("__torch__"):
-            what = "a pickled whole model, not a state_dict: it needs its class"
-        else:
-            what = "this file asks to run code"
-        raise UnsafeFileError(
-            f"refuses to load global '{full}' ({what}); only plain state_dict checkpoints are opened, and "
-            "nothing from the file was run",
-            path=self.path,
-            hint=_RESAVE,
-        )
+            raise _Unsupported(f"tensors of a kind it cannot read (global '{clean_text(full)[:200]}')")
+        return GlobalRef(module, name, offset)
 
     def persistent_load(self, pid: Any) -> Any:
         if self.storages is None:
-            raise ValueError("unexpected persistent id")
+            raise PickleError("unexpected persistent id")
         if isinstance(pid, tuple) and pid and pid[0] == "module":
+            cls = pid[1] if len(pid) > 1 and isinstance(pid[1], GlobalRef) else None
+            named = f"global '{clean_text(cls.full)[:200]}': " if cls is not None else ""
             raise UnsafeFileError(
-                "holds a pickled model class with its source code (legacy torch.save of a whole model); "
-                "only plain state_dict checkpoints are opened",
+                f"holds a pickled model class with its source code ({named}legacy torch.save of a whole model, "
+                "it needs its class's code); only plain state_dict checkpoints are opened",
                 path=self.path,
                 hint=_RESAVE,
             )
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
-            raise ValueError(f"unexpected persistent id {reprlib.repr(pid)}")
+            raise PickleError(f"unexpected persistent id {brief(pid)}")
         stype, key, _location, numel = pid[1:5]
         view = pid[5] if len(pid) == 6 else None
         if not (isinstance(stype, _Marker) and stype.kind == "storage" and stype.dtype is not None):
-            raise ValueError(f"storage of unexpected type {reprlib.repr(stype)}")
+            raise PickleError(f"storage of unexpected type {brief(stype)}")
         if not (isinstance(key, str) and 0 < len(key) <= 256 and "/" not in key and _is_index(numel)):
-            raise ValueError(f"bad storage record {reprlib.repr(pid)}")
+            raise PickleError(f"bad storage record {brief(pid)}")
         dt = stype.dtype
         nbytes = numel * dt.itemsize
         root = self.storages.get(key)
         if root is None:
+            if len(self.storages) >= MAX_TENSORS:
+                raise PickleError(f"pickle declares more than {MAX_TENSORS:,} storages")
             root = self.storages[key] = _Storage(key, dt, nbytes, nbytes)
         elif root.dtype != dt or root.root_nbytes != nbytes:
-            raise ValueError(f"storage {key!r} is declared twice with different types or sizes")
+            raise PickleError(f"storage {clean_text(key)!r} is declared twice with different types or sizes")
         if view is None:
             return root
-        view_key, view_offset, view_numel = view  # legacy storage views (torch < 0.4)
+        if not (isinstance(view, tuple) and len(view) == 3):
+            raise PickleError(f"bad storage view {brief(view)}")
+        _view_key, view_offset, view_numel = view  # legacy storage views (torch < 0.4)
         if not (_is_index(view_offset) and _is_index(view_numel)) or (view_offset + view_numel) > numel:
-            raise ValueError(f"storage view {reprlib.repr(view)} reaches past storage {key!r}")
+            raise PickleError(f"storage view {brief(view)} reaches past storage {clean_text(key)!r}")
         return _Storage(key, dt, view_numel * dt.itemsize, nbytes, view_offset * dt.itemsize)
 
 
-def _check_opcodes(file: Any) -> None:
-    """Walk the pickle's opcodes once without building anything, then rewind.
+@dataclass
+class Unpickled:
+    """What one pickle holds: its object (``None`` where only threats could be found), its threats."""
 
-    The C unpickler allocates a length-prefixed object (``BYTEARRAY8``, ``BINBYTES8``...) at its claimed size
-    before reading it, so one corrupt length field asks for exabytes (and CPython 3.11 may then print a stray
-    ``SystemError`` on stderr). :func:`pickletools.genops` reads the same lengths but only ever asks the file for
-    the bytes that are there, and fails with "expected N bytes ... but only M remain".
+    obj: Any
+    threats: list[Threat]
+    end: int  # offset just past STOP
+
+
+def unpickle(file: Any, size: int, path: Path, what: str, storages: Optional[dict[str, _Storage]] = None) -> Unpickled:
+    """Run one pickle from ``file`` (its first opcode at the current position; ``size`` bytes at most).
+
+    Returns the object with the threats found; raises :class:`UnsafeFileError` for a pickle that needs a class's
+    code (and calls nothing dangerous), :class:`MalformedFileError` / :class:`UnsupportedFormatError` otherwise.
+    Once a threat is recorded, a later failure only ends the reading: the threats are what the file is about.
     """
-    start = file.tell()
-    for _ in pickletools.genops(file):
-        pass
-    file.seek(start)
-
-
-def _unpickle(file: Any, path: Path, what: str, storages: Optional[dict[str, _Storage]] = None) -> Any:
+    up = _Unpickler(path, storages=storages)
+    machine = Machine(file, size, up.resolve, _classify, up.persistent_load if storages is not None else None)
+    obj: Any = None
+    failure: Optional[InspectorError] = None
     try:
-        _check_opcodes(file)
-        return _RestrictedUnpickler(file, path, storages=storages).load()
-    except InspectorError:
-        raise
-    except MemoryError:
-        raise MalformedFileError(
-            f"{what} claims an object larger than memory (a corrupt length field)", path=path, hint=_RECOPY
-        ) from None
+        obj = machine.run()
+        machine.finish()
+    except BudgetError as e:
+        failure = MalformedFileError(f"{what} {e}", path=path, hint="This is not a checkpoint written by torch.save")
+    except PickleError as e:
+        failure = MalformedFileError(
+            f"{what} is not a valid checkpoint pickle ({clean_text(str(e))[:300]})", path=path, hint=_RECOPY
+        )
     except _Unsupported as e:
-        raise UnsupportedFormatError(
-            f"holds {e}, which Model Inspector cannot read", path=path, hint="Convert them to a supported dtype"
-        ) from None
-    except Exception as e:  # any failure of a hostile or broken pickle becomes one clear error
-        detail = f"{type(e).__name__}: {e}"
-        raise MalformedFileError(
-            f"{what} is not a valid checkpoint pickle ({detail[:300]})", path=path, hint=_RECOPY
-        ) from None
+        failure = UnsupportedFormatError(
+            f"holds {e}, which Model Inspector cannot read (sparse, quantized, complex or device-specific tensors)",
+            path=path,
+            hint="Convert them to dense float tensors and save them as safetensors in a trusted environment",
+        )
+    threats = [Threat(t.module, t.name, t.call, t.offset, what, t.listing) for t in machine.threats[:MAX_THREATS]]
+    if threats:
+        return Unpickled(None if failure else obj, threats, file.tell())
+    if failure is not None:
+        raise failure
+    if machine.needs_code:
+        ref = machine.needs_code[0]
+        torchy = ref.module.startswith(("torch.nn.", "__torch__")) or ref.module == "__main__"
+        what_it_is = "a pickled whole model, not a state_dict" if torchy else "a pickled object of its own class"
+        raise UnsafeFileError(
+            f"refuses to load global '{clean_text(ref.full)[:200]}' ({what_it_is}: it needs its class's code to "
+            "load); only plain state_dict checkpoints are opened, and nothing from the file was run",
+            path=path,
+            hint=_RESAVE,
+        )
+    return Unpickled(obj, [], file.tell())
 
 
 class _CappedReader:
@@ -383,12 +583,68 @@ class _CappedReader:
 
 # ---------------------------------------------------------------------------------------------- flattening
 class _Repr(reprlib.Repr):
+    """reprlib with every leaf bounded *before* it is rendered (reprlib renders bytes and ints in full first)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.maxlevel, self.maxdict, self.maxlist, self.maxtuple, self.maxstring, self.maxother = 4, 8, 8, 8, 200, 80
+        self.maxset = self.maxfrozenset = 8
 
     def repr_OrderedDict(self, obj: Any, level: int) -> str:  # noqa: N802 (reprlib's naming)
         return self.repr_dict(obj, level)
+
+    def repr_bytes(self, obj: Any, level: int) -> str:
+        head = repr(bytes(obj[: self.maxstring]))
+        return head if len(obj) <= self.maxstring else f"{head}...({len(obj):,} bytes)"
+
+    repr_bytearray = repr_bytes
+
+    def repr_int(self, obj: Any, level: int) -> str:
+        if obj.bit_length() > 256:
+            return f"<int of {obj.bit_length():,} bits>"
+        return repr(obj)
+
+    def repr_dict(self, obj: Any, level: int) -> str:  # never sorts: keys may be many, or not comparable
+        if not obj:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        parts = []
+        for i, (k, v) in enumerate(obj.items()):
+            if i >= self.maxdict:
+                parts.append("...")
+                break
+            parts.append(f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}")
+        return "{" + ", ".join(parts) + "}"
+
+    def repr_set(self, obj: Any, level: int) -> str:
+        return self._items(obj, "{", "}", level)
+
+    def repr_frozenset(self, obj: Any, level: int) -> str:
+        return self._items(obj, "frozenset({", "})", level)
+
+    def _items(self, obj: Any, left: str, right: str, level: int) -> str:
+        if level <= 0:
+            return left + "..." + right
+        parts = []
+        for i, v in enumerate(obj):
+            if i >= self.maxset:
+                parts.append("...")
+                break
+            parts.append(self.repr1(v, level - 1))
+        return left + ", ".join(parts) + right
+
+
+_REPR = _Repr()
+
+
+def brief(obj: Any, limit: int = 200) -> str:
+    """A bounded, printable repr of anything the unpickler built (for messages and metadata)."""
+    try:
+        text = _REPR.repr(obj)
+    except (ValueError, TypeError, RecursionError):
+        text = f"<{type(obj).__name__}>"
+    return clean_text(text)[:limit]
 
 
 _CONTAINERS = (dict, list, tuple, set, frozenset)
@@ -397,14 +653,16 @@ _CONTAINERS = (dict, list, tuple, set, frozenset)
 class _Flattener:
     """Lists tensors in order of appearance with dotted names; non-tensor leaves become string metadata."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_tensors: int = MAX_TENSORS) -> None:
         self.path = path
+        self.max_tensors = max_tensors
         self.tensors: list[tuple[str, _Tensor]] = []
         self.metadata: dict[str, str] = {}
         self.omitted = 0
+        self.refused = 0
         self._holds: dict[int, bool] = {}
         self._seen: set[int] = set()
-        self._repr = _Repr()
+        self._aliases: dict[int, int] = {}
 
     def _too_deep(self) -> MalformedFileError:
         return MalformedFileError(f"checkpoint nests containers deeper than {MAX_DEPTH} levels", path=self.path)
@@ -438,15 +696,30 @@ class _Flattener:
             return str(bearing[0])
         return None
 
+    def _add(self, name: str, t: _Tensor) -> None:
+        seen = self._aliases.get(id(t), 0) + 1
+        self._aliases[id(t)] = seen
+        if seen > MAX_ALIASES:
+            raise MalformedFileError(
+                f"one tensor is listed under more than {MAX_ALIASES} names (a file built to multiply the work)",
+                path=self.path,
+                hint="Re-save the state_dict with torch.save",
+            )
+        if len(self.tensors) >= self.max_tensors:
+            raise MalformedFileError(
+                f"checkpoint lists more than {self.max_tensors:,} tensors, more than its pickle can describe",
+                path=self.path,
+                hint="Re-save the state_dict with torch.save",
+            )
+        self.tensors.append((clean_text(name), t))
+
     def walk(self, obj: Any, parts: list[str], depth: int = 0, strip: Optional[str] = None) -> None:
         if depth > MAX_DEPTH:
             raise self._too_deep()
         if isinstance(obj, _Tensor):
-            self.tensors.append((".".join(parts) or "tensor", obj))
+            self._add(".".join(parts) or "tensor", obj)
         elif isinstance(obj, _Storage):  # a bare storage: its bytes are data too
-            self.tensors.append(
-                (".".join(parts) or "storage", _make_tensor(obj, 0, (obj.nbytes // obj.dtype.itemsize,), (1,)))
-            )
+            self._add(".".join(parts) or "storage", _make_tensor(obj, 0, (obj.nbytes // obj.dtype.itemsize,), (1,)))
         elif isinstance(obj, _CONTAINERS) and (self.holds(obj) or (not parts and isinstance(obj, dict))):
             if id(obj) in self._seen:  # shared or cyclic: its tensors are already listed under the first name
                 return
@@ -459,6 +732,10 @@ class _Flattener:
             else:
                 for i, v in enumerate(obj):
                     self.walk(v, [*parts, str(i)], depth + 1)
+        elif obj is Poison:
+            self.refused += 1
+            if parts:
+                self.leaf(".".join(parts), obj)
         elif parts:
             self.leaf(".".join(parts), obj)
 
@@ -466,22 +743,18 @@ class _Flattener:
         if len(self.metadata) >= MAX_METADATA:
             self.omitted += 1
             return
-        try:
-            if isinstance(obj, str):
-                text = obj if len(obj) <= 1000 else obj[:1000] + "..."
-            elif isinstance(obj, (bool, int, float)) or obj is None:
-                text = str(obj)
-            else:
-                text = self._repr.repr(obj)
-        except ValueError:  # e.g. an int too long to print
-            text = f"<{type(obj).__name__}>"
-        self.metadata[f"pytorch.{name}"] = text
+        if isinstance(obj, str):
+            text = clean_text(obj if len(obj) <= 1000 else obj[:1000] + "...")
+        elif isinstance(obj, (bool, float)) or obj is None:
+            text = str(obj)
+        else:
+            text = brief(obj) if not (type(obj) is int and obj.bit_length() > 256) else "<int>"
+        self.metadata[f"pytorch.{clean_text(name)[:1000]}"] = text
 
 
 def _key(k: Any) -> str:
     if isinstance(k, str):
         return k
-    try:
-        return str(k) if isinstance(k, (int, float, bool)) or k is None else reprlib.repr(k)
-    except ValueError:
-        return f"<{type(k).__name__}>"
+    if type(k) is int and k.bit_length() > 256:
+        return "<int>"
+    return str(k) if isinstance(k, (int, float, bool)) or k is None else brief(k)

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
-import reprlib
 import struct
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from inspector.core.errors import MalformedFileError, UnsafeFileError, UnsupportedFormatError
-from inspector.core.formats.base import ModelFile, TensorRef
+from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
+from inspector.core.formats.base import MAX_TENSORS, ModelFile, TensorRef, Threat, clean_text, open_regular
 from inspector.core.formats.torch_pickle import (
     _RECOPY,
     _RESAVE,
@@ -34,7 +34,8 @@ from inspector.core.formats.torch_pickle import (
     _Flattener,
     _span,
     _Storage,
-    _unpickle,
+    brief,
+    unpickle,
 )
 
 
@@ -46,29 +47,47 @@ def _build(
     offsets: dict[str, int],
     notes: dict[str, str],
     extra_bytes: int = 0,
+    *,
+    threats: tuple[Threat, ...] = (),
+    max_tensors: int = MAX_TENSORS,
 ) -> ModelFile:
     """Flatten the unpickled object and turn its tensors into refs at the storages' file ``offsets``.
 
     ``extra_bytes`` counts file bytes outside every storage the pickle uses (unreferenced zip members, legacy
     trailing bytes); with the storage bytes no tensor views it is reported, as it can carry data no scan sees.
+    Every tensor's layout is checked again here, where its file range is computed.
     """
-    flat = _Flattener(path)
+    flat = _Flattener(path, max_tensors)
     wrapper = flat.wrapper(obj)
     flat.walk(obj, [], strip=wrapper)
     refs: list[TensorRef] = []
-    names: dict[str, int] = {}
+    names: set[str] = set()
+    next_suffix: dict[str, int] = {}
     covered: dict[str, list[tuple[int, int]]] = {}
     for name, t in flat.tensors:
-        base, n = name, 1
-        while name in names:  # keep every tensor visible even when two paths flatten to the same name
-            n += 1
-            name = f"{base}#{n}"
-        names[name] = 1
+        if name in names:  # keep every tensor visible when two paths flatten to the same name (linear time)
+            base, n = name, next_suffix.get(name, 1)
+            while name in names:
+                n += 1
+                name = f"{base}#{n}"
+            next_suffix[base] = n
+        names.add(name)
         itemsize = t.dtype.itemsize
         start = t.storage.byte_offset + t.offset
         numel = math.prod(t.shape)
         contiguous = numel == 0 or _row_major(t.shape, t.strides)
         span = numel * itemsize if contiguous else _span(t.shape, t.strides) * itemsize
+        st = storages.get(t.storage.key)
+        if (
+            st is None
+            or t.offset < 0
+            or t.storage.byte_offset < 0
+            or start + span > t.storage.byte_offset + t.storage.nbytes
+            or start + span > st.root_nbytes
+            or any(s < 0 for s in t.strides)
+            or len(t.strides) != len(t.shape)
+        ):
+            raise MalformedFileError(f"tensor {name[:200]!r} reaches outside its storage", path=path, hint=_RECOPY)
         refs.append(
             TensorRef(
                 name=name,
@@ -85,11 +104,15 @@ def _build(
     if flat.omitted:
         metadata["pytorch.metadata_omitted"] = str(flat.omitted)
     if wrapper is not None:
-        metadata["pytorch.wrapper"] = wrapper
+        metadata["pytorch.wrapper"] = clean_text(wrapper)
+    if threats:
+        metadata["pytorch.refused_calls"] = str(len(threats))
     hidden = extra_bytes + sum(st.root_nbytes - _union(covered.get(k, [])) for k, st in storages.items())
     if hidden:  # torch.save writes whole storages: bytes no tensor views are still in the file
         metadata["pytorch.unreferenced_storage_bytes"] = str(hidden)
-    return ModelFile(path=path, format=fmt, tensors=tuple(refs), metadata=metadata, files=(path,))
+    return ModelFile(
+        path=path, format=fmt, tensors=tuple(refs), metadata=metadata, files=(path,), threats=tuple(threats)
+    )
 
 
 def _row_major(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
@@ -128,12 +151,16 @@ def _data_offset(f: Any, info: zipfile.ZipInfo, path: Path, size: int) -> int:
     f.seek(info.header_offset)
     raw = f.read(_LOCAL_HEADER.size)
     if len(raw) != _LOCAL_HEADER.size or raw[:4] != b"PK\x03\x04":
-        raise MalformedFileError(f"zip member {info.filename!r} has no local header", path=path, hint=_RECOPY)
+        raise MalformedFileError(
+            f"zip member {clean_text(info.filename)[:200]!r} has no local header", path=path, hint=_RECOPY
+        )
     _, name_len, extra_len = _LOCAL_HEADER.unpack(raw)
     offset = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
     if offset + info.file_size > size:
         raise MalformedFileError(
-            f"zip member {info.filename!r} reaches past the end of the file (truncated?)", path=path, hint=_RECOPY
+            f"zip member {clean_text(info.filename)[:200]!r} reaches past the end of the file (truncated?)",
+            path=path,
+            hint=_RECOPY,
         )
     return offset
 
@@ -142,71 +169,125 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> byte
     try:
         return zf.read(info)
     except Exception as e:  # CRC errors, bad compression, encryption, truncation
-        raise MalformedFileError(f"cannot read {info.filename!r} ({e})", path=path, hint=_RECOPY) from None
+        raise MalformedFileError(
+            f"cannot read {clean_text(info.filename)[:200]!r} ({clean_text(str(e))[:200]})", path=path, hint=_RECOPY
+        ) from None
+
+
+def _pickle_limit(info: zipfile.ZipInfo, path: Path) -> None:
+    """data.pkl must be something torch's zip reader can read, and not expand beyond what its file justifies."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 1:
+        raise MalformedFileError(
+            "data.pkl is encrypted or compressed with a method torch cannot read", path=path, hint=_RECOPY
+        )
+    if info.file_size > MAX_PICKLE_BYTES:
+        raise MalformedFileError(
+            f"data.pkl is {info.file_size:,} bytes, over the {MAX_PICKLE_BYTES:,}-byte limit", path=path
+        )
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size > 64 * info.compress_size + (16 << 20):
+        raise MalformedFileError(
+            f"data.pkl expands from {info.compress_size:,} to {info.file_size:,} bytes (torch.save stores it "
+            "uncompressed): a file built to exhaust memory",
+            path=path,
+            hint=_RECOPY,
+        )
+
+
+def _zip_starts_at_zero(f: Any, zf: zipfile.ZipFile, path: Path) -> None:
+    """torch reads a file as a zip only when it starts with a local header; bytes in front of the archive would
+    let Python's zipfile (which tolerates them) see a different archive than torch. Refuse that."""
+    end = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # stable since Python 2
+    if end is None:
+        raise MalformedFileError("not a readable zip archive (no end record)", path=path, hint=_RECOPY)
+    concat = end[zipfile._ECD_LOCATION] - end[zipfile._ECD_SIZE] - end[zipfile._ECD_OFFSET]  # type: ignore[attr-defined]
+    if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]
+        concat -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator  # type: ignore[attr-defined]
+    first = min((i.header_offset for i in zf.infolist()), default=0)
+    if concat != 0 or first != 0:
+        raise MalformedFileError(
+            "zip archive does not start at the beginning of the file (bytes are prepended or hidden in front)",
+            path=path,
+            hint="A checkpoint written by torch.save starts with its archive; copy it again from its source",
+        )
 
 
 def open_torch_zip(path: Path) -> ModelFile:
     """Open a zip checkpoint written by ``torch.save`` (``.pt``/``.pth``/``.bin``) without importing torch.
 
-    Raises :class:`UnsafeFileError` if the pickle names any global beyond the tensor-rebuild ones,
+    A pickle that would run code on load yields a ModelFile whose ``threats`` name it (with the tensors that
+    could be read without it); :class:`UnsafeFileError` for one that needs a class's code,
     :class:`UnsupportedFormatError` for zips that are not checkpoints, :class:`MalformedFileError` otherwise.
     """
     path = Path(path)
-    size = path.stat().st_size
-    try:
-        zf = zipfile.ZipFile(path)
-    except Exception as e:  # BadZipFile, but hostile directories raise all sorts
-        raise MalformedFileError(f"not a readable zip archive ({e})", path=path, hint=_RECOPY) from None
-    with zf, open(path, "rb") as f:
-        infos = zf.infolist()
-        members = {i.filename: i for i in infos}
-        if len(members) != len(infos):
-            raise MalformedFileError("zip archive lists a member name twice", path=path, hint=_RECOPY)
-        pkls = [n for n in members if re.fullmatch(r"[^/]+/data\.pkl", n)]
-        if not pkls:
-            raise UnsupportedFormatError(
-                "zip archive without a data.pkl: not a PyTorch checkpoint",
-                path=path,
-                hint="Open a file written by torch.save, or a .safetensors file",
-            )
-        if len(pkls) > 1:
-            raise MalformedFileError(f"zip archive holds {len(pkls)} data.pkl files", path=path, hint=_RECOPY)
-        prefix = pkls[0][: -len("data.pkl")]
-        if any(n.startswith(prefix + "code/") for n in members):
-            raise UnsafeFileError(
-                "is a TorchScript program (torch.jit.save): it holds code, not only weights; only plain "
-                "state_dict checkpoints are opened",
-                path=path,
-                hint=_RESAVE,
-            )
-        order = members.get(prefix + "byteorder")
-        if order is not None:
-            if order.file_size > 16 or _read_member(zf, order, path).strip() != b"little":
-                raise UnsupportedFormatError(
-                    "checkpoint was saved on a big-endian machine", path=path, hint="Re-save it on a little-endian one"
-                )
-        info = members[pkls[0]]
-        if info.file_size > MAX_PICKLE_BYTES:
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            zf = zipfile.ZipFile(f)
+        except Exception as e:  # BadZipFile, but hostile directories raise all sorts
             raise MalformedFileError(
-                f"data.pkl is {info.file_size:,} bytes, over the {MAX_PICKLE_BYTES:,}-byte limit", path=path
+                f"not a readable zip archive ({clean_text(str(e))[:200]})", path=path, hint=_RECOPY
+            ) from None
+        with zf:
+            return _open_zip(zf, f, path, size)
+
+
+def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int) -> ModelFile:
+    infos = zf.infolist()
+    if len(infos) > 4 * MAX_TENSORS:
+        raise MalformedFileError(f"zip archive lists {len(infos):,} members", path=path, hint=_RECOPY)
+    members = {i.filename: i for i in infos}
+    if len(members) != len(infos):
+        raise MalformedFileError("zip archive lists a member name twice", path=path, hint=_RECOPY)
+    _zip_starts_at_zero(f, zf, path)
+    pkls = [n for n in members if re.fullmatch(r"[^/]+/data\.pkl", n)]
+    if not pkls:
+        raise UnsupportedFormatError(
+            "zip archive without a data.pkl: not a PyTorch checkpoint",
+            path=path,
+            hint="Open a file written by torch.save, or a .safetensors file",
+        )
+    if len(pkls) > 1:
+        raise MalformedFileError(f"zip archive holds {len(pkls)} data.pkl files", path=path, hint=_RECOPY)
+    prefix = pkls[0][: -len("data.pkl")]
+    if any(n.startswith(prefix + "code/") for n in members):
+        raise UnsafeFileError(
+            "is a TorchScript program (torch.jit.save): it holds code, not only weights; only plain "
+            "state_dict checkpoints are opened",
+            path=path,
+            hint=_RESAVE,
+        )
+    order = members.get(prefix + "byteorder")
+    if order is not None:
+        if order.file_size > 16 or _read_member(zf, order, path).strip() != b"little":
+            raise UnsupportedFormatError(
+                "checkpoint was saved on a big-endian machine", path=path, hint="Re-save it on a little-endian one"
             )
-        raw = _read_member(zf, info, path)
-        storages: dict[str, _Storage] = {}
-        obj = _unpickle(io.BytesIO(raw), path, "data.pkl", storages)
+    info = members[pkls[0]]
+    _pickle_limit(info, path)
+    raw = _read_member(zf, info, path)
+    storages: dict[str, _Storage] = {}
+    got = unpickle(io.BytesIO(raw), len(raw), path, "data.pkl", storages)
+    if not got.threats and got.end != len(raw):
+        raise MalformedFileError(
+            f"data.pkl has {len(raw) - got.end:,} bytes after its STOP opcode", path=path, hint=_RECOPY
+        )
+    threats = tuple(got.threats)
+    try:
         offsets: dict[str, int] = {}
         for key, st in storages.items():
+            where = f"storage {clean_text(key)[:100]!r}"
             member = members.get(f"{prefix}data/{key}")
             if member is None:
-                raise MalformedFileError(f"storage {key!r} is missing from the archive", path=path, hint=_RECOPY)
+                raise MalformedFileError(f"{where} is missing from the archive", path=path, hint=_RECOPY)
             if member.compress_type != zipfile.ZIP_STORED or member.flag_bits & 1:
                 raise MalformedFileError(
-                    f"storage {key!r} is compressed or encrypted; tensors must be stored as raw bytes",
+                    f"{where} is compressed or encrypted; tensors must be stored as raw bytes",
                     path=path,
                     hint="Re-save it with torch.save, or unzip and re-zip it without compression (zip -0)",
                 )
             if member.file_size != st.root_nbytes:
                 raise MalformedFileError(
-                    f"storage {key!r} holds {member.file_size:,} bytes but the pickle declares {st.root_nbytes:,}",
+                    f"{where} holds {member.file_size:,} bytes but the pickle declares {st.root_nbytes:,}",
                     path=path,
                     hint=_RECOPY,
                 )
@@ -216,58 +297,135 @@ def open_torch_zip(path: Path) -> ModelFile:
         notes = {}
         unexpected = sorted(i.filename for i in extra if i.filename[len(prefix) :] not in _BOOKKEEPING)
         if unexpected:
-            notes["pytorch.unexpected_members"] = reprlib.repr(unexpected)
+            notes["pytorch.unexpected_members"] = brief(unexpected, 1000)
         extra_bytes = sum(i.file_size for i in extra if i.filename.startswith(prefix + "data/"))
-    return _build(obj, path, "pytorch-zip", storages, offsets, notes, extra_bytes)
+        return _build(
+            got.obj,
+            path,
+            "pytorch-zip",
+            storages,
+            offsets,
+            notes,
+            extra_bytes,
+            threats=threats,
+            max_tensors=_tensor_cap(len(raw)),
+        )
+    except InspectorError:
+        if not threats:
+            raise
+        return _threats_only(path, "pytorch-zip", threats)
+
+
+def _tensor_cap(pickle_bytes: int) -> int:
+    """Most tensors a pickle of this size can sensibly describe (each needs a rebuild call of 30+ bytes)."""
+    return min(MAX_TENSORS, pickle_bytes // 8 + 16)
+
+
+def _threats_only(path: Path, fmt: str, threats: tuple[Threat, ...]) -> ModelFile:
+    return ModelFile(
+        path=path,
+        format=fmt,
+        tensors=(),
+        metadata={"pytorch.refused_calls": str(len(threats))},
+        files=(path,),
+        threats=threats,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- legacy format
-def open_torch_legacy(path: Path) -> ModelFile:
-    """Open a legacy (non-zip) checkpoint: ``torch.save(..., _use_new_zipfile_serialization=False)``."""
+class NotAPickle(Exception):
+    """The file does not start with anything a pickle loader could read."""
+
+
+def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
+    """Open a legacy (non-zip) checkpoint: ``torch.save(..., _use_new_zipfile_serialization=False)``.
+
+    This is also what ``torch.load`` does with any file that does not start with a zip header: whatever its
+    first pickle holds (with or without a PROTO opcode) is what torch would load, so that is what is judged.
+    With ``sniffed=False`` a file whose first bytes are no pickle at all raises :class:`NotAPickle`.
+    """
     path = Path(path)
-    size = path.stat().st_size
     storages: dict[str, _Storage] = {}
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
         reader = _CappedReader(f, path)
-        magic = _unpickle(reader, path, "the first pickle")
+        try:
+            first = unpickle(reader, size, path, "the first pickle")
+        except MalformedFileError:
+            if not sniffed:
+                raise NotAPickle() from None
+            raise
+        if first.threats:
+            return _threats_only(path, "pickle", tuple(first.threats))
+        magic = first.obj
         if type(magic) is not int or magic != LEGACY_MAGIC:
             raise UnsupportedFormatError(
                 "a Python pickle that is not a PyTorch checkpoint", path=path, hint="Open a file written by torch.save"
             )
-        version = _unpickle(reader, path, "the protocol version")
+        version = _plain(unpickle(reader, size, path, "the protocol version"), path)
         if version != LEGACY_PROTOCOL:
-            raise UnsupportedFormatError(f"legacy checkpoint of unknown protocol {version!r}", path=path)
-        info = _unpickle(reader, path, "the system info")
+            raise UnsupportedFormatError(f"legacy checkpoint of unknown protocol {brief(version)}", path=path)
+        info = _plain(unpickle(reader, size, path, "the system info"), path)
         if not isinstance(info, dict) or info.get("little_endian") is not True:
             raise UnsupportedFormatError(
                 "checkpoint was saved on a big-endian machine", path=path, hint="Re-save it on a little-endian one"
             )
-        obj = _unpickle(reader, path, "the object pickle", storages)
-        keys = _unpickle(reader, path, "the storage list")
-        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
-            raise MalformedFileError("storage list is not a list of distinct names", path=path, hint=_RECOPY)
-        if set(keys) != set(storages):
-            raise MalformedFileError(
-                f"storage list names {len(keys)} storages but the pickle uses {len(storages)}", path=path, hint=_RECOPY
-            )
-        pos = reader.tell()
-        offsets: dict[str, int] = {}
-        for key in keys:
-            st = storages[key]
-            f.seek(pos)
-            head = f.read(8)
-            if len(head) != 8:
-                raise MalformedFileError(f"file ends before storage {key!r} (truncated?)", path=path, hint=_RECOPY)
-            (count,) = struct.unpack("<q", head)
-            if count * st.dtype.itemsize != st.root_nbytes:
+        start = reader.tell()
+        got = unpickle(reader, size, path, "the object pickle", storages)
+        threats = tuple(got.threats)
+        if threats and got.obj is None:
+            return _threats_only(path, "pytorch-legacy", threats)
+        obj_bytes = reader.tell() - start
+        try:
+            keys = _plain(unpickle(reader, size, path, "the storage list"), path)
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
+                raise MalformedFileError("storage list is not a list of distinct names", path=path, hint=_RECOPY)
+            if set(keys) != set(storages):
                 raise MalformedFileError(
-                    f"storage {key!r} holds {count:,} elements but the pickle declares "
-                    f"{st.root_nbytes // st.dtype.itemsize:,}",
+                    f"storage list names {len(keys)} storages but the pickle uses {len(storages)}",
                     path=path,
                     hint=_RECOPY,
                 )
-            offsets[key] = pos + 8
-            pos += 8 + st.root_nbytes
-            if pos > size:
-                raise MalformedFileError(f"storage {key!r} is cut short (truncated file?)", path=path, hint=_RECOPY)
-    return _build(obj, path, "pytorch-legacy", storages, offsets, {}, size - pos)
+            pos = reader.tell()
+            offsets: dict[str, int] = {}
+            for key in keys:
+                st = storages[key]
+                f.seek(pos)
+                head = f.read(8)
+                where = f"storage {clean_text(key)[:100]!r}"
+                if len(head) != 8:
+                    raise MalformedFileError(f"file ends before {where} (truncated?)", path=path, hint=_RECOPY)
+                (count,) = struct.unpack("<q", head)
+                if count * st.dtype.itemsize != st.root_nbytes:
+                    raise MalformedFileError(
+                        f"{where} holds {count:,} elements but the pickle declares "
+                        f"{st.root_nbytes // st.dtype.itemsize:,}",
+                        path=path,
+                        hint=_RECOPY,
+                    )
+                offsets[key] = pos + 8
+                pos += 8 + st.root_nbytes
+                if pos > size:
+                    raise MalformedFileError(f"{where} is cut short (truncated file?)", path=path, hint=_RECOPY)
+            return _build(
+                got.obj,
+                path,
+                "pytorch-legacy",
+                storages,
+                offsets,
+                {},
+                size - pos,
+                threats=threats,
+                max_tensors=_tensor_cap(obj_bytes),
+            )
+        except InspectorError:
+            if not threats:
+                raise
+            return _threats_only(path, "pytorch-legacy", threats)
+
+
+def _plain(got: Any, path: Path) -> Any:
+    """A header pickle of the legacy format: plain values only (a threat here ends the reading)."""
+    if got.threats:
+        raise UnsafeFileError("a header pickle of the legacy checkpoint asks to run code", path=path, hint=_RESAVE)
+    return got.obj

@@ -1,0 +1,71 @@
+"""Code on load: a pickle that would call something dangerous when loaded is a verdict, not a read error.
+
+The readers never run such a call; they record it (:class:`~inspector.core.formats.base.Threat`: the global, how
+it is used, where in the file, the opcodes around it) and read whatever tensors did not depend on it. Each
+recorded threat becomes one suspicious finding of the ``code-execution`` family, so the verdict is suspicious
+(exit 1) with the evidence a reviewer needs, instead of "could not inspect" (exit 2).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from inspector.core.judge.findings import Finding
+
+NAME = "code-execution"
+
+#: Most findings listed (one per threat); the rest are counted in the last one's evidence.
+MAX_FINDINGS = 20
+
+_HOW = {
+    "call": "calls",
+    "new-object": "creates an object of",
+    "instantiate": "instantiates",
+    "build": "sets attributes of",
+    "reference": "imports",
+}
+
+
+def _field(threat: Any, name: str, default: Any = "") -> Any:
+    if isinstance(threat, dict):
+        return threat.get(name, default)
+    return getattr(threat, name, default)
+
+
+def _global(threat: Any) -> str:
+    if isinstance(threat, dict):
+        return str(threat.get("global", "?"))
+    name = getattr(threat, "global_name", None)
+    return str(name) if name else f"{_field(threat, 'module', '?')}.{_field(threat, 'name', '?')}"
+
+
+def detect(threats: Iterable[Any]) -> list[Finding]:
+    """One suspicious ``code-execution`` finding per recorded threat (Threat objects or their JSON dicts)."""
+    items = list(threats)
+    out: list[Finding] = []
+    for i, t in enumerate(items[:MAX_FINDINGS]):
+        glob = _global(t)[:200]
+        call = str(_field(t, "call", "call"))
+        offset = int(_field(t, "offset", 0) or 0)
+        where = str(_field(t, "where", "the pickle"))[:100]
+        listing = [str(line)[:200] for line in list(_field(t, "listing", ()) or ())[:16]]
+        how = _HOW.get(call, call)
+        message = (
+            f"loading this file with pickle/torch.load {how} {glob} (byte {offset:,} of {where}); Model Inspector "
+            "did not run it: do not load this file outside a sandbox"
+        )
+        evidence: dict[str, Any] = {"global": glob, "call": call, "offset": offset, "where": where, "listing": listing}
+        if i == MAX_FINDINGS - 1 and len(items) > MAX_FINDINGS:
+            evidence["more_threats"] = len(items) - MAX_FINDINGS
+        out.append(
+            Finding(
+                detector=NAME,
+                attack="code-execution",
+                tensor=None,
+                severity="suspicious",
+                score=1.0,
+                message=message,
+                evidence=evidence,
+            )
+        )
+    return out
