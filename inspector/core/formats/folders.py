@@ -45,7 +45,9 @@ def _note_training(folder: Path, mf: ModelFile) -> ModelFile:
     if not beside:
         return mf
     meta = {**mf.metadata, "folder.training_state_files": ", ".join(beside)}
-    return ModelFile(path=mf.path, format=mf.format, tensors=mf.tensors, metadata=meta, files=mf.files)
+    return ModelFile(
+        path=mf.path, format=mf.format, tensors=mf.tensors, metadata=meta, files=mf.files, threats=mf.threats
+    )
 
 
 def open_folder(folder: Path) -> ModelFile:
@@ -163,4 +165,5 @@ def open_index(index_path: Path) -> ModelFile:
         meta.update(mf.metadata)
     files = (index_path, *(mf.path for mf in shards.values()))
     fmt = f"{formats[0]}-sharded" if len(formats) == 1 else "mixed-sharded"
-    return ModelFile(path=index_path, format=fmt, tensors=tuple(refs), metadata=meta, files=files)
+    threats = tuple(t for mf in shards.values() for t in mf.threats)  # a hostile shard makes the model hostile
+    return ModelFile(path=index_path, format=fmt, tensors=tuple(refs), metadata=meta, files=files, threats=threats)
