@@ -8,7 +8,6 @@ clean, 1 any suspicious, 2 bad usage (or could-not-inspect with ``--fail-on-erro
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -137,9 +136,9 @@ def run_fleet(args: argparse.Namespace) -> int:
             bar.close()
     summary = summarize(run.docs)
     stream = sys.stdout
-    if args.json == "-":
-        for doc in run.docs:
-            sys.stdout.write(json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n")
+    if args.json == "-":  # the full documents, as results.jsonl holds them
+        with open(out / "results.jsonl", encoding="utf-8") as f:
+            shutil.copyfileobj(f, sys.stdout)
         stream = sys.stderr
     elif args.json:
         shutil.copyfile(out / "results.jsonl", args.json)
@@ -174,15 +173,15 @@ def find_result(folder: Path, ident: str) -> dict[str, Any]:
 
     if not (folder / RESULTS).is_file():
         raise InspectorError(f"holds no {RESULTS}", path=folder, hint="Give the folder a batch wrote (scan --out)")
-    docs = Journal.open(folder).lines
+    journal = Journal.open(folder)
     for match in (
         lambda d: d["fleet"].get("id") == ident,
         lambda d: d.get("model", {}).get("path") == ident,
         lambda d: len(ident) >= 8 and str(d.get("model", {}).get("sha256") or "").startswith(ident.lower()),
     ):
-        found = [d for d in docs if match(d)]
+        found = [e for e in journal.entries if match(e.doc)]
         if found:
-            return found[-1]  # the latest line for it
+            return journal.full(found[-1])  # the latest line for it, with its tensors
     raise InspectorError(f"no model {ident!r} in the batch", path=folder, hint="Use an id that index.html shows")
 
 

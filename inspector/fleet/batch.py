@@ -11,7 +11,6 @@ appended (and fsync'd) as it arrives, so a killed batch resumes where it stopped
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +22,7 @@ from inspector.fleet.discover import Unit
 from inspector.fleet.executors import DaskRunner, LocalRunner, default_jobs
 from inspector.fleet.index_html import write_index
 from inspector.fleet.sarif import SARIF, write_sarif
-from inspector.fleet.store import Cache, Journal, cache_key, options_digest, stat_signature
+from inspector.fleet.store import Cache, Entry, Journal, cache_key, options_digest, stat_signature
 from inspector.fleet.work import Task
 
 #: ``progress(files_done, files_total, bytes_done, bytes_total)``
@@ -44,7 +43,8 @@ class FleetOptions:
 
 @dataclass
 class FleetRun:
-    """What a batch produced: every model's result document in fleet order, and how the work went."""
+    """What a batch produced: every model's result in fleet order, and how the work went. ``docs`` leave out the
+    per-tensor statistics (``tensors``); the full documents are the lines of ``results.jsonl``."""
 
     docs: list[dict[str, Any]]
     units: list[Unit]
@@ -54,21 +54,6 @@ class FleetRun:
     seconds: float = 0.0
     jobs: int = 1
     backend: str = "local"
-
-
-def _rebind(doc: dict[str, Any], unit: Unit, signature: Any) -> dict[str, Any]:
-    """A cached result, renamed to the model that matched it now (same bytes, perhaps another path or id)."""
-    out = copy.deepcopy(doc)
-    out["fleet"]["id"] = unit.id
-    out["fleet"]["stat"] = signature
-    out["fleet"]["cached"] = True
-    if unit.meta:
-        out["fleet"]["meta"] = dict(unit.meta)
-    else:
-        out["fleet"].pop("meta", None)
-    if isinstance(out.get("model"), dict):
-        out["model"]["path"] = unit.path
-    return out
 
 
 def _out_folder(out: Path) -> Path:
@@ -90,63 +75,66 @@ def run_batch(units: list[Unit], options: FleetOptions, *, progress: Optional[Fl
     scan_opts = options.scan if options.scan.workers else replace(options.scan, workers=1)
     digest = options_digest(scan_opts)
     journal = Journal.open(out)
-    cache = Cache(journal.lines if options.use_cache else (), digest)
+    cache = Cache(journal.entries if options.use_cache else (), digest)
     jobs = options.jobs or default_jobs()
     run = FleetRun(docs=[], units=units, jobs=jobs, backend=f"dask {options.dask}" if options.dask else "local")
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, Entry] = {}
     total_bytes = sum(u.nbytes for u in units)
     done_bytes = 0
 
-    def settle(unit: Unit, doc: dict[str, Any], *, write: bool) -> None:
+    def settle(unit: Unit, entry: Entry) -> None:
         nonlocal done_bytes
-        if write:
-            journal.append(doc)
-        results[unit.id] = doc
+        results[unit.id] = entry
         done_bytes += unit.nbytes
         if progress is not None:
             progress(len(results), len(units), done_bytes, total_bytes)
 
-    misses: list[tuple[Unit, Any]] = []
+    def reuse(unit: Unit, hit: Entry, signature: Any) -> None:
+        run.reused += 1
+        entry = hit.rebound(unit.id, unit.path, signature, unit.meta)
+        if hit.doc["fleet"]["id"] != unit.id or hit.doc["fleet"].get("stat") != signature:
+            entry = journal.append(journal.full(entry))  # found under another name: remember the new one
+        settle(unit, entry)
+
+    misses: list[Unit] = []
     for u in units:
         sig = stat_signature(u.watch)
         hit = cache.by_stat(sig)
         if hit is not None:
-            run.reused += 1
-            doc = _rebind(hit, u, sig)
-            settle(u, doc, write=hit["fleet"]["id"] != u.id)
+            reuse(u, hit, sig)
         else:
-            misses.append((u, sig))
+            misses.append(u)
 
     def tasks(items: Iterable[Unit], mode: str) -> Iterator[Task]:
         for u in items:
             yield Task(u.id, u.path, u.watch, scan_opts, digest, mode, u.meta)
 
-    by_id = {u.id: u for u, _ in misses}
+    by_id = {u.id: u for u in misses}
     runner: Any = DaskRunner(options.dask, jobs) if options.dask else LocalRunner(jobs)
     if misses:
         with runner:
             if options.dask:
                 run.jobs = runner.workers
-            to_scan = [u for u, _ in misses]
+            to_scan = misses
             if cache.has_keys():  # changed or new files: their content may still be known (moved, touched)
                 to_scan = []
-                for task, res in runner.run(tasks(by_id.values(), "hash")):
+                for task, res in runner.run(tasks(misses, "hash")):
                     u = by_id[task.id]
                     run.hashed += 1
                     if "sha256" not in res:  # could not even open it: that is its result
-                        settle(u, res, write=True)
+                        settle(u, journal.append(res))
                         continue
                     hit = cache.by_key(cache_key(res["sha256"], digest))
                     if hit is None:
                         to_scan.append(u)
                     else:
-                        run.reused += 1
-                        settle(u, _rebind(hit, u, res["stat"]), write=True)
+                        reuse(u, hit, res["stat"])
             for task, doc in runner.run(tasks(to_scan, "scan")):
                 run.scanned += 1
-                settle(by_id[task.id], doc, write=True)
-    run.docs = [results[u.id] for u in units]
-    journal.rewrite(run.docs)
+                settle(by_id[task.id], journal.append(doc))
+    entries = [results[u.id] for u in units]
+    run.docs = [e.doc for e in entries]
+    journal.rewrite(entries)
     write_sarif(run.docs, out / SARIF)
     write_index(run.docs, out)
     run.seconds = time.perf_counter() - t0

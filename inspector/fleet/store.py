@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 from inspector import __version__
 from inspector.core.errors import InspectorError
@@ -106,78 +106,136 @@ def stat_signature(paths: Sequence[str]) -> Optional[list[list[Any]]]:
     return out
 
 
-@dataclass
+def _slim(doc: dict[str, Any]) -> dict[str, Any]:
+    """A result without its per-tensor statistics: what summaries, SARIF and the index read (a few hundred bytes
+    instead of tens of kilobytes, so a fleet of a million models fits in the batch's memory)."""
+    return {k: v for k, v in doc.items() if k != "tensors"}
+
+
+def _dump(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One result line: its slim document, where the full line lies in the journal, and the renaming to apply
+    when it is copied (a reused result now stands for another id, path or stat signature)."""
+
+    doc: dict[str, Any]
+    offset: int
+    length: int
+    patch: Optional[dict[str, Any]] = None
+
+    def rebound(self, uid: str, path: str, signature: Any, meta: Mapping[str, object]) -> Entry:
+        patch = {"id": uid, "path": path, "stat": signature, "meta": dict(meta)}
+        return Entry(_patched(self.doc, patch), self.offset, self.length, patch)
+
+
+def _patched(doc: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(doc)
+    fleet = dict(out["fleet"], id=patch["id"], stat=patch["stat"], cached=True)
+    fleet.pop("meta", None)
+    if patch["meta"]:
+        fleet["meta"] = patch["meta"]
+    out["fleet"] = fleet
+    if isinstance(out.get("model"), dict):
+        out["model"] = dict(out["model"], path=patch["path"])
+    return out
+
+
 class Journal:
-    """Append-only, fsync'd JSONL of results; knows every line already in it."""
+    """Append-only, fsync'd JSONL of results; remembers where each line is, keeps only slim documents."""
 
-    path: Path
-    lines: list[dict[str, Any]]
-
-    @classmethod
-    def open(cls, folder: Path) -> Journal:
-        path = folder / RESULTS
-        lines: list[dict[str, Any]] = []
-        if path.exists():
-            raw = path.read_bytes()
-            keep = raw.rfind(b"\n") + 1
-            if keep != len(raw):  # torn last line of a killed run: drop it so appends start on a fresh line
-                with open(path, "r+b") as f:
-                    f.truncate(keep)
-            for line in raw[:keep].splitlines():
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: list[Entry] = []
+        self._size = 0
+        if not path.exists():
+            return
+        with open(path, "r+b") as f:
+            offset = 0
+            for line in f:
+                if not line.endswith(b"\n"):  # torn last line of a killed run: drop it, appends start afresh
+                    f.truncate(offset)
+                    break
                 try:
                     doc = json.loads(line)
                 except (json.JSONDecodeError, UnicodeDecodeError):
-                    continue
+                    doc = None
                 if isinstance(doc, dict) and isinstance(doc.get("fleet"), dict):
-                    lines.append(doc)
-        return cls(path, lines)
+                    self.entries.append(Entry(_slim(doc), offset, len(line)))
+                offset += len(line)
+            self._size = offset
 
-    def append(self, doc: dict[str, Any]) -> None:
-        data = (json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n").encode()
+    @classmethod
+    def open(cls, folder: Path) -> Journal:
+        return cls(folder / RESULTS)
+
+    @property
+    def lines(self) -> list[dict[str, Any]]:
+        """The slim documents of every line, in file order."""
+        return [e.doc for e in self.entries]
+
+    def full(self, entry: Entry) -> dict[str, Any]:
+        """The whole document of an entry (with its tensors), renamed as the entry says."""
+        with open(self.path, "rb") as f:
+            f.seek(entry.offset)
+            doc = json.loads(f.read(entry.length))
+        return _patched(doc, entry.patch) if entry.patch else doc
+
+    def append(self, doc: dict[str, Any]) -> Entry:
+        data = _dump(doc)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
-        self.lines.append(doc)
+        entry = Entry(_slim(doc), self._size, len(data))
+        self._size += len(data)
+        self.entries.append(entry)
+        return entry
 
-    def rewrite(self, docs: Iterable[dict[str, Any]]) -> None:
-        """Replace the file with ``docs`` (temp file, fsync, rename)."""
+    def rewrite(self, entries: Iterable[Entry]) -> None:
+        """Replace the file with ``entries``' lines (copied, or renamed where patched): temp file, fsync, rename."""
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as f:
-            for doc in docs:
-                f.write((json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n").encode())
-            f.flush()
-            os.fsync(f.fileno())
+        with open(self.path, "rb") as src, open(tmp, "wb") as dst:
+            for e in entries:
+                if e.patch:
+                    dst.write(_dump(self.full(e)))
+                else:
+                    src.seek(e.offset)
+                    dst.write(src.read(e.length))
+            dst.flush()
+            os.fsync(dst.fileno())
         os.replace(tmp, self.path)
 
 
 class Cache:
     """Earlier results, found by stat signature (no read) or by cache key (after hashing)."""
 
-    def __init__(self, docs: Iterable[dict[str, Any]], options: str) -> None:
+    def __init__(self, entries: Iterable[Entry], options: str) -> None:
         self.options = options
-        self._by_stat: dict[str, dict[str, Any]] = {}
-        self._by_key: dict[str, dict[str, Any]] = {}
+        self._by_stat: dict[str, Entry] = {}
+        self._by_key: dict[str, Entry] = {}
         suffix = f":{__version__}:{options}:{pipeline_fingerprint()}"
-        for doc in docs:
-            f = doc["fleet"]
+        for entry in entries:
+            f = entry.doc["fleet"]
             if f.get("options") != options or f.get("fingerprint") != pipeline_fingerprint():
                 continue
             if f.get("version") != __version__ or not f.get("cacheable", True):
                 continue
             if f.get("stat"):
-                self._by_stat[json.dumps(f["stat"])] = doc
+                self._by_stat[json.dumps(f["stat"])] = entry
             key = f.get("key")
             if isinstance(key, str) and key.endswith(suffix):
-                self._by_key[key] = doc
+                self._by_key[key] = entry
 
-    def by_stat(self, signature: Optional[list[list[Any]]]) -> Optional[dict[str, Any]]:
+    def by_stat(self, signature: Optional[list[list[Any]]]) -> Optional[Entry]:
         return None if signature is None else self._by_stat.get(json.dumps(signature))
 
     def has_keys(self) -> bool:
         return bool(self._by_key)
 
-    def by_key(self, key: str) -> Optional[dict[str, Any]]:
+    def by_key(self, key: str) -> Optional[Entry]:
         return self._by_key.get(key)

@@ -73,7 +73,7 @@ def test_other_options_do_not_reuse_results(fleet, tmp_path):
     run_batch(units, FleetOptions(out=out, jobs=1))
     other = run_batch(units, FleetOptions(out=out, jobs=1, scan=ScanOptions(bins=64)))
     assert other.scanned == 2
-    assert len(other.docs[0]["tensors"][0]["histogram"]["counts"]) == 64
+    assert len(lines(out)[0]["tensors"][0]["histogram"]["counts"]) == 64
     assert run_batch(units, FleetOptions(out=out, jobs=1, scan=ScanOptions(bins=64))).scanned == 0
     assert run_batch(units, FleetOptions(out=out, jobs=1, use_cache=False)).scanned == 2
 

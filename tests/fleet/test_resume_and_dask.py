@@ -55,7 +55,9 @@ def test_dask_local_cluster_of_two_workers_matches_the_local_pool(fleet, tmp_pat
     assert dask.backend == "dask local" and dask.scanned == len(units)
     assert dask.jobs == 2  # the cluster's workers, as the scheduler counts them
 
-    def strip(d: dict) -> dict:
-        return {k: v for k, v in d.items() if k not in ("fleet", "seconds")}
+    def lines(out: Path) -> list[dict]:
+        docs = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in d.items() if k not in ("fleet", "seconds")} for d in docs]
 
-    assert [strip(d) for d in dask.docs] == [strip(d) for d in local.docs]
+    assert lines(tmp_path / "dask") == lines(tmp_path / "local")
+    assert [d["fleet"]["id"] for d in dask.docs] == [d["fleet"]["id"] for d in local.docs]
