@@ -40,6 +40,19 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="OUT", help="also write the scan/1 JSON document the report renders")
     p.add_argument("--scrub", metavar="SCRUB.json", help="a `scrub --json` result: adds the scrub section")
     p.add_argument("--eval", metavar="EVAL.json", help="an `eval --json` result: adds the accuracy section")
+    g = p.add_argument_group("reviewer sign-off (left blank to sign on paper when not given)")
+    g.add_argument("--reviewer", metavar="NAME", help="the reviewer signing the report")
+    g.add_argument("--decision", choices=["approve", "reject", "needs-work"], help="the reviewer's decision")
+    g.add_argument("--notes", metavar="TEXT", help="the reviewer's notes")
+    g.add_argument(
+        "--ack",
+        type=int,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="N",
+        help="finding numbers the reviewer read and acknowledges (approve needs every suspicious and warning one)",
+    )
     p.set_defaults(func=run)
 
 
@@ -87,6 +100,19 @@ def _references(paths: tuple[str, ...], result: Any) -> list[Any]:
     return [load_reference(p, result.tensors) for p in paths]
 
 
+def _signoff(args: argparse.Namespace) -> Any:
+    from inspector.core.report import SignOff
+
+    if args.decision and not args.reviewer:
+        raise InspectorError("--decision needs --reviewer NAME (who decided)")
+    return SignOff(
+        reviewer=(args.reviewer or "").strip(),
+        decision=args.decision or "",
+        notes=(args.notes or "").strip(),
+        acknowledged=tuple(sorted(set(args.ack))),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from inspector.core.report import build_report, report_format, write_report
 
@@ -122,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
             raise
         # the file named in the scan JSON changed since: render without the weight tiles
         data = build_report(scan_source, model=None, scrub=scrub, evaluation=evaluation)
+    signoff = _signoff(args)
+    if not signoff.empty:
+        data = data.with_signoff(signoff)  # an --ack of a finding that does not exist fails before writing
     if args.json:
         write_json(data.scan_json, args.json)
     render_pdf: Optional[Callable[[Any], bytes]] = None
@@ -135,4 +164,11 @@ def run(args: argparse.Namespace) -> int:
         f"{len(data.figures)} figures, {secs:.2f} s)",
         file=stream,
     )
+    if not signoff.empty:
+        s = data.signoff
+        print(
+            f"signed off by {s.reviewer or '?'}: {s.decision_words or 'no decision'}; acknowledged findings "
+            f"{', '.join(f'#{n}' for n in s.acknowledged) or 'none'}",
+            file=stream,
+        )
     return 1 if data.verdict == "suspicious" else 0

@@ -98,3 +98,18 @@ def test_pdf_report_in_a_fresh_process(tmp_path):
     assert pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page\r") + pdf.count(b"/Type /Page ") >= 2
     assert b"/Subtype /Image" in pdf  # the weight tiles
     assert "PDF report" in r.stdout
+
+
+def test_signoff_options_fill_the_block_and_bad_ones_write_nothing(tmp_path, capsys):
+    model = save(tmp_path, "sign.safetensors", sign_tensors())
+    scan_json = _suspicious_scan_json(tmp_path, model)
+    out = tmp_path / "r.html"
+    args = ["report", scan_json, "-o", str(out), "--reviewer", "Ada", "--decision", "approve"]
+    assert main(args) == 2  # approving without acknowledging the suspicious finding
+    assert "finding(s) #1 unacknowledged" in capsys.readouterr().err and not out.exists()
+    assert main([*args[:-1], "reject", "--ack", "7"]) == 2 and not out.exists()
+    assert "--ack 7: no such finding" in capsys.readouterr().err
+    assert main([*args, "--ack", "1", "--notes", "explained: a watermark"]) == 1  # suspicious: exit 1, written
+    assert "signed off by Ada: Approved for release; acknowledged findings #1" in capsys.readouterr().out
+    html = out.read_text()
+    assert "Approved for release" in html and "explained: a watermark" in html and "<b>yes</b>" in html

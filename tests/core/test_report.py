@@ -268,7 +268,7 @@ def test_scrub_and_accuracy_sections(sign_scan):
     scrub_doc = {
         "schema": "model-inspector/scrub/1",
         "source": {"path": str(path), "sha256": res.model.sha256},
-        "output": {"path": "/x/clean.safetensors", "sha256": "ab" * 32, "bytes": 100},
+        "output": {"path": str(path.parent / "clean.safetensors"), "sha256": "ab" * 32, "bytes": 100},
         "mode": "random",
         "seed": 7,
         "bits": {"F32": 16},
@@ -291,6 +291,7 @@ def test_scrub_and_accuracy_sections(sign_scan):
             "against": str(path),
         },
     }
+    (path.parent / "clean.safetensors").write_bytes(b"exported")
     data = build_report(res, scrub=scrub_doc)
     titles = [s.title for s in data.sections]
     assert titles == ["Scrub", "Accuracy and agreement"]
@@ -298,7 +299,8 @@ def test_scrub_and_accuracy_sections(sign_scan):
     assert "ab" * 32 in html and "F32: 16" in html and "-0.30 points" in html and "99.40%" in html
     curve = data.figures["safe-bits"]
     assert curve.kind == "svg" and len(ET.fromstring(curve.content).findall(f"{{{SVG_NS}}}circle")) == 6
-    assert "Scrub" in [row.label for row in data.inputs] and "done, see below" in html
+    assert "Scrub" in [row.label for row in data.inputs] and "done and exported, see below" in html
+    assert "not re-judged" in html  # a scrub result without a verdict on its output is not called sanitized
 
 
 def test_write_report_is_atomic(sign_scan, tmp_path, monkeypatch):
@@ -388,3 +390,145 @@ def test_arch_from_the_file_is_not_reported_as_missing(tmp_path):
     assert not arch.missing and "could not run" not in arch.note and "names its recipe" in arch.note
     rows = {r.label: r for r in build_report(replace(res, checked=()), inputs={"data": "eval.npz"}).inputs}
     assert rows["Architecture recipe (--arch)"].missing
+
+
+# ---- issue 13: one source of truth, only existing files, families, coverage, sign-off --------------------------
+
+
+def _doc_with_families(res) -> dict:
+    """A hand-made scan/1 document carrying the per-family status and the coverage table."""
+    doc = res.to_json()
+    doc["verdict"] = "incomplete"
+    doc["families"] = [
+        {"family": "LSB", "status": "not-detected", "by": "bit-plane and low-byte tests on every element"},
+        {"family": "sign", "status": "detected", "by": "sign-structure detector"},
+        {"family": "capacity abuse", "status": "not-assessed", "needs": "--arch and --data"},
+        {"family": "non-float payloads", "status": "cannot-rule-out", "why": "entropy cannot tell images from noise"},
+    ]
+    doc["coverage"] = [
+        {"class": "float tensors", "bytes": 35840, "checks": ["statistics", "LSB", "sign", "correlated value"]},
+        {"class": "header metadata", "bytes": 120, "checks": "size, entropy, known keys"},
+        {"class": "padding", "bytes": 6, "checks": []},
+    ]
+    return doc
+
+
+def test_families_and_coverage_are_rendered_when_the_scan_carries_them(sign_scan):
+    _, res = sign_scan
+    data = build_report(_doc_with_families(res))
+    assert [(f.family, f.status_words) for f in data.families] == [
+        ("LSB", "not detected"),
+        ("sign", "detected"),
+        ("capacity abuse", "not assessed"),
+        ("non-float payloads", "cannot rule out"),
+    ]
+    assert data.families[2].text == "needs --arch and --data"
+    assert [(c.klass, c.bytes, c.unchecked) for c in data.coverage] == [
+        ("float tensors", "35,840", False),
+        ("header metadata", "120", False),
+        ("padding", "6", True),
+    ]
+    html = render_html(data)
+    assert "Per attack family" in html and "Coverage: every byte of the file" in html
+    assert '<td class="status not-assessed"><b>not assessed</b></td>' in html
+    assert "statistics, LSB, sign, correlated value" in html
+    assert 'class="verdict incomplete"' in html and "INCOMPLETE" in html and "capacity abuse (needs --arch" in html
+    # without them, neither section appears
+    plain = render_html(build_report(res))
+    assert "Per attack family" not in plain and "Coverage: every byte" not in plain
+
+
+def test_signoff_block_filled_and_checked(sign_scan):
+    from inspector.core.errors import InspectorError
+    from inspector.core.report import SignOff
+
+    _, res = sign_scan
+    data = build_report(res)
+    blank = render_html(data)
+    assert "Reviewer sign-off" in blank and "circle one" in blank and "☐" in blank
+    with pytest.raises(InspectorError, match="unacknowledged"):
+        data.with_signoff(SignOff("Ada", "approve", acknowledged=(1,)))  # #2 is a warning
+    with pytest.raises(InspectorError, match="no such finding"):
+        data.with_signoff(SignOff("Ada", "reject", acknowledged=(9,)))
+    with pytest.raises(InspectorError, match="reviewer"):
+        data.with_signoff(SignOff("", "reject"))
+    signed = data.with_signoff(SignOff("Ada Lovelace", "approve", "weights retrained; see ticket 12", (1, 2)))
+    assert signed.signoff.signed.endswith("UTC") and data.signoff.empty  # the original is unchanged
+    html = render_html(signed)
+    assert "Ada Lovelace" in html and "Approved for release" in html and "weights retrained" in html
+    acks = html.split("Findings acknowledged", 1)[1]
+    assert acks.count("<b>yes</b>") == 2 and "not acknowledged" not in acks
+
+
+def test_only_existing_files_are_listed_with_their_hashes(sign_scan, tmp_path):
+    import hashlib
+
+    path, res = sign_scan
+    ref = save(tmp_path, "ref.safetensors", benign_tensors(2))
+    data = build_report(res, inputs={"baselines": [str(ref), str(tmp_path / "gone.safetensors")]})
+    rows = {(f.role, f.name): f for f in data.files}
+    assert set(rows) == {("model inspected", "sign.safetensors"), ("reference model", "ref.safetensors")}
+    assert rows[("reference model", "ref.safetensors")].sha256 == hashlib.sha256(ref.read_bytes()).hexdigest()
+    assert rows[("model inspected", "sign.safetensors")].sha256 == res.model.sha256
+    assert "gone.safetensors" not in "".join(f"{f.name}{f.path}" for f in data.files)
+
+
+def test_a_temporary_working_copy_is_not_cited_as_the_exported_file(sign_scan, tmp_path):
+    path, res = sign_scan
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(dir=tmp_path.parent if str(tmp_path).startswith(tempfile.gettempdir()) else None))
+    tmp_out = work / "scrubbed-1.safetensors"
+    tmp_out.write_bytes(b"working copy")
+    doc = {
+        "schema": "model-inspector/scrub/1",
+        "source": {"path": str(path), "sha256": res.model.sha256},
+        "output": {"path": str(tmp_out), "sha256": "cd" * 32},
+        "bits": {"F32": 16},
+    }
+    for scrub in (doc, {**doc, "exported": False}, {**doc, "output": {"path": str(tmp_path / "never.safetensors")}}):
+        data = build_report(res, scrub=scrub)
+        html = render_html(data)
+        assert "cd" * 32 not in html and "not exported" in html
+        assert "exported file" not in [f.role for f in data.files]
+        assert "applied, not exported" in html
+    data = build_report(res, scrub={**doc, "exported": True})
+    assert "exported file" in [f.role for f in data.files]
+
+
+def test_inputs_figures_and_appendix_agree_with_each_other(sign_scan):
+    """The contradictions the issue found: data 'not given' beside an accuracy section, 'no reference model' while
+    inputs list one, a fixed 'about 4%' in the appendix, probe counts without their unit."""
+    _, res = sign_scan
+    ev = {"schema": "model-inspector/eval/1", "accuracy": 0.97, "samples": 360}
+    data = build_report(res, evaluation=ev, eval_data="/data/eval.npz", inputs={"baselines": ["/m/ref.safetensors"]})
+    html = render_html(data)
+    row = next(r for r in data.inputs if r.label.startswith("Evaluation data"))
+    assert row.value == "eval.npz (accuracy check only)" and "not given" not in row.value
+    assert "No reference model was given" not in html and "ref.safetensors were given" in html
+    assert "about 4%" not in html and "this model's unflagged weight matrices hold" in data.near_zero_note
+    doc = res.to_json()
+    doc["findings"] = [
+        {
+            "detector": "capacity-probe",
+            "attack": "capacity-abuse",
+            "tensor": None,
+            "severity": "suspicious",
+            "score": 0.8,
+            "message": "the model answers 4,000 noise probes with classes 0–3 only",
+            "evidence": {"probes": 2000},
+        },
+        {
+            "detector": "sign-structure",
+            "attack": "sign",
+            "tensor": "fc1.weight",
+            "severity": "warning",
+            "score": 0.6,
+            "message": "17% of weights within ±0.05σ of zero",
+            "evidence": {"sign_excess": -0.0016, "near_zero": 0.17},
+        },
+    ]
+    data = build_report(doc)
+    cap, sgn = data.findings
+    assert ("probes per family", "2,000") in [(r.label, r.value) for r in cap.evidence]
+    assert sgn.attack_label.startswith("Weight-distribution shape") and "Sign encoding" not in sgn.attack_label

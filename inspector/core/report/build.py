@@ -18,8 +18,19 @@ from inspector.core.measure.weights_image import minmax_tiles, source_values, th
 from inspector.core.progress import CancelToken, check
 from inspector.core.report import figures as figs
 from inspector.core.report.figures import Figure
-from inspector.core.report.model import ATTACK_LABELS, FindingView, ReportData, Row, Section, TensorRow
-from inspector.core.report.sections import PLAIN_LIMITS, evaluation_section, inputs_rows, scrub_section, value_text
+from inspector.core.report.model import ATTACK_LABELS, FindingView, ReportData, Row, Section, SignOff, TensorRow
+from inspector.core.report.sections import (
+    PLAIN_LIMITS,
+    coverage_rows,
+    evaluation_section,
+    family_rows,
+    file_rows,
+    inputs_rows,
+    near_zero_note,
+    scrub_exported,
+    scrub_section,
+    value_text,
+)
 from inspector.core.report.svg import num
 
 SCAN_SCHEMA = "model-inspector/scan/1"
@@ -51,6 +62,8 @@ def build_report(
     inputs: Optional[Mapping[str, Any]] = None,
     created: Optional[datetime] = None,
     cancel: Optional[CancelToken] = None,
+    signoff: Optional[SignOff] = None,
+    eval_data: Optional[str] = None,
 ) -> ReportData:
     """Everything the report shows, from a scan (a ``ScanResult`` or its scan/1 JSON dict).
 
@@ -60,10 +73,16 @@ def build_report(
     dataclasses or dicts); ``safe_bits_curve`` is a sequence of points with ``bits``, ``accuracy`` and
     optionally ``agreement``. ``baseline_scans`` are scans of reference models made with shared histogram
     ranges; their matching layers are overlaid. ``inputs`` overrides what the scan was given (taken from
-    ``ScanResult.options`` or the document's ``inputs``).
+    ``ScanResult.options`` or the document's ``inputs``); they are the one source every section words its
+    inputs from. ``eval_data`` names the data the accuracy check ran on when the scan was not given it.
+    ``signoff`` is the reviewer's sign-off (checked against the findings; also settable later with
+    :meth:`ReportData.with_signoff`, as the app does).
     """
     with np.errstate(all="ignore"):  # plotting values near the float limit overflows harmlessly
-        return _build_report(scan, model, scrub, evaluation, safe_bits_curve, baseline_scans, inputs, created, cancel)
+        data = _build_report(
+            scan, model, scrub, evaluation, safe_bits_curve, baseline_scans, inputs, created, cancel, eval_data
+        )
+    return data.with_signoff(signoff) if signoff is not None else data
 
 
 def _build_report(
@@ -76,6 +95,7 @@ def _build_report(
     inputs: Optional[Mapping[str, Any]],
     created: Optional[datetime],
     cancel: Optional[CancelToken],
+    eval_data: Optional[str] = None,
 ) -> ReportData:
     doc = scan_document(scan)
     created = created or datetime.now(timezone.utc)
@@ -112,7 +132,7 @@ def _build_report(
                 rank=i,
                 severity=str(f.get("severity")),
                 attack=str(f.get("attack")),
-                attack_label=ATTACK_LABELS.get(str(f.get("attack")), str(f.get("attack"))),
+                attack_label=_attack_label(f),
                 detector=str(f.get("detector")),
                 tensor=f.get("tensor"),
                 score=float(f.get("score") or 0.0),
@@ -131,7 +151,10 @@ def _build_report(
         if bcounts is not None:
             overlay[str(t.get("name"))] = bcounts
             overlay_label = overlay_label or lab
-    overview = figs.overview_figure(tensors, flagged, baselines=overlay, baseline_label=overlay_label)
+    given_names = [Path(str(b)).name for b in given.get("baselines") or ()]
+    overview = figs.overview_figure(
+        tensors, flagged, baselines=overlay, baseline_label=overlay_label, given_baselines=given_names
+    )
     overview_id = reg.add("overview", "svg", overview) if overview else None
 
     check(cancel)
@@ -164,7 +187,8 @@ def _build_report(
     counts = Counter(str(f.get("severity")) for f in raw_findings)
     verdict = str(doc.get("verdict", "clean"))
     score = float(doc.get("score") or 0.0)
-    headline, summary = _headline(verdict, score, views, counts, flagged)
+    families = family_rows(doc)
+    headline, summary = _headline(verdict, score, views, counts, flagged, families)
     file_name = Path(str(m.get("path", "model"))).name
     limits = list(doc.get("limits") or [])
     probed = any(str(c).startswith("capacity abuse:") for c in doc.get("checked") or ())
@@ -179,7 +203,14 @@ def _build_report(
         headline=headline,
         summary=summary,
         identity=_identity(doc, tensors, created),
-        inputs=inputs_rows(given, evaluation=eval_doc is not None, scrub=scrub_doc is not None, probed=probed),
+        inputs=inputs_rows(
+            given,
+            evaluation=eval_doc is not None,
+            scrub=scrub_doc is not None,
+            probed=probed,
+            eval_data=eval_data or (str(eval_doc["data"]) if eval_doc and eval_doc.get("data") else None),
+            exported=scrub_exported(scrub_doc),
+        ),
         findings=tuple(views),
         figures=dict(reg.figures),
         overview=overview_id,
@@ -191,6 +222,15 @@ def _build_report(
         tensors=tuple(_tensor_row(t, severity_of.get(t.get("name"), "")) for t in tensors),
         counts=dict(counts),
         scan_json=doc,
+        files=file_rows(
+            doc,
+            given,
+            scrub_doc,
+            eval_data or (str(eval_doc["data"]) if eval_doc and eval_doc.get("data") else None),
+        ),
+        families=families,
+        coverage=coverage_rows(doc),
+        near_zero_note=near_zero_note(tensors, set(severity_of)),
     )
 
 
@@ -442,6 +482,8 @@ EVIDENCE_LABELS = {
     "windows": "windows tested",
     "matched": "windows matched",
     "share": "share of windows matched",
+    "probes": "probes per family",
+    "sign_excess": "sign autocorrelation excess (≤ 0: none)",
 }
 _PERCENT_KEYS = (
     "plane_ones",
@@ -509,7 +551,17 @@ def _identity(doc: Mapping, tensors: Sequence[Mapping], created: datetime) -> tu
     return tuple(rows)
 
 
-def _headline(verdict: str, score: float, views: Sequence[FindingView], counts: Counter, flagged) -> tuple[str, str]:
+def _headline(
+    verdict: str, score: float, views: Sequence[FindingView], counts: Counter, flagged, families=()
+) -> tuple[str, str]:
+    if verdict == "incomplete":
+        missing = [f for f in families if f.status == "not-assessed"]
+        what = "; ".join(f"{f.family} ({f.text})" if f.text else f.family for f in missing) or "see below"
+        return (
+            "Incomplete: not every family was assessed",
+            f"No family was detected (model score {score:.2f} of 1), but the model cannot be called clean: "
+            f"not assessed: {what}. Give the missing inputs and inspect again before release.",
+        )
     if verdict == "suspicious":
         top = next((v for v in views if v.severity == "suspicious"), None)
         n = counts.get("suspicious", 0)
@@ -530,6 +582,18 @@ def _headline(verdict: str, score: float, views: Sequence[FindingView], counts: 
         "checks listed below fired; it is not proof that nothing is hidden — see what this inspection cannot "
         "rule out.",
     )
+
+
+def _attack_label(f: Mapping[str, Any]) -> str:
+    """The family label of a finding; a sign-detector finding whose signs show no structure (sign excess ≤ 0)
+    is named for what fired: the value distribution's shape."""
+    attack = str(f.get("attack"))
+    label = ATTACK_LABELS.get(attack, attack)
+    ev = f.get("evidence") or {}
+    excess = ev.get("sign_excess")
+    if attack == "sign" and isinstance(excess, (int, float)) and excess <= 0:
+        return "Weight-distribution shape (sign-encoding check; the signs themselves show no structure)"
+    return label
 
 
 def _tensor_row(t: Mapping, flag: str) -> TensorRow:

@@ -109,10 +109,12 @@ def overview_figure(
     *,
     baselines: Optional[Mapping[str, Sequence[float]]] = None,
     baseline_label: str = "",
+    given_baselines: Sequence[str] = (),
     limit: int = 240,
 ) -> Optional[tuple[tuple[str, ...], str, str]]:
     """Small multiples of every tensor's histogram (flagged ones red, baselines on shared edges in orange);
-    at most ``limit`` panels."""
+    at most ``limit`` panels. ``given_baselines``: the reference models the inspection was given (file names),
+    so that a missing outline is explained truthfully."""
     panels = []
     baselines = baselines or {}
     for t in tensors:
@@ -148,7 +150,12 @@ def overview_figure(
         + (
             f" Orange outlines: the {baseline_label} layer matched to each tensor, on the same bins."
             if baselines
-            else " No reference model was given, so there is no baseline outline."
+            else (
+                f" Reference model(s) {', '.join(given_baselines)} were given, but none of their layers was scanned "
+                "on these bins for this report, so no outline is drawn (the findings' own figures compare them)."
+                if given_baselines
+                else " No reference model was given, so there is no baseline outline."
+            )
         )
         + note
     )

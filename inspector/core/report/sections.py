@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
+import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from inspector.core.judge.detectors import WATERMARKS
-from inspector.core.report.model import Row, Section
+from inspector.core.report.model import CoverageRow, FamilyRow, FileRow, Row, Section
 from inspector.core.report.svg import num
 
 #: Limits stated in every report, in plain words (docs/architecture.md, "Limits"); the scan adds its own (the
@@ -20,9 +23,19 @@ PLAIN_LIMITS = (
 )
 
 
-def inputs_rows(given: Mapping[str, Any], *, evaluation: bool, scrub: bool, probed: bool = False) -> tuple[Row, ...]:
+def inputs_rows(
+    given: Mapping[str, Any],
+    *,
+    evaluation: bool,
+    scrub: bool,
+    probed: bool = False,
+    eval_data: Optional[str] = None,
+    exported: bool = False,
+) -> tuple[Row, ...]:
     """What the inspection was given and, for what it was not, what that leaves unchecked; ``probed`` says the
-    capacity-abuse probe ran (without ``--arch`` when the model file names its recipe)."""
+    capacity-abuse probe ran (without ``--arch`` when the model file names its recipe). ``eval_data``: the data
+    the accuracy check ran on, when the scan itself was not given any; ``exported``: the scrub section describes
+    a file that was really exported (not a temporary working copy)."""
     if given.get("unknown"):
         return (
             Row(
@@ -53,13 +66,24 @@ def inputs_rows(given: Mapping[str, Any], *, evaluation: bool, scrub: bool, prob
         rows.append(Row("Architecture recipe (--arch)", "not given", note="the model file names its recipe"))
     else:
         rows.append(_given("Architecture recipe (--arch)", given.get("arch"), "the capacity-abuse probe could not run"))
-    rows.append(
-        _given(
-            "Evaluation data (--data)",
-            given.get("data"),
-            "the model's behaviour was not probed (capacity abuse leaves the weights looking normal)",
+    if not given.get("data") and evaluation:
+        rows.append(
+            Row(
+                "Evaluation data (--data)",
+                f"{Path(eval_data).name} (accuracy check only)" if eval_data else "given to the accuracy check only",
+                note="the scan was not given it, so its capacity-abuse probe did not run on it",
+                mono=bool(eval_data),
+                missing=True,
+            )
         )
-    )
+    else:
+        rows.append(
+            _given(
+                "Evaluation data (--data)",
+                given.get("data"),
+                "the model's behaviour was not probed (capacity abuse leaves the weights looking normal)",
+            )
+        )
     rows.append(
         _given(
             "Training-data sample (--train-sample)",
@@ -69,12 +93,18 @@ def inputs_rows(given: Mapping[str, Any], *, evaluation: bool, scrub: bool, prob
         )
     )
     if scrub:
-        rows.append(Row("Scrub", "done, see below"))
+        rows.append(Row("Scrub", "done and exported, see below" if exported else "applied, not exported; see below"))
     else:
         rows.append(Row("Scrub", "not done", note="no sanitized copy is described in this report", missing=True))
     if evaluation:
         rows.append(Row("Accuracy check", "done, see below"))
     return tuple(rows)
+
+
+def _name(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ", ".join(Path(str(x)).name for x in v)
+    return Path(str(v)).name
 
 
 def _given(label: str, value: Any, consequence: str) -> Row:
@@ -83,10 +113,89 @@ def _given(label: str, value: Any, consequence: str) -> Row:
     return Row(label, "not given", note=consequence, missing=True)
 
 
+#: The name the app gives a scrub it applied but did not export (a working copy in a temporary folder).
+_WORKING_COPY = re.compile(r"scrubbed-\d+\.safetensors")
+
+
+def scrub_exported(doc: Optional[Mapping[str, Any]]) -> bool:
+    """Whether a scrub document describes a file that was exported and still exists: not one marked
+    ``"exported": false``, not the app's temporary working copy, not a file that is gone."""
+    if not doc:
+        return False
+    out = doc.get("output")
+    if not isinstance(out, Mapping) or not out.get("path") or doc.get("exported") is False:
+        return False
+    p = Path(str(out["path"]))
+    in_temp = str(p.resolve().parent).startswith(str(Path(tempfile.gettempdir()).resolve()))
+    if in_temp and _WORKING_COPY.fullmatch(p.name) and doc.get("exported") is not True:
+        return False
+    return p.is_file()
+
+
 def scrub_section(doc: Optional[Mapping[str, Any]], curve_figure: Optional[str]) -> Section:
     """Settings and outcome of a scrub (a ``model-inspector/scrub/1`` document, or an equivalent dict)."""
     doc = doc or {}
     rows = []
+    status = doc.get("status")
+    rejudged = doc.get("rejudged")
+    if isinstance(rejudged, Mapping):
+        detected = [str(x) for x in rejudged.get("detected") or ()]
+        inputs = rejudged.get("inputs") or {}
+        given = ", ".join(f"{k} {_name(v)}" for k, v in inputs.items() if v) or "no baseline, data or training sample"
+        rows.append(
+            Row(
+                "Verdict on the scrubbed model",
+                "sanitized: no family detected"
+                if not detected
+                else "scrubbed, still suspicious: " + ", ".join(detected),
+                note=f"re-judged {rejudged.get('verdict')} {num(rejudged.get('score'), '.2f')} with the same inputs "
+                f"as the original ({given})",
+                missing=bool(detected),
+            )
+        )
+    elif doc:
+        rows.append(
+            Row(
+                "Verdict on the scrubbed model",
+                "not re-judged",
+                note="the scrub result carries no verdict on its output; it may not be called sanitized",
+                missing=True,
+            )
+        )
+    policy = doc.get("policy")
+    if isinstance(policy, Mapping):
+        dropped = [t for t in policy.get("tensors") or () if isinstance(t, Mapping) and t.get("action") == "drop"]
+        tied = [t for t in policy.get("tensors") or () if isinstance(t, Mapping) and t.get("action") == "tie"]
+        meta_drop = [m for m in policy.get("metadata") or () if isinstance(m, Mapping) and m.get("action") == "drop"]
+        meta_keep = [m for m in policy.get("metadata") or () if isinstance(m, Mapping) and m.get("action") == "keep"]
+        names = ", ".join(str(t.get("name")) for t in dropped[:6]) + (" …" if len(dropped) > 6 else "")
+        rows.append(
+            Row(
+                "Tensors dropped by the export policy",
+                f"{len(dropped)}" + (f": {names}" if dropped else ""),
+                note=f"{sum(int(t.get('bytes') or 0) for t in dropped):,} bytes; non-float tensors and training "
+                "state are dropped unless confirmed with --keep-tensor",
+            )
+        )
+        if tied:
+            rows.append(
+                Row(
+                    "Tied tensors",
+                    ", ".join(f"{t.get('name')} = {t.get('tied_to')}" for t in tied[:6]),
+                    note="written as identical copies, scrubbed with one random stream",
+                )
+            )
+        rows.append(
+            Row(
+                "Metadata",
+                f"{len(meta_keep)} key(s) kept"
+                + (f" ({', '.join(str(m.get('key')) for m in meta_keep)})" if meta_keep else "")
+                + f", {len(meta_drop)} dropped",
+                note="only known conventions survive; the export adds its own inspector.* provenance",
+            )
+        )
+    if status and not isinstance(rejudged, Mapping):
+        rows.append(Row("Status", str(status)))
     src, out = doc.get("source"), doc.get("output")
     bits = doc.get("bits")
     if isinstance(bits, Mapping) and bits:
@@ -125,9 +234,19 @@ def scrub_section(doc: Optional[Mapping[str, Any]], curve_figure: Optional[str])
         )
     if isinstance(src, Mapping):
         rows.append(Row("Source file", Path(str(src.get("path"))).name, note=str(src.get("sha256") or ""), mono=True))
-    if isinstance(out, Mapping):
+    if isinstance(out, Mapping) and scrub_exported(doc):
         rows.append(Row("Exported file", Path(str(out.get("path"))).name, note=str(out.get("path") or ""), mono=True))
         rows.append(Row("Exported file SHA-256", str(out.get("sha256") or "not computed"), mono=True))
+    elif isinstance(out, Mapping):
+        rows.append(
+            Row(
+                "Exported file",
+                "not exported",
+                note="the scrub was applied to a temporary working copy that is not part of this release; export "
+                "it and write the report again to cite its file and SHA-256",
+                missing=True,
+            )
+        )
     intro = (
         "Scrubbing replaced the lowest mantissa bits of every float tensor with random bits. Whatever was stored "
         "there (LSB payloads, encrypted or not) is gone; sign and correlated-value encodings live in the high "
@@ -197,3 +316,119 @@ def value_text(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return ", ".join(value_text(x) for x in v)
     return str(v)
+
+
+# ------------------------------------------------------------------------------------ files, families, coverage
+
+#: Files larger than this are not re-hashed for the report when the scan recorded their SHA-256.
+REHASH_LIMIT = 256 << 20
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_row(role: str, path: Any, recorded: Optional[str] = None) -> Optional[FileRow]:
+    """A row for ``path`` when it is an existing regular file (else ``None``), with its SHA-256: computed, or
+    the recorded one for a file over :data:`REHASH_LIMIT`. A file that no longer matches its recorded digest
+    says so."""
+    if not path:
+        return None
+    p = Path(str(path))
+    try:
+        if not p.is_file():
+            return None
+        size = p.stat().st_size
+    except OSError:
+        return None
+    if recorded and size > REHASH_LIMIT:
+        return FileRow(role, p.name, str(p), recorded, size, "as recorded when it was read (not re-hashed)")
+    try:
+        digest = sha256_of(p)
+    except OSError:
+        return None
+    note = ""
+    if recorded and recorded != digest:
+        note = f"changed since it was read (then {recorded[:16]}…): the figures describe the earlier file"
+    return FileRow(role, p.name, str(p), digest, size, note)
+
+
+def file_rows(
+    doc: Mapping[str, Any],
+    given: Mapping[str, Any],
+    scrub: Optional[Mapping[str, Any]],
+    eval_data: Optional[str] = None,
+) -> tuple[FileRow, ...]:
+    """Every file the report refers to that exists now: the model, its inputs, the scrub's source and export."""
+    m = doc.get("model") or {}
+    rows: list[Optional[FileRow]] = [file_row("model inspected", m.get("path"), m.get("sha256"))]
+    rows += [file_row("reference model", b) for b in given.get("baselines") or ()]
+    rows.append(file_row("baseline profile", given.get("profile")))
+    rows.append(file_row("evaluation data", given.get("data") or eval_data))
+    rows.append(file_row("training-data sample", given.get("train_sample")))
+    if scrub:
+        src, out = scrub.get("source"), scrub.get("output")
+        if isinstance(src, Mapping) and str(src.get("path")) != str(m.get("path")):
+            rows.append(file_row("scrub source", src.get("path"), src.get("sha256")))
+        if isinstance(out, Mapping) and scrub_exported(scrub):
+            rows.append(file_row("exported file", out.get("path"), out.get("sha256")))
+    seen: set[str] = set()
+    unique = []
+    for r in rows:
+        if r is not None and (r.role, r.path) not in seen:
+            seen.add((r.role, r.path))  # type: ignore[arg-type]
+            unique.append(r)
+    return tuple(unique)
+
+
+def family_rows(doc: Mapping[str, Any]) -> tuple[FamilyRow, ...]:
+    """The scan's per-family status (``families``), when it carries one."""
+    out = []
+    for f in doc.get("families") or ():
+        if not isinstance(f, Mapping) or not f.get("family"):
+            continue
+        status = str(f.get("status") or "")
+        text = next((str(f[k]) for k in ("by", "needs", "why") if f.get(k)), "")
+        if status == "not-assessed" and f.get("needs"):
+            text = f"needs {f['needs']}"
+        out.append(FamilyRow(str(f["family"]), status, text))
+    return tuple(out)
+
+
+def coverage_rows(doc: Mapping[str, Any]) -> tuple[CoverageRow, ...]:
+    """The scan's coverage table (``coverage``: bytes per class and the checks that read them), when present."""
+    out = []
+    for c in doc.get("coverage") or ():
+        if not isinstance(c, Mapping) or not c.get("class"):
+            continue
+        checks = c.get("checks")
+        text = ", ".join(str(x) for x in checks) if isinstance(checks, (list, tuple)) else str(checks or "")
+        b = c.get("bytes")
+        size = f"{b:,}" if isinstance(b, int) and not isinstance(b, bool) else str(b if b is not None else "–")
+        out.append(CoverageRow(str(c["class"]), size, text or "none", unchecked=not text))
+    return tuple(out)
+
+
+def near_zero_note(tensors: Sequence[Mapping[str, Any]], flagged: set[str]) -> str:
+    """The appendix's explanation of the ±0.05σ column, with this model's own range instead of a fixed figure."""
+    base = (
+        "±.05σ: share of weights within 0.05 standard deviations of zero (sign encoding piles weights there). "
+        "A Gaussian holds 4.0%; trained layers are heavier-tailed and usually hold more"
+    )
+    vals: list[float] = []
+    for t in tensors:
+        st = t.get("stats") or {}
+        v = st.get("near_zero_fraction")
+        if t.get("name") in flagged or t.get("kind") not in ("dense", "conv", "embedding"):
+            continue
+        if isinstance(v, (int, float)) and int(st.get("count") or 0) >= 256:
+            vals.append(float(v))
+    if vals:
+        lo, hi = min(vals), max(vals)
+        span = f"{lo:.0%}" if f"{lo:.0%}" == f"{hi:.0%}" else f"{lo:.0%}–{hi:.0%}"
+        base += f"; this model's unflagged weight matrices hold {span}"
+    return base + "."
