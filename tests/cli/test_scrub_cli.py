@@ -131,6 +131,7 @@ def test_auto_without_a_safe_k_writes_nothing(small_model, tmp_path, monkeypatch
     for mod in (recipes, facade):
         monkeypatch.setattr(mod, "resolve", lambda spec, model=None: R())
     monkeypatch.setattr(data_mod, "load_dataset", lambda path: object())
+    monkeypatch.setattr("inspector.core.formats.load_dataset", lambda path: object())
     for mod in (scrub_mod, facade):
         monkeypatch.setattr(
             mod,
@@ -160,6 +161,7 @@ def test_check_beyond_max_drop_exits_1(small_model, tmp_path, monkeypatch, capsy
     for mod in (recipes, facade):
         monkeypatch.setattr(mod, "resolve", lambda spec, model=None: R())
     monkeypatch.setattr(data_mod, "load_dataset", lambda path: object())
+    monkeypatch.setattr("inspector.core.formats.load_dataset", lambda path: object())
     for mod in (eval_mod, facade):
         monkeypatch.setattr(mod, "evaluate", lambda *a, **k: fake)
     # d.npz does not exist: the re-judge (a scan with --data) is replaced by a clean verdict
