@@ -1,4 +1,5 @@
-"""``model-inspector scan``: statistics and findings of one model; exit 0 clean, 1 suspicious, 2 unreadable."""
+"""``model-inspector scan``: statistics and findings of one model; exit 0 clean, 1 suspicious, 2 could not inspect,
+3 incomplete (a family of attacks was not assessed; ``--allow-incomplete`` turns it into 0)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 from inspector.cli._common import check_output, human_bytes, progress_for, write_json
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile, open_model
-from inspector.core.measure.scan import ScanOptions, ScanResult, scan
+from inspector.core.judge.families import exit_code
+from inspector.core.pipeline import ScanOptions, ScanResult, scan
 
 COMMAND = "scan"
 ORDER = 10
@@ -28,6 +30,11 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-sample", metavar="TRAIN", help="sample of the training data: enables data-aware tests")
     p.add_argument("--bins", type=int, default=256, help="histogram bins per tensor (default 256)")
     p.add_argument("--workers", type=int, default=0, help="threads (default: one per core)")
+    p.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="exit 0 instead of 3 when the verdict is incomplete (some family of attacks was not assessed)",
+    )
 
 
 def options_from(args: argparse.Namespace) -> ScanOptions:
@@ -74,7 +81,9 @@ def add_parser(sub) -> None:
         COMMAND,
         help="inspect a model: statistics, detectors, verdict",
         description="Scan every tensor (streamed, on all cores), run the detectors and print a verdict. "
-        "Exit status: 0 clean, 1 suspicious, 2 could not inspect.",
+        "Exit status: 0 clean, 1 suspicious (including a file that would run code on load), 2 could not inspect, "
+        "3 incomplete: nothing suspicious, but some family of attacks was not assessed (the verdict names the input "
+        "that would assess it; --allow-incomplete exits 0).",
     )
     add_scan_options(p)
     p.add_argument("--json", metavar="OUT", help="write the scan/1 JSON document to OUT ('-' for stdout)")
@@ -140,8 +149,14 @@ def print_summary(result: ScanResult, out=None) -> None:
         print("\nNot ruled out:", file=out)
         for line in result.limits:
             print(f"  - {line}", file=out)
+    if result.families:
+        print("\nAttack families:", file=out)
+        for f in result.families:
+            print(f"  {f.title:<27} {f.status.upper():<16} {f.text}", file=out)
     verdict = result.verdict.upper()
     print(f"\nVerdict: {verdict} (score {result.score:.2f}, {result.seconds:.2f} s)", file=out)
+    if result.verdict == "incomplete":
+        print("  not clean: " + "; ".join(result.missing), file=out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,11 +171,12 @@ def run(args: argparse.Namespace) -> int:
     result = scan_with_bar(model, opts)
     if args.json:
         write_json(result.to_json(), args.json)
+    code = exit_code(result.verdict, getattr(args, "allow_incomplete", False))
     if args.json == "-":
-        return 1 if result.verdict == "suspicious" else 0
+        return code
     if args.quiet:
         print(f"{result.verdict} {result.score:.2f} {model.path}")
     else:
         print_table(result)
         print_summary(result)
-    return 1 if result.verdict == "suspicious" else 0
+    return code

@@ -36,9 +36,9 @@ def test_suspicious_model_exits_1_and_says_why(make_model, capsys):
     assert "Not ruled out:" in out and "Encrypted" in out
 
 
-def test_clean_model_exits_0(make_model, capsys):
-    assert main(["scan", str(make_model(_weights()))]) == 0
-    assert "Verdict: CLEAN" in capsys.readouterr().out
+def test_benign_weights_alone_are_incomplete_not_clean(make_model, capsys):
+    assert main(["scan", str(make_model(_weights()))]) == 3  # incomplete: nothing probed capacity abuse
+    assert "Verdict: INCOMPLETE" in capsys.readouterr().out
 
 
 def test_quiet_and_json_to_stdout_keep_the_exit_code(make_model, capsys):
@@ -73,7 +73,10 @@ def test_baseline_build_then_scan_with_the_profile(make_model, tmp_path, capsys)
     assert "2 trusted model(s)" in capsys.readouterr().out
     doc = json.loads(prof.read_text())
     assert doc["schema"] == "model-inspector/profile/1" and "dense" in doc["kinds"]
-    assert main(["scan", str(make_model(_weights(3), name="m.safetensors")), "--profile", str(prof)]) == 0
+    assert (
+        main(["scan", str(make_model(_weights(3), name="m.safetensors")), "--profile", str(prof), "--allow-incomplete"])
+        == 0
+    )
     assert f"profile {prof}" in capsys.readouterr().out
 
 
@@ -81,7 +84,7 @@ def test_scan_with_a_reference_shows_the_matching(make_model, capsys):
     ref = make_model(_weights(1), name="ref.safetensors")
     renamed = {k.replace("fc", "layer"): v for k, v in _weights(2).items()}
     p = make_model(renamed, name="m.safetensors")
-    assert main(["scan", str(p), "--baseline", str(ref)]) == 0
+    assert main(["scan", str(p), "--baseline", str(ref)]) == 3
     out = capsys.readouterr().out
     assert "0 layer(s) matched by name, 4 by shape and order" in out
 

@@ -48,7 +48,7 @@ def data_findings(result, attack=None):
 
 def test_gaussian_weights_match_no_training_image(make_model, train_sample):
     r = scan(two_layer(make_model, gaussian((128, 64))), ScanOptions(train_sample=str(train_sample)))
-    assert r.verdict == "clean"
+    assert r.verdict == "incomplete"
     found = {f.attack: f for f in data_findings(r)}
     assert set(found) == {"correlated-value", "sign", "lsb"}
     assert all(f.severity == "info" for f in found.values())

@@ -35,7 +35,17 @@ def test_scan_json_contract(small_model):
         "train_sample": None,
         "bins": 256,
     }
-    assert doc["verdict"] in ("clean", "suspicious")
+    assert doc["verdict"] in ("clean", "incomplete", "suspicious")
+    assert {f["family"] for f in doc["families"]} == {
+        "lsb",
+        "correlated-value",
+        "sign",
+        "capacity-abuse",
+        "non-float",
+        "metadata",
+        "code-execution",
+    }
+    assert sum(r["bytes"] for r in doc["coverage"]["rows"]) == doc["coverage"]["file_bytes"]
     assert 0.0 <= doc["score"] <= 1.0
     for f in doc["findings"]:
         assert f["attack"] in ATTACKS and f["severity"] in SEVERITIES

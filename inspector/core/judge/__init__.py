@@ -1,1 +1,22 @@
-"""Judging: baselines, detectors, findings and the verdict, computed from measurements."""
+"""Judging: baselines, detectors, findings, per-family status and the verdict, computed from measurements.
+
+:func:`judge` is pure: it reads no file and runs no model."""
+
+from inspector.core.judge.families import FAMILIES, STATUSES, VERDICTS, FamilyStatus
+from inspector.core.judge.findings import ATTACKS, SEVERITIES, Finding
+from inspector.core.judge.judgement import CoverageRow, JudgeInputs, Judgement, ProbeOutcome, judge
+
+__all__ = [
+    "ATTACKS",
+    "FAMILIES",
+    "SEVERITIES",
+    "STATUSES",
+    "VERDICTS",
+    "CoverageRow",
+    "FamilyStatus",
+    "Finding",
+    "JudgeInputs",
+    "Judgement",
+    "ProbeOutcome",
+    "judge",
+]

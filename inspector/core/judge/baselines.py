@@ -32,7 +32,7 @@ from inspector.core.resources import resource_path
 
 PROFILE_SCHEMA = "model-inspector/profile/1"
 
-#: Features a profile records per layer kind (names of :class:`~inspector.core.judge.detectors.features.Features`).
+#: Features a profile records per layer kind (names of :class:`~inspector.core.measure.features.Features`).
 PROFILE_FEATURES = (
     "near_zero",
     "zero_fraction",
@@ -160,11 +160,11 @@ def build_profile(
 ) -> Profile:
     """A profile from trusted models: for every layer kind, the range of each feature over their layers.
 
-    Layers too small to judge (fewer than :data:`~inspector.core.judge.detectors.features.MIN_ORDER` non-zero
+    Layers too small to judge (fewer than :data:`~inspector.core.measure.features.MIN_ORDER` non-zero
     values) are left out, so a profile's ranges are not widened by sampling noise.
     """
-    from inspector.core.judge.detectors.features import MIN_ORDER, tensor_features
-    from inspector.core.measure.scan import ScanOptions, scan
+    from inspector.core.measure.features import MIN_ORDER
+    from inspector.core.measure.scan import ScanOptions, scan_tensors
 
     if not paths:
         raise InspectorError("no trusted models given", hint="Name one or more trusted model files")
@@ -174,10 +174,10 @@ def build_profile(
         check(cancel)
         report(progress, i, len(paths), f"profiling {Path(path).name}")
         model = open_model(path)
-        result = scan(model, ScanOptions(detectors=False, hash=False), cancel=cancel)
+        tensors = scan_tensors(model, ScanOptions(detectors=False, hash=False), cancel=cancel)
         sources.append(Path(path).name)
-        for ts in result.tensors:
-            f = tensor_features(ts, model[ts.name], cancel=cancel)
+        for ts in tensors:
+            f = ts.features
             if f is None or f.nonzero < MIN_ORDER:
                 continue
             per = values.setdefault(f.kind, {k: [] for k in PROFILE_FEATURES})
@@ -271,7 +271,7 @@ def load_reference(
 ) -> Reference:
     """Open a reference model, match its float layers to ``tensors`` (the inspected model's TensorScans) and
     scan it with each matched layer's histogram on the inspected layer's edges."""
-    from inspector.core.measure.scan import ScanOptions, scan
+    from inspector.core.measure.scan import ScanOptions, scan_tensors
 
     ref_model = open_model(path)
     floats = [t for t in tensors if t.dtype.startswith(("F", "BF"))]
@@ -290,13 +290,13 @@ def load_reference(
     with _REFERENCE_LOCK:
         cached = _REFERENCES.get(key)
     if cached is None:
-        result = scan(
+        measured = scan_tensors(
             ref_model,
             ScanOptions(bins=bins, ranges=ranges, hash=False, detectors=False),
             progress=progress,
             cancel=cancel,
         )
-        cached = {t.name: t for t in result.tensors}
+        cached = {t.name: t for t in measured}
         with _REFERENCE_LOCK:
             _REFERENCES[key] = cached
             while len(_REFERENCES) > 4:
@@ -328,67 +328,72 @@ class LayerDistance:
     extra: Mapping[str, float] = field(default_factory=dict)
 
 
-def _sample(x: np.ndarray, limit: int = 200_000) -> np.ndarray:
-    x = x[np.isfinite(x) & (x != 0)]
-    step = max(1, x.size // limit)
-    return np.sort(x[::step].astype(np.float64))
+def _nonzero_counts(stats: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A tensor's histogram (edges, counts) with its exact zeros taken out of the bin that holds 0."""
+    h = stats.histogram
+    edges = np.asarray(h.edges, dtype=np.float64)
+    counts = np.asarray(h.counts, dtype=np.float64).copy()
+    if stats.zero:
+        b = int(np.searchsorted(edges, 0.0, side="right") - 1)
+        if 0 <= b < counts.size:
+            counts[b] = max(0.0, counts[b] - stats.zero)
+    return edges, counts
 
 
-def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sample Kolmogorov–Smirnov statistic of sorted samples."""
-    if a.size == 0 or b.size == 0:
-        return math.nan
-    grid = np.concatenate([a, b])
-    fa = np.searchsorted(a, grid, side="right") / a.size
-    fb = np.searchsorted(b, grid, side="right") / b.size
-    return float(np.max(np.abs(fa - fb)))
+def histogram_distance(stats: Any, ref_stats: Any) -> Optional[LayerDistance]:
+    """KS and 1-Wasserstein (in the baseline layer's σ) between two layers measured on the same bin edges.
+
+    Both come from the histograms the scan measured over every element (exact zeros left out), so no file is
+    read: KS is taken at the bin edges (within one bin's mass of the exact value), Wasserstein integrates the
+    difference of the two piecewise-linear CDFs."""
+    if stats.histogram is None or ref_stats.histogram is None:
+        return None
+    ea, ca = _nonzero_counts(stats)
+    eb, cb = _nonzero_counts(ref_stats)
+    if ea.shape != eb.shape or not np.array_equal(ea, eb):
+        return None
+    na, nb = ca.sum(), cb.sum()
+    if na == 0 or nb == 0:
+        return LayerDistance(math.nan, math.nan, int(na), int(nb))
+    fa = np.concatenate([[0.0], np.cumsum(ca) / na])
+    fb = np.concatenate([[0.0], np.cumsum(cb) / nb])
+    ks = float(np.max(np.abs(fa - fb)))
+    gaps = np.abs(fa - fb)
+    w = float(np.sum((gaps[:-1] + gaps[1:]) / 2.0 * np.diff(ea)))
+    sd = ref_stats.std
+    return LayerDistance(ks, w / sd if sd and math.isfinite(sd) and sd > 0 else math.nan, int(na), int(nb))
 
 
-def wasserstein(a: np.ndarray, b: np.ndarray, points: int = 1000) -> float:
-    """1-Wasserstein distance between two sorted samples, by their quantile functions."""
-    if a.size == 0 or b.size == 0:
-        return math.nan
-    q = (np.arange(points) + 0.5) / points
-    return float(np.mean(np.abs(np.quantile(a, q) - np.quantile(b, q))))
-
-
-def layer_distance(values: np.ndarray, ref_values: np.ndarray) -> LayerDistance:
-    """KS and Wasserstein (in baseline σ) between a layer's values and its baseline layer's values."""
-    a, b = _sample(values), _sample(ref_values)
-    sd = float(b.std()) if b.size else math.nan
-    w = wasserstein(a, b)
-    return LayerDistance(ks_distance(a, b), w / sd if sd and sd > 0 else math.nan, int(a.size), int(b.size))
-
-
-def shared_histograms(values: np.ndarray, ref_values: np.ndarray, bins: int = 256) -> dict[str, Any]:
-    """Histograms of two samples on the same edges (their joint range), for plots and reports."""
-    a = values[np.isfinite(values)]
-    b = ref_values[np.isfinite(ref_values)]
-    lo = float(min(a.min(initial=np.inf), b.min(initial=np.inf)))
-    hi = float(max(a.max(initial=-np.inf), b.max(initial=-np.inf)))
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
-        lo, hi = (lo - 0.5, hi + 0.5) if math.isfinite(lo) else (0.0, 1.0)
-    edges = np.histogram_bin_edges(np.empty(0), bins=bins, range=(lo, hi))
+def coarse_histograms(stats: Any, ref_stats: Any, bins: int = 64) -> dict[str, Any]:
+    """Two layers' histograms measured on the same edges, merged into at most ``bins`` bins, for evidence."""
+    edges = np.asarray(stats.histogram.edges, dtype=np.float64)
+    a = np.asarray(stats.histogram.counts, dtype=np.int64)
+    b = np.asarray(ref_stats.histogram.counts, dtype=np.int64)
+    group = max(1, a.size // bins) if a.size % max(1, a.size // bins) == 0 else 1
     return {
-        "edges": edges.tolist(),
-        "counts": np.histogram(a, edges)[0].tolist(),
-        "ref_counts": np.histogram(b, edges)[0].tolist(),
+        "edges": edges[::group].tolist() if (edges.size - 1) % group == 0 else edges.tolist(),
+        "counts": a.reshape(-1, group).sum(axis=1).tolist(),
+        "ref_counts": b.reshape(-1, group).sum(axis=1).tolist(),
     }
 
 
-def gaussian_histogram(values: np.ndarray, bins: int = 64) -> dict[str, Any]:
-    """A layer's histogram and its fitted zero-mean Gaussian's expected counts (σ = RMS) on the same edges."""
-    from inspector.core.judge.detectors.features import erf
+def gaussian_histogram(stats: Any, bins: int = 64) -> dict[str, Any]:
+    """A layer's measured histogram (merged into at most ``bins`` bins) and the expected counts of a zero-mean
+    Gaussian with the layer's RMS on the same edges."""
+    from inspector.core.measure.features import erf
 
-    a = values[np.isfinite(values)].astype(np.float64)
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = np.histogram_bin_edges(np.empty(0), bins=bins, range=(lo, hi))
-    rms = math.sqrt(float(np.mean(a * a))) if a.size else 0.0
+    h = stats.histogram
+    if h is None or not h.bins:
+        return {"edges": [], "counts": [], "ref_counts": []}
+    counts = np.asarray(h.counts, dtype=np.int64)
+    group = max(1, counts.size // bins) if counts.size % max(1, counts.size // bins) == 0 else 1
+    edges = np.asarray(h.edges, dtype=np.float64)[::group]
+    merged = counts.reshape(-1, group).sum(axis=1)
+    finite = stats.count - stats.nan - stats.inf
+    rms = math.sqrt(stats.std**2 + stats.mean**2) if math.isfinite(stats.std) and math.isfinite(stats.mean) else 0.0
     cdf = 0.5 * (1.0 + erf(edges / (rms * math.sqrt(2.0)))) if rms > 0 else (edges >= 0).astype(float)
     return {
         "edges": edges.tolist(),
-        "counts": np.histogram(a, edges)[0].tolist(),
-        "ref_counts": np.rint(np.diff(cdf) * a.size).astype(np.int64).tolist(),
+        "counts": merged.tolist(),
+        "ref_counts": np.rint(np.diff(cdf) * finite).astype(np.int64).tolist(),
     }

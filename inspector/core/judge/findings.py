@@ -6,7 +6,18 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 #: Allowed values of :attr:`Finding.attack` (the scan JSON contract).
-ATTACKS = ("lsb", "correlated-value", "sign", "capacity-abuse", "provenance", "numeric", "other")
+ATTACKS = (
+    "lsb",
+    "correlated-value",
+    "sign",
+    "capacity-abuse",
+    "code-execution",
+    "non-float",
+    "metadata",
+    "provenance",
+    "numeric",
+    "other",
+)
 #: Allowed values of :attr:`Finding.severity`, mildest first.
 SEVERITIES = ("info", "warning", "suspicious")
 

@@ -13,15 +13,14 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
-from inspector._version import __version__
 from inspector.core.dtypes import widen
 from inspector.core.formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, sha256_files
 from inspector.core.formats.model_file import open_model
-from inspector.core.judge.findings import Finding, model_score, rank, verdict_of
+from inspector.core.measure.features import FeatureAcc, Features, finish, unit_of
 from inspector.core.measure.kernels import Kernels, histogram_from_table
 from inspector.core.measure.kernels import plan as plan_kernels
 from inspector.core.measure.layers import layer_kind
@@ -61,6 +60,8 @@ class ScanOptions:
     #: a sample of the training data, for the decisive data-aware detectors
     train_sample: Optional[str] = None
     detectors: bool = True
+    #: whole-tensor detector features (order, phases, windows, grids) in the same pass as the statistics
+    features: bool = True
     #: numba kernels for float tensors: None automatic (big models, or already warm), True always, False never;
     #: MODEL_INSPECTOR_NO_JIT=1 forces numpy
     jit: Optional[bool] = None
@@ -75,6 +76,8 @@ class TensorScan:
     shape: tuple[int, ...]
     kind: str
     stats: TensorStats
+    #: whole-tensor features for the detectors (float tensors only)
+    features: Optional[Features] = None
 
     @property
     def numel(self) -> int:
@@ -115,18 +118,16 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
-class ScanResult:
-    """Everything a scan found: the model, per-tensor statistics, ranked findings, verdict and score."""
+class Measurement:
+    """What one streaming pass over a model measured: plain data, enough to judge the model without reading it
+    again. ``threats`` are the dangerous calls the reader found and refused (never ran)."""
 
     model: ModelInfo
     tensors: tuple[TensorScan, ...]
-    findings: tuple[Finding, ...]
-    verdict: str
-    score: float
-    limits: tuple[str, ...] = ()
-    checked: tuple[str, ...] = ()
+    file_bytes: int = 0
+    threats: tuple[Any, ...] = ()
+    bins: int = 256
     seconds: float = 0.0
-    options: ScanOptions = field(default_factory=ScanOptions)
 
     def tensor(self, name: str) -> TensorScan:
         for t in self.tensors:
@@ -134,36 +135,17 @@ class ScanResult:
                 return t
         raise KeyError(name)
 
-    def to_json(self) -> dict[str, Any]:
-        """The ``model-inspector/scan/1`` document (docs/architecture.md)."""
-        return {
-            "schema": SCHEMA,
-            "tool": {"name": "model-inspector", "version": __version__},
-            "model": self.model.to_json(),
-            "inputs": {
-                "baselines": list(self.options.baselines),
-                "profile": self.options.profile,
-                "arch": self.options.arch,
-                "data": self.options.data,
-                "train_sample": self.options.train_sample,
-                "bins": self.options.bins,
-            },
-            "verdict": self.verdict,
-            "score": round(self.score, 6),
-            "findings": [f.to_json() for f in self.findings],
-            "checked": list(self.checked),
-            "limits": list(self.limits),
-            "tensors": [t.to_json() for t in self.tensors],
-            "seconds": round(self.seconds, 3),
-        }
-
 
 # --------------------------------------------------------------------------------------------------------------
 
 
 def _pieces(ref: TensorRef, piece_bytes: int) -> list[tuple[int, int]]:
+    """Element ranges of a tensor for the pool, each starting on a unit boundary (kernel, row)."""
     n = ref.numel
     step = max(1, piece_bytes // ref.dtype.itemsize)
+    unit = unit_of(ref.shape)
+    if unit > 1:
+        step = max(unit, step // unit * unit)
     return [(s, min(n, s + step)) for s in range(0, n, step)] or [(0, 0)]
 
 
@@ -186,15 +168,33 @@ def _quiet(fn: Callable) -> Callable:
     return wrapper
 
 
+def _with_features(chunks, acc: Optional[FeatureAcc], dt) -> Any:
+    """Pass the chunks through, folding each into the feature accumulator before the consumer sees it."""
+    for chunk in chunks:
+        if acc is not None:
+            acc.add(chunk, dt)
+        yield chunk
+
+
 @_quiet
-def _p1(ref: TensorRef, opts: ScanOptions, cancel, tick, kern: Optional[Kernels] = None) -> Pass1:
+def _p1(
+    ref: TensorRef,
+    opts: ScanOptions,
+    cancel,
+    tick,
+    kern: Optional[Kernels] = None,
+    start: int = 0,
+    unit: int = 0,
+) -> tuple[Pass1, Optional[FeatureAcc]]:
+    acc = FeatureAcc(start=start, unit=unit) if opts.features and ref.dtype.is_float else None
+    chunks = _with_features(iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel), acc, ref.dtype)
     if kern is not None and kern.covers(ref.dtype):
-        return kern.pass1(iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel), ref.dtype, tick)
-    acc = Pass1()
-    for chunk in iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel):
-        acc = acc.merge(pass1_chunk(chunk, ref.dtype))
+        return kern.pass1(chunks, ref.dtype, tick), acc
+    p = Pass1()
+    for chunk in chunks:
+        p = p.merge(pass1_chunk(chunk, ref.dtype))
         tick(chunk.nbytes)
-    return acc
+    return p, acc
 
 
 @_quiet
@@ -244,10 +244,16 @@ class _Scanner:
     def tensor(self, ref: TensorRef) -> TensorScan:
         """Scan one tensor, fanning its pieces out to the pool when it is big."""
         opts = self.opts
-        pieces = [_sub(ref, a, b) for a, b in _pieces(ref, opts.piece_bytes)] if ref.contiguous else [ref]
+        spans = _pieces(ref, opts.piece_bytes) if ref.contiguous else [(0, ref.numel)]
+        pieces = [_sub(ref, a, b) for a, b in spans] if ref.contiguous else [ref]
         p1 = Pass1()
-        for part in self._map(lambda r: _p1(r, opts, self.cancel, self.tick, self.kern), pieces):
+        acc: Optional[FeatureAcc] = None
+        jobs = list(zip(pieces, (a for a, _ in spans)))
+        unit = unit_of(ref.shape) if ref.contiguous else 0
+        for part, part_acc in self._map(lambda j: _p1(j[0], opts, self.cancel, self.tick, self.kern, j[1], unit), jobs):
             p1 = p1.merge(part)
+            if part_acc is not None:
+                acc = part_acc if acc is None else acc.merge(part_acc)
         check(self.cancel)
         lo, hi = opts.ranges.get(ref.name, (p1.min, p1.max))
         with np.errstate(all="ignore"):
@@ -256,7 +262,12 @@ class _Scanner:
         thr = NEAR_ZERO_SIGMAS * std
         hist, near = self._pass2(ref, pieces, p1, edges, thr, (lo, hi))
         stats = finalize(p1, ref.dtype, hist, edges, near)
-        result = TensorScan(ref.name, ref.dtype.name, ref.shape, layer_kind(ref.name, ref.shape), stats)
+        kind = layer_kind(ref.name, ref.shape)
+        feats = None
+        if acc is not None and ref.numel:
+            with np.errstate(all="ignore"):
+                feats = finish(acc, stats, p1.tables, ref.name, kind, ref.dtype)
+        result = TensorScan(ref.name, ref.dtype.name, ref.shape, kind, stats, feats)
         if self.on_tensor is not None:
             self.on_tensor(result)
         return result
@@ -334,17 +345,18 @@ def scan_tensors(
     return _Scanner(model, options, progress, CancelToken(cancel), on_tensor).run()
 
 
-def scan(
+def measure(
     model: ModelFile | str | Path,
     options: ScanOptions = ScanOptions(),
     *,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
     on_tensor: Optional[Callable[[TensorScan], None]] = None,
-) -> ScanResult:
-    """Scan a model: per-tensor statistics, then every applicable detector; returns an immutable result.
+) -> Measurement:
+    """One streaming pass over every element of every tensor: statistics, detector features and the file's
+    SHA-256 (on its own thread, from the page cache the pass fills). Returns plain, serialisable data.
 
-    ``progress(done, total, message)`` is called from worker threads; ``cancel`` stops the scan within a chunk
+    ``progress(done, total, message)`` is called from worker threads; ``cancel`` stops the pass within a chunk
     (raising :class:`~inspector.core.progress.Cancelled`). Raises
     :class:`~inspector.core.errors.InspectorError` for unreadable files.
     """
@@ -378,23 +390,31 @@ def scan(
         bytes=mf.nbytes,
         metadata=dict(mf.metadata),
     )
-    findings: Sequence[Finding] = ()
-    limits: Sequence[str] = ()
-    checked: Sequence[str] = ()
-    if options.detectors:
-        from inspector.core.judge.detectors import run_detectors
-
-        report(progress, done, done, "running detectors")
-        findings, checked, limits = run_detectors(mf, tensors, options, progress=progress, cancel=cancel)
-    ranked = rank(findings)
-    return ScanResult(
+    return Measurement(
         model=info,
         tensors=tensors,
-        findings=ranked,
-        verdict=verdict_of(ranked),
-        score=model_score(ranked),
-        limits=tuple(limits),
-        checked=tuple(checked),
+        file_bytes=_file_bytes(mf),
+        threats=tuple(getattr(mf, "threats", ()) or ()),
+        bins=options.bins,
         seconds=time.perf_counter() - t0,
-        options=options,
     )
+
+
+def _file_bytes(mf: ModelFile) -> int:
+    total = 0
+    for f in mf.files or (mf.path,):
+        try:
+            total += os.stat(f).st_size
+        except OSError:
+            pass
+    return total
+
+
+def __getattr__(name: str) -> Any:
+    # Transitional: ``scan`` and ``ScanResult`` moved to :mod:`inspector.core.pipeline` (they judge as well as
+    # measure); older imports from here keep working until every caller imports the pipeline.
+    if name in ("scan", "ScanResult"):
+        from inspector.core import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(name)

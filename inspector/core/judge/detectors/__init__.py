@@ -1,10 +1,11 @@
-"""Detectors: each family turns scan statistics (plus baselines and data, when given) into findings.
+"""Detectors: each family turns measurements (plus baselines and data, when given) into findings.
 
 Families, one module each: :mod:`numeric` (NaN/Inf/subnormals), :mod:`lsb` (low mantissa bits, provenance),
 :mod:`sign` (sign encoding), :mod:`correlated` (correlated value encoding), :mod:`distance` (distance to a
-reference model), :mod:`data_aware` (the training data itself in the weights, with ``--train-sample``) and
-:mod:`capacity` (black-box probe, with ``--data`` and an architecture). :func:`run_detectors` runs every
-applicable one and says what it checked and what it could not rule out.
+reference model), :mod:`nonfloat` (integer and bool tensors), :mod:`metadata` (header key/value pairs),
+:mod:`code_execution` (dangerous calls a pickle would make on load) read measurements only. Two steps look at
+more than measurements and run before the judge: :mod:`data_aware` matches a training sample against the
+weights (reads the file) and :mod:`capacity` probes the model's behaviour (runs it).
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from inspector.core.formats.base import ModelFile
-from inspector.core.judge.baselines import Profile, Reference, default_profile_path, load_profile, load_reference
+from inspector.core.judge.baselines import Profile, Reference, default_profile_path
 from inspector.core.judge.detectors import capacity, correlated, data_aware, distance, lsb, numeric, sign
 from inspector.core.judge.detectors.context import Context, grade
-from inspector.core.judge.detectors.features import Features, tensor_features
 from inspector.core.judge.findings import Finding
-from inspector.core.progress import CancelToken, ProgressCallback, check
+from inspector.core.progress import CancelToken, check
 
-__all__ = ["Context", "Features", "grade", "run_detectors", "tensor_features", "limits_for"]
+__all__ = ["QUIET", "Context", "grade", "limits_for", "match_training_data", "probe_capacity", "weight_detectors"]
 
 #: Info findings of these detectors are per-layer measurements below the warning level, not news: left out.
 _QUIET = {lsb.NAME, sign.NAME, correlated.NAME}
@@ -73,44 +73,56 @@ def limits_for(options: Any, profile: Optional[Profile], cap_reason: Optional[st
     return out
 
 
-def run_detectors(
-    model: ModelFile,
-    tensors: Sequence,
-    options,
-    *,
-    progress: Optional[ProgressCallback] = None,
-    cancel: Optional[CancelToken] = None,
-) -> tuple[list[Finding], list[str], list[str]]:
-    """Run every applicable detector: ``(findings, what was checked, what could not be ruled out)``."""
-    profile = load_profile(getattr(options, "profile", None))
-    refs: list[Reference] = []
-    for path in getattr(options, "baselines", ()) or ():
-        check(cancel)
-        refs.append(load_reference(path, tensors, cancel=cancel))
-    ctx = Context(model, tensors, options, profile=profile, references=refs, cancel=cancel)
-    checked = ["numeric: NaN, Inf, subnormal values"]
-    findings: list[Finding] = list(numeric.detect(tensors))
-    families: list[Any] = [lsb, sign, correlated]
-    if refs:
-        families.append(distance)
-    if getattr(options, "train_sample", None):
-        families.append(data_aware)
-    cap_reason = capacity.available(ctx)
-    if cap_reason is None:
-        families.append(capacity)
-    # No progress reports here: the scan's progress total is in bytes and must not go backwards; the
-    # detectors take a fraction of the scan's time on everything but the capacity probe.
-    for fam in families:
-        check(cancel)
-        findings += fam.detect(ctx)
-        checked.append(fam.checked(ctx))
-    for ref in refs:
-        checked.append(ref.describe_matching())
-    if profile is not None and not refs:
-        checked.append(f"baseline: {'built-in profile' if _is_default(profile) else f'profile {profile.path}'}")
-    findings = [
+def quiet(findings: Sequence[Finding]) -> list[Finding]:
+    """Findings minus per-layer info measurements below the warning level (not news for a reviewer)."""
+    return [
         f
         for f in findings
         if not (f.detector in _QUIET and f.severity == "info" and (f.evidence.get("excess") or 0.0) < _QUIET_BELOW)
     ]
-    return findings, checked, limits_for(options, profile, cap_reason)
+
+
+QUIET = quiet
+
+
+def weight_detectors(ctx: Context) -> tuple[list[Finding], list[str]]:
+    """Every detector that reads measurements only: ``(findings, what was checked)``."""
+    checked = ["numeric: NaN, Inf, subnormal values"]
+    findings: list[Finding] = list(numeric.detect(ctx.tensors))
+    families: list[Any] = [lsb, sign, correlated]
+    if ctx.references:
+        families.append(distance)
+    for fam in families:
+        findings += fam.detect(ctx)
+        checked.append(fam.checked(ctx))
+    for ref in ctx.references:
+        checked.append(ref.describe_matching())
+    if ctx.profile is not None and not ctx.references:
+        checked.append(f"baseline: {'built-in profile' if _is_default(ctx.profile) else f'profile {ctx.profile.path}'}")
+    return findings, checked
+
+
+def match_training_data(
+    model: ModelFile, tensors: Sequence[Any], options: Any, cancel: Optional[CancelToken] = None
+) -> tuple[list[Finding], str]:
+    """Look for the training sample itself in the weights (reads the file): ``(findings, what was checked)``."""
+    ctx = Context(model, tensors, options, cancel=cancel)
+    check(cancel)
+    return data_aware.detect(ctx), data_aware.checked(ctx)
+
+
+def probe_capacity(
+    model: ModelFile,
+    tensors: Sequence[Any],
+    options: Any,
+    references: Sequence[Reference] = (),
+    cancel: Optional[CancelToken] = None,
+) -> tuple[list[Finding], Optional[str], Optional[str]]:
+    """Probe the model's behaviour for capacity abuse (runs it): ``(findings, what was checked or None, why it
+    could not run or None)``."""
+    ctx = Context(model, tensors, options, references=references, cancel=cancel)
+    reason = capacity.available(ctx)
+    if reason is not None:
+        return [], None, reason
+    found = capacity.detect(ctx)
+    return found, capacity.checked(ctx), None

@@ -9,19 +9,20 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from inspector.core.dtypes import widen
+from inspector.core.dtypes import DTYPES, widen
 from inspector.core.formats.base import ModelFile
 from inspector.core.judge.baselines import (
     GAUSSIAN_NEAR_ZERO,
     LayerDistance,
     Profile,
     Reference,
+    coarse_histograms,
     gaussian_histogram,
-    layer_distance,
-    shared_histograms,
+    histogram_distance,
 )
-from inspector.core.judge.detectors.features import Features, read_prefix, tensor_features
 from inspector.core.judge.findings import Finding
+from inspector.core.measure.features import Features
+from inspector.core.measure.reading import read_prefix
 from inspector.core.progress import CancelToken, check
 
 #: Tensor prefixes kept in memory at once.
@@ -89,11 +90,16 @@ class Expectation:
 
 
 class Context:
-    """The model under inspection with lazily computed features and baselines; shared by all detectors."""
+    """The measured model, its baselines and inputs, shared by all detectors.
+
+    Detectors read measurements only (whole-tensor features and histograms); nothing here reads the model file.
+    The two steps that must look at the file or run the model (matching a training sample, probing behaviour)
+    get a context with ``model`` set; the judge's context has ``model = None``.
+    """
 
     def __init__(
         self,
-        model: ModelFile,
+        model: Optional[ModelFile],
         tensors: Sequence[Any],
         options: Any,
         *,
@@ -107,52 +113,44 @@ class Context:
         self.profile = profile
         self.references = list(references)
         self.cancel = cancel
-        # Raw prefixes are large (up to MAX_VALUES elements each): keep only the last few, in use order.
+        self._by_name = {t.name: t for t in self.tensors}
+        # Raw prefixes (file-reading steps only) are large: keep only the last few, in use order.
         self._raw: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._features: dict[tuple[str, str], Optional[Features]] = {}
         self._distances: dict[str, Optional[LayerDistance]] = {}
         #: what a detector found out while running that its ``checked`` line should report (e.g. which
         #: reference the capacity probe really compared against)
         self.notes: dict[str, str] = {}
 
-    # -------------------------------------------------------------------- reading
-    def raw(self, name: str, ref: Optional[Reference] = None) -> np.ndarray:
-        """A bounded prefix of a tensor (of the model, or of reference ``ref``), raw, in storage order."""
-        key = (ref.path if ref else "", name)
+    # -------------------------------------------------------------------- reading (file-reading steps only)
+    def raw(self, name: str, limit: int) -> np.ndarray:
+        """The first ``limit`` elements of one of the model's tensors, raw, in storage order."""
+        if self.model is None:
+            raise RuntimeError("the judge reads measurements only; this step needs the model file")
+        key = (str(limit), name)
         if key in self._raw:
             self._raw.move_to_end(key)
             return self._raw[key]
         check(self.cancel)
-        tref = (ref.model if ref else self.model)[name]
-        data = read_prefix(tref, cancel=self.cancel)
+        data = read_prefix(self.model[name], limit, cancel=self.cancel)
         self._raw[key] = data
         while len(self._raw) > RAW_CACHE:
             self._raw.popitem(last=False)
         return data
 
-    def values(self, name: str, ref: Optional[Reference] = None) -> np.ndarray:
-        tref = (ref.model if ref else self.model)[name]
+    def values(self, name: str, limit: int) -> np.ndarray:
+        dt = DTYPES[self._by_name[name].dtype]
         with np.errstate(invalid="ignore"):  # fp16 NaN payloads warn when widened; they stay NaN
-            return widen(self.raw(name, ref), tref.dtype).astype(np.float64, copy=False)
+            return widen(self.raw(name, limit), dt).astype(np.float64, copy=False)
 
     def float_tensors(self) -> list[Any]:
-        return [t for t in self.tensors if self.model[t.name].dtype.is_float and t.numel > 0]
+        return [t for t in self.tensors if DTYPES[t.dtype].is_float and t.numel > 0]
 
     def features(self, name: str, ref: Optional[Reference] = None) -> Optional[Features]:
-        key = (ref.path if ref else "", name)
-        if key not in self._features:
-            ts = ref.tensors[name] if ref else next(t for t in self.tensors if t.name == name)
-            tref = (ref.model if ref else self.model)[name]
-            self._features[key] = tensor_features(ts, tref, self.raw(name, ref), cancel=self.cancel)
-        return self._features[key]
+        ts = ref.tensors.get(name) if ref else self._by_name.get(name)
+        return getattr(ts, "features", None)
 
     def all_features(self) -> list[Features]:
-        out = []
-        for t in self.float_tensors():
-            f = self.features(t.name)
-            if f is not None:
-                out.append(f)
-        return out
+        return [t.features for t in self.float_tensors() if getattr(t, "features", None) is not None]
 
     # -------------------------------------------------------------------- baselines
     def reference_for(self, name: str) -> tuple[Optional[Reference], Optional[str]]:
@@ -168,23 +166,26 @@ class Context:
         return self.features(ref_name, ref) if ref is not None and ref_name is not None else None
 
     def distance(self, name: str) -> Optional[LayerDistance]:
+        """KS and Wasserstein distance to the baseline layer, from the two histograms on shared edges."""
         if name not in self._distances:
             ref, ref_name = self.reference_for(name)
-            self._distances[name] = (
-                layer_distance(self.values(name), self.values(ref_name, ref)) if ref and ref_name else None
-            )
+            own = self._by_name.get(name)
+            other = ref.tensors.get(ref_name) if ref is not None and ref_name is not None else None
+            self._distances[name] = histogram_distance(own.stats, other.stats) if own and other else None
         return self._distances[name]
 
     def histograms(self, name: str, bins: int = 64) -> dict[str, Any]:
         """The layer's histogram and its baseline's on shared edges (reference layer, else fitted Gaussian), for
         a finding's evidence: ``{"edges", "counts", "ref_counts", "baseline_label"}``."""
+        own = self._by_name[name].stats
         ref, ref_name = self.reference_for(name)
+        other = ref.tensors.get(ref_name) if ref is not None and ref_name is not None else None
         h: dict[str, Any]
-        if ref is not None and ref_name is not None:
-            h = shared_histograms(self.values(name), self.values(ref_name, ref), bins)
+        if other is not None and other.stats.histogram is not None and own.histogram is not None:
+            h = coarse_histograms(own, other.stats, bins)
             h["baseline_label"] = f"baseline {ref.label}" + ("" if ref_name == name else f" ({ref_name})")
         else:
-            h = gaussian_histogram(self.values(name), bins)
+            h = gaussian_histogram(own, bins)
             h["baseline_label"] = "fitted zero-mean Gaussian"
         return h
 

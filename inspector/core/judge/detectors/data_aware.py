@@ -100,7 +100,7 @@ def theta(ctx: Context) -> tuple[np.ndarray, list[tuple[str, int]]]:
     for t in ctx.float_tensors():
         if len(t.shape) < 2 or pos >= THETA_VALUES:
             continue
-        v = ctx.values(t.name)[: THETA_VALUES - pos]
+        v = ctx.values(t.name, THETA_VALUES - pos)
         parts.append(v)
         offsets.append((t.name, pos))
         pos += v.size
@@ -249,7 +249,7 @@ def _low_words(ctx: Context) -> list[tuple[np.ndarray, int]]:
         f = ctx.features(t.name)
         if ref.dtype.itemsize < 2 or got >= LSB_VALUES or (f is not None and f.grid):
             continue  # a quantisation grid has no free low bits: a payload would have broken it
-        raw = ctx.raw(t.name)[: LSB_VALUES - got].view(ref.dtype.uint).astype(np.uint64)
+        raw = ctx.raw(t.name, LSB_VALUES - got).view(ref.dtype.uint).astype(np.uint64)
         groups.setdefault((ref.dtype.name, ref.dtype.mantissa_bits), []).append(raw)
         got += raw.size
     return [(np.concatenate(v), m) for (_, m), v in groups.items()]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 
 from inspector.core.judge.detectors.context import Context, finding, pct
-from inspector.core.judge.detectors.features import MIN_ORDER
 from inspector.core.judge.findings import Finding
+from inspector.core.measure.features import MIN_ORDER
 
 NAME = "baseline-distance"
 

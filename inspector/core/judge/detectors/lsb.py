@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 
 from inspector.core.judge.detectors.context import Context, finding, pct
-from inspector.core.judge.detectors.features import MIN_BITS, Features
 from inspector.core.judge.findings import Finding
+from inspector.core.measure.features import MIN_BITS, Features
 
 NAME = "lsb-bitplanes"
 PROVENANCE = "lsb-provenance"

@@ -1,0 +1,103 @@
+"""Metadata: the header's free-text key/value pairs, a carrier no weight test reads.
+
+A safetensors ``__metadata__`` may hold any string: a base64 image set fits as easily as ``"format": "pt"``.
+Known conventions (framework markers, our own provenance and lab keys) are expected; long values that look like
+encoded binary (base64, base85, hex) are evidence of a payload; long values under unknown keys are reported for
+a reviewer to read. Scrubbing reduces metadata to known keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections import Counter
+from typing import Mapping
+
+from inspector.core.judge.detectors.context import finding
+from inspector.core.judge.findings import Finding
+
+NAME = "metadata-blob"
+
+#: Keys written by common tools (exact names or prefixes) whose values are expected.
+KNOWN_KEYS = ("format", "framework", "pt_version", "total_size", "modelspec.", "ss_", "sshs_", "gguf.", "general.")
+KNOWN_PREFIXES = ("inspector.", "modelspec.", "ss_", "sshs_", "training.", "general.", "tokenizer.")
+#: An encoded-looking value at least this long is suspicious (room for real data); half of it warns.
+BLOB_CHARS = 1024
+#: A value under an unknown key at least this long is worth a reviewer's look.
+LONG_VALUE = 256
+
+_B64 = re.compile(r"^[A-Za-z0-9+/=\s_-]+$")
+_HEX = re.compile(r"^[0-9a-fA-F\s]+$")
+
+
+def _char_entropy(v: str) -> float:
+    c = Counter(v)
+    n = len(v)
+    return -sum(k / n * math.log2(k / n) for k in c.values()) if n else 0.0
+
+
+def encoding_of(value: str) -> str | None:
+    """``"base64"``, ``"hex"`` or ``"base85"`` when a long string decodes as that encoding, else ``None``."""
+    v = value.strip()
+    if len(v) < 64:
+        return None
+    compact = re.sub(r"\s+", "", v)
+    if _HEX.match(v) and len(compact) % 2 == 0:
+        return "hex"
+    if _B64.match(v):
+        try:
+            base64.b64decode(compact + "=" * (-len(compact) % 4), altchars=b"-_" if "-" in v or "_" in v else None)
+            if _char_entropy(compact) > 4.5:
+                return "base64"
+        except (binascii.Error, ValueError):
+            pass
+    if _char_entropy(compact) > 6.0 and " " not in v[:200]:
+        try:
+            base64.b85decode(compact)
+            return "base85"
+        except (ValueError, binascii.Error):
+            return "high-entropy text"
+    return None
+
+
+def known(key: str) -> bool:
+    return key in KNOWN_KEYS or key.startswith(KNOWN_PREFIXES)
+
+
+def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
+    """Findings for the header metadata: ``(findings, bytes checked)``."""
+    out: list[Finding] = []
+    total = 0
+    for key, value in metadata.items():
+        value = str(value)
+        total += len(key.encode("utf-8", "surrogatepass")) + len(value.encode("utf-8", "surrogatepass"))
+        enc = encoding_of(value)
+        shown_key = key if len(key) <= 60 else key[:57] + "…"
+        if enc is not None and len(value) >= BLOB_CHARS // 2:
+            excess = 1.0 + math.log2(len(value) / BLOB_CHARS) / 4 if len(value) >= BLOB_CHARS else 0.6
+            out.append(
+                finding(
+                    NAME,
+                    "metadata",
+                    None,
+                    excess,
+                    f"metadata key {shown_key!r} holds {len(value):,} characters of {enc}-encoded data: binary data "
+                    "hidden in the header, which no weight test reads; sanitizing drops unknown keys",
+                    {"key": shown_key, "chars": len(value), "encoding": enc},
+                )
+            )
+        elif not known(key) and len(value) >= LONG_VALUE:
+            out.append(
+                finding(
+                    NAME,
+                    "metadata",
+                    None,
+                    0.5,
+                    f"metadata key {shown_key!r} (not a known convention) holds {len(value):,} characters; read it "
+                    "before release",
+                    {"key": shown_key, "chars": len(value)},
+                )
+            )
+    return out, total

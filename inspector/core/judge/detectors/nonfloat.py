@@ -1,0 +1,92 @@
+"""Non-float payloads: integer, bool and fp8 tensors that a model has no reason to hold.
+
+Low-bit scrubbing only touches float mantissas, so the easiest place to hide training data is a tensor that is
+not a float at all: 19,200 image bytes as a ``U8`` tensor beside the weights are invisible to every float test.
+Each non-float tensor gets a role from its name, shape and neighbours (position ids, masks, step counters,
+BatchNorm's ``num_batches_tracked``, quantised weights next to their scales); a tensor with no role that holds
+more than a few bytes is reported, and its byte statistics say what it looks like.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from inspector.core.dtypes import DTYPES
+from inspector.core.judge.detectors.context import finding
+from inspector.core.judge.findings import Finding
+from inspector.core.measure.stats import entropy_bits
+
+NAME = "non-float-tensor"
+
+#: An unexplained non-float tensor up to this many bytes is a warning (a label map, a vocabulary index);
+#: above it, suspicious: enough room for real data.
+SUSPICIOUS_BYTES = 4096
+#: Below this, it is not worth a warning (flags, small shapes, counters).
+WARNING_BYTES = 256
+
+_ROLE_PATTERNS = (
+    (re.compile(r"(^|\.)num_batches_tracked$"), "BatchNorm step counter"),
+    (re.compile(r"(position|token_type|input)_ids$|(^|\.)pos(ition)?_?ids?$"), "position or token ids"),
+    (re.compile(r"(attn|attention)?_?mask(ed_bias)?$|(^|\.)bias_mask$|causal|(^|\.)masked_bias$"), "attention mask"),
+    (re.compile(r"(^|\.)(step|steps|epoch|global_step|iteration|_step_count)$"), "training counter"),
+    (re.compile(r"(relative_position_index|_index|_indices)$"), "index table"),
+    (re.compile(r"(_zero_point|zero_points?|_scale|scales?)$"), "quantisation parameter"),
+)
+
+
+def role_of(name: str, shape: tuple[int, ...], dtype: str, names: set[str]) -> Optional[str]:
+    """What a non-float tensor is for, or ``None`` when its name and neighbours do not say."""
+    low = name.lower()
+    for pat, role in _ROLE_PATTERNS:
+        if pat.search(low):
+            return role
+    if math.prod(shape) <= 1:
+        return "scalar"
+    base = name.rsplit(".", 1)[0] if "." in name else ""
+    leaf = name.rsplit(".", 1)[-1]
+    if dtype in ("I8", "U8", "I4", "U4") and leaf in ("weight", "qweight", "weight_packed"):
+        siblings = [f"{base}.{s}" if base else s for s in ("scale", "scales", "weight_scale", "weight_scales", "SCB")]
+        if any(s in names for s in siblings):
+            return "quantised weights (with scales)"
+    if leaf in ("qweight", "qzeros", "g_idx") and any(n.startswith(base + ".") and n.endswith("scales") for n in names):
+        return "quantised weights (GPTQ)"
+    return None
+
+
+def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
+    """Findings for unexplained non-float tensors: ``(findings, tensors checked, bytes checked)``."""
+    out: list[Finding] = []
+    names = {t.name for t in tensors}
+    checked = 0
+    nbytes = 0
+    for t in tensors:
+        dt = DTYPES.get(t.dtype)
+        if dt is None or dt.is_float:  # fp8 included: low-precision floats are judged as floats
+            continue
+        size = t.numel * dt.itemsize
+        checked += 1
+        nbytes += size
+        role = role_of(t.name, tuple(t.shape), t.dtype, names)
+        if role is not None or size < WARNING_BYTES:
+            continue
+        h = t.stats.histogram
+        ent = entropy_bits(np.asarray(h.counts)) if h is not None and h.bins else math.nan
+        byte_view = f"; its values have {ent:.2f} bits of entropy over {h.bins} bins" if math.isfinite(ent) else ""
+        excess = 1.0 + math.log2(size / SUSPICIOUS_BYTES) / 4 if size >= SUSPICIOUS_BYTES else 0.6
+        out.append(
+            finding(
+                NAME,
+                "non-float",
+                t.name,
+                excess,
+                f"a {t.dtype} tensor of {size:,} bytes that no layer explains (not ids, a mask, a counter or "
+                f"quantised weights){byte_view}: low-bit scrubbing does not touch it; look at it as an image, and "
+                "drop it from the release unless you know what it is",
+                {"bytes": size, "dtype": t.dtype, "shape": list(t.shape), "value_entropy": ent},
+            )
+        )
+    return out, checked, nbytes

@@ -1,0 +1,208 @@
+"""``judge``: a pure function of a measurement and its inputs to findings, per-family status and a verdict.
+
+It reads no file and runs no model: references arrive measured, the training-sample match and the capacity
+probe arrive as their results. So it re-runs in milliseconds: the app re-judges when the baseline changes, and
+a scrubbed copy is judged with exactly the inputs of the original.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from inspector.core.dtypes import DTYPES
+from inspector.core.judge import families as fam
+from inspector.core.judge.baselines import Profile, Reference
+from inspector.core.judge.detectors import limits_for, quiet, weight_detectors
+from inspector.core.judge.detectors import metadata as metadata_detector
+from inspector.core.judge.detectors import nonfloat as nonfloat_detector
+from inspector.core.judge.detectors.context import Context
+from inspector.core.judge.families import Assessment, FamilyStatus
+from inspector.core.judge.findings import Finding, model_score, rank
+from inspector.core.measure.features import MIN_BITS, MIN_ORDER
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """The capacity-abuse probe's result: findings and what it compared, or why it could not run."""
+
+    findings: tuple[Finding, ...] = ()
+    checked: Optional[str] = None
+    not_run: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class JudgeInputs:
+    """Everything besides the measurement that a judgement depends on (all already computed)."""
+
+    profile: Optional[Profile] = None
+    references: tuple[Reference, ...] = ()
+    #: the training sample's path and the findings of matching it against the weights (None: not given)
+    train_sample: Optional[str] = None
+    data_findings: tuple[Finding, ...] = ()
+    data_checked: Optional[str] = None
+    #: the capacity probe's outcome (None: not attempted)
+    probe: Optional[ProbeOutcome] = None
+    arch: Optional[str] = None
+    data: Optional[str] = None
+
+    @property
+    def baselines(self) -> tuple[str, ...]:
+        return tuple(r.path for r in self.references)
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """Bytes of one class in the file and the checks that read them."""
+
+    cls: str
+    bytes: int
+    checks: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"class": self.cls, "bytes": self.bytes, "checks": self.checks}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    findings: tuple[Finding, ...]
+    verdict: str
+    score: float
+    checked: tuple[str, ...]
+    limits: tuple[str, ...]
+    families: tuple[FamilyStatus, ...]
+    coverage: tuple[CoverageRow, ...] = ()
+    missing: tuple[str, ...] = field(default=())
+
+
+def _float(t: Any) -> bool:
+    dt = DTYPES.get(t.dtype)
+    return dt is not None and dt.is_float
+
+
+def coverage(measurement: Any) -> tuple[CoverageRow, ...]:
+    """Every byte of the model's files by class, and what read it."""
+    floats = sum(t.numel * DTYPES[t.dtype].itemsize for t in measurement.tensors if _float(t))
+    others = sum(t.numel * DTYPES[t.dtype].itemsize for t in measurement.tensors if t.dtype in DTYPES and not _float(t))
+    meta = sum(
+        len(k.encode("utf-8", "surrogatepass")) + len(str(v).encode("utf-8", "surrogatepass"))
+        for k, v in measurement.model.metadata.items()
+    )
+    rest = max(0, measurement.file_bytes - floats - others)
+    fmt = measurement.model.format
+    container = (
+        "header validated by the safetensors reader (offsets, sizes, no gaps or overlaps); metadata checked for blobs"
+        if fmt.startswith("safetensors")
+        else "container and pickle read by the restricted reader (every opcode decoded, dangerous calls recorded)"
+    )
+    rows = [
+        CoverageRow(
+            "float tensors",
+            floats,
+            "every element: statistics, bit planes, low-byte windows, order and phase features",
+        ),
+        CoverageRow(
+            "non-float tensors", others, "every element: statistics, role check (ids, masks, counters, quantised)"
+        ),
+        CoverageRow(f"header and structure ({meta:,} bytes of metadata)", rest, container),
+    ]
+    return tuple(r for r in rows if r.bytes or r.cls == "float tensors")
+
+
+def _assessments(measurement: Any, inputs: JudgeInputs, ctx: Context, nonfloat_checked: int) -> list[Assessment]:
+    feats = ctx.all_features()
+    bit_judged = sum(1 for f in feats if f.judged >= MIN_BITS or f.grid or f.rounded_bits)
+    ordered = sum(1 for f in feats if f.nonzero >= MIN_ORDER)
+    n_float = len(feats)
+    data = inputs.data_checked is not None
+    out = []
+    if n_float == 0:
+        for family in ("lsb", "correlated-value", "sign"):
+            out.append(Assessment(family, "no float tensors"))
+    else:
+        out.append(
+            Assessment(
+                "lsb",
+                f"bit planes and low-byte windows over every element of {bit_judged} of {n_float} float tensors"
+                + ("; training bytes searched in the low bits" if data else ""),
+                limit="" if bit_judged else "",
+            )
+        )
+        weights_by = f"value, order and phase statistics of {ordered} float tensors against the baseline"
+        out.append(
+            Assessment(
+                "correlated-value", weights_by + ("; weights correlated with the training sample" if data else "")
+            )
+        )
+        out.append(
+            Assessment("sign", weights_by + ("; signs matched against the training sample's bits" if data else ""))
+        )
+    probe = inputs.probe
+    if probe is not None and probe.checked:
+        out.append(Assessment("capacity-abuse", probe.checked))
+    else:
+        why = f" ({probe.not_run})" if probe is not None and probe.not_run and inputs.data else ""
+        out.append(
+            Assessment(
+                "capacity-abuse",
+                None,
+                needs=f"evaluation data and an architecture (--data, --arch) to probe the model's behaviour{why}",
+            )
+        )
+    out.append(Assessment("non-float", f"role check of {nonfloat_checked} non-float tensor(s)"))
+    out.append(Assessment("metadata", f"{len(measurement.model.metadata)} metadata key(s) checked for encoded blobs"))
+    fmt = measurement.model.format
+    out.append(
+        Assessment(
+            "code-execution",
+            "the format holds no code"
+            if fmt.startswith(("safetensors", "gguf", "onnx"))
+            else "every pickle opcode decoded",
+        )
+    )
+    return out
+
+
+def judge(measurement: Any, inputs: JudgeInputs = JudgeInputs()) -> Judgement:
+    """Findings, per-family status and the verdict of a measured model (see :mod:`inspector.core.judge.families`)."""
+    ctx = Context(None, measurement.tensors, inputs, profile=inputs.profile, references=inputs.references)
+    findings, checked = weight_detectors(ctx)
+    nf, nf_count, _ = nonfloat_detector.detect(measurement.tensors)
+    findings += nf
+    checked.append(f"non-float tensors: role of each of {nf_count} (ids, masks, counters, quantised weights)")
+    md, md_bytes = metadata_detector.detect(measurement.model.metadata)
+    findings += md
+    checked.append(f"metadata: {len(measurement.model.metadata)} key(s), {md_bytes:,} bytes, checked for encoded blobs")
+    threats = tuple(measurement.threats or ())
+    if threats:
+        from inspector.core.judge.detectors import code_execution
+
+        findings += code_execution.detect(threats)
+    findings += list(inputs.data_findings)
+    if inputs.data_checked:
+        checked.append(inputs.data_checked)
+    probe = inputs.probe
+    if probe is not None:
+        findings += list(probe.findings)
+        if probe.checked:
+            checked.append(probe.checked)
+    ranked = rank(quiet(findings))
+    statuses = fam.statuses(_assessments(measurement, inputs, ctx, nf_count), ranked)
+    cap_reason = None if probe is not None and probe.checked else (probe.not_run if probe else "no --data given")
+    return Judgement(
+        findings=ranked,
+        verdict=fam.verdict_of(statuses, ranked),
+        score=model_score(ranked),
+        checked=tuple(checked),
+        limits=tuple(limits_for(inputs, inputs.profile, cap_reason)),
+        families=statuses,
+        coverage=coverage(measurement),
+        missing=tuple(fam.missing(statuses)),
+    )
+
+
+def families_from_json(rows: Any) -> tuple[FamilyStatus, ...]:
+    """Per-family status rows of a scan/1 document (absent in older documents: empty)."""
+    if not isinstance(rows, list):
+        return ()
+    return tuple(FamilyStatus.from_json(r) for r in rows if isinstance(r, Mapping) and "family" in r)

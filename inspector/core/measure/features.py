@@ -1,0 +1,711 @@
+"""Whole-tensor features for the detectors, accumulated in the same streaming pass as the statistics.
+
+Every element of every float tensor is seen, in storage order, in bounded memory: nothing here samples a
+prefix. A tensor is split into pieces (aligned to its units: conv kernels or matrix rows); each piece is read
+chunk by chunk and folded into a :class:`FeatureAcc`; pieces merge in storage order. What is accumulated:
+
+- lag-1 sums of the non-zero finite values and of their signs (zeros set aside: pruned models are full of
+  them, they carry no sign and no mantissa), carried across chunk and piece boundaries;
+- sums per position modulo :data:`PHASES` (= lcm of the periods measured) of the same sequence, so the share of
+  variance explained by the position within any period in :data:`PERIODS` is exact for the whole tensor;
+- within-unit lag-1 sums and each unit's first and last value, giving the autocorrelation expected when whole
+  units are shuffled (the null of the order tests) without materialising a permutation;
+- distinct values up to :data:`GRID_LEVELS` (a quantisation grid), with a cheap early exit for ordinary tensors;
+- low-byte counts per window of :data:`WINDOW` elements, keeping the least uniform window and its position:
+  a payload written anywhere in a big tensor shows there even when the whole tensor's low byte looks uniform;
+- for tensors with many repeated values (untrained embedding rows), the low-bit pattern table of distinct
+  values per chunk, so repeats are not mistaken for structure.
+
+Bit-plane frequencies and the tensor's low-byte histogram come from the statistics pass's pattern tables.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from inspector.core.dtypes import DType, widen
+
+#: Below this many non-zero elements, order and shape statistics are too noisy to judge a tensor by.
+MIN_ORDER = 512
+#: Below this many judged elements, bit-level tests are skipped.
+MIN_BITS = 256
+#: Periods (in elements) whose phase structure is measured: image widths, and 8 (bits of a byte).
+PERIODS = (8, 16, 28, 32)
+#: Phase bins kept: a common multiple of every period in :data:`PERIODS`.
+PHASES = 224
+#: Bias of the top mantissa plane of Benford-like trained weights: P(bit = 1) ≈ 0.5 − 0.085, halving per plane.
+TOP_PLANE_BIAS = 0.085
+#: Lowest mantissa planes left out of the plane test (rounding after a product biases them in benign weights).
+SKIP_PLANES = 3
+#: Planes this far below the top of the mantissa count as uniform; higher planes carry the value distribution's
+#: shape (e.g. the pixel levels correlated-value encoding leaves).
+UNIFORM_PLANES_BELOW = 8
+#: A tensor with at most this many distinct values (and many more elements) lies on a quantisation grid.
+GRID_LEVELS = 256
+#: Elements looked at before deciding a tensor cannot be a grid (more distinct values than GRID_LEVELS there).
+GRID_PROBE = 4096
+#: Elements per low-byte window.
+WINDOW = 1 << 16
+#: Share of repeated values in the first chunk above which the bit tests judge distinct values per chunk.
+DUPLICATE_PROBE = 0.01
+#: Layer kinds whose tensors are weight matrices or kernels (the tensors θ is made of).
+WEIGHT_KINDS = ("dense", "conv", "embedding")
+
+
+def unit_of(shape: tuple[int, ...]) -> int:
+    """Elements of one unit: a conv kernel (product of the trailing dims past the second), else a matrix row."""
+    if len(shape) < 2:
+        return 0
+    unit = math.prod(shape[2:]) if len(shape) > 2 else int(shape[-1])
+    return unit if unit >= 1 else 0
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the detectors know about one float tensor. Fractions are of the non-zero elements."""
+
+    name: str
+    kind: str
+    dtype: str
+    count: int
+    sampled: int
+    nonzero: int
+    zero_fraction: float
+    near_zero: float
+    positive: float
+    skewness: float
+    kurtosis: float
+    autocorr: float
+    #: lag-1 autocorrelation expected with whole units (conv kernels, matrix rows) shuffled: the null the order
+    #: tests compare with (weight tensors only, else NaN)
+    shuffled_autocorr: float
+    sign_autocorr: float
+    #: sign autocorrelation beyond what the value autocorrelation implies for Gaussian-like weights
+    #: (arcsine law: ρ_sign = 2/π·asin ρ); ≈ 0 for trained weights, large when signs were written
+    sign_excess: float
+    #: best period among :data:`PERIODS` and the share of variance explained by the phase within it (as √η²)
+    period: int
+    periodic: float
+    sign_periodic: float
+    ks_gaussian: float
+    #: distinct values (capped just above GRID_LEVELS), and whether the tensor sits on a quantisation grid
+    levels: int
+    grid: bool
+    #: lowest mantissa planes that are zero in every non-zero element (16: a bf16 origin, 13: fp16)
+    rounded_bits: int
+    #: constant mantissa planes lying between varying ones (bits written below a rounded mantissa)
+    gap_planes: tuple[int, ...]
+    plane: int
+    plane_ones: float
+    plane_expected: float
+    plane_deviation: float
+    #: the bit tests judge values whose low byte is not zero (``judged`` of them; distinct values only where
+    #: the tensor repeats values): ``duplicates`` is the share of repeated values in the first chunk,
+    #: ``short_share`` that of judged candidates with a zero low byte
+    duplicates: float
+    short_share: float
+    judged: int
+    low_entropy_expected: float
+    low_entropy: float
+    low_chi_effect: float
+    low_chi_z: float
+    low_compress: float
+    relative_spread: float
+    #: the least uniform window of WINDOW elements: its first element, judged bytes, low-byte entropy and χ²
+    window_start: int = -1
+    window_judged: int = 0
+    window_entropy: float = math.nan
+    window_chi_effect: float = math.nan
+    window_chi_z: float = math.nan
+    window_compress: float = math.nan
+
+    @property
+    def is_weight(self) -> bool:
+        """A weight matrix or kernel (the tensors θ is made of), not a bias, norm or scalar."""
+        return self.kind in WEIGHT_KINDS
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["gap_planes"] = list(self.gap_planes)
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Features:
+        kw: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            if f.name == "gap_planes":
+                v = tuple(int(x) for x in v or ())
+            elif v is None:
+                v = math.nan
+            kw[f.name] = v
+        return cls(**kw)
+
+
+# ------------------------------------------------------------------------------------------------ accumulate
+
+
+@dataclass
+class _Window:
+    """The least uniform low-byte window seen so far."""
+
+    score: float = -math.inf
+    start: int = -1
+    judged: int = 0
+    entropy: float = math.nan
+    chi_effect: float = math.nan
+    chi_z: float = math.nan
+    lows: bytes = b""
+
+
+@dataclass
+class FeatureAcc:
+    """Feature sums over a run of consecutive elements of one tensor (a piece), mergeable in storage order."""
+
+    start: int = 0  # global index of the run's first element
+    unit: int = 0
+    seen: int = 0  # elements folded in so far
+    # the non-zero finite sequence ("xs"): lag-1 sums, first and last value
+    n: int = 0
+    sxy: float = 0.0
+    shead: float = 0.0
+    stail: float = 0.0
+    pairs: int = 0
+    first: Optional[float] = None
+    last: Optional[float] = None
+    # its signs (1 = positive)
+    pos_pairs: int = 0
+    pos_head: int = 0
+    pos_tail: int = 0
+    # sums per position modulo PHASES (positions counted from the run's own first non-zero value)
+    rsum: np.ndarray = field(default_factory=lambda: np.zeros(PHASES))
+    rsq: np.ndarray = field(default_factory=lambda: np.zeros(PHASES))
+    rcnt: np.ndarray = field(default_factory=lambda: np.zeros(PHASES, dtype=np.int64))
+    rpos: np.ndarray = field(default_factory=lambda: np.zeros(PHASES, dtype=np.int64))
+    # all values (non-finite as 0) over whole units: within-unit lag-1 sums, unit first/last sums
+    wxy: float = 0.0
+    whead: float = 0.0
+    wtail: float = 0.0
+    wpairs: int = 0
+    ufirst: float = 0.0
+    ulast: float = 0.0
+    ufl: float = 0.0
+    units: int = 0
+    open_first: float = 0.0  # first value of the unit still open at the end of what was folded
+    raw_last: float = 0.0  # last value folded (for the pair across a chunk boundary)
+    # distinct values (None: more than GRID_LEVELS)
+    levels: Optional[np.ndarray] = field(default_factory=lambda: np.zeros(0))
+    # distinct-value low-lane table, for tensors that repeat values
+    dedup: Optional[bool] = None
+    dup_share: float = 0.0
+    dedup_table: Optional[np.ndarray] = None
+    dedup_candidates: int = 0
+    # low-byte windows
+    win_counts: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=np.int64))
+    win_fill: int = 0
+    win_lows: list = field(default_factory=list)
+    worst: _Window = field(default_factory=_Window)
+
+    # ------------------------------------------------------------------ chunks
+    def add(self, raw: np.ndarray, dt: DType) -> None:
+        """Fold in the next chunk of the run (raw storage values, flat; the buffer may be reused afterwards)."""
+        m = raw.size
+        if m == 0:
+            return
+        with np.errstate(all="ignore"):
+            x = widen(raw, dt).astype(np.float64, copy=False)
+            finite = np.isfinite(x)
+            all_finite = bool(finite.all())
+            self._order(x, finite, all_finite)
+            self._units(x if all_finite else np.where(finite, x, 0.0))
+        u = raw.view(dt.uint)
+        self._levels(x, finite, all_finite)
+        if dt.itemsize >= 2 and dt.mantissa_bits >= 8:
+            self._dedup(u, x, finite)
+            self._windows(u)
+        self.seen += m
+
+    def _order(self, x: np.ndarray, finite: np.ndarray, all_finite: bool) -> None:
+        xs = x[finite & (x != 0)] if not all_finite else x[x != 0]
+        k = xs.size
+        if k == 0:
+            return
+        if self.last is not None:  # the pair across the previous chunk
+            a, b = self.last, float(xs[0])
+            self.sxy += a * b
+            self.shead += a
+            self.stail += b
+            self.pairs += 1
+            pa, pb = a > 0, b > 0
+            self.pos_pairs += int(pa and pb)
+            self.pos_head += int(pa)
+            self.pos_tail += int(pb)
+        if k > 1:
+            self.sxy += float(np.dot(xs[:-1], xs[1:]))
+            self.shead += float(xs[:-1].sum())
+            self.stail += float(xs[1:].sum())
+            self.pairs += k - 1
+            s = xs > 0
+            self.pos_pairs += int(np.count_nonzero(s[:-1] & s[1:]))
+            npos = int(np.count_nonzero(s))
+            self.pos_head += npos - int(s[-1])
+            self.pos_tail += npos - int(s[0])
+        if self.first is None:
+            self.first = float(xs[0])
+        self.last = float(xs[-1])
+        # phase sums: position of xs[0] is self.n; rotate so that phase bins stay aligned to the run's start
+        off = self.n % PHASES
+        head = min(k, (PHASES - off) % PHASES)
+        if head:
+            seg = xs[:head]
+            idx = slice(off, off + head)
+            self.rsum[idx] += seg
+            self.rsq[idx] += seg * seg
+            self.rcnt[idx] += 1
+            self.rpos[idx] += seg > 0
+        body = (k - head) // PHASES * PHASES
+        if body:
+            blk = xs[head : head + body].reshape(-1, PHASES)
+            self.rsum += blk.sum(axis=0)
+            self.rsq += np.einsum("ij,ij->j", blk, blk)
+            self.rcnt += blk.shape[0]
+            self.rpos += np.count_nonzero(blk > 0, axis=0)
+        tail = xs[head + body :]
+        if tail.size:
+            idx = slice(0, tail.size)
+            self.rsum[idx] += tail
+            self.rsq[idx] += tail * tail
+            self.rcnt[idx] += 1
+            self.rpos[idx] += tail > 0
+        self.n += k
+
+    def _units(self, x: np.ndarray) -> None:
+        unit = self.unit
+        if unit < 1:
+            return
+        m = x.size
+        g0 = self.start + self.seen  # global index of x[0]
+        pos0 = (g0 - self.start) % unit  # position of x[0] within its unit (runs start on a unit boundary)
+        # lag-1 pairs inside this chunk and the one across the previous chunk, within units only
+        total = float(np.dot(x[:-1], x[1:])) if m > 1 else 0.0
+        head = float(x[:-1].sum()) if m > 1 else 0.0
+        tail = float(x[1:].sum()) if m > 1 else 0.0
+        npairs = m - 1
+        # pairs (i, i+1) with i+1 starting a unit are not within a unit
+        starts = np.arange((unit - pos0) % unit, m, unit)  # chunk indices that start a unit
+        cross = starts[starts >= 1]
+        if cross.size:
+            a, b = x[cross - 1], x[cross]
+            total -= float(np.dot(a, b))
+            head -= float(a.sum())
+            tail -= float(b.sum())
+            npairs -= cross.size
+        if self.seen and pos0 != 0:  # the chunk continues a unit: the pair across the chunk boundary counts
+            total += self.raw_last * float(x[0])
+            head += self.raw_last
+            tail += float(x[0])
+            npairs += 1
+        self.wxy += total
+        self.whead += head
+        self.wtail += tail
+        self.wpairs += npairs
+        # unit ends inside this chunk
+        ends = np.arange((unit - 1 - pos0) % unit, m, unit)
+        firsts = x[starts]
+        lasts = x[ends]
+        self.ufirst += float(firsts.sum())
+        self.ulast += float(lasts.sum())
+        # pair each end with its unit's first value: the first end may close a unit opened earlier
+        if ends.size:
+            open_first = self.open_first if pos0 != 0 else (float(x[0]) if starts.size and starts[0] == 0 else 0.0)
+            fs = firsts
+            if pos0 != 0:
+                fs = np.concatenate([[open_first], firsts])
+            n_pairs = min(fs.size, ends.size)
+            self.ufl += float(np.dot(fs[:n_pairs], lasts[:n_pairs]))
+            self.units += int(ends.size)
+        if starts.size and (starts[-1] > (ends[-1] if ends.size else -1)):
+            self.open_first = float(x[starts[-1]])
+        elif not ends.size and pos0 == 0 and m:
+            self.open_first = float(x[0])
+        self.raw_last = float(x[-1])
+
+    def _levels(self, x: np.ndarray, finite: np.ndarray, all_finite: bool) -> None:
+        if self.levels is None:
+            return
+        v = x if all_finite else x[finite]
+        if self.levels.size == 0 and v.size > GRID_PROBE:
+            if np.unique(v[:GRID_PROBE]).size > GRID_LEVELS:
+                self.levels = None
+                return
+        merged = np.union1d(self.levels, np.unique(v))
+        self.levels = merged if merged.size <= GRID_LEVELS else None
+
+    def _dedup(self, u: np.ndarray, x: np.ndarray, finite: np.ndarray) -> None:
+        if self.dedup is None:  # decide from the first chunk whether the tensor repeats values
+            probe = u[finite & (x != 0)][:65536]
+            if probe.size:
+                self.dup_share = 1.0 - np.unique(probe).size / probe.size
+            self.dedup = self.dup_share >= DUPLICATE_PROBE
+        if not self.dedup:
+            return
+        vals = np.unique(u[finite & (x != 0)])
+        self.dedup_candidates += int(vals.size)
+        low = (vals & 0xFFFF).astype(np.int64)
+        t = np.bincount(low, minlength=65536)
+        self.dedup_table = t if self.dedup_table is None else self.dedup_table + t
+
+    def _windows(self, u: np.ndarray) -> None:
+        lows = (u & 0xFF).astype(np.uint8)
+        i = 0
+        m = lows.size
+        while i < m:
+            take = min(WINDOW - self.win_fill, m - i)
+            seg = lows[i : i + take]
+            if take == WINDOW:  # a whole window in one go (the common case)
+                self._close_window(np.bincount(seg, minlength=256), seg, self.start + self.seen + i)
+            else:
+                self.win_counts += np.bincount(seg, minlength=256)
+                self.win_lows.append(seg.copy())
+                self.win_fill += take
+                if self.win_fill == WINDOW:
+                    self.flush_window(self.start + self.seen + i + take)
+            i += take
+
+    def flush_window(self, end: Optional[int] = None) -> None:
+        """Judge the partly filled window ending at global element ``end`` (default: where folding stopped)."""
+        if self.win_fill == 0:
+            return
+        if end is None:
+            end = self.start + self.seen
+        lows = np.concatenate(self.win_lows) if self.win_lows else np.zeros(0, np.uint8)
+        self._close_window(self.win_counts, lows, end - self.win_fill)
+        self.win_counts = np.zeros(256, dtype=np.int64)
+        self.win_lows = []
+        self.win_fill = 0
+
+    def _close_window(self, counts: np.ndarray, lows: np.ndarray, start: int) -> None:
+        c = counts[1:].astype(np.float64)
+        t = float(c.sum())
+        if t < MIN_BITS:
+            return
+        e = t / 255.0
+        chi2 = float(((c - e) ** 2).sum() / e)
+        z = (chi2 - 254.0) / math.sqrt(508.0)
+        if z <= self.worst.score:
+            return
+        pr = c[c > 0] / t
+        self.worst = _Window(
+            score=z,
+            start=int(start),
+            judged=int(t),
+            entropy=float(-(pr * np.log2(pr)).sum()),
+            chi_effect=math.sqrt(max(0.0, chi2 - 254.0) / t),
+            chi_z=z,
+            lows=np.asarray(lows)[np.asarray(lows) != 0].tobytes(),
+        )
+
+    # ------------------------------------------------------------------ merge
+    def merge(self, o: FeatureAcc) -> FeatureAcc:
+        """Combine with the run that immediately follows this one in storage order."""
+        r = FeatureAcc(start=self.start, unit=self.unit, seen=self.seen + o.seen)
+        r.n = self.n + o.n
+        r.sxy, r.shead, r.stail, r.pairs = (
+            self.sxy + o.sxy,
+            self.shead + o.shead,
+            self.stail + o.stail,
+            self.pairs + o.pairs,
+        )
+        r.pos_pairs, r.pos_head, r.pos_tail = (
+            self.pos_pairs + o.pos_pairs,
+            self.pos_head + o.pos_head,
+            self.pos_tail + o.pos_tail,
+        )
+        r.first = self.first if self.first is not None else o.first
+        r.last = o.last if o.last is not None else self.last
+        if self.last is not None and o.first is not None:
+            a, b = self.last, o.first
+            r.sxy += a * b
+            r.shead += a
+            r.stail += b
+            r.pairs += 1
+            r.pos_pairs += int(a > 0 and b > 0)
+            r.pos_head += int(a > 0)
+            r.pos_tail += int(b > 0)
+        shift = self.n % PHASES
+        r.rsum = self.rsum + np.roll(o.rsum, shift)
+        r.rsq = self.rsq + np.roll(o.rsq, shift)
+        r.rcnt = self.rcnt + np.roll(o.rcnt, shift)
+        r.rpos = self.rpos + np.roll(o.rpos, shift)
+        # runs start on unit boundaries: units never straddle two runs
+        r.wxy, r.whead, r.wtail, r.wpairs = (
+            self.wxy + o.wxy,
+            self.whead + o.whead,
+            self.wtail + o.wtail,
+            self.wpairs + o.wpairs,
+        )
+        r.ufirst, r.ulast, r.ufl, r.units = (
+            self.ufirst + o.ufirst,
+            self.ulast + o.ulast,
+            self.ufl + o.ufl,
+            self.units + o.units,
+        )
+        if self.levels is None or o.levels is None:
+            r.levels = None
+        else:
+            lv = np.union1d(self.levels, o.levels)
+            r.levels = lv if lv.size <= GRID_LEVELS else None
+        r.dedup = bool(self.dedup or o.dedup) if (self.dedup is not None or o.dedup is not None) else None
+        r.dup_share = self.dup_share if self.dedup is not None else o.dup_share
+        if self.dedup_table is not None or o.dedup_table is not None:
+            r.dedup_table = (self.dedup_table if self.dedup_table is not None else 0) + (
+                o.dedup_table if o.dedup_table is not None else 0
+            )
+        r.dedup_candidates = self.dedup_candidates + o.dedup_candidates
+        r.worst = self.worst if self.worst.score >= o.worst.score else o.worst
+        return r
+
+
+# ------------------------------------------------------------------------------------------------ finish
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Vectorised error function (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7): numpy has none."""
+    t = 1.0 / (1.0 + 0.3275911 * np.abs(x))
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return np.sign(x) * (1.0 - poly * np.exp(-x * x))
+
+
+def expected_plane(j: int, mantissa_bits: int) -> float:
+    """Expected P(bit j = 1) of trained weights: Benford-biased at the top of the mantissa, ≈ 0.5 below."""
+    return 0.5 - TOP_PLANE_BIAS * 2.0 ** (-(mantissa_bits - 1 - j))
+
+
+def _lag1(sxy: float, shead: float, stail: float, pairs: int, mean: float, var: float) -> float:
+    if pairs < 2 or not var > 0:
+        return math.nan
+    return ((sxy - mean * (shead + stail) + pairs * mean * mean) / pairs) / var
+
+
+def _phase_share(s: np.ndarray, q: np.ndarray, c: np.ndarray, period: int) -> float:
+    """Bias-corrected share of variance explained by position modulo ``period`` (η²), from phase sums."""
+    ps = s.reshape(-1, period).sum(axis=0)
+    pq = q.reshape(-1, period).sum(axis=0)
+    pc = c.reshape(-1, period).sum(axis=0)
+    n = int(pc.sum())
+    if n < 4 * period or (pc == 0).any():
+        return math.nan
+    mean = float(ps.sum()) / n
+    var = float(pq.sum()) / n - mean * mean
+    if not var > 0:
+        return math.nan
+    means = ps / pc
+    eta2 = float(((means - mean) ** 2).mean()) / var
+    return max(0.0, eta2 - (period - 1) / n)
+
+
+def _ks_from_histogram(stats: Any) -> float:
+    """Kolmogorov–Smirnov distance to a zero-mean Gaussian of the same RMS, at the histogram's edges (exact
+    zeros left out; the distance is measured at bin edges, so it is a lower bound to within one bin)."""
+    h = stats.histogram
+    if h is None or not h.bins:
+        return math.nan
+    counts = np.asarray(h.counts, dtype=np.float64).copy()
+    edges = np.asarray(h.edges, dtype=np.float64)
+    if stats.zero:
+        b = int(np.searchsorted(edges, 0.0, side="right") - 1)
+        if 0 <= b < counts.size:
+            counts[b] = max(0.0, counts[b] - stats.zero)
+    n = counts.sum()
+    if n < 16 or not math.isfinite(stats.mean) or not math.isfinite(stats.std):
+        return math.nan
+    rms = math.sqrt(stats.std**2 + stats.mean**2)
+    if not rms > 0:
+        return math.nan
+    emp = np.concatenate([[0.0], np.cumsum(counts) / n])
+    cdf = 0.5 * (1.0 + erf(edges / (rms * math.sqrt(2.0))))
+    return float(np.max(np.abs(emp - cdf)))
+
+
+def _bits(tables: list[np.ndarray], acc: FeatureAcc, dt: DType, nonzero: int) -> dict[str, Any]:
+    m = dt.mantissa_bits
+    out: dict[str, Any] = {
+        "rounded_bits": 0,
+        "gap_planes": (),
+        "plane": -1,
+        "plane_ones": math.nan,
+        "plane_expected": math.nan,
+        "plane_deviation": math.nan,
+        "low_entropy": math.nan,
+        "low_chi_effect": math.nan,
+        "low_chi_z": math.nan,
+        "low_compress": math.nan,
+        "low_entropy_expected": math.nan,
+        "duplicates": acc.dup_share,
+        "short_share": 0.0,
+        "judged": 0,
+    }
+    if nonzero == 0 or not tables:
+        return out
+    # ones per plane over every element (zeros contribute none), as a share of the non-zero elements
+    ones: list[float] = []
+    for t in tables:
+        width = 8 if t.size == 256 else 16
+        for b in range(width):
+            ones.append(float(t.reshape(-1, 2, 1 << b)[:, 1, :].sum()))
+    p = np.asarray(ones[:m]) / nonzero
+    const = (p <= 0.0) | (p >= 1.0)
+    k = 0
+    while k < m and p[k] <= 0.0:
+        k += 1
+    out["rounded_bits"] = k
+    varying = np.flatnonzero(~const)
+    if varying.size:
+        lo_v, hi_v = int(varying.min()), int(varying.max())
+        out["gap_planes"] = tuple(int(j) for j in range(lo_v, hi_v) if const[j])
+    bytewise = m >= 8 and k == 0 and tables[0].size == 65536
+    if not bytewise:
+        return out
+    # the judged values: non-zero, low byte not zero (distinct values per chunk where the tensor repeats values)
+    low16 = (acc.dedup_table if acc.dedup_table is not None else tables[0]).astype(np.float64).copy()
+    candidates = float(low16.sum()) if acc.dedup_table is not None else float(nonzero)
+    by_low = low16.reshape(256, 256)  # [high byte, low byte] of the low 16 bits
+    short = float(by_low[:, 0].sum())
+    if acc.dedup_table is None:  # zeros (and Inf/NaN) have a zero low byte too, but are no candidates
+        short = max(0.0, short - (float(tables[0].sum()) - nonzero))
+    out["short_share"] = short / candidates if candidates else 0.0
+    by_low[:, 0] = 0.0
+    t = float(by_low.sum())
+    out["judged"] = int(t)
+    if t < MIN_BITS:
+        return out
+    free = [j for j in range(max(k, SKIP_PLANES), m - UNIFORM_PLANES_BELOW) if not const[j]]
+    if free:
+        flat = by_low.reshape(-1)
+        dev = []
+        pj = []
+        for j in free:
+            if j < 16:
+                o = float(flat.reshape(-1, 2, 1 << j)[:, 1, :].sum()) / t
+            else:
+                o = p[j]
+            pj.append(o)
+            dev.append(abs(o - expected_plane(j, m)))
+        i = int(np.argmax(dev))
+        out.update(
+            plane=free[i], plane_ones=float(pj[i]), plane_expected=expected_plane(free[i], m), plane_deviation=dev[i]
+        )
+    counts = by_low.sum(axis=0)[1:]
+    e = t / 255.0
+    chi2 = float(((counts - e) ** 2).sum() / e)
+    pr = counts[counts > 0] / t
+    out["low_entropy"] = float(-(pr * np.log2(pr)).sum())
+    out["low_entropy_expected"] = math.log2(255.0) - 254.0 / (2.0 * t * math.log(2.0))
+    out["low_chi_effect"] = math.sqrt(max(0.0, chi2 - 254.0) / t)
+    out["low_chi_z"] = (chi2 - 254.0) / math.sqrt(508.0)
+    return out
+
+
+def finish(
+    acc: FeatureAcc, stats: Any, tables: Optional[list[np.ndarray]], name: str, kind: str, dt: DType
+) -> Features:
+    """The :class:`Features` of a whole tensor from its merged accumulators and statistics."""
+    acc.flush_window()
+    s = stats
+    nz_total = max(0, s.count - s.zero - s.nan - s.inf)
+    frac_zero = s.zero / s.count if s.count else math.nan
+    near = math.nan
+    if nz_total and math.isfinite(s.near_zero_fraction):
+        near = max(0.0, (s.near_zero_fraction * s.count - s.zero) / nz_total)
+    positive = (s.positive_fraction * s.count / nz_total) if nz_total else math.nan
+    n = acc.n
+    sum_x = float(acc.rsum.sum())
+    mean_xs = sum_x / n if n else math.nan
+    var_xs = float(acc.rsq.sum()) / n - mean_xs * mean_xs if n else math.nan
+    ac = _lag1(acc.sxy, acc.shead, acc.stail, acc.pairs, mean_xs, var_xs) if n else math.nan
+    npos = int(acc.rpos.sum())
+    q = npos / n if n else math.nan
+    sac = (
+        _lag1(float(acc.pos_pairs), float(acc.pos_head), float(acc.pos_tail), acc.pairs, q, q * (1 - q))
+        if n
+        else math.nan
+    )
+    excess = math.nan
+    if math.isfinite(ac) and math.isfinite(sac):
+        excess = sac - 2.0 / math.pi * math.asin(max(-1.0, min(1.0, ac)))
+    best_p, best_eta, best_seta = 0, math.nan, math.nan
+    if n >= MIN_ORDER:
+        etas = {p: _phase_share(acc.rsum, acc.rsq, acc.rcnt, p) for p in PERIODS}
+        etas = {p: e for p, e in etas.items() if math.isfinite(e)}
+        if etas:
+            top = max(etas.values())
+            best_p = min(p for p, e in etas.items() if e >= 0.9 * top)
+            best_eta = etas[best_p]
+        sp = acc.rpos.astype(np.float64)
+        best_seta = _phase_share(sp, sp, acc.rcnt, 8)  # signs are 0/1: their squares are themselves
+    shuffled = math.nan
+    if kind in WEIGHT_KINDS and acc.units >= 2 and math.isfinite(s.mean) and s.std > 0:
+        u = acc.units
+        cross_xy = (acc.ufirst * acc.ulast - acc.ufl) / u
+        cross_head = acc.ulast * (u - 1) / u
+        cross_tail = acc.ufirst * (u - 1) / u
+        pairs = acc.wpairs + (u - 1)
+        used = acc.wpairs + u  # elements in whole units
+        mu = s.mean
+        num = (acc.wxy + cross_xy) - mu * (acc.whead + acc.wtail + cross_head + cross_tail) + pairs * mu * mu
+        shuffled = num / (used * s.std**2) if used else math.nan
+    levels = int(acc.levels.size) if acc.levels is not None else GRID_LEVELS + 1
+    grid = nz_total >= 64 and levels <= min(GRID_LEVELS, nz_total // 2)
+    bits = _bits(tables or [], acc, dt, nz_total) if not grid else _bits([], acc, dt, 0)
+    w = acc.worst
+    window: dict[str, Any] = {}
+    if w.start >= 0 and not grid and bits.get("rounded_bits", 0) == 0:
+        compress = len(zlib.compress(w.lows, 6)) / len(w.lows) if len(w.lows) >= 1024 else math.nan
+        window = dict(
+            window_start=w.start,
+            window_judged=w.judged,
+            window_entropy=w.entropy,
+            window_chi_effect=w.chi_effect,
+            window_chi_z=w.chi_z,
+            window_compress=compress,
+        )
+        if bits.get("judged", 0) >= 1024:
+            bits["low_compress"] = compress
+    spread = math.nan
+    if math.isfinite(s.mean) and s.mean != 0 and math.isfinite(s.max):
+        spread = (s.max - s.min) / abs(s.mean)
+    with np.errstate(all="ignore"):
+        ks = _ks_from_histogram(s)
+    return Features(
+        name=name,
+        kind=kind,
+        dtype=dt.name,
+        count=s.count,
+        sampled=s.count,
+        nonzero=n,
+        zero_fraction=frac_zero,
+        near_zero=near,
+        positive=positive,
+        skewness=s.skewness,
+        kurtosis=s.kurtosis,
+        autocorr=ac,
+        shuffled_autocorr=shuffled,
+        sign_autocorr=sac,
+        sign_excess=excess,
+        period=best_p,
+        periodic=math.sqrt(best_eta) if math.isfinite(best_eta) else math.nan,
+        sign_periodic=math.sqrt(best_seta) if math.isfinite(best_seta) else math.nan,
+        ks_gaussian=ks,
+        levels=levels,
+        grid=grid,
+        relative_spread=spread,
+        **bits,
+        **window,
+    )
