@@ -396,10 +396,13 @@ def histogram_chunk(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     keep = (x >= first) & (x <= last)
     if not keep.all():
         x = x[keep]
-    norm = bins / (last - first)
-    f = (x - first) * norm
+    width = last - first
+    with np.errstate(over="ignore"):
+        norm = bins / width
+    # a range of a few subnormals: bins/width overflows, so divide first (as np.histogram does)
+    f = (x - first) * norm if np.isfinite(norm) else (x - first) / width * bins
     idx = f.astype(np.intp)
-    idx[idx == bins] -= 1
+    np.clip(idx, 0, bins - 1, out=idx)
     dec = x < edges[idx]
     idx[dec] -= 1
     inc = (x >= edges[idx + 1]) & (idx != bins - 1)
