@@ -8,15 +8,17 @@ ourselves, with messages that name the tensor.
 
 from __future__ import annotations
 
+import collections
 import json
 import math
+import os
 import struct
 from pathlib import Path
 from typing import Any
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError
-from inspector.core.formats.base import ModelFile, TensorRef, shape_problem
+from inspector.core.formats.base import MAX_TENSORS, ModelFile, TensorRef, clean_text, open_regular, shape_problem
 
 #: Largest header we accept (the reference implementation's limit).
 MAX_HEADER_BYTES = 100_000_000
@@ -35,14 +37,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def read_header(path: Path) -> tuple[dict[str, Any], int, int]:
     """Parse and return ``(header, data_start, file_size)`` after checking sizes and JSON syntax."""
-    size = path.stat().st_size
-    if size < 8:
-        raise MalformedFileError(
-            f"file is {size} bytes, too short to be safetensors (needs an 8-byte header length)",
-            path=path,
-            hint=_FIX,
-        )
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size  # of what was opened, not of what the path names now
+        if size < 8:
+            raise MalformedFileError(
+                f"file is {size} bytes, too short to be safetensors (needs an 8-byte header length)",
+                path=path,
+                hint=_FIX,
+            )
         (n,) = struct.unpack("<Q", f.read(8))
         if n > MAX_HEADER_BYTES:
             raise MalformedFileError(
@@ -61,7 +63,9 @@ def read_header(path: Path) -> tuple[dict[str, Any], int, int]:
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as e:
-        raise MalformedFileError(f"header is not valid JSON ({e})", path=path, hint=_FIX) from None
+        raise MalformedFileError(
+            f"header is not valid JSON ({clean_text(str(e))[:200]})", path=path, hint=_FIX
+        ) from None
     except RecursionError:
         raise MalformedFileError(
             "header nests JSON too deeply to be a safetensors header", path=path, hint=_FIX
@@ -79,10 +83,19 @@ def open_safetensors(path: Path) -> ModelFile:
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise MalformedFileError("__metadata__ must map strings to strings", path=path, hint=_FIX)
+    meta = {clean_text(k): clean_text(v) for k, v in meta.items()}  # lone surrogates (JSON \udcXX) escaped
+    if len(header) > min(MAX_TENSORS, data_start // 16):  # each entry takes 40+ header bytes
+        raise MalformedFileError(
+            f"header declares {len(header):,} tensors, more than a scan can handle in bounded time "
+            f"(at most {MAX_TENSORS:,})",
+            path=path,
+            hint="Split the model into shards",
+        )
 
     refs: list[TensorRef] = []
-    for name, entry in header.items():
-        where = f"tensor {name!r}"
+    for raw_name, entry in header.items():
+        name = clean_text(raw_name)
+        where = f"tensor {name[:200]!r}"
         if not isinstance(entry, dict) or set(entry) - {"dtype", "shape", "data_offsets"} or len(entry) != 3:
             raise MalformedFileError(
                 f"{where}: entry must have exactly dtype, shape and data_offsets", path=path, hint=_FIX
@@ -90,7 +103,7 @@ def open_safetensors(path: Path) -> ModelFile:
         dt_name = entry["dtype"]
         if not isinstance(dt_name, str) or dt_name not in DTYPES:
             raise MalformedFileError(
-                f"{where}: unknown dtype {dt_name!r} (known: {', '.join(DTYPES)})",
+                f"{where}: unknown dtype {clean_text(repr(dt_name))[:60]} (known: {', '.join(DTYPES)})",
                 path=path,
                 hint="This tool may be older than the file; convert the tensor to a standard dtype",
             )
@@ -132,20 +145,22 @@ def open_safetensors(path: Path) -> ModelFile:
     for r in refs:
         if r.offset < cursor:
             raise MalformedFileError(
-                f"tensor {r.name!r} overlaps the tensor before it (starts at data byte {r.offset - data_start:,}, "
+                f"tensor {r.name[:200]!r} overlaps the tensor before it (starts at data byte {r.offset - data_start:,}, "
                 f"previous ends at {cursor - data_start:,})",
                 path=path,
                 hint=_FIX,
             )
         if r.offset > cursor:
             raise MalformedFileError(
-                f"gap of {r.offset - cursor:,} unaccounted bytes before tensor {r.name!r}", path=path, hint=_FIX
+                f"gap of {r.offset - cursor:,} unaccounted bytes before tensor {r.name[:200]!r}", path=path, hint=_FIX
             )
         cursor = r.offset + r.nbytes
     if cursor != size:
         raise MalformedFileError(
             f"{size - cursor:,} bytes after the last tensor belong to no tensor", path=path, hint=_FIX
         )
+    if len(refs) != len(header) or len({r.name for r in refs}) != len(refs):
+        raise MalformedFileError("two tensor names are the same once undecodable characters are escaped", path=path)
     return ModelFile(path=path, format="safetensors", tensors=tuple(refs), metadata=dict(meta), files=(path,))
 
 
@@ -191,7 +206,7 @@ def open_sharded(index_path: Path) -> ModelFile:
             )
         shards[shard] = open_safetensors(target)
     for name, shard in wmap.items():
-        if name not in shards[shard]:
+        if clean_text(name) not in shards[shard]:
             raise MalformedFileError(
                 f"tensor {name!r} is mapped to {shard!r} but that shard does not contain it",
                 path=index_path,
@@ -200,15 +215,17 @@ def open_sharded(index_path: Path) -> ModelFile:
     if not wmap:
         raise MalformedFileError("weight_map maps no tensors", path=index_path, hint="Check that the index is complete")
     refs = [t for mf in shards.values() for t in mf.tensors]
-    names = [t.name for t in refs]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})[:3]
-        raise MalformedFileError(f"tensor names appear in several shards: {', '.join(dup)}", path=index_path)
+    names = collections.Counter(t.name for t in refs)  # linear: a list.count per name was quadratic
+    if len(names) != len(refs):
+        dup = sorted(n for n, c in names.items() if c > 1)[:3]
+        raise MalformedFileError(
+            f"tensor names appear in several shards: {', '.join(d[:100] for d in dup)}", path=index_path
+        )
     meta: dict[str, str] = {}
     for mf in shards.values():
         meta.update(mf.metadata)
     idx_meta = index.get("metadata")
     if isinstance(idx_meta, dict):
-        meta.update({f"index.{k}": str(v) for k, v in idx_meta.items()})
+        meta.update({clean_text(f"index.{k}"): clean_text(str(v))[:1000] for k, v in list(idx_meta.items())[:1000]})
     files = (index_path, *(mf.path for mf in shards.values()))
     return ModelFile(path=index_path, format="safetensors-sharded", tensors=tuple(refs), metadata=meta, files=files)
