@@ -212,3 +212,33 @@ def test_torch_export_reads_like_the_state_dict(tmp_path):
     mf = open_model(path)
     for name, t in net.state_dict().items():
         assert read_tensor(mf[name]).tobytes() == t.numpy().tobytes(), name
+
+
+def _if_node(then_graph: bytes) -> bytes:
+    return node("If", ["out"], [lfield(1, "then_branch") + lfield(6, then_graph)], inputs=["cond"])
+
+
+def test_control_flow_subgraphs_are_read(tmp_path):
+    """Exporters put whole decoders inside If branches: their weights are weights too."""
+    w = np.arange(6, dtype="<f4")
+    c = np.ones(2, "<f4")
+    const = lfield(1, "value") + lfield(5, tensor("", (2,), FLOAT, c.tobytes()))
+    body = lfield(1, node("Constant", ["inner_const"], [const])) + lfield(
+        5, tensor("branch.w", (6,), FLOAT, w.tobytes())
+    )
+    path = tmp_path / "if.onnx"
+    path.write_bytes(model([tensor("top", (1,), FLOAT, b"\0" * 4)], [_if_node(body)]))
+    mf = open_model(path)
+    assert sorted(mf.names) == ["branch.w", "inner_const", "top"]
+    assert read_tensor(mf["branch.w"]).tobytes() == w.tobytes()
+    assert mf.metadata["onnx.subgraphs"] == "1"
+
+
+def test_subgraphs_nested_without_end_are_refused(tmp_path):
+    body = lfield(5, tensor("w", (1,), FLOAT, b"\0" * 4))
+    for _ in range(40):
+        body = lfield(1, _if_node(body))
+    path = tmp_path / "deep.onnx"
+    path.write_bytes(model([], [_if_node(body)]))
+    with pytest.raises(MalformedFileError, match="nest deeper"):
+        open_model(path)

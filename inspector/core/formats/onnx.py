@@ -10,7 +10,8 @@ A ``TensorProto`` keeps its elements in ``raw_data`` (little-endian bytes, what 
 (``data_location = EXTERNAL``, with ``location``/``offset``/``length`` entries). All three are byte ranges of a
 file, so each becomes an ordinary :class:`~.base.TensorRef`. External files must lie inside the model's folder.
 Tensors held as varints (``int32_data``, ``int64_data``) or strings cannot be referenced in place; they are named
-in the metadata as not read, as are sparse initializers and tensors of subgraphs.
+in the metadata as not read, as are sparse initializers. Control-flow subgraphs (If, Loop, Scan bodies) are
+read like the main graph.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from inspector.core.formats.base import MAX_NDIM, ModelFile, TensorRef, shape_pr
 _FIX = "The file is damaged or is not an ONNX model; export it again (torch.onnx.export, onnx.save)"
 MAX_NAME_BYTES = 1 << 16
 MAX_METADATA = 1000
+#: Deepest nesting of control-flow subgraphs we follow (real models nest a few levels).
+MAX_GRAPH_DEPTH = 16
 
 #: ONNX TensorProto.DataType to our element types (those stored as plain little-endian elements).
 _DTYPES = {
@@ -173,6 +176,7 @@ class _Reader:
         self.names: set[str] = set()
         self.external_files: dict[Path, list[tuple[int, int]]] = {}
         self.constants = 0
+        self.subgraphs = 0
 
     def add(self, t: _Tensor, name: str) -> None:
         if any(d < 0 for d in t.dims):
@@ -253,7 +257,10 @@ class _Reader:
         self.external_files.setdefault(target, []).append((offset, offset + nbytes))
         self.refs.append(TensorRef(name, DTYPES[dt_name], shape, target, offset, nbytes))
 
-    def graph(self, start: int, end: int, meta: dict[str, str]) -> None:
+    def graph(self, start: int, end: int, meta: dict[str, str], depth: int = 0) -> None:
+        """A GraphProto's initializers and nodes; control-flow subgraphs (If, Loop, Scan) are read as well."""
+        if depth > MAX_GRAPH_DEPTH:
+            raise self.pb.fail(f"subgraphs nest deeper than {MAX_GRAPH_DEPTH} levels", start)
         pb = self.pb
         nodes = 0
         for field, wire, value, off in pb.fields(start, end):
@@ -264,16 +271,16 @@ class _Reader:
                 self.add(t, t.name or f"initializer.{len(self.refs) + len(self.skipped)}")
             elif field == 1:
                 nodes += 1
-                self.node(off, off + value)
+                self.node(off, off + value, meta, depth)
             elif field == 15:
                 self.skipped[f"sparse_initializer.{len(self.skipped)}"] = "sparse initializer, not read"
-            elif field == 2:
+            elif field == 2 and depth == 0:
                 meta["onnx.graph_name"] = pb.text(off, value, 200)
         meta["onnx.nodes"] = str(int(meta.get("onnx.nodes", "0")) + nodes)
 
-    def node(self, start: int, end: int) -> None:
+    def node(self, start: int, end: int, meta: dict[str, str], depth: int) -> None:
         pb = self.pb
-        op_type, outputs, value_attrs, subgraphs = "", [], [], 0
+        op_type, outputs, value_attrs, subgraphs = "", [], [], []
         for field, wire, value, off in pb.fields(start, end):
             if wire != 2:
                 continue
@@ -288,8 +295,8 @@ class _Reader:
                         name = pb.text(o2, v2)
                     elif f2 == 5 and w2 == 2:
                         tensor_at = (o2, o2 + v2)
-                    elif f2 in (6, 11) and w2 == 2:
-                        subgraphs += 1
+                    elif f2 in (6, 11) and w2 == 2:  # g, graphs: the bodies of If / Loop / Scan
+                        subgraphs.append((o2, o2 + v2))
                 if name == "value" and tensor_at is not None:
                     value_attrs.append(tensor_at)
         if op_type == "Constant":
@@ -297,10 +304,9 @@ class _Reader:
                 t = _tensor(pb, a, b)
                 self.constants += 1
                 self.add(t, outputs[0] if outputs and outputs[0] else t.name or f"constant.{self.constants}")
-        if subgraphs:
-            self.skipped[f"subgraphs of {op_type or 'a node'} {outputs[0] if outputs else ''}".strip()] = (
-                f"{subgraphs} subgraph(s) of control flow, their tensors not read"
-            )
+        for a, b in subgraphs:
+            self.subgraphs += 1
+            self.graph(a, b, meta, depth + 1)
 
 
 def open_onnx(path: Path) -> ModelFile:
@@ -351,6 +357,8 @@ def open_onnx(path: Path) -> ModelFile:
         meta["onnx.opset_import"] = ", ".join(opsets[:20])
     if reader.constants:
         meta["onnx.constant_tensors"] = str(reader.constants)
+    if reader.subgraphs:
+        meta["onnx.subgraphs"] = str(reader.subgraphs)
     for i, (name, why) in enumerate(reader.skipped.items()):
         if i >= MAX_METADATA:
             meta["onnx.not_read_omitted"] = str(len(reader.skipped) - i)
