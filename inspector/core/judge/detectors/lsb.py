@@ -13,7 +13,7 @@ import math
 
 from inspector.core.judge.detectors.context import Context, finding, pct
 from inspector.core.judge.findings import Finding
-from inspector.core.measure.features import MIN_BITS, Features
+from inspector.core.measure.features import DUPLICATE_PROBE, MIN_BITS, WINDOW, Features
 
 NAME = "lsb-bitplanes"
 PROVENANCE = "lsb-provenance"
@@ -58,6 +58,24 @@ def _plane_evidence(f: Features) -> tuple[float, list[str], dict]:
         expected_h = f.low_entropy_expected
         parts.append((e, f"the low byte has {f.low_entropy:.2f} bits of entropy (uniform bytes: {expected_h:.2f})"))
         ev.update(low_entropy=f.low_entropy, low_entropy_expected=expected_h, chi_effect=f.low_chi_effect)
+    if math.isfinite(f.window_chi_effect) and f.window_judged >= MIN_BITS and f.duplicates < DUPLICATE_PROBE:
+        # the least uniform window of the tensor: a payload written past the start of a big tensor, diluted in
+        # the whole tensor's low byte, shows here in full
+        e = min(f.window_chi_effect / CHI_EFFECT, f.window_chi_z / CHI_Z)
+        end = f.window_start + WINDOW
+        parts.append(
+            (
+                e,
+                f"the low bytes of elements {f.window_start:,}–{min(end, f.count):,} have {f.window_entropy:.2f} bits "
+                "of entropy (uniform bytes: ≈7.99)",
+            )
+        )
+        ev.update(
+            window_start=f.window_start,
+            window_entropy=f.window_entropy,
+            window_chi_effect=f.window_chi_effect,
+            window_compress=f.window_compress,
+        )
     if math.isfinite(f.low_compress):
         e = (1.0 - f.low_compress) / COMPRESS_SAVING
         parts.append(

@@ -1,0 +1,120 @@
+"""The judge: a pure function of measurement and inputs; per-family status; the verdict rule; carriers outside
+float mantissas (non-float tensors, metadata) judged."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import numpy as np
+import pytest
+
+from inspector.core.judge import JudgeInputs, judge
+from inspector.core.judge.families import Assessment, exit_code, statuses, verdict_of
+from inspector.core.judge.findings import Finding
+from inspector.core.pipeline import rejudge, scan
+from inspector.core.resources import resource_path
+
+
+def _weights(seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "fc1.weight": rng.normal(0, 0.05, (128, 64)).astype(np.float32),
+        "fc1.bias": rng.normal(0, 0.01, 128).astype(np.float32),
+        "fc2.weight": rng.normal(0, 0.1, (10, 128)).astype(np.float32),
+    }
+
+
+def _status(result):
+    return {f.family: f.status for f in result.families}
+
+
+def test_verdict_rule():
+    hit = Finding("x", "sign", "w", "suspicious", 0.9, "m")
+    warn = Finding("x", "sign", "w", "warning", 0.6, "m")
+    assessed = [Assessment("sign", "checks"), Assessment("lsb", "checks")]
+    fams = statuses(assessed, [hit])
+    assert [f.status for f in fams] == ["detected", "not-detected"] and verdict_of(fams, [hit]) == "suspicious"
+    fams = statuses(assessed, [warn])
+    assert verdict_of(fams, [warn]) == "clean"
+    fams = statuses([*assessed, Assessment("capacity-abuse", None, needs="--data")], [warn])
+    assert verdict_of(fams, [warn]) == "incomplete" and fams[-1].text == "--data"
+    fams = statuses([Assessment("lsb", "bit planes", limit="encrypted payloads")], [])
+    assert fams[0].status == "cannot-rule-out" and verdict_of(fams, []) == "clean"
+    assert (exit_code("clean"), exit_code("suspicious"), exit_code("incomplete")) == (0, 1, 3)
+    assert exit_code("incomplete", allow_incomplete=True) == 0
+
+
+def test_judge_is_pure_and_rejudge_reads_no_model_file(make_model, tmp_path):
+    model = make_model(_weights(0), name="m.safetensors")
+    ref = make_model(_weights(1), name="ref.safetensors")
+    first = scan(model)
+    again = judge(first.measurement, first.inputs)
+    assert again.findings == first.findings and again.verdict == first.verdict
+    moved = tmp_path / "elsewhere.safetensors"
+    model.rename(moved)  # the judge must not need it
+    t0 = time.perf_counter()
+    with_ref = rejudge(first, baselines=(str(ref),))
+    assert any("matched by name" in c for c in with_ref.checked)
+    t1 = time.perf_counter()
+    back = rejudge(with_ref, baselines=())
+    elapsed = time.perf_counter() - t1
+    assert back.findings == first.findings and back.verdict == first.verdict
+    assert t1 - t0 < 5 and elapsed < 1.0  # generous bounds: the point is that nothing is re-measured
+
+
+def test_capacity_abuse_is_not_assessed_without_data_and_never_clean():
+    cap = resource_path("demo", "mlp-cap-n10.safetensors")
+    r = scan(cap)
+    assert r.verdict == "incomplete" and _status(r)["capacity-abuse"] == "not-assessed"
+    assert "--data" in r.missing[0]
+    r = scan(cap, type(r.options)(data=str(resource_path("demo", "eval.npz"))))
+    assert r.verdict == "suspicious" and _status(r)["capacity-abuse"] == "detected"
+
+
+def test_u8_tensor_of_image_bytes_beside_the_weights_is_detected(make_model):
+    w = _weights()
+    w["extra"] = np.random.default_rng(2).integers(0, 256, 19_200, dtype=np.uint8)
+    r = scan(make_model(w))
+    assert r.verdict == "suspicious" and _status(r)["non-float"] == "detected"
+    f = next(f for f in r.findings if f.attack == "non-float")
+    assert f.tensor == "extra" and f.evidence["bytes"] == 19_200
+
+
+def test_known_integer_roles_are_not_payloads(make_model):
+    w = _weights()
+    w["bn.num_batches_tracked"] = np.array([1000], dtype=np.int64)
+    w["embeddings.position_ids"] = np.arange(512, dtype=np.int64).reshape(1, 512)
+    w["q.weight"] = np.random.default_rng(3).integers(-127, 128, (64, 64), dtype=np.int8)
+    w["q.weight_scale"] = np.ones(64, dtype=np.float32)
+    r = scan(make_model(w))
+    assert _status(r)["non-float"] == "not-detected" and not [f for f in r.findings if f.attack == "non-float"]
+
+
+def test_base64_blob_in_metadata_is_detected(make_model):
+    blob = base64.b64encode(np.random.default_rng(4).integers(0, 256, 6000, dtype=np.uint8).tobytes()).decode()
+    r = scan(make_model(_weights(), metadata={"format": "pt", "notes": blob}))
+    assert r.verdict == "suspicious" and _status(r)["metadata"] == "detected"
+    plain = scan(make_model(_weights(), name="p.safetensors", metadata={"format": "pt", "author": "me"}))
+    assert _status(plain)["metadata"] == "not-detected"
+
+
+@pytest.mark.parametrize("name", ["mlp-benign-s0", "mlp-benign-s1"])
+def test_benign_demo_models_are_clean_when_every_family_is_assessed(name):
+    opts = dict(
+        data=str(resource_path("demo", "eval.npz")),
+        train_sample=str(resource_path("demo", "train_sample.npz")),
+    )
+    from inspector.core.pipeline import ScanOptions
+
+    r = scan(resource_path("demo", f"{name}.safetensors"), ScanOptions(**opts))
+    assert r.verdict == "clean", [f.message for f in r.findings if f.severity != "info"]
+    assert set(_status(r).values()) == {"not-detected"}
+    rows = r.to_json()["coverage"]
+    assert sum(row["bytes"] for row in rows["rows"]) == rows["file_bytes"]
+
+
+def test_judge_inputs_default_is_weights_only(make_model):
+    r = scan(make_model(_weights()))
+    j = judge(r.measurement, JudgeInputs())
+    assert j.verdict == "incomplete" and j.coverage

@@ -1,0 +1,55 @@
+"""A payload written far into a big tensor is found: every element is measured, and the least uniform low-byte
+window is judged on its own (a payload diluted in the whole tensor's low byte still shows there in full)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from inspector.core.pipeline import scan
+
+N = 16 << 20  # 16M fp32 elements (64 MB)
+START, STOP = 4 << 20, 6 << 20
+
+
+def _weights() -> np.ndarray:
+    return np.random.default_rng(0).normal(0, 0.02, N).astype(np.float32).reshape(4096, 4096)
+
+
+def _digit_bytes(n: int) -> np.ndarray:
+    """Digit-like image bytes: mostly background 0, strokes at a few grey levels (as the lab's payloads are)."""
+    rng = np.random.default_rng(1)
+    img = np.zeros((n // 64, 8, 8), dtype=np.uint8)
+    img[:, 1:7, 3] = rng.choice([128, 192, 255], (n // 64, 6))
+    img[:, 4, 2:6] = rng.choice([64, 255], (n // 64, 4))
+    return img.reshape(-1)[:n]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("window")
+    benign = _weights()
+    attacked = benign.copy()
+    u = attacked.reshape(-1).view(np.uint32)
+    hi, lo = _digit_bytes(STOP - START), _digit_bytes(STOP - START)[::-1]
+    u[START:STOP] = (u[START:STOP] & ~np.uint32(0xFFFF)) | (hi.astype(np.uint32) << 8) | lo
+    save_file({"big.weight": benign}, str(d / "benign.safetensors"))
+    save_file({"big.weight": attacked}, str(d / "attacked.safetensors"))
+    return d / "benign.safetensors", d / "attacked.safetensors"
+
+
+def test_payload_past_element_4m_is_flagged_where_it_lies(files):
+    _, attacked = files
+    r = scan(attacked)
+    f = next(f for f in r.findings if f.detector == "lsb-bitplanes")
+    assert r.verdict == "suspicious" and f.severity == "suspicious"
+    assert START <= f.evidence["window_start"] < STOP
+    assert {s.family: s.status for s in r.families}["lsb"] == "detected"
+
+
+def test_the_same_big_benign_tensor_draws_no_warning(files):
+    benign, _ = files
+    r = scan(benign)
+    assert [f for f in r.findings if f.severity != "info"] == []
+    assert r.verdict == "incomplete"  # nothing probed capacity abuse: never called clean
