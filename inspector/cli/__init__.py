@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from inspector.cli._common import guard_output, safe_text
+
+    guard_output()  # `| head -1` ends quietly; no terminal escape from a file reaches the screen
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -58,7 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.func(args) or 0)
     except InspectorError as e:
-        print(f"model-inspector: {e}", file=sys.stderr)
+        print(f"model-inspector: {safe_text(e, 2000)}", file=sys.stderr)
         return 2
     except (Cancelled, KeyboardInterrupt):
         print("model-inspector: interrupted; nothing was written", file=sys.stderr)

@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from inspector.cli._common import check_output, human_bytes, progress_for, write_json
+from inspector.cli._common import check_output, human_bytes, progress_for, safe_text, write_json
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile, open_model
 from inspector.core.judge.families import exit_code
@@ -107,7 +107,7 @@ def print_table(result: ScanResult, out=None) -> None:
         rows.append(
             (
                 "!" if t.name in flagged else "",
-                t.name,
+                safe_text(t.name, 200),
                 t.dtype,
                 "×".join(map(str, t.shape)) or "scalar",
                 f"{t.numel:,}",
@@ -132,15 +132,15 @@ def print_summary(result: ScanResult, out=None) -> None:
     out = out or sys.stdout
     m = result.model
     print(
-        f"\n{m.path}  ({m.format}, {m.tensors} tensors, {m.parameters:,} parameters, {human_bytes(m.bytes)}, "
+        f"\n{safe_text(m.path, 500)}  ({m.format}, {m.tensors} tensors, {m.parameters:,} parameters, {human_bytes(m.bytes)}, "
         f"sha256 {m.sha256[:16] if m.sha256 else '-'}…)",
         file=out,
     )
     if result.findings:
         print("\nFindings (most severe first):", file=out)
         for f in result.findings[:20]:
-            where = f.tensor or "model"
-            print(f"  [{f.severity:<10}] {f.score:4.2f} {f.attack:<16} {where}: {f.message}", file=out)
+            where = safe_text(f.tensor or "model", 200)
+            print(f"  [{f.severity:<10}] {f.score:4.2f} {f.attack:<16} {where}: {safe_text(f.message, 1000)}", file=out)
         if len(result.findings) > 20:
             print(f"  … and {len(result.findings) - 20} more (see --json)", file=out)
     if result.checked:
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json == "-":
         return code
     if args.quiet:
-        print(f"{result.verdict} {result.score:.2f} {model.path}")
+        print(f"{result.verdict} {result.score:.2f} {safe_text(model.path, 500)}")
     else:
         print_table(result)
         print_summary(result)

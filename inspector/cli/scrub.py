@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         raise InspectorError("--check and --auto need --data EVAL (labelled inputs)", hint="See `eval --help`")
     if args.auto and args.bits is not None:
         raise InspectorError("--auto chooses the bits itself; drop --bits")
-    if args.max_drop is not None and args.max_drop < 0:
+    if args.max_drop is not None and not 0 <= args.max_drop < float("inf"):  # nan would disable the check
         raise InspectorError(f"--max-drop {args.max_drop}: give a non-negative number of accuracy points")
     if not 0.0 <= args.min_agreement <= 1.0:
         raise InspectorError(f"--min-agreement {args.min_agreement}: give a fraction between 0 and 1")

@@ -19,7 +19,6 @@ from inspector.core.judge.findings import Finding, model_score, rank, verdict_of
 from inspector.core.measure.scan import ScanOptions, scan
 from inspector.core.measure.weights_image import minmax_tiles
 from inspector.core.report import build_report, render_html, write_report
-from inspector.core.report import writer as report_writer
 
 OPTS = ScanOptions(workers=1, detectors=False)
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -312,7 +311,7 @@ def test_write_report_is_atomic(sign_scan, tmp_path, monkeypatch):
     def boom(*_a, **_k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(report_writer.os, "replace", boom)
+    monkeypatch.setattr("os.replace", boom)  # the atomic write behind write_report
     with pytest.raises(Exception, match="could not write"):
         write_report(data, target)
     assert target.read_text() == "previous report"
@@ -400,10 +399,10 @@ def _doc_with_families(res) -> dict:
     doc = res.to_json()
     doc["verdict"] = "incomplete"
     doc["families"] = [
-        {"family": "LSB", "status": "not-detected", "by": "bit-plane and low-byte tests on every element"},
+        {"family": "lsb", "status": "not-detected", "by": "bit-plane and low-byte tests on every element"},
         {"family": "sign", "status": "detected", "by": "sign-structure detector"},
-        {"family": "capacity abuse", "status": "not-assessed", "needs": "--arch and --data"},
-        {"family": "non-float payloads", "status": "cannot-rule-out", "why": "entropy cannot tell images from noise"},
+        {"family": "capacity-abuse", "status": "not-assessed", "needs": "--arch and --data"},
+        {"family": "non-float", "status": "cannot-rule-out", "why": "entropy cannot tell images from noise"},
     ]
     doc["coverage"] = [
         {"class": "float tensors", "bytes": 35840, "checks": ["statistics", "LSB", "sign", "correlated value"]},
@@ -417,10 +416,10 @@ def test_families_and_coverage_are_rendered_when_the_scan_carries_them(sign_scan
     _, res = sign_scan
     data = build_report(_doc_with_families(res))
     assert [(f.family, f.status_words) for f in data.families] == [
-        ("LSB", "not detected"),
-        ("sign", "detected"),
-        ("capacity abuse", "not assessed"),
-        ("non-float payloads", "cannot rule out"),
+        ("LSB encoding", "not detected"),
+        ("Sign encoding", "detected"),
+        ("Capacity abuse", "not assessed"),
+        ("Non-float payloads", "cannot rule out"),
     ]
     assert data.families[2].text == "needs --arch and --data"
     assert [(c.klass, c.bytes, c.unchecked) for c in data.coverage] == [
@@ -432,9 +431,10 @@ def test_families_and_coverage_are_rendered_when_the_scan_carries_them(sign_scan
     assert "Per attack family" in html and "Coverage: every byte of the file" in html
     assert '<td class="status not-assessed"><b>not assessed</b></td>' in html
     assert "statistics, LSB, sign, correlated value" in html
-    assert 'class="verdict incomplete"' in html and "INCOMPLETE" in html and "capacity abuse (needs --arch" in html
+    assert 'class="verdict incomplete"' in html and "INCOMPLETE" in html and "Capacity abuse (needs --arch" in html
     # without them, neither section appears
-    plain = render_html(build_report(res))
+    bare = {k: v for k, v in res.to_json().items() if k not in ("families", "coverage")}
+    plain = render_html(build_report(bare))
     assert "Per attack family" not in plain and "Coverage: every byte" not in plain
 
 

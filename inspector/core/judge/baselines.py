@@ -189,10 +189,10 @@ def build_profile(
 
 
 def save_profile(profile: Profile, path: str | Path) -> None:
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(profile.to_json(), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(target)
+    from inspector.core.formats.atomic import write_atomic  # random temp name, O_EXCL|O_NOFOLLOW, fsync, rename
+
+    text = json.dumps(profile.to_json(), indent=1, allow_nan=False) + "\n"
+    write_atomic(Path(path), text, inputs=profile.sources, what="profile")
 
 
 # ------------------------------------------------------------------------------------------------ references

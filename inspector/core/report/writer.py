@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -51,16 +50,6 @@ def write_report(data: ReportData, path: str | Path, *, render_pdf: Optional[Pdf
     if target.exists() and not target.is_file():  # the atomic rename would replace a device, pipe or folder
         raise InspectorError("not a regular file", path=target, hint="Give a file name ending in .html or .pdf")
     payload = render_bytes(data, fmt, render_pdf)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as e:
-        raise InspectorError(f"could not write the report ({e.strerror or e})", path=target) from e
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    from inspector.core.formats.atomic import write_atomic  # random temp name, O_EXCL|O_NOFOLLOW, fsync, rename
+
+    return write_atomic(target, payload, what="report")
