@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-LAYER_KINDS = ("dense", "conv", "embedding", "norm", "bias", "other")
+LAYER_KINDS = ("dense", "conv", "embedding", "norm", "bias", "other", "state")
 
 _NORM_WORDS = ("norm", "ln_", ".ln", "bn", "layernorm", "batchnorm", "running_mean", "running_var", "num_batches")
 _EMBED_WORDS = ("embed", "wte", "wpe", "tok_emb", "pos_emb", "lookup")

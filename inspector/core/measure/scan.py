@@ -78,6 +78,8 @@ class TensorScan:
     stats: TensorStats
     #: whole-tensor features for the detectors (float tensors only)
     features: Optional[Features] = None
+    #: what the tensor is in its checkpoint: "weight", "ema", or training state ("optimizer", "counter"...)
+    role: str = "weight"
 
     @property
     def numel(self) -> int:
@@ -89,6 +91,7 @@ class TensorScan:
             "dtype": self.dtype,
             "shape": list(self.shape),
             "kind": self.kind,
+            "role": self.role,
             "stats": self.stats.to_json(),
             "histogram": self.stats.histogram.to_json() if self.stats.histogram else {"edges": [], "counts": []},
         }
@@ -262,12 +265,15 @@ class _Scanner:
         thr = NEAR_ZERO_SIGMAS * std
         hist, near = self._pass2(ref, pieces, p1, edges, thr, (lo, hi))
         stats = finalize(p1, ref.dtype, hist, edges, near)
-        kind = layer_kind(ref.name, ref.shape)
+        role = getattr(ref, "role", "weight")
+        # training state (optimizer moments, counters) is measured like everything else but not judged by the
+        # expectations of weights: a momentum buffer fed by ReLUs is nearly one-signed
+        kind = layer_kind(ref.name, ref.shape) if role in ("weight", "ema") else "state"
         feats = None
         if acc is not None and ref.numel:
             with np.errstate(all="ignore"):
                 feats = finish(acc, stats, p1.tables, ref.name, kind, ref.dtype)
-        result = TensorScan(ref.name, ref.dtype.name, ref.shape, kind, stats, feats)
+        result = TensorScan(ref.name, ref.dtype.name, ref.shape, kind, stats, feats, role)
         if self.on_tensor is not None:
             self.on_tensor(result)
         return result

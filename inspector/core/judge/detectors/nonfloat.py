@@ -70,7 +70,9 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
         size = t.numel * dt.itemsize
         checked += 1
         nbytes += size
-        role = role_of(t.name, tuple(t.shape), t.dtype, names)
+        state = getattr(t, "role", "weight")
+        role = f"training state ({state})" if state not in ("weight", "ema") else None
+        role = role or role_of(t.name, tuple(t.shape), t.dtype, names)
         if role is not None or size < WARNING_BYTES:
             continue
         h = t.stats.histogram
