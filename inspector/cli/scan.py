@@ -151,8 +151,8 @@ def print_summary(result: ScanResult, out=None) -> None:
             print(f"  - {line}", file=out)
     if result.families:
         print("\nAttack families:", file=out)
-        for f in result.families:
-            print(f"  {f.title:<27} {f.status.upper():<16} {f.text}", file=out)
+        for fam in result.families:
+            print(f"  {fam.title:<27} {fam.status.upper():<16} {fam.text}", file=out)
     verdict = result.verdict.upper()
     print(f"\nVerdict: {verdict} (score {result.score:.2f}, {result.seconds:.2f} s)", file=out)
     if result.verdict == "incomplete":
