@@ -102,6 +102,9 @@ class Profile:
                 path=path,
                 hint="Build one with: model-inspector baseline build TRUSTED... --output PROFILE.json",
             )
+        from inspector.core.formats.documents import check_profile_document
+
+        check_profile_document(doc, path)  # "sources": 5, Infinity, ...: one line naming the field
         kinds: dict[str, dict[str, FeatureRange]] = {}
         try:
             for kind, feats in doc.get("kinds", {}).items():
