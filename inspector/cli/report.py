@@ -1,7 +1,8 @@
 """``model-inspector report``: the scan as one self-contained HTML or PDF file for reviewers.
 
 Exit status mirrors ``scan``: 0 the report was written and the verdict is clean, 1 written and suspicious,
-2 nothing written (unreadable model, bad options, unwritable output).
+3 written and incomplete (0 with ``--allow-incomplete``), 2 nothing written (unreadable model, bad options,
+unwritable output, a sign-off that cannot stand).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def add_parser(sub) -> None:
         description="Scan MODEL exactly as `scan` does (same options) and write the result as one file a "
         "reviewer can read without the tool: verdict, ranked findings with figures, per-tensor appendix, "
         "limits. MODEL may also be a scan JSON document (`scan --json`): it is rendered without rescanning. "
-        "Exit status: 0 clean, 1 suspicious (the report is written in both cases), 2 nothing written.",
+        "Exit status: 0 clean, 1 suspicious, 3 incomplete (the report is written in these cases), 2 nothing "
+        "written. --reviewer/--decision/--notes/--ack fill the sign-off block.",
     )
     add_scan_options(p)
     p.add_argument(
@@ -87,6 +89,9 @@ def _scan_json_of(path: str) -> Optional[dict[str, Any]]:
     doc = _load_json(path, "scan")
     if doc.get("schema") != "model-inspector/scan/1":
         return None
+    from inspector.core.formats.documents import check_scan_document
+
+    check_scan_document(doc, path)  # one line naming the first wrong field, not a traceback later
     return doc
 
 
@@ -171,4 +176,6 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(f'#{n}' for n in s.acknowledged) or 'none'}",
             file=stream,
         )
-    return 1 if data.verdict == "suspicious" else 0
+    from inspector.core.judge.families import exit_code
+
+    return exit_code(data.verdict, getattr(args, "allow_incomplete", False))

@@ -197,3 +197,21 @@ def test_headers_that_start_like_a_pickle_still_open(tmp_path, length):
     assert struct.unpack("<Q", header[:8])[0] == length and header[:2] == bytes([0x80, length >> 8])
     p = write_safetensors(tmp_path / "o.safetensors", {"t": (DTYPES["F32"], np.ones(2, np.float32))}, meta)
     assert open_model(p).format == "safetensors" and read_tensor(open_model(p)["t"]).tolist() == [1.0, 1.0]
+
+
+def test_rewrite_metadata_in_place_keeps_offsets_and_refuses_overflow(tmp_path):
+    from inspector.core.formats.safetensors import open_safetensors
+
+    a = np.arange(10, dtype=np.float32)
+    target = tmp_path / "o.safetensors"
+    with SafetensorsWriter(target, [TensorEntry("a", DTYPES["F32"], (10,))], {"k": "v"}, header_slack=64) as w:
+        w.write(a)
+        with pytest.raises(ExportError, match="between finish"):
+            w.rewrite_metadata({"k": "early"})
+        w.finish()
+        with pytest.raises(ExportError, match="more than the header has room for"):
+            w.rewrite_metadata({"k": "x" * 200})
+        w.rewrite_metadata({"k": "v", "verdict": "clean"})
+        w.commit()
+    assert open_safetensors(target).metadata == {"k": "v", "verdict": "clean"}
+    assert stnp.load_file(str(target))["a"].tolist() == a.tolist()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from inspector.core.judge.detectors import WATERMARKS
+from inspector.core.judge.families import TITLES
 from inspector.core.report.model import CoverageRow, FamilyRow, FileRow, Row, Section
 from inspector.core.report.svg import num
 
@@ -149,7 +150,12 @@ def scrub_section(doc: Optional[Mapping[str, Any]], curve_figure: Optional[str])
                 if not detected
                 else "scrubbed, still suspicious: " + ", ".join(detected),
                 note=f"re-judged {rejudged.get('verdict')} {num(rejudged.get('score'), '.2f')} with the same inputs "
-                f"as the original ({given})",
+                f"as the original ({given})"
+                + (
+                    "; not assessed: " + "; ".join(str(x) for x in rejudged["not_assessed"])
+                    if rejudged.get("not_assessed")
+                    else ""
+                ),
                 missing=bool(detected),
             )
         )
@@ -395,7 +401,7 @@ def family_rows(doc: Mapping[str, Any]) -> tuple[FamilyRow, ...]:
         text = next((str(f[k]) for k in ("by", "needs", "why") if f.get(k)), "")
         if status == "not-assessed" and f.get("needs"):
             text = f"needs {f['needs']}"
-        out.append(FamilyRow(str(f["family"]), status, text))
+        out.append(FamilyRow(TITLES.get(str(f["family"]), str(f["family"])), status, text))
     return tuple(out)
 
 

@@ -77,6 +77,9 @@ class ScrubResult:
     metadata: Mapping[str, str] = field(default_factory=dict)
     policy: Optional[ExportPolicy] = None
     rejudged: Optional[Rejudgement] = None
+    #: False for a working copy that is not a release (the app's Apply writes one to a temporary folder): a
+    #: report then does not cite it as the exported file
+    exported: bool = True
 
     @property
     def sanitized(self) -> Optional[bool]:
@@ -117,6 +120,7 @@ class ScrubResult:
             "metadata": dict(self.metadata),
             "policy": None if self.policy is None else self.policy.to_json(),
             "rejudged": None if self.rejudged is None else self.rejudged.to_json(),
+            "exported": self.exported,
             "status": "not re-judged"
             if self.rejudged is None
             else ("sanitized" if self.rejudged.sanitized else "scrubbed, still suspicious"),

@@ -8,8 +8,10 @@ Low-bit scrubbing only reaches float mantissas. Every other place a file can car
   training images verbatim and no bit rule sanitizes it. The user keeps one by confirming its name
   (``keep_tensors``, globs). A scalar ``num_batches_tracked`` (PyTorch BatchNorm's step counter, 8 bytes) is
   kept as a framework convention;
-* **training state** (optimizer moments, schedulers, loss scalers; named by the reader's flattened path such as
-  ``optimizer.state.0.exp_avg``) is dropped: a release needs the weights only;
+* **training state** (optimizer moments, schedulers, RNG state, step counters, loss scalers: the roles
+  :mod:`inspector.core.formats.roles` names from each tensor's place in the checkpoint, e.g.
+  ``optimizer.state.0.exp_avg``) is dropped: a release needs the weights only. An EMA copy of the weights is
+  weights, and is scrubbed like them;
 * **tied tensors** (two names viewing the same bytes of one storage, e.g. a GPT's ``lm_head.weight`` and
   ``transformer.wte.weight`` in a ``.pt``) stay tied: they are written as identical copies, scrubbed with one
   random stream, and listed in the ``inspector.tied`` metadata key;
@@ -30,6 +32,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile, TensorRef
+from inspector.core.formats.roles import TRAINING_ROLES, classify
 from inspector.core.scrub.bits import parse_bits
 
 #: Metadata keys every export writes (its provenance); an input's own values for them are replaced.
@@ -179,9 +182,11 @@ class ExportPolicy:
         return out
 
 
-def is_training_state(name: str) -> bool:
+def is_training_state(name: str, role: str = "weight") -> bool:
+    """Training state by the reader's role (``optimizer``, ``scheduler``, ``rng``, ``counter``, ``training``) or,
+    as a fallback, by the name's first or last component."""
     parts = name.split(".")
-    return parts[0] in TRAINING_STATE_ROOTS or parts[-1] in TRAINING_STATE_LEAVES
+    return role in TRAINING_ROLES or parts[0] in TRAINING_STATE_ROOTS or parts[-1] in TRAINING_STATE_LEAVES
 
 
 def _is_framework_buffer(ref: TensorRef) -> bool:
@@ -252,6 +257,7 @@ def plan_policy(
     chosen = _matches(model, tensors, "--tensors") if tensors else set(model.names)
     keep = _matches(model, keep_tensors, "--keep-tensor") if keep_tensors else set()
     groups = tie_groups(model)
+    roles = classify(model).roles if model.tensors else {}
     canonical = {other: first for first, others in groups.items() for other in others}
     decisions: list[TensorDecision] = []
     by_name: dict[str, TensorDecision] = {}
@@ -269,12 +275,12 @@ def plan_policy(
                 first.bits,
                 first.name,
             )
-        elif is_training_state(r.name) and r.name not in keep:
-            d = TensorDecision(
-                r.name, r.dtype.name, nbytes, "drop", "training state (optimizer/scheduler), not weights"
-            )
         elif not r.dtype.is_float and _is_framework_buffer(r):
             d = TensorDecision(r.name, r.dtype.name, nbytes, "copy", "kept: BatchNorm step counter (one value)")
+        elif is_training_state(r.name, roles.get(r.name, "weight")) and r.name not in keep:
+            role = roles.get(r.name, "weight")
+            what = role if role in TRAINING_ROLES else "optimizer/scheduler"
+            d = TensorDecision(r.name, r.dtype.name, nbytes, "drop", f"training state ({what}), not weights")
         elif not r.dtype.is_float and r.name not in keep:
             d = TensorDecision(
                 r.name,

@@ -13,6 +13,9 @@ from inspector.core.formats import ModelFile
 from inspector.core.measure.scan import ScanOptions, scan
 from inspector.core.progress import CancelToken, ProgressCallback
 
+#: Most bytes the ``inspector.rejudged_verdict`` value may take (the export reserves header room for it).
+PROVENANCE_ROOM = 3072
+
 #: Plain family names of the scan's attack labels (used when a scan document has no ``families`` table).
 FAMILY_OF_ATTACK = {
     "lsb": "LSB",
@@ -70,6 +73,8 @@ class Rejudgement:
     inputs: Mapping[str, Any]
     #: the scan/1 document of the export (path and SHA-256 those of the committed file once known)
     scan: Mapping[str, Any] = field(default_factory=dict)
+    #: families no check could assess with these inputs (an ``incomplete`` verdict), with what would assess them
+    not_assessed: tuple[str, ...] = ()
 
     @property
     def sanitized(self) -> bool:
@@ -78,6 +83,8 @@ class Rejudgement:
     @property
     def words(self) -> str:
         """``sanitized`` or ``scrubbed, still suspicious: <families>``."""
+        if self.sanitized and self.not_assessed:
+            return "sanitized (no family detected; not assessed: " + "; ".join(self.not_assessed) + ")"
         if self.sanitized:
             return "sanitized"
         return "scrubbed, still suspicious: " + ", ".join(self.detected)
@@ -88,15 +95,22 @@ class Rejudgement:
             "verdict": self.verdict,
             "score": round(float(self.score), 2),
             "detected": list(self.detected),
+            "not_assessed": [n.split(":")[0] for n in self.not_assessed],
             "inputs": dict(self.inputs),
         }
-        return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+        text = json.dumps(doc, separators=(",", ":"), sort_keys=True)
+        if len(text.encode()) > PROVENANCE_ROOM:  # many references: count them instead of naming them
+            doc["inputs"] = {**dict(self.inputs), "baselines": f"{len(self.inputs.get('baselines') or ())} models"}
+            doc["detected"] = list(self.detected)[:16]
+            text = json.dumps(doc, separators=(",", ":"), sort_keys=True)
+        return text
 
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
             "score": round(float(self.score), 6),
             "detected": list(self.detected),
+            "not_assessed": list(self.not_assessed),
             "sanitized": self.sanitized,
             "inputs": dict(self.inputs),
         }
@@ -112,7 +126,19 @@ def rejudge(
     """Scan ``model`` (the written, not yet committed export) with ``options`` (the source's inputs)."""
     result = scan(model, options, progress=progress, cancel=cancel)
     doc = result.to_json()
-    return Rejudgement(result.verdict, float(result.score), detected_families(doc), inputs_of(options), doc)
+    return Rejudgement(
+        result.verdict, float(result.score), detected_families(doc), inputs_of(options), doc, not_assessed_of(doc)
+    )
+
+
+def not_assessed_of(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """``"family: what would assess it"`` for each family of a scan/1 document's table that was not assessed."""
+    out = []
+    for f in doc.get("families") or ():
+        if isinstance(f, Mapping) and f.get("status") == "not-assessed":
+            needs = f.get("needs")
+            out.append(f"{f.get('family')}: {needs}" if needs else str(f.get("family")))
+    return tuple(out)
 
 
 class StillSuspicious(InspectorError):
@@ -128,4 +154,12 @@ class StillSuspicious(InspectorError):
         self.rejudgement = rejudgement
 
 
-__all__ = ["FAMILY_OF_ATTACK", "Rejudgement", "StillSuspicious", "detected_families", "inputs_of", "rejudge"]
+__all__ = [
+    "FAMILY_OF_ATTACK",
+    "Rejudgement",
+    "StillSuspicious",
+    "detected_families",
+    "inputs_of",
+    "not_assessed_of",
+    "rejudge",
+]
