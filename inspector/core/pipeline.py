@@ -88,6 +88,7 @@ class ScanResult:
                 "rows": [r.to_json() for r in self.coverage],
             },
             "findings": [f.to_json() for f in self.findings],
+            "threats": [t.to_json() if hasattr(t, "to_json") else dict(t) for t in (m.threats if m else ())],
             "checked": list(self.checked),
             "limits": list(self.limits),
             "tensors": [t.to_json() for t in self.tensors],

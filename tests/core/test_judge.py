@@ -118,3 +118,21 @@ def test_judge_inputs_default_is_weights_only(make_model):
     r = scan(make_model(_weights()))
     j = judge(r.measurement, JudgeInputs())
     assert j.verdict == "incomplete" and j.coverage
+
+
+def test_a_saved_scan_document_is_judged_again_without_the_model(make_model, tmp_path):
+    import json
+
+    from inspector.core.measure import Measurement
+
+    w = _weights()
+    u = w["fc1.weight"].reshape(-1).view(np.uint32)
+    u[:] = (u & ~np.uint32(0xFF)) | np.frombuffer((b"training rows " * 600)[: u.size], dtype=np.uint8)
+    model = make_model(w)
+    first = scan(model)
+    doc = json.loads(json.dumps(first.to_json()))
+    model.unlink()
+    m = Measurement.from_scan_json(doc)
+    again = judge(m, first.inputs)
+    assert again.verdict == first.verdict == "suspicious"
+    assert [f.to_json() for f in again.findings] == [f.to_json() for f in first.findings]

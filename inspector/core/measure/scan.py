@@ -94,8 +94,23 @@ class TensorScan:
             "role": self.role,
             "stats": self.stats.to_json(),
             "histogram": self.stats.histogram.to_json() if self.stats.histogram else {"edges": [], "counts": []},
+            "features": self.features.to_json() if self.features is not None else None,
         }
         return out
+
+
+def tensor_from_json(d: Mapping[str, Any]) -> TensorScan:
+    """A :class:`TensorScan` from its scan/1 form."""
+    feats = d.get("features")
+    return TensorScan(
+        name=str(d["name"]),
+        dtype=str(d["dtype"]),
+        shape=tuple(int(x) for x in d["shape"]),
+        kind=str(d.get("kind") or "other"),
+        stats=TensorStats.from_json(dict(d.get("stats") or {}), d.get("histogram")),
+        features=Features.from_json(feats) if isinstance(feats, Mapping) else None,
+        role=str(d.get("role") or "weight"),
+    )
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,29 @@ class Measurement:
             if t.name == name:
                 return t
         raise KeyError(name)
+
+    @classmethod
+    def from_scan_json(cls, doc: Mapping[str, Any]) -> Measurement:
+        """The measurement inside a scan/1 document, to judge it again without the model file. Raises
+        ``ValueError`` (or ``KeyError``/``TypeError``) for a document that does not have the scan/1 shape."""
+        m = doc["model"]
+        info = ModelInfo(
+            path=str(m["path"]),
+            format=str(m["format"]),
+            sha256=m.get("sha256"),
+            tensors=int(m["tensors"]),
+            parameters=int(m["parameters"]),
+            bytes=int(m["bytes"]),
+            metadata={str(k): str(v) for k, v in (m.get("metadata") or {}).items()},
+        )
+        cov = doc.get("coverage") or {}
+        return cls(
+            model=info,
+            tensors=tuple(tensor_from_json(t) for t in doc["tensors"]),
+            file_bytes=int(cov.get("file_bytes") or 0),
+            threats=tuple(doc.get("threats") or ()),
+            bins=int((doc.get("inputs") or {}).get("bins") or 256),
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ class TensorStats:
             "skewness": num(self.skewness),
             "kurtosis": num(self.kurtosis),
             "zero_fraction": num(self.zero_fraction),
+            "zero": self.zero,
             "nan": self.nan,
             "inf": self.inf,
             "subnormal": self.subnormal,
@@ -97,6 +98,45 @@ class TensorStats:
             "low_byte_entropy": num(self.low_byte_entropy),
             "bit_ones": [round(b, 6) for b in self.bit_ones],
         }
+
+    @classmethod
+    def from_json(cls, d: dict, histogram: Optional[dict] = None) -> TensorStats:
+        """Statistics from their scan/1 form (with the tensor's ``histogram`` entry, if any)."""
+
+        def f(key: str) -> float:
+            v = d.get(key)
+            return math.nan if v is None else float(v)
+
+        count = int(d.get("count") or 0)
+        zero = d.get("zero")
+        if zero is None:  # documents written before the count was recorded
+            zf = d.get("zero_fraction")
+            zero = int(round(float(zf) * count)) if zf is not None else 0
+        hist = None
+        if histogram and histogram.get("counts"):
+            hist = Histogram(
+                np.asarray(histogram["edges"], dtype=np.float64), np.asarray(histogram["counts"], dtype=np.int64)
+            )
+        return cls(
+            count=count,
+            nan=int(d.get("nan") or 0),
+            inf=int(d.get("inf") or 0),
+            zero=int(zero),
+            subnormal=int(d.get("subnormal") or 0),
+            min=f("min"),
+            max=f("max"),
+            mean=f("mean"),
+            std=f("std"),
+            skewness=f("skewness"),
+            kurtosis=f("kurtosis"),
+            near_zero_fraction=f("near_zero_fraction"),
+            positive_fraction=f("positive_fraction"),
+            autocorr_value=f("autocorr_value"),
+            autocorr_sign=f("autocorr_sign"),
+            low_byte_entropy=f("low_byte_entropy"),
+            histogram=hist,
+            bit_ones=tuple(float(b) for b in d.get("bit_ones") or ()),
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------
