@@ -96,24 +96,9 @@ def _as_labels(arr: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("inputs", "labels") if k not in z.files]
-            if missing:
-                raise DataError(
-                    f"missing array(s) {', '.join(missing)} (found: {', '.join(z.files) or 'none'})",
-                    path=path,
-                    hint=_HINT,
-                )
-            return {k: z[k] for k in ("inputs", "labels")}
-    except DataError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e):  # object arrays need pickle, which we refuse
-            raise DataError(f"holds arrays that need pickled code to load ({e})", path=path, hint=_HINT) from None
-        raise DataError(f"not a readable .npz file ({e})", path=path, hint=_HINT) from None
-    except (zipfile.BadZipFile, OSError, EOFError, MemoryError) as e:
-        raise DataError(f"not a readable .npz file ({e or type(e).__name__})", path=path, hint=_HINT) from None
+    from inspector.core.formats.npz import read_npz  # headers checked against sizes before any data is read
+
+    return read_npz(path, ("inputs", "labels"), hint=_HINT)
 
 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
