@@ -12,6 +12,7 @@ appended (and fsync'd) as it arrives, so a killed batch resumes where it stopped
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -56,6 +57,14 @@ class FleetRun:
     backend: str = "local"
 
 
+@contextmanager
+def _closing(journal: Journal) -> Iterator[Journal]:
+    try:
+        yield journal
+    finally:
+        journal.close()
+
+
 def _out_folder(out: Path) -> Path:
     if out.exists() and not out.is_dir():
         raise InspectorError("is not a folder", path=out, hint="Give a folder for the batch's results (--out)")
@@ -92,8 +101,11 @@ def run_batch(units: list[Unit], options: FleetOptions, *, progress: Optional[Fl
     def reuse(unit: Unit, hit: Entry, signature: Any) -> None:
         run.reused += 1
         entry = hit.rebound(unit.id, unit.path, signature, unit.meta)
-        if hit.doc["fleet"]["id"] != unit.id or hit.doc["fleet"].get("stat") != signature:
-            entry = journal.append(journal.full(entry))  # found under another name: remember the new one
+        if entry.patch is not None:  # found under another name or stat: remember the new one
+            full = journal.full(entry)
+            full["fleet"].pop("cached", None)  # "cached" says what this run did; the file keeps the result
+            written = journal.append(full)
+            entry = Entry(entry.doc, written.offset, written.length)
         settle(unit, entry)
 
     misses: list[Unit] = []
@@ -112,7 +124,7 @@ def run_batch(units: list[Unit], options: FleetOptions, *, progress: Optional[Fl
     by_id = {u.id: u for u in misses}
     runner: Any = DaskRunner(options.dask, jobs) if options.dask else LocalRunner(jobs)
     if misses:
-        with runner:
+        with runner, _closing(journal):
             if options.dask:
                 run.jobs = runner.workers
             to_scan = misses

@@ -43,7 +43,8 @@ class Unit:
 
 def _files_in(folder: Path) -> list[Path]:
     try:
-        return sorted(p for p in folder.iterdir() if p.is_file())
+        with os.scandir(folder) as it:  # the directory entry's type: no stat per file
+            return sorted(Path(e.path) for e in it if e.is_file())
     except OSError:
         return []
 
@@ -215,7 +216,11 @@ def discover(
     ids: set[str] = set()
     out: list[Unit] = []
     for u in units:
-        key = os.path.realpath(u.path)
+        try:
+            st = os.stat(u.path)
+            key = f"{st.st_dev}:{st.st_ino}"  # the same file under two names (a link, "a/../a") counts once
+        except OSError:
+            key = os.path.abspath(u.path)
         if key in seen:
             continue
         if u.id in ids:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -113,7 +114,27 @@ def _slim(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dump(doc: dict[str, Any]) -> bytes:
+    """One line; ``tensors`` (the bulk) goes last, so that reading a line back can stop before it."""
+    if "tensors" in doc:
+        doc = {**_slim(doc), "tensors": doc["tensors"]}
     return (json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n").encode()
+
+
+_TENSORS = b',"tensors":['
+
+
+def _read_slim(line: bytes) -> Any:
+    """The slim document of a line without decoding its tensors (written last): the text before the first
+    ``,"tensors":[`` closed with ``}``. (Inside JSON strings quotes are escaped, so that byte sequence is a key;
+    if it is a nested one, the head does not parse and the whole line is decoded instead.)"""
+    cut = line.find(_TENSORS)
+    if cut > 0:
+        try:
+            return json.loads(line[:cut] + b"}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+    doc = json.loads(line)
+    return _slim(doc) if isinstance(doc, dict) else doc
 
 
 @dataclass(frozen=True)
@@ -127,8 +148,17 @@ class Entry:
     patch: Optional[dict[str, Any]] = None
 
     def rebound(self, uid: str, path: str, signature: Any, meta: Mapping[str, object]) -> Entry:
+        """This result standing for the model ``uid`` now; the line is copied unchanged when nothing differs."""
         patch = {"id": uid, "path": path, "stat": signature, "meta": dict(meta)}
-        return Entry(_patched(self.doc, patch), self.offset, self.length, patch)
+        doc = _patched(self.doc, patch)
+        fleet = self.doc["fleet"]
+        same = (
+            fleet.get("id") == uid
+            and fleet.get("stat") == signature
+            and fleet.get("meta", {}) == dict(meta)
+            and self.doc.get("model", {}).get("path", path) == path
+        )
+        return Entry(doc, self.offset, self.length, None if same else patch)
 
 
 def _patched(doc: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -144,12 +174,17 @@ def _patched(doc: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 
 class Journal:
-    """Append-only, fsync'd JSONL of results; remembers where each line is, keeps only slim documents."""
+    """Append-only, fsync'd JSONL of results; remembers where each line is, keeps only slim documents.
+    ``close()`` (or ``rewrite``) when done."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: list[Entry] = []
         self._size = 0
+        self._fd: Optional[int] = None
+        self._flusher: Optional[threading.Thread] = None
+        self._dirty = threading.Event()
+        self._closing = False
         if not path.exists():
             return
         with open(path, "r+b") as f:
@@ -159,11 +194,11 @@ class Journal:
                     f.truncate(offset)
                     break
                 try:
-                    doc = json.loads(line)
+                    doc = _read_slim(line)
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     doc = None
                 if isinstance(doc, dict) and isinstance(doc.get("fleet"), dict):
-                    self.entries.append(Entry(_slim(doc), offset, len(line)))
+                    self.entries.append(Entry(doc, offset, len(line)))
                 offset += len(line)
             self._size = offset
 
@@ -184,25 +219,60 @@ class Journal:
         return _patched(doc, entry.patch) if entry.patch else doc
 
     def append(self, doc: dict[str, Any]) -> Entry:
+        """Write one line at once (a killed process loses nothing once this returns); a background thread
+        fsyncs it, together with whatever else arrived meanwhile (group commit), so the disk's flush latency
+        does not stall the batch."""
         data = _dump(doc)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._flusher = threading.Thread(target=self._flush_loop, args=(self._fd,), name="results-fsync")
+            self._flusher.daemon = True
+            self._flusher.start()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._dirty.set()
         entry = Entry(_slim(doc), self._size, len(data))
         self._size += len(data)
         self.entries.append(entry)
         return entry
 
-    def rewrite(self, entries: Iterable[Entry]) -> None:
-        """Replace the file with ``entries``' lines (copied, or renamed where patched): temp file, fsync, rename."""
+    def _flush_loop(self, fd: int) -> None:
+        while True:
+            self._dirty.wait()
+            self._dirty.clear()
+            os.fsync(fd)
+            if self._closing:
+                return
+
+    def close(self) -> None:
+        """Wait for the last fsync and close the file."""
+        if self._fd is None:
+            return
+        self._closing = True
+        self._dirty.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        os.close(self._fd)
+        self._fd = None
+
+    def rewrite(self, entries: list[Entry]) -> None:
+        """Replace the file with ``entries``' lines (copied, or renamed where patched): temp file, fsync, rename.
+        Nothing is written when the file already holds exactly those lines."""
+        self.close()
+        if (
+            not any(e.patch for e in entries)
+            and [(e.offset, e.length) for e in entries] == [(e.offset, e.length) for e in self.entries]
+            and self._size == sum(e.length for e in entries)
+        ):
+            return
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         with open(self.path, "rb") as src, open(tmp, "wb") as dst:
             for e in entries:
                 if e.patch:
-                    dst.write(_dump(self.full(e)))
+                    full = self.full(e)
+                    full["fleet"].pop("cached", None)
+                    dst.write(_dump(full))
                 else:
                     src.seek(e.offset)
                     dst.write(src.read(e.length))

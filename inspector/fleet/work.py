@@ -56,6 +56,18 @@ def error_doc(task: Task, kind: str, message: str, *, seconds: float = 0.0, sign
     }
 
 
+def peak_rss_kb() -> int:
+    """This worker's peak resident memory so far (VmHWM; ru_maxrss where /proc is missing)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def fleet_member(
     task: Task, *, key: Optional[str], signature: Any, seconds: float, cacheable: bool = True
 ) -> dict[str, Any]:
@@ -68,7 +80,7 @@ def fleet_member(
         "stat": signature,
         "cacheable": cacheable,
         "seconds": round(seconds, 4),
-        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_rss_kb": peak_rss_kb(),
         "worker_pid": os.getpid(),
     }
     if task.meta:
