@@ -432,6 +432,10 @@ def test_families_and_coverage_are_rendered_when_the_scan_carries_them(sign_scan
     assert '<td class="status not-assessed"><b>not assessed</b></td>' in html
     assert "statistics, LSB, sign, correlated value" in html
     assert 'class="verdict incomplete"' in html and "INCOMPLETE" in html and "Capacity abuse (needs --arch" in html
+    # the scan's own layout: {"file_bytes": N, "rows": [...]}
+    doc = _doc_with_families(res)
+    doc["coverage"] = {"file_bytes": 35966, "rows": doc["coverage"]}
+    assert [c.klass for c in build_report(doc).coverage] == ["float tensors", "header metadata", "padding"]
     # without them, neither section appears
     bare = {k: v for k, v in res.to_json().items() if k not in ("families", "coverage")}
     plain = render_html(build_report(bare))

@@ -408,7 +408,9 @@ def family_rows(doc: Mapping[str, Any]) -> tuple[FamilyRow, ...]:
 def coverage_rows(doc: Mapping[str, Any]) -> tuple[CoverageRow, ...]:
     """The scan's coverage table (``coverage``: bytes per class and the checks that read them), when present."""
     out = []
-    for c in doc.get("coverage") or ():
+    cov = doc.get("coverage")
+    rows = cov.get("rows") if isinstance(cov, Mapping) else cov  # {"file_bytes", "rows"} or the rows alone
+    for c in rows or ():
         if not isinstance(c, Mapping) or not c.get("class"):
             continue
         checks = c.get("checks")
