@@ -131,6 +131,15 @@ def run_fleet(args: argparse.Namespace) -> int:
             FleetOptions(out=out, scan=opts, jobs=args.jobs, dask=args.dask, use_cache=not args.no_cache),
             progress=bar,
         )
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        print(
+            f"model-inspector: interrupted; the results written so far are kept in {out / 'results.jsonl'}: "
+            "run the same command again to finish the batch",
+            file=sys.stderr,
+        )
+        return 130
     finally:
         if bar is not None:
             bar.close()

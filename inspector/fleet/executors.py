@@ -144,7 +144,7 @@ class DaskRunner:
                 )
                 self._client = Client(self._cluster)
             else:
-                self._client = Client(self.address, timeout="20s")
+                self._client = Client(self.address)  # waits distributed.comm.timeouts.connect (30 s)
         except (OSError, TimeoutError, ValueError) as e:
             self.__exit__()
             raise InspectorError(

@@ -80,3 +80,34 @@ def test_fleet_report_renders_one_model_from_the_results(fleet, tmp_path, capsys
     assert "could not be inspected" in capsys.readouterr().err
     assert main(["fleet-report", str(out), "nope"]) == 2
     assert main(["fleet-report", str(tmp_path), "x"]) == 2
+
+
+def test_progress_line_counts_models_bytes_and_time_left():
+    import io
+
+    from inspector.cli.fleet import FleetBar
+
+    stream = io.StringIO()
+    bar = FleetBar(stream)
+    bar.t0 -= 10.0  # ten seconds in, a quarter of the bytes done: 30 s left
+    bar(5, 20, 256 << 10, 1 << 20)
+    line = stream.getvalue()
+    assert "5/20 models" in line and "256.0 KB/1.0 MB" in line and "25.0%" in line and "ETA 0:30" in line
+    bar.close()
+    assert stream.getvalue().endswith("\r")
+
+
+def test_unreachable_dask_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
+    import pytest
+
+    pytest.importorskip("distributed")
+    import dask
+
+    write_clean(tmp_path / "a.safetensors", 1)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = main(
+            ["scan", str(tmp_path / "a.safetensors"), "--dask", "tcp://127.0.0.1:9", "--out", str(tmp_path / "o")]
+        )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot reach the Dask scheduler tcp://127.0.0.1:9" in err[0]
