@@ -21,7 +21,7 @@ def test_open_shows_tensors_at_once_then_stats(qtbot, main_window, tiny_model):
     with qtbot.waitSignal(w.doc.scan_finished, timeout=20_000) as blocker:
         pass
     result = blocker.args[0]
-    assert result.verdict in ("clean", "suspicious")
+    assert result.verdict in ("clean", "incomplete", "suspicious")
     assert set(w.doc.scans) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "steps"}
     assert w.windowTitle().startswith("tiny.safetensors")
     assert str(tiny_model) in w.prefs.recent

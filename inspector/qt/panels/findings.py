@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
@@ -118,6 +119,9 @@ class FindingsPanel(QWidget):
         n_warn = sum(f.severity == "warning" for f in result.findings)
         if result.verdict == "suspicious":
             self._set_banner(f"SUSPICIOUS · score {result.score:.2f}", P.SUSPICIOUS_COLOR.name())
+        elif result.verdict == "incomplete":  # never green: some family of attacks was not assessed
+            missing = ", ".join(f.title for f in result.families if f.status == "not-assessed")
+            self._set_banner(f"INCOMPLETE · not assessed: {missing}", P.WARNING_COLOR.name())
         else:
             self._set_banner(f"CLEAN · score {result.score:.2f}", P.CLEAN_COLOR.name())
         m = result.model
@@ -139,8 +143,20 @@ class FindingsPanel(QWidget):
             self.tree.addTopLevelItem(QTreeWidgetItem(["", "", "", "No findings."]))
         checked = "".join(f"<li>{c}</li>" for c in result.checked) or "<li>–</li>"
         limits = "".join(f"<li>{c}</li>" for c in result.limits) or "<li>–</li>"
+        status_color = {
+            "detected": P.SUSPICIOUS_COLOR.name(),
+            "not-assessed": P.WARNING_COLOR.name(),
+            "cannot-rule-out": P.WARNING_COLOR.name(),
+            "not-detected": P.CLEAN_COLOR.name(),
+        }
+        families = "".join(
+            f"<tr><td>{html.escape(f.title)}</td><td style='color:{status_color.get(f.status, '#888')}'><b>"
+            f"{f.status.replace('-', ' ')}</b></td><td>{html.escape(f.text)}</td></tr>"
+            for f in result.families
+        )
         self.notes.setHtml(
-            f"<b>What was checked</b><ul style='margin-left:-20px'>{checked}</ul>"
+            (f"<b>Attack families</b><table cellspacing='4'>{families}</table>" if families else "")
+            + f"<b>What was checked</b><ul style='margin-left:-20px'>{checked}</ul>"
             f"<b>What this cannot rule out</b><ul style='margin-left:-20px'>{limits}</ul>"
         )
 
