@@ -29,11 +29,11 @@ _EXPORTS: dict[str, str] = {
     "iter_chunks": "inspector.core.formats",
     "open_model": "inspector.core.formats",
     "read_tensor": "inspector.core.formats",
-    "ScanOptions": "inspector.core.measure.scan",
-    "ScanResult": "inspector.core.measure.scan",
-    "TensorScan": "inspector.core.measure.scan",
-    "TensorStats": "inspector.core.measure.scan",
-    "scan": "inspector.core.measure.scan",
+    "ScanOptions": "inspector.core.measure",
+    "TensorScan": "inspector.core.measure",
+    "TensorStats": "inspector.core.measure",
+    "ScanResult": "inspector.core.pipeline",
+    "scan": "inspector.core.pipeline",
     "ScrubResult": "inspector.core.scrub",
     "scrub_model": "inspector.core.scrub",
     "EvalResult": "inspector.core.evaluate",
@@ -81,6 +81,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing here runs
     from inspector.core.errors import InspectorError
     from inspector.core.evaluate import EvalResult, evaluate, find_safe_bits
     from inspector.core.formats import ModelFile, TensorRef, iter_chunks, open_model, read_tensor
-    from inspector.core.measure.scan import ScanOptions, ScanResult, TensorScan, TensorStats, scan
+    from inspector.core.measure import ScanOptions, TensorScan, TensorStats
+    from inspector.core.pipeline import ScanResult, scan
     from inspector.core.progress import Cancelled, CancelToken
     from inspector.core.scrub import ScrubResult, scrub_model
