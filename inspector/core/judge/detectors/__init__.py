@@ -54,8 +54,9 @@ def limits_for(options: Any, profile: Optional[Profile], cap_reason: Optional[st
         )
     elif not options.baselines:
         out.append(
-            "The capacity-abuse probe had no baseline model to compare with, so it can only warn; pass --baseline "
-            "with a trusted model of the same architecture."
+            "The capacity-abuse probe had no baseline model: it compared the model's answers with a logistic "
+            "regression fitted to --data, a weaker reference; pass --baseline with a trusted model of the same "
+            "architecture."
         )
     if not options.train_sample:
         out.append(
