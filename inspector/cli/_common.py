@@ -81,7 +81,7 @@ def write_json(obj: Any, out: str) -> None:
         sys.stdout.write(text + "\n")
         return
     check_output(out, option="the JSON output")
-    from inspector.core.formats.atomic import write_atomic
+    from inspector.core.formats import write_atomic
 
     write_atomic(Path(out), text + "\n", what="JSON output")
 

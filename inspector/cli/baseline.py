@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from inspector.cli._common import check_output, progress_for
-from inspector.core.judge.baselines import build_profile, save_profile
+from inspector.core.judge import build_profile, save_profile
 
 COMMAND = "baseline"
 ORDER = 60

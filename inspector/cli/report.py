@@ -89,7 +89,7 @@ def _scan_json_of(path: str) -> Optional[dict[str, Any]]:
     doc = _load_json(path, "scan")
     if doc.get("schema") != "model-inspector/scan/1":
         return None
-    from inspector.core.formats.documents import check_scan_document
+    from inspector.core.formats import check_scan_document
 
     check_scan_document(doc, path)  # one line naming the first wrong field, not a traceback later
     return doc
@@ -100,7 +100,7 @@ def _references(paths: tuple[str, ...], result: Any) -> list[Any]:
     for the histogram overlays."""
     if not paths:
         return []
-    from inspector.core.judge.baselines import load_reference
+    from inspector.core.judge import load_reference
 
     return [load_reference(p, result.tensors) for p in paths]
 
@@ -176,6 +176,6 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(f'#{n}' for n in s.acknowledged) or 'none'}",
             file=stream,
         )
-    from inspector.core.judge.families import exit_code
+    from inspector.core.judge import exit_code
 
     return exit_code(data.verdict, getattr(args, "allow_incomplete", False))

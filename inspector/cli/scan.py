@@ -11,7 +11,7 @@ from typing import Any
 from inspector.cli._common import check_output, human_bytes, progress_for, safe_text, write_json
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile, open_model
-from inspector.core.judge.families import exit_code
+from inspector.core.judge import exit_code
 from inspector.core.pipeline import ScanOptions, ScanResult, scan
 
 COMMAND = "scan"

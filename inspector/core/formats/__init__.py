@@ -1,5 +1,6 @@
 """Safe readers and writers of model files. Nothing here executes code from a file."""
 
+from inspector.core.formats.atomic import check_target, write_atomic
 from inspector.core.formats.base import (
     CHUNK_BYTES,
     ModelFile,
@@ -10,6 +11,7 @@ from inspector.core.formats.base import (
     sha256_files,
 )
 from inspector.core.formats.data import Dataset, load_dataset, save_dataset
+from inspector.core.formats.documents import check_profile_document, check_scan_document
 from inspector.core.formats.model_file import open_model
 from inspector.core.formats.writer import input_named
 
@@ -18,6 +20,9 @@ __all__ = [
     "Dataset",
     "ModelFile",
     "TensorRef",
+    "check_profile_document",
+    "check_scan_document",
+    "check_target",
     "input_named",
     "iter_chunks",
     "load_dataset",
@@ -26,4 +31,5 @@ __all__ = [
     "read_tensor",
     "save_dataset",
     "sha256_files",
+    "write_atomic",
 ]

@@ -2,7 +2,17 @@
 
 :func:`judge` is pure: it reads no file and runs no model."""
 
-from inspector.core.judge.families import FAMILIES, STATUSES, VERDICTS, FamilyStatus
+from inspector.core.judge.baselines import (
+    Profile,
+    Reference,
+    build_profile,
+    default_profile_path,
+    load_profile,
+    load_reference,
+    match_layers,
+    save_profile,
+)
+from inspector.core.judge.families import FAMILIES, STATUSES, VERDICTS, FamilyStatus, exit_code
 from inspector.core.judge.findings import ATTACKS, SEVERITIES, Finding
 from inspector.core.judge.judgement import CoverageRow, JudgeInputs, Judgement, ProbeOutcome, judge
 
@@ -18,5 +28,14 @@ __all__ = [
     "JudgeInputs",
     "Judgement",
     "ProbeOutcome",
+    "Profile",
+    "Reference",
+    "build_profile",
+    "default_profile_path",
+    "exit_code",
     "judge",
+    "load_profile",
+    "load_reference",
+    "match_layers",
+    "save_profile",
 ]
