@@ -18,6 +18,7 @@ bytes that are there) and runs each one itself, so it can:
 
 from __future__ import annotations
 
+import collections
 import pickletools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -33,6 +34,10 @@ WORK_BASE = 1 << 20
 _SIZE_CAP = 1 << 40
 #: Lines of opcode listing kept before a recorded threat.
 LISTING_BEFORE = 10
+
+
+#: Opcodes whose decoded argument is the value pushed (NONE's argument is None).
+_PUSH_TEXT = frozenset("IJKMLN\x8a\x8bFGV\x8c\x8dX")
 
 
 class PickleError(Exception):
@@ -157,7 +162,7 @@ class Machine:
         self.metastack: list[list[Any]] = []
         self._shape: dict[int, tuple[int, int]] = {}  # id of a tuple/frozenset we built -> (depth, expanded size)
         self._keep: list[Any] = []  # keeps those alive so their ids stay unique
-        self._recent: list[str] = []
+        self._recent: collections.deque[tuple[int, str, Any]] = collections.deque(maxlen=LISTING_BEFORE)
         self._globals: list[GlobalRef] = []
         self._called: set[int] = set()
         self.ops = 0
@@ -180,16 +185,20 @@ class Machine:
 
     def _record_shape(self, obj: Any) -> Any:
         if isinstance(obj, (tuple, frozenset)):
-            depth, size = 1, 1
-            for item in obj:
-                d, s = self._hashable(item)
-                depth = max(depth, d + 1)
-                size = min(_SIZE_CAP, size + s)
-            if depth > MAX_HASH_DEPTH:
+            depth, size = self._shape_of_items(obj)
+            if depth + 1 > MAX_HASH_DEPTH:
                 raise PickleError(f"pickle nests tuples deeper than {MAX_HASH_DEPTH} levels")
-            self._shape[id(obj)] = (depth, size)
+            self._shape[id(obj)] = (depth + 1, min(_SIZE_CAP, size + 1))
             self._keep.append(obj)
         return obj
+
+    def _shape_of_items(self, items: Any) -> tuple[int, int]:
+        """Deepest nesting and expanded size of a collection's items (a comprehension: C speed per item)."""
+        get = self._shape.get
+        subs = [get(id(x)) or (1, len(x) + 1) for x in items if type(x) is tuple or type(x) is frozenset]
+        depth = max((d for d, _ in subs), default=0)
+        size = len(items) - len(subs) + sum(s for _, s in subs)
+        return depth, min(_SIZE_CAP, size)
 
     def _tuple(self, items: Any) -> tuple[Any, ...]:
         t = tuple(items)
@@ -219,7 +228,8 @@ class Machine:
         return self.stack[-1]
 
     def _listing(self) -> tuple[str, ...]:
-        return tuple(self._recent)
+        """The last opcodes, decoded safely (formatted only when a threat needs them)."""
+        return tuple(f"{pos:>8}: {name} {_short(arg)}".rstrip() for pos, name, arg in self._recent)
 
     def _threat(self, ref: GlobalRef, call: str, offset: int) -> Any:
         self.threats.append(RecordedThreat(ref.module, ref.name, call, offset, self._listing()))
@@ -259,17 +269,18 @@ class Machine:
             raise
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as e:
             raise PickleError(f"{type(e).__name__}: {e}") from None
+        if isinstance(out, (str, bytes, bytearray)):  # a copy made by the call (_codecs.encode): memory
+            self.charge(len(out))
         return self._record_shape(out)
 
     def _charge_args(self, args: tuple[Any, ...]) -> None:
         """Charge the elements an allowlisted callable will touch (set(), OrderedDict(), torch.Size()...)."""
         for a in args:
             if isinstance(a, (str, bytes, bytearray)):
-                self.charge(len(a) // 64)
+                self.charge(len(a) // 8)
             elif isinstance(a, (tuple, list, set, frozenset, dict)):
-                self.charge(len(a))
-                for item in a if not isinstance(a, dict) else a.items():
-                    self._hash_cost(item)
+                self.charge(len(a))  # before looking at the items: a huge collection fails here, at once
+                self.charge(self._shape_of_items(a)[1])  # hashing them (a dict: its keys)
 
     def _foreign(self, ref: GlobalRef, args: tuple[Any, ...], kind: str, offset: int) -> Any:
         how = self.classify(ref)
@@ -300,6 +311,8 @@ class Machine:
             self._called.add(id(obj))
             self._threat(obj, "build", offset)
             return
+        if type(obj).__name__ == "OrderedDict" and type(state) is dict and set(state) <= {"_metadata"}:
+            return  # every module.state_dict() carries its _metadata (module versions) this way: dropped
         if isinstance(obj, (dict, list, tuple, set, frozenset, str, bytes, bytearray, int, float)) or obj is None:
             raise PickleError(f"pickle sets the state of a {type(obj).__name__}")
         # a placeholder of ours: harmless plain state is ignored, the placeholder is never changed
@@ -311,26 +324,37 @@ class Machine:
         stack = self.stack
         try:
             ops = pickletools.genops(self.file)
+            recent = self._recent.append
             for op, arg, pos in ops:
                 self.ops += 1
-                self.charge(1)
-                pos = int(pos or 0)
+                self.work += 1
+                if self.work > self.budget:
+                    self.charge(0)
+                pos = pos or 0
                 code = op.code
-                if len(self._recent) >= LISTING_BEFORE:
-                    del self._recent[0]
-                self._recent.append(f"{pos:>8}: {op.name} {_short(arg)}".rstrip())
+                recent((pos, op.name, arg))
                 stack = self.stack
-                if code == ".":
+                if code in _PUSH_TEXT:  # numbers and text: the commonest opcodes first
+                    if isinstance(arg, str):
+                        self.charge(len(arg) // 64)
+                    stack.append(arg)
+                elif code in "qh":  # BINPUT, BINGET
+                    if code == "q":
+                        self._memoize(arg)
+                    elif arg in self.memo:
+                        stack.append(self.memo[arg])
+                    else:
+                        raise PickleError(f"memo key {_short(arg)} was never stored")
+                elif code == "(":
+                    self.metastack.append(stack)
+                    self.stack = []
+                elif code == ".":
                     return self._pop()
-                if code == "\x80":  # PROTO
+                elif code == "\x80":  # PROTO
                     if not 0 <= arg <= 5:
                         raise PickleError(f"unsupported pickle protocol {arg}")
                 elif code == "\x95":  # FRAME
                     pass
-                elif code in "IJKML\x8a\x8bFGV\x8c\x8dX":  # numbers and text
-                    if isinstance(arg, str):
-                        self.charge(len(arg) // 64)
-                    stack.append(arg)
                 elif code in "STU":  # py2 str: bytes the writer meant as text (latin-1 decoded by genops)
                     raw = arg.encode("latin-1")
                     stack.append(raw.decode("utf-8", "surrogateescape"))
@@ -340,15 +364,10 @@ class Machine:
                 elif code == "\x96":  # BYTEARRAY8
                     self.charge(len(arg) // 64)
                     stack.append(bytearray(arg))
-                elif code == "N":
-                    stack.append(None)
                 elif code == "\x88":
                     stack.append(True)
                 elif code == "\x89":
                     stack.append(False)
-                elif code == "(":
-                    self.metastack.append(stack)
-                    self.stack = []
                 elif code == "0":
                     self._pop()
                 elif code == "1":
