@@ -8,12 +8,13 @@ chunks (:func:`iter_chunks`). Listing tensors never touches their bytes.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator, Mapping, Optional
+from typing import Iterator, Mapping, Optional
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def clean_text(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def open_regular(path: Path, *, what: str = "file") -> BinaryIO:
+def open_regular(path: Path, *, what: str = "file") -> io.BufferedReader:
     """Open ``path`` for reading without blocking and refuse anything but a regular file, by its descriptor.
 
     Checking the path first and opening it later lets a FIFO swapped in between block the read forever;

@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import pickletools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 #: Deepest tuple/frozenset nesting accepted (hashing recurses in C once per level).
 MAX_HASH_DEPTH = 100
@@ -323,7 +323,8 @@ class Machine:
     def run(self) -> Any:  # noqa: C901 (one branch per opcode, as in pickle.py)
         stack = self.stack
         try:
-            ops = pickletools.genops(self.file)
+            # an opcode's argument is None only for opcodes that take none
+            ops: Iterator[tuple[pickletools.OpcodeInfo, Any, Optional[int]]] = pickletools.genops(self.file)
             recent = self._recent.append
             for op, arg, pos in ops:
                 self.ops += 1

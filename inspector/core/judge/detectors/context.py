@@ -181,7 +181,7 @@ class Context:
         ref, ref_name = self.reference_for(name)
         other = ref.tensors.get(ref_name) if ref is not None and ref_name is not None else None
         h: dict[str, Any]
-        if other is not None and other.stats.histogram is not None and own.histogram is not None:
+        if ref is not None and other is not None and other.stats.histogram is not None and own.histogram is not None:
             h = coarse_histograms(own, other.stats, bins)
             h["baseline_label"] = f"baseline {ref.label}" + ("" if ref_name == name else f" ({ref_name})")
         else:

@@ -244,8 +244,10 @@ def _low_words(ctx: Context) -> list[tuple[np.ndarray, int]]:
     """Raw values of the float tensors in storage order (first LSB_VALUES), grouped by mantissa width."""
     groups: dict[tuple[str, int], list[np.ndarray]] = {}
     got = 0
+    model = ctx.model
+    assert model is not None  # the data-aware tests run only on an opened model file
     for t in ctx.float_tensors():
-        ref = ctx.model[t.name]
+        ref = model[t.name]
         f = ctx.features(t.name)
         if ref.dtype.itemsize < 2 or got >= LSB_VALUES or (f is not None and f.grid):
             continue  # a quantisation grid has no free low bits: a payload would have broken it
