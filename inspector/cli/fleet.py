@@ -1,8 +1,9 @@
 """Batch scanning from the command line: ``scan`` over many models, and ``fleet-report`` for one of them.
 
 ``model-inspector scan`` hands over to :func:`run_fleet` when given several MODELs, a folder that is not itself
-one model, ``--manifest``, or a batch option (``--out``, ``--jobs``, ``--dask``). Exit status of a batch: 0 all
-clean, 1 any suspicious, 2 bad usage (or could-not-inspect with ``--fail-on-error``), 3 any incomplete verdict.
+one model, ``--manifest``, or a batch option (``--out``, ``--jobs``, ``--dask``). Exit status of a batch: 1 any suspicious;
+else 2 with ``--fail-on-error`` when some model could not be inspected; else 3 any incomplete verdict (0 with
+``--allow-incomplete``); else 0. Bad usage is 2.
 """
 
 from __future__ import annotations
@@ -157,7 +158,9 @@ def run_fleet(args: argparse.Namespace) -> int:
     else:
         print(format_summary(summary, extra=extra), file=stream)
         print(f"Results: {out / 'results.jsonl'}, {out / 'results.sarif'}, {out / 'index.html'}", file=stream)
-    return exit_status(summary, fail_on_error=args.fail_on_error)
+    return exit_status(
+        summary, fail_on_error=args.fail_on_error, allow_incomplete=getattr(args, "allow_incomplete", False)
+    )
 
 
 # ``model-inspector fleet-report DIR ID``: one model's report from a batch's results, without rescanning.
@@ -169,11 +172,12 @@ def add_parser(sub) -> None:
         help="write the report of one model of a batch (from its results, no rescan)",
         description="Render the HTML report of one model of a batch from DIR/results.jsonl into "
         "DIR/reports/ (the file index.html links to). ID is the model's id as the index shows it, its path, or "
-        "a prefix of its SHA-256 (8+ hex digits). Exit status: 0 clean, 1 suspicious, 2 nothing written.",
+        "a prefix of its SHA-256 (8+ hex digits). Exit status: 0 clean, 1 suspicious, 2 nothing written, 3 incomplete.",
     )
     p.add_argument("folder", metavar="DIR", help="the batch's results folder (scan --out)")
     p.add_argument("id", metavar="ID", help="the model: id, path, or SHA-256 prefix")
     p.add_argument("--output", "-o", metavar="REPORT.html", help="where to write it (default DIR/reports/…)")
+    p.add_argument("--allow-incomplete", action="store_true", help="exit 0 instead of 3 for an incomplete verdict")
     p.set_defaults(func=run_report)
 
 
@@ -195,6 +199,7 @@ def find_result(folder: Path, ident: str) -> dict[str, Any]:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from inspector.core.judge import exit_code
     from inspector.core.report import build_report, write_report
     from inspector.fleet import REPORTS, is_error, report_name
 
@@ -217,4 +222,4 @@ def run_report(args: argparse.Namespace) -> int:
         data = build_report(scan_doc, model=None)  # the file changed since the batch: no weight tiles
     path = write_report(data, out)
     print(f"{data.verdict} {data.score:.2f}  HTML report {path} ({human_bytes(path.stat().st_size)})")
-    return 1 if data.verdict == "suspicious" else 0
+    return exit_code(data.verdict, args.allow_incomplete)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from inspector.core.errors import InspectorError
-from inspector.core.measure.scan import ScanOptions
+from inspector.core.pipeline import ScanOptions
 from inspector.fleet.discover import Unit
 from inspector.fleet.executors import DaskRunner, LocalRunner, default_jobs
 from inspector.fleet.index_html import write_index

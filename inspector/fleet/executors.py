@@ -139,7 +139,7 @@ class DaskRunner:
                     n_workers=self.jobs,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a free port: another cluster on this machine may hold 8787
                     silence_logs=logging.ERROR,
                 )
                 self._client = Client(self._cluster)

@@ -2,7 +2,8 @@
 
 One run; one rule per detector (and ``could-not-inspect``, ``incomplete-verdict``); one result per finding of
 severity warning or suspicious (``warning`` / ``error`` levels), located at the model file and, as a logical
-location, the tensor. Models that could not be inspected are results too, so a security tab lists them.
+location, the tensor. Models that could not be inspected are results too (``warning``), so a security tab lists
+them, and an incomplete verdict is a ``note`` naming what would complete it.
 """
 
 from __future__ import annotations
@@ -92,8 +93,11 @@ def sarif_log(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             r["properties"].update({"attack": f.get("attack"), "score": f.get("score")})
             results.append(r)
         if doc.get("verdict") == "incomplete":
-            i = rules.index(_INCOMPLETE_RULE, "Not every attack family could be assessed.", "warning")
-            results.append(_result(_INCOMPLETE_RULE, i, "warning", "verdict incomplete: not every check ran", doc))
+            i = rules.index(
+                _INCOMPLETE_RULE, "Some attack family was not assessed: the model is not shown clean.", "note"
+            )
+            lacks = "; ".join(str(m) for m in doc.get("missing") or []) or "not every attack family was assessed"
+            results.append(_result(_INCOMPLETE_RULE, i, "note", f"verdict incomplete: {lacks}", doc))
     return {
         "$schema": SARIF_SCHEMA_URI,
         "version": SARIF_VERSION,

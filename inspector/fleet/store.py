@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 from inspector import __version__
 from inspector.core.errors import InspectorError
-from inspector.core.measure.scan import ScanOptions
+from inspector.core.pipeline import ScanOptions
 from inspector.core.resources import resource_path
 
 RESULTS = "results.jsonl"

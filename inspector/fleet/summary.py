@@ -7,12 +7,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from inspector.core.judge import exit_code
 from inspector.fleet.store import ERROR_SCHEMA
 
 #: Exit status of a batch: any suspicious model; could-not-inspect with ``--fail-on-error``; any incomplete.
-EXIT_SUSPICIOUS = 1
+EXIT_SUSPICIOUS = exit_code("suspicious")
 EXIT_ERROR = 2
-EXIT_INCOMPLETE = 3
+EXIT_INCOMPLETE = exit_code("incomplete")
 
 
 def is_error(doc: dict[str, Any]) -> bool:
@@ -42,15 +43,15 @@ def summarize(docs: Sequence[dict[str, Any]], slowest: int = 5) -> Summary:
     return Summary(counts=dict(counts), errors=errors, slowest=timed[:slowest])
 
 
-def exit_status(summary: Summary, *, fail_on_error: bool = False) -> int:
-    """1 if any model is suspicious; else 2 if some could not be inspected and ``fail_on_error``; else 3 if any
-    verdict is incomplete; else 0."""
+def exit_status(summary: Summary, *, fail_on_error: bool = False, allow_incomplete: bool = False) -> int:
+    """1 if any model is suspicious; else 2 if some could not be inspected and ``fail_on_error``; else the
+    status of an incomplete verdict (3, or 0 with ``allow_incomplete``, as for one model) if any; else 0."""
     if summary.counts.get("suspicious"):
         return EXIT_SUSPICIOUS
     if fail_on_error and summary.errors:
         return EXIT_ERROR
     if summary.counts.get("incomplete"):
-        return EXIT_INCOMPLETE
+        return exit_code("incomplete", allow_incomplete)
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 from inspector import __version__
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
 from inspector.core.formats import open_model, sha256_files
-from inspector.core.measure.scan import ScanOptions, scan
+from inspector.core.pipeline import ScanOptions, scan
 from inspector.fleet.store import ERROR_SCHEMA, cache_key, pipeline_fingerprint, stat_signature
 
 

@@ -1,5 +1,7 @@
-"""A small fleet generated into tmp_path: clean models, a suspicious demo model, a Hugging Face folder, a
-malformed file and a hostile pickle, plus files that are not models."""
+"""A small fleet generated into tmp_path: trained-looking models, a suspicious demo model, a Hugging Face folder,
+a malformed file, a hostile pickle and one that needs its class's code, plus files that are not models.
+
+Without evaluation data no model is assessed for capacity abuse, so the benign ones are ``incomplete``."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ import pytest
 
 from inspector.core.resources import resource_path
 
-#: A legacy torch pickle whose only content is a call of os.system: the restricted unpickler refuses it.
+#: A legacy torch pickle whose only content is a call of os.system: read without running it, it is a
+#: code-execution finding (suspicious).
 HOSTILE_PICKLE = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+#: A pickle of an object of its own class: it needs that class's code, so it cannot be inspected (refused).
+NEEDS_CODE_PICKLE = b"\x80\x02cmymodule\nMyNet\nq\x00)\x81q\x01."
 
 
 def write_clean(path: Path, seed: int) -> Path:
@@ -46,6 +51,7 @@ def fleet(tmp_path) -> Path:
     (root / "README.txt").write_text("not a model")
     (root / "broken.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
     (root / "evil.pt").write_bytes(HOSTILE_PICKLE)
+    (root / "needs-code.pt").write_bytes(NEEDS_CODE_PICKLE)
     return root
 
 
@@ -60,4 +66,5 @@ FLEET_IDS = {
     "hf-repo",
     "broken.safetensors",
     "evil.pt",
+    "needs-code.pt",
 }

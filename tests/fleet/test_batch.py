@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from inspector.core.measure.scan import ScanOptions, scan
+from inspector.core.pipeline import ScanOptions, scan
 from inspector.fleet import ERROR_SCHEMA, FleetOptions, discover, run_batch, summarize
 from tests.fleet.conftest import FLEET_IDS
 
@@ -35,12 +35,15 @@ def test_folder_batch_matches_single_scans_and_reports_the_bad_files(fleet, tmp_
         assert got["model"]["sha256"] == single["model"]["sha256"]
     assert docs["team/sub/lsb.safetensors"]["verdict"] == "suspicious"
     assert docs["hf-repo"]["model"]["path"].endswith("hf-repo/model.safetensors")  # the folder read as one model
-    # the hostile pickle and the malformed file are results; the rest completed
-    assert docs["evil.pt"]["schema"] == ERROR_SCHEMA and docs["evil.pt"]["error"]["kind"] == "refused"
-    assert "os.system" in docs["evil.pt"]["error"]["message"]
+    # the hostile pickle is reported (nothing of it ran), the files that cannot be read are results; the rest completed
+    evil = docs["evil.pt"]
+    assert evil["verdict"] == "suspicious" and evil["findings"][0]["attack"] == "code-execution"
+    assert "os.system" in evil["findings"][0]["message"]
+    assert docs["needs-code.pt"]["schema"] == ERROR_SCHEMA and docs["needs-code.pt"]["error"]["kind"] == "refused"
+    assert "mymodule.MyNet" in docs["needs-code.pt"]["error"]["message"]
     assert docs["broken.safetensors"]["error"]["kind"] == "malformed"
     s = summarize(run.docs)
-    assert s.counts == {"clean": 6, "suspicious": 1, "error": 2}
+    assert s.counts == {"incomplete": 6, "suspicious": 2, "error": 2}
 
 
 def test_rerun_reuses_unchanged_moved_and_touched_models_and_rescans_changed_ones(fleet, tmp_path):

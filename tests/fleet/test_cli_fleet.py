@@ -14,8 +14,8 @@ def test_folder_batch_exit_status_summary_and_outputs(fleet, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["scan", str(fleet), "--out", str(out), "--jobs", "2"])
     text = capsys.readouterr().out
-    assert code == 1  # the LSB demo model is suspicious
-    assert f"{len(FLEET_IDS)} models: 1 suspicious, 6 clean, 2 error" in text
+    assert code == 1  # the LSB demo model and the hostile pickle are suspicious
+    assert f"{len(FLEET_IDS)} models: 2 suspicious, 6 incomplete, 2 error" in text
     assert "[refused]" in text and "[malformed]" in text and "Slowest:" in text
     assert {p.name for p in out.iterdir()} >= {"results.jsonl", "results.sarif", "index.html"}
     assert len((out / "results.jsonl").read_text().splitlines()) == len(FLEET_IDS)
@@ -26,8 +26,9 @@ def test_unreadable_models_fail_the_batch_only_with_fail_on_error(tmp_path, caps
     write_clean(root / "a.safetensors", 1)
     write_clean(root / "b.safetensors", 2)
     (root / "c.safetensors").write_bytes(b"\xff" * 20)
-    assert main(["scan", str(root), "--out", str(tmp_path / "o"), "-q"]) == 0
-    assert capsys.readouterr().out.startswith("3 models: 2 clean, 1 error")
+    assert main(["scan", str(root), "--out", str(tmp_path / "o"), "-q"]) == 3  # incomplete, as for one model
+    assert capsys.readouterr().out.startswith("3 models: 2 incomplete, 1 error")
+    assert main(["scan", str(root), "--out", str(tmp_path / "o"), "-q", "--allow-incomplete"]) == 0
     assert main(["scan", str(root), "--out", str(tmp_path / "o"), "-q", "--fail-on-error"]) == 2
 
 
@@ -44,18 +45,18 @@ def test_manifest_batch_with_ids_and_jsonl_on_stdout(fleet, tmp_path, capsys):
     docs = [json.loads(x) for x in captured.out.splitlines()]
     assert code == 1
     assert [d["fleet"]["id"] for d in docs] == ["acme/a", "acme/b"]
-    assert [d["verdict"] for d in docs] == ["clean", "suspicious"]
+    assert [d["verdict"] for d in docs] == ["incomplete", "suspicious"]
     assert docs[0]["fleet"]["meta"] == {"owner": "x"}
     assert "2 models" in captured.err  # the summary moves to stderr when stdout carries the JSONL
 
 
 def test_one_model_keeps_the_single_scan_output(fleet, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["scan", str(fleet / "clean-0.safetensors")]) == 0
+    assert main(["scan", str(fleet / "clean-0.safetensors")]) == 3
     text = capsys.readouterr().out
-    assert "Verdict: CLEAN" in text and "fc1.weight" in text
-    assert main(["scan", str(fleet / "hf-repo"), "-q"]) == 0  # a model folder is one model, not a batch
-    assert capsys.readouterr().out.startswith("clean ")
+    assert "Verdict: INCOMPLETE" in text and "fc1.weight" in text
+    assert main(["scan", str(fleet / "hf-repo"), "-q"]) == 3  # a model folder is one model, not a batch
+    assert capsys.readouterr().out.startswith("incomplete ")
     assert not (tmp_path / DEFAULT_OUT).exists()
 
 
@@ -76,7 +77,7 @@ def test_fleet_report_renders_one_model_from_the_results(fleet, tmp_path, capsys
     assert report.is_file() and "suspicious" in report.read_text().lower()
     assert f'href="reports/{report_name(uid)}"' in (out / "index.html").read_text()
     capsys.readouterr()
-    assert main(["fleet-report", str(out), str(fleet / "evil.pt")]) == 2
+    assert main(["fleet-report", str(out), str(fleet / "needs-code.pt")]) == 2
     assert "could not be inspected" in capsys.readouterr().err
     assert main(["fleet-report", str(out), "nope"]) == 2
     assert main(["fleet-report", str(tmp_path), "x"]) == 2

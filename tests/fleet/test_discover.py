@@ -26,7 +26,7 @@ def test_folder_walk_finds_every_model_once_and_a_hugging_face_folder_as_one(fle
 
 
 def test_include_and_exclude_globs(fleet):
-    assert rel(discover([fleet], include=["*.pt"]), fleet) == {"evil.pt"}
+    assert rel(discover([fleet], include=["*.pt"]), fleet) == {"evil.pt", "needs-code.pt"}
     got = rel(discover([fleet], exclude=["team", "evil.pt", "broken*"]), fleet)
     assert got == FLEET_IDS - {
         "team/deep/clean-deep.safetensors",

@@ -39,11 +39,15 @@ def test_sarif_is_valid_and_names_every_suspicious_finding_and_every_unreadable_
     for r in run["results"]:
         assert rules[r["ruleIndex"]]["id"] == r["ruleId"]
     errors = [r for r in run["results"] if r["ruleId"] == "could-not-inspect"]
-    assert sorted(Path(r["properties"]["modelId"]).name for r in errors) == ["broken.safetensors", "evil.pt"]
+    assert sorted(Path(r["properties"]["modelId"]).name for r in errors) == ["broken.safetensors", "needs-code.pt"]
     suspicious = [f for d in batch.docs for f in d.get("findings", []) if f["severity"] == "suspicious"]
     assert suspicious and len([r for r in run["results"] if r["level"] == "error"]) == len(suspicious)
-    lsb = next(r for r in run["results"] if r["level"] == "error")
+    lsb = next(r for r in run["results"] if r["level"] == "error" and r["properties"]["attack"] == "lsb")
     assert lsb["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("team/sub/lsb.safetensors")
+    assert lsb["locations"][0]["logicalLocations"][0]["kind"] == "member"
+    incomplete = [r for r in run["results"] if r["ruleId"] == "incomplete-verdict"]
+    assert len(incomplete) == 6 and all(r["level"] == "note" for r in incomplete)
+    assert "Capacity abuse" in incomplete[0]["message"]["text"]  # names what would complete the verdict
 
 
 def test_sarif_schema_rejects_what_the_spec_forbids():
@@ -76,15 +80,16 @@ ERR = {"schema": "model-inspector/scan-error/1", "error": {"kind": "malformed", 
 
 
 @pytest.mark.parametrize(
-    "docs, fail_on_error, code",
+    "docs, fail_on_error, allow_incomplete, code",
     [
-        ([_doc("clean")], False, 0),
-        ([_doc("clean"), ERR], False, 0),
-        ([_doc("clean"), ERR], True, EXIT_ERROR),
-        ([_doc("clean"), _doc("incomplete")], False, EXIT_INCOMPLETE),
-        ([_doc("incomplete"), ERR], True, EXIT_ERROR),
-        ([_doc("incomplete"), _doc("suspicious"), ERR], True, EXIT_SUSPICIOUS),
+        ([_doc("clean")], False, False, 0),
+        ([_doc("clean"), ERR], False, False, 0),
+        ([_doc("clean"), ERR], True, False, EXIT_ERROR),
+        ([_doc("clean"), _doc("incomplete")], False, False, EXIT_INCOMPLETE),
+        ([_doc("clean"), _doc("incomplete")], False, True, 0),
+        ([_doc("incomplete"), ERR], True, True, EXIT_ERROR),
+        ([_doc("incomplete"), _doc("suspicious"), ERR], True, False, EXIT_SUSPICIOUS),
     ],
 )
-def test_exit_status(docs, fail_on_error, code):
-    assert exit_status(summarize(docs), fail_on_error=fail_on_error) == code
+def test_exit_status(docs, fail_on_error, allow_incomplete, code):
+    assert exit_status(summarize(docs), fail_on_error=fail_on_error, allow_incomplete=allow_incomplete) == code
