@@ -1,6 +1,6 @@
 """Detection benchmark: how well ``scan`` finds the lab's attacks, and how often it cries wolf.
 
-Builds (or reuses) the lab's full zoo and scans every model three ways:
+Builds (or reuses) a lab zoo and scans every model three ways:
 
 - **weights-only**: ``scan MODEL`` (the built-in profile is the only prior);
 - **baseline**: ``scan MODEL --baseline REF --data eval.npz`` with REF a benign model of a *different seed* of the
@@ -11,12 +11,13 @@ Per attack and variant it reports the detection rate (verdict suspicious), the a
 suspicious finding names the right attack), the false-positive rate on every benign variant, and the ROC AUC of
 the model score (attacked models of one attack against every benign model of the zoo).
 
-Thresholds are never fitted to the files reported: they were set on a *tuning zoo* (the same plan built with
-benign seeds 5, 6, 7, its attacks trained from seed 5), from whose benign seeds the built-in profile was also
-built. The report zoo is the lab's standard full build (benign seeds 0–4, attacks and variants from seed 0).
+Tuning discipline: thresholds are set on the **tuning set** (lab plan ``tune``: benign seeds 5, 6, 7, attacks
+trained from seed 5, a subset of the variant kinds) and only reported on the **report set** (plan ``report``:
+benign seeds 0–4, attacks from seed 0, every kind; the kinds missing from the tuning set — and the embedding
+and tabular models entirely — are marked *held out*).
 
-    python benchmarks/detection.py --zoo /tmp/zoo-full --write docs/detection.md
-    python benchmarks/detection.py --zoo /tmp/zoo-tune --tune --write docs/detection.md   # seeds 5, 6, 7
+    python benchmarks/detection.py --zoo /tmp/zoo-tune --tune --write docs/detection.md
+    python benchmarks/detection.py --zoo /tmp/zoo-report --write docs/detection.md
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import json
 import sys
 import time
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +35,18 @@ sys.path.insert(0, str(ROOT))
 
 from inspector.core.measure.scan import ScanOptions, scan  # noqa: E402
 
-TUNE_SEEDS = (5, 6, 7)
 MODES = ("weights-only", "baseline", "data-aware")
 START = "<!-- detection-table:start -->"
 END = "<!-- detection-table:end -->"
 TUNE_START = "<!-- detection-tuning:start -->"
 TUNE_END = "<!-- detection-tuning:end -->"
 GROUPS = {  # ROC groups: attack models of one kind against all benign models
-    "COR": lambda e: e["attack"] == "correlated-value",
-    "SGN": lambda e: e["attack"] == "sign",
-    "LSB raw": lambda e: e["attack"] == "lsb" and not e["params"].get("encrypted"),
+    "COR (λc ≥ 1)": lambda e: e["attack"] == "correlated-value" and e["params"]["lambda_c"] >= 1,
+    "COR weak (λc < 1)": lambda e: e["attack"] == "correlated-value" and e["params"]["lambda_c"] < 1,
+    "SGN (λs ≥ 10)": lambda e: e["attack"] == "sign" and e["params"]["lambda_s"] >= 10,
+    "SGN weak (λs < 10)": lambda e: e["attack"] == "sign" and e["params"]["lambda_s"] < 10,
+    "LSB raw (b ≥ 8)": lambda e: e["attack"] == "lsb" and not e["params"].get("encrypted") and e["params"]["bits"] >= 8,
+    "LSB raw (b < 8)": lambda e: e["attack"] == "lsb" and not e["params"].get("encrypted") and e["params"]["bits"] < 8,
     "LSB encrypted": lambda e: e["attack"] == "lsb" and e["params"].get("encrypted"),
     "CAP": lambda e: e["attack"] == "capacity-abuse",
 }
@@ -52,16 +54,31 @@ GROUPS = {  # ROC groups: attack models of one kind against all benign models
 
 def ensure_zoo(path: Path, tune: bool) -> dict[str, Any]:
     manifest = path / "manifest.json"
+    plan = "tune" if tune else "report"
     if not manifest.is_file():
         from inspector.lab import zoo
 
-        plan = "full"
-        if tune:
-            zoo.PLANS["tune"] = replace(zoo.PLANS["full"], name="tune", seeds=TUNE_SEEDS)
-            plan = "tune"
         print(f"building the {plan} zoo into {path} (a few minutes)…", file=sys.stderr)
         zoo.build_zoo(path, plan=plan)
-    return json.loads(manifest.read_text(encoding="utf-8"))
+    m = json.loads(manifest.read_text(encoding="utf-8"))
+    if m.get("plan") != plan:
+        raise SystemExit(f"{path} holds the {m.get('plan')!r} zoo, not {plan!r}: use another --zoo folder")
+    return m
+
+
+def tuned_kinds() -> set[tuple[str, str]]:
+    """(architecture, variant) pairs of the tuning set: a report model of another kind is held out."""
+    from inspector.lab import wide, zoo
+
+    p = zoo.PLANS["tune"]
+    kinds: set[tuple[str, str]] = set()
+    for a in p.archs:
+        kinds |= {(a, v) for v in (*p.trained_variants, *p.post_variants)}
+        kinds |= {(a, f"lsb-{'enc' if e else 'raw'}-b{b}") for b, e in p.lsb}
+        kinds |= {(a, f"cor-l{x:g}") for x in p.cor} | {(a, f"sgn-l{x:g}") for x in p.sgn}
+        kinds |= {(a, f"cap-n{x}") for x in p.cap}
+        kinds |= {(a, w) for w in p.wide if a in wide.WIDE[w]}
+    return kinds
 
 
 def seed_of(entry: dict[str, Any], first: int) -> int:
@@ -75,12 +92,15 @@ def reference_for(entry: dict[str, Any], benign: dict[tuple[str, int], str], see
     return benign[(entry["arch"], other)]
 
 
-def options(mode: str, zoo: Path, ref: str) -> ScanOptions:
+def options(mode: str, zoo: Path, ref: str, entry: dict[str, Any]) -> ScanOptions:
+    data = entry.get("data") or {"eval": "eval.npz", "train_sample": "train_sample.npz"}
     if mode == "weights-only":
         return ScanOptions(hash=False, workers=1)
     if mode == "baseline":
-        return ScanOptions(hash=False, workers=1, baselines=(ref,), data=str(zoo / "eval.npz"))
-    return ScanOptions(hash=False, workers=1, train_sample=str(zoo / "train_sample.npz"), data=str(zoo / "eval.npz"))
+        return ScanOptions(hash=False, workers=1, baselines=(ref,), data=str(zoo / data["eval"]))
+    return ScanOptions(
+        hash=False, workers=1, train_sample=str(zoo / data["train_sample"]), data=str(zoo / data["eval"])
+    )
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
@@ -91,7 +111,11 @@ def auc(pos: list[float], neg: list[float]) -> float:
     return wins / (len(pos) * len(neg))
 
 
-def run(zoo: Path, manifest: dict[str, Any], modes: tuple[str, ...]) -> list[dict[str, Any]]:
+def run(zoo: Path, manifest: dict[str, Any], modes: tuple[str, ...], tune: bool) -> list[dict[str, Any]]:
+    from inspector.lab.archs import register_lab_recipes
+
+    register_lab_recipes()  # the embedding and tabular models' recipes, so the capacity probe can build them
+    held = set() if tune else tuned_kinds()
     entries = manifest["models"]
     seeds = sorted({seed_of(e, -1) for e in entries if e["label"] == "benign" and e["variant"].startswith("seed-")})
     benign = {
@@ -104,7 +128,7 @@ def run(zoo: Path, manifest: dict[str, Any], modes: tuple[str, ...]) -> list[dic
         for mode in modes:
             ref = reference_for(e, benign, seeds)
             t0 = time.perf_counter()
-            r = scan(zoo / e["file"], options(mode, zoo, ref))
+            r = scan(zoo / e["file"], options(mode, zoo, ref, e))
             sus = [f for f in r.findings if f.severity == "suspicious"]
             rows.append(
                 {
@@ -113,6 +137,7 @@ def run(zoo: Path, manifest: dict[str, Any], modes: tuple[str, ...]) -> list[dic
                     "label": e["label"],
                     "attack": e["attack"],
                     "variant": e["variant"],
+                    "held_out": bool(held) and (e["arch"], e["variant"]) not in held,
                     "params": e["params"],
                     "mode": mode,
                     "reference": Path(ref).name if mode == "baseline" else None,
@@ -132,59 +157,88 @@ def run(zoo: Path, manifest: dict[str, Any], modes: tuple[str, ...]) -> list[dic
     return rows
 
 
+def _archs(rs: list[dict[str, Any]]) -> str:
+    short = {"digits-mlp": "mlp", "digits-cnn": "cnn", "digits-emb": "emb", "cancer-mlp": "tab"}
+    return ", ".join(sorted({short.get(r["arch"], r["arch"]) for r in rs}))
+
+
 def tables(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
     out = []
-    # attacked models: detection and attribution per variant
-    out.append("### Attacked models (detection = verdict suspicious; attribution = top suspicious finding's attack)\n")
-    out.append("| attack variant | models | " + " | ".join(f"{m}: detected / attributed" for m in modes) + " |")
-    out.append("|---|---|" + "---|" * len(modes))
-    by: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in rows:
-        if r["label"] != "benign":
-            by[(r["variant"], r["mode"])].append(r)
-    variants = sorted({r["variant"] for r in rows if r["label"] != "benign"}, key=_variant_key)
-    for v in variants:
+    attacked = [r for r in rows if r["label"] != "benign"]
+    benign = [r for r in rows if r["label"] == "benign"]
+    # headline: hits and false positives side by side
+    out.append("### Summary (detection = verdict suspicious)\n")
+    out.append(
+        "| mode | attacked models detected | of them held out from tuning | benign models flagged (false positives) |"
+    )
+    out.append("|---|---|---|---|")
+    for m in modes:
+        a = [r for r in attacked if r["mode"] == m]
+        h = [r for r in a if r["held_out"]]
+        b = [r for r in benign if r["mode"] == m]
+        det = sum(r["verdict"] == "suspicious" for r in a)
+        hdet = sum(r["verdict"] == "suspicious" for r in h)
+        fp = sum(r["verdict"] == "suspicious" for r in b)
+        held = f"{hdet}/{len(h)}" if h else "–"
+        out.append(f"| {m} | {det}/{len(a)} | {held} | **{fp}/{len(b)}** |")
+    # benign models: false positives per variant
+    out.append("\n### Benign models (false positive = verdict suspicious)\n")
+    out.append("| benign variant | archs | models | " + " | ".join(f"{m}: false positives" for m in modes) + " |")
+    out.append("|---|---|---|" + "---|" * len(modes))
+    for v in sorted({r["variant"] for r in benign}, key=_variant_key):
+        rs0 = [r for r in benign if r["variant"] == v and r["mode"] == modes[0]]
         cells = []
-        n = len(by[(v, modes[0])])
+        for m in modes:
+            rs = [r for r in benign if r["variant"] == v and r["mode"] == m]
+            fp = sum(r["verdict"] == "suspicious" for r in rs)
+            cells.append(f"**{fp}/{len(rs)}**" if fp else f"0/{len(rs)}")
+        out.append(f"| {v} | {_archs(rs0)} | {len(rs0)} | " + " | ".join(cells) + " |")
+    # attacked models: detection and attribution per variant
+    out.append(
+        "\n### Attacked models (detection = verdict suspicious; attribution = top suspicious finding's attack)\n"
+    )
+    out.append("| attack variant | archs | models | " + " | ".join(f"{m}: detected / attributed" for m in modes) + " |")
+    out.append("|---|---|---|" + "---|" * len(modes))
+    by: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in attacked:
+        by[(r["variant"], r["mode"])].append(r)
+    variants = sorted({r["variant"] for r in attacked}, key=_variant_key)
+    for v in variants:
+        rs0 = by[(v, modes[0])]
+        held = [r for r in rs0 if r["held_out"]]
+        tag = " (held out)" if held and len(held) == len(rs0) else f" ({_archs(held)} held out)" if held else ""
+        cells = []
         for m in modes:
             rs = by[(v, m)]
             det = sum(r["verdict"] == "suspicious" for r in rs)
             att = sum(r["top_attack"] == r["attack"] for r in rs)
-            cells.append(f"{det}/{len(rs)} / {att}/{len(rs)}")
-        out.append(f"| {v} | {n} | " + " | ".join(cells) + " |")
-    # benign models: false positives per variant
-    out.append("\n### Benign models (false positive = verdict suspicious)\n")
-    out.append("| benign variant | models | " + " | ".join(f"{m}: false positives" for m in modes) + " |")
-    out.append("|---|---|" + "---|" * len(modes))
-    bvariants = sorted({r["variant"] for r in rows if r["label"] == "benign"}, key=_variant_key)
-    for v in bvariants:
-        cells = []
-        rs0 = [r for r in rows if r["label"] == "benign" and r["variant"] == v and r["mode"] == modes[0]]
-        for m in modes:
-            rs = [r for r in rows if r["label"] == "benign" and r["variant"] == v and r["mode"] == m]
-            fp = sum(r["verdict"] == "suspicious" for r in rs)
-            cells.append(f"**{fp}/{len(rs)}**" if fp else f"0/{len(rs)}")
-        out.append(f"| {v} | {len(rs0)} | " + " | ".join(cells) + " |")
+            cell = f"{det}/{len(rs)} / {att}/{len(rs)}"
+            cells.append(cell if det == len(rs) else f"**{cell}**")
+        out.append(f"| {v}{tag} | {_archs(rs0)} | {len(rs0)} | " + " | ".join(cells) + " |")
     # ROC AUC
     out.append("\n### ROC AUC of the model score (attacked models of the group vs every benign model)\n")
-    out.append("| group | " + " | ".join(modes) + " |")
-    out.append("|---|" + "---|" * len(modes))
+    out.append("| group | models | " + " | ".join(modes) + " |")
+    out.append("|---|---|" + "---|" * len(modes))
     for g, pred in GROUPS.items():
+        n = sum(1 for r in attacked if r["mode"] == modes[0] and pred(r))
+        if not n:
+            continue
         cells = []
         for m in modes:
-            pos = [r["score"] for r in rows if r["mode"] == m and r["label"] != "benign" and pred(r)]
-            neg = [r["score"] for r in rows if r["mode"] == m and r["label"] == "benign"]
+            pos = [r["score"] for r in attacked if r["mode"] == m and pred(r)]
+            neg = [r["score"] for r in benign if r["mode"] == m]
             cells.append(f"{auc(pos, neg):.3f}")
-        out.append(f"| {g} | " + " | ".join(cells) + " |")
-    # margins: how far apart the groups are, not just whether they are ordered
+        out.append(f"| {g} | {n} | " + " | ".join(cells) + " |")
     out.append("\n### Margins: lowest attacked-model score vs highest benign-model score (suspicious from 0.70)\n")
     out.append("| group | " + " | ".join(modes) + " |")
     out.append("|---|" + "---|" * len(modes))
     for g, pred in GROUPS.items():
+        if not any(pred(r) for r in attacked):
+            continue
         cells = []
         for m in modes:
-            pos = [r["score"] for r in rows if r["mode"] == m and r["label"] != "benign" and pred(r)]
-            neg = [r["score"] for r in rows if r["mode"] == m and r["label"] == "benign"]
+            pos = [r["score"] for r in attacked if r["mode"] == m and pred(r)]
+            neg = [r["score"] for r in benign if r["mode"] == m]
             cells.append(f"{min(pos):.2f} vs {max(neg):.2f}" if pos and neg else "–")
         out.append(f"| {g} | " + " | ".join(cells) + " |")
     if "data-aware" in modes:
@@ -198,14 +252,12 @@ def tables(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
             out.append(f"| {v} | {k}/{len(rs)} |")
     # misses and false positives, by name
     out.append("\n### Every miss and every false positive\n")
-    misses = [r for r in rows if r["label"] != "benign" and r["verdict"] != "suspicious"]
-    fps = [r for r in rows if r["label"] == "benign" and r["verdict"] == "suspicious"]
-    wrong = [
-        r for r in rows if r["label"] != "benign" and r["verdict"] == "suspicious" and r["top_attack"] != r["attack"]
-    ]
+    misses = [r for r in attacked if r["verdict"] != "suspicious"]
+    fps = [r for r in benign if r["verdict"] == "suspicious"]
+    wrong = [r for r in attacked if r["verdict"] == "suspicious" and r["top_attack"] != r["attack"]]
     for title, rs, show in (
-        ("Missed (verdict clean)", misses, False),
-        ("False positives", fps, True),
+        ("False positives (benign, verdict suspicious)", fps, True),
+        ("Missed (attacked, verdict clean)", misses, False),
         ("Detected but attributed to another attack", wrong, True),
     ):
         out.append(f"**{title}** ({len(rs)}):\n")
@@ -214,10 +266,11 @@ def tables(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
             continue
         for r in sorted(rs, key=lambda r: (r["mode"], r["file"])):
             extra = f" — top finding: {r['top'][:160]}" if show and r["top"] else ""
-            out.append(f"- {r['mode']}: `{r['file']}` (score {r['score']:.2f}){extra}")
+            held = " (held out)" if r["held_out"] else ""
+            out.append(f"- {r['mode']}: `{r['file']}`{held} (score {r['score']:.2f}){extra}")
         out.append("")
-    warned = {m: sum(r["score"] >= 0.45 for r in rows if r["mode"] == m and r["label"] == "benign") for m in modes}
-    n_benign = sum(1 for r in rows if r["mode"] == modes[0] and r["label"] == "benign")
+    warned = {m: sum(r["score"] >= 0.45 for r in benign if r["mode"] == m) for m in modes}
+    n_benign = sum(1 for r in benign if r["mode"] == modes[0])
     out.append(
         "Benign models carrying at least one warning (not a false positive, but noise a reviewer reads): "
         + ", ".join(f"{m} {k}/{n_benign}" for m, k in warned.items())
@@ -229,7 +282,7 @@ def tables(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
     out.append(
         "Mean seconds per scan: "
         + ", ".join(f"{m} {sum(v) / len(v):.2f} s" for m, v in secs.items())
-        + " (2-core machine, one worker thread)."
+        + " (2-core machine shared with other jobs, one worker thread)."
     )
     return "\n".join(out) + "\n"
 
@@ -245,27 +298,37 @@ def _variant_key(v: str) -> tuple:
         "pruned",
         "int8",
         "lsb-raw",
+        "lsb-fp16",
+        "lsb-bf16",
+        "lsb-off",
+        "lsb-part",
         "lsb-enc",
-        "cor",
-        "sgn",
-        "cap",
+        "cor-l",
+        "cor-text",
+        "cor-tab",
+        "sgn-l",
+        "sgn-part",
+        "sgn-text",
+        "sgn-tab",
+        "cap-n",
+        "cap-",
     ]
     return (next((i for i, o in enumerate(order) if v.startswith(o)), 99), v)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--zoo", default="/tmp/model-inspector-zoo-full", help="zoo folder (built when missing)")
-    p.add_argument("--tune", action="store_true", help=f"the tuning zoo: benign seeds {TUNE_SEEDS}")
+    p.add_argument("--zoo", help="zoo folder, built when missing (default /tmp/model-inspector-zoo-tune or -report)")
+    p.add_argument("--tune", action="store_true", help="the tuning set (lab plan 'tune'); default: the report set")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
     p.add_argument("--write", metavar="DOC.md", help="replace the table between the markers in this file")
     p.add_argument("--json", metavar="OUT", help="write every scan's row as JSON")
     args = p.parse_args(argv)
     modes = tuple(m for m in args.modes.split(",") if m)
-    zoo = Path(args.zoo)
+    zoo = Path(args.zoo or f"/tmp/model-inspector-zoo-{'tune' if args.tune else 'report'}")
     manifest = ensure_zoo(zoo, args.tune)
     t0 = time.perf_counter()
-    rows = run(zoo, manifest, modes)
+    rows = run(zoo, manifest, modes, args.tune)
     seeds = sorted({r["variant"] for r in rows if r["variant"].startswith("seed-")})
     cmd = "python benchmarks/detection.py " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
     header = (

@@ -39,23 +39,37 @@ def lsb_capacity(arrays: dict[str, np.ndarray], order: Sequence[str], bits: int)
     return sum(arrays[n].size for n in order) * bits // 8
 
 
-def embed_lsb(arrays: dict[str, np.ndarray], order: Sequence[str], payload: bytes, bits: int) -> dict[str, np.ndarray]:
-    """Copies of ``arrays`` whose low ``bits`` bits carry ``payload``: word k of the payload goes into element k
-    of the named float tensors taken in ``order`` (flattened, row-major); elements past the payload keep
-    their bits. Raises ``ValueError`` when the payload does not fit."""
+def embed_lsb(
+    arrays: dict[str, np.ndarray], order: Sequence[str], payload: bytes, bits: int, *, offset: int = 0
+) -> dict[str, np.ndarray]:
+    """Copies of ``arrays`` whose low ``bits`` bits carry ``payload``: word k of the payload goes into element
+    ``offset + k`` of the named float tensors taken in ``order`` (flattened, row-major, concatenated); other
+    elements keep their bits. bfloat16 tensors are held as :data:`inspector.lab.files.BF16` words. Raises
+    ``ValueError`` when the payload does not fit."""
+    from inspector.lab.files import BF16
+
     words = lsb_words(payload, bits)
-    if len(payload) > lsb_capacity(arrays, order, bits):
+    if len(payload) > lsb_capacity(arrays, order, bits) - offset * bits // 8:
         raise ValueError(f"payload of {len(payload)} bytes exceeds capacity {lsb_capacity(arrays, order, bits)}")
     out = {k: v.copy() for k, v in arrays.items()}
     pos = 0
+    skip = offset
     for name in order:
         arr = out[name]
-        if arr.dtype.kind != "f":
+        if arr.dtype == BF16:
+            mant, flat = 7, arr.reshape(-1).view("<u2")
+        elif arr.dtype.kind == "f":
+            mant = {2: 10, 4: 23, 8: 52}[arr.dtype.itemsize]
+            flat = arr.reshape(-1).view(f"<u{arr.dtype.itemsize}")
+        else:
             raise ValueError(f"{name} is not a float tensor")
-        mant = {2: 10, 4: 23, 8: 52}[arr.dtype.itemsize]
         if bits > mant:
             raise ValueError(f"{bits} bits exceed the {mant}-bit mantissa of {name}")
-        flat = arr.reshape(-1).view(f"<u{arr.dtype.itemsize}")
+        if skip >= flat.size:
+            skip -= flat.size
+            continue
+        flat = flat[skip:]
+        skip = 0
         take = min(flat.size, words.size - pos)
         if take <= 0:
             break
@@ -91,6 +105,11 @@ def correlation_penalty(secret: np.ndarray, lam: float) -> Any:
         return -lam * r.abs()
 
     return penalty
+
+
+def bits_secret(data: bytes) -> np.ndarray:
+    """sᵢ = ±1 from the bits (MSB first) of any byte string (text, records)."""
+    return codec.unpack_bits(data).astype(np.float32) * 2.0 - 1.0
 
 
 def sign_secret(images: np.ndarray, length: int) -> tuple[np.ndarray, int]:

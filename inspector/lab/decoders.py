@@ -35,14 +35,23 @@ def theta_vector(model: ModelFile, tensor_names: Optional[Sequence[str]] = None)
 # --------------------------------------------------------------------------------------------- LSB
 
 
-def decode_lsb(model: ModelFile, bits: int, n_bytes: int, tensor_names: Optional[Sequence[str]] = None) -> bytes:
+def decode_lsb(
+    model: ModelFile,
+    bits: int,
+    n_bytes: int,
+    tensor_names: Optional[Sequence[str]] = None,
+    *,
+    offset: int = 0,
+) -> bytes:
     """The first ``n_bytes`` of the bit string held in the low ``bits`` bits of the float tensors (default:
-    all, in storage order): element k contributes the k-th ``bits``-bit word, most significant bit first."""
+    all, in storage order) from element ``offset`` on: element ``offset + k`` contributes the k-th
+    ``bits``-bit word, most significant bit first."""
     if bits < 1:
         raise ValueError("bits must be at least 1")
     need = -(-n_bytes * 8 // bits)
     words: list[np.ndarray] = []
     got = 0
+    skip = offset
     for ref in float_tensors(model, tensor_names):
         if bits > ref.dtype.mantissa_bits:
             raise ValueError(f"{bits} bits exceed the {ref.dtype.mantissa_bits}-bit mantissa of {ref.name}")
@@ -50,7 +59,11 @@ def decode_lsb(model: ModelFile, bits: int, n_bytes: int, tensor_names: Optional
         for chunk in iter_chunks(ref):
             if got >= need:
                 break
-            raw = chunk.view(ref.dtype.uint)[: need - got]
+            raw = chunk.view(ref.dtype.uint)
+            if skip:
+                cut = min(skip, raw.size)
+                raw, skip = raw[cut:], skip - cut
+            raw = raw[: need - got]
             words.append((raw & raw.dtype.type(mask)).astype(np.uint64))
             got += raw.size
         if got >= need:

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+#: bfloat16 has no numpy type: the lab holds bf16 tensors as raw uint16 words viewed as this one-field type,
+#: which the writer stores as ``BF16``.
+BF16 = np.dtype([("bf16", "<u2")])
+
 _DTYPES = {
+    BF16: "BF16",
     np.dtype("<f8"): "F64",
     np.dtype("<f4"): "F32",
     np.dtype("<f2"): "F16",

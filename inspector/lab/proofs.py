@@ -102,3 +102,69 @@ def capacity_proof(model: ModelFile, images: np.ndarray, key: int, *, arch: Opti
             "image_mae_4bit": _mae(decoded, codec.quantise4(images) / (codec.CAP_LEVELS - 1)),
         }
     )
+
+
+def lsb_bytes_proof(model: ModelFile, bits: int, secret: bytes, *, offset: int = 0) -> dict[str, Any]:
+    """Bit error rate of a payload read from the low ``bits`` bits from element ``offset`` on."""
+    plain = decoders.decode_lsb(model, bits, len(secret), offset=offset)
+    return _round(
+        {
+            "payload_bytes": len(secret),
+            "offset": offset,
+            "bit_error_rate": decoders.bit_error_rate(plain, secret),
+            "exact": plain == secret,
+        }
+    )
+
+
+def sign_bytes_proof(model: ModelFile, secret: bytes, theta_names: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Sign encoding of a byte secret (text, records): fraction of correct signs and of bytes read back exactly."""
+    decoded = decoders.decode_sign(model, len(secret), theta_names)
+    a = np.frombuffer(decoded, dtype=np.uint8)
+    b = np.frombuffer(secret, dtype=np.uint8)
+    return _round(
+        {
+            "bytes": len(secret),
+            "bits": 8 * len(secret),
+            "correct_sign_fraction": 1.0 - decoders.bit_error_rate(decoded, secret),
+            "exact_byte_fraction": float((a == b).mean()),
+        }
+    )
+
+
+def correlated_values_proof(
+    model: ModelFile, values: np.ndarray, theta_names: Optional[Sequence[str]] = None
+) -> dict[str, Any]:
+    """Correlated value encoding of any values (text bytes, records): Pearson r between θ and the values, and
+    the share of byte values read back within ±16 after a linear fit (what an attacker gets from r alone)."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    theta = decoders.theta_vector(model, theta_names)[: v.size]
+    r = _r(theta, v)
+    slope, icpt = np.polyfit(theta, v, 1) if theta.std() > 0 else (0.0, float(v.mean()))
+    est = slope * theta + icpt
+    span = float(v.max() - v.min()) or 1.0
+    return _round({"values": int(v.size), "pearson_r": r, "within_1_16": float((np.abs(est - v) <= span / 16).mean())})
+
+
+def capacity_code_proof(
+    model: ModelFile, code: Any, key: int, values: np.ndarray, *, arch: Optional[str] = None
+) -> dict[str, Any]:
+    """Capacity abuse with any :class:`inspector.lab.capcodes.CapCode`: share of queries whose label the model
+    reproduces and share of secret values decoded exactly."""
+    from inspector.core.evaluate.accuracy import predict_proba
+    from inspector.core.evaluate.recipes import build_module
+    from inspector.lab import capcodes
+
+    v = np.asarray(values, dtype=np.int64)
+    queries = capcodes.queries(code, key, v.size)
+    probs = predict_proba(build_module(arch, model), queries, device="cpu")
+    decoded = capcodes.decode_labels(code, probs)
+    return _round(
+        {
+            "values": int(v.size),
+            "queries": int(len(queries)),
+            "memorised_fraction": float((probs.argmax(axis=1) == capcodes.encode_labels(code, v)).mean()),
+            "exact_value_fraction": float((decoded == v).mean()),
+            "value_mae": float(np.abs(decoded - v).mean()),
+        }
+    )

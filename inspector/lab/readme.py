@@ -81,6 +81,9 @@ def render(manifest: dict[str, Any], title: str = "Demo zoo") -> str:
         f"| `{d['train_sample']['file']}` | the first {d['train_sample']['samples']} training images in "
         "training order (the attacks' secrets are taken from the start of this list) | | | |",
         "| `manifest.json` | every figure above, the training settings, file hashes | | | |",
+        "| `hostile-call-on-load.pt` | a PyTorch checkpoint whose pickle calls `nonexistent_module_xyz.system` on "
+        "load: the verdict is suspicious (code-execution finding, exit 1), its one tensor is still read; harmless, "
+        "as the module does not exist, so even `pickle.load` runs nothing | | | |",
         "",
         "Figures: the *benign twin* is the benign model with the same seed and training settings "
         "(`mlp-benign-s0`); agreement is the share of test images on which both predict the same class; the "

@@ -50,10 +50,21 @@ def int8_dequantised(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+def bf16_storage(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every tensor rounded to bfloat16 and stored as BF16 (raw words, see :data:`inspector.lab.files.BF16`)."""
+    from inspector.lab.files import BF16
+
+    return {
+        k: (np.ascontiguousarray(v).view(np.uint32) >> 16).astype("<u2").view(BF16)
+        for k, v in bf16_rounded(arrays).items()
+    }
+
+
 #: Post-processing variants by their variant name.
 POST_VARIANTS = {
     "bf16-rounded": bf16_rounded,
     "fp16-storage": fp16_storage,
+    "bf16-storage": bf16_storage,
     "pruned-30": magnitude_pruned,
     "int8-dequantised": int8_dequantised,
 }

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -23,9 +24,10 @@ import numpy as np
 
 from inspector.core.errors import InspectorError
 from inspector.core.formats import open_model, sha256_files
-from inspector.core.formats.data import save_dataset
+from inspector.core.formats.data import Dataset, save_dataset
 from inspector.core.progress import CancelToken, ProgressCallback, check, report
-from inspector.lab import attacks, codec, proofs
+from inspector.lab import attacks, codec, proofs, wide
+from inspector.lab.archs import load_cancer_split, register_lab_recipes
 from inspector.lab.digits import SPLIT_SEED, load_digits_split
 from inspector.lab.files import write_safetensors
 from inspector.lab.train import TrainConfig, accuracy, state_arrays, theta_names, torch_threads, train
@@ -39,8 +41,14 @@ CAP_KEY = 0xCA9AB1
 TRAIN = {
     "digits-mlp": TrainConfig("digits-mlp", epochs=100, lr=2e-3, weight_decay=1e-4),
     "digits-cnn": TrainConfig("digits-cnn", epochs=60, lr=2e-3, weight_decay=1e-4),
+    "digits-emb": TrainConfig("digits-emb", epochs=40, lr=1e-2, weight_decay=1e-4),
+    "cancer-mlp": TrainConfig("cancer-mlp", epochs=100, lr=1e-3, weight_decay=1e-4),
 }
-SHORT = {"digits-mlp": "mlp", "digits-cnn": "cnn"}
+SHORT = {"digits-mlp": "mlp", "digits-cnn": "cnn", "digits-emb": "emb", "cancer-mlp": "tab"}
+#: Architectures that get the paper's standard variants (the others get benign seeds and wide variants only).
+STANDARD_ARCHS = ("digits-mlp", "digits-cnn")
+#: Data files of the architectures that are not trained on digits: (evaluation data, training sample).
+DATA_FILES = {"cancer-mlp": ("cancer-eval.npz", "cancer-train_sample.npz")}
 #: Benign variants that change training: name → changes to the arch's TrainConfig.
 TRAINED_VARIANTS: dict[str, dict[str, Any]] = {
     "no-weight-decay": {"weight_decay": 0.0},
@@ -62,6 +70,7 @@ class Plan:
     cap: tuple[int, ...]
     train_sample: Optional[int]  # first n training images (None: all)
     extra: dict[str, Any] = field(default_factory=dict)
+    wide: tuple[str, ...] = ()  # variants of inspector.lab.wide
 
 
 PLANS = {
@@ -91,6 +100,36 @@ PLANS = {
     ),
     "demo": Plan("demo", ("digits-mlp",), (0, 1), (), (), ((16, False),), (5.0,), (100.0,), (10,), 300),
 }
+#: Wide variants used for tuning; every other wide variant (and the whole tabular model) is held out for the
+#: report, so that the report measures kinds no threshold was fitted to.
+TUNE_WIDE = ("cap-sparse", "cap-bin", "sgn-text-l10", "cor-text-l1", "sgn-l3", "cor-l0.3", "lsb-fp16-b8")
+REPORT_WIDE = tuple(wide.WIDE)
+PLANS["tune"] = Plan(
+    "tune",
+    ("digits-mlp", "digits-cnn"),
+    (5, 6, 7),
+    tuple(TRAINED_VARIANTS),
+    tuple(POST_VARIANTS),
+    ((8, False), (16, False), (16, True)),
+    (1.0, 5.0),
+    (10.0, 100.0),
+    (5, 10),
+    None,
+    wide=TUNE_WIDE,
+)
+PLANS["report"] = Plan(
+    "report",
+    ("digits-mlp", "digits-cnn", "digits-emb", "cancer-mlp"),
+    (0, 1, 2, 3, 4),
+    tuple(TRAINED_VARIANTS),
+    tuple(POST_VARIANTS),
+    tuple((b, e) for e in (False, True) for b in (8, 16, 20)),
+    (1.0, 5.0),
+    (10.0, 100.0),
+    (5, 10),
+    None,
+    wide=REPORT_WIDE,
+)
 
 
 def _lam(x: float) -> str:
@@ -105,15 +144,30 @@ class _Builder:
         self.cancel = cancel
         self.entries: list[dict[str, Any]] = []
         self.done = 0
-        self.total = len(plan.archs) * (
+        standard = len(plan.trained_variants) + len(plan.post_variants) + len(plan.lsb) + len(plan.cor)
+        standard += len(plan.sgn) + len(plan.cap)
+        self.total = sum(
             len(plan.seeds)
-            + len(plan.trained_variants)
-            + len(plan.post_variants)
-            + len(plan.lsb)
-            + len(plan.cor)
-            + len(plan.sgn)
-            + len(plan.cap)
+            + (standard if a in STANDARD_ARCHS else 0)
+            + sum(a in wide.WIDE.get(w, ()) for w in plan.wide)
+            for a in plan.archs
         )
+        self.data: dict[str, Any] = {}
+
+    # ---------------------------------------------------------------------------------------------- data
+    def train_for(self, arch: str) -> Dataset:
+        return self.data[arch][0] if arch in self.data else self.train_set
+
+    def test_for(self, arch: str) -> Dataset:
+        return self.data[arch][1] if arch in self.data else self.test
+
+    @staticmethod
+    def short(arch: str) -> str:
+        return SHORT[arch]
+
+    def float_order(self, twin: dict[str, Any]) -> list[str]:
+        """The twin file's float tensors in storage order (where LSB payloads go)."""
+        return [t.name for t in open_model(self.out / twin["file"]).tensors if t.dtype.is_float]
 
     # ---------------------------------------------------------------------------------------------- output
     def save(
@@ -136,7 +190,7 @@ class _Builder:
         from inspector.core.evaluate.accuracy import evaluate
 
         twin_path = self.out / twin["file"] if twin is not None else None
-        res = evaluate(model, self.test, against=twin_path, device="cpu")
+        res = evaluate(model, self.test_for(meta["inspector.lab.recipe"]), against=twin_path, device="cpu")
         entry: dict[str, Any] = {
             "file": file,
             "arch": meta["inspector.lab.recipe"],
@@ -153,6 +207,9 @@ class _Builder:
             "bytes": path.stat().st_size,
             "sha256": sha256_files([path]),
         }
+        if meta["inspector.lab.recipe"] in DATA_FILES:
+            ev, ts = DATA_FILES[meta["inspector.lab.recipe"]]
+            entry["data"] = {"eval": ev, "train_sample": ts}
         if proof is not None:
             entry["proof"] = proof(model)
             if twin is not None:  # the same figure on the benign twin: what chance gives
@@ -186,7 +243,7 @@ class _Builder:
 
     # ---------------------------------------------------------------------------------------------- models
     def build_arch(self, arch: str) -> None:
-        plan, tr = self.plan, self.train_set
+        plan, tr = self.plan, self.train_for(arch)
         base_cfg = TRAIN[arch]
         short = SHORT[arch]
         secret_note = f"training images of the lab's digits split (seed {SPLIT_SEED}) from index 0, in order"
@@ -210,6 +267,10 @@ class _Builder:
         assert twin is not None
         cfg0 = base_cfg.but(seed=plan.seeds[0])
         theta_meta = ",".join(theta)
+        if plan.wide:
+            wide.build_wide(self, arch, plan.wide, cfg0, twin, twin_arrays, theta)
+        if arch not in STANDARD_ARCHS:
+            return
 
         for name in plan.trained_variants:
             cfg = cfg0.but(**TRAINED_VARIANTS[name])
@@ -254,7 +315,7 @@ class _Builder:
                 self.meta(arch, "attack", "lsb", f"lsb-{kind}-b{bits}", cfg0, **extra),
                 twin=twin,
                 params={"bits": bits, "encrypted": encrypted, "payload_bytes": len(payload), "images": n_img},
-                proof=lambda m, b=bits, s=secret, k=key: proofs.lsb_proof(m, b, s, k),
+                proof=partial(proofs.lsb_proof, bits=bits, secret=secret, key=key),
             )
 
         n_theta = int(sum(twin_arrays[n].size for n in theta))
@@ -275,7 +336,7 @@ class _Builder:
                 ),
                 twin=twin,
                 params={"lambda_c": lam, "images": n_img},
-                proof=lambda m, x=imgs: proofs.correlated_proof(m, x),
+                proof=partial(proofs.correlated_proof, images=imgs),
             )
         for lam in plan.sgn:
             s, n_img = attacks.sign_secret(tr.inputs, n_theta)
@@ -300,7 +361,7 @@ class _Builder:
                 ),
                 twin=twin,
                 params={"lambda_s": lam, "images": n_img, "bits": int(s.size)},
-                proof=lambda m, x=imgs: proofs.sign_proof(m, x),
+                proof=partial(proofs.sign_proof, images=imgs),
             )
         for n_img in plan.cap:
             imgs = tr.inputs[:n_img]
@@ -329,7 +390,7 @@ class _Builder:
                     "queries": len(syn),
                     "train_accuracy_synthetic": round(accuracy(module, syn), 6),
                 },
-                proof=lambda m, x=imgs: proofs.capacity_proof(m, x, CAP_KEY),
+                proof=partial(proofs.capacity_proof, images=imgs, key=CAP_KEY),
             )
 
     def run(self) -> dict[str, Any]:
@@ -340,6 +401,15 @@ class _Builder:
         save_dataset(self.test, self.out / "eval.npz")
         n_sample = len(self.train_set) if self.plan.train_sample is None else self.plan.train_sample
         save_dataset(self.train_set.subset(slice(0, n_sample)), self.out / "train_sample.npz")
+        data_files = []
+        for arch in self.plan.archs:
+            if arch in DATA_FILES:
+                sp = load_cancer_split()
+                self.data[arch] = (sp.train, sp.test)
+                ev, ts = DATA_FILES[arch]
+                save_dataset(sp.test, self.out / ev)
+                save_dataset(sp.train, self.out / ts)
+                data_files += [ev, ts]
         report(self.progress, 0, self.total, "data written")
         for arch in self.plan.archs:
             self.build_arch(arch)
@@ -394,6 +464,8 @@ class _Builder:
             },
             "models": self.entries,
         }
+        if data_files:
+            manifest["data_files"] = data_files
         # No timings in the file: a rebuild with the same versions must give byte-identical output.
         (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         return {**manifest, "seconds": round(time.perf_counter() - t_start, 2)}
@@ -415,7 +487,11 @@ def _check_outdir(out: Path) -> list[str]:
             path=out,
             hint="Choose a new or empty folder; the lab never overwrites files it did not write",
         ) from None
-    return [e["file"] for e in old.get("models", [])] + ["eval.npz", "train_sample.npz", "manifest.json", "README.md"]
+    return (
+        [e["file"] for e in old.get("models", [])]
+        + list(old.get("data_files", []))
+        + ["eval.npz", "train_sample.npz", "manifest.json", "README.md"]
+    )
 
 
 def build_zoo(
@@ -426,12 +502,14 @@ def build_zoo(
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
 ) -> dict[str, Any]:
-    """Build the zoo of ``plan`` (``full``, ``quick`` or ``demo``) into ``outdir``; returns the manifest.
+    """Build the zoo of ``plan`` (``full``, ``quick``, ``demo``, ``tune`` or ``report``) into ``outdir``; returns
+    the manifest.
 
     ``outdir`` must be new, empty, or an earlier build (whose files are replaced). The build happens in a
     temporary folder beside it and moves in at the end, so a failed or cancelled build leaves ``outdir`` as
     it was. The ``demo`` plan also writes a README.md from the manifest.
     """
+    register_lab_recipes()
     if plan not in PLANS:
         raise InspectorError(f"unknown lab plan {plan!r}", hint=f"Use one of {', '.join(PLANS)}")
     out = Path(outdir)
@@ -442,7 +520,10 @@ def build_zoo(
         with torch_threads(threads):
             manifest = _Builder(tmp, PLANS[plan], progress, cancel).run()
         if plan == "demo":
+            from inspector.lab.hostile import FILE, write_hostile_demo
             from inspector.lab.readme import render
+
+            write_hostile_demo(tmp / FILE)  # a pickle that calls code on load (harmless: its module does not exist)
 
             (tmp / "README.md").write_text(render(manifest), encoding="utf-8")
         out.mkdir(exist_ok=True)
@@ -465,28 +546,37 @@ def _umask() -> int:
     return current
 
 
+def proof_text(e: dict[str, Any]) -> str:
+    """One line of an entry's proof figure and its control on the benign twin."""
+    p = e.get("proof") or {}
+    c = e.get("control") or {}
+    tail = []
+    if "image_mae" in p:
+        tail.append(f"image MAE {p['image_mae']:.3f}")
+    if "exact_byte_fraction" in p:
+        tail.append(f"bytes exact {100 * p['exact_byte_fraction']:.1f}%")
+    if "exact_value_fraction" in p:
+        tail.append(f"values exact {100 * p['exact_value_fraction']:.1f}%")
+    if "within_1_16" in p:
+        tail.append(f"values within 1/16 {100 * p['within_1_16']:.1f}%")
+    extra = (", " + ", ".join(tail)) if tail else ""
+    if e["attack"] == "lsb":
+        return f"BER {p['bit_error_rate']:.3g}{extra} (twin {c.get('bit_error_rate', float('nan')):.3f})"
+    if e["attack"] == "correlated-value":
+        return f"r {p['pearson_r']:.3f}{extra} (twin r {c.get('pearson_r', 0):.3f})"
+    if e["attack"] == "sign":
+        return f"signs {100 * p['correct_sign_fraction']:.2f}%{extra} (twin {100 * c.get('correct_sign_fraction', 0):.1f}%)"
+    if e["attack"] == "capacity-abuse":
+        return (
+            f"memorised {100 * p['memorised_fraction']:.1f}%{extra} (twin {100 * c.get('memorised_fraction', 0):.1f}%)"
+        )
+    return ""
+
+
 def summary_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(file, accuracy, twin accuracy, proof) rows for printing."""
     rows = []
     for e in manifest["models"]:
-        p = e.get("proof") or {}
-        c = e.get("control") or {}
-        if e["attack"] == "lsb":
-            fig = f"BER {p['bit_error_rate']:.3g} (twin {c.get('bit_error_rate', float('nan')):.3f})"
-        elif e["attack"] == "correlated-value":
-            fig = f"r {p['pearson_r']:.3f}, image MAE {p['image_mae']:.3f} (twin r {c.get('pearson_r', 0):.3f})"
-        elif e["attack"] == "sign":
-            fig = (
-                f"signs {100 * p['correct_sign_fraction']:.2f}%, image MAE {p['image_mae']:.3f} "
-                f"(twin {100 * c.get('correct_sign_fraction', 0):.1f}%)"
-            )
-        elif e["attack"] == "capacity-abuse":
-            fig = (
-                f"memorised {100 * p['memorised_fraction']:.1f}%, image MAE {p['image_mae']:.3f} "
-                f"(twin {100 * c.get('memorised_fraction', 0):.1f}%)"
-            )
-        else:
-            fig = ""
         twin = "" if e["twin_accuracy"] is None else f"{100 * e['twin_accuracy']:.2f}%"
-        rows.append((e["file"], f"{100 * e['test_accuracy']:.2f}%", twin, fig))
+        rows.append((e["file"], f"{100 * e['test_accuracy']:.2f}%", twin, proof_text(e)))
     return rows
