@@ -21,7 +21,7 @@ def manifest():
 def test_demo_is_complete_and_small(manifest):
     names = {e["file"] for e in manifest["models"]}
     assert {e["attack"] for e in manifest["models"]} == {"none", "lsb", "correlated-value", "sign", "capacity-abuse"}
-    expected = names | {"eval.npz", "train_sample.npz", "manifest.json", "README.md"}
+    expected = names | {"eval.npz", "train_sample.npz", "manifest.json", "README.md", "hostile-call-on-load.pt"}
     assert {p.name for p in DEMO.iterdir()} == expected
     total = sum((DEMO / n).stat().st_size for n in expected)
     assert total < 400_000
