@@ -87,7 +87,9 @@ def _scan_json_of(path: str) -> Optional[dict[str, Any]]:
     if p.suffix.lower() != ".json" or p.name.endswith(".index.json") or not p.is_file():
         return None
     doc = _load_json(path, "scan")
-    if doc.get("schema") != "model-inspector/scan/1":
+    from inspector.core.pipeline import SCHEMA
+
+    if doc.get("schema") != SCHEMA:
         return None
     from inspector.core.formats import check_scan_document
 

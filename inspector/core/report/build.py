@@ -15,6 +15,7 @@ from inspector._version import __version__
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile, open_model
 from inspector.core.measure.weights_image import minmax_tiles, source_values, theta_tensors
+from inspector.core.pipeline import SCHEMA as SCAN_SCHEMA
 from inspector.core.progress import CancelToken, check
 from inspector.core.report import figures as figs
 from inspector.core.report.figures import Figure
@@ -33,7 +34,6 @@ from inspector.core.report.sections import (
 )
 from inspector.core.report.svg import num
 
-SCAN_SCHEMA = "model-inspector/scan/1"
 #: Findings beyond this many (or of severity info) go to a compact table without figures.
 MAX_DETAILED = 12
 #: Tile images drawn per attack (4 rows of 16).
