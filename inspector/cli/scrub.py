@@ -2,6 +2,8 @@
 it with the source's inputs, prove fidelity.
 
 Exit status: 0 written and sanitized (and, with ``--check --max-drop``, within tolerance), or ``--dry-run``;
+3 written, nothing detected, but some family could not be assessed with the inputs given (0 with
+``--allow-incomplete``);
 1 the scrubbed model is still suspicious (nothing written unless ``--allow-suspicious``), ``--auto`` found no
 ``k`` within tolerance (nothing written) or ``--check`` saw a larger drop than ``--max-drop`` (file kept);
 2 bad input.
@@ -30,10 +32,12 @@ def add_parser(subparsers) -> None:
         "state are dropped unless kept with --keep-tensor, metadata is reduced to known keys, tied tensors stay "
         "identical. The output (temp file, fsync, rename; never over the input) is read back and verified, then "
         "scanned again with the same inputs (--baseline, --profile, --arch/--data, --train-sample); only a model "
-        "in which no family is detected is called sanitized, and a still-suspicious one is written only with "
+        "in which every family was assessed and none detected is called sanitized, and a still-suspicious one is "
+        "written only with "
         "--allow-suspicious. --dry-run prints the policy and writes nothing. --check measures accuracy, "
         "prediction agreement and KL against the original; --auto finds the largest K within --max-drop. "
-        "Exit status: 0 sanitized, 1 still suspicious or outside tolerance, 2 bad input.",
+        "Exit status: 0 sanitized, 1 still suspicious or outside tolerance, 3 incomplete (nothing detected, some "
+        "family not assessed; 0 with --allow-incomplete), 2 bad input.",
     )
     p.add_argument("model", metavar="MODEL", help=".safetensors, sharded index/folder, or PyTorch .pt/.pth/.bin")
     p.add_argument(
@@ -67,6 +71,11 @@ def add_parser(subparsers) -> None:
         "--allow-suspicious",
         action="store_true",
         help="write the output even when the re-judge still detects a family (exit 1; not called sanitized)",
+    )
+    p.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="exit 0 instead of 3 when nothing is detected but some family was not assessed",
     )
     p.add_argument("--baseline", action="append", default=[], metavar="REF", help="re-judge: trusted reference model")
     p.add_argument("--profile", metavar="PROFILE.json", help="re-judge: baseline profile (default: built-in)")
@@ -279,9 +288,17 @@ def run(args: argparse.Namespace) -> int:
     if any(d.startswith("F8") and k == 0 for d, k in res.bits.items()):
         print("warning: fp8 tensors were copied unscrubbed; ask for them with --bits F8_E4M3=1 (or E5M2)", file=out)
 
-    code = 0 if res.sanitized else 1
-    if res.rejudged is not None and not res.rejudged.sanitized:
+    code = 0
+    if res.rejudged is not None and res.rejudged.suspicious:
+        code = 1
         print(f"model-inspector: {res.rejudged.words}; written anyway (--allow-suspicious)", file=sys.stderr)
+    elif res.rejudged is not None and not res.rejudged.sanitized:
+        code = 0 if args.allow_incomplete else 3
+        print(
+            "model-inspector: written, but not called sanitized: give the inputs named above (or "
+            "--allow-incomplete to exit 0)",
+            file=sys.stderr,
+        )
     if args.check:
         from inspector.core.evaluate import evaluate
 

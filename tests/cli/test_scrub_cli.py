@@ -36,7 +36,7 @@ def digits_model(tmp_path_factory):
 def test_scrub_prints_summary_and_writes_json(small_model, tmp_path, capsys):
     out, doc = tmp_path / "clean.safetensors", tmp_path / "scrub.json"
     args = ["scrub", str(small_model), "--bits", "16", "--seed", "3", "-o", str(out), "--json", str(doc)]
-    assert main([*args, "--keep-tensor", "steps"]) == 0
+    assert main([*args, "--keep-tensor", "steps"]) == 3  # no --data: incomplete, written
     text = capsys.readouterr().out
     assert re.search(r"verified +OK", text) and "F32 16" in text and "F16 3" in text and "seed 3" in text
     j = json.loads(doc.read_text())
@@ -48,7 +48,7 @@ def test_scrub_prints_summary_and_writes_json(small_model, tmp_path, capsys):
 def test_per_dtype_bits_and_globs(small_model, tmp_path, capsys):
     out = tmp_path / "clean.safetensors"
     args = ["scrub", str(small_model), "--bits", "F16=5", "--tensors", "fc2.*", "--seed", "1", "-o", str(out)]
-    assert main(args) == 0
+    assert main([*args, "--allow-incomplete"]) == 0
     a, b = load_file(str(small_model)), load_file(str(out))
     assert a["fc1.weight"].tobytes() == b["fc1.weight"].tobytes()
     x = a["fc2.weight"].view(np.uint16) ^ b["fc2.weight"].view(np.uint16)
@@ -205,7 +205,14 @@ def test_lsb_model_scrubs_to_sanitized(tmp_path, capsys):
 
     src = str(resource_path("demo", "mlp-lsb-raw-b16.safetensors"))
     out = tmp_path / "o.safetensors"
-    assert main(["scrub", src, "--seed", "1", "-o", str(out)]) == 0
+    demo = resource_path("demo")
+    inputs = ["--data", str(demo / "eval.npz"), "--train-sample", str(demo / "train_sample.npz")]
+    assert main(["scrub", src, "--seed", "1", "-o", str(out), *inputs]) == 0  # every family assessed
     text = capsys.readouterr().out
-    assert "re-judged  sanitized" in text and "drop  inspector.lab.secret" in text
-    assert main(["scan", str(out), "-q"]) in (0, 3)  # clean or incomplete (no training sample): nothing detected
+    assert "re-judged  sanitized: clean" in text and "drop  inspector.lab.secret" in text
+    assert main(["scan", str(out), "-q", *inputs]) == 0
+    # without the data nothing is detected, but capacity abuse is not assessed: written, exit 3, not "sanitized"
+    assert main(["scrub", src, "--seed", "1", "-o", str(out)]) == 3
+    captured = capsys.readouterr()
+    assert "re-judged  scrubbed, incomplete" in captured.out and "not called sanitized" in captured.err
+    assert main(["scrub", src, "--seed", "1", "-o", str(out), "--allow-incomplete"]) == 0

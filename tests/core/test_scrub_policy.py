@@ -159,16 +159,19 @@ def test_still_suspicious_sign_model_is_not_written(tmp_path):
     assert res.rejudged is not None and res.rejudged.scan["model"]["sha256"] == res.sha256
 
 
-def test_lsb_model_is_sanitized_and_says_so(tmp_path):
+def test_lsb_model_without_data_is_written_but_incomplete(tmp_path):
+    """Nothing detected, but the capacity-abuse family could not be assessed without --data: written, and not
+    called sanitized (the trap the issue found: a family never assessed passing as clean)."""
     src = resource_path("demo", "mlp-lsb-raw-b16.safetensors")
     out = tmp_path / "o.safetensors"
     res = scrub_model(open_model(src), out, bits=16, seed=1, judge=ScanOptions())
-    assert res.sanitized is True and res.rejudged is not None and res.rejudged.words.startswith("sanitized")
-    if res.rejudged.verdict == "incomplete":  # no --data/--arch: said, never hidden behind "sanitized"
-        assert res.rejudged.not_assessed and "not assessed: capacity-abuse" in res.rejudged.words
+    assert res.rejudged is not None and out.exists()
+    assert res.rejudged.status == "incomplete" and res.sanitized is False and not res.rejudged.suspicious
+    assert res.rejudged.words.startswith("scrubbed, incomplete") and "capacity-abuse" in res.rejudged.words
     meta = open_safetensors(out).metadata
     verdict = json.loads(meta["inspector.rejudged_verdict"])
-    assert verdict["detected"] == [] and verdict["verdict"] in ("clean", "incomplete")  # no family detected
+    assert verdict["detected"] == [] and verdict["verdict"] == "incomplete"
+    assert verdict["not_assessed"] == ["capacity-abuse"]
     assert verdict["inputs"] == {"arch": None, "baselines": [], "data": None, "profile": None, "train_sample": None}
     # the provenance written is what the file holds: the read-back hash covers the rewritten header
     import hashlib

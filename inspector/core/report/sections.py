@@ -143,12 +143,17 @@ def scrub_section(doc: Optional[Mapping[str, Any]], curve_figure: Optional[str])
         detected = [str(x) for x in rejudged.get("detected") or ()]
         inputs = rejudged.get("inputs") or {}
         given = ", ".join(f"{k} {_name(v)}" for k, v in inputs.items() if v) or "no baseline, data or training sample"
+        incomplete = not detected and (rejudged.get("not_assessed") or rejudged.get("verdict") != "clean")
+        if detected:
+            value = "scrubbed, still suspicious: " + ", ".join(detected)
+        elif incomplete:
+            value = "scrubbed, incomplete: nothing detected, but not every family was assessed"
+        else:
+            value = "sanitized: every family assessed, none detected"
         rows.append(
             Row(
                 "Verdict on the scrubbed model",
-                "sanitized: no family detected"
-                if not detected
-                else "scrubbed, still suspicious: " + ", ".join(detected),
+                value,
                 note=f"re-judged {rejudged.get('verdict')} {num(rejudged.get('score'), '.2f')} with the same inputs "
                 f"as the original ({given})"
                 + (
@@ -156,7 +161,7 @@ def scrub_section(doc: Optional[Mapping[str, Any]], curve_figure: Optional[str])
                     if rejudged.get("not_assessed")
                     else ""
                 ),
-                missing=bool(detected),
+                missing=bool(detected or incomplete),
             )
         )
     elif doc:

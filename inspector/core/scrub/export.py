@@ -83,7 +83,8 @@ class ScrubResult:
 
     @property
     def sanitized(self) -> Optional[bool]:
-        """True when the re-judged export shows no detected family; ``None`` when it was not re-judged."""
+        """True when the re-judged export shows no detected family and every family was assessed; ``None`` when
+        it was not re-judged (see ``rejudged.status`` for incomplete vs still suspicious)."""
         return None if self.rejudged is None else self.rejudged.sanitized
 
     def to_json(self) -> dict[str, Any]:
@@ -123,7 +124,7 @@ class ScrubResult:
             "exported": self.exported,
             "status": "not re-judged"
             if self.rejudged is None
-            else ("sanitized" if self.rejudged.sanitized else "scrubbed, still suspicious"),
+            else ("sanitized" if self.rejudged.sanitized else f"scrubbed, {self.rejudged.status}"),
         }
 
 
@@ -289,7 +290,7 @@ def scrub_model(
                 meta["inspector.rejudged_verdict"] = rejudged.provenance()
                 writer.rewrite_metadata(meta)
                 allowed = allow_suspicious(rejudged) if callable(allow_suspicious) else bool(allow_suspicious)
-                if not rejudged.sanitized and not allowed:
+                if rejudged.suspicious and not allowed:
                     raise StillSuspicious(rejudged, path=output)
             out_sha: Optional[str] = None
             verification: Optional[Verification] = None

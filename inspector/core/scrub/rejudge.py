@@ -1,5 +1,6 @@
 """Re-judging an export: the written file scanned with the same inputs as its source, and the families still
-detected in it. Only an export in which no family is detected may be called sanitized."""
+detected in it. Only an export in which no family is detected, and every family was assessed, is called
+sanitized; nothing detected with some family not assessed is *incomplete*, and says what was not assessed."""
 
 from __future__ import annotations
 
@@ -77,16 +78,30 @@ class Rejudgement:
     not_assessed: tuple[str, ...] = ()
 
     @property
+    def suspicious(self) -> bool:
+        """A family is still detected (or the verdict is suspicious)."""
+        return bool(self.detected)
+
+    @property
     def sanitized(self) -> bool:
-        return not self.detected
+        """Nothing detected and every family assessed (the verdict is clean)."""
+        return not self.detected and not self.not_assessed and self.verdict == "clean"
+
+    @property
+    def status(self) -> str:
+        """``sanitized``, ``incomplete`` (nothing detected, some family not assessed) or ``still suspicious``."""
+        if self.detected:
+            return "still suspicious"
+        return "sanitized" if self.sanitized else "incomplete"
 
     @property
     def words(self) -> str:
-        """``sanitized`` or ``scrubbed, still suspicious: <families>``."""
-        if self.sanitized and self.not_assessed:
-            return "sanitized (no family detected; not assessed: " + "; ".join(self.not_assessed) + ")"
+        """``sanitized``, ``scrubbed, incomplete: …`` or ``scrubbed, still suspicious: <families>``."""
         if self.sanitized:
             return "sanitized"
+        if not self.detected:
+            missing = "; ".join(self.not_assessed) or f"the verdict is {self.verdict}"
+            return f"scrubbed, incomplete: nothing detected, but not assessed: {missing}"
         return "scrubbed, still suspicious: " + ", ".join(self.detected)
 
     def provenance(self) -> str:
@@ -112,6 +127,7 @@ class Rejudgement:
             "detected": list(self.detected),
             "not_assessed": list(self.not_assessed),
             "sanitized": self.sanitized,
+            "status": self.status,
             "inputs": dict(self.inputs),
         }
 
