@@ -536,3 +536,23 @@ def test_inputs_figures_and_appendix_agree_with_each_other(sign_scan):
     cap, sgn = data.findings
     assert ("probes per family", "2,000") in [(r.label, r.value) for r in cap.evidence]
     assert sgn.attack_label.startswith("Weight-distribution shape") and "Sign encoding" not in sgn.attack_label
+
+
+def test_scrub_section_states_the_verdict_on_the_scrubbed_model(sign_scan):
+    _, res = sign_scan
+    base = {"schema": "model-inspector/scrub/1", "bits": {"F32": 16}}
+    inputs = {"baselines": [], "data": "eval.npz", "train_sample": None}
+    cases = [
+        ({"verdict": "clean", "score": 0.0, "detected": [], "inputs": inputs}, "sanitized: every family assessed"),
+        (
+            {"verdict": "incomplete", "score": 0.0, "detected": [], "not_assessed": ["capacity-abuse: --data"]},
+            "scrubbed, incomplete",
+        ),
+        ({"verdict": "suspicious", "score": 0.97, "detected": ["sign"]}, "scrubbed, still suspicious: sign"),
+        (None, "not re-judged"),
+    ]
+    for rejudged, words in cases:
+        doc = {**base, **({"rejudged": rejudged} if rejudged else {})}
+        section = next(s for s in build_report(res, scrub=doc).sections if s.title == "Scrub")
+        row = next(r for r in section.rows if r.label == "Verdict on the scrubbed model")
+        assert row.value.startswith(words) and row.missing == (not words.startswith("sanitized"))
