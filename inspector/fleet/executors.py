@@ -115,6 +115,10 @@ class LocalRunner:
         self._pool = self._new_pool()
 
 
+#: A LocalCluster for many short tasks: Dask's statistical profiler would sample every worker thread every 10 ms.
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False}
+
+
 class DaskRunner:
     """A Dask distributed client: ``"local"`` starts a ``LocalCluster`` of ``jobs`` single-threaded worker
     processes; anything else is a scheduler address (``tcp://host:8786``). Workers must have model-inspector
@@ -128,6 +132,7 @@ class DaskRunner:
 
     def __enter__(self) -> DaskRunner:
         try:
+            import dask
             from distributed import Client, LocalCluster
         except ImportError:
             raise InspectorError(
@@ -135,13 +140,14 @@ class DaskRunner:
             ) from None
         try:
             if self.address == "local":
-                self._cluster = LocalCluster(
-                    n_workers=self.jobs,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=":0",  # a free port: another cluster on this machine may hold 8787
-                    silence_logs=logging.ERROR,
-                )
+                with dask.config.set(LOCAL_CLUSTER_CONFIG):
+                    self._cluster = LocalCluster(
+                        n_workers=self.jobs,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=":0",  # a free port: another cluster on this machine may hold 8787
+                        silence_logs=logging.ERROR,
+                    )
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(self.address)  # waits distributed.comm.timeouts.connect (30 s)
