@@ -209,3 +209,51 @@ def test_scan_runs_on_gguf(tmp_path):
     assert res.model.format == "gguf" and res.model.tensors == len(arrays)
     t = res.tensor("token_embd.weight")
     assert t.stats.max == pytest.approx(float(arrays["token_embd.weight"].max()))
+
+
+def _q4(values: np.ndarray, with_min: bool) -> tuple[bytes, np.ndarray]:
+    """Q4_0 / Q4_1 blocks and the values they decode to, computed element by element from the layout."""
+    out, decoded = b"", []
+    for block in values.reshape(-1, 32):
+        if with_min:
+            m = np.float16(block.min())
+            d = np.float16((block.max() - float(m)) / 15 or 1.0)
+            q = np.clip(np.round((block - float(m)) / float(d)), 0, 15).astype(np.uint8)
+            decoded += [float(d) * int(v) + float(m) for v in q]
+            head = d.tobytes() + m.tobytes()
+        else:
+            d = np.float16(np.abs(block).max() / 7 or 1.0)
+            q = np.clip(np.round(block / float(d)) + 8, 0, 15).astype(np.uint8)
+            decoded += [float(d) * (int(v) - 8) for v in q]
+            head = d.tobytes()
+        out += head + bytes(int(q[j]) | int(q[j + 16]) << 4 for j in range(16))
+    return out, np.array(decoded, np.float32)
+
+
+def test_q8_0_q4_0_q4_1_dequantise_for_statistics(tmp_path):
+    from inspector.core.formats.gguf import dequantize, quantized_tensors
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 0.05, (3, 64)).astype(np.float32)
+    q40, want40 = _q4(x, with_min=False)
+    q41, want41 = _q4(x, with_min=True)
+    path = write_gguf(
+        tmp_path / "q.gguf",
+        [("a", Q8_0, (3, 64), q8_0(x)), ("b", Q4_0, (3, 64), q40), ("c", 3, (3, 64), q41), ("f", F32, (2,), b"\0" * 8)],
+    )
+    qs = {q.name: q for q in quantized_tensors(path)}
+    assert [qs[n].qtype for n in "abc"] == ["Q8_0", "Q4_0", "Q4_1"] and qs["a"].numel == 192
+    got8 = np.concatenate(list(dequantize(qs["a"], max_blocks=2)))
+    assert got8.shape == (192,) and np.abs(got8 - x.ravel()).max() <= np.abs(x).max() / 127
+    np.testing.assert_allclose(np.concatenate(list(dequantize(qs["b"]))), want40, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.concatenate(list(dequantize(qs["c"]))), want41, rtol=0, atol=1e-6)
+
+
+def test_other_block_types_are_listed_but_not_decoded(tmp_path):
+    from inspector.core.formats.gguf import dequantize, quantized_tensors
+
+    path = write_gguf(tmp_path / "k.gguf", [("k", 12, (1, 256), b"\0" * 144)])  # Q4_K
+    (q,) = quantized_tensors(path)
+    assert q.qtype == "Q4_K" and q.nbytes == 144
+    with pytest.raises(UnsupportedFormatError, match="not decoded"):
+        next(dequantize(q))

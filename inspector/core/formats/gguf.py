@@ -9,15 +9,19 @@ byte length and UTF-8 bytes.
 Every length is checked against the bytes left in the file before anything is allocated. Float and integer
 tensors (F32, F16, BF16, F64, I8..I64) become ordinary :class:`~.base.TensorRef` s; quantized tensors (Q4_0,
 Q8_0, K-quants, ...) are blocks of scales and packed integers that no element type describes: they are listed in
-the metadata with their type, shape and byte range, and their bytes are counted as not scanned.
+the metadata with their type, shape and byte range, and their bytes are counted as not scanned;
+:func:`quantized_tensors` and :func:`dequantize` give their values (Q8_0, Q4_0, Q4_1) for statistics.
 """
 
 from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
+
+import numpy as np
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
@@ -169,14 +173,39 @@ def _text(v: Any) -> str:
     return s if len(s) <= MAX_VALUE_CHARS else s[:MAX_VALUE_CHARS] + "..."
 
 
+@dataclass(frozen=True)
+class QuantizedTensor:
+    """A block-quantized tensor of a GGUF file: its ggml type, shape (outermost first) and byte range."""
+
+    name: str
+    qtype: str
+    shape: tuple[int, ...]
+    path: Path
+    offset: int
+    nbytes: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
 def open_gguf(path: Path) -> ModelFile:
     """Open a GGUF file: validate header, metadata and tensor infos; list float tensors as refs.
 
     Quantized tensors are listed in ``metadata["gguf.quantized.<name>"]`` (type, shape, byte range), and their
-    byte total in ``metadata["gguf.quantized_bytes"]``. Raises :class:`MalformedFileError` for broken files and
+    byte total in ``metadata["gguf.quantized_bytes"]``; :func:`quantized_tensors` returns them as records that
+    :func:`dequantize` reads. Raises :class:`MalformedFileError` for broken files and
     :class:`UnsupportedFormatError` for versions or layouts this reader does not know.
     """
-    path = Path(path)
+    return _read(Path(path))[0]
+
+
+def quantized_tensors(path: Path) -> tuple[QuantizedTensor, ...]:
+    """The block-quantized tensors of a GGUF file, in file order (validated as :func:`open_gguf` does)."""
+    return _read(Path(path))[1]
+
+
+def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
     size = path.stat().st_size
     with open(path, "rb") as f:
         r = _Reader(f, path, size)
@@ -233,6 +262,7 @@ def open_gguf(path: Path) -> ModelFile:
         data_start = -(-r.pos // alignment) * alignment
 
     refs: list[TensorRef] = []
+    quantized: list[QuantizedTensor] = []
     spans: list[tuple[int, int, str]] = []
     quant_bytes = 0
     for name, dims, gtype, offset in infos:
@@ -277,6 +307,7 @@ def open_gguf(path: Path) -> ModelFile:
             refs.append(TensorRef(name, DTYPES[_PLAIN[gtype]], shape, path, start, nbytes))
         else:
             quant_bytes += nbytes
+            quantized.append(QuantizedTensor(name, _BLOCKS[gtype][0], shape, path, start, nbytes))
             if len(meta) < MAX_METADATA:
                 meta[f"gguf.quantized.{name}"] = (
                     f"{_BLOCKS[gtype][0]} {list(shape)} bytes {start:,}..{start + nbytes:,} (blocks, not scanned)"
@@ -302,4 +333,48 @@ def open_gguf(path: Path) -> ModelFile:
     if omitted:
         meta["gguf.metadata_omitted"] = str(omitted)
     refs.sort(key=lambda t: t.offset)
-    return ModelFile(path=path, format="gguf", tensors=tuple(refs), metadata=meta, files=(path,))
+    quantized.sort(key=lambda q: q.offset)
+    mf = ModelFile(path=path, format="gguf", tensors=tuple(refs), metadata=meta, files=(path,))
+    return mf, tuple(quantized)
+
+
+#: Block layouts :func:`dequantize` decodes: fp16 scale ``d`` (and minimum ``m``), then packed quants.
+_DECODABLE = {
+    "Q8_0": np.dtype([("d", "<f2"), ("qs", "i1", 32)]),
+    "Q4_0": np.dtype([("d", "<f2"), ("qs", "u1", 16)]),
+    "Q4_1": np.dtype([("d", "<f2"), ("m", "<f2"), ("qs", "u1", 16)]),
+}
+DEQUANTIZABLE = tuple(_DECODABLE)
+
+
+def dequantize(q: QuantizedTensor, max_blocks: int = 1 << 16) -> Iterator[np.ndarray]:
+    """The values of a Q8_0, Q4_0 or Q4_1 tensor as float32, in storage order, ``32 * max_blocks`` at a time.
+
+    Q8_0: ``d * q`` for 32 int8 ``q``; Q4_0: ``d * (q - 8)`` for 32 4-bit ``q`` (low nibbles are elements 0-15,
+    high nibbles 16-31); Q4_1: ``d * q + m``. Other types raise :class:`UnsupportedFormatError`. Memory stays
+    bounded by ``max_blocks``.
+    """
+    layout = _DECODABLE.get(q.qtype)
+    if layout is None:
+        raise UnsupportedFormatError(
+            f"tensor {q.name!r}: {q.qtype} blocks are listed but not decoded (decoded: {', '.join(_DECODABLE)})",
+            path=q.path,
+        )
+    blocks = q.nbytes // layout.itemsize
+    with open(q.path, "rb") as f:
+        f.seek(q.offset)
+        for start in range(0, blocks, max_blocks):
+            n = min(max_blocks, blocks - start)
+            raw = f.read(n * layout.itemsize)
+            if len(raw) != n * layout.itemsize:
+                raise MalformedFileError(f"tensor {q.name!r} is cut short", path=q.path, hint=_FIX)
+            b = np.frombuffer(raw, dtype=layout)
+            d = b["d"].astype(np.float32)[:, None]
+            if q.qtype == "Q8_0":
+                yield (d * b["qs"].astype(np.float32)).reshape(-1)
+                continue
+            nib = np.concatenate([b["qs"] & 0x0F, b["qs"] >> 4], axis=1).astype(np.float32)
+            if q.qtype == "Q4_0":
+                yield (d * (nib - 8)).reshape(-1)
+            else:
+                yield (d * nib + b["m"].astype(np.float32)[:, None]).reshape(-1)
