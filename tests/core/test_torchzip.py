@@ -196,11 +196,18 @@ def test_a_pickled_whole_module_is_refused_naming_its_class(tmp_path: Path, lega
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_torchscript_is_refused(tmp_path: Path) -> None:
+def test_torchscript_weights_are_read_and_its_code_is_a_warning_not_a_verdict(tmp_path: Path) -> None:
+    from inspector.core.judge.detectors.code_execution import detect
+
     path = tmp_path / "scripted.pt"
-    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
-    with pytest.raises(UnsafeFileError, match="TorchScript"):
-        inspector.open_model(path)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    torch.jit.save(torch.jit.script(net), str(path))
+    model = inspector.open_model(path)
+    assert model.format == "torchscript"
+    _assert_same(model, net.state_dict())
+    assert [t.call for t in model.threats] == ["torchscript"]
+    (finding,) = detect(model.threats)
+    assert finding.severity == "warning" and finding.attack != "code-execution" and "inference" in finding.message
 
 
 def test_plain_pickles_are_not_checkpoints(tmp_path: Path) -> None:

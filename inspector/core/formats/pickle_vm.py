@@ -64,6 +64,20 @@ class GlobalRef:
         return f"<global {self.full}>"
 
 
+class ScriptObject:
+    """A TorchScript module object: its class is code that runs at inference, never here; its attribute dict
+    (set by one BUILD) is kept as plain data, so the weights in it can be listed."""
+
+    __slots__ = ("cls", "state")
+
+    def __init__(self, cls: GlobalRef) -> None:
+        self.cls = cls
+        self.state: dict[Any, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<TorchScript {self.cls.full}>"
+
+
 @dataclass(frozen=True, eq=False)
 class Instance:
     """An object of an ordinary (non-allowlisted) class that ``pickle.load`` would rebuild with the class's code."""
@@ -152,7 +166,8 @@ class Machine:
     persistent_load: Optional[Callable[[Any], Any]] = None
     threats: list[RecordedThreat] = field(default_factory=list)
     needs_code: list[GlobalRef] = field(default_factory=list)
-    opaque_calls: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    #: Classes rebuilt as :class:`ScriptObject` (a TorchScript archive's ``__torch__`` modules), or ``None``.
+    scripted: Optional[Callable[[GlobalRef], bool]] = None
 
     def __post_init__(self) -> None:
         self.budget = WORK_PER_BYTE * max(0, self.size) + WORK_BASE
@@ -297,11 +312,18 @@ class Machine:
             if cls is Poison:
                 return Poison
             raise PickleError(f"copyreg.{ref.name} rebuilds {_short(cls)}, not a class")
+        if self.scripted is not None and self.scripted(ref):
+            return ScriptObject(ref)
         self.needs_code.append(ref)
         return Instance(ref)
 
     def _build(self, obj: Any, state: Any, offset: int) -> None:
         if obj is Poison or isinstance(obj, Opaque):
+            return
+        if isinstance(obj, ScriptObject):
+            if type(state) is not dict or obj.state:
+                raise PickleError(f"pickle sets the state of {obj!r} from a {type(state).__name__}, or twice")
+            obj.state = state
             return
         if isinstance(obj, Instance):
             if obj.cls not in self.needs_code:
@@ -522,6 +544,8 @@ class Machine:
                 return self._threat(cls, "new-object", pos)
             if how == OPAQUE:
                 return Opaque(cls.full)
+            if self.scripted is not None and self.scripted(cls):
+                return ScriptObject(cls)
             self.needs_code.append(cls)
             return Instance(cls)
         if cls in (set, frozenset) or type(cls).__name__ == "type":
@@ -532,7 +556,7 @@ class Machine:
         self.charge(len(items))
         if isinstance(target, list):
             target.extend(items)
-        elif target is Poison or isinstance(target, (Instance, Opaque)):
+        elif target is Poison or isinstance(target, (Instance, Opaque, ScriptObject)):
             return  # list-like objects of foreign classes: nothing of ours to extend
         else:
             raise PickleError(f"APPEND to a {type(target).__name__}")
@@ -541,7 +565,7 @@ class Machine:
         if len(items) % 2:
             raise PickleError("SETITEMS with an odd number of items")
         self.charge(len(items))
-        if target is Poison or isinstance(target, (Instance, Opaque)):
+        if target is Poison or isinstance(target, (Instance, Opaque, ScriptObject)):
             return
         if not isinstance(target, dict):
             raise PickleError(f"SETITEM on a {type(target).__name__}")

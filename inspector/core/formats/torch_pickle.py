@@ -29,6 +29,7 @@ from inspector.core.formats.pickle_vm import (
     Machine,
     PickleError,
     Poison,
+    ScriptObject,
 )
 
 #: Largest object pickle we read. It holds only structure (names, shapes, keys), never tensor data.
@@ -238,6 +239,18 @@ def _checked_set(kind: type) -> Callable[..., Any]:
     return build
 
 
+def _jit_list(items: Any) -> list[Any]:
+    # torch.jit._pickle.build_intlist & co. (TorchScript archives): a typed list, rebuilt as a plain one
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"typed list of a {type(items).__name__}")
+    return list(items)
+
+
+def _jit_type_tag(value: Any, type_str: Any = None) -> Any:
+    # torch.jit._pickle.restore_type_tag(value, "Dict[str, Tensor]"): the value, untouched
+    return value
+
+
 def _ordered_dict(items: Any = ()) -> collections.OrderedDict:
     if isinstance(items, (dict, list, tuple)):
         return collections.OrderedDict(items)
@@ -262,6 +275,11 @@ _CALLABLES: dict[str, Any] = {
     "_codecs.encode": _codecs_encode,
     "torch.Size": _torch_size,
     "torch.device": _torch_device,
+    "torch.jit._pickle.restore_type_tag": _jit_type_tag,
+    "torch.jit._pickle.build_intlist": _jit_list,
+    "torch.jit._pickle.build_doublelist": _jit_list,
+    "torch.jit._pickle.build_boollist": _jit_list,
+    "torch.jit._pickle.build_tensorlist": _jit_list,
 }
 _TYPES = {"torch.Tensor", "torch._tensor.Tensor", "torch.nn.parameter.Parameter", "torch.nn.Parameter"}
 
@@ -417,6 +435,11 @@ def _classify(ref: GlobalRef) -> str:
     return CLASS if last[:1].isupper() else FUNCTION
 
 
+def _is_script_class(ref: GlobalRef) -> bool:
+    """A TorchScript archive's own module classes (``__torch__.*``): rebuilt as plain attribute dicts."""
+    return ref.module == "__torch__" or ref.module.startswith("__torch__.")
+
+
 class _Unpickler:
     """Runs one pickle in the bounded :class:`~.pickle_vm.Machine` with the torch allowlist.
 
@@ -495,7 +518,15 @@ class Unpickled:
     end: int  # offset just past STOP
 
 
-def unpickle(file: Any, size: int, path: Path, what: str, storages: Optional[dict[str, _Storage]] = None) -> Unpickled:
+def unpickle(
+    file: Any,
+    size: int,
+    path: Path,
+    what: str,
+    storages: Optional[dict[str, _Storage]] = None,
+    *,
+    scripted: bool = False,
+) -> Unpickled:
     """Run one pickle from ``file`` (its first opcode at the current position; ``size`` bytes at most).
 
     Returns the object with the threats found; raises :class:`UnsafeFileError` for a pickle that needs a class's
@@ -503,7 +534,14 @@ def unpickle(file: Any, size: int, path: Path, what: str, storages: Optional[dic
     Once a threat is recorded, a later failure only ends the reading: the threats are what the file is about.
     """
     up = _Unpickler(path, storages=storages)
-    machine = Machine(file, size, up.resolve, _classify, up.persistent_load if storages is not None else None)
+    machine = Machine(
+        file,
+        size,
+        up.resolve,
+        _classify,
+        up.persistent_load if storages is not None else None,
+        scripted=_is_script_class if scripted else None,
+    )
     obj: Any = None
     failure: Optional[InspectorError] = None
     try:
@@ -663,6 +701,7 @@ class _Flattener:
         self._holds: dict[int, bool] = {}
         self._seen: set[int] = set()
         self._aliases: dict[int, int] = {}
+        self._script = False
 
     def _too_deep(self) -> MalformedFileError:
         return MalformedFileError(f"checkpoint nests containers deeper than {MAX_DEPTH} levels", path=self.path)
@@ -671,6 +710,8 @@ class _Flattener:
         """Whether ``obj`` holds a tensor or storage anywhere below it (memoised; cycles count as empty)."""
         if isinstance(obj, (_Tensor, _Storage)):
             return True
+        if isinstance(obj, ScriptObject):
+            return self.holds(obj.state, depth + 1)
         if not isinstance(obj, _CONTAINERS):
             return False
         if depth > MAX_DEPTH:
@@ -720,6 +761,11 @@ class _Flattener:
             self._add(".".join(parts) or "tensor", obj)
         elif isinstance(obj, _Storage):  # a bare storage: its bytes are data too
             self._add(".".join(parts) or "storage", _make_tensor(obj, 0, (obj.nbytes // obj.dtype.itemsize,), (1,)))
+        elif isinstance(obj, ScriptObject):  # a TorchScript module: its attributes, weights among them
+            if id(obj) not in self._seen:
+                self._seen.add(id(obj))
+                self._script = True
+                self.walk(obj.state, parts, depth + 1)
         elif isinstance(obj, _CONTAINERS) and (self.holds(obj) or (not parts and isinstance(obj, dict))):
             if id(obj) in self._seen:  # shared or cyclic: its tensors are already listed under the first name
                 return
@@ -736,7 +782,7 @@ class _Flattener:
             self.refused += 1
             if parts:
                 self.leaf(".".join(parts), obj)
-        elif parts:
+        elif parts and not self._script:  # a TorchScript module's other attributes are its configuration
             self.leaf(".".join(parts), obj)
 
     def leaf(self, name: str, obj: Any) -> None:

@@ -13,6 +13,7 @@ version, system info, the object, the storage keys), then for each key an 8-byte
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -249,13 +250,9 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int) -> ModelFile:
     if len(pkls) > 1:
         raise MalformedFileError(f"zip archive holds {len(pkls)} data.pkl files", path=path, hint=_RECOPY)
     prefix = pkls[0][: -len("data.pkl")]
-    if any(n.startswith(prefix + "code/") for n in members):
-        raise UnsafeFileError(
-            "is a TorchScript program (torch.jit.save): it holds code, not only weights; only plain "
-            "state_dict checkpoints are opened",
-            path=path,
-            hint=_RESAVE,
-        )
+    # A TorchScript archive (torch.jit.save): its code runs when the model is called, never on load and never
+    # here. Its weights are read from data.pkl like a checkpoint's; the code is reported, not analysed.
+    code = sorted(n for n in members if n.startswith(prefix + "code/") and not n.endswith("/"))
     order = members.get(prefix + "byteorder")
     if order is not None:
         if order.file_size > 16 or _read_member(zf, order, path).strip() != b"little":
@@ -266,12 +263,27 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int) -> ModelFile:
     _pickle_limit(info, path)
     raw = _read_member(zf, info, path)
     storages: dict[str, _Storage] = {}
-    got = unpickle(io.BytesIO(raw), len(raw), path, "data.pkl", storages)
+    got = unpickle(io.BytesIO(raw), len(raw), path, "data.pkl", storages, scripted=bool(code))
     if not got.threats and got.end != len(raw):
         raise MalformedFileError(
             f"data.pkl has {len(raw) - got.end:,} bytes after its STOP opcode", path=path, hint=_RECOPY
         )
     threats = tuple(got.threats)
+    fmt = "torchscript" if code else "pytorch-zip"
+    script = (
+        (
+            Threat(
+                "__torch__",
+                code[0][len(prefix) :],
+                "torchscript",
+                0,
+                "code/",
+                tuple(c[len(prefix) :] for c in code[:10]),
+            ),
+        )
+        if code
+        else ()
+    )
     try:
         offsets: dict[str, int] = {}
         for key, st in storages.items():
@@ -295,14 +307,20 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int) -> ModelFile:
         used = {pkls[0], *(f"{prefix}data/{k}" for k in storages)}
         extra = [i for n, i in members.items() if n not in used and not i.is_dir()]
         notes = {}
-        unexpected = sorted(i.filename for i in extra if i.filename[len(prefix) :] not in _BOOKKEEPING)
+        unexpected = sorted(
+            i.filename
+            for i in extra
+            if i.filename[len(prefix) :] not in _BOOKKEEPING and not (code and i.filename.startswith(prefix + "code/"))
+        )
         if unexpected:
             notes["pytorch.unexpected_members"] = brief(unexpected, 1000)
         extra_bytes = sum(i.file_size for i in extra if i.filename.startswith(prefix + "data/"))
-        return _build(
+        if code:
+            notes["torchscript.code_files"] = str(len(code))
+        model = _build(
             got.obj,
             path,
-            "pytorch-zip",
+            fmt,
             storages,
             offsets,
             notes,
@@ -310,10 +328,11 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int) -> ModelFile:
             threats=threats,
             max_tensors=_tensor_cap(len(raw)),
         )
+        return dataclasses.replace(model, threats=model.threats + script) if script else model
     except InspectorError:
         if not threats:
             raise
-        return _threats_only(path, "pytorch-zip", threats)
+        return _threats_only(path, fmt, threats + script)
 
 
 def _tensor_cap(pickle_bytes: int) -> int:

@@ -39,10 +39,29 @@ def _global(threat: Any) -> str:
     return str(name) if name else f"{_field(threat, 'module', '?')}.{_field(threat, 'name', '?')}"
 
 
+def _torchscript(t: Any) -> Finding:
+    files = [str(x)[:200] for x in list(_field(t, "listing", ()) or ())[:10]]
+    return Finding(
+        detector=NAME,
+        attack="other",
+        tensor=None,
+        severity="warning",
+        score=0.3,
+        message=(
+            f"TorchScript code ({len(files)}{'+' if len(files) >= 10 else ''} files under code/), not analysed: it "
+            "runs when the model is called (at inference), not when it is opened; its weights were read and judged"
+        ),
+        evidence={"kind": "torchscript", "code_files": files},
+    )
+
+
 def detect(threats: Iterable[Any]) -> list[Finding]:
-    """One suspicious ``code-execution`` finding per recorded threat (Threat objects or their JSON dicts)."""
-    items = list(threats)
-    out: list[Finding] = []
+    """One suspicious ``code-execution`` finding per recorded threat (Threat objects or their JSON dicts); a
+    TorchScript archive's code (``call == "torchscript"``) is one warning of its own, never a code-execution
+    finding: it runs at inference, and benign TorchScript models stay clean."""
+    threats = list(threats)
+    items = [t for t in threats if str(_field(t, "call", "")) != "torchscript"]
+    out = [_torchscript(t) for t in threats if str(_field(t, "call", "")) == "torchscript"][:1]
     for i, t in enumerate(items[:MAX_FINDINGS]):
         glob = _global(t)[:200]
         call = str(_field(t, "call", "call"))
