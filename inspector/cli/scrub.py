@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from inspector.cli._common import check_output, human_bytes, progress_for, write_json
 from inspector.core.errors import InspectorError
+from inspector.core.evaluate import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, within_tolerance
 
 COMMAND = "scrub"
 ORDER = 20
@@ -87,14 +88,14 @@ def add_parser(subparsers) -> None:
         type=float,
         default=None,
         metavar="PTS",
-        help="accuracy points the scrub may cost (--auto default 0.1; with --check: exit 1 if exceeded)",
+        help=f"accuracy points the scrub may cost (--auto default {DEFAULT_MAX_DROP:g}; with --check: exit 1 if exceeded)",
     )
     p.add_argument(
         "--min-agreement",
         type=float,
-        default=0.99,
+        default=DEFAULT_MIN_AGREEMENT,
         metavar="F",
-        help="--auto: least fraction of predictions that must not change (default 0.99)",
+        help=f"--auto: least fraction of predictions that must not change (default {DEFAULT_MIN_AGREEMENT:g})",
     )
     p.add_argument(
         "--arch", metavar="SPEC", help="architecture for --check/--auto and the re-judge (default: named in the file)"
@@ -181,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: architecture {recipe.name} is your own code; it runs with your permissions", file=out)
 
     if args.auto:
-        max_drop = 0.1 if args.max_drop is None else args.max_drop
+        max_drop = DEFAULT_MAX_DROP if args.max_drop is None else args.max_drop
         progress, close = progress_for("auto")
         try:
             auto = find_safe_bits(
@@ -319,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
             f"agreement {_pct(ev.agreement)}, mean KL {kl} on {ev.samples} samples",
             file=out,
         )
-        if args.max_drop is not None and not args.auto and drop > args.max_drop + 1e-9:
+        if args.max_drop is not None and not args.auto and not within_tolerance(drop, max_drop=args.max_drop):
             print(
                 f"model-inspector: accuracy dropped {drop:.2f} points, more than --max-drop {args.max_drop:g}; "
                 f"{output} was kept. Scrub fewer bits",

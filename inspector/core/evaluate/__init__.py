@@ -4,9 +4,18 @@ torch is imported only when a model is run."""
 
 from inspector.core.evaluate.accuracy import EvalResult, device_name, evaluate, pick_device, predict_proba
 from inspector.core.evaluate.recipes import RECIPES, Recipe, build_module, resolve
-from inspector.core.evaluate.safe_bits import AutoResult, FidelityPoint, find_safe_bits
+from inspector.core.evaluate.safe_bits import (
+    DEFAULT_MAX_DROP,
+    DEFAULT_MIN_AGREEMENT,
+    AutoResult,
+    FidelityPoint,
+    find_safe_bits,
+    within_tolerance,
+)
 
 __all__ = [
+    "DEFAULT_MAX_DROP",
+    "DEFAULT_MIN_AGREEMENT",
     "AutoResult",
     "EvalResult",
     "FidelityPoint",
@@ -19,4 +28,5 @@ __all__ = [
     "pick_device",
     "predict_proba",
     "resolve",
+    "within_tolerance",
 ]

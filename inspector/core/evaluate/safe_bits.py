@@ -98,13 +98,33 @@ def level_bits(dtype: str, k: int) -> dict[str, int]:
     return out
 
 
+#: The accuracy tolerance, one rule for ``scrub --check``, ``scrub --auto`` and the app: a scrubbed model holds when
+#: it loses at most ``max_drop`` accuracy points against the original and, where agreement is asked for, predicts
+#: the same class as the original on at least ``min_agreement`` of the samples.
+DEFAULT_MAX_DROP = 0.1
+DEFAULT_MIN_AGREEMENT = 0.99
+
+
+def within_tolerance(
+    drop: float,
+    agreement: Optional[float] = None,
+    *,
+    max_drop: float = DEFAULT_MAX_DROP,
+    min_agreement: Optional[float] = None,
+) -> bool:
+    """The tolerance rule above; ``drop`` in accuracy points, ``agreement`` a fraction (not checked when None)."""
+    if drop > max_drop + 1e-9:
+        return False
+    return agreement is None or min_agreement is None or agreement >= min_agreement - 1e-12
+
+
 def find_safe_bits(
     model: ModelFile,
     data: Any,
     *,
     arch: Any = None,
-    max_drop: float = 0.1,
-    min_agreement: float = 0.99,
+    max_drop: float = DEFAULT_MAX_DROP,
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
     seed: int = 0,
     tensors: Sequence[str] = (),
     mode: str = "random",
@@ -145,7 +165,7 @@ def find_safe_bits(
             out.unlink()
             assert res.agreement is not None and res.against_accuracy is not None
             drop = 100.0 * (res.against_accuracy - res.accuracy)
-            ok = drop <= max_drop + 1e-9 and res.agreement >= min_agreement - 1e-12
+            ok = within_tolerance(drop, res.agreement, max_drop=max_drop, min_agreement=min_agreement)
             p = FidelityPoint(k, per, res.accuracy, res.against_accuracy, res.agreement, res.mean_kl, ok)
             points[k] = p
             return p

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.evaluate import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, within_tolerance
 from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
 from inspector.qt.tasks import AccuracyPair, DeviceInfo, best_device, evaluate_pair, safe_bits
@@ -83,8 +84,10 @@ class AccuracyPanel(QWidget):
         dev_row = QHBoxLayout()
         dev_row.addWidget(self.device)
         dev_row.addWidget(self.device_label, 1)
-        self.max_drop = QDoubleSpinBox(minimum=0.0, maximum=50.0, value=0.1, singleStep=0.1, suffix=" pts")
-        self.min_agree = QDoubleSpinBox(minimum=0.0, maximum=100.0, value=99.0, singleStep=0.5, suffix=" %")
+        self.max_drop = QDoubleSpinBox(minimum=0.0, maximum=50.0, value=DEFAULT_MAX_DROP, singleStep=0.1, suffix=" pts")
+        self.min_agree = QDoubleSpinBox(
+            minimum=0.0, maximum=100.0, value=100 * DEFAULT_MIN_AGREEMENT, singleStep=0.5, suffix=" %"
+        )
         form = QFormLayout()
         form.addRow("recipe", self.arch)
         form.addRow("eval data", data_row)
@@ -293,7 +296,7 @@ class AccuracyPanel(QWidget):
         if s is not None:
             self._row(1, "scrubbed", s, _pct(s.agreement), "–" if s.mean_kl is None else f"{s.mean_kl:.2e}")
             drop = 100 * (pair.original.accuracy - s.accuracy)
-            verdict = "holds" if drop <= self.max_drop.value() + 1e-9 else "dropped"
+            verdict = "holds" if within_tolerance(drop, max_drop=self.max_drop.value()) else "dropped"
             color = P.CLEAN_COLOR.name() if verdict == "holds" else P.SUSPICIOUS_COLOR.name()
             self.summary.setText(
                 f"Accuracy <b style='color:{color}'>{verdict}</b>: {drop:+.2f} points lost, "
