@@ -18,7 +18,7 @@ from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile
 from inspector.core.progress import CancelToken, ProgressCallback, check, report
 from inspector.core.scrub.bits import FLOAT_DTYPES, scaled_bits
-from inspector.core.scrub.export import _finite, scrub_model, select_tensors
+from inspector.core.scrub.export import scrub_model, select_tensors
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class AutoResult:
                     "original_accuracy": p.original_accuracy,
                     "drop_points": p.drop_points,
                     "agreement": p.agreement,
-                    "mean_kl": _finite(p.mean_kl),
+                    "mean_kl": None if p.mean_kl is None or not math.isfinite(p.mean_kl) else p.mean_kl,
                     "ok": p.ok,
                 }
                 for p in self.points
