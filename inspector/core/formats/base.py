@@ -14,7 +14,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 
@@ -46,7 +46,15 @@ def clean_text(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def open_regular(path: Path, *, what: str = "file") -> io.BufferedReader:
+def file_identity(f: Any) -> tuple[int, int, int, int]:
+    """What identifies the open file ``f``: device, inode, size and modification time."""
+    st = os.fstat(f.fileno())
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def open_regular(
+    path: Path, *, what: str = "file", expect: Optional[tuple[int, int, int, int]] = None
+) -> io.BufferedReader:
     """Open ``path`` for reading without blocking and refuse anything but a regular file, by its descriptor.
 
     Checking the path first and opening it later lets a FIFO swapped in between block the read forever;
@@ -61,6 +69,12 @@ def open_regular(path: Path, *, what: str = "file") -> io.BufferedReader:
                 path=path,
                 hint="Save the model to a file and open that",
             )
+        if expect is not None:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != tuple(expect):
+                raise InspectorError(
+                    f"{what} changed or was replaced since it was opened", path=path, hint="Open it again"
+                )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -100,6 +114,8 @@ class TensorRef:
     strides: Optional[tuple[int, ...]] = None
     #: what the tensor is in its checkpoint (see roles.py): "weight", or training state ("optimizer", "ema"...)
     role: str = "weight"
+    #: the file as it was opened (device, inode, size, mtime): a read of a file swapped or changed since is refused
+    file_id: Optional[tuple[int, int, int, int]] = None
 
     @property
     def numel(self) -> int:
@@ -213,7 +229,7 @@ def read_tensor(ref: TensorRef) -> np.ndarray:
     if ref.contiguous:
         out = np.empty(ref.numel, dtype=st)
         if out.nbytes:
-            with open_regular(ref.path) as f:
+            with open_regular(ref.path, expect=ref.file_id) as f:
                 _readinto(f, out, ref.offset, ref)
         return out.reshape(ref.shape)
     strides_el = ref.strides or ()
@@ -229,7 +245,7 @@ def read_tensor(ref: TensorRef) -> np.ndarray:
             hint="The file is damaged; copy it again from its source",
         )
     span = np.empty(ref.nbytes // st.itemsize, dtype=st)
-    with open_regular(ref.path) as f:
+    with open_regular(ref.path, expect=ref.file_id) as f:
         _readinto(f, span, ref.offset, ref)
     strides = tuple(s * st.itemsize for s in ref.strides or ())
     view = np.lib.stride_tricks.as_strided(span, shape=ref.shape, strides=strides)
@@ -246,7 +262,7 @@ def read_range(ref: TensorRef, start: int, stop: int) -> np.ndarray:
     if not ref.contiguous:
         return read_tensor(ref).reshape(-1)[start:stop]
     out = np.empty(stop - start, dtype=st)
-    with open_regular(ref.path) as f:
+    with open_regular(ref.path, expect=ref.file_id) as f:
         _readinto(f, out, ref.offset + start * st.itemsize, ref)
     return out
 
@@ -277,7 +293,7 @@ def iter_chunks(
         return
     step = max(1, chunk_bytes // st.itemsize)
     buf = np.empty(min(step, n), dtype=st) if reuse else None
-    with open_regular(ref.path) as f:
+    with open_regular(ref.path, expect=ref.file_id) as f:
         for start in range(0, n, step):
             check(cancel)
             count = min(step, n - start)

@@ -11,14 +11,21 @@ from __future__ import annotations
 import collections
 import json
 import math
-import os
 import struct
 from pathlib import Path
 from typing import Any
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError
-from inspector.core.formats.base import MAX_TENSORS, ModelFile, TensorRef, clean_text, open_regular, shape_problem
+from inspector.core.formats.base import (
+    MAX_TENSORS,
+    ModelFile,
+    TensorRef,
+    clean_text,
+    file_identity,
+    open_regular,
+    shape_problem,
+)
 
 #: Largest header we accept (the reference implementation's limit).
 MAX_HEADER_BYTES = 100_000_000
@@ -37,8 +44,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def read_header(path: Path) -> tuple[dict[str, Any], int, int]:
     """Parse and return ``(header, data_start, file_size)`` after checking sizes and JSON syntax."""
+    header, data_start, size, _ = _read_header(path)
+    return header, data_start, size
+
+
+def _read_header(path: Path) -> tuple[dict[str, Any], int, int, tuple[int, int, int, int]]:
     with open_regular(path) as f:
-        size = os.fstat(f.fileno()).st_size  # of what was opened, not of what the path names now
+        identity = file_identity(f)
+        size = identity[2]  # of what was opened, not of what the path names now
         if size < 8:
             raise MalformedFileError(
                 f"file is {size} bytes, too short to be safetensors (needs an 8-byte header length)",
@@ -72,13 +85,13 @@ def read_header(path: Path) -> tuple[dict[str, Any], int, int]:
         ) from None
     if not isinstance(header, dict):
         raise MalformedFileError("header is not a JSON object", path=path, hint=_FIX)
-    return header, 8 + n, size
+    return header, 8 + n, size, identity
 
 
 def open_safetensors(path: Path) -> ModelFile:
     """Open one ``.safetensors`` file: validate its header and list its tensors in storage order."""
     path = Path(path)
-    header, data_start, size = read_header(path)
+    header, data_start, size, identity = _read_header(path)
     data_size = size - data_start
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
@@ -138,7 +151,7 @@ def open_safetensors(path: Path) -> ModelFile:
                 path=path,
                 hint=_FIX,
             )
-        refs.append(TensorRef(name, dt, tuple(shape), path, data_start + begin, end - begin))
+        refs.append(TensorRef(name, dt, tuple(shape), path, data_start + begin, end - begin, file_id=identity))
 
     refs.sort(key=lambda r: (r.offset, r.nbytes))
     cursor = data_start

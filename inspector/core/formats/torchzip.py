@@ -21,10 +21,18 @@ import re
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
-from inspector.core.formats.base import MAX_TENSORS, ModelFile, TensorRef, Threat, clean_text, open_regular
+from inspector.core.formats.base import (
+    MAX_TENSORS,
+    ModelFile,
+    TensorRef,
+    Threat,
+    clean_text,
+    file_identity,
+    open_regular,
+)
 from inspector.core.formats.torch_pickle import (
     _RECOPY,
     _RESAVE,
@@ -51,6 +59,7 @@ def _build(
     *,
     threats: tuple[Threat, ...] = (),
     max_tensors: int = MAX_TENSORS,
+    file_id: Optional[tuple[int, int, int, int]] = None,
 ) -> ModelFile:
     """Flatten the unpickled object and turn its tensors into refs at the storages' file ``offsets``.
 
@@ -98,6 +107,7 @@ def _build(
                 offset=offsets[t.storage.key] + start,
                 nbytes=span,
                 strides=None if contiguous else t.strides,
+                file_id=file_id,
             )
         )
         covered.setdefault(t.storage.key, []).append((start, start + span))
@@ -222,6 +232,7 @@ def open_torch_zip(path: Path) -> ModelFile:
     path = Path(path)
     with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
+        file_id = file_identity(f)
         try:
             zf = zipfile.ZipFile(f)
         except Exception as e:  # BadZipFile, but hostile directories raise all sorts
@@ -229,10 +240,10 @@ def open_torch_zip(path: Path) -> ModelFile:
                 f"not a readable zip archive ({clean_text(str(e))[:200]})", path=path, hint=_RECOPY
             ) from None
         with zf:
-            return _open_zip(zf, f, path, size)
+            return _open_zip(zf, f, path, size, file_id)
 
 
-def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int) -> ModelFile:
+def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple[int, int, int, int]) -> ModelFile:
     infos = zf.infolist()
     if len(infos) > 4 * MAX_TENSORS:
         raise MalformedFileError(f"zip archive lists {len(infos):,} members", path=path, hint=_RECOPY)
@@ -327,6 +338,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int) -> ModelFile:
             extra_bytes,
             threats=threats,
             max_tensors=_tensor_cap(len(raw)),
+            file_id=file_id,
         )
         return dataclasses.replace(model, threats=model.threats + script) if script else model
     except InspectorError:
@@ -436,6 +448,7 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
                 size - pos,
                 threats=threats,
                 max_tensors=_tensor_cap(obj_bytes),
+                file_id=file_identity(f),
             )
         except InspectorError:
             if not threats:
