@@ -106,7 +106,6 @@ PENDING_DEEP: frozenset[str] = frozenset(
 #: Private names imported across modules.
 PENDING_PRIVATE: frozenset[str] = frozenset(
     {
-        "inspector.core.evaluate.safe_bits -> inspector.core.scrub.export._finite",
         "inspector.core.formats.folders -> inspector.core.formats.model_file._sniff",
         "inspector.core.formats.torchzip -> inspector.core.formats.torch_pickle._CappedReader",
         "inspector.core.formats.torchzip -> inspector.core.formats.torch_pickle._Flattener",
