@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
@@ -29,7 +29,7 @@ from inspector.core.resources import resource_path
 RESULTS = "results.jsonl"
 ERROR_SCHEMA = "model-inspector/scan-error/1"
 #: core packages whose code decides a scan's result: a change to any of them invalidates the cache
-_PIPELINE_PACKAGES = ("formats", "measure", "judge")
+_PIPELINE_PACKAGES = ("formats", "measure", "judge", "evaluate")
 _PIPELINE_MODULES = ("dtypes.py", "pipeline.py", "errors.py")
 
 _fingerprint: Optional[str] = None
@@ -64,10 +64,18 @@ def _sources(folder: Any) -> Iterator[Any]:
             yield e
 
 
-def _file_digest(path: str) -> str:
+def _path_digest(path: str) -> str:
+    """Content SHA-256 of a file; for a folder (a Hugging Face model), of its files' names, sizes and mtimes."""
+    p = Path(path)
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        if p.is_dir():
+            for e in sorted(os.scandir(p), key=lambda e: e.name):
+                if e.is_file():
+                    st = e.stat()
+                    h.update(f"{e.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            return h.hexdigest()
+        with open(p, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     except OSError as e:
@@ -75,18 +83,28 @@ def _file_digest(path: str) -> str:
     return h.hexdigest()
 
 
+#: options that change how fast a scan runs, never what it finds
+_SPEED_ONLY = ("workers", "chunk_bytes", "piece_bytes", "jit", "hash")
+#: options that name files: their content is part of the key
+_PATHS = ("baselines", "profile", "data", "train_sample", "base")
+
+
+def _option_value(name: str, value: Any) -> Any:
+    if name in _PATHS and value:
+        paths = list(value) if isinstance(value, (tuple, list)) else [value]
+        return [[str(v), _path_digest(str(v))] for v in paths]
+    if name == "arch" and value and ":" in str(value):  # a recipe in a file: path/to/file.py:function
+        file = str(value).rsplit(":", 1)[0]
+        return [str(value), _path_digest(file) if Path(file).is_file() else None]
+    if isinstance(value, Mapping):
+        return sorted((str(k), repr(v)) for k, v in value.items())
+    return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+
+
 def options_digest(opts: ScanOptions) -> str:
-    """What the options contribute to the key: every option that changes a result, and the content of the files
-    they name (a baseline replaced under the same name changes the digest)."""
-    named = {
-        "baselines": [[b, _file_digest(b)] for b in opts.baselines],
-        "profile": [opts.profile, _file_digest(opts.profile)] if opts.profile else None,
-        "arch": opts.arch,
-        "data": [opts.data, _file_digest(opts.data)] if opts.data else None,
-        "train_sample": [opts.train_sample, _file_digest(opts.train_sample)] if opts.train_sample else None,
-        "bins": opts.bins,
-        "detectors": opts.detectors,
-    }
+    """What the options contribute to the key: every option that may change a result (an option added later
+    counts too), with the content of the files they name (a baseline replaced under the same name changes it)."""
+    named = {f.name: _option_value(f.name, getattr(opts, f.name)) for f in fields(opts) if f.name not in _SPEED_ONLY}
     return hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:16]
 
 
