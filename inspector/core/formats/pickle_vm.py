@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import pickletools
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
@@ -342,7 +343,13 @@ class Machine:
             raise PickleError(f"pickle sets the state of {_short(obj)} from a {type(state).__name__}")
 
     # ------------------------------------------------------------------------------------------ the loop
-    def run(self) -> Any:  # noqa: C901 (one branch per opcode, as in pickle.py)
+    def run(self) -> Any:
+        """The pickle's value (the top of the stack at STOP)."""
+        with warnings.catch_warnings():  # pickletools warns about odd escapes in protocol-0 strings
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return self._run()
+
+    def _run(self) -> Any:  # noqa: C901 (one branch per opcode, as in pickle.py)
         stack = self.stack
         try:
             # an opcode's argument is None only for opcodes that take none
