@@ -276,7 +276,7 @@ def scrub_chunk(
 
 
 @dataclass(frozen=True)
-class _Plan:
+class TensorPlan:
     ref: TensorRef
     bits: int  # 0: copied
     tie: Optional[str] = None  # written as an identical copy of this (earlier) tensor: same random stream
@@ -286,6 +286,6 @@ class _Plan:
         return self.bits > 0
 
 
-def _chunk_bytes(dt: DType, chunk_bytes: int) -> int:
+def aligned_chunk_bytes(dt: DType, chunk_bytes: int) -> int:
     unit = 8 * dt.itemsize  # whole random words per chunk: the stream does not depend on the chunk size
     return max(unit, chunk_bytes // unit * unit)

@@ -33,8 +33,8 @@ from inspector.core.scrub.bits import (
     DEFAULT_BITS,
     FLOAT_DTYPES,
     MODES,
-    _chunk_bytes,
-    _Plan,
+    TensorPlan,
+    aligned_chunk_bytes,
     lane_bytes,
     parse_bits,
     scaled_bits,
@@ -153,11 +153,13 @@ def select_tensors(model: ModelFile, tensors: Sequence[str] = ()) -> set[str]:
 
 def plan_scrub(
     model: ModelFile, bits: int | str | Mapping[str, int], tensors: Sequence[str] = (), keep_tensors: Sequence[str] = ()
-) -> list[_Plan]:
+) -> list[TensorPlan]:
     """The tensors an export writes, in order, with their bits (0: copied) and tie (see :func:`plan_policy`)."""
     policy = plan_policy(model, bits, tensors, keep_tensors)
     decided = {d.name: d for d in policy.tensors}
-    return [_Plan(r, decided[r.name].bits, decided[r.name].tied_to) for r in model.tensors if decided[r.name].written]
+    return [
+        TensorPlan(r, decided[r.name].bits, decided[r.name].tied_to) for r in model.tensors if decided[r.name].written
+    ]
 
 
 class _Background:
@@ -226,7 +228,9 @@ def scrub_model(
         raise InspectorError(f"--seed {seed}: the seed must be a non-negative integer")
     policy = plan_policy(model, bits, tensors, keep_tensors)
     decided = {d.name: d for d in policy.tensors}
-    plan = [_Plan(r, decided[r.name].bits, decided[r.name].tied_to) for r in model.tensors if decided[r.name].written]
+    plan = [
+        TensorPlan(r, decided[r.name].bits, decided[r.name].tied_to) for r in model.tensors if decided[r.name].written
+    ]
     per_dtype = parse_bits(bits)
     float_dtypes = sorted({p.ref.dtype.name for p in plan if p.ref.dtype.is_float})
     bits_used = {d: per_dtype[d] for d in float_dtypes}
@@ -272,7 +276,7 @@ def scrub_model(
         with writer:
             for p in plan:
                 ref, k = p.ref, p.bits
-                cb = _chunk_bytes(ref.dtype, chunk_bytes)
+                cb = aligned_chunk_bytes(ref.dtype, chunk_bytes)
                 # tied copies draw the stream of the tensor they are tied to: identical bits
                 rng = tensor_rng(seed, p.tie or ref.name) if (k and mode == "random") else None
                 for chunk in iter_chunks(ref, cb, cancel=cancel):

@@ -18,7 +18,7 @@ from inspector.core.dtypes import DType, widen
 from inspector.core.formats import iter_chunks
 from inspector.core.formats.safetensors import open_safetensors
 from inspector.core.progress import CancelToken, ProgressCallback, report
-from inspector.core.scrub.bits import _chunk_bytes, _Plan, scrub_chunk
+from inspector.core.scrub.bits import TensorPlan, aligned_chunk_bytes, scrub_chunk
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class ChangeStats:
 
 def verify_export(
     tmp: Path,
-    plan: Sequence[_Plan],
+    plan: Sequence[TensorPlan],
     metadata: Mapping[str, str],
     mode: str,
     chunk_bytes: int,
@@ -177,7 +177,7 @@ def verify_export(
                     f"{src.name}: {w.dtype.name}{list(w.shape)} written, {dt.name}{list(src.shape)} expected"
                 )
                 continue
-            cb = _chunk_bytes(dt, min(chunk_bytes, VERIFY_ELEMENTS * dt.itemsize))
+            cb = aligned_chunk_bytes(dt, min(chunk_bytes, VERIFY_ELEMENTS * dt.itemsize))
             high = dt.uint.type(~((1 << k) - 1) & ((1 << dt.bits) - 1)) if k else None
             step = min(src.numel, cb // dt.itemsize)
             stats = ChangeStats(dt, step) if k else None
