@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             "cannot remove these payloads; retrain, or write it anyway with --allow-suspicious",
             file=sys.stderr,
         )
-        doc["rejudged"] = r.to_json()
+        doc["rejudged"], doc["policy"] = r.to_json(), policy.to_json()
         doc["status"] = "scrubbed, still suspicious; nothing written"
         if args.json:
             write_json(doc, args.json)

@@ -193,7 +193,8 @@ def test_still_suspicious_model_is_written_only_when_allowed(tmp_path, capsys):
     assert main(["scrub", src, "--seed", "1", "-o", str(out), "--json", str(doc)]) == 1
     err = capsys.readouterr().err
     assert "scrubbed, still suspicious: sign" in err and "nothing written" in err and not out.exists()
-    assert json.loads(doc.read_text())["rejudged"]["detected"] == ["sign"]
+    j = json.loads(doc.read_text())
+    assert j["rejudged"]["detected"] == ["sign"] and j["policy"]["tensors"][0]["action"] == "scrub"
     assert main(["scrub", src, "--seed", "1", "-o", str(out), "--allow-suspicious"]) == 1
     captured = capsys.readouterr()
     assert out.exists() and "written anyway" in captured.err
