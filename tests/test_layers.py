@@ -114,10 +114,6 @@ PENDING_PRIVATE: frozenset[str] = frozenset(
         "inspector.core.formats.torchzip -> inspector.core.formats.torch_pickle._Storage",
         "inspector.core.formats.torchzip -> inspector.core.formats.torch_pickle._span",
         "inspector.core.measure.kernels -> inspector.core.measure.stats._outer",
-        "inspector.core.scrub.export -> inspector.core.scrub.bits._Plan",
-        "inspector.core.scrub.export -> inspector.core.scrub.bits._chunk_bytes",
-        "inspector.core.scrub.verify -> inspector.core.scrub.bits._Plan",
-        "inspector.core.scrub.verify -> inspector.core.scrub.bits._chunk_bytes",
     }
 )
 #: Core package imports that close a cycle (the measure/judge split removes them).
