@@ -28,6 +28,11 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", metavar="SPEC", help="architecture recipe, for the capacity-abuse probe")
     p.add_argument("--data", metavar="EVAL", help="evaluation data (.npz/.safetensors), for behavioural probes")
     p.add_argument("--train-sample", metavar="TRAIN", help="sample of the training data: enables data-aware tests")
+    p.add_argument(
+        "--base",
+        metavar="BASE",
+        help="the model this one was fine-tuned from: also judge the change W − BASE (fine-tune audit)",
+    )
     p.add_argument("--bins", type=int, default=256, help="histogram bins per tensor (default 256)")
     p.add_argument("--workers", type=int, default=0, help="threads (default: one per core)")
     p.add_argument(
@@ -48,12 +53,13 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
         arch=args.arch,
         data=args.data,
         train_sample=args.train_sample,
+        base=getattr(args, "base", None),
     )
 
 
 def input_files(model: Any, args: argparse.Namespace) -> list[Any]:
     """Every file a scan reads, which no output may replace."""
-    named = [*args.baseline, args.profile, args.data, args.train_sample]
+    named = [*args.baseline, args.profile, args.data, args.train_sample, getattr(args, "base", None)]
     return [*(model.files if model is not None else ()), args.model, *(n for n in named if n)]
 
 

@@ -77,6 +77,7 @@ class ScanResult:
                 "arch": self.options.arch,
                 "data": self.options.data,
                 "train_sample": self.options.train_sample,
+                "base": self.options.base,
                 "bins": self.options.bins,
             },
             "verdict": self.verdict,
@@ -88,6 +89,7 @@ class ScanResult:
                 "rows": [r.to_json() for r in self.coverage],
             },
             "findings": [f.to_json() for f in self.findings],
+            "delta": self.inputs.delta.to_json() if self.inputs is not None and self.inputs.delta is not None else None,
             "threats": [t.to_json() if hasattr(t, "to_json") else dict(t) for t in (m.threats if m else ())],
             "checked": list(self.checked),
             "limits": list(self.limits),
@@ -119,6 +121,12 @@ def gather_inputs(
         check(cancel)
         found, data_checked = match_training_data(model, measurement.tensors, options, cancel=cancel)
         data_findings = tuple(found)
+    delta = None
+    if options.base:
+        check(cancel)
+        from inspector.core.measure.delta import measure_delta
+
+        delta = measure_delta(model, open_model(options.base), cancel=cancel)
     probe: Optional[ProbeOutcome] = None
     if options.detectors:
         found, checked, not_run = probe_capacity(model, measurement.tensors, options, refs, cancel=cancel)
@@ -132,6 +140,7 @@ def gather_inputs(
         probe=probe,
         arch=options.arch,
         data=options.data,
+        delta=delta,
     )
 
 

@@ -45,6 +45,8 @@ class JudgeInputs:
     probe: Optional[ProbeOutcome] = None
     arch: Optional[str] = None
     data: Optional[str] = None
+    #: W − W_base measured against the model's own base (None: no --base)
+    delta: Optional[Any] = None
 
     @property
     def baselines(self) -> tuple[str, ...]:
@@ -178,6 +180,11 @@ def judge(measurement: Any, inputs: JudgeInputs = JudgeInputs()) -> Judgement:
         from inspector.core.judge.detectors import code_execution
 
         findings += code_execution.detect(threats)
+    if inputs.delta is not None:
+        from inspector.core.judge.detectors import delta as delta_detector
+
+        findings += delta_detector.detect(inputs.delta)
+        checked.append(delta_detector.checked(inputs.delta))
     findings += list(inputs.data_findings)
     if inputs.data_checked:
         checked.append(inputs.data_checked)

@@ -59,6 +59,8 @@ class ScanOptions:
     data: Optional[str] = None
     #: a sample of the training data, for the decisive data-aware detectors
     train_sample: Optional[str] = None
+    #: the model's own base (same names and shapes), for the fine-tune audit of W − W_base
+    base: Optional[str] = None
     detectors: bool = True
     #: whole-tensor detector features (order, phases, windows, grids) in the same pass as the statistics
     features: bool = True
