@@ -11,6 +11,7 @@ appended (and fsync'd) as it arrives, so a killed batch resumes where it stopped
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,11 @@ from inspector.fleet.index_html import write_index
 from inspector.fleet.sarif import SARIF, write_sarif
 from inspector.fleet.store import Cache, Entry, Journal, cache_key, options_digest, stat_signature
 from inspector.fleet.work import Task
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory lock; one batch per folder is then the user's care
+    fcntl = None  # type: ignore[assignment]
 
 #: ``progress(files_done, files_total, bytes_done, bytes_total)``
 FleetProgress = Callable[[int, int, int, int], None]
@@ -58,6 +64,25 @@ class FleetRun:
 
 
 @contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """One batch at a time per results folder (a second would interleave lines and then drop the other's)."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise InspectorError(
+                "another batch is writing to this results folder", path=out, hint="Wait for it, or give another --out"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
 def _closing(journal: Journal) -> Iterator[Journal]:
     try:
         yield journal
@@ -79,8 +104,13 @@ def run_batch(units: list[Unit], options: FleetOptions, *, progress: Optional[Fl
     """Inspect every unit (reusing earlier results in ``options.out``), then rewrite ``results.jsonl`` in fleet
     order and write ``results.sarif`` and ``index.html`` beside it. Never raises for a bad model: its error
     document is its result."""
-    t0 = time.perf_counter()
     out = _out_folder(Path(options.out))
+    with _locked(out):
+        return _run(units, options, out, progress)
+
+
+def _run(units: list[Unit], options: FleetOptions, out: Path, progress: Optional[FleetProgress]) -> FleetRun:
+    t0 = time.perf_counter()
     scan_opts = options.scan if options.scan.workers else replace(options.scan, workers=1)
     digest = options_digest(scan_opts)
     journal = Journal.open(out)

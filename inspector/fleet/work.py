@@ -7,7 +7,6 @@ the result document comes back; the model's bytes never leave the worker. Every 
 from __future__ import annotations
 
 import os
-import resource
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
@@ -65,6 +64,10 @@ def peak_rss_kb() -> int:
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 

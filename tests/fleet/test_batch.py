@@ -89,3 +89,19 @@ def test_torn_last_line_of_a_killed_run_is_dropped(fleet, tmp_path):
         f.write(b'{"schema": "model-inspector/scan/1", "fleet": {"id": "half')
     again = run_batch(units, FleetOptions(out=out, jobs=1))
     assert again.reused == 2 and len(lines(out)) == 2
+
+
+def test_a_second_batch_on_the_same_results_folder_is_refused(fleet, tmp_path):
+    import fcntl
+
+    import pytest
+
+    from inspector.core.errors import InspectorError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running batch holds
+        with pytest.raises(InspectorError, match="another batch is writing to this results folder"):
+            run_batch(discover([fleet / "clean-0.safetensors"]), FleetOptions(out=out, jobs=1))
+    assert run_batch(discover([fleet / "clean-0.safetensors"]), FleetOptions(out=out, jobs=1)).scanned == 1

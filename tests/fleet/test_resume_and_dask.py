@@ -20,6 +20,7 @@ from tests.fleet.conftest import write_clean
 N = 40
 
 
+@pytest.mark.slow  # a few seconds: a batch process started, killed, resumed
 def test_killed_batch_keeps_its_results_and_resumes(tmp_path):
     root = tmp_path / "fleet"
     for i in range(N):
@@ -47,6 +48,7 @@ def test_killed_batch_keeps_its_results_and_resumes(tmp_path):
     assert {d["fleet"]["id"] for d in written} <= {d["fleet"]["id"] for d in resumed.docs if d["fleet"].get("cached")}
 
 
+@pytest.mark.slow  # a few seconds: a LocalCluster starts a scheduler and two worker processes
 def test_dask_local_cluster_of_two_workers_matches_the_local_pool(fleet, tmp_path):
     pytest.importorskip("distributed")
     units = discover([fleet])
