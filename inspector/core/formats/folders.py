@@ -91,9 +91,9 @@ def open_folder(folder: Path) -> ModelFile:
 
 
 def _sniff_shard(p: Path) -> str:
-    from inspector.core.formats.model_file import _sniff
+    from inspector.core.formats.model_file import sniff_format
 
-    return _sniff(p)
+    return sniff_format(p)
 
 
 def _weight_map(index_path: Path) -> Optional[dict[str, str]]:

@@ -11,7 +11,7 @@ from inspector.core.formats.safetensors import open_safetensors, open_sharded
 _SUPPORTED = ".safetensors, *.index.json, a Hugging Face folder, a PyTorch .pt/.pth/.bin checkpoint, .gguf or .onnx"
 
 
-def _sniff(path: Path) -> str:
+def sniff_format(path: Path) -> str:
     """What the file is from its first bytes, as ``torch.load`` and the safetensors library would take it."""
     with open_regular(path) as f:
         head = f.read(16)
@@ -83,7 +83,7 @@ def _open(p: Path) -> ModelFile:
         from inspector.core.formats.onnx import open_onnx
 
         return open_onnx(p)
-    kind = _sniff(p)
+    kind = sniff_format(p)
     if kind == "gguf":
         from inspector.core.formats.gguf import open_gguf
 

@@ -2,7 +2,7 @@
 
 :class:`_RestrictedUnpickler` knows only the standard tensor-rebuild globals and builds small placeholders for
 them; any other global (``posix.system``, a pickled ``nn.Module`` class, ...) is refused by name before
-anything is called. :class:`_Flattener` turns the unpickled containers into dotted tensor names and metadata.
+anything is called. :class:`Flattener` turns the unpickled containers into dotted tensor names and metadata.
 torch is never imported.
 """
 
@@ -47,11 +47,11 @@ LEGACY_PROTOCOL = 1001
 #: Top-level keys whose value is the model's state_dict when nothing else in the file holds tensors.
 WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "model_state", "weights")
 
-_RESAVE = (
+RESAVE = (
     "If you trust the file, load it in a trusted environment and re-save model.state_dict() as safetensors "
     "(safetensors.torch.save_file)"
 )
-_RECOPY = "The file is damaged or truncated; copy it again from its source or re-save it with torch.save"
+RECOPY = "The file is damaged or truncated; copy it again from its source or re-save it with torch.save"
 
 _DTYPE_NAMES = {k for k in TORCH_NAMES if not k.endswith("Storage")} | {
     "complex32",
@@ -86,7 +86,7 @@ class _Marker:
 
 
 @dataclass(frozen=True, eq=False)
-class _Storage:
+class StorageRef:
     """One storage: ``nbytes`` bytes at ``byte_offset`` of the file record ``key`` (legacy views start later)."""
 
     key: str
@@ -101,7 +101,7 @@ class _Storage:
 
 @dataclass(frozen=True, eq=False)
 class _Tensor:
-    storage: _Storage
+    storage: StorageRef
     dtype: DType
     offset: int  # bytes from the start of the storage
     shape: tuple[int, ...]
@@ -124,7 +124,7 @@ def _is_index(x: Any) -> bool:
 
 
 def _make_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, dtype: Optional[DType] = None) -> _Tensor:
-    if not isinstance(storage, _Storage):
+    if not isinstance(storage, StorageRef):
         raise ValueError(f"tensor rebuilt from {type(storage).__name__}, not from a storage")
     if not (isinstance(size, (tuple, list)) and isinstance(stride, (tuple, list))):
         raise ValueError(f"bad tensor layout: shape {brief(size)} with strides {brief(stride)}")
@@ -142,7 +142,7 @@ def _make_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, dtyp
     numel = math.prod(size)
     offset = storage_offset * dt.itemsize
     if numel:
-        elements = _span(size, stride)
+        elements = storage_span(size, stride)
         if offset + elements * dt.itemsize > storage.nbytes:
             raise ValueError(
                 f"tensor {list(size)} (strides {list(stride)}, offset {storage_offset}) reaches past the end "
@@ -158,7 +158,7 @@ def _make_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, dtyp
     return _Tensor(storage, dt, offset, size, stride)
 
 
-def _span(shape: tuple[int, ...], strides: tuple[int, ...]) -> int:
+def storage_span(shape: tuple[int, ...], strides: tuple[int, ...]) -> int:
     """Elements from the first to one past the last element of a non-empty strided view."""
     return 1 + sum((d - 1) * s for d, s in zip(shape, strides, strict=True))
 
@@ -447,7 +447,7 @@ class _Unpickler:
     threat (never made); an ordinary class to rebuild is noted as needing its code.
     """
 
-    def __init__(self, path: Path, *, storages: Optional[dict[str, _Storage]] = None) -> None:
+    def __init__(self, path: Path, *, storages: Optional[dict[str, StorageRef]] = None) -> None:
         self.path = path
         self.storages = storages  # None: no persistent ids allowed (the legacy format's header pickles)
 
@@ -480,7 +480,7 @@ class _Unpickler:
                 f"holds a pickled model class with its source code ({named}legacy torch.save of a whole model, "
                 "it needs its class's code); only plain state_dict checkpoints are opened",
                 path=self.path,
-                hint=_RESAVE,
+                hint=RESAVE,
             )
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
             raise PickleError(f"unexpected persistent id {brief(pid)}")
@@ -496,7 +496,7 @@ class _Unpickler:
         if root is None:
             if len(self.storages) >= MAX_TENSORS:
                 raise PickleError(f"pickle declares more than {MAX_TENSORS:,} storages")
-            root = self.storages[key] = _Storage(key, dt, nbytes, nbytes)
+            root = self.storages[key] = StorageRef(key, dt, nbytes, nbytes)
         elif root.dtype != dt or root.root_nbytes != nbytes:
             raise PickleError(f"storage {clean_text(key)!r} is declared twice with different types or sizes")
         if view is None:
@@ -506,7 +506,7 @@ class _Unpickler:
         _view_key, view_offset, view_numel = view  # legacy storage views (torch < 0.4)
         if not (_is_index(view_offset) and _is_index(view_numel)) or (view_offset + view_numel) > numel:
             raise PickleError(f"storage view {brief(view)} reaches past storage {clean_text(key)!r}")
-        return _Storage(key, dt, view_numel * dt.itemsize, nbytes, view_offset * dt.itemsize)
+        return StorageRef(key, dt, view_numel * dt.itemsize, nbytes, view_offset * dt.itemsize)
 
 
 @dataclass
@@ -523,7 +523,7 @@ def unpickle(
     size: int,
     path: Path,
     what: str,
-    storages: Optional[dict[str, _Storage]] = None,
+    storages: Optional[dict[str, StorageRef]] = None,
     *,
     scripted: bool = False,
 ) -> Unpickled:
@@ -551,7 +551,7 @@ def unpickle(
         failure = MalformedFileError(f"{what} {e}", path=path, hint="This is not a checkpoint written by torch.save")
     except PickleError as e:
         failure = MalformedFileError(
-            f"{what} is not a valid checkpoint pickle ({clean_text(str(e))[:300]})", path=path, hint=_RECOPY
+            f"{what} is not a valid checkpoint pickle ({clean_text(str(e))[:300]})", path=path, hint=RECOPY
         )
     except _Unsupported as e:
         failure = UnsupportedFormatError(
@@ -572,12 +572,12 @@ def unpickle(
             f"refuses to load global '{clean_text(ref.full)[:200]}' ({what_it_is}: it needs its class's code to "
             "load); only plain state_dict checkpoints are opened, and nothing from the file was run",
             path=path,
-            hint=_RESAVE,
+            hint=RESAVE,
         )
     return Unpickled(obj, [], file.tell())
 
 
-class _CappedReader:
+class CappedReader:
     """A file view for the unpickler that reads exactly what is asked (so ``tell`` is exact) up to a cap."""
 
     def __init__(self, f: Any, path: Path) -> None:
@@ -688,7 +688,7 @@ def brief(obj: Any, limit: int = 200) -> str:
 _CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
-class _Flattener:
+class Flattener:
     """Lists tensors in order of appearance with dotted names; non-tensor leaves become string metadata."""
 
     def __init__(self, path: Path, max_tensors: int = MAX_TENSORS) -> None:
@@ -708,7 +708,7 @@ class _Flattener:
 
     def holds(self, obj: Any, depth: int = 0) -> bool:
         """Whether ``obj`` holds a tensor or storage anywhere below it (memoised; cycles count as empty)."""
-        if isinstance(obj, (_Tensor, _Storage)):
+        if isinstance(obj, (_Tensor, StorageRef)):
             return True
         if isinstance(obj, ScriptObject):
             return self.holds(obj.state, depth + 1)
@@ -759,7 +759,7 @@ class _Flattener:
             raise self._too_deep()
         if isinstance(obj, _Tensor):
             self._add(".".join(parts) or "tensor", obj)
-        elif isinstance(obj, _Storage):  # a bare storage: its bytes are data too
+        elif isinstance(obj, StorageRef):  # a bare storage: its bytes are data too
             self._add(".".join(parts) or "storage", _make_tensor(obj, 0, (obj.nbytes // obj.dtype.itemsize,), (1,)))
         elif isinstance(obj, ScriptObject):  # a TorchScript module: its attributes, weights among them
             if id(obj) not in self._seen:

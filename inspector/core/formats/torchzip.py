@@ -34,16 +34,16 @@ from inspector.core.formats.base import (
     open_regular,
 )
 from inspector.core.formats.torch_pickle import (
-    _RECOPY,
-    _RESAVE,
     LEGACY_MAGIC,
     LEGACY_PROTOCOL,
     MAX_PICKLE_BYTES,
-    _CappedReader,
-    _Flattener,
-    _span,
-    _Storage,
+    RECOPY,
+    RESAVE,
+    CappedReader,
+    Flattener,
+    StorageRef,
     brief,
+    storage_span,
     unpickle,
 )
 
@@ -52,7 +52,7 @@ def _build(
     obj: Any,
     path: Path,
     fmt: str,
-    storages: dict[str, _Storage],
+    storages: dict[str, StorageRef],
     offsets: dict[str, int],
     notes: dict[str, str],
     extra_bytes: int = 0,
@@ -67,7 +67,7 @@ def _build(
     trailing bytes); with the storage bytes no tensor views it is reported, as it can carry data no scan sees.
     Every tensor's layout is checked again here, where its file range is computed.
     """
-    flat = _Flattener(path, max_tensors)
+    flat = Flattener(path, max_tensors)
     wrapper = flat.wrapper(obj)
     flat.walk(obj, [], strip=wrapper)
     refs: list[TensorRef] = []
@@ -86,7 +86,7 @@ def _build(
         start = t.storage.byte_offset + t.offset
         numel = math.prod(t.shape)
         contiguous = numel == 0 or _row_major(t.shape, t.strides)
-        span = numel * itemsize if contiguous else _span(t.shape, t.strides) * itemsize
+        span = numel * itemsize if contiguous else storage_span(t.shape, t.strides) * itemsize
         st = storages.get(t.storage.key)
         if (
             st is None
@@ -97,7 +97,7 @@ def _build(
             or any(s < 0 for s in t.strides)
             or len(t.strides) != len(t.shape)
         ):
-            raise MalformedFileError(f"tensor {name[:200]!r} reaches outside its storage", path=path, hint=_RECOPY)
+            raise MalformedFileError(f"tensor {name[:200]!r} reaches outside its storage", path=path, hint=RECOPY)
         refs.append(
             TensorRef(
                 name=name,
@@ -163,7 +163,7 @@ def _data_offset(f: Any, info: zipfile.ZipInfo, path: Path, size: int) -> int:
     raw = f.read(_LOCAL_HEADER.size)
     if len(raw) != _LOCAL_HEADER.size or raw[:4] != b"PK\x03\x04":
         raise MalformedFileError(
-            f"zip member {clean_text(info.filename)[:200]!r} has no local header", path=path, hint=_RECOPY
+            f"zip member {clean_text(info.filename)[:200]!r} has no local header", path=path, hint=RECOPY
         )
     _, name_len, extra_len = _LOCAL_HEADER.unpack(raw)
     offset = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
@@ -171,7 +171,7 @@ def _data_offset(f: Any, info: zipfile.ZipInfo, path: Path, size: int) -> int:
         raise MalformedFileError(
             f"zip member {clean_text(info.filename)[:200]!r} reaches past the end of the file (truncated?)",
             path=path,
-            hint=_RECOPY,
+            hint=RECOPY,
         )
     return offset
 
@@ -181,7 +181,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> byte
         return zf.read(info)
     except Exception as e:  # CRC errors, bad compression, encryption, truncation
         raise MalformedFileError(
-            f"cannot read {clean_text(info.filename)[:200]!r} ({clean_text(str(e))[:200]})", path=path, hint=_RECOPY
+            f"cannot read {clean_text(info.filename)[:200]!r} ({clean_text(str(e))[:200]})", path=path, hint=RECOPY
         ) from None
 
 
@@ -189,7 +189,7 @@ def _pickle_limit(info: zipfile.ZipInfo, path: Path) -> None:
     """data.pkl must be something torch's zip reader can read, and not expand beyond what its file justifies."""
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 1:
         raise MalformedFileError(
-            "data.pkl is encrypted or compressed with a method torch cannot read", path=path, hint=_RECOPY
+            "data.pkl is encrypted or compressed with a method torch cannot read", path=path, hint=RECOPY
         )
     if info.file_size > MAX_PICKLE_BYTES:
         raise MalformedFileError(
@@ -200,7 +200,7 @@ def _pickle_limit(info: zipfile.ZipInfo, path: Path) -> None:
             f"data.pkl expands from {info.compress_size:,} to {info.file_size:,} bytes (torch.save stores it "
             "uncompressed): a file built to exhaust memory",
             path=path,
-            hint=_RECOPY,
+            hint=RECOPY,
         )
 
 
@@ -209,7 +209,7 @@ def _zip_starts_at_zero(f: Any, zf: zipfile.ZipFile, path: Path) -> None:
     let Python's zipfile (which tolerates them) see a different archive than torch. Refuse that."""
     end = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # stable since Python 2
     if end is None:
-        raise MalformedFileError("not a readable zip archive (no end record)", path=path, hint=_RECOPY)
+        raise MalformedFileError("not a readable zip archive (no end record)", path=path, hint=RECOPY)
     concat = end[zipfile._ECD_LOCATION] - end[zipfile._ECD_SIZE] - end[zipfile._ECD_OFFSET]  # type: ignore[attr-defined]
     if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]
         concat -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator  # type: ignore[attr-defined]
@@ -237,7 +237,7 @@ def open_torch_zip(path: Path) -> ModelFile:
             zf = zipfile.ZipFile(f)
         except Exception as e:  # BadZipFile, but hostile directories raise all sorts
             raise MalformedFileError(
-                f"not a readable zip archive ({clean_text(str(e))[:200]})", path=path, hint=_RECOPY
+                f"not a readable zip archive ({clean_text(str(e))[:200]})", path=path, hint=RECOPY
             ) from None
         with zf:
             return _open_zip(zf, f, path, size, file_id)
@@ -246,10 +246,10 @@ def open_torch_zip(path: Path) -> ModelFile:
 def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple[int, int, int, int]) -> ModelFile:
     infos = zf.infolist()
     if len(infos) > 4 * MAX_TENSORS:
-        raise MalformedFileError(f"zip archive lists {len(infos):,} members", path=path, hint=_RECOPY)
+        raise MalformedFileError(f"zip archive lists {len(infos):,} members", path=path, hint=RECOPY)
     members = {i.filename: i for i in infos}
     if len(members) != len(infos):
-        raise MalformedFileError("zip archive lists a member name twice", path=path, hint=_RECOPY)
+        raise MalformedFileError("zip archive lists a member name twice", path=path, hint=RECOPY)
     _zip_starts_at_zero(f, zf, path)
     pkls = [n for n in members if re.fullmatch(r"[^/]+/data\.pkl", n)]
     if not pkls:
@@ -259,7 +259,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
             hint="Open a file written by torch.save, or a .safetensors file",
         )
     if len(pkls) > 1:
-        raise MalformedFileError(f"zip archive holds {len(pkls)} data.pkl files", path=path, hint=_RECOPY)
+        raise MalformedFileError(f"zip archive holds {len(pkls)} data.pkl files", path=path, hint=RECOPY)
     prefix = pkls[0][: -len("data.pkl")]
     # A TorchScript archive (torch.jit.save): its code runs when the model is called, never on load and never
     # here. Its weights are read from data.pkl like a checkpoint's; the code is reported, not analysed.
@@ -273,11 +273,11 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
     info = members[pkls[0]]
     _pickle_limit(info, path)
     raw = _read_member(zf, info, path)
-    storages: dict[str, _Storage] = {}
+    storages: dict[str, StorageRef] = {}
     got = unpickle(io.BytesIO(raw), len(raw), path, "data.pkl", storages, scripted=bool(code))
     if not got.threats and got.end != len(raw):
         raise MalformedFileError(
-            f"data.pkl has {len(raw) - got.end:,} bytes after its STOP opcode", path=path, hint=_RECOPY
+            f"data.pkl has {len(raw) - got.end:,} bytes after its STOP opcode", path=path, hint=RECOPY
         )
     threats = tuple(got.threats)
     fmt = "torchscript" if code else "pytorch-zip"
@@ -301,7 +301,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
             where = f"storage {clean_text(key)[:100]!r}"
             member = members.get(f"{prefix}data/{key}")
             if member is None:
-                raise MalformedFileError(f"{where} is missing from the archive", path=path, hint=_RECOPY)
+                raise MalformedFileError(f"{where} is missing from the archive", path=path, hint=RECOPY)
             if member.compress_type != zipfile.ZIP_STORED or member.flag_bits & 1:
                 raise MalformedFileError(
                     f"{where} is compressed or encrypted; tensors must be stored as raw bytes",
@@ -312,7 +312,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
                 raise MalformedFileError(
                     f"{where} holds {member.file_size:,} bytes but the pickle declares {st.root_nbytes:,}",
                     path=path,
-                    hint=_RECOPY,
+                    hint=RECOPY,
                 )
             offsets[key] = _data_offset(f, member, path, size)
         used = {pkls[0], *(f"{prefix}data/{k}" for k in storages)}
@@ -376,10 +376,10 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
     With ``sniffed=False`` a file whose first bytes are no pickle at all raises :class:`NotAPickle`.
     """
     path = Path(path)
-    storages: dict[str, _Storage] = {}
+    storages: dict[str, StorageRef] = {}
     with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
-        reader = _CappedReader(f, path)
+        reader = CappedReader(f, path)
         try:
             first = unpickle(reader, size, path, "the first pickle")
         except MalformedFileError:
@@ -410,12 +410,12 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
         try:
             keys = _plain(unpickle(reader, size, path, "the storage list"), path)
             if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
-                raise MalformedFileError("storage list is not a list of distinct names", path=path, hint=_RECOPY)
+                raise MalformedFileError("storage list is not a list of distinct names", path=path, hint=RECOPY)
             if set(keys) != set(storages):
                 raise MalformedFileError(
                     f"storage list names {len(keys)} storages but the pickle uses {len(storages)}",
                     path=path,
-                    hint=_RECOPY,
+                    hint=RECOPY,
                 )
             pos = reader.tell()
             offsets: dict[str, int] = {}
@@ -425,19 +425,19 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
                 head = f.read(8)
                 where = f"storage {clean_text(key)[:100]!r}"
                 if len(head) != 8:
-                    raise MalformedFileError(f"file ends before {where} (truncated?)", path=path, hint=_RECOPY)
+                    raise MalformedFileError(f"file ends before {where} (truncated?)", path=path, hint=RECOPY)
                 (count,) = struct.unpack("<q", head)
                 if count * st.dtype.itemsize != st.root_nbytes:
                     raise MalformedFileError(
                         f"{where} holds {count:,} elements but the pickle declares "
                         f"{st.root_nbytes // st.dtype.itemsize:,}",
                         path=path,
-                        hint=_RECOPY,
+                        hint=RECOPY,
                     )
                 offsets[key] = pos + 8
                 pos += 8 + st.root_nbytes
                 if pos > size:
-                    raise MalformedFileError(f"{where} is cut short (truncated file?)", path=path, hint=_RECOPY)
+                    raise MalformedFileError(f"{where} is cut short (truncated file?)", path=path, hint=RECOPY)
             return _build(
                 got.obj,
                 path,
@@ -459,5 +459,5 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
 def _plain(got: Any, path: Path) -> Any:
     """A header pickle of the legacy format: plain values only (a threat here ends the reading)."""
     if got.threats:
-        raise UnsafeFileError("a header pickle of the legacy checkpoint asks to run code", path=path, hint=_RESAVE)
+        raise UnsafeFileError("a header pickle of the legacy checkpoint asks to run code", path=path, hint=RESAVE)
     return got.obj
