@@ -106,13 +106,6 @@ PENDING_DEEP: frozenset[str] = frozenset(
 #: Private names imported across modules.
 PENDING_PRIVATE: frozenset[str] = frozenset(
     {
-        "inspector.core.formats.folders -> inspector.core.formats.model_file._sniff",
-        "inspector.core.formats.torchzip -> inspector.core.formats.torch_pickle._CappedReader",
-        "inspector.core.formats.torchzip -> inspector.core.formats.torch_pickle._Flattener",
-        "inspector.core.formats.torchzip -> inspector.core.formats.torch_pickle._RECOPY",
-        "inspector.core.formats.torchzip -> inspector.core.formats.torch_pickle._RESAVE",
-        "inspector.core.formats.torchzip -> inspector.core.formats.torch_pickle._Storage",
-        "inspector.core.formats.torchzip -> inspector.core.formats.torch_pickle._span",
         "inspector.core.measure.kernels -> inspector.core.measure.stats._outer",
     }
 )
