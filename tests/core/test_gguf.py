@@ -257,3 +257,13 @@ def test_other_block_types_are_listed_but_not_decoded(tmp_path):
     assert q.qtype == "Q4_K" and q.nbytes == 144
     with pytest.raises(UnsupportedFormatError, match="not decoded"):
         next(dequantize(q))
+
+
+def test_endless_string_arrays_are_bounded(tmp_path, monkeypatch):
+    import inspector.core.formats.gguf as gg
+
+    monkeypatch.setattr(gg, "MAX_ARRAY_ITEMS", 100)
+    kv = _kv("tokens", 9, struct.pack("<IQ", 8, 101) + _s("") * 101)
+    path = write_gguf(tmp_path / "many.gguf", [], [kv])
+    with pytest.raises(MalformedFileError, match="over 100 strings"):
+        open_model(path)

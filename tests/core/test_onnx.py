@@ -242,3 +242,17 @@ def test_subgraphs_nested_without_end_are_refused(tmp_path):
     path.write_bytes(model([], [_if_node(body)]))
     with pytest.raises(MalformedFileError, match="nest deeper"):
         open_model(path)
+
+
+def test_node_and_tensor_counts_are_bounded(tmp_path, monkeypatch):
+    import inspector.core.formats.onnx as ox
+
+    monkeypatch.setattr(ox, "MAX_NODES", 3)
+    monkeypatch.setattr(ox, "MAX_TENSORS", 3)
+    path = tmp_path / "n.onnx"
+    path.write_bytes(model([], [node("Relu", [f"y{i}"]) for i in range(4)]))
+    with pytest.raises(MalformedFileError, match="over 3 nodes"):
+        open_model(path)
+    path.write_bytes(model([tensor(f"w{i}", (1,), FLOAT, b"\0" * 4) for i in range(4)]))
+    with pytest.raises(MalformedFileError, match="over 3 tensors"):
+        open_model(path)

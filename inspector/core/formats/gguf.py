@@ -35,6 +35,9 @@ MAX_KV = 1 << 20
 MAX_KEY_BYTES = 1 << 16
 MAX_STRING_BYTES = 64 << 20
 MAX_ARRAY_DEPTH = 4
+#: Most string (or nested array) elements of all arrays together: a 256 K-token vocabulary is 2**18; each costs a
+#: Python-level read, so a file of empty strings must not keep the reader busy for minutes.
+MAX_ARRAY_ITEMS = 1 << 24
 #: Metadata entries kept (the rest are counted); long values are cut.
 MAX_METADATA = 1000
 MAX_VALUE_CHARS = 1000
@@ -95,6 +98,7 @@ class _Reader:
 
     def __init__(self, f: BinaryIO, path: Path, size: int) -> None:
         self.f, self.path, self.size, self.pos = f, path, size, 0
+        self.items = 0  # string / nested-array elements read so far
 
     def fail(self, what: str) -> MalformedFileError:
         return MalformedFileError(f"{what} (at byte {self.pos:,})", path=self.path, hint=_FIX)
@@ -156,6 +160,9 @@ def _value(r: _Reader, vtype: int, key: str, depth: int = 0) -> Any:
         elif etype in (8, 9):
             if count > (r.size - r.pos) // 8:  # every element takes at least 8 bytes (a length or a type)
                 raise r.fail(f"array {key!r} claims {count:,} elements, more than the file holds")
+            r.items += count
+            if r.items > MAX_ARRAY_ITEMS:
+                raise r.fail(f"metadata arrays hold over {MAX_ARRAY_ITEMS:,} strings, beyond any model")
             head = []
             for i in range(count):  # strings must be walked one by one to find the end
                 item = _value(r, etype, f"{key}[{i}]", depth + 1)

@@ -30,6 +30,9 @@ MAX_NAME_BYTES = 1 << 16
 MAX_METADATA = 1000
 #: Deepest nesting of control-flow subgraphs we follow (real models nest a few levels).
 MAX_GRAPH_DEPTH = 16
+#: Most nodes and tensors we walk (each costs Python-level decoding); real graphs have at most ~10**5 nodes.
+MAX_NODES = 1 << 22
+MAX_TENSORS = 1 << 20
 
 #: ONNX TensorProto.DataType to our element types (those stored as plain little-endian elements).
 _DTYPES = {
@@ -177,6 +180,7 @@ class _Reader:
         self.external_files: dict[Path, list[tuple[int, int]]] = {}
         self.constants = 0
         self.subgraphs = 0
+        self.nodes = 0
 
     def add(self, t: _Tensor, name: str) -> None:
         if any(d < 0 for d in t.dims):
@@ -185,6 +189,8 @@ class _Reader:
         bad = shape_problem(shape)
         if bad:
             raise MalformedFileError(f"tensor {name!r}: {bad}", path=self.path, hint=_FIX)
+        if len(self.names) >= MAX_TENSORS:
+            raise MalformedFileError(f"model lists over {MAX_TENSORS:,} tensors, beyond any model", path=self.path)
         base, n = name, 1
         while name in self.names:
             n += 1
@@ -271,6 +277,9 @@ class _Reader:
                 self.add(t, t.name or f"initializer.{len(self.refs) + len(self.skipped)}")
             elif field == 1:
                 nodes += 1
+                self.nodes += 1
+                if self.nodes > MAX_NODES:
+                    raise pb.fail(f"graph has over {MAX_NODES:,} nodes, beyond any model", off)
                 self.node(off, off + value, meta, depth)
             elif field == 15:
                 self.skipped[f"sparse_initializer.{len(self.skipped)}"] = "sparse initializer, not read"
