@@ -3,7 +3,7 @@
 torch is imported only when a model is run."""
 
 from inspector.core.evaluate.accuracy import EvalResult, device_name, evaluate, pick_device, predict_proba
-from inspector.core.evaluate.recipes import RECIPES, Recipe, build_module, resolve
+from inspector.core.evaluate.recipes import RECIPES, Recipe, build_module, register, resolve
 from inspector.core.evaluate.safe_bits import (
     DEFAULT_MAX_DROP,
     DEFAULT_MIN_AGREEMENT,
@@ -27,6 +27,7 @@ __all__ = [
     "find_safe_bits",
     "pick_device",
     "predict_proba",
+    "register",
     "resolve",
     "within_tolerance",
 ]
