@@ -539,7 +539,21 @@ def _ks_from_histogram(stats: Any) -> float:
     return float(np.max(np.abs(emp - cdf)))
 
 
-def _bits(tables: list[np.ndarray], acc: FeatureAcc, dt: DType, nonzero: int) -> dict[str, Any]:
+def shape_planes(mean: float, std: float, mantissa_bits: int) -> int:
+    """Mantissa planes from this one up carry the shape of a distribution concentrated near a constant.
+
+    Values within ``std`` of a ``mean`` far from zero (a norm layer's γ ≈ 1 a few steps after init) share their
+    exponent and leading mantissa bits; only planes well below log2(std/|mean|) relative to the top of the
+    mantissa vary like noise. Weights centred on zero span many exponents: every plane is free.
+    """
+    if not (math.isfinite(mean) and math.isfinite(std)) or mean == 0 or std <= 0 or std >= abs(mean):
+        return mantissa_bits
+    return max(0, mantissa_bits + math.floor(math.log2(std / abs(mean))) - 3)
+
+
+def _bits(
+    tables: list[np.ndarray], acc: FeatureAcc, dt: DType, nonzero: int, top_free: Optional[int] = None
+) -> dict[str, Any]:
     m = dt.mantissa_bits
     out: dict[str, Any] = {
         "rounded_bits": 0,
@@ -591,7 +605,8 @@ def _bits(tables: list[np.ndarray], acc: FeatureAcc, dt: DType, nonzero: int) ->
     out["judged"] = int(t)
     if t < MIN_BITS:
         return out
-    free = [j for j in range(max(k, SKIP_PLANES), m - UNIFORM_PLANES_BELOW) if not const[j]]
+    top = m - UNIFORM_PLANES_BELOW if top_free is None else min(m - UNIFORM_PLANES_BELOW, top_free)
+    free = [j for j in range(max(k, SKIP_PLANES), top) if not const[j]]
     if free:
         flat = by_low.reshape(-1)
         dev = []
@@ -668,7 +683,8 @@ def finish(
         shuffled = num / (used * s.std**2) if used else math.nan
     levels = int(acc.levels.size) if acc.levels is not None else GRID_LEVELS + 1
     grid = nz_total >= 64 and levels <= min(GRID_LEVELS, nz_total // 2)
-    bits = _bits(tables or [], acc, dt, nz_total) if not grid else _bits([], acc, dt, 0)
+    top_free = shape_planes(s.mean, s.std, dt.mantissa_bits)
+    bits = _bits(tables or [], acc, dt, nz_total, top_free) if not grid else _bits([], acc, dt, 0)
     w = acc.worst
     window: dict[str, Any] = {}
     if w.start >= 0 and not grid and bits.get("rounded_bits", 0) == 0:
@@ -681,7 +697,9 @@ def finish(
             window_chi_z=w.chi_z,
             window_compress=compress,
         )
-        if bits.get("judged", 0) >= 1024:
+        # repeated values (a computed basis, untrained rows) compress whatever their bits: judged on distinct
+        # values, which the window does not see
+        if bits.get("judged", 0) >= 1024 and acc.dup_share < DUPLICATE_PROBE:
             bits["low_compress"] = compress
     spread = math.nan
     if math.isfinite(s.mean) and s.mean != 0 and math.isfinite(s.max):

@@ -292,7 +292,7 @@ class _Scanner:
         p1 = Pass1()
         acc: Optional[FeatureAcc] = None
         jobs = list(zip(pieces, (a for a, _ in spans)))
-        unit = unit_of(ref.shape) if ref.contiguous else 0
+        unit = unit_of(ref.shape)  # a non-contiguous tensor is read whole, in logical order: same units
         for part, part_acc in self._map(lambda j: _p1(j[0], opts, self.cancel, self.tick, self.kern, j[1], unit), jobs):
             p1 = p1.merge(part)
             if part_acc is not None:

@@ -142,6 +142,10 @@ class Context:
         with np.errstate(invalid="ignore"):  # fp16 NaN payloads warn when widened; they stay NaN
             return widen(self.raw(name, limit), dt).astype(np.float64, copy=False)
 
+    def shape(self, name: str) -> tuple[int, ...]:
+        t = self._by_name.get(name)
+        return tuple(t.shape) if t is not None else ()
+
     def float_tensors(self) -> list[Any]:
         return [t for t in self.tensors if DTYPES[t.dtype].is_float and t.numel > 0]
 
