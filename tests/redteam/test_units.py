@@ -183,3 +183,43 @@ def test_output_streams_escape_terminal_control(capsys) -> None:
     stream.write("name \x1b[31mred\x1b[0m\tok\n")
     stream.flush()
     assert capsys.readouterr().out == "name \\x1b[31mred\\x1b[0m\tok\n"
+
+
+# ---------------------------------------------------------------------------------------------- polyglots
+def _safetensors_pickle_polyglot(path: Path, tail: bytes) -> Path:
+    """A valid safetensors file whose first byte is BINUNICODE: its 4-byte length comes from the header length,
+    the string ends inside the JSON header, where a metadata value holds ``X`` + four spaces: a 538 MB string
+    that runs into the tensor data (``tail`` follows the header)."""
+    import json as _json
+
+    entry = {"dtype": "U8", "shape": [len(tail)], "data_offsets": [0, len(tail)]}
+
+    def blob(pad: int) -> bytes:
+        return _json.dumps({"__metadata__": {"k": "X    ", "z": " " * pad}, "w": entry}).encode()
+
+    at = blob(0).index(b"X    ") + 8  # file offset of the 'X' (after the 8-byte length)
+    n = (at - 5) * 256 + 0x58  # first byte 'X'; its 4-byte length (n >> 8) ends the string just before at
+    data = blob(n - len(blob(0)))
+    if len(data) == n and data[at - 8 : at - 3] == b"X    ":
+        path.write_bytes(struct.pack("<Q", n) + data + tail)
+        return path
+    raise AssertionError("no layout found")
+
+
+def test_a_safetensors_file_that_is_also_a_long_pickle_is_refused(tmp_path: Path) -> None:
+    from inspector.core.formats.torchzip import leading_pickle_threats
+
+    p = _safetensors_pickle_polyglot(tmp_path / "poly.safetensors", bytes(64))
+    with pytest.raises(MalformedFileError, match="reads both as safetensors and as a pickle"):
+        leading_pickle_threats(p, cap=4096)
+    assert inspector.open_model(p).names == ["w"]  # the full file is far from 538 MB: the pickle ends, no threat
+
+
+def test_a_leading_pickle_is_judged_by_its_calls(tmp_path: Path) -> None:
+    from inspector.core.formats.torchzip import leading_pickle_threats
+
+    p = tmp_path / "x.bin"
+    p.write_bytes(system_call(P(2), "posix", "system", "true").stop() + b"rest of the file")
+    assert [t.global_name for t in leading_pickle_threats(p)] == ["posix.system"]
+    p.write_bytes(b'\x10\x00\x00\x00\x00\x00\x00\x00{"w": 1}')
+    assert leading_pickle_threats(p) == ()

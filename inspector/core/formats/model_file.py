@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from inspector.core.errors import InspectorError, UnsupportedFormatError
@@ -88,9 +89,12 @@ def _open(p: Path) -> ModelFile:
         from inspector.core.formats.gguf import open_gguf
 
         return open_gguf(p)
+    from inspector.core.formats.torchzip import NotAPickle, leading_pickle_threats, open_torch_legacy, open_torch_zip
+
     if kind == "safetensors":
-        return open_safetensors(p)
-    from inspector.core.formats.torchzip import NotAPickle, open_torch_legacy, open_torch_zip
+        model = open_safetensors(p)
+        threats = leading_pickle_threats(p)  # a safetensors file that torch.load would also run as a pickle
+        return dataclasses.replace(model, threats=model.threats + threats) if threats else model
 
     if kind == "zip":
         return open_torch_zip(p)

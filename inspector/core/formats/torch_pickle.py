@@ -580,24 +580,26 @@ def unpickle(
 class CappedReader:
     """A file view for the unpickler that reads exactly what is asked (so ``tell`` is exact) up to a cap."""
 
-    def __init__(self, f: Any, path: Path) -> None:
-        self.f, self.path, self.used = f, path, 0
+    def __init__(self, f: Any, path: Path, cap: int = MAX_PICKLE_BYTES) -> None:
+        self.f, self.path, self.used, self.cap = f, path, 0, cap
+        self.capped = False  # set when a read ran into the cap
         self.size = os.fstat(f.fileno()).st_size
 
     def _clamp(self, n: int) -> int:
         """At most what the file still holds (a corrupt length must not make us allocate it), and the cap."""
-        return max(0, min(n, self.size - self.f.tell(), MAX_PICKLE_BYTES + 1 - self.used))
+        return max(0, min(n, self.size - self.f.tell(), self.cap + 1 - self.used))
 
     def _take(self, n: int) -> int:
         self.used += n
-        if self.used > MAX_PICKLE_BYTES:
+        if self.used > self.cap:
+            self.capped = True
             raise MalformedFileError(
-                f"pickle is over {MAX_PICKLE_BYTES:,} bytes, too large for checkpoint structure", path=self.path
+                f"pickle is over {self.cap:,} bytes, too large for checkpoint structure", path=self.path
             )
         return n
 
     def read(self, n: int = -1) -> bytes:
-        data: bytes = self.f.read(self._clamp(MAX_PICKLE_BYTES + 1 if n is None or n < 0 else n))
+        data: bytes = self.f.read(self._clamp(self.cap + 1 if n is None or n < 0 else n))
         self._take(len(data))
         return data
 
@@ -606,7 +608,7 @@ class CappedReader:
         return self._take(got)
 
     def readline(self) -> bytes:
-        data: bytes = self.f.readline(MAX_PICKLE_BYTES + 1 - self.used)
+        data: bytes = self.f.readline(self.cap + 1 - self.used)
         self._take(len(data))
         return data
 

@@ -363,6 +363,31 @@ def _threats_only(path: Path, fmt: str, threats: tuple[Threat, ...]) -> ModelFil
     )
 
 
+def leading_pickle_threats(path: Path, cap: int = 64 << 20) -> tuple[Threat, ...]:
+    """The dangerous calls of a pickle at the start of a file that is read as something else (safetensors).
+
+    ``torch.load(weights_only=False)`` unpickles any non-zip file from its first byte; a file can be a valid
+    safetensors file and a pickle that runs code (a text opcode in the JSON header whose length field is four
+    spaces skips 538 MB into the tensor data, where any opcodes fit). Nearly every real file fails to parse
+    within a few bytes; the parse reads lazily and at most ``cap`` bytes, so it costs nothing for them. A file
+    still parsing as a pickle after ``cap`` bytes is built to be read two ways: refused.
+    """
+    try:
+        with open_regular(path) as f:
+            reader = CappedReader(f, path, cap)
+            got = unpickle(reader, min(cap, os.fstat(f.fileno()).st_size), path, "the file")
+    except (InspectorError, OSError):
+        if "reader" in locals() and reader.capped:
+            raise MalformedFileError(
+                f"reads both as safetensors and as a pickle over {cap:,} bytes long: a file built to be loaded "
+                "two ways (torch.load would run the pickle)",
+                path=path,
+                hint="Do not load it; get the model from a trusted source",
+            ) from None
+        return ()
+    return tuple(dataclasses.replace(t, where="a pickle at the start of the file") for t in got.threats)
+
+
 # ---------------------------------------------------------------------------------------------- legacy format
 class NotAPickle(Exception):
     """The file does not start with anything a pickle loader could read."""
