@@ -24,7 +24,15 @@ from inspector.fleet.discover import Unit
 from inspector.fleet.executors import DaskRunner, LocalRunner, default_jobs
 from inspector.fleet.index_html import write_index
 from inspector.fleet.sarif import SARIF, write_sarif
-from inspector.fleet.store import Cache, Entry, Journal, cache_key, options_digest, stat_signature
+from inspector.fleet.store import (
+    Cache,
+    Entry,
+    Journal,
+    cache_key,
+    options_digest,
+    pipeline_fingerprint,
+    stat_signature,
+)
 from inspector.fleet.work import Task
 
 try:
@@ -114,7 +122,8 @@ def _run(units: list[Unit], options: FleetOptions, out: Path, progress: Optional
     scan_opts = options.scan if options.scan.workers else replace(options.scan, workers=1)
     digest = options_digest(scan_opts)
     journal = Journal.open(out)
-    cache = Cache(journal.entries if options.use_cache else (), digest)
+    fingerprint = pipeline_fingerprint()
+    cache = Cache(journal.entries if options.use_cache else (), digest, fingerprint)
     jobs = options.jobs or default_jobs()
     run = FleetRun(docs=[], units=units, jobs=jobs, backend=f"dask {options.dask}" if options.dask else "local")
     results: dict[str, Entry] = {}
@@ -149,7 +158,7 @@ def _run(units: list[Unit], options: FleetOptions, out: Path, progress: Optional
 
     def tasks(items: Iterable[Unit], mode: str) -> Iterator[Task]:
         for u in items:
-            yield Task(u.id, u.path, u.watch, scan_opts, digest, mode, u.meta)
+            yield Task(u.id, u.path, u.watch, scan_opts, digest, fingerprint, mode, u.meta)
 
     by_id = {u.id: u for u in misses}
     runner: Any = DaskRunner(options.dask, jobs) if options.dask else LocalRunner(jobs)
@@ -166,7 +175,7 @@ def _run(units: list[Unit], options: FleetOptions, out: Path, progress: Optional
                     if "sha256" not in res:  # could not even open it: that is its result
                         settle(u, journal.append(res))
                         continue
-                    hit = cache.by_key(cache_key(res["sha256"], digest))
+                    hit = cache.by_key(cache_key(res["sha256"], digest, fingerprint))
                     if hit is None:
                         to_scan.append(u)
                     else:

@@ -108,9 +108,10 @@ def options_digest(opts: ScanOptions) -> str:
     return hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def cache_key(content_sha256: str, options: str) -> str:
-    """The cache key of one model: its bytes, this tool's version, the options and the pipeline's code."""
-    return f"{content_sha256}:{__version__}:{options}:{pipeline_fingerprint()}"
+def cache_key(content_sha256: str, options: str, fingerprint: str) -> str:
+    """The cache key of one model: its bytes, this tool's version, the options and the pipeline's code (the
+    fingerprint the batch computed once: its workers may start later, the key must not depend on when)."""
+    return f"{content_sha256}:{__version__}:{options}:{fingerprint}"
 
 
 def stat_signature(paths: Sequence[str]) -> Optional[list[list[Any]]]:
@@ -302,14 +303,14 @@ class Journal:
 class Cache:
     """Earlier results, found by stat signature (no read) or by cache key (after hashing)."""
 
-    def __init__(self, entries: Iterable[Entry], options: str) -> None:
+    def __init__(self, entries: Iterable[Entry], options: str, fingerprint: str) -> None:
         self.options = options
         self._by_stat: dict[str, Entry] = {}
         self._by_key: dict[str, Entry] = {}
-        suffix = f":{__version__}:{options}:{pipeline_fingerprint()}"
+        suffix = f":{__version__}:{options}:{fingerprint}"
         for entry in entries:
             f = entry.doc["fleet"]
-            if f.get("options") != options or f.get("fingerprint") != pipeline_fingerprint():
+            if f.get("options") != options or f.get("fingerprint") != fingerprint:
                 continue
             if f.get("version") != __version__ or not f.get("cacheable", True):
                 continue

@@ -15,7 +15,7 @@ from inspector import __version__
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
 from inspector.core.formats import open_model, sha256_files
 from inspector.core.pipeline import ScanOptions, scan
-from inspector.fleet.store import ERROR_SCHEMA, cache_key, pipeline_fingerprint, stat_signature
+from inspector.fleet.store import ERROR_SCHEMA, cache_key, stat_signature
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Task:
     watch: tuple[str, ...]
     options: ScanOptions
     options_digest: str
+    fingerprint: str
     mode: str = "scan"
     meta: Mapping[str, object] = field(default_factory=dict)
 
@@ -79,7 +80,7 @@ def fleet_member(
         "key": key,
         "version": __version__,
         "options": task.options_digest,
-        "fingerprint": pipeline_fingerprint(),
+        "fingerprint": task.fingerprint,
         "stat": signature,
         "cacheable": cacheable,
         "seconds": round(seconds, 4),
@@ -105,7 +106,10 @@ def inspect(task: Task) -> dict[str, Any]:
             result = replace(result, model=replace(result.model, sha256=digest))
         doc = result.to_json()
         doc["fleet"] = fleet_member(
-            task, key=cache_key(digest, task.options_digest), signature=signature, seconds=time.perf_counter() - t0
+            task,
+            key=cache_key(digest, task.options_digest, task.fingerprint),
+            signature=signature,
+            seconds=time.perf_counter() - t0,
         )
         return doc
     except InspectorError as e:
