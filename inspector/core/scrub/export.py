@@ -20,14 +20,13 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 from inspector._version import __version__
 from inspector.core.errors import ExportError, InspectorError
 from inspector.core.formats import ModelFile, iter_chunks, open_model, sha256_files
 from inspector.core.formats.safetensors import open_safetensors
 from inspector.core.formats.writer import SafetensorsWriter, TensorEntry
-from inspector.core.measure.scan import ScanOptions
 from inspector.core.progress import CancelToken, ProgressCallback, report
 from inspector.core.scrub.bits import (
     DEFAULT_BITS,
@@ -45,6 +44,9 @@ from inspector.core.scrub.bits import (
 from inspector.core.scrub.policy import ExportPolicy, plan_policy
 from inspector.core.scrub.rejudge import Rejudgement, StillSuspicious, rejudge
 from inspector.core.scrub.verify import VERIFY_ELEMENTS, ChangeStats, TensorChange, Verification, verify_export
+
+if TYPE_CHECKING:  # the scan is imported only when an export is re-judged (keeps `import` of the scrub light)
+    from inspector.core.measure.scan import ScanOptions
 
 SCHEMA = "model-inspector/scrub/1"
 #: Chunk size of the scrub and verification passes (rounded down to a multiple of 8 elements).

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile
-from inspector.core.measure.scan import ScanOptions, scan
 from inspector.core.progress import CancelToken, ProgressCallback
+
+if TYPE_CHECKING:
+    from inspector.core.measure.scan import ScanOptions
 
 #: Most bytes the ``inspector.rejudged_verdict`` value may take (the export reserves header room for it).
 PROVENANCE_ROOM = 3072
@@ -140,6 +142,8 @@ def rejudge(
     cancel: Optional[CancelToken] = None,
 ) -> Rejudgement:
     """Scan ``model`` (the written, not yet committed export) with ``options`` (the source's inputs)."""
+    from inspector.core.measure.scan import scan
+
     result = scan(model, options, progress=progress, cancel=cancel)
     doc = result.to_json()
     return Rejudgement(
