@@ -31,13 +31,18 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
             action.default = None
             action.help = f"{action.help}; or a folder of models (scanned as a batch)"
     p.add_argument("more_models", nargs="*", metavar="MODEL", help="more models or folders: scanned as a batch")
-    g = p.add_argument_group("batch (several models, folders, manifests)")
+    g = p.add_argument_group(
+        "batch (several models, folders, manifests)",
+        "Results go to DIR (resumable: a re-run scans only new or changed models). Exit status of a batch: 1 any "
+        "suspicious; else 2 with --fail-on-error when some model could not be inspected; else 3 any incomplete "
+        "(0 with --allow-incomplete); else 0.",
+    )
     g.add_argument(
         "--manifest",
         action="append",
         default=[],
         metavar="FILE",
-        help='paths one a line, or JSONL {"path": ..., "id": ...} descriptors (repeatable)',
+        help='paths, one a line, or JSONL {"path": ..., "id": ...} descriptors (repeatable)',
     )
     g.add_argument(
         "--include", action="append", default=[], metavar="GLOB", help="in folders, scan only matching files"
