@@ -1,5 +1,5 @@
-"""A batch killed mid-way (SIGKILL of the batch and its workers) loses nothing it wrote and resumes; a Dask
-LocalCluster of two workers gives the same results as the local pool."""
+"""A batch killed mid-way (SIGKILL of the batch and its workers) loses nothing it wrote and resumes; a worker
+killed mid-batch costs no result; a Dask LocalCluster of two workers gives the same results as the local pool."""
 
 from __future__ import annotations
 
@@ -63,3 +63,24 @@ def test_dask_local_cluster_of_two_workers_matches_the_local_pool(fleet, tmp_pat
 
     assert lines(tmp_path / "dask") == lines(tmp_path / "local")
     assert [d["fleet"]["id"] for d in dask.docs] == [d["fleet"]["id"] for d in local.docs]
+
+
+@pytest.mark.slow  # a few seconds: the pool is started twice
+def test_a_worker_killed_mid_batch_costs_no_result(tmp_path):
+    root = tmp_path / "fleet"
+    for i in range(12):
+        write_clean(root / f"m{i:02d}.safetensors", i)
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def kill_a_worker(files: int, total: int, nbytes: int, bytes_total: int) -> None:
+        if killed:
+            return
+        last = json.loads((out / "results.jsonl").read_text().splitlines()[-1])
+        killed.append(last["fleet"]["worker_pid"])
+        os.kill(killed[0], signal.SIGKILL)  # the pool breaks with every model in flight
+
+    run = run_batch(discover([root]), FleetOptions(out=out, jobs=2), progress=kill_a_worker)
+    assert killed and run.scanned == 12
+    assert all(d["schema"] == "model-inspector/scan/1" for d in run.docs)  # the models in flight were retried
+    assert killed[0] not in {d["fleet"]["worker_pid"] for d in run.docs[-4:]}
