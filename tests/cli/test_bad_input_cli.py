@@ -130,3 +130,50 @@ def test_a_hostile_file_through_the_real_entry_point(tmp_path: Path) -> None:
         assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
         assert str(p) in lines[0] and "too deeply" in lines[0]
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------- code on load (issue 18)
+class _RunsShell:
+    """Unpickling this runs a shell command: the classic pickle payload."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def _hostile_files(tmp_path: Path) -> list[Path]:
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "MARKER"
+    payload = {"fc.weight": torch.ones(2), "evil": _RunsShell(f"touch {marker}")}
+    torch.save(payload, tmp_path / "zip.pt")
+    torch.save(payload, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    import pickle
+
+    (tmp_path / "plain.pkl").write_bytes(pickle.dumps(_RunsShell(f"touch {marker}"), protocol=2))
+    return [tmp_path / "zip.pt", tmp_path / "legacy.pt", tmp_path / "plain.pkl", DEMO / "hostile-call-on-load.pt"]
+
+
+def test_a_file_that_runs_code_on_load_is_a_verdict_not_an_error(tmp_path: Path, capsys) -> None:
+    import json
+
+    for path in _hostile_files(tmp_path):
+        out = tmp_path / f"{path.name}.json"
+        assert main(["scan", str(path), "--json", str(out), "--workers", "1", "-q"]) == 1, path
+        doc = json.loads(out.read_text())
+        assert doc["verdict"] == "suspicious"
+        (finding,) = [f for f in doc["findings"] if f["attack"] == "code-execution"]
+        assert finding["evidence"]["global"].endswith(".system") and finding["evidence"]["listing"]
+        assert capsys.readouterr().err == ""
+    assert not (tmp_path / "MARKER").exists()
+
+
+def test_a_pickled_whole_model_is_still_refused_naming_its_class(tmp_path: Path, capsys) -> None:
+    torch = pytest.importorskip("torch")
+    for legacy in (False, True):
+        path = tmp_path / f"whole{int(legacy)}.pt"
+        torch.save(torch.nn.Sequential(torch.nn.Linear(2, 3)), path, _use_new_zipfile_serialization=not legacy)
+        assert main(["scan", str(path), "--json", str(tmp_path / "w.json")]) == 2
+        _one_line(capsys, "torch.nn.modules.container.Sequential", "state_dict")
+        assert not (tmp_path / "w.json").exists()

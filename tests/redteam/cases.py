@@ -684,3 +684,24 @@ CASES: dict[str, Callable[[Path], Case]] = {
 }
 #: Cases that take more than a few seconds to build (a 60 MB header): run with REDTEAM_SLOW=1.
 SLOW: dict[str, Callable[[Path], Case]] = {"absurd_tensor_count": absurd_tensor_count}
+
+
+def main() -> None:
+    """Print every case with its exit status, time and peak memory (``REDTEAM_SLOW=1`` adds the slow ones)."""
+    import tempfile
+
+    from tests.redteam.harness import run_cli
+
+    builders = {**CASES, **(SLOW if os.environ.get("REDTEAM_SLOW") else {})}
+    for name, build in builders.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            case = build(Path(tmp))
+            run = run_cli(case.args, timeout=120, shell_pipe=case.pipe, cwd=Path(tmp))
+            problem = case.check(run) if case.check and run.rc in case.exits else None
+            ok = run.rc in case.exits and not problem and "Traceback" not in run.stderr
+            line = (run.stderr_lines or [""])[0][:110]
+            print(f"{name:32} {'ok ' if ok else 'BAD'} {run.describe():42} {line}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
