@@ -158,3 +158,12 @@ def test_two_indexes_naming_each_other_do_not_loop(tmp_path):
     b.write_text(json.dumps({"weight_map": {"a": "a.bin.index.json", "z": "x.bin"}}))
     with pytest.raises(MalformedFileError, match="not a weight file"):
         open_model(a)
+
+
+def test_folder_with_a_real_module_state_dict(tmp_path):
+    """module.state_dict() is an OrderedDict whose _metadata attribute the pickle sets: it must still open."""
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    torch.save(net.state_dict(), tmp_path / "pytorch_model.bin")
+    mf = open_model(tmp_path)
+    assert mf.names == list(net.state_dict())
+    assert mf.parameters == sum(p.numel() for p in net.parameters()) + 2 * 3  # + running mean and var
