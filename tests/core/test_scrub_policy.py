@@ -201,3 +201,28 @@ def test_many_references_still_fit_the_reserved_provenance():
     many = {"baselines": [f"reference-model-{i:04d}.safetensors" for i in range(400)], "arch": "digits-mlp"}
     text = Rejudgement("clean", 0.0, (), many).provenance()
     assert len(text.encode()) <= PROVENANCE_ROOM and json.loads(text)["inputs"]["baselines"] == "400 models"
+
+
+def test_u8_training_images_verdict_export_and_report(tmp_path):
+    """The issue's first carrier end to end: 300 training digits as a U8 tensor beside the demo weights are
+    detected, dropped by the export (whose re-judge no longer detects them), and the report says so."""
+    from safetensors.numpy import save_file
+
+    from inspector.core.measure.scan import scan
+    from inspector.core.report import build_report, render_html
+
+    demo = resource_path("demo")
+    tensors = load_file(str(demo / "mlp-benign-s0.safetensors"))
+    inputs = np.load(demo / "train_sample.npz")["inputs"]
+    images = np.round(inputs.reshape(len(inputs), -1)[:300] * 255).astype(np.uint8)
+    src = tmp_path / "carrier.safetensors"
+    save_file({**tensors, "extra.images": images}, str(src), metadata={"inspector.lab.recipe": "digits-mlp"})
+
+    before = scan(src, ScanOptions())
+    assert "non-float" in detected_families(before.to_json())
+    res = scrub_model(open_model(src), tmp_path / "o.safetensors", bits=16, seed=1, judge=ScanOptions())
+    assert res.rejudged is not None and not res.rejudged.suspicious and "non-float" not in res.rejudged.detected
+    assert "extra.images" not in load_file(str(res.output))
+    html = render_html(build_report(before, scrub=res))
+    assert "Tensors dropped by the export policy" in html and "1: extra.images" in html
+    assert "19,200 bytes" in html
