@@ -433,7 +433,7 @@ def surrogate_report(folder: Path) -> Case:
 
 def surrogate_scrub(folder: Path) -> Case:
     c = surrogate_names(folder)
-    return Case(["scrub", c.args[1], "-o", str(folder / "scrubbed.safetensors"), "--bits", "4"], (0, 1))
+    return Case(["scrub", c.args[1], "-o", str(folder / "scrubbed.safetensors"), "--bits", "4"], JUDGED)
 
 
 def surrogate_pickle_key(folder: Path) -> Case:

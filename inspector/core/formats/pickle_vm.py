@@ -200,7 +200,7 @@ class Machine:
         return 0, 1
 
     def _record_shape(self, obj: Any) -> Any:
-        if isinstance(obj, (tuple, frozenset)):
+        if type(obj) is tuple or type(obj) is frozenset:
             depth, size = self._shape_of_items(obj)
             if depth + 1 > MAX_HASH_DEPTH:
                 raise PickleError(f"pickle nests tuples deeper than {MAX_HASH_DEPTH} levels")
@@ -211,6 +211,15 @@ class Machine:
     def _shape_of_items(self, items: Any) -> tuple[int, int]:
         """Deepest nesting and expanded size of a collection's items (a comprehension: C speed per item)."""
         get = self._shape.get
+        if len(items) <= 8:  # the usual tuple: a plain loop beats building lists
+            depth, size = 0, 0
+            for x in items:
+                if type(x) is tuple or type(x) is frozenset:
+                    d, n = get(id(x)) or (1, len(x) + 1)
+                    depth, size = max(depth, d), size + n
+                else:
+                    size += 1
+            return depth, min(_SIZE_CAP, size)
         subs = [get(id(x)) or (1, len(x) + 1) for x in items if type(x) is tuple or type(x) is frozenset]
         depth = max((d for d, _ in subs), default=0)
         size = len(items) - len(subs) + sum(s for _, s in subs)
