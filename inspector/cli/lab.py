@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
     plan = b.add_mutually_exclusive_group()
     plan.add_argument("--quick", action="store_true", help="the small, fast set the tests use (MLP only)")
     plan.add_argument("--demo", action="store_true", help="the demo set committed under resources/demo")
+    plan.add_argument("--tune", action="store_true", help="the detection benchmark's tuning set (seeds 5-7)")
+    plan.add_argument("--report", action="store_true", help="the detection benchmark's report set (every variant)")
     b.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads (default 1: reproducible)")
     b.set_defaults(func=run_build)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
@@ -37,7 +39,7 @@ def add_parser(subparsers) -> None:
 def run_build(args: argparse.Namespace) -> int:
     from inspector.lab.zoo import build_zoo, summary_rows
 
-    plan = "quick" if args.quick else "demo" if args.demo else "full"
+    plan = next((p for p in ("quick", "demo", "tune", "report") if getattr(args, p, False)), "full")
     progress, close = progress_for(f"lab build ({plan})")
     try:
         manifest = build_zoo(args.outdir, plan=plan, threads=args.threads, progress=progress)

@@ -51,6 +51,7 @@ def _judge(result, kinds):
     return capacity.judge_probe(capacity.ProbeResult(result.probes, result.classes, result.behaviour, keep))[0]
 
 
+@pytest.mark.slow  # trains three small MLPs (about 3 s on an idle core)
 def test_probe_flags_a_permuted_alphabet_code_and_passes_a_benign_model(models):
     files, test = models
     for name, flagged in (("benign", False), ("cap", True)):
@@ -65,6 +66,7 @@ def test_probe_flags_a_permuted_alphabet_code_and_passes_a_benign_model(models):
         assert capacity.alphabet(r.behaviour)[0] == 0.0
 
 
+@pytest.mark.slow
 def test_surrogate_that_does_not_explain_the_model_is_inconclusive(models):
     files, test = models
     shuffled = Dataset(test.inputs, np.random.default_rng(0).permutation(test.labels))
