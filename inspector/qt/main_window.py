@@ -28,6 +28,7 @@ from inspector.core.errors import InspectorError
 from inspector.core.judge.findings import Finding
 from inspector.core.measure.scan import ScanResult
 from inspector.core.measure.weights_image import is_theta
+from inspector.qt import gui_gc
 from inspector.qt import settings as S
 from inspector.qt.baseline_picker import MODEL_FILTER, BaselinePicker
 from inspector.qt.dialogs.error_dialog import ErrorDialog
@@ -55,6 +56,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: Optional[QSettings] = None, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
+        gui_gc.hold_for(self)  # from now on garbage is collected on this (the GUI) thread only
         self.setWindowTitle(TITLE)
         self.setWindowIcon(app_icon())
         self.qsettings = settings if settings is not None else S.open_settings()

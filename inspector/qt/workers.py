@@ -6,6 +6,12 @@ functions raise :class:`~inspector.core.progress.Cancelled`), may hand partial r
 an immutable result. A :class:`Worker` runs it on a :class:`QThreadPool` and turns all of that into queued Qt
 signals: ``started``, ``progressed``, ``yielded``, ``returned``, ``errored``, ``cancelled``, ``finished``.
 
+Object lifetimes are what keeps this safe. A :class:`Worker` is a plain Python object, started on the pool as a
+callable: a ``QRunnable`` subclass would be kept alive by PySide's ``QThreadPool`` wrapper (``start()`` adds it
+as a child) with every argument and result it ever held, until the window died. Its :class:`WorkerSignals` is
+a child of the pool, so no Python reference count or garbage collection, on whatever thread it happens, ever
+destroys it; the pool deletes it on the GUI thread (``deleteLater``) once its last signal was sent.
+
 A :class:`TaskSlot` holds the one current worker of one job (the scan, a re-histogram, a scrub preview):
 starting a new worker in a slot cancels the old one, and the old one's late signals are dropped by a
 generation check, so a stale result can never reach a view. :class:`WorkerPool` cancels every worker and
@@ -22,7 +28,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from inspector.core.progress import Cancelled, CancelToken
 
@@ -38,7 +44,8 @@ class WorkerError:
 
 
 class WorkerSignals(QObject):
-    """Signals of one worker. Created in the GUI thread, so every connection to it is queued."""
+    """Signals of one worker. Created in the GUI thread (so every connection to it is queued) and given to the
+    pool as a Qt child when the worker starts: only the pool deletes it, on the GUI thread."""
 
     started = Signal()
     progressed = Signal(int, str)  # per mille (0..1000), message
@@ -49,8 +56,8 @@ class WorkerSignals(QObject):
     finished = Signal()
 
 
-class Worker(QRunnable):
-    """Runs ``fn(*args, progress=, cancel=, emit=, **kwargs)`` once on a thread pool.
+class Worker:
+    """Runs ``fn(*args, progress=, cancel=, emit=, **kwargs)`` once on a thread pool (:meth:`run`).
 
     Progress is forwarded only when the per-mille value moves or the message changes, at most every 50 ms,
     so a fast core loop cannot flood the event loop.
@@ -61,8 +68,6 @@ class Worker(QRunnable):
     NICENESS = 10
 
     def __init__(self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> None:
-        super().__init__()
-        self.setAutoDelete(False)
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
@@ -90,7 +95,9 @@ class Worker(QRunnable):
         if not self.cancel_token.cancelled:
             self.signals.yielded.emit(value)
 
-    def run(self) -> None:  # noqa: D401 - QRunnable API
+    def run(self) -> None:
+        """The pool thread's entry point. ``done`` turns true only after ``finished`` was sent, the last use of
+        :attr:`signals` here, so the pool may then delete them."""
         sig = self.signals
         _lower_priority(self.NICENESS)
         sig.started.emit()
@@ -111,8 +118,8 @@ class Worker(QRunnable):
             else:
                 sig.returned.emit(result)
         finally:
-            self.done = True
             sig.finished.emit()
+            self.done = True
 
     # -- called from the GUI thread ---------------------------------------------------------------------
     def cancel(self) -> None:
@@ -146,18 +153,27 @@ class WorkerPool(QObject):
 
     def start(self, worker: Worker) -> bool:
         """Queue ``worker``; ``False`` (and nothing runs) once the pool is closed."""
+        worker.signals.setParent(self)  # Qt owns it from here on: see the module's note on lifetimes
         if self.closed:
             worker.done = True
+            worker.signals.deleteLater()
             return False
         self._live[worker.id] = worker
         worker.signals.finished.connect(self._on_worker_finished)
-        self.pool.start(worker)
+        self.pool.start(worker.run)
         return True
 
     def _on_worker_finished(self) -> None:
+        self._sweep()
+        if self._live:  # the sender sets ``done`` just after its last signal: look again in a moment
+            QTimer.singleShot(20, self, self._sweep)
+
+    def _sweep(self) -> None:
+        """Forget finished workers and delete their signals (queued signals sent before are delivered first)."""
         for wid, w in list(self._live.items()):
             if w.done:
                 del self._live[wid]
+                w.signals.deleteLater()
 
     @property
     def active(self) -> list[Worker]:
@@ -173,7 +189,7 @@ class WorkerPool(QObject):
         self.cancel_all()
         ok = self.pool.waitForDone(timeout_ms)
         if ok:
-            self._live.clear()
+            self._sweep()
         return ok
 
 
@@ -259,10 +275,12 @@ class TaskSlot(QObject):
             "cancelled": on_cancelled,
             "finished": on_finished,
         }
-        _Relay(self, worker, handlers)
+        relay = _Relay(self, worker, handlers)
         if self._pool.start(worker):
             self.current = worker
             self.busy_changed.emit(True)
+        else:  # the pool is closed (the window is shutting down): nothing will ever run
+            relay.deleteLater()
         return worker
 
     def _finished(self, worker: Worker) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRegularExpression, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QRegularExpression, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -50,8 +50,8 @@ class LayerTableModel(QAbstractTableModel):
 
     FIXED = ["⚑", "name", "shape", "dtype", "params"]
 
-    def __init__(self, doc: ModelDocument) -> None:
-        super().__init__()
+    def __init__(self, doc: ModelDocument, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
         self.doc = doc
         self.names: list[str] = []
         self.row_of: dict[str, int] = {}
@@ -162,8 +162,8 @@ class LayerTableModel(QAbstractTableModel):
 
 
 class _LayerFilter(QSortFilterProxyModel):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
         self.flagged_only = False
         self.setSortRole(SORT_ROLE)
         self.setFilterKeyColumn(1)
@@ -184,8 +184,9 @@ class LayerTablePanel(QWidget):
     def __init__(self, doc: ModelDocument, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.doc = doc
-        self.model = LayerTableModel(doc)
-        self.proxy = _LayerFilter()
+        # children of the panel: Qt deletes them with it, never a garbage collection on some other thread
+        self.model = LayerTableModel(doc, self)
+        self.proxy = _LayerFilter(self)
         self.proxy.setSourceModel(self.model)
 
         self.filter_edit = QLineEdit(placeholderText="Filter layers (text or regex)…")
