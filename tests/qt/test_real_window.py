@@ -29,12 +29,12 @@ def test_real_window_opens_scans_and_renders(tiny_model, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     from PySide6.QtGui import QColor, QImage
 
-    from inspector.qt.plotting import CLEAN_COLOR, SUSPICIOUS_COLOR
+    from inspector.qt.plotting import CLEAN_COLOR, SUSPICIOUS_COLOR, WARNING_COLOR
 
     img = QImage(str(png))
     assert img.width() >= 1000 and img.height() >= 600
-    # the verdict banner is drawn: sample the right-hand dock for its colour
-    targets = {CLEAN_COLOR.rgb(), SUSPICIOUS_COLOR.rgb()}
+    # the verdict banner is drawn: sample the right-hand dock for its colour (amber: incomplete)
+    targets = {CLEAN_COLOR.rgb(), SUSPICIOUS_COLOR.rgb(), WARNING_COLOR.rgb()}
     hits = sum(
         QColor(img.pixel(x, y)).rgb() in targets
         for x in range(img.width() * 3 // 4, img.width(), 4)
