@@ -226,3 +226,15 @@ def test_u8_training_images_verdict_export_and_report(tmp_path):
     html = render_html(build_report(before, scrub=res))
     assert "Tensors dropped by the export policy" in html and "1: extra.images" in html
     assert "19,200 bytes" in html
+
+
+def test_a_policy_that_drops_every_tensor_writes_nothing(make_model, tmp_path):
+    from inspector.core.errors import ExportError
+
+    src = make_model({"ids": np.arange(10, dtype=np.int64)})
+    out = tmp_path / "o.safetensors"
+    with pytest.raises(ExportError, match="drops all 1 tensors"):
+        scrub_model(open_model(src), out, seed=1)
+    assert not out.exists()
+    scrub_model(open_model(src), out, seed=1, keep_tensors=["ids"])  # confirmed: written
+    assert load_file(str(out))["ids"].tolist() == list(range(10))

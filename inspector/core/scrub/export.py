@@ -233,6 +233,12 @@ def scrub_model(
     plan = [
         TensorPlan(r, decided[r.name].bits, decided[r.name].tied_to) for r in model.tensors if decided[r.name].written
     ]
+    if model.tensors and not plan:
+        raise ExportError(
+            f"the export policy drops all {len(model.tensors)} tensors (none is a float weight)",
+            path=model.path,
+            hint="Nothing was written. Keep the tensors the model needs with --keep-tensor NAME",
+        )
     per_dtype = parse_bits(bits)
     float_dtypes = sorted({p.ref.dtype.name for p in plan if p.ref.dtype.is_float})
     bits_used = {d: per_dtype[d] for d in float_dtypes}
