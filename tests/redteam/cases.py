@@ -12,7 +12,6 @@ import bz2
 import json
 import os
 import struct
-import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -491,25 +490,13 @@ def max_drop_nan(folder: Path) -> Case:
 
 # ------------------------------------------------------------------------------------------ 10. JSON inputs
 def _scan_doc(folder: Path) -> dict:
+    """A real scan/1 document (written by the CLI in a child, as a user would) to corrupt."""
+    from tests.redteam.harness import run_cli
+
     p = zip_of(folder / "doc.pt", _benign())
     out = folder / "doc.json"
-    from subprocess import run as sub_run
-
-    sub_run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from inspector.cli import main; sys.exit(main(sys.argv[1:]))",
-            "scan",
-            str(p),
-            "--json",
-            str(out),
-            "--workers",
-            "1",
-        ],
-        check=False,
-        capture_output=True,
-    )
+    run = run_cli(["scan", str(p), "--json", str(out), "--workers", "1"], cwd=folder)
+    assert out.exists(), run.stderr[-500:]
     return json.loads(out.read_text())
 
 
