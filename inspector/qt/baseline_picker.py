@@ -42,10 +42,13 @@ class BaselinePicker(QObject):
         self.fill()
         self.combo.activated.connect(self._on_combo_activated)
         doc.baseline_changed.connect(self.update_matching)
-        doc.baseline_failed.connect(
-            lambda e: (report(e, "Could not read the baseline"), self.label.setText("baseline unreadable"))
-        )
+        doc.baseline_failed.connect(self._on_failed)
+        self._report_error = report
         doc.baseline_progressed.connect(lambda pm, _m: self.label.setText(f"scanning baseline {pm / 10:.0f}%"))
+
+    def _on_failed(self, err: WorkerError) -> None:
+        self._report_error(err, "Could not read the baseline")
+        self.label.setText("baseline unreadable")
 
     def fill(self, extra: Optional[list[tuple[str, str]]] = None) -> None:
         """The fixed choices, then ``extra`` reference models as ``(label, path)`` pairs."""

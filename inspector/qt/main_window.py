@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
     """Model Inspector's window. ``settings`` lets tests use a temporary store."""
 
     closed = Signal()
+    baseline_picker: BaselinePicker
 
     def __init__(self, settings: Optional[QSettings] = None, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -132,7 +133,7 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         mb = self.menuBar()
         file_menu = mb.addMenu("&File")
-        self.open_action = QAction("&Open model…", self, shortcut=QKeySequence.StandardKey.Open)
+        self.open_action = QAction("&Open model…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
         self.open_action.triggered.connect(self.choose_and_open)
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &recent")
@@ -144,7 +145,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.rescan_action)
         self.export_menu_anchor = file_menu.addSeparator()
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         self.file_menu = file_menu
@@ -268,9 +269,9 @@ class MainWindow(QMainWindow):
         from dataclasses import replace
 
         self.doc.options = replace(self.doc.options, data=eval_data, train_sample=train_sample)
-        acc = self.views.get("accuracy")
-        if acc is not None and eval_data:
-            acc.set_data_path(eval_data)
+        set_data_path = getattr(self.views.get("accuracy"), "set_data_path", None)
+        if set_data_path is not None and eval_data:
+            set_data_path(eval_data)
 
     # ------------------------------------------------------------------------------------------------ report
     def _add_report_action(self) -> None:

@@ -46,18 +46,17 @@ def load(qs: QSettings) -> GuiSettings:
     """Read the settings; an unknown (newer or older) version falls back to the defaults."""
     d = GuiSettings()
     try:
-        if int(qs.value("version", VERSION)) != VERSION:
+        if int(str(qs.value("version", VERSION))) != VERSION:
             return d
-        recent = qs.value("recent", [])
-        if isinstance(recent, str):
-            recent = [recent]
+        raw = qs.value("recent", [])
+        recent: list = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, (list, tuple)) else []
         return GuiSettings(
-            recent=tuple(str(r) for r in (recent or []))[:MAX_RECENT],
+            recent=tuple(str(r) for r in recent)[:MAX_RECENT],
             last_dir=str(qs.value("last_dir", d.last_dir) or ""),
             log_y=_bool(qs.value("log_y"), d.log_y),
-            bins=max(2, min(4096, int(qs.value("bins", d.bins)))),
+            bins=max(2, min(4096, int(str(qs.value("bins", d.bins))))),
             tile=str(qs.value("tile", d.tile)),
-            grid_page_size=int(qs.value("grid_page_size", d.grid_page_size)),
+            grid_page_size=int(str(qs.value("grid_page_size", d.grid_page_size))),
         )
     except (TypeError, ValueError):
         return d

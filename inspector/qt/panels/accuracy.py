@@ -120,7 +120,8 @@ class AccuracyPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setMaximumHeight(90)
-        self.summary = QLabel("Apply a scrub in the Scrub tab to compare; the original alone can be evaluated now.")
+        self.summary = QLabel()
+        self._show_idle_summary()
         self.summary.setWordWrap(True)
         results = QVBoxLayout()
         results.addWidget(self.table)
@@ -244,7 +245,7 @@ class AccuracyPanel(QWidget):
             self.max_drop.value(),
             self.min_agree.value() / 100.0,
             name="safe-bits",
-            on_progress=lambda pm, m: (self.progress.setValue(pm), self.progress.setFormat(f"{m} %p%")),
+            on_progress=self._on_progress,
             on_returned=self._on_auto,
             on_errored=lambda e: self.report(e, "Safe-bits search failed"),
         )
@@ -252,6 +253,10 @@ class AccuracyPanel(QWidget):
     def _cancel(self) -> None:
         self.slot.cancel()
         self.notify("Cancelled.", "info")
+
+    def _on_progress(self, permille: int, message: str) -> None:
+        self.progress.setValue(permille)
+        self.progress.setFormat(f"{message} %p%")
 
     def _on_busy(self, busy: bool) -> None:
         for w in (self.progress, self.cancel_btn):
@@ -273,6 +278,20 @@ class AccuracyPanel(QWidget):
         self.agree_curve.setData([], [])
         self.orig_line.setVisible(False)
         self.chosen_line.setVisible(False)
+        self.plot.disableAutoRange()  # the last model's axes go with its curve
+        self.plot.setXRange(0, 23, padding=0.02)
+        self.plot.setYRange(0, 100, padding=0.02)
+        self._show_idle_summary()
+
+    def _show_idle_summary(self) -> None:
+        """What to do next, from the state as it is now (no stale sentence from another model or scrub)."""
+        if self.doc.model is None:
+            text = "Open a model, choose evaluation data, then Evaluate."
+        elif self.doc.scrubbed is not None:
+            text = "A scrub is applied: Evaluate compares the original with the scrubbed weights."
+        else:
+            text = "Apply a scrub in the Scrub tab to compare; the original alone can be evaluated now."
+        self.summary.setText(text)
 
     def _on_scrubbed_changed(self) -> None:
         if self.pair is not None and self.pair.scrubbed is not None:
@@ -280,6 +299,8 @@ class AccuracyPanel(QWidget):
             self.doc.evaluation = self.pair.original  # the report must not show the replaced scrub's accuracy
             self._show_pair(self.pair)
             self.summary.setText("The scrub changed: evaluate again to compare.")
+        elif self.pair is None:
+            self._show_idle_summary()
 
     def _row(self, row: int, label: str, r, agreement: str, kl: str) -> None:
         cells = [label, _pct(r.accuracy), agreement, kl, f"{r.samples:,} · {r.device_name}"]

@@ -164,7 +164,7 @@ class FindingsPanel(QWidget):
         """Make ``finding`` the current row (shows its details and selects its layer)."""
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            if self._finding(item) == finding:
+            if item is not None and self._finding(item) == finding:
                 self.tree.setCurrentItem(item)
                 return
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QRegularExpression, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRegularExpression,
+    QSortFilterProxyModel,
+    Qt,
+)
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -82,10 +90,10 @@ class LayerTableModel(QAbstractTableModel):
         self.endResetModel()
 
     # -- Qt model API -----------------------------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.names)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.FIXED) + len(_STAT_COLUMNS) + len(self.detectors)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -107,7 +115,7 @@ class LayerTableModel(QAbstractTableModel):
                 return f"score of detector {self.detectors[section - nf - ns]} (0 benign … 1 suspicious)"
         return None
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         name = self.names[index.row()]
@@ -169,7 +177,7 @@ class _LayerFilter(QSortFilterProxyModel):
         self.setFilterKeyColumn(1)
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
 
-    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
+    def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:
         if self.flagged_only:
             src = self.sourceModel()
             assert isinstance(src, LayerTableModel)
@@ -231,7 +239,7 @@ class LayerTablePanel(QWidget):
         doc.selection_changed.connect(self._on_selection_changed)
 
     # -- document → view ----------------------------------------------------------------------------------------
-    def _on_doc_opened(self, model: ModelFile) -> None:
+    def _on_doc_opened(self, model: Optional[ModelFile]) -> None:
         self.model.set_model(model)
         self._fit_columns()
         self._update_count()

@@ -68,7 +68,9 @@ class ScrubPanel(QWidget):
         self._counter = 0
 
         # -- controls ----------------------------------------------------------------------------------------
-        self.slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=23, value=DEFAULT_BITS)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 23)
+        self.slider.setValue(DEFAULT_BITS)
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.slider.setTickInterval(4)
         self.slider_label = QLabel()
@@ -182,24 +184,39 @@ class ScrubPanel(QWidget):
         self.dtype_spins = {}
         while self.dtype_layout.count():
             item = self.dtype_layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            old = item.widget() if item is not None else None
+            if old is not None:
+                old.deleteLater()
         present = sorted({t.dtype.name for t in model.tensors if t.dtype.is_float}, key=list(_MANTISSA).index)
         for name in present:
             spin = QSpinBox(minimum=0, maximum=_MANTISSA.get(name, 0), prefix=f"{name} ")
             spin.setToolTip(f"low bits of {name} tensors to randomise (of {_MANTISSA.get(name)} mantissa bits)")
-            spin.valueChanged.connect(lambda _v: self._debounce.start())
+            spin.valueChanged.connect(lambda v, name=name: self._on_spin(name, v))
             self.dtype_spins[name] = spin
             self.dtype_layout.addWidget(spin)
         self.dtype_layout.addStretch(1)
+        # a new seed per model: re-scrubbing a file scrubbed with this session's seed would change nothing
+        self.seed.setValue(secrets.randbelow(2**31))
         self._on_slider(self.slider.value())
         self._update_state()
 
-    def _on_slider(self, k: int) -> None:
-        scaled = scaled_bits(k)
+    def _on_spin(self, name: str, value: int) -> None:
+        """Typing fp32's bits moves the slider (which is fp32's) without rescaling the other types."""
+        if name == "F32" and self.slider.value() != value:
+            self.slider.blockSignals(True)
+            self.slider.setValue(value)
+            self.slider.blockSignals(False)
+            self._label_slider(value)
+        self._debounce.start()
+
+    def _label_slider(self, k: int) -> None:
         rel = 0.25 * 2.0 ** (k - 23) if k else 0.0
         self.slider_label.setText(f"{k} bits")
         self.slider.setToolTip(f"expected mean relative change of fp32 weights ≈ {rel:.2%}")
+
+    def _on_slider(self, k: int) -> None:
+        scaled = scaled_bits(k)
+        self._label_slider(k)
         for name, spin in self.dtype_spins.items():
             spin.blockSignals(True)
             spin.setValue(scaled.get(name, 0))

@@ -119,13 +119,23 @@ class WeightsImagePanel(QWidget):
         self.next_btn.clicked.connect(lambda: self.start.setValue(self.start.value() + MAX_TILES))
         self.scope.currentIndexChanged.connect(lambda _i: self.start.setValue(0))
         doc.selection_changed.connect(self._on_selection_changed)
-        doc.opened.connect(lambda _m: self.clear())
+        doc.opened.connect(self._on_opened)
 
     def clear(self) -> None:
         self.slot.cancel()
         self.image = None
         self.img.clear()
         self.info.setText("Select a layer.")
+
+    def _on_opened(self, _model: object) -> None:
+        """A new model: the old picture goes; a view of the whole model (θ, all floats) is laid out again."""
+        self.clear()
+        self.image = None
+        self.start.blockSignals(True)
+        self.start.setValue(0)
+        self.start.blockSignals(False)
+        if self.scope.currentData() != "layer":
+            self._debounce.start()
 
     def _on_selection_changed(self, _name: str) -> None:
         if self.scope.currentData() == "layer":
