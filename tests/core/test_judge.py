@@ -136,3 +136,36 @@ def test_a_saved_scan_document_is_judged_again_without_the_model(make_model, tmp
     again = judge(m, first.inputs)
     assert again.verdict == first.verdict == "suspicious"
     assert [f.to_json() for f in again.findings] == [f.to_json() for f in first.findings]
+
+
+def test_low_entropy_base64_of_image_bytes_is_still_an_encoded_blob():
+    from inspector.core.judge.detectors.metadata import encoding_of
+
+    img = np.zeros(19_200, np.uint8)
+    img[::7] = 255  # mostly background: its base64 repeats "AAAA" and has little character entropy
+    assert encoding_of(base64.b64encode(img.tobytes()).decode()) == "base64"
+    assert encoding_of(img.tobytes().hex()) == "hex"
+    assert encoding_of("Trained on the digits split with Adam, 100 epochs; weight decay 1e-4. " * 20) is None
+    assert encoding_of('{"layers": [64, 128, 10], "activation": "relu", "dropout": 0.1}' * 20) is None
+
+
+def test_the_capacity_probe_runs_on_a_model_carrying_an_extra_integer_tensor(make_model):
+    from safetensors.numpy import load_file
+
+    from inspector.core.formats import open_model
+    from inspector.core.pipeline import ScanOptions
+
+    src = resource_path("demo", "mlp-benign-s0.safetensors")
+    w = load_file(str(src))
+    w["extra.images"] = np.random.default_rng(5).integers(0, 256, 19_200, dtype=np.uint8)
+    w["steps"] = np.array([7], dtype=np.int64)  # an integer counter the architecture has no place for
+    p = make_model(w, metadata=dict(open_model(src).metadata))
+    r = scan(p, ScanOptions(data=str(resource_path("demo", "eval.npz"))))
+    assert _status(r)["capacity-abuse"] == "not-detected" and _status(r)["non-float"] == "detected"
+
+
+def test_a_0d_value_stored_as_shape_1_fits_as_load_state_dict_accepts():
+    from inspector.core.evaluate.recipes import check_state, same_shape
+
+    assert same_shape((1,), ()) and not same_shape((2,), ()) and not same_shape((), (1,))
+    assert check_state({"bn.num_batches_tracked": ()}, {"bn.num_batches_tracked": (1,)}) == []

@@ -214,10 +214,13 @@ def _to_torch(raw: np.ndarray, dtype_name: str) -> torch.Tensor:
         return torch.from_numpy(raw.astype(np.int64))
 
 
-def state_dict_from(model: ModelFile) -> dict[str, torch.Tensor]:
-    """Every tensor of ``model`` as a CPU torch tensor of its stored dtype, read by our safe reader."""
+def state_dict_from(model: ModelFile, names: Optional[set[str]] = None) -> dict[str, torch.Tensor]:
+    """Every tensor of ``model`` (or those in ``names``) as a CPU torch tensor of its stored dtype, read by our
+    safe reader."""
     out = {}
     for ref in model.tensors:
+        if names is not None and ref.name not in names:
+            continue
         raw = read_tensor(ref)
         out[ref.name] = _to_torch(np.ascontiguousarray(raw), ref.dtype.name)
     return out
@@ -228,6 +231,12 @@ def _listing(items: list[str], limit: int = 8) -> str:
     return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
 
 
+def same_shape(stored: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    """Shapes ``load_state_dict`` accepts as the same: equal, or a 0-d value stored as shape [1] (old BatchNorm
+    ``num_batches_tracked``)."""
+    return tuple(stored) == tuple(expected) or (tuple(expected) == () and tuple(stored) == (1,))
+
+
 def check_state(expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]) -> list[str]:
     """Problems between the names/shapes a module expects and those a file holds (empty when they match)."""
     missing = [k for k in expected if k not in found]
@@ -235,7 +244,7 @@ def check_state(expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tup
     wrong = [
         f"{k} (file {list(found[k])}, model {list(expected[k])})"
         for k in expected
-        if k in found and tuple(found[k]) != tuple(expected[k])
+        if k in found and not same_shape(found[k], expected[k])
     ]
     problems = []
     if missing:
@@ -268,7 +277,13 @@ def build_module(spec: Optional[str] | Recipe, model: ModelFile) -> Any:
             hint="The recipe function must return an nn.Module",
         )
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    found = {t.name: t.shape for t in model.tensors}
+    # Tensors the architecture has no place for and that cannot be its weights (integer or bool payloads,
+    # training state) are left out of the load: the judge reports them; they must not stop a probe.
+    found = {
+        t.name: t.shape
+        for t in model.tensors
+        if t.name in expected or (t.dtype.is_float and getattr(t, "role", "weight") in ("weight", "ema"))
+    }
     problems = check_state(expected, found)
     if problems:
         raise RecipeError(
@@ -276,7 +291,10 @@ def build_module(spec: Optional[str] | Recipe, model: ModelFile) -> Any:
             path=model.path,
             hint="Pick the architecture the model was trained with (--arch)",
         )
-    state = state_dict_from(model)
+    state = state_dict_from(model, set(expected))
+    for k, v in state.items():
+        if tuple(v.shape) != expected[k]:  # a 0-d value stored as [1]
+            state[k] = v.reshape(expected[k])
     try:
         module.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError) as e:

@@ -28,8 +28,8 @@ BLOB_CHARS = 1024
 #: A value under an unknown key at least this long is worth a reviewer's look.
 LONG_VALUE = 256
 
-_B64 = re.compile(r"^[A-Za-z0-9+/=\s_-]+$")
-_HEX = re.compile(r"^[0-9a-fA-F\s]+$")
+_B64 = re.compile(r"^[A-Za-z0-9+/_-]+={0,2}$")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
 def _char_entropy(v: str) -> float:
@@ -39,27 +39,33 @@ def _char_entropy(v: str) -> float:
 
 
 def encoding_of(value: str) -> str | None:
-    """``"base64"``, ``"hex"`` or ``"base85"`` when a long string decodes as that encoding, else ``None``."""
+    """``"base64"``, ``"hex"``, ``"base85"`` or ``"binary-like text"`` when a long string is encoded binary
+    rather than text, else ``None``.
+
+    Encoded data has no spaces and decodes strictly; prose, JSON and lists have spaces, braces or punctuation
+    outside those alphabets. Line breaks (as base64 tools wrap at 76) are allowed."""
     v = value.strip()
     if len(v) < 64:
         return None
-    compact = re.sub(r"\s+", "", v)
-    if _HEX.match(v) and len(compact) % 2 == 0:
+    compact = re.sub(r"[\r\n]+", "", v)
+    if " " in compact or "\t" in compact:
+        return None
+    if _HEX.match(compact) and len(compact) % 2 == 0:
         return "hex"
-    if _B64.match(v):
+    if _B64.match(compact):
+        alt = b"-_" if ("-" in compact or "_" in compact) else None
         try:
-            base64.b64decode(compact + "=" * (-len(compact) % 4), altchars=b"-_" if "-" in v or "_" in v else None)
-            if _char_entropy(compact) > 4.5:
-                return "base64"
+            base64.b64decode(compact + "=" * (-len(compact) % 4), altchars=alt, validate=alt is None)
+            return "base64"
         except (binascii.Error, ValueError):
             pass
-    if _char_entropy(compact) > 6.0 and " " not in v[:200]:
-        try:
-            base64.b85decode(compact)
-            return "base85"
-        except (ValueError, binascii.Error):
-            return "high-entropy text"
-    return None
+    try:
+        base64.b85decode(compact)
+        return "base85"
+    except (ValueError, binascii.Error):
+        pass
+    printable = sum(c.isprintable() for c in compact) / len(compact)
+    return "binary-like text" if printable < 0.9 or _char_entropy(compact) > 6.0 else None
 
 
 def known(key: str) -> bool:
