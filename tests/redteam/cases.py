@@ -397,6 +397,14 @@ def sharded_duplicates(folder: Path) -> Case:
     return Case(["scan", str(d / "model.safetensors.index.json")], REFUSED, _one_line("several shards"))
 
 
+def many_empty_tensors(folder: Path) -> Case:
+    """150,001 zero-size tensors in an 8 MB header and no data: more entries than the file sensibly holds."""
+    n = 150_001
+    text = "{" + ",".join(f'"{i:x}":{{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}' for i in range(n)) + "}"
+    p = safetensors_raw(folder / "empty.safetensors", {}, b"", header_text=text)
+    return Case(["scan", str(p)], REFUSED, _one_line("sensibly hold"))
+
+
 def absurd_tensor_count(folder: Path) -> Case:
     """A header of 10,000 entries whose data area could not hold them (zero-size, 16+ bytes each is fine) -
     and the ratio check: entries squeezed below 16 header bytes each are impossible, so check the hard cap."""
@@ -642,6 +650,7 @@ CASES: dict[str, Callable[[Path], Case]] = {
         colliding_names,
         many_tiny_tensors_open,
         sharded_duplicates,
+        many_empty_tensors,
         subnormal_ranges,
         surrogate_names,
         surrogate_report,

@@ -29,7 +29,7 @@ MAX_HASH_DEPTH = 100
 #: Most memo entries.
 MAX_MEMO = 1 << 24
 #: Budget: work units per pickle byte, plus a fixed allowance (units: opcodes and elements touched).
-WORK_PER_BYTE = 64
+WORK_PER_BYTE = 16
 WORK_BASE = 1 << 20
 #: Expanded size beyond which a hashable counts as this many units each time it is hashed.
 _SIZE_CAP = 1 << 40

@@ -42,6 +42,21 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: Beyond this many tensors, each must hold some data on average: zero-size entries cost time, not bytes.
+MANY_TENSORS = 100_000
+
+
+def _check_count(count: int, data_bytes: int, path: Path) -> None:
+    """Refuse a header that declares more tensors than a scan handles in bounded time or the file can hold."""
+    if count > MAX_TENSORS or (count > MANY_TENSORS and count > data_bytes // 16):
+        raise MalformedFileError(
+            f"header declares {count:,} tensors, more than the file's {data_bytes:,} data bytes sensibly hold "
+            f"or a scan can handle in bounded time (at most {MAX_TENSORS:,})",
+            path=path,
+            hint="Split the model into shards",
+        )
+
+
 def read_header(path: Path) -> tuple[dict[str, Any], int, int]:
     """Parse and return ``(header, data_start, file_size)`` after checking sizes and JSON syntax."""
     header, data_start, size, _ = _read_header(path)
@@ -73,6 +88,7 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int, int, tuple[int, int, 
                 hint=_FIX,
             )
         raw = f.read(n)
+    _check_count(raw.count(b'"data_offsets"'), size - 8 - n, path)  # before parsing: 1M entries take ~1 GB
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as e:
@@ -97,13 +113,7 @@ def open_safetensors(path: Path) -> ModelFile:
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise MalformedFileError("__metadata__ must map strings to strings", path=path, hint=_FIX)
     meta = {clean_text(k): clean_text(v) for k, v in meta.items()}  # lone surrogates (JSON \udcXX) escaped
-    if len(header) > min(MAX_TENSORS, data_start // 16):  # each entry takes 40+ header bytes
-        raise MalformedFileError(
-            f"header declares {len(header):,} tensors, more than a scan can handle in bounded time "
-            f"(at most {MAX_TENSORS:,})",
-            path=path,
-            hint="Split the model into shards",
-        )
+    _check_count(len(header), data_size, path)
 
     refs: list[TensorRef] = []
     for raw_name, entry in header.items():
