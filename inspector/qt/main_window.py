@@ -35,10 +35,12 @@ from inspector.qt.dialogs.error_dialog import ErrorDialog
 from inspector.qt.document import ModelDocument
 from inspector.qt.message_bar import MessageBar
 from inspector.qt.panels.bitplanes import BitPlanesPanel
+from inspector.qt.panels.depth import DepthPanel
 from inspector.qt.panels.findings import VIEW_FOR_ATTACK, FindingsPanel
 from inspector.qt.panels.grid import LayerGridPanel
 from inspector.qt.panels.histogram import HistogramPanel
 from inspector.qt.panels.layer_table import LayerTablePanel
+from inspector.qt.panels.module_tree import ModuleTreePanel
 from inspector.qt.panels.weights_image import WeightsImagePanel
 from inspector.qt.report_export import ReportExporter, report_available
 from inspector.qt.resources import app_icon
@@ -71,6 +73,14 @@ class MainWindow(QMainWindow):
         self.message_bar = MessageBar()
         self.message_bar.details_requested.connect(self._show_last_error)
         self.layers = LayerTablePanel(self.doc)
+        self.tree = ModuleTreePanel(self.doc)
+        self.layer_views = QTabWidget()
+        self.layer_views.setDocumentMode(True)
+        self.layer_views.addTab(self.tree, "Tree")
+        self.layer_views.addTab(self.layers, "Table")
+        self.layer_views.setTabToolTip(0, "the model's modules from the dotted names, each with its worst finding")
+        self.layer_views.setTabToolTip(1, "every tensor with its statistics and detector scores; sortable")
+        self.depth = DepthPanel(self.doc)
         self.findings = FindingsPanel(self.doc)
         self.histogram = HistogramPanel(self.doc, bins=self.prefs.bins, log_y=self.prefs.log_y)
         self.grid = LayerGridPanel(self.doc)
@@ -82,6 +92,7 @@ class MainWindow(QMainWindow):
         for key, title, panel in (
             ("histogram", "Histogram", self.histogram),
             ("grid", "All layers", self.grid),
+            ("depth", "Depth", self.depth),
             ("bits", "Bit planes", self.bitplanes),
             ("image", "Weights as image", self.weights_image),
         ):
@@ -95,7 +106,7 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.message_bar)
         lay.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
-        self.layers_dock = self._dock("Layers", self.layers, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.layers_dock = self._dock("Layers", self.layer_views, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.findings_dock = self._dock("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self._build_actions()

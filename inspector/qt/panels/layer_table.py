@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from inspector.core.formats import ModelFile
 from inspector.core.measure.scan import ScanResult, TensorScan
 from inspector.qt.document import ModelDocument
+from inspector.qt.panels.module_tree import natural_sort_text
 from inspector.qt.plotting import SEVERITY_COLORS, SEVERITY_ROWS, fmt
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -142,6 +143,8 @@ class LayerTableModel(QAbstractTableModel):
         if role == SORT_ROLE:
             if isinstance(value, float) and not math.isfinite(value):
                 return -math.inf
+            if col == 1:  # layers.2 before layers.10
+                return natural_sort_text(name)
             return value
         return None
 
