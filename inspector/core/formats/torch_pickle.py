@@ -599,7 +599,13 @@ class CappedReader:
         return n
 
     def read(self, n: int = -1) -> bytes:
-        data: bytes = self.f.read(self._clamp(self.cap + 1 if n is None or n < 0 else n))
+        if n is not None and 0 <= n <= 65536:  # the opcode reads: a small read allocates at most what is there
+            data: bytes = self.f.read(n)
+            self.used += len(data)
+            if self.used > self.cap:
+                self._take(0)
+            return data
+        data = self.f.read(self._clamp(self.cap + 1 if n is None or n < 0 else n))
         self._take(len(data))
         return data
 
