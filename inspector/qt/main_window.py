@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
         self.layer_views.addTab(self.layers, "Table")
         self.layer_views.setTabToolTip(0, "the model's modules from the dotted names, each with its worst finding")
         self.layer_views.setTabToolTip(1, "every tensor with its statistics and detector scores; sortable")
-        self.depth = DepthPanel(self.doc)
+        self.depth_view = DepthPanel(self.doc)
         self.findings = FindingsPanel(self.doc)
         self.histogram = HistogramPanel(self.doc, bins=self.prefs.bins, log_y=self.prefs.log_y)
         self.grid = LayerGridPanel(self.doc)
@@ -92,7 +92,7 @@ class MainWindow(QMainWindow):
         for key, title, panel in (
             ("histogram", "Histogram", self.histogram),
             ("grid", "All layers", self.grid),
-            ("depth", "Depth", self.depth),
+            ("depth", "Depth", self.depth_view),
             ("bits", "Bit planes", self.bitplanes),
             ("image", "Weights as image", self.weights_image),
         ):
