@@ -50,8 +50,15 @@ def timed(fn, *args, **kwargs):
     return time.perf_counter() - t0, out
 
 
-def run_child(code: str) -> tuple[float, int, str]:
-    """Run Python code in a fresh interpreter; returns (seconds, peak RSS in MB, stdout)."""
+def load() -> float:
+    """The 1-minute load average (the machine may be shared: print it beside every timing)."""
+    return os.getloadavg()[0]
+
+
+def run_child(code: str, whole: bool = False, env: dict | None = None) -> tuple[float, int, str]:
+    """Run Python code in a fresh interpreter; returns (seconds, peak RSS in MB, stdout). Seconds are those of
+    ``code`` alone, or with ``whole`` the child's whole life (interpreter start-up and exit) timed from here;
+    ``env``: variables set for the child on top of this process's."""
     script = (
         "import resource, time, sys\n"
         "t0 = time.perf_counter()\n"
@@ -61,11 +68,15 @@ def run_child(code: str) -> tuple[float, int, str]:
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
         "print('__BENCH__', dt, hwm)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy())
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(out.stderr)
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("__BENCH__")][-1].split()
-    return float(line[1]), int(line[2]) // 1024, out.stdout
+    return (wall if whole else float(line[1])), int(line[2]) // 1024, out.stdout
 
 
 def warm_cache(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The numba kernels equal the numpy path: counts, tables and histograms exactly, moments to rounding."""
+"""The numba kernels equal the numpy path: counts, tables, histograms and feature counts exactly, moments and
+feature sums to rounding, whatever the chunking and piece splits."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ pytest.importorskip("numba")
 
 from inspector import ScanOptions, scan  # noqa: E402
 from inspector.core.dtypes import DTYPES, widen  # noqa: E402
-from inspector.core.measure import kernels  # noqa: E402
+from inspector.core.measure import features, kernels  # noqa: E402
+from inspector.core.measure.features import FeatureAcc  # noqa: E402
 from inspector.core.measure.stats import Pass1, histogram_chunk, histogram_edges, pass1_chunk  # noqa: E402
 from tests.conftest import raw_safetensors  # noqa: E402
 
@@ -280,3 +282,152 @@ def test_env_var_forces_numpy_in_scan(monkeypatch, small_model):
     monkeypatch.setattr(kernels.Kernels, "pass1", lambda *a, **k: calls.append(a))
     scan(small_model, ScanOptions(jit=True, hash=False, detectors=False))
     assert not calls
+
+
+# ---------------------------------------------------------------------------------------- detector features
+
+_F_COUNTS = ("n", "pairs", "pos_pairs", "pos_head", "pos_tail", "wpairs", "units", "seen", "win_fill")
+_F_SUMS = ("sxy", "shead", "stail", "wxy", "whead", "wtail", "ufirst", "ulast", "ufl")
+
+
+def _numpy_features(chunks, dt, unit: int, start: int = 0) -> FeatureAcc:
+    acc = FeatureAcc(start=start, unit=unit)
+    for c in chunks:
+        acc.add(c, dt)
+    return acc
+
+
+def _same_features(a: FeatureAcc, b: FeatureAcc) -> None:
+    for f in _F_COUNTS:
+        assert getattr(a, f) == getattr(b, f), f
+    assert a.first == b.first and a.last == b.last
+    scale = max(1.0, float(np.abs(b.rsq).sum()))  # the sums' terms are products of values: relative to Σx²
+    for f in _F_SUMS:
+        assert getattr(a, f) == pytest.approx(getattr(b, f), rel=1e-9, abs=1e-12 * scale), f
+    assert np.array_equal(a.rcnt, b.rcnt) and np.array_equal(a.rpos, b.rpos)
+    assert np.allclose(a.rsum, b.rsum, rtol=1e-9, atol=1e-12 * scale)
+    assert np.allclose(a.rsq, b.rsq, rtol=1e-9, atol=0)
+    assert np.array_equal(a.win_counts, b.win_counts)
+    assert a.worst == b.worst  # the same least uniform window, scored the same way
+    assert (a.levels is None) == (b.levels is None)
+    if a.levels is not None:
+        assert np.array_equal(a.levels, b.levels)
+    assert (a.dedup, a.dup_share, a.dedup_candidates) == (b.dedup, b.dup_share, b.dedup_candidates)
+    assert (a.dedup_table is None) == (b.dedup_table is None)
+    if a.dedup_table is not None:
+        assert np.array_equal(a.dedup_table, b.dedup_table)
+
+
+def _payload(x: np.ndarray, name: str, at: int, n: int) -> np.ndarray:
+    """``x`` with low bytes drawn from 16 values over [at, at + n) (a payload that one window shows)."""
+    dt = DTYPES[name]
+    y = x.copy()
+    u = y.view(dt.uint)
+    low = np.random.default_rng(at).integers(0, 16, n).astype(dt.uint)
+    u[at : at + n] = (u[at : at + n] & ~dt.uint.type(0xFF)) | low
+    return y
+
+
+@pytest.mark.parametrize("name", FLOATS)
+@pytest.mark.parametrize(
+    "split, unit", [(1, 0), (1, 9), (999, 1), (999, 1000), (65536, 9), (1 << 20, 0), (1 << 20, 1000)]
+)
+def test_features_equal_numpy(kern, name, split, unit):
+    dt = DTYPES[name]
+    n = 700 if split == 1 else 150_007
+    specials = _payload(_sample(name, n, seed=split + unit), name, n // 3, min(n // 2, 70_000))
+    plain = _sample(name, n, seed=unit + 1, specials=False)  # no zeros, NaN or Inf: the vectorised path
+    for x in (specials, plain):
+        chunks = [x[i : i + split] for i in range(0, x.size, split)]
+        got = FeatureAcc(start=0, unit=unit)
+        ticks = []
+        kern.pass1(iter(chunks), dt, ticks.append, got)
+        assert sum(ticks) == x.nbytes
+        _same_features(got, _numpy_features(chunks, dt, unit))
+
+
+@pytest.mark.parametrize("name", ["F32", "F16"])
+def test_features_of_grids_and_repeated_values_equal_numpy(kern, name):
+    dt = DTYPES[name]
+    rng = np.random.default_rng(4)
+    grid = _raw(rng.integers(-7, 8, 50_000) * 0.01, name)  # 15 levels
+    repeats = _raw(np.repeat(rng.normal(0, 0.02, 5000), 10), name)  # every value ten times
+    for x in (grid, repeats):
+        for split in (2048, 1 << 20):  # the grid probe decides on a head of the chunk, or the whole chunk
+            chunks = [x[i : i + split] for i in range(0, x.size, split)]
+            got = FeatureAcc(unit=100)
+            kern.pass1(chunks, dt, lambda n: None, got)
+            _same_features(got, _numpy_features(chunks, dt, 100))
+    assert got.dedup and got.dedup_table is not None
+
+
+def test_features_pieces_merge_alike(kern):
+    """Pieces folded by the kernels merge into what the numpy path's pieces merge into, in any split."""
+    dt = DTYPES["F32"]
+    x = _payload(_sample("F32", 200_000, seed=3), "F32", 120_000, 40_000)
+    unit = 500
+    for cut in (unit * 100, unit * 240, unit * 399):
+        parts = []
+        for kernel in (True, False):
+            halves = []
+            for a, b in ((0, cut), (cut, x.size)):
+                chunks = [x[i : min(b, i + 7777)] for i in range(a, b, 7777)]
+                if kernel:
+                    acc = FeatureAcc(start=a, unit=unit)
+                    kern.pass1(chunks, dt, lambda n: None, acc)
+                else:
+                    acc = _numpy_features(chunks, dt, unit, start=a)
+                halves.append(acc)
+            parts.append(halves[0].merge(halves[1]))
+        _same_features(parts[0], parts[1])
+        assert parts[0].units == x.size // unit and parts[0].n == _numpy_features([x], dt, unit).n
+
+
+def test_merge_judges_the_partly_filled_window_of_the_first_piece():
+    dt = DTYPES["F32"]
+    x = _sample("F32", 100_000, seed=8, specials=False)
+    cut = 90_000  # the first piece ends 24,464 elements into its second window: the payload sits there
+    y = _payload(x, "F32", 70_000, cut - 70_000)
+    head = _numpy_features([y[:cut]], dt, 0)
+    tail = _numpy_features([y[cut:]], dt, 0, start=cut)
+    whole = head.merge(tail)
+    whole.flush_window()
+    assert whole.worst.start == features.WINDOW and whole.worst.judged > 10_000
+
+
+def test_distinct_live_and_plane_ones_equal_their_definitions():
+    rng = np.random.default_rng(5)
+    for a in (rng.integers(0, 50, 10_000).astype(np.uint32), rng.normal(size=3000), np.zeros(0), np.ones(1)):
+        assert np.array_equal(features.distinct(a), np.unique(a))
+    for name in FLOATS:
+        dt = DTYPES[name]
+        x = _sample(name, 5000, seed=6)
+        with np.errstate(all="ignore"):
+            v = widen(x, dt).astype(np.float64)
+        assert np.array_equal(features.live(x.view(dt.uint), dt), np.isfinite(v) & (v != 0))
+    t = rng.integers(0, 1000, 65536)
+    ones = [float(t.reshape(-1, 2, 1 << b)[:, 1, :].sum()) for b in range(16)]
+    assert features.plane_ones(t).tolist() == ones
+    assert features.plane_ones(t[:256]).tolist() == [
+        float(t[:256].reshape(-1, 2, 1 << b)[:, 1, :].sum()) for b in range(8)
+    ]
+
+
+@pytest.mark.parametrize("chunk_bytes, piece_bytes", [(4096, 1 << 30), (1000, 24_000), (1 << 20, 1 << 30)])
+def test_scan_features_same_with_and_without_jit(kern, tmp_path, chunk_bytes, piece_bytes):
+    p = _scan_model(tmp_path)
+    base = dict(chunk_bytes=chunk_bytes, piece_bytes=piece_bytes, workers=2, hash=False, detectors=False)
+    off = scan(p, ScanOptions(jit=False, **base))
+    on = scan(p, ScanOptions(jit=True, **base))
+    for t_off, t_on in zip(off.tensors, on.tensors):
+        assert (t_off.features is None) == (t_on.features is None), t_off.name
+        if t_off.features is None:
+            continue
+        a, b = t_on.features.to_json(), t_off.features.to_json()
+        assert a.keys() == b.keys()
+        for k, va in a.items():
+            vb = b[k]
+            if isinstance(va, float) and isinstance(vb, float):
+                assert va == pytest.approx(vb, rel=1e-6, abs=1e-9), (t_off.name, k)
+            else:
+                assert va == vb, (t_off.name, k)

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from inspector.core.dtypes import DType, widen
+from inspector.core.measure.stats import plane_ones
 
 #: Below this many non-zero elements, order and shape statistics are too noisy to judge a tensor by.
 MIN_ORDER = 512
@@ -60,6 +61,29 @@ WEIGHT_KINDS = ("dense", "conv", "embedding")
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
     # einsum, not np.dot: BLAS dot stalls for tens of ms under thread contention
     return float(np.einsum("i,i->", a, b))
+
+
+def distinct(a: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of ``a`` (no NaN): ``np.unique``'s answer by a sort, which is tens of times
+    faster than numpy 2's hash-based ``unique`` on a few thousand to a million values."""
+    s = np.sort(a.reshape(-1))
+    if s.size < 2:
+        return s
+    keep = np.empty(s.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
+def live(u: np.ndarray, dt: DType) -> np.ndarray:
+    """Mask of the finite non-zero values of a float type's raw integer view (no conversion to float)."""
+    a = u & np.array((1 << (dt.bits - 1)) - 1, dtype=u.dtype)
+    return (a != 0) & (a < np.array(((1 << dt.exponent_bits) - 1) << dt.mantissa_bits, dtype=u.dtype))
+
+
+def windowed(dt: DType) -> bool:
+    """Whether low-byte windows (and the distinct-value table) are measured for tensors of type ``dt``."""
+    return dt.itemsize >= 2 and dt.mantissa_bits >= 8
 
 
 def unit_of(shape: tuple[int, ...]) -> int:
@@ -157,6 +181,27 @@ class Features:
 # ------------------------------------------------------------------------------------------------ accumulate
 
 
+def score_window(counts: np.ndarray, lows: np.ndarray, start: int) -> Optional[_Window]:
+    """A low-byte window's uniformity (χ² of its non-zero low bytes; ``None`` below :data:`MIN_BITS` of them)."""
+    c = counts[1:].astype(np.float64)
+    t = float(c.sum())
+    if t < MIN_BITS:
+        return None
+    e = t / 255.0
+    chi2 = float(((c - e) ** 2).sum() / e)
+    z = (chi2 - 254.0) / math.sqrt(508.0)
+    pr = c[c > 0] / t
+    return _Window(
+        score=z,
+        start=int(start),
+        judged=int(t),
+        entropy=float(-(pr * np.log2(pr)).sum()),
+        chi_effect=math.sqrt(max(0.0, chi2 - 254.0) / t),
+        chi_z=z,
+        lows=np.asarray(lows)[np.asarray(lows) != 0].tobytes(),
+    )
+
+
 @dataclass
 class _Window:
     """The least uniform low-byte window seen so far."""
@@ -232,10 +277,31 @@ class FeatureAcc:
             self._units(x if all_finite else np.where(finite, x, 0.0))
         u = raw.view(dt.uint)
         self._levels(x, finite, all_finite)
-        if dt.itemsize >= 2 and dt.mantissa_bits >= 8:
-            self._dedup(u, x, finite)
+        if windowed(dt):
+            self._dedup(u, dt)
             self._windows(u)
         self.seen += m
+
+    def add_values(self, raw: np.ndarray, dt: DType) -> None:
+        """What :meth:`add` measures besides order, units and windows (distinct values, the distinct-value
+        table), for a caller that folds those itself (the compiled kernels); ``seen`` is left to that caller.
+        Costs nothing once the tensor is known to be no grid and to repeat no values (the usual case)."""
+        if raw.size == 0:
+            return
+        if windowed(dt) and (self.dedup is None or self.dedup):
+            self._dedup(raw.view(dt.uint), dt)
+        if self.levels is None:
+            return
+        with np.errstate(all="ignore"):
+            if self.levels.size == 0 and raw.size > 2 * GRID_PROBE:  # the probe of _levels, on a head only
+                head = widen(raw[: 2 * GRID_PROBE], dt).astype(np.float64, copy=False)
+                hv = head[np.isfinite(head)]
+                if hv.size > GRID_PROBE and distinct(hv[:GRID_PROBE]).size > GRID_LEVELS:
+                    self.levels = None
+                    return
+            x = widen(raw, dt).astype(np.float64, copy=False)
+            finite = np.isfinite(x)
+            self._levels(x, finite, bool(finite.all()))
 
     def _order(self, x: np.ndarray, finite: np.ndarray, all_finite: bool) -> None:
         xs = x[finite & (x != 0)] if not all_finite else x[x != 0]
@@ -347,21 +413,22 @@ class FeatureAcc:
             return
         v = x if all_finite else x[finite]
         if self.levels.size == 0 and v.size > GRID_PROBE:
-            if np.unique(v[:GRID_PROBE]).size > GRID_LEVELS:
+            if distinct(v[:GRID_PROBE]).size > GRID_LEVELS:
                 self.levels = None
                 return
-        merged = np.union1d(self.levels, np.unique(v))
+        merged = distinct(np.concatenate([self.levels, v]))
         self.levels = merged if merged.size <= GRID_LEVELS else None
 
-    def _dedup(self, u: np.ndarray, x: np.ndarray, finite: np.ndarray) -> None:
+    def _dedup(self, u: np.ndarray, dt: DType) -> None:
+        mask = live(u, dt)
         if self.dedup is None:  # decide from the first chunk whether the tensor repeats values
-            probe = u[finite & (x != 0)][:65536]
+            probe = u[mask][:65536]
             if probe.size:
-                self.dup_share = 1.0 - np.unique(probe).size / probe.size
+                self.dup_share = 1.0 - distinct(probe).size / probe.size
             self.dedup = self.dup_share >= DUPLICATE_PROBE
         if not self.dedup:
             return
-        vals = np.unique(u[finite & (x != 0)])
+        vals = distinct(u[mask])
         self.dedup_candidates += int(vals.size)
         low = (vals & 0xFFFF).astype(np.int64)
         t = np.bincount(low, minlength=65536)
@@ -397,30 +464,17 @@ class FeatureAcc:
         self.win_fill = 0
 
     def _close_window(self, counts: np.ndarray, lows: np.ndarray, start: int) -> None:
-        c = counts[1:].astype(np.float64)
-        t = float(c.sum())
-        if t < MIN_BITS:
-            return
-        e = t / 255.0
-        chi2 = float(((c - e) ** 2).sum() / e)
-        z = (chi2 - 254.0) / math.sqrt(508.0)
-        if z <= self.worst.score:
-            return
-        pr = c[c > 0] / t
-        self.worst = _Window(
-            score=z,
-            start=int(start),
-            judged=int(t),
-            entropy=float(-(pr * np.log2(pr)).sum()),
-            chi_effect=math.sqrt(max(0.0, chi2 - 254.0) / t),
-            chi_z=z,
-            lows=np.asarray(lows)[np.asarray(lows) != 0].tobytes(),
-        )
+        w = score_window(counts, lows, start)
+        if w is not None and w.score > self.worst.score:
+            self.worst = w
 
     # ------------------------------------------------------------------ merge
     def merge(self, o: FeatureAcc) -> FeatureAcc:
-        """Combine with the run that immediately follows this one in storage order."""
+        """Combine with the run that immediately follows this one in storage order. Windows do not straddle
+        runs: this run's last, partly filled window is judged here, the other's is carried on."""
+        self.flush_window()
         r = FeatureAcc(start=self.start, unit=self.unit, seen=self.seen + o.seen)
+        r.win_counts, r.win_lows, r.win_fill = o.win_counts, o.win_lows, o.win_fill
         r.n = self.n + o.n
         r.sxy, r.shead, r.stail, r.pairs = (
             self.sxy + o.sxy,
@@ -465,7 +519,7 @@ class FeatureAcc:
         if self.levels is None or o.levels is None:
             r.levels = None
         else:
-            lv = np.union1d(self.levels, o.levels)
+            lv = distinct(np.concatenate([self.levels, o.levels]))
             r.levels = lv if lv.size <= GRID_LEVELS else None
         r.dedup = bool(self.dedup or o.dedup) if (self.dedup is not None or o.dedup is not None) else None
         r.dup_share = self.dup_share if self.dedup is not None else o.dup_share
@@ -574,12 +628,7 @@ def _bits(
     if nonzero == 0 or not tables:
         return out
     # ones per plane over every element (zeros contribute none), as a share of the non-zero elements
-    ones: list[float] = []
-    for t in tables:
-        width = 8 if t.size == 256 else 16
-        for b in range(width):
-            ones.append(float(t.reshape(-1, 2, 1 << b)[:, 1, :].sum()))
-    p = np.asarray(ones[:m]) / nonzero
+    p = np.concatenate([plane_ones(t) for t in tables])[:m] / nonzero
     const = (p <= 0.0) | (p >= 1.0)
     k = 0
     while k < m and p[k] <= 0.0:
@@ -608,12 +657,12 @@ def _bits(
     top = m - UNIFORM_PLANES_BELOW if top_free is None else min(m - UNIFORM_PLANES_BELOW, top_free)
     free = [j for j in range(max(k, SKIP_PLANES), top) if not const[j]]
     if free:
-        flat = by_low.reshape(-1)
+        low_ones = plane_ones(by_low.reshape(-1))
         dev = []
         pj = []
         for j in free:
             if j < 16:
-                o = float(flat.reshape(-1, 2, 1 << j)[:, 1, :].sum()) / t
+                o = float(low_ones[j]) / t
             else:
                 o = p[j]
             pj.append(o)

@@ -27,14 +27,16 @@ from typing import Callable, Iterable, Mapping, Optional
 import numpy as np
 
 from inspector.core.dtypes import DType, widen
+from inspector.core.measure.features import MIN_BITS, PHASES, WINDOW, FeatureAcc, score_window, windowed
 from inspector.core.measure.stats import Moments, Pass1, _outer
 
 log = logging.getLogger(__name__)
 
-#: Bytes of one dtype a model must hold before a scan loads numba. Loading costs ≈ 0.6 s per process with
-#: numba's on-disk cache warm (≈ 2 s the very first time, compiling), which the kernels win back only from a few
-#: hundred MB on (the numpy path runs at ≈ 0.35 GB/s per thread, the kernels at ≈ 1.5 GB/s).
-JIT_MIN_BYTES = 256 << 20
+#: Bytes of one dtype a model must hold before a scan loads numba. Loading costs ≈ 0.45 CPU-s per process with
+#: numba's on-disk cache warm (several seconds the very first time, compiling); with the detector features in
+#: the pass, the kernels save ≈ 5 CPU-ms per MB over the numpy path (measured on 300 fp32 tensors of 0.87 MB),
+#: so they pay from ≈ 90 MB on.
+JIT_MIN_BYTES = 96 << 20
 ENV_NO_JIT = "MODEL_INSPECTOR_NO_JIT"
 
 #: dtype name -> (raw integer view, sign shift, |x| mask, +Inf bits)
@@ -317,21 +319,340 @@ def _k_hist(v, edges, denom, exact, tol, thr, counts, buf):  # pragma: no cover 
     return near
 
 
+# Detector features (see :mod:`.features`): one scalar loop over a chunk, in storage order
+
+# integer feature slots: the non-zero finite sequence (count, pairs, sign pairs), whether it has a last value;
+# within-unit pairs, whole units, elements folded, the run's unit and first element; the low-byte window
+_FN, _FPAIRS, _FPP, _FPH, _FPT, _FHAS, _FWP, _FUNITS, _FSEEN, _FUNIT, _FSTART, _FFILL, _FBSTART, _FWIN = range(14)
+# float feature slots
+_GSXY, _GSH, _GST, _GFIRST, _GLAST, _GWXY, _GWH, _GWT, _GUF, _GUL, _GUFL, _GOPEN, _GRAWL, _GBEST = range(14)
+
+
+def _k_close(wc, wl, bc, bl, fi, ff, start, min_bits, u, i, take):  # pragma: no cover - compiled
+    """Score the full low-byte window (counts ``wc``) starting at element ``start``: its bytes are ``wl``'s
+    first ones (carried from earlier chunks) followed by the low bytes of ``u[i:i + take]``. Keep it in
+    ``bc``/``bl`` when it is the least uniform so far (the score is :meth:`FeatureAcc._close_window`'s)."""
+    t = 0.0
+    for b in range(1, 256):
+        t += wc[b]
+    if t >= min_bits:
+        e = t / 255.0
+        chi2 = 0.0
+        for b in range(1, 256):
+            d = wc[b] - e
+            chi2 += d * d
+        z = (chi2 / e - 254.0) / math.sqrt(508.0)
+        if z > ff[_GBEST]:
+            ff[_GBEST] = z
+            fi[_FBSTART] = start
+            for b in range(256):
+                bc[b] = wc[b]
+            carried = bl.size - take
+            for j in range(carried):
+                bl[j] = wl[j]
+            for j in range(take):
+                bl[carried + j] = np.int64(u[i + j]) & 0xFF
+    for b in range(256):
+        wc[b] = 0
+
+
+def _k_live(u, abs_mask, inf_bits):  # pragma: no cover - compiled
+    """Whether every value of the chunk is finite and non-zero (vectorised)."""
+    bad = 0
+    for i in range(u.size):
+        a = np.int64(u[i]) & abs_mask
+        bad += (a == 0) | (a >= inf_bits)
+    return bad == 0
+
+
+def _k_lag(v):  # pragma: no cover - compiled with fastmath={"reassoc"}: finite values only
+    """Sum, lag-1 sum of products, positives and positive pairs of a chunk of finite values."""
+    x0 = np.float64(v[0])
+    s = x0
+    sxy = 0.0
+    npos = np.int64(x0 > 0)
+    pp = np.int64(0)
+    for i in range(1, v.size):
+        a = np.float64(v[i - 1])
+        b = np.float64(v[i])
+        s += b
+        sxy += a * b
+        npos += b > 0
+        pp += (a > 0) & (b > 0)
+    return s, sxy, npos, pp
+
+
+def _k_phases(v, ph, rs, rq, rc, rp):  # pragma: no cover - compiled
+    """Add a chunk of finite non-zero values to the phase sums, the first value at phase ``ph``; returns the
+    phase after the chunk. Whole blocks of phases run as one vectorised loop. (Counts per phase follow from the
+    number of values: :meth:`_FeatureState.into` fills them in.)"""
+    n = v.size
+    phases = PHASES  # a compile-time constant: the block loop below vectorises only with a known trip count
+    i = 0
+    while i < n and ph != 0:
+        x = np.float64(v[i])
+        rs[ph] += x
+        rq[ph] += x * x
+        rp[ph] += x > 0
+        ph = ph + 1 if ph + 1 < phases else 0
+        i += 1
+    while i + phases <= n:
+        for j in range(phases):
+            x = np.float64(v[i + j])
+            rs[j] += x
+            rq[j] += x * x
+            rp[j] += x > 0
+        i += phases
+    while i < n:
+        x = np.float64(v[i])
+        rs[ph] += x
+        rq[ph] += x * x
+        rp[ph] += x > 0
+        ph += 1
+        i += 1
+    return ph
+
+
+def _k_units_live(v, fi, ff, sxy_in, s):  # pragma: no cover - compiled
+    """Within-unit lag-1 sums and unit first/last sums of a chunk of finite values: the chunk's own lag-1 sums
+    (``sxy_in``, sum ``s``) less the pairs that cross a unit boundary, one step per unit."""
+    n = v.size
+    unit = fi[_FUNIT]
+    pos = fi[_FSEEN] % unit
+    x0 = np.float64(v[0])
+    wxy = sxy_in
+    wh = s - np.float64(v[n - 1])
+    wt = s - x0
+    wp = n - 1
+    if pos != 0:  # the chunk continues a unit: the pair across the chunk boundary is within it
+        prev = ff[_GRAWL]
+        wxy += prev * x0
+        wh += prev
+        wt += x0
+        wp += 1
+    uf = ff[_GUF]
+    ul = ff[_GUL]
+    ufl = ff[_GUFL]
+    openf = ff[_GOPEN]
+    units = fi[_FUNITS]
+    k = (unit - pos) % unit  # the first unit start in the chunk
+    if pos != 0 and k <= n:  # the unit left open by the previous chunk ends right before k
+        e = np.float64(v[k - 1])
+        ul += e
+        ufl += openf * e
+        units += 1
+    while k < n:
+        f = np.float64(v[k])
+        uf += f
+        openf = f
+        if k >= 1:
+            a = np.float64(v[k - 1])
+            wxy -= a * f
+            wh -= a
+            wt -= f
+            wp -= 1
+        end = k + unit - 1
+        if end < n:
+            e = np.float64(v[end])
+            ul += e
+            ufl += f * e
+            units += 1
+        k += unit
+    ff[_GWXY] += wxy
+    ff[_GWH] += wh
+    ff[_GWT] += wt
+    fi[_FWP] += wp
+    ff[_GUF] = uf
+    ff[_GUL] = ul
+    ff[_GUFL] = ufl
+    ff[_GOPEN] = openf
+    fi[_FUNITS] = units
+    ff[_GRAWL] = np.float64(v[n - 1])
+
+
+def _k_features(u, v, fi, ff, rs, rq, rc, rp, wc, wl, bc, bl, abs_mask, inf_bits, min_bits):  # pragma: no cover
+    """Fold one chunk (raw view ``u``, values ``v``) into a feature run's state: what
+    :meth:`FeatureAcc._order`, ``_units`` and ``_windows`` do with numpy, in one pass."""
+    n = u.size
+    if n > 1 and _k_live(u, abs_mask, inf_bits):
+        _k_features_live(v, fi, ff, rs, rq, rc, rp)
+    else:
+        _k_features_any(u, v, fi, ff, rs, rq, rc, rp, abs_mask, inf_bits)
+    if fi[_FWIN]:  # low-byte counts per window; bytes are kept only for a window still open after the chunk
+        size = wl.size
+        fill = fi[_FFILL]
+        base = fi[_FSTART] + fi[_FSEEN]
+        i = 0
+        while i < n:
+            take = min(size - fill, n - i)
+            for j in range(i, i + take):
+                wc[np.int64(u[j]) & 0xFF] += 1
+            fill += take
+            if fill == size:
+                _k_close(wc, wl, bc, bl, fi, ff, base + i + take - size, min_bits, u, i, take)
+                fill = 0
+            else:
+                for j in range(take):
+                    wl[fill - take + j] = np.int64(u[i + j]) & 0xFF
+            i += take
+        fi[_FFILL] = fill
+    fi[_FSEEN] += n
+
+
+def _k_features_live(v, fi, ff, rs, rq, rc, rp):  # pragma: no cover - compiled
+    """Order, phase and unit sums of a chunk whose values are all finite and non-zero (the usual chunk of
+    trained weights): vectorised sums instead of a scalar loop."""
+    n = v.size
+    s, sxy_in, npos, pp_in = _k_lag(v)
+    x0 = np.float64(v[0])
+    xl = np.float64(v[n - 1])
+    if fi[_FHAS]:
+        last = ff[_GLAST]
+        ff[_GSXY] += last * x0
+        ff[_GSH] += last
+        ff[_GST] += x0
+        fi[_FPAIRS] += 1
+        fi[_FPP] += (last > 0) and (x0 > 0)
+        fi[_FPH] += last > 0
+        fi[_FPT] += x0 > 0
+    else:
+        fi[_FHAS] = 1
+        ff[_GFIRST] = x0
+    ff[_GSXY] += sxy_in
+    ff[_GSH] += s - xl
+    ff[_GST] += s - x0
+    fi[_FPAIRS] += n - 1
+    fi[_FPP] += pp_in
+    fi[_FPH] += npos - (xl > 0)
+    fi[_FPT] += npos - (x0 > 0)
+    ff[_GLAST] = xl
+    _k_phases(v, fi[_FN] % rs.size, rs, rq, rc, rp)
+    fi[_FN] += n
+    if fi[_FUNIT] >= 1:
+        _k_units_live(v, fi, ff, sxy_in, s)
+
+
+def _k_features_any(u, v, fi, ff, rs, rq, rc, rp, abs_mask, inf_bits):  # pragma: no cover - compiled
+    """Order, phase and unit sums of any chunk (zeros, NaN, Inf among the values): one scalar loop."""
+    n = u.size
+    phases = rs.size
+    cnt = fi[_FN]
+    ph = cnt % phases
+    has = fi[_FHAS]
+    pairs = fi[_FPAIRS]
+    pp = fi[_FPP]
+    phd = fi[_FPH]
+    ptl = fi[_FPT]
+    last = ff[_GLAST]
+    sxy = ff[_GSXY]
+    sh = ff[_GSH]
+    st = ff[_GST]
+    unit = fi[_FUNIT]
+    seen = fi[_FSEEN]
+    pos = seen % unit if unit >= 1 else 0
+    wp = fi[_FWP]
+    units = fi[_FUNITS]
+    wxy = ff[_GWXY]
+    wh = ff[_GWH]
+    wt = ff[_GWT]
+    uf = ff[_GUF]
+    ul = ff[_GUL]
+    ufl = ff[_GUFL]
+    openf = ff[_GOPEN]
+    prev = ff[_GRAWL]
+    for i in range(n):
+        a = np.int64(u[i]) & abs_mask
+        fin = a < inf_bits
+        x = np.float64(v[i])
+        if fin and a != 0:
+            xp = x > 0
+            if has:
+                sxy += last * x
+                sh += last
+                st += x
+                pairs += 1
+                lp = last > 0
+                pp += lp and xp
+                phd += lp
+                ptl += xp
+            else:
+                has = 1
+                ff[_GFIRST] = x
+            rs[ph] += x
+            rq[ph] += x * x
+            rp[ph] += xp
+            ph += 1
+            if ph == phases:
+                ph = 0
+            cnt += 1
+            last = x
+        if unit >= 1:
+            xu = x if fin else 0.0
+            if pos == 0:
+                uf += xu
+                openf = xu
+            else:
+                wxy += prev * xu
+                wh += prev
+                wt += xu
+                wp += 1
+            if pos == unit - 1:
+                ul += xu
+                ufl += openf * xu
+                units += 1
+                pos = 0
+            else:
+                pos += 1
+            prev = xu
+    fi[_FN] = cnt
+    fi[_FHAS] = has
+    fi[_FPAIRS] = pairs
+    fi[_FPP] = pp
+    fi[_FPH] = phd
+    fi[_FPT] = ptl
+    ff[_GLAST] = last
+    ff[_GSXY] = sxy
+    ff[_GSH] = sh
+    ff[_GST] = st
+    fi[_FWP] = wp
+    fi[_FUNITS] = units
+    ff[_GWXY] = wxy
+    ff[_GWH] = wh
+    ff[_GWT] = wt
+    ff[_GUF] = uf
+    ff[_GUL] = ul
+    ff[_GUFL] = ufl
+    ff[_GOPEN] = openf
+    ff[_GRAWL] = prev
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Loading, and the choice between kernels and numpy
 
 
 class _Compiled:
-    def __init__(self, pass1: Callable, pass2: Callable, widen: Callable) -> None:
+    def __init__(self, pass1: Callable, pass2: Callable, widen: Callable, features: Callable) -> None:
         self.pass1 = pass1
         self.pass2 = pass2
         self.widen = widen
+        self.features = features
 
 
-_PLAIN = ("_k_tables", "_k_ints", "_k_general", "_k_codes", "_k_widen")
+_PLAIN = (
+    "_k_tables",
+    "_k_ints",
+    "_k_general",
+    "_k_codes",
+    "_k_widen",
+    "_k_close",
+    "_k_live",
+    "_k_phases",
+    "_k_units_live",
+    "_k_features_any",
+)
 #: pure arithmetic on values already known finite: the reduction order may change (vectorised partial sums)
-_REASSOC = ("_k_sum", "_k_moments")
-_DRIVERS = ("_k_pass1", "_k_hist")
+_REASSOC = ("_k_sum", "_k_moments", "_k_lag")
+_DRIVERS = ("_k_pass1", "_k_hist", "_k_features_live", "_k_features")
 
 _lock = threading.Lock()
 _compiled: Optional[_Compiled] = None
@@ -358,7 +679,7 @@ def load() -> Optional[_Compiled]:
             for name in _PLAIN + _REASSOC + _DRIVERS:  # callees before callers: they bind by global name
                 fm: set[str] | bool = {"reassoc"} if name in _REASSOC else False
                 g[name] = njit(cache=True, nogil=True, error_model="numpy", fastmath=fm)(g[name])
-            _compiled = _Compiled(g["_k_pass1"], g["_k_hist"], g["_k_widen"])
+            _compiled = _Compiled(g["_k_pass1"], g["_k_hist"], g["_k_widen"], g["_k_features"])
         except Exception as e:  # ImportError, or a numba that cannot work here (frozen app, no cache dir)
             log.info("numba kernels unavailable, using numpy: %s", e)
             _failed = True
@@ -395,20 +716,34 @@ class Kernels:
     def covers(self, dt: DType) -> bool:
         return dt.name in self.names
 
-    def pass1(self, chunks: Iterable[np.ndarray], dt: DType, tick: Callable[[int], None]) -> Pass1:
+    def pass1(
+        self,
+        chunks: Iterable[np.ndarray],
+        dt: DType,
+        tick: Callable[[int], None],
+        features: Optional[FeatureAcc] = None,
+    ) -> Pass1:
         """Pass-1 accumulators of a run of chunks (raw storage), equal to merging
-        :func:`~.stats.pass1_chunk` over them."""
+        :func:`~.stats.pass1_chunk` over them. ``features``: a fresh accumulator that the same chunks are
+        folded into, as :meth:`FeatureAcc.add` would fold them, while each chunk is in cache."""
         view, sign_shift, abs_mask, inf_bits = _LAYOUT[dt.name]
         tables = np.zeros((dt.itemsize // 2, 65536), dtype=np.int64)
         ist = np.zeros(14, dtype=np.int64)
         fst = np.zeros(9, dtype=np.float64)
         k = self._k.pass1
+        kf = self._k.features
+        fs = _FeatureState(features, dt) if features is not None else None
         values = self._values(dt)
         for raw in chunks:
             u = raw.view(view)
             v = values(raw)
             k(u, v, tables, ist, fst, sign_shift, abs_mask, inf_bits)
+            if fs is not None and features is not None:
+                kf(u, v, *fs.arrays, abs_mask, inf_bits, MIN_BITS)
+                features.add_values(raw, dt)
             tick(raw.nbytes)
+        if fs is not None and features is not None:
+            fs.into(features)
         _warm.add(dt.name)
         return _to_pass1(ist, fst, tables, dt)
 
@@ -467,6 +802,60 @@ class Kernels:
 _F16_LUT = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
 
 
+class _FeatureState:
+    """A feature run's state as the arrays ``_k_features`` updates, and back into a :class:`FeatureAcc`."""
+
+    def __init__(self, acc: FeatureAcc, dt: DType) -> None:
+        if acc.seen:
+            raise ValueError("the kernels fold chunks into a fresh feature accumulator only")
+        fi = np.zeros(14, dtype=np.int64)
+        ff = np.zeros(14, dtype=np.float64)
+        fi[_FUNIT] = acc.unit
+        fi[_FSTART] = acc.start
+        fi[_FBSTART] = -1
+        win = windowed(dt)
+        fi[_FWIN] = win
+        ff[_GBEST] = -math.inf
+        size = WINDOW if win else 1
+        self.arrays = (
+            fi,
+            ff,
+            np.zeros(PHASES),
+            np.zeros(PHASES),
+            np.zeros(PHASES, dtype=np.int64),
+            np.zeros(PHASES, dtype=np.int64),
+            np.zeros(256, dtype=np.int64),
+            np.zeros(size, dtype=np.uint8),
+            np.zeros(256, dtype=np.int64),
+            np.zeros(size, dtype=np.uint8),
+        )
+
+    def into(self, acc: FeatureAcc) -> None:
+        fi, ff, rs, rq, rc, rp, wc, wl, bc, bl = self.arrays
+        acc.seen = int(fi[_FSEEN])
+        acc.n = int(fi[_FN])
+        acc.sxy, acc.shead, acc.stail = float(ff[_GSXY]), float(ff[_GSH]), float(ff[_GST])
+        acc.pairs = int(fi[_FPAIRS])
+        acc.pos_pairs, acc.pos_head, acc.pos_tail = int(fi[_FPP]), int(fi[_FPH]), int(fi[_FPT])
+        if fi[_FHAS]:
+            acc.first, acc.last = float(ff[_GFIRST]), float(ff[_GLAST])
+        # the phase counts follow from the count alone: phases are positions in the non-zero sequence
+        n, phases = acc.n, rc.size
+        rc[:] = n // phases + (np.arange(phases) < n % phases)
+        acc.rsum, acc.rsq, acc.rcnt, acc.rpos = rs, rq, rc, rp
+        acc.wxy, acc.whead, acc.wtail = float(ff[_GWXY]), float(ff[_GWH]), float(ff[_GWT])
+        acc.wpairs, acc.units = int(fi[_FWP]), int(fi[_FUNITS])
+        acc.ufirst, acc.ulast, acc.ufl = float(ff[_GUF]), float(ff[_GUL]), float(ff[_GUFL])
+        acc.open_first, acc.raw_last = float(ff[_GOPEN]), float(ff[_GRAWL])
+        fill = int(fi[_FFILL])
+        if fill:
+            acc.win_counts, acc.win_lows, acc.win_fill = wc.copy(), [wl[:fill].copy()], fill
+        if fi[_FBSTART] >= 0:
+            w = score_window(bc, bl, int(fi[_FBSTART]))
+            if w is not None:
+                acc.worst = w
+
+
 def histogram_from_table(
     table: np.ndarray, dt: DType, edges: np.ndarray, span: tuple[float, float], thr: float
 ) -> tuple[np.ndarray, int]:
@@ -516,18 +905,16 @@ def _boundary_tol(edges: np.ndarray, denom: float) -> Optional[float]:
     return tol if tol < 0.125 else None
 
 
-_TOP: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-
-def _top_masks(dt: DType) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Masks over the top 16-bit lane's patterns: sign set, finite and sign clear, exponent zero."""
-    if dt.name not in _TOP:
-        inf_bits = _LAYOUT[dt.name][3]
-        e16 = inf_bits >> (dt.bits - 16)
-        idx = np.arange(65536, dtype=np.int64)
-        expo = idx & e16
-        _TOP[dt.name] = (idx >= 0x8000, (idx < 0x8000) & (expo != e16), expo == 0)
-    return _TOP[dt.name]
+def _top_counts(top: np.ndarray, dt: DType) -> tuple[int, int, int]:
+    """From the top 16-bit lane's pattern table: values with the sign set, finite values with the sign clear,
+    values with a zero exponent. The exponent field sits right below the sign, so each is one or two runs of
+    consecutive patterns: +finite [0, e16), exponent zero [0, m16] and [0x8000, 0x8000 + m16]."""
+    e16 = _LAYOUT[dt.name][3] >> (dt.bits - 16)  # the exponent field within the top lane
+    m16 = 0x7FFF - e16  # the mantissa bits within the top lane
+    negatives = int(top[0x8000:].sum())
+    positive_finite = int(top[:e16].sum())
+    exp0 = int(top[: m16 + 1].sum()) + int(top[0x8000 : 0x8000 + m16 + 1].sum())
+    return negatives, positive_finite, exp0
 
 
 def _from_key(key: int, dt: DType) -> float:
@@ -542,9 +929,7 @@ def _to_pass1(ist: np.ndarray, fst: np.ndarray, tables: np.ndarray, dt: DType) -
     if n == 0:
         return Pass1()
     # counts that the top lane's pattern table holds already
-    neg_m, pos_m, exp0_m = _top_masks(dt)
-    top = tables[-1]
-    negatives = int(top[neg_m].sum())
+    negatives, positive_finite, exp0 = _top_counts(tables[-1], dt)
     zero = int(ist[_ZERO])
     nf = int(ist[_NF])
     s0, sl = int(ist[_SIGN0]), int(ist[_SIGNL])
@@ -554,8 +939,8 @@ def _to_pass1(ist: np.ndarray, fst: np.ndarray, tables: np.ndarray, dt: DType) -
         nan=int(ist[_NAN]),
         inf=int(ist[_INF]),
         zero=zero,
-        subnormal=int(top[exp0_m].sum()) - zero,
-        positive=int(top[pos_m].sum()) - int(ist[_ZP]),
+        subnormal=exp0 - zero,
+        positive=positive_finite - int(ist[_ZP]),
         min=_from_key(kmin, dt) if nf else math.inf,
         max=_from_key(kmax, dt) if nf else -math.inf,
         moments=Moments(nf, float(fst[_MEAN]), float(fst[_M2]), float(fst[_M3]), float(fst[_M4])) if nf else Moments(),

@@ -230,9 +230,10 @@ def _p1(
     unit: int = 0,
 ) -> tuple[Pass1, Optional[FeatureAcc]]:
     acc = FeatureAcc(start=start, unit=unit) if opts.features and ref.dtype.is_float else None
-    chunks = _with_features(iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel), acc, ref.dtype)
+    raw = iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel)
     if kern is not None and kern.covers(ref.dtype):
-        return kern.pass1(chunks, ref.dtype, tick), acc
+        return kern.pass1(raw, ref.dtype, tick, acc), acc
+    chunks = _with_features(raw, acc, ref.dtype)
     p = Pass1()
     for chunk in chunks:
         p = p.merge(pass1_chunk(chunk, ref.dtype))

@@ -362,19 +362,25 @@ def _bit_tables(u: np.ndarray, dt: DType) -> list[np.ndarray]:
     return [np.bincount(lanes[:, i], minlength=65536) for i in range(k)]
 
 
-def bit_ones(tables: list[np.ndarray], count: int) -> tuple[float, ...]:
-    """P(bit = 1) for every bit of the raw view, bit 0 first, from the lane pattern tables.
+def plane_ones(t: np.ndarray) -> np.ndarray:
+    """Counts of ones in each bit plane (lowest first) of the values a pattern table of 2^k entries counts:
+    the table is folded in halves, so the whole takes two passes' worth of additions instead of k."""
+    k = int(t.size).bit_length() - 1
+    out = np.empty(k, dtype=np.float64)
+    cur = t
+    for b in range(k - 1, -1, -1):
+        half = cur.size // 2
+        out[b] = float(cur[half:].sum())
+        cur = cur[:half] + cur[half:]
+    return out
 
-    Patterns with bit b set are the second half of every block of 2^(b+1) consecutive patterns; summing them
-    by reshaping avoids a BLAS product, which stalled for tens of ms under thread contention.
-    """
+
+def bit_ones(tables: list[np.ndarray], count: int) -> tuple[float, ...]:
+    """P(bit = 1) for every bit of the raw view, bit 0 first, from the lane pattern tables (exact counts; no
+    BLAS product, which stalled for tens of ms under thread contention)."""
     if not count:
         return ()
-    out: list[float] = []
-    for t in tables:
-        for b in range(8 if t.size == 256 else 16):
-            out.append(float(t.reshape(-1, 2, 1 << b)[:, 1, :].sum()) / count)
-    return tuple(out)
+    return tuple(float(c) / count for t in tables for c in plane_ones(t))
 
 
 def low_byte_counts(tables: list[np.ndarray]) -> np.ndarray:
