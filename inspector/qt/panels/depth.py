@@ -21,7 +21,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from inspector.core.measure.scan import TensorScan
+from inspector.core.measure import TensorScan
 from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
 from inspector.qt.panels.module_tree import natural_key

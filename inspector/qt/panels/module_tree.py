@@ -17,7 +17,7 @@ from PySide6.QtGui import QBrush, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
 from inspector.core.formats import ModelFile
-from inspector.core.judge.findings import SEVERITIES, Finding
+from inspector.core.judge import SEVERITIES, Finding
 from inspector.qt.document import ModelDocument
 from inspector.qt.plotting import SEVERITY_COLORS, SEVERITY_ROWS
 
