@@ -166,10 +166,11 @@ def _run(units: list[Unit], options: FleetOptions, out: Path, progress: Optional
         with runner, _closing(journal):
             if options.dask:
                 run.jobs = runner.workers
-            to_scan = misses
-            if cache.has_keys():  # changed or new files: their content may still be known (moved, touched)
-                to_scan = []
-                for task, res in runner.run(tasks(misses, "hash")):
+            # changed or new files: their content may still be known (moved, touched); hash those that could be
+            to_scan = [u for u in misses if not cache.may_hold(u.watch, u.nbytes)]
+            to_hash = [u for u in misses if cache.may_hold(u.watch, u.nbytes)]
+            if to_hash:
+                for task, res in runner.run(tasks(to_hash, "hash")):
                     u = by_id[task.id]
                     run.hashed += 1
                     if "sha256" not in res:  # could not even open it: that is its result

@@ -307,6 +307,7 @@ class Cache:
         self.options = options
         self._by_stat: dict[str, Entry] = {}
         self._by_key: dict[str, Entry] = {}
+        self._sizes: set[int] = set()
         suffix = f":{__version__}:{options}:{fingerprint}"
         for entry in entries:
             f = entry.doc["fleet"]
@@ -316,6 +317,8 @@ class Cache:
                 continue
             if f.get("stat"):
                 self._by_stat[json.dumps(f["stat"])] = entry
+                if len(f["stat"]) == 1:
+                    self._sizes.add(int(f["stat"][0][1]))
             key = f.get("key")
             if isinstance(key, str) and key.endswith(suffix):
                 self._by_key[key] = entry
@@ -323,8 +326,10 @@ class Cache:
     def by_stat(self, signature: Optional[list[list[Any]]]) -> Optional[Entry]:
         return None if signature is None else self._by_stat.get(json.dumps(signature))
 
-    def has_keys(self) -> bool:
-        return bool(self._by_key)
+    def may_hold(self, watch: Sequence[str], nbytes: int) -> bool:
+        """Whether hashing a changed model could find its content here: a single file of a size no cached file
+        had cannot (a new model is then scanned at once, its bytes read once, not hashed first)."""
+        return bool(self._by_key) and (len(watch) != 1 or nbytes in self._sizes)
 
     def by_key(self, key: str) -> Optional[Entry]:
         return self._by_key.get(key)

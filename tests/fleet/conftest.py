@@ -21,15 +21,15 @@ HOSTILE_PICKLE = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02
 NEEDS_CODE_PICKLE = b"\x80\x02cmymodule\nMyNet\nq\x00)\x81q\x01."
 
 
-def write_clean(path: Path, seed: int) -> Path:
+def write_clean(path: Path, seed: int, shape: tuple[int, int] = (64, 32)) -> Path:
     from safetensors.numpy import save_file
 
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(
         {
-            "fc1.weight": rng.normal(0, 0.05, (64, 32)).astype(np.float32),
-            "fc1.bias": rng.normal(0, 0.01, 64).astype(np.float32),
+            "fc1.weight": rng.normal(0, 0.05, shape).astype(np.float32),
+            "fc1.bias": rng.normal(0, 0.01, shape[0]).astype(np.float32),
         },
         str(path),
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from inspector.core.pipeline import ScanOptions, scan
 from inspector.fleet import ERROR_SCHEMA, FleetOptions, discover, run_batch, summarize
-from tests.fleet.conftest import FLEET_IDS
+from tests.fleet.conftest import FLEET_IDS, write_clean
 
 
 def by_rel(docs, root: Path) -> dict:
@@ -61,13 +61,14 @@ def test_rerun_reuses_unchanged_moved_and_touched_models_and_rescans_changed_one
     blob = bytearray(changed.read_bytes())
     blob[-1] ^= 0x01  # one bit of one weight
     changed.write_bytes(bytes(blob))
+    write_clean(fleet / "new" / "bigger.safetensors", 99, shape=(96, 32))  # a size no cached file has: not hashed
     third = run_batch(discover([fleet]), FleetOptions(out=out, jobs=1))
-    assert third.scanned == 1 and third.hashed == 3
+    assert third.scanned == 2 and third.hashed == 3
     docs = by_rel(third.docs, fleet)
     assert not docs["clean-2.safetensors"]["fleet"].get("cached")
     assert docs["renamed.safetensors"]["fleet"]["cached"]
     assert docs["renamed.safetensors"]["model"]["path"].endswith("renamed.safetensors")
-    assert len(lines(out)) == len(FLEET_IDS)  # compacted to exactly this run's models
+    assert len(lines(out)) == len(FLEET_IDS) + 1  # compacted to exactly this run's models
 
 
 def test_other_options_do_not_reuse_results(fleet, tmp_path):

@@ -78,6 +78,7 @@ def test_a_worker_killed_mid_batch_costs_no_result(tmp_path):
             return
         last = json.loads((out / "results.jsonl").read_text().splitlines()[-1])
         killed.append(last["fleet"]["worker_pid"])
+        assert killed[0] not in (os.getpid(), os.getppid())
         os.kill(killed[0], signal.SIGKILL)  # the pool breaks with every model in flight
 
     run = run_batch(discover([root]), FleetOptions(out=out, jobs=2), progress=kill_a_worker)
