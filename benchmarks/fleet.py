@@ -55,7 +55,7 @@ def make_fleet(root: Path, small: int, big: int, big_mb: int, seed: int = 0) -> 
     try:
         import torch
     except ImportError:  # safetensors only
-        torch = None
+        torch = None  # type: ignore[assignment]
     demo = [resource_path("demo", n) for n in ("mlp-lsb-raw-b16.safetensors", "mlp-sgn-l100.safetensors")]
     for i in range(small):
         folder = root / "small" / f"org{i % 20:02d}"
