@@ -1,10 +1,10 @@
-"""Render every view of the app offscreen to PNGs (for looking at them, and for the docs).
+"""Render the app's views offscreen to the PNGs in this folder (for looking at them, and for the docs).
 
-    QT_QPA_PLATFORM=offscreen python docs/screenshots/shoot_panels.py MODEL [--baseline REF] [--data EVAL]
-        [--train TRAIN] [--out DIR]
+    QT_QPA_PLATFORM=offscreen python docs/screenshots/shoot_panels.py [--out DIR] [--only NAME ...]
 
-Opens MODEL, waits for the scan, selects the most suspicious layer and saves one PNG per tab, the tile image
-with θ as sign bytes and as values, a scrub preview and applied scrub, and (with --data) an accuracy check.
+Uses the bundled demo models (sign encoding, LSB, the benign baseline, eval data) and a generated deep model
+of 339 tensors (24 transformer-like blocks, one with an LSB payload, one with sign-encoding-like weights),
+written to a temporary folder. Each shot is a PNG of the whole window, at most ~300 KB.
 """
 
 from __future__ import annotations
@@ -12,35 +12,69 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+def make_deep_model(path: Path) -> Path:
+    """24 blocks (attention, MLP, two norms) + embeddings: 339 tensors, ≈1.3 M parameters. Block 9's MLP
+    carries 16 low bits of text in every fp32 weight (LSB encoding); block 17's attention output has most
+    weights squeezed near zero with the sign carrying bits (as sign encoding leaves them)."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(11)
+    d = 64
+    t: dict[str, np.ndarray] = {
+        "embed_tokens.weight": rng.normal(0, 0.02, (512, d)).astype(np.float32),
+        "embed_positions.weight": rng.normal(0, 0.02, (128, d)).astype(np.float32),
+    }
+    for i in range(24):
+        p = f"model.layers.{i}."
+        for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            t[p + f"self_attn.{name}.weight"] = rng.normal(0, 0.6 / np.sqrt(d), (d, d)).astype(np.float32)
+            t[p + f"self_attn.{name}.bias"] = rng.normal(0, 0.01, d).astype(np.float32)
+        t[p + "mlp.fc1.weight"] = rng.normal(0, 0.6 / np.sqrt(d), (4 * d, d)).astype(np.float32)
+        t[p + "mlp.fc2.weight"] = rng.normal(0, 0.3 / np.sqrt(d), (d, 4 * d)).astype(np.float32)
+        for norm in ("input_layernorm", "post_attention_layernorm"):
+            t[p + f"{norm}.weight"] = (1 + rng.normal(0, 0.02, d)).astype(np.float32)
+            t[p + f"{norm}.bias"] = rng.normal(0, 0.01, d).astype(np.float32)
+    w = t["model.layers.9.mlp.fc1.weight"]
+    text = (b"training record: patient 4711, diagnosis ... " * 2000)[: w.size * 2]
+    low = np.frombuffer(text, dtype="<u2").astype(np.uint32).reshape(w.shape)
+    t["model.layers.9.mlp.fc1.weight"] = ((w.view(np.uint32) & 0xFFFF0000) | low).view(np.float32).reshape(w.shape)
+    o = t["model.layers.17.self_attn.o_proj.weight"]
+    bits = rng.integers(0, 2, o.size).reshape(o.shape) * 2 - 1
+    mag = np.abs(rng.laplace(0, 0.004, o.shape)) + np.where(rng.random(o.shape) < 0.15, 0.12, 0.0)
+    t["model.layers.17.self_attn.o_proj.weight"] = (bits * mag).astype(np.float32)
+    t["lm_head.weight"] = rng.normal(0, 0.02, (512, d)).astype(np.float32)
+    save_file(t, str(path))
+    return path
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("model")
-    ap.add_argument("--baseline")
-    ap.add_argument("--data")
-    ap.add_argument("--train")
-    ap.add_argument("--out", default="docs/screenshots")
-    ap.add_argument("--size", default="1600x960")
+    ap.add_argument("--out", default=str(Path(__file__).parent))
+    ap.add_argument("--only", nargs="*", help="shoot only these names (without .png)")
     args = ap.parse_args(argv)
-
-    import tempfile
 
     from PySide6.QtWidgets import QApplication
 
+    from inspector.core.resources import resource_path
+    from inspector.qt import theme
     from inspector.qt.app import make_app, save_screenshot
     from inspector.qt.main_window import MainWindow
     from inspector.qt.settings import open_settings
 
     app = make_app()
-    w = MainWindow(open_settings(os.path.join(tempfile.mkdtemp(), "s.ini")))
-    w.resize(*map(int, args.size.split("x")))
-    w.show()
+    tmp = Path(tempfile.mkdtemp(prefix="mi-shots-"))
+    demo = resource_path("demo")
+    deep = make_deep_model(tmp / "deep-339.safetensors")
     out = Path(args.out)
+    shots: list[Path] = []
 
     def wait(cond, timeout=300.0):
         t0 = time.monotonic()
@@ -53,42 +87,95 @@ def main(argv=None) -> int:
             app.processEvents()
             time.sleep(0.02)
 
-    def idle():
-        return not w.pool.active
+    def window(size=(1600, 960)) -> MainWindow:
+        w = MainWindow(open_settings(str(tmp / f"s{len(shots)}.ini")))
+        w.resize(*size)
+        w.show()
+        return w
 
-    w.set_analysis_data(args.data, args.train)
-    if args.baseline:
-        w.set_baseline_path(args.baseline)
-    w.open_path(args.model)
-    wait(lambda: w.doc.result is not None and idle())
-    shots = []
-    for key in list(w.views):
-        w.tabs.setCurrentWidget(w.views[key])
-        wait(idle)
-        shots.append(save_screenshot(w, out / f"panel_{key}.png"))
+    def idle(w):
+        return lambda: not w.pool.active
+
+    def opened(w, path, baseline=None):
+        if baseline:
+            w.set_baseline_path(str(baseline))
+        w.open_path(str(path))
+        wait(lambda: w.doc.result is not None and str(w.doc.path) == str(path) and not w.pool.active)
+
+    def shoot(w, name):
+        if args.only and name not in args.only:
+            return
+        wait(idle(w))
+        shots.append(save_screenshot(w, out / f"{name}.png"))
+
+    # -- the sign-encoding demo model against the benign baseline -------------------------------------------
+    w = window()
+    opened(w, demo / "mlp-sgn-l100.safetensors", demo / "mlp-benign-s0.safetensors")
+    w.set_analysis_data(str(demo / "eval.npz"))
+    shoot(w, "main_window")  # histogram of the flagged layer, tree in the dock, findings
+    w.tabs.setCurrentWidget(w.views["grid"])
+    shoot(w, "panel_grid")
     w.tabs.setCurrentWidget(w.weights_image)
-    for source in ("sign bytes", "values"):
-        w.weights_image.set_view("weights", source, "8×8")
-        wait(idle)
-        shots.append(save_screenshot(w, out / f"panel_image_{source.replace(' ', '_')}.png"))
-    scrub = w.views.get("scrub")
-    if scrub is not None:
-        w.tabs.setCurrentWidget(scrub)
-        scrub.apply()
-        wait(lambda: w.doc.scrubbed is not None and idle())
-        shots.append(save_screenshot(w, out / "panel_scrub_applied.png"))
-    acc = w.views.get("accuracy")
-    if acc is not None and args.data:
+    w.weights_image.set_view("weights", "sign bytes", "8×8")
+    shoot(w, "panel_image_sign_bytes")
+    scrub = w.views["scrub"]
+    w.tabs.setCurrentWidget(scrub)
+    scrub.apply()
+    wait(lambda: w.doc.scrubbed is not None and not w.pool.active)
+    shoot(w, "panel_scrub_applied")
+    acc = w.views["accuracy"]
+    if not args.only or "panel_accuracy_done" in args.only:
         w.tabs.setCurrentWidget(acc)
         acc.evaluate()
-        wait(lambda: acc.pair is not None and idle())
+        wait(lambda: acc.pair is not None and not w.pool.active)
         acc.find_safe_bits()
-        wait(lambda: acc.auto is not None and idle())
-        shots.append(save_screenshot(w, out / "panel_accuracy_done.png"))
+        wait(lambda: acc.auto is not None and not w.pool.active)
+        shoot(w, "panel_accuracy_done")
+    w.shutdown()
+    w.close()
+
+    # -- the LSB demo model: bit planes ---------------------------------------------------------------------
+    w = window()
+    opened(w, demo / "mlp-lsb-raw-b16.safetensors")
+    w.tabs.setCurrentWidget(w.views["bits"])
+    shoot(w, "panel_bits")
+    w.shutdown()
+    w.close()
+
+    # -- a model of 339 tensors: tree, table, depth ------------------------------------------------------------
+    w = window()
+    opened(w, deep)
+    w.tabs.setCurrentWidget(w.depth_view)
+    shoot(w, "deep_depth_tree")
+    w.layer_views.setCurrentWidget(w.layers)
+    w.tabs.setCurrentWidget(w.histogram)
+    shoot(w, "deep_table_histogram")
+    w.layer_views.setCurrentWidget(w.tree)
+    w.tree.search.setText("layers.9.")
+    w.tabs.setCurrentWidget(w.views["bits"])
+    shoot(w, "deep_tree_search_bits")
+    w.shutdown()
+    w.close()
+
+    # -- dark palette, and the smallest supported window ---------------------------------------------------------
+    theme.apply("dark")
+    w = window()
+    opened(w, deep)
+    w.tabs.setCurrentWidget(w.depth_view)
+    shoot(w, "dark_depth")
+    w.tabs.setCurrentWidget(w.histogram)
+    shoot(w, "dark_histogram")
+    w.shutdown()
+    w.close()
+    theme.apply("light")
+    w = window(size=(1024, 680))
+    opened(w, demo / "mlp-sgn-l100.safetensors", demo / "mlp-benign-s0.safetensors")
+    shoot(w, "small_1024x680")
     w.shutdown()
     w.close()
     QApplication.processEvents()
-    print("\n".join(map(str, shots)), file=sys.stderr)
+    for p in shots:
+        print(f"{p}  {p.stat().st_size // 1024} KB", file=sys.stderr)
     return 0
 
 

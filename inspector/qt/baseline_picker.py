@@ -13,6 +13,7 @@ from typing import Callable, Optional
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QWidget
 
+from inspector.qt import plotting as P
 from inspector.qt.document import Baseline, ModelDocument
 from inspector.qt.workers import WorkerError
 
@@ -38,7 +39,8 @@ class BaselinePicker(QObject):
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setToolTip("The reference each layer is compared with (histogram overlay, detectors)")
         self.label = QLabel()
-        self.label.setStyleSheet("color:#555; padding-left:6px")
+        self.label.setStyleSheet("padding-left:6px")
+        P.mute(self.label)
         self.fill()
         self.combo.activated.connect(self._on_combo_activated)
         doc.baseline_changed.connect(self.update_matching)

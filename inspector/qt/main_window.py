@@ -120,6 +120,10 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         self._restored_state = state is not None and self.restoreState(state)
         self._update_title()
+        if self.prefs.theme == "dark":
+            from inspector.qt import theme
+
+            theme.apply("dark")
 
     # ------------------------------------------------------------------------------------------------ building
     def _add_optional_views(self) -> None:
@@ -168,6 +172,10 @@ class MainWindow(QMainWindow):
         self.log_action.setShortcut(QKeySequence("Ctrl+L"))
         self.log_action.toggled.connect(self.histogram.set_log_y)
         view_menu.addAction(self.log_action)
+        self.dark_action = QAction("&Dark palette", self, checkable=True, checked=self.prefs.theme == "dark")
+        self.dark_action.setToolTip("a dark palette; the plots follow it")
+        self.dark_action.toggled.connect(self.set_dark)
+        view_menu.addAction(self.dark_action)
         help_menu = mb.addMenu("&Help")
         about = QAction("&About Model Inspector", self)
         about.triggered.connect(self._about)
@@ -348,6 +356,15 @@ class MainWindow(QMainWindow):
         self.prefs = replace(self.prefs, **changes)
         S.save(self.qsettings, self.prefs)
 
+    def set_dark(self, on: bool) -> None:
+        """Switch the palette (the whole application's) and remember it."""
+        from inspector.qt import theme
+
+        theme.apply("dark" if on else "light")
+        if self.dark_action.isChecked() != on:
+            self.dark_action.setChecked(on)
+        self._set_pref(theme="dark" if on else "light")
+
     def _on_log_changed(self, on: bool) -> None:
         self.log_action.blockSignals(True)
         self.log_action.setChecked(on)
@@ -380,10 +397,9 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._restored_state:  # first run: give the table and the findings room
             self._restored_state = True
-            w = self.width()
-            self.resizeDocks(
-                [self.layers_dock, self.findings_dock], [int(w * 0.3), int(w * 0.22)], Qt.Orientation.Horizontal
-            )
+            w = self.width()  # at 1024 px the findings need their 260 px more than the plots need the rest
+            sizes = [max(230, int(w * 0.26)), max(270, int(w * 0.22))]
+            self.resizeDocks([self.layers_dock, self.findings_dock], sizes, Qt.Orientation.Horizontal)
 
     # ------------------------------------------------------------------------------------------------ closing
     def shutdown(self) -> None:

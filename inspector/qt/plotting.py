@@ -35,16 +35,54 @@ EXPECT_PEN = pg.mkPen(EXPECT_COLOR, width=1, style=pg.QtCore.Qt.PenStyle.DashLin
 SEVERITY_COLORS = {"suspicious": SUSPICIOUS_COLOR, "warning": WARNING_COLOR, "info": EXPECT_COLOR}
 SEVERITY_ROWS = {"suspicious": SUSPICIOUS_ROW, "warning": WARNING_ROW}
 
+#: plot background and axis/text colour: follow the application's palette (:func:`follow_palette`)
+PLOT_BACKGROUND = QColor(255, 255, 255)
+PLOT_FOREGROUND = QColor(40, 40, 40)
+_LIGHT_ROWS = {"suspicious": QColor(SUSPICIOUS_ROW), "warning": QColor(WARNING_ROW)}
+_DARK_ROWS = {"suspicious": QColor(95, 35, 35), "warning": QColor(90, 68, 20)}
+
 _configured = False
 
 
 def configure() -> None:
-    """Global pyqtgraph options, set once per process."""
+    """Global pyqtgraph options, set once per process; colours from the application's palette if one runs."""
     global _configured
     if _configured:
         return
-    pg.setConfigOptions(antialias=True, background="w", foreground=(40, 40, 40), imageAxisOrder="row-major")
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is not None:
+        follow_palette(QApplication.palette())
+    else:
+        pg.setConfigOptions(background=PLOT_BACKGROUND, foreground=PLOT_FOREGROUND)
     _configured = True
+
+
+def follow_palette(palette) -> None:
+    """Plot colours for ``palette``: its base colour behind the plots, its text colour for axes, and tints of
+    flagged rows that stay readable under its text colour (light tints on light, dark tints on dark)."""
+    global PLOT_BACKGROUND, PLOT_FOREGROUND, FIT_COLOR, FIT_PEN
+    from PySide6.QtGui import QPalette
+
+    base = palette.color(QPalette.ColorRole.Base)
+    dark = base.lightness() < 128
+    PLOT_BACKGROUND = QColor(base)
+    PLOT_FOREGROUND = QColor(215, 215, 215) if dark else QColor(40, 40, 40)
+    FIT_COLOR = QColor(200, 200, 200) if dark else QColor(40, 40, 40)
+    FIT_PEN = pg.mkPen(FIT_COLOR, width=1.2, style=pg.QtCore.Qt.PenStyle.DashLine)
+    rows = _DARK_ROWS if dark else _LIGHT_ROWS
+    SEVERITY_ROWS.clear()  # in place: views imported the dict itself
+    SEVERITY_ROWS.update({k: QColor(v) for k, v in rows.items()})
+    pg.setConfigOptions(background=PLOT_BACKGROUND, foreground=PLOT_FOREGROUND)
+
+
+def mute(widget) -> None:
+    """Secondary text (status lines, legends) in the palette's placeholder colour: readable, and it follows a
+    palette switch (a fixed grey is unreadable on a dark background)."""
+    from PySide6.QtGui import QPalette
+
+    widget.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
 
 def log_counts(counts: np.ndarray) -> np.ndarray:

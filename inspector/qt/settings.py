@@ -21,6 +21,7 @@ class GuiSettings:
     bins: int = 256
     tile: str = "8×8"
     grid_page_size: int = 24
+    theme: str = "light"  # or "dark"
 
     def with_recent(self, path: str) -> GuiSettings:
         items = [path] + [p for p in self.recent if p != path]
@@ -57,6 +58,7 @@ def load(qs: QSettings) -> GuiSettings:
             bins=max(2, min(4096, int(str(qs.value("bins", d.bins))))),
             tile=str(qs.value("tile", d.tile)),
             grid_page_size=int(str(qs.value("grid_page_size", d.grid_page_size))),
+            theme="dark" if str(qs.value("theme", d.theme)) == "dark" else "light",
         )
     except (TypeError, ValueError):
         return d
@@ -70,6 +72,7 @@ def save(qs: QSettings, s: GuiSettings) -> None:
     qs.setValue("bins", s.bins)
     qs.setValue("tile", s.tile)
     qs.setValue("grid_page_size", s.grid_page_size)
+    qs.setValue("theme", s.theme)
 
 
 def save_geometry(qs: QSettings, geometry: QByteArray, state: QByteArray) -> None:

@@ -90,9 +90,14 @@ def test_depth_view_bands_strips_and_click(qtbot, main_window, deep_model):
 
     w = main_window()
     w.open_path(deep_model)
-    with qtbot.waitSignal(w.depth_view.drawn, timeout=20_000, check_params_cb=lambda n: n == 49):
+    # by default the weight matrices (norms and biases live on other scales), in model order
+    with qtbot.waitSignal(w.depth_view.drawn, timeout=20_000, check_params_cb=lambda n: n == 25):
         wait_scanned(qtbot, w)
     d = w.depth_view
+    assert d.names[:4] == ["embed.weight", "layers.0.attn.weight", "layers.0.mlp.weight", "layers.1.attn.weight"]
+    assert d.names[-1] == "layers.11.mlp.weight"
+    with qtbot.waitSignal(d.drawn, timeout=5000, check_params_cb=lambda n: n == 49):
+        d.scope.setCurrentIndex(d.scope.findData("floats"))
     assert d.names == sorted(w.doc.scans, key=natural_key)
     assert d.names[1:5] == ["layers.0.attn.bias", "layers.0.attn.weight", "layers.0.mlp.weight", "layers.0.norm.weight"]
     i = d.names.index("layers.7.attn.weight")

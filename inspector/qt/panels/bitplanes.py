@@ -46,7 +46,9 @@ class BitPlanesPanel(QWidget):
             r.setZValue(-10)
             self.bits_plot.addItem(r)
             self.regions.append(r)
-        self.region_labels = [pg.TextItem(t, color=(90, 90, 90), anchor=(0.5, 0)) for t in ("mantissa", "exp", "sign")]
+        self.region_labels = [
+            pg.TextItem(t, color=P.PLOT_FOREGROUND, anchor=(0.5, 0)) for t in ("mantissa", "exp", "sign")
+        ]
         for t in self.region_labels:
             self.bits_plot.addItem(t)
         self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.8, brush=P.MODEL_BRUSH, pen=P.MODEL_PEN)
@@ -70,7 +72,7 @@ class BitPlanesPanel(QWidget):
             f"<span style='color:{P.MODEL_COLOR.name()}'>■</span> this layer &nbsp; "
             f"<span style='color:{P.BASELINE_COLOR.name()}'>◆</span> baseline layer &nbsp; ┈ 0.5 / flat expectation"
         )
-        legend.setStyleSheet("color:#555")
+        P.mute(legend)
         top.addWidget(legend)
         lay.addLayout(top)
         lay.addWidget(self.layout_, 1)

@@ -19,7 +19,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from inspector.core.measure import TensorScan
 from inspector.qt import plotting as P
@@ -52,9 +52,9 @@ STRIPS = (
     Strip("kurtosis", "kurtosis", "3 for a Gaussian; sign encoding gives 5–6", lambda t, s: t.stats.kurtosis),
     Strip(
         "near_zero",
-        "±0.05σ fraction",
-        "fraction of weights within ±0.05σ of zero (sign encoding piles weights there)",
-        lambda t, s: t.stats.near_zero_fraction,
+        "% in ±0.05σ",
+        "per cent of weights within ±0.05σ of zero (≈4% for a Gaussian; sign encoding piles weights there)",
+        lambda t, s: 100.0 * t.stats.near_zero_fraction,
     ),
     Strip(
         "low_byte_entropy",
@@ -80,6 +80,13 @@ class DepthPanel(QWidget):
 
         self.info = QLabel("Open a model: its float layers appear here in model order once scanned.")
         self.info.setWordWrap(True)
+        self.scope = QComboBox()
+        self.scope.addItem("weight matrices", "theta")
+        self.scope.addItem("all float tensors", "floats")
+        self.scope.setToolTip(
+            "weight matrices and kernels (2+ dimensions) share a scale; norms and biases would dwarf them"
+        )
+        self.scope.currentIndexChanged.connect(lambda _i: self.refresh())
         self.view = pg.GraphicsLayoutWidget()
         self.view.setToolTip(__doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else "")
         self.dist = self.view.addPlot(row=0, col=0)
@@ -99,6 +106,7 @@ class DepthPanel(QWidget):
             plot.setLabel("left", strip.title)
             plot.getAxis("left").setToolTip(strip.tooltip)
             plot.getAxis("left").setWidth(62)
+            plot.getAxis("left").enableAutoSIPrefix(False)
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot.setXLink(self.dist)
             scatter = pg.ScatterPlotItem(size=7, pen=None, hoverable=True, tip=None)
@@ -117,7 +125,11 @@ class DepthPanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.info)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Layers:"))
+        top.addWidget(self.scope)
+        top.addWidget(self.info, 1)
+        lay.addLayout(top)
         lay.addWidget(self.view, 1)
 
         doc.opened.connect(lambda _m: self.refresh())
@@ -132,6 +144,8 @@ class DepthPanel(QWidget):
             for t in self.doc.scans.values()
             if t.stats.histogram is not None and t.dtype.startswith(("F", "BF")) and t.stats.count > 1
         ]
+        if self.scope.currentData() == "theta":
+            scans = [t for t in scans if len(t.shape) >= 2]
         scans.sort(key=lambda t: natural_key(t.name))
         self.names = [t.name for t in scans]
         n = len(scans)
@@ -172,8 +186,8 @@ class DepthPanel(QWidget):
         flagged = sum(1 for name in self.names if self.doc.severity_of(name))
         if n:
             self.info.setText(
-                f"{n} layers in model order; {flagged} flagged (red/amber points). Hover a band or point for its "
-                "layer, click to select it."
+                f"{n} layers in model order; {flagged} flagged (red/amber points). Click a point or a band to "
+                "select its layer."
             )
         else:
             self.info.setText("Open a model: its float layers appear here in model order once scanned.")

@@ -51,8 +51,9 @@ class FindingsPanel(QWidget):
         self.banner.setWordWrap(True)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        self.summary.setStyleSheet("color:#444")
+        P.mute(self.summary)
         self.tree = QTreeWidget()
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # layer names differ at their ends
         self.tree.setHeaderLabels(["", "score", "layer", "finding"])
         self.tree.setRootIsDecorated(False)
         self.tree.setWordWrap(True)

@@ -67,7 +67,8 @@ class LayerGridPanel(QWidget):
             f"<span style='color:{P.MODEL_COLOR.name()}'>■</span> model &nbsp; "
             f"<span style='color:{P.BASELINE_COLOR.name()}'>■</span> baseline &nbsp; · densities · click to select"
         )
-        self.legend.setStyleSheet("color:#555")
+        P.mute(self.legend)
+        self.legend.setWordWrap(True)  # wraps in a small window instead of widening it
         bar = QHBoxLayout()
         for w in (self.prev_btn, self.page_label, self.next_btn, self.flagged_box):
             bar.addWidget(w)

@@ -46,7 +46,7 @@ class HistogramPanel(QWidget):
         self.bins_spin.setKeyboardTracking(False)
         self.reset_btn = QPushButton("Reset zoom")
         self.status = QLabel()
-        self.status.setStyleSheet("color: #555")
+        P.mute(self.status)
         bar = QHBoxLayout()
         for w in (self.log_box, self.fit_box, self.base_box, self.bins_spin, self.reset_btn):
             bar.addWidget(w)
@@ -66,7 +66,7 @@ class HistogramPanel(QWidget):
             [0, 1], [0], stepMode="center", fillLevel=0, pen=P.BASELINE_PEN, brush=P.BASELINE_BRUSH, name="baseline"
         )
         self.fit_curve = self.plot.plot([], [], pen=P.FIT_PEN, name="Gaussian fit")
-        self.stats_text = pg.TextItem(anchor=(0, 0), color=(60, 60, 60))
+        self.stats_text = pg.TextItem(anchor=(0, 0), color=P.PLOT_FOREGROUND)
         self.stats_text.setZValue(10)
         self.plot.addItem(self.stats_text, ignoreBounds=True)
         self.base_curve.setVisible(False)
@@ -208,7 +208,8 @@ class HistogramPanel(QWidget):
         self.legend.addItem(self.model_curve, P.short_name(d.name, 40))
         if self.base_curve.isVisible():
             other = d.baseline_name or ""
-            label = f"baseline {d.baseline_label}: {P.short_name(other, 30)}".replace("  ", " ")
+            label = f"baseline: {P.short_name(other, 28)}"  # the file is named in the toolbar; a long label
+            # would run over the statistics in the top-left corner
             self.legend.addItem(self.base_curve, label)
         if self.fit_box.isChecked():
             self.legend.addItem(self.fit_curve, "Gaussian fit N(μ, σ)")

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core.formats import ModelFile
 from inspector.core.measure.scan import ScanResult, TensorScan
+from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
 from inspector.qt.panels.module_tree import natural_sort_text
 from inspector.qt.plotting import SEVERITY_COLORS, SEVERITY_ROWS, fmt
@@ -204,7 +205,7 @@ class LayerTablePanel(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.flagged_box = QCheckBox("Flagged only")
         self.count_label = QLabel()
-        self.count_label.setStyleSheet("color: #666")
+        P.mute(self.count_label)
         top = QHBoxLayout()
         top.addWidget(self.filter_edit, 1)
         top.addWidget(self.flagged_box)

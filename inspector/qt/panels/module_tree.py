@@ -159,7 +159,7 @@ class ModuleTreePanel(QWidget):
         self.root = build_tree([(t.name, t.numel) for t in model.tensors], findings)
         self._fill(self.model.invisibleRootItem(), self.root, {t.name: t for t in model.tensors})
         w = self.view.fontMetrics().horizontalAdvance
-        self.view.setColumnWidth(0, max(180, min(320, w("encoder.layers.00.mlp") + 40)))
+        self.view.setColumnWidth(0, max(200, min(340, w("post_attention_layernorm  64×64 F32") + 60)))
         for c, text in ((1, "tensors"), (2, "12,345,678"), (3, "worst")):
             self.view.setColumnWidth(c, w(text) + 18)
         self.view.expandToDepth(0 if self.root.tensors > 40 else 2)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.measure.weights_image import theta_tensors
+from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
 from inspector.qt.tasks import IMAGE_SOURCES, MAX_TILES, TileImage, tile_image
 from inspector.qt.workers import TaskSlot, WorkerError
@@ -71,7 +72,7 @@ class WeightsImagePanel(QWidget):
         self.tile.setToolTip("tile shape H×W (type your own, e.g. 12×12)")
         self.tile.setMinimumContentsLength(6)
         self.invert = QCheckBox("Invert")
-        self.start = QSpinBox(minimum=0, maximum=10**9, singleStep=MAX_TILES, prefix="from tile ")
+        self.start = QSpinBox(minimum=0, maximum=10**9, singleStep=MAX_TILES, prefix="tile ")
         self.start.setKeyboardTracking(False)
         self.prev_btn = QPushButton("◀")
         self.next_btn = QPushButton("▶")
@@ -79,7 +80,7 @@ class WeightsImagePanel(QWidget):
             b.setFixedWidth(32)
         for combo in (self.scope, self.source):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(16)
+            combo.setMinimumContentsLength(9)
         bar = QHBoxLayout()
         for label, w in (("Show", self.scope), ("as", self.source), ("tiles", self.tile)):
             bar.addWidget(QLabel(label))
@@ -92,7 +93,7 @@ class WeightsImagePanel(QWidget):
         pager.addWidget(self.next_btn)
 
         self.info = QLabel("Select a layer.")
-        self.info.setStyleSheet("color:#555")
+        P.mute(self.info)
         self.info.setWordWrap(True)
         self.view = pg.GraphicsLayoutWidget()
         self.vb = self.view.addViewBox(lockAspect=True, invertY=True)
