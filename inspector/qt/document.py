@@ -8,6 +8,7 @@ second model supersedes the first scan cleanly.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
@@ -46,6 +47,7 @@ class ModelDocument(QObject):
     baseline_changed = Signal()
     baseline_progressed = Signal(int, str)
     baseline_failed = Signal(object)  # WorkerError
+    rejudged = Signal(object, float)  # ScanResult judged again (baseline changed), milliseconds it took
     scrubbed_changed = Signal()  # the applied scrub (``scrubbed``) changed: applied, undone or model switched
 
     def __init__(self, pool: WorkerPool, parent: Optional[QObject] = None) -> None:
@@ -54,6 +56,8 @@ class ModelDocument(QObject):
         self.open_slot = TaskSlot(pool, self)
         self.scan_slot = TaskSlot(pool, self)
         self.baseline_slot = TaskSlot(pool, self)
+        self.judge_slot = TaskSlot(pool, self)
+        self._judge_t0 = 0.0
         self.options = ScanOptions()
         self.path: Optional[str] = None
         self.model: Optional[ModelFile] = None
@@ -87,6 +91,7 @@ class ModelDocument(QObject):
 
     def _on_open_returned(self, model: ModelFile) -> None:
         self.scan_slot.cancel()
+        self.judge_slot.cancel()
         self.path = str(model.path)
         self.model = model
         self.scans = {}
@@ -106,6 +111,7 @@ class ModelDocument(QObject):
         if self.model is None:
             return
         self.scan_slot.cancel()
+        self.judge_slot.cancel()
         self.scans = {}
         self.result = None
         self._findings, self._severity = {}, {}
@@ -216,7 +222,31 @@ class ModelDocument(QObject):
             )
         self.baseline_changed.emit()
         if self.model is not None and changed:  # the detectors compare against the new reference
-            self.rescan()
+            if self.result is not None and getattr(self.result, "measurement", None) is not None:
+                self.rejudge()
+            else:  # still scanning: scan again with the new reference
+                self.rescan()
+
+    def rejudge(self) -> None:
+        """Judge the finished scan again against the current baseline from its stored measurement (the model
+        file is not read again; milliseconds unless a new reference model must be measured first)."""
+        if self.result is None:
+            return
+        opts = self._scan_options()
+        self._judge_t0 = time.perf_counter()
+        self.judge_slot.start(
+            tasks.rejudge_result,
+            self.result,
+            tuple(opts.baselines),
+            opts.profile,
+            name="rejudge",
+            on_returned=self._on_rejudged,
+            on_errored=self.scan_failed.emit,
+        )
+
+    def _on_rejudged(self, result: ScanResult) -> None:
+        self._on_scan_returned(result)
+        self.rejudged.emit(result, 1000 * (time.perf_counter() - self._judge_t0))
 
     def _on_baseline_yielded(self, item: object) -> None:
         if isinstance(item, tasks.Opened):

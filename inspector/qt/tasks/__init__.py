@@ -11,7 +11,15 @@ from inspector.qt.tasks.accuracy import AccuracyPair, DeviceInfo, best_device, e
 from inspector.qt.tasks.contract import Emit, Progress
 from inspector.qt.tasks.images import IMAGE_SOURCES, MAX_TILES, TileImage, tile_image
 from inspector.qt.tasks.reporting import write_report_task
-from inspector.qt.tasks.scanning import HistogramData, Opened, histogram, open_and_scan, open_only, scan_model
+from inspector.qt.tasks.scanning import (
+    HistogramData,
+    Opened,
+    histogram,
+    open_and_scan,
+    open_only,
+    rejudge_result,
+    scan_model,
+)
 from inspector.qt.tasks.scrubbing import (
     PREVIEW_ELEMENTS,
     ScrubApplied,
@@ -45,6 +53,7 @@ __all__ = [
     "histogram",
     "open_and_scan",
     "open_only",
+    "rejudge_result",
     "safe_bits",
     "scan_model",
     "scrub_preview",

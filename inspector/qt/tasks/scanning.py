@@ -43,6 +43,22 @@ def open_and_scan(
     return scan(model, options, progress=progress, cancel=cancel, on_tensor=emit)
 
 
+def rejudge_result(
+    result: ScanResult,
+    baselines: tuple[str, ...],
+    profile: Optional[str],
+    *,
+    progress: Progress,
+    cancel: CancelToken,
+    emit: Emit,
+) -> ScanResult:
+    """Judge a scanned model again against other references, from its stored measurement: the model file is not
+    read again (only a new reference model is, once)."""
+    from inspector.core.pipeline import rejudge
+
+    return rejudge(result, baselines=baselines, profile=profile, cancel=cancel)
+
+
 def histogram(
     model: ModelFile,
     name: str,
@@ -62,4 +78,4 @@ def histogram(
     )
 
 
-__all__ = ["HistogramData", "Opened", "histogram", "open_and_scan", "open_only", "scan_model"]
+__all__ = ["HistogramData", "Opened", "histogram", "open_and_scan", "open_only", "rejudge_result", "scan_model"]
