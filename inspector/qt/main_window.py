@@ -41,6 +41,7 @@ from inspector.qt.panels.grid import LayerGridPanel
 from inspector.qt.panels.histogram import HistogramPanel
 from inspector.qt.panels.layer_table import LayerTablePanel
 from inspector.qt.panels.module_tree import ModuleTreePanel
+from inspector.qt.panels.properties import PropertiesPanel
 from inspector.qt.panels.weights_image import WeightsImagePanel
 from inspector.qt.report_export import ReportExporter, report_available
 from inspector.qt.resources import app_icon
@@ -108,6 +109,11 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.layers_dock = self._dock("Layers", self.layer_views, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.findings_dock = self._dock("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.properties = PropertiesPanel(self.doc)
+        self.properties_dock = self._dock("Properties", self.properties, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.findings_dock, self.properties_dock)
+        self.findings_dock.raise_()
+        self._default_state = self.saveState()  # View ▸ Reset layout returns here
 
         self._build_actions()
         self._add_report_action()
@@ -139,8 +145,10 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower()}")
         dock.setWidget(widget)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        dock.setFeatures(  # closable: View ▸ shows and hides it (a dock that cannot close greys its action out)
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         self.addDockWidget(area, dock)
         return dock
@@ -166,8 +174,18 @@ class MainWindow(QMainWindow):
         self.file_menu = file_menu
 
         view_menu = mb.addMenu("&View")
-        view_menu.addAction(self.layers_dock.toggleViewAction())
-        view_menu.addAction(self.findings_dock.toggleViewAction())
+        for dock, key in (
+            (self.layers_dock, "Ctrl+1"),
+            (self.findings_dock, "Ctrl+2"),
+            (self.properties_dock, "Ctrl+3"),
+        ):
+            act = dock.toggleViewAction()
+            act.setShortcut(QKeySequence(key))
+            view_menu.addAction(act)
+        reset = QAction("Reset &layout", self)
+        reset.triggered.connect(self.reset_layout)
+        view_menu.addAction(reset)
+        view_menu.addSeparator()
         self.log_action = QAction("&Log y axis", self, checkable=True, checked=self.prefs.log_y)
         self.log_action.setShortcut(QKeySequence("Ctrl+L"))
         self.log_action.toggled.connect(self.histogram.set_log_y)
@@ -356,6 +374,20 @@ class MainWindow(QMainWindow):
         self.prefs = replace(self.prefs, **changes)
         S.save(self.qsettings, self.prefs)
 
+    def reset_layout(self) -> None:
+        """Docks back where they start (all shown, findings in front), sized for the window."""
+        self.restoreState(self._default_state)
+        for dock in (self.layers_dock, self.findings_dock, self.properties_dock):
+            dock.setFloating(False)
+            dock.show()
+        self.findings_dock.raise_()
+        self._size_docks()
+
+    def _size_docks(self) -> None:
+        w = self.width()  # at 1024 px the findings need their 260 px more than the plots need the rest
+        sizes = [max(230, int(w * 0.26)), max(270, int(w * 0.22))]
+        self.resizeDocks([self.layers_dock, self.findings_dock], sizes, Qt.Orientation.Horizontal)
+
     def set_dark(self, on: bool) -> None:
         """Switch the palette (the whole application's) and remember it."""
         from inspector.qt import theme
@@ -397,9 +429,7 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._restored_state:  # first run: give the table and the findings room
             self._restored_state = True
-            w = self.width()  # at 1024 px the findings need their 260 px more than the plots need the rest
-            sizes = [max(230, int(w * 0.26)), max(270, int(w * 0.22))]
-            self.resizeDocks([self.layers_dock, self.findings_dock], sizes, Qt.Orientation.Horizontal)
+            self._size_docks()
 
     # ------------------------------------------------------------------------------------------------ closing
     def shutdown(self) -> None:

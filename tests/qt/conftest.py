@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 #: Messages the offscreen platform prints for every top-level window; they say nothing about our code.
-BENIGN_QT_MESSAGES = ("propagateSizeHints",)
+BENIGN_QT_MESSAGES = ("propagateSizeHints", "does not support raise()")
 
 
 @pytest.fixture(autouse=True)

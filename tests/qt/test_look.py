@@ -45,3 +45,40 @@ def test_smallest_window_keeps_docks_usable(qtbot, main_window):
     qtbot.waitExposed(w)
     assert w.findings_dock.width() >= 245 and w.layers_dock.width() >= 245
     assert w.tabs.width() >= 480  # the plots keep the rest
+
+
+def test_properties_show_metadata_config_and_hash(qtbot, main_window, tmp_path):
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from tests.qt.conftest import wait_scanned
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file({"w": np.ones((4, 4), np.float32)}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "config.json").write_text(json.dumps({"model_type": "tiny", "hidden_size": 4, "note": "x" * 500}))
+    w = main_window()
+    w.open_path(folder / "model.safetensors")
+    wait_scanned(qtbot, w)
+    p = w.properties
+    assert p.values("Metadata") == {"format": "pt"}
+    cfg = p.values("config.json")
+    assert cfg["model_type"] == "tiny" and cfg["hidden_size"] == "4" and "(500 characters)" in cfg["note"]
+    import hashlib
+
+    sha = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert p.values("File")["SHA-256"] == sha
+    assert p.values("Tensors")["dtype F32"] == "1 tensors"
+
+
+def test_view_menu_docks_toggle_and_reset(qtbot, main_window):
+    w = main_window()
+    act = w.findings_dock.toggleViewAction()
+    assert act.isEnabled()  # was greyed out: the docks could not close
+    act.trigger()
+    assert w.findings_dock.isHidden()
+    w.layers_dock.setFloating(True)
+    w.reset_layout()
+    assert not w.findings_dock.isHidden() and not w.layers_dock.isFloating()
