@@ -282,14 +282,15 @@ class FeatureAcc:
             self._windows(u)
         self.seen += m
 
-    def add_values(self, raw: np.ndarray, dt: DType) -> None:
+    def add_values(self, raw: np.ndarray, dt: DType, all_live: bool = False) -> None:
         """What :meth:`add` measures besides order, units and windows (distinct values, the distinct-value
         table), for a caller that folds those itself (the compiled kernels); ``seen`` is left to that caller.
-        Costs nothing once the tensor is known to be no grid and to repeat no values (the usual case)."""
+        ``all_live``: the caller knows every value to be finite and non-zero. Costs nothing once the tensor is
+        known to be no grid and to repeat no values (the usual case)."""
         if raw.size == 0:
             return
         if windowed(dt) and (self.dedup is None or self.dedup):
-            self._dedup(raw.view(dt.uint), dt)
+            self._dedup(raw.view(dt.uint), dt, all_live)
         if self.levels is None:
             return
         with np.errstate(all="ignore"):
@@ -419,16 +420,15 @@ class FeatureAcc:
         merged = distinct(np.concatenate([self.levels, v]))
         self.levels = merged if merged.size <= GRID_LEVELS else None
 
-    def _dedup(self, u: np.ndarray, dt: DType) -> None:
-        mask = live(u, dt)
+    def _dedup(self, u: np.ndarray, dt: DType, all_live: bool = False) -> None:
         if self.dedup is None:  # decide from the first chunk whether the tensor repeats values
-            probe = u[mask][:65536]
+            probe = u[:65536] if all_live else u[live(u, dt)][:65536]
             if probe.size:
                 self.dup_share = 1.0 - distinct(probe).size / probe.size
             self.dedup = self.dup_share >= DUPLICATE_PROBE
         if not self.dedup:
             return
-        vals = distinct(u[mask])
+        vals = distinct(u if all_live else u[live(u, dt)])
         self.dedup_candidates += int(vals.size)
         low = (vals & 0xFFFF).astype(np.int64)
         t = np.bincount(low, minlength=65536)

@@ -472,9 +472,11 @@ def _k_units_live(v, fi, ff, sxy_in, s):  # pragma: no cover - compiled
 
 def _k_features(u, v, fi, ff, rs, rq, rc, rp, wc, wl, bc, bl, abs_mask, inf_bits, min_bits):  # pragma: no cover
     """Fold one chunk (raw view ``u``, values ``v``) into a feature run's state: what
-    :meth:`FeatureAcc._order`, ``_units`` and ``_windows`` do with numpy, in one pass."""
+    :meth:`FeatureAcc._order`, ``_units`` and ``_windows`` do with numpy, in one pass. Returns whether every
+    value of the chunk is finite and non-zero."""
     n = u.size
-    if n > 1 and _k_live(u, abs_mask, inf_bits):
+    all_live = n > 0 and _k_live(u, abs_mask, inf_bits)
+    if n > 1 and all_live:
         _k_features_live(v, fi, ff, rs, rq, rc, rp)
     else:
         _k_features_any(u, v, fi, ff, rs, rq, rc, rp, abs_mask, inf_bits)
@@ -497,6 +499,7 @@ def _k_features(u, v, fi, ff, rs, rq, rc, rp, wc, wl, bc, bl, abs_mask, inf_bits
             i += take
         fi[_FFILL] = fill
     fi[_FSEEN] += n
+    return all_live
 
 
 def _k_features_live(v, fi, ff, rs, rq, rc, rp):  # pragma: no cover - compiled
@@ -739,8 +742,8 @@ class Kernels:
             v = values(raw)
             k(u, v, tables, ist, fst, sign_shift, abs_mask, inf_bits)
             if fs is not None and features is not None:
-                kf(u, v, *fs.arrays, abs_mask, inf_bits, MIN_BITS)
-                features.add_values(raw, dt)
+                all_live = kf(u, v, *fs.arrays, abs_mask, inf_bits, MIN_BITS)
+                features.add_values(raw, dt, all_live)
             tick(raw.nbytes)
         if fs is not None and features is not None:
             fs.into(features)

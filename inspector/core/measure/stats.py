@@ -362,17 +362,19 @@ def _bit_tables(u: np.ndarray, dt: DType) -> list[np.ndarray]:
     return [np.bincount(lanes[:, i], minlength=65536) for i in range(k)]
 
 
+#: bit b of each byte value, one row per bit
+_BYTE_BITS = ((np.arange(256)[None, :] >> np.arange(8)[:, None]) & 1).astype(np.int64)
+
+
 def plane_ones(t: np.ndarray) -> np.ndarray:
-    """Counts of ones in each bit plane (lowest first) of the values a pattern table of 2^k entries counts:
-    the table is folded in halves, so the whole takes two passes' worth of additions instead of k."""
-    k = int(t.size).bit_length() - 1
-    out = np.empty(k, dtype=np.float64)
-    cur = t
-    for b in range(k - 1, -1, -1):
-        half = cur.size // 2
-        out[b] = float(cur[half:].sum())
-        cur = cur[:half] + cur[half:]
-    return out
+    """Counts of ones in each bit plane (lowest first) of the values a pattern table of 2^8 or 2^16 entries
+    counts (exact: integer counts, also when given as floats): a 16-bit table as 256 × 256, the low byte's planes
+    from its column sums and the high byte's from its row sums, each by one small integer product."""
+    if t.size == 65536:
+        m = t.reshape(256, 256)
+        low, high = m.sum(axis=0).astype(np.int64), m.sum(axis=1).astype(np.int64)
+        return np.concatenate([_BYTE_BITS @ low, _BYTE_BITS @ high]).astype(np.float64)
+    return (_BYTE_BITS @ t.astype(np.int64)).astype(np.float64)
 
 
 def bit_ones(tables: list[np.ndarray], count: int) -> tuple[float, ...]:
@@ -487,7 +489,7 @@ def finalize(
     if dt.is_float and p1.tables is not None:
         bits = bit_ones(p1.tables, n)
         lbc = low_byte_counts(p1.tables)
-        lb = tuple(int(c) for c in lbc)
+        lb = tuple(lbc.tolist())
         ent = entropy_bits(lbc)
     if hist_counts is not None and edges is not None:
         hist = Histogram(np.asarray(edges, dtype=np.float64), np.asarray(hist_counts, dtype=np.int64))
