@@ -76,3 +76,29 @@ def test_surrogate_that_does_not_explain_the_model_is_inconclusive(models):
     assert f.severity != "suspicious"
     excess, msg, _ = capacity.agreement_evidence(r.agreements[0])
     assert excess == 0.0 and "inconclusive" in msg
+
+
+def test_families_answered_with_one_class_are_not_judged():
+    fams = capacity.FAMILIES
+    both_constant = capacity.Agreement(
+        "baseline b",
+        "baseline",
+        dict.fromkeys(fams, 0.0),
+        dict.fromkeys(fams, 0.9995),
+        0.97,
+        None,
+        dict.fromkeys(fams, 0.9995),
+    )
+    excess, msg, _ = capacity.agreement_evidence(both_constant)
+    assert excess == 0.0 and "inconclusive" in msg
+    # one informative family at chance level is evidence again
+    mixed = capacity.Agreement(
+        "baseline b",
+        "baseline",
+        {**dict.fromkeys(fams, 0.0)},
+        dict.fromkeys(fams, 0.5),
+        0.97,
+        None,
+        {**dict.fromkeys(fams, 0.9995), "uniform noise": 0.2},
+    )
+    assert capacity.agreement_evidence(mixed)[0] == capacity.MAX_EXCESS

@@ -69,6 +69,10 @@ KAPPA_SUSPICIOUS = {"baseline": 0.15, "surrogate": 0.12}
 JUDGED_FAMILIES = {"baseline": FAMILIES, "surrogate": NOISE_FAMILIES}
 #: The surrogate must explain the model on real data at least this well (κ) for its noise answers to count.
 MIN_REAL_KAPPA = 0.5
+#: A family on which the two label sets agree this often by chance alone (both answer nearly everything with one
+#: class) cannot show agreement beyond chance: κ is meaningless there (one stray label swings it from 1 to 0),
+#: so the family is not judged. Added after the report run, see docs/detection.md.
+MAX_CHANCE_AGREEMENT = 0.9
 #: Logistic regression of the data surrogate: full-batch gradient steps, step size, L2.
 SURROGATE_STEPS = 300
 SURROGATE_LR = 0.5
@@ -92,6 +96,7 @@ class Agreement:
     agreement: dict[str, float]  # raw share of equal labels per probe family
     real_kappa: float  # κ on the real data
     behaviour: Optional[Behaviour] = None  # the reference's own behaviour (baseline models only)
+    chance: dict[str, float] = field(default_factory=dict)  # agreement expected by chance per probe family
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,16 @@ def _entropy_bits(labels: np.ndarray, classes: int) -> float:
     c = np.bincount(labels, minlength=classes) / max(1, labels.size)
     c = c[c > 0]
     return float(abs(-(c * np.log2(c)).sum()))
+
+
+def chance_agreement(a: np.ndarray, b: np.ndarray, classes: int) -> float:
+    """Share of equal labels two label vectors would reach by chance, given their label frequencies."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if a.size == 0:
+        return math.nan
+    k = max(classes, int(a.max()) + 1, int(b.max()) + 1)
+    return float((np.bincount(a, minlength=k) / a.size) @ (np.bincount(b, minlength=k) / b.size))
 
 
 def kappa(a: np.ndarray, b: np.ndarray, classes: int) -> float:
@@ -203,13 +218,14 @@ class Surrogate:
 def _agreement(
     own: dict[str, np.ndarray], theirs: dict[str, np.ndarray], classes: int, label: str, kind: str, beh=None
 ) -> Agreement:
-    ka, ag = {}, {}
+    ka, ag, ch = {}, {}, {}
     for fam in FAMILIES:
         a, b = own[fam].argmax(axis=1), theirs[fam]
         ka[fam] = kappa(a, b, classes)
         ag[fam] = float(np.mean(a == b))
+        ch[fam] = chance_agreement(a, b, classes)
     real = kappa(own["real data"].argmax(axis=1), theirs["real data"], classes)
-    return Agreement(label, kind, ka, ag, real, beh)
+    return Agreement(label, kind, ka, ag, real, beh, ch)
 
 
 def run_probe(
@@ -320,7 +336,14 @@ def agreement_evidence(a: Agreement) -> tuple[float, str, dict]:
             f"{MIN_REAL_KAPPA:.2f}), so its answers on noise say nothing; the agreement test is inconclusive"
         )
         return 0.0, msg, ev
-    judged = [f for f in JUDGED_FAMILIES[a.kind] if f in a.kappa]
+    judged = [f for f in JUDGED_FAMILIES[a.kind] if f in a.kappa and not (a.chance.get(f, 0.0) >= MAX_CHANCE_AGREEMENT)]
+    ev["chance_agreement"] = a.chance
+    if not judged:
+        msg = (
+            f"on every probe family the model and {a.label} answer (nearly) everything with one class, so "
+            "agreement beyond chance cannot be measured; the agreement test is inconclusive"
+        )
+        return 0.0, msg, ev
     fam = min(judged, key=lambda f: a.kappa[f] if math.isfinite(a.kappa[f]) else math.inf)
     k = a.kappa[fam]
     start, sus = KAPPA_START[a.kind], KAPPA_SUSPICIOUS[a.kind]
