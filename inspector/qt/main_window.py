@@ -13,11 +13,14 @@ from typing import Optional
 from PySide6.QtCore import QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -28,7 +31,7 @@ from inspector.core.errors import InspectorError
 from inspector.core.judge.findings import Finding
 from inspector.core.measure.scan import ScanResult
 from inspector.core.measure.weights_image import is_theta
-from inspector.qt import gui_gc
+from inspector.qt import exporting, gui_gc
 from inspector.qt import settings as S
 from inspector.qt.baseline_picker import MODEL_FILTER, BaselinePicker
 from inspector.qt.dialogs.error_dialog import ErrorDialog
@@ -166,6 +169,17 @@ class MainWindow(QMainWindow):
         self.rescan_action = QAction("&Rescan", self, shortcut=QKeySequence("F5"))
         self.rescan_action.triggered.connect(self.doc.rescan)
         file_menu.addAction(self.rescan_action)
+        self.export_figure_action = QAction("Export &figure…", self, shortcut=QKeySequence("Ctrl+Shift+F"))
+        self.export_figure_action.setToolTip("the current tab's plots as PNG or SVG")
+        self.export_figure_action.triggered.connect(self.choose_export_figure)
+        self.export_table_action = QAction("Export &table…", self, shortcut=QKeySequence("Ctrl+Shift+T"))
+        self.export_table_action.setToolTip("the layer tree or table as shown (filter, sort) as CSV or JSON")
+        self.export_table_action.triggered.connect(self.choose_export_table)
+        self.copy_finding_action = QAction("&Copy finding", self, shortcut=QKeySequence("Ctrl+Shift+C"))
+        self.copy_finding_action.triggered.connect(self.copy_finding)
+        file_menu.addSeparator()
+        for act in (self.export_figure_action, self.export_table_action, self.copy_finding_action):
+            file_menu.addAction(act)
         self.export_menu_anchor = file_menu.addSeparator()
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
@@ -232,6 +246,11 @@ class MainWindow(QMainWindow):
         d.scan_failed.connect(self._on_scan_failed)
         d.scan_cancelled.connect(self._on_scan_cancelled)
         self.model_combo.activated.connect(self._on_model_combo)
+        for view in (self.tree.view, self.layers.view):
+            view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            view.customContextMenuRequested.connect(lambda pos, v=view: self._table_menu(v, pos))
+        self.findings.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.findings.tree.customContextMenuRequested.connect(self._findings_menu)
         self.findings.finding_activated.connect(self.show_finding)
         self.histogram.log_y_changed.connect(self._on_log_changed)
         self.histogram.bins_changed.connect(lambda n: self._set_pref(bins=n))
@@ -409,6 +428,68 @@ class MainWindow(QMainWindow):
             act = self.recent_menu.addAction(p)
             act.triggered.connect(lambda _=False, p=p: self.open_path(p))
         self.recent_menu.setEnabled(bool(self.prefs.recent))
+
+    # ------------------------------------------------------------------------------------------------ exports
+    def _save_path(self, title: str, default_name: str, filters: str) -> str:
+        start = str(Path(self.prefs.last_dir or ".") / default_name)
+        path, _ = QFileDialog.getSaveFileName(self, title, start, filters)
+        if path:
+            self._set_pref(last_dir=str(Path(path).parent))  # the next dialog opens here
+        return path
+
+    def _stem(self) -> str:
+        return Path(self.doc.path).name.split(".")[0] if self.doc.path else "model"
+
+    def choose_export_figure(self) -> None:
+        key = next((k for k, v in self.views.items() if v is self.tabs.currentWidget()), "figure")
+        path = self._save_path("Export figure", f"{self._stem()}-{key}.png", exporting.FIGURE_FILTER)
+        if path:
+            self.export_figure(path)
+
+    def export_figure(self, path: str) -> None:
+        try:
+            out = exporting.export_figure(self.tabs.currentWidget(), path)
+        except InspectorError as e:
+            self.message_bar.show_message(f"Could not export the figure: {e}", "error")
+            return
+        self.notify(f"Figure written to {out}.", "info")
+
+    def current_table_model(self):
+        """The layer view in front (tree or table), as it is filtered and sorted."""
+        return self.tree.proxy if self.layer_views.currentWidget() is self.tree else self.layers.proxy
+
+    def choose_export_table(self) -> None:
+        kind = "tree" if self.layer_views.currentWidget() is self.tree else "layers"
+        path = self._save_path("Export table", f"{self._stem()}-{kind}.csv", exporting.TABLE_FILTER)
+        if path:
+            self.export_table(path)
+
+    def export_table(self, path: str, model=None) -> None:
+        try:
+            out = exporting.export_table(model if model is not None else self.current_table_model(), path)
+        except (InspectorError, OSError) as e:
+            self.message_bar.show_message(f"Could not export the table: {e}", "error")
+            return
+        self.notify(f"Table written to {out}.", "info")
+
+    def copy_finding(self) -> None:
+        """The selected finding's text to the clipboard (to paste into a review)."""
+        f = self.findings.current_finding()
+        if f is None:
+            self.notify("Select a finding first.", "warning")
+            return
+        QApplication.clipboard().setText(exporting.finding_text(f))
+        self.notify("Finding copied.", "info")
+
+    def _table_menu(self, view: QAbstractItemView, pos) -> None:
+        menu = QMenu(self)
+        menu.addAction(self.export_table_action)
+        menu.exec(view.viewport().mapToGlobal(pos))
+
+    def _findings_menu(self, pos) -> None:
+        menu = QMenu(self)
+        menu.addAction(self.copy_finding_action)
+        menu.exec(self.findings.tree.viewport().mapToGlobal(pos))
 
     def _update_title(self) -> None:
         name = Path(self.doc.path).name if self.doc.path else ""

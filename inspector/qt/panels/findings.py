@@ -169,6 +169,9 @@ class FindingsPanel(QWidget):
                 self.tree.setCurrentItem(item)
                 return
 
+    def current_finding(self) -> Optional[Finding]:
+        return self._finding(self.tree.currentItem())
+
     def _finding(self, item: Optional[QTreeWidgetItem]) -> Optional[Finding]:
         if item is None:
             return None
