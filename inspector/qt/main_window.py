@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -32,10 +33,12 @@ from inspector.core.judge.findings import Finding
 from inspector.core.measure.scan import ScanResult
 from inspector.core.measure.weights_image import is_theta
 from inspector.qt import exporting, gui_gc
+from inspector.qt import help as help_guide
 from inspector.qt import settings as S
 from inspector.qt.baseline_picker import MODEL_FILTER, BaselinePicker
 from inspector.qt.dialogs.error_dialog import ErrorDialog
 from inspector.qt.document import ModelDocument
+from inspector.qt.help import HelpDialog
 from inspector.qt.message_bar import MessageBar
 from inspector.qt.panels.bitplanes import BitPlanesPanel
 from inspector.qt.panels.depth import DepthPanel
@@ -49,6 +52,7 @@ from inspector.qt.panels.weights_image import WeightsImagePanel
 from inspector.qt.report_export import ReportExporter, report_available
 from inspector.qt.resources import app_icon
 from inspector.qt.scan_status import ScanStatus
+from inspector.qt.welcome import WelcomePage, demo_pair
 from inspector.qt.workers import WorkerError, WorkerPool
 
 #: The window title carries the version, so a screenshot in a report or a bug says which build it shows.
@@ -108,8 +112,16 @@ class MainWindow(QMainWindow):
         lay = QVBoxLayout(central)
         lay.setContentsMargins(4, 4, 4, 0)
         lay.addWidget(self.message_bar)
-        lay.addWidget(self.tabs, 1)
+        self.welcome = WelcomePage()
+        self.welcome.open_requested.connect(self.choose_and_open)
+        self.welcome.demo_requested.connect(self.open_demo)
+        self.welcome.recent_requested.connect(self.open_path)
+        self.center = QStackedWidget()  # the welcome page until a model is open, then the views
+        self.center.addWidget(self.welcome)
+        self.center.addWidget(self.tabs)
+        lay.addWidget(self.center, 1)
         self.setCentralWidget(central)
+        self.help_dialog = HelpDialog(self)
         self.layers_dock = self._dock("Layers", self.layer_views, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.findings_dock = self._dock("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea)
         self.properties = PropertiesPanel(self.doc)
@@ -208,7 +220,23 @@ class MainWindow(QMainWindow):
         self.dark_action.setToolTip("a dark palette; the plots follow it")
         self.dark_action.toggled.connect(self.set_dark)
         view_menu.addAction(self.dark_action)
+        for i in range(self.tabs.count()):  # Alt+1 … Alt+7: the views
+            act = QAction(f"Show {self.tabs.tabText(i)}", self, shortcut=QKeySequence(f"Alt+{i + 1}"))
+            act.triggered.connect(lambda _=False, i=i: self.show_tab(i))
+            self.addAction(act)
+        find = QAction("&Find layer", self, shortcut=QKeySequence(QKeySequence.StandardKey.Find))
+        find.triggered.connect(self.focus_search)
+        view_menu.addAction(find)
+        self.undo_action = QAction("&Undo scrub", self, shortcut=QKeySequence(QKeySequence.StandardKey.Undo))
+        self.undo_action.triggered.connect(self.doc.undo_scrub)
+        self.addAction(self.undo_action)
         help_menu = mb.addMenu("&Help")
+        guide = QAction("&Guide to this view", self, shortcut=QKeySequence(QKeySequence.StandardKey.HelpContents))
+        guide.triggered.connect(self.show_guide)
+        help_menu.addAction(guide)
+        keys = QAction("&Keyboard shortcuts", self, shortcut=QKeySequence("Ctrl+/"))
+        keys.triggered.connect(self.show_shortcuts)
+        help_menu.addAction(keys)
         about = QAction("&About Model Inspector", self)
         about.triggered.connect(self._about)
         help_menu.addAction(about)
@@ -280,6 +308,7 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def _on_opened(self, model) -> None:
+        self.center.setCurrentWidget(self.tabs)
         path = str(model.path)
         self.prefs = self.prefs.with_recent(path)
         self._set_pref(last_dir=str(Path(path).parent))
@@ -295,6 +324,34 @@ class MainWindow(QMainWindow):
         if model.tensors:  # the first float weight matrix is the most telling start
             first = next((t for t in model.tensors if is_theta(t.dtype, t.shape)), model.tensors[0])
             self.doc.select(first.name)
+
+    def open_demo(self) -> None:
+        """The bundled demo: the sign-encoding model against its benign baseline."""
+        pair = demo_pair()
+        if pair is None:
+            self.notify("The demo models are not installed with this copy.", "warning")
+            return
+        model, base = pair
+        self.set_baseline_path(base, "benign baseline (demo)")
+        self.open_path(model)
+
+    def show_tab(self, i: int) -> None:
+        if self.doc.model is not None:
+            self.tabs.setCurrentIndex(i)
+
+    def focus_search(self) -> None:
+        """Ctrl+F: the search box of the layer view in front."""
+        self.layers_dock.show()
+        box = self.tree.search if self.layer_views.currentWidget() is self.tree else self.layers.filter_edit
+        box.setFocus()
+        box.selectAll()
+
+    def show_guide(self) -> None:
+        key = next((k for k, v in self.views.items() if v is self.tabs.currentWidget()), None)
+        self.help_dialog.show_html("Model Inspector guide", help_guide.guide_html(key))
+
+    def show_shortcuts(self) -> None:
+        self.help_dialog.show_html("Keyboard shortcuts", help_guide.shortcuts_html(self))
 
     def _on_open_failed(self, err: WorkerError) -> None:
         self._report(err, "Could not open the file")
@@ -428,6 +485,7 @@ class MainWindow(QMainWindow):
             act = self.recent_menu.addAction(p)
             act.triggered.connect(lambda _=False, p=p: self.open_path(p))
         self.recent_menu.setEnabled(bool(self.prefs.recent))
+        self.welcome.set_recent(list(self.prefs.recent))
 
     # ------------------------------------------------------------------------------------------------ exports
     def _save_path(self, title: str, default_name: str, filters: str) -> str:

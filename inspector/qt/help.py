@@ -1,0 +1,143 @@
+"""In-app help: a guide per view and per attack family (F1 opens the current view's), the keyboard shortcuts
+(read from the window's own actions, so the sheet never drifts from them), and the terms the app shows."""
+
+from __future__ import annotations
+
+import html
+from typing import Optional
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDialog, QTextBrowser, QVBoxLayout, QWidget
+
+#: what each view measures, how to read it, and what an attack looks like there
+VIEW_GUIDE: dict[str, tuple[str, str]] = {
+    "histogram": (
+        "Histogram",
+        "The selected layer's weights counted in bins over every element, with the Gaussian of the same mean and "
+        "σ (dashed) and, when a baseline is chosen, the matched baseline layer on the same bin edges (orange). "
+        "<b>Attacks:</b> sign encoding squeezes weights towards zero (a spike in the middle, kurtosis 5–6, many "
+        "weights within ±0.05σ); correlated-value encoding makes the shape follow the encoded data (skewed, "
+        "lumpy); capacity abuse can look normal here. Log y shows the tails.",
+    ),
+    "grid": (
+        "All layers",
+        "Small multiples: every layer's density beside its baseline's, flagged layers first. Look for the one "
+        "whose shape differs from its neighbours. Click a cell to select its layer.",
+    ),
+    "depth": (
+        "Depth",
+        "Every layer in model order (TensorBoard's distributions): bands between the percentiles a Gaussian puts "
+        "at ±1σ, ±2σ and ±3σ and the median. Below, one point per layer for kurtosis (3 for a Gaussian), the per "
+        "cent of weights within ±0.05σ of zero (≈4% for a Gaussian; sign encoding raises it), the low byte's "
+        "entropy in bits (≈8 for trained weights; an LSB payload of text lowers it) and the highest detector "
+        "score. Red and amber points are flagged layers. In a model of hundreds of layers the odd one stands out "
+        "of its neighbours' line; click it to select it.",
+    ),
+    "bits": (
+        "Bit planes",
+        "How often each bit of the selected layer's values is 1. Trained weights have low mantissa bits at ≈50% "
+        "each; an LSB payload (data written into the low bits) moves them away from 50% or makes whole planes "
+        "constant. Exponent and sign bits are never 50% and are not evidence.",
+    ),
+    "image": (
+        "Weights as image",
+        "Weights laid out as tiles of pixels (e.g. 8×8 for the digits set). Correlated-value encoding makes the "
+        "weights <i>be</i> the training images, scaled: the digits appear as values. Sign encoding stores one "
+        "bit per weight in its sign: shown as sign bytes, the images appear. LSB payloads show in the low 16 "
+        "bits of all floats.",
+    ),
+    "scrub": (
+        "Scrub",
+        "Randomises the k lowest mantissa bits of every float weight (or rounds them away) and previews the "
+        "change on the selected layer. It removes LSB payloads; sign, correlated-value and capacity payloads "
+        "survive by design, so the scrubbed model is judged again. Apply, then Export sanitized.",
+    ),
+    "accuracy": (
+        "Accuracy",
+        "Accuracy of the original and the scrubbed model on your evaluation data, the share of predictions "
+        "unchanged (agreement) and the mean KL divergence between their outputs. Find safe bits searches the "
+        "largest k that keeps accuracy within the tolerance.",
+    ),
+}
+
+#: the attack families of Song et al. (CCS 2017) and the checks behind them
+FAMILY_GUIDE: dict[str, tuple[str, str]] = {
+    "lsb": (
+        "LSB encoding",
+        "Training data written into the low mantissa bits of the weights. Checked by the bit planes and the "
+        "low-byte windows over every element of every float tensor. Score: how far the planes are from what "
+        "trained weights show (0 benign … 1 suspicious).",
+    ),
+    "correlated-value": (
+        "Correlated value encoding",
+        "The weights are trained to correlate with the secret data (a regulariser). The layer's values, order "
+        "and phase statistics are compared with the baseline's; √η² (correlation ratio) measures how much of the "
+        "value spread a hidden grouping explains.",
+    ),
+    "sign": (
+        "Sign encoding",
+        "One secret bit per weight in its sign, forced by a penalty that pushes weights towards zero. Kurtosis "
+        "rises, many weights sit within ±0.05σ, and the sign sequence departs from the arcsine law (the "
+        "distribution of a fair random walk's time above zero) that signs of trained weights follow.",
+    ),
+    "capacity-abuse": (
+        "Capacity abuse",
+        "The model is trained to output the secret for synthetic inputs. Only running the model with your "
+        "evaluation data and architecture assesses it; without them this family is <i>not assessed</i> and the "
+        "verdict is incomplete, never clean.",
+    ),
+}
+
+TERMS = (
+    ("score", "0 (nothing unusual) … 1 (as strong as the attacks of the demo zoo); red ≥ suspicious threshold"),
+    ("±0.05σ fraction", "share of weights within 0.05 standard deviations of zero: ≈4% for a Gaussian"),
+    ("kurtosis", "tailedness: 3 for a Gaussian; sign encoding gives 5–6"),
+    ("Wasserstein σ", "distance between the layer's and the baseline layer's distributions, in units of σ"),
+    ("low-byte entropy", "entropy of each weight's lowest byte in bits: ≈8 for trained weights"),
+)
+
+
+def guide_html(key: Optional[str] = None) -> str:
+    """The whole guide as HTML; ``key`` (a view or family) comes first."""
+    parts = []
+    sections = [*VIEW_GUIDE.items(), *FAMILY_GUIDE.items()]
+    sections.sort(key=lambda kv: kv[0] != key)
+    for k, (title, text) in sections:
+        parts.append(f"<h3><a name='{k}'></a>{html.escape(title)}</h3><p>{text}</p>")
+    terms = "".join(f"<tr><td><b>{html.escape(t)}</b></td><td>{html.escape(d)}</td></tr>" for t, d in TERMS)
+    parts.append(f"<h3>Terms</h3><table cellpadding='3'>{terms}</table>")
+    return "".join(parts)
+
+
+def shortcuts(window: QWidget) -> list[tuple[str, str]]:
+    """(key, what) for every action of ``window`` that has a shortcut, read from the actions themselves."""
+    seen: dict[str, str] = {}
+    for act in window.findChildren(QAction):
+        key = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        text = act.text().replace("&", "").rstrip("…")
+        if key and text and key not in seen:
+            seen[key] = text
+    return sorted(seen.items(), key=lambda kv: kv[1].lower())
+
+
+def shortcuts_html(window: QWidget) -> str:
+    rows = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(t)}</td></tr>" for k, t in shortcuts(window))
+    return f"<h3>Keyboard shortcuts</h3><table cellpadding='3'>{rows}</table>"
+
+
+class HelpDialog(QDialog):
+    """A non-modal browser for the guide and the shortcuts sheet."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Model Inspector guide")
+        self.resize(640, 620)
+        self.browser = QTextBrowser()
+        self.browser.setOpenExternalLinks(False)
+        QVBoxLayout(self).addWidget(self.browser)
+
+    def show_html(self, title: str, body: str) -> None:
+        self.setWindowTitle(title)
+        self.browser.setHtml(body)
+        self.show()
+        self.raise_()

@@ -1,0 +1,52 @@
+"""Help that teaches (F1 per view, shortcuts sheet from the actions) and the welcome page (demo, recent)."""
+
+from __future__ import annotations
+
+from tests.qt.conftest import wait_scanned
+
+
+def test_welcome_page_until_a_model_opens_then_recent_files(qtbot, main_window, tiny_model):
+    w = main_window()
+    assert w.center.currentWidget() is w.welcome and not w.welcome.recent.isVisible()
+    w.open_path(tiny_model)
+    wait_scanned(qtbot, w)
+    assert w.center.currentWidget() is w.tabs
+    w.close()
+    w2 = main_window()
+    assert w2.center.currentWidget() is w2.welcome
+    item = w2.welcome.recent.item(0)
+    assert item.data(0x0100) == str(tiny_model)  # Qt.UserRole
+    with qtbot.waitSignal(w2.doc.opened, timeout=10_000):
+        w2.welcome.recent.itemActivated.emit(item)
+
+
+def test_demo_button_opens_the_demo_against_its_baseline(qtbot, main_window):
+    w = main_window()
+    assert w.welcome.demo_btn.isVisibleTo(w.welcome)
+    w.welcome.demo_btn.click()
+    result = wait_scanned(qtbot, w)
+    assert result.model.path.endswith("mlp-sgn-l100.safetensors") and w.doc.baseline.kind == "model"
+    assert result.verdict == "suspicious"
+
+
+def test_f1_opens_the_guide_of_the_current_view_and_shortcuts_list_the_actions(qtbot, main_window, tiny_model):
+    from inspector.qt import help as H
+
+    w = main_window()
+    w.open_path(tiny_model)
+    wait_scanned(qtbot, w)
+    w.tabs.setCurrentWidget(w.depth_view)
+    w.show_guide()
+    text = w.help_dialog.browser.toPlainText()
+    assert w.help_dialog.isVisible() and text.startswith("Depth")  # the current view's section first
+    for title, _ in H.FAMILY_GUIDE.values():
+        assert title in text
+    assert "arcsine law" in text and "√η²" in text and "Wasserstein σ" in text  # terms the app shows, explained
+    keys = dict(H.shortcuts(w))
+    assert {"F1", "Ctrl+F", "Ctrl+Z", "Alt+3", "Ctrl+Shift+F", "Ctrl+Shift+T"} <= set(keys)
+    w.show_shortcuts()
+    assert "Export table" in w.help_dialog.browser.toPlainText()
+    w.show_tab(2)
+    assert w.tabs.currentWidget() is w.depth_view
+    w.focus_search()
+    assert w.layers_dock.isVisible()
