@@ -17,7 +17,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, Qt
 from PySide6.QtWidgets import QWidget
 
 from inspector.core.errors import InspectorError
-from inspector.core.judge.findings import Finding
+from inspector.core.judge import Finding
 
 FIGURE_FILTER = "PNG image (*.png);;SVG vector image (*.svg)"
 TABLE_FILTER = "CSV (*.csv);;JSON (*.json)"
