@@ -110,11 +110,16 @@ def main(argv=None) -> int:
 
     # -- the sign-encoding demo model against the benign baseline -------------------------------------------
     w = window()
+    shoot(w, "welcome")  # before any model: open, the demo, recent files
     opened(w, demo / "mlp-sgn-l100.safetensors", demo / "mlp-benign-s0.safetensors")
     w.set_analysis_data(str(demo / "eval.npz"))
     shoot(w, "main_window")  # histogram of the flagged layer, tree in the dock, findings
     w.tabs.setCurrentWidget(w.views["grid"])
     shoot(w, "panel_grid")
+    w.properties_dock.raise_()
+    w.tabs.setCurrentWidget(w.views["depth"])
+    shoot(w, "properties_depth")
+    w.findings_dock.raise_()
     w.tabs.setCurrentWidget(w.weights_image)
     w.weights_image.set_view("weights", "sign bytes", "8×8")
     shoot(w, "panel_image_sign_bytes")

@@ -159,8 +159,8 @@ class DepthPanel(QWidget):
         if n:
             alphas = (45, 70, 110)  # outer to inner band
             for k, alpha in enumerate(alphas):
-                lo = pg.PlotDataItem(x, self.bands[:, k], pen=None)
-                hi = pg.PlotDataItem(x, self.bands[:, -1 - k], pen=None)
+                lo = pg.PlotCurveItem(x, self.bands[:, k], pen=pg.mkPen(None))
+                hi = pg.PlotCurveItem(x, self.bands[:, -1 - k], pen=pg.mkPen(None))
                 color = QColor(P.MODEL_COLOR)
                 color.setAlpha(alpha)
                 fill = pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(color))
@@ -182,7 +182,10 @@ class DepthPanel(QWidget):
             )
         if n:
             self.dist.setXRange(-0.5, n - 0.5, padding=0.01)
-            self.dist.enableAutoRange(axis="y")
+            lo, hi = np.nanmin(self.bands[:, 0]), np.nanmax(self.bands[:, -1])
+            if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+                self.dist.setYRange(lo, hi, padding=0.05)
+        self._set_ticks(n)
         flagged = sum(1 for name in self.names if self.doc.severity_of(name))
         if n:
             self.info.setText(
@@ -193,6 +196,19 @@ class DepthPanel(QWidget):
             self.info.setText("Open a model: its float layers appear here in model order once scanned.")
         self._on_selection_changed(self.doc.selected or "")
         self.drawn.emit(n)
+
+    def _set_ticks(self, n: int) -> None:
+        """Whole layer numbers on the x axes; a few layers are named (their last two name parts)."""
+        axes = [self.dist.getAxis("bottom")] + [p.getAxis("bottom") for p in self.strips.values()]
+        if 0 < n <= 12:
+            ticks = [[(i, ".".join(name.split(".")[-2:])) for i, name in enumerate(self.names)]]
+            for axis in axes:
+                axis.setTicks(ticks)
+            return
+        step = next((s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if n / s <= 12), 2000)
+        for axis in axes:
+            axis.setTicks(None)
+            axis.setTickSpacing(step, step)
 
     def _color(self, name: str):
         sev = self.doc.severity_of(name)

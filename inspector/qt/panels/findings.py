@@ -53,7 +53,7 @@ class FindingsPanel(QWidget):
         self.summary.setWordWrap(True)
         P.mute(self.summary)
         self.tree = QTreeWidget()
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # layer names differ at their ends
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideLeft)  # a layer's name says most at its end
         self.tree.setHeaderLabels(["", "score", "layer", "finding"])
         self.tree.setRootIsDecorated(False)
         self.tree.setWordWrap(True)

@@ -111,6 +111,8 @@ class PropertiesPanel(QWidget):
         if m.threats:
             self._add("Code on load (never run)", [(str(i + 1), str(t)) for i, t in enumerate(m.threats)])
         self.tree.expandAll()
+        self.tree.resizeColumnToContents(0)
+        self.tree.setColumnWidth(0, min(self.tree.columnWidth(0) + 12, 300))
 
     def _add(self, title: str, rows: list[tuple[str, str]]) -> None:
         top = QTreeWidgetItem([title, ""])
