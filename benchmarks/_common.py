@@ -55,10 +55,13 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def run_child(code: str, whole: bool = False, env: dict | None = None) -> tuple[float, int, str]:
+def run_child(
+    code: str, whole: bool = False, env: dict | None = None, cwd: Path | None = None
+) -> tuple[float, int, str]:
     """Run Python code in a fresh interpreter; returns (seconds, peak RSS in MB, stdout). Seconds are those of
     ``code`` alone, or with ``whole`` the child's whole life (interpreter start-up and exit) timed from here;
-    ``env``: variables set for the child on top of this process's."""
+    ``env``: variables set for the child on top of this process's; ``cwd``: its working folder (which ``python -c``
+    imports from first)."""
     script = (
         "import resource, time, sys\n"
         "t0 = time.perf_counter()\n"
@@ -70,7 +73,7 @@ def run_child(code: str, whole: bool = False, env: dict | None = None) -> tuple[
     )
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, **(env or {})}
+        [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd
     )
     wall = time.perf_counter() - t0
     if out.returncode != 0:

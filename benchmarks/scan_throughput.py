@@ -94,7 +94,8 @@ def cli_command(path: Path, workers: int, src: Path | None = None) -> tuple[floa
         f"    rc = main({argv!r})\n"
         "print('__VERDICT__', rc, out.getvalue().strip().splitlines()[-1] if out.getvalue().strip() else '')\n"
     )
-    secs, rss, out = run_child(code, whole=True, env={"PYTHONPATH": str(src)} if src else None)
+    # ``python -c`` imports from its working folder first: run it there
+    secs, rss, out = run_child(code, whole=True, env={"PYTHONPATH": str(src)} if src else None, cwd=src)
     verdict = [ln for ln in out.splitlines() if ln.startswith("__VERDICT__")][-1].split(" ", 1)[1]
     return secs, rss, verdict
 

@@ -13,7 +13,7 @@ pytest.importorskip("numba")
 
 from inspector import ScanOptions, scan  # noqa: E402
 from inspector.core.dtypes import DTYPES, widen  # noqa: E402
-from inspector.core.measure import features, kernels  # noqa: E402
+from inspector.core.measure import kernels  # noqa: E402
 from inspector.core.measure.features import FeatureAcc  # noqa: E402
 from inspector.core.measure.stats import Pass1, histogram_chunk, histogram_edges, pass1_chunk  # noqa: E402
 from tests.conftest import raw_safetensors  # noqa: E402
@@ -381,36 +381,6 @@ def test_features_pieces_merge_alike(kern):
             parts.append(halves[0].merge(halves[1]))
         _same_features(parts[0], parts[1])
         assert parts[0].units == x.size // unit and parts[0].n == _numpy_features([x], dt, unit).n
-
-
-def test_merge_judges_the_partly_filled_window_of_the_first_piece():
-    dt = DTYPES["F32"]
-    x = _sample("F32", 100_000, seed=8, specials=False)
-    cut = 90_000  # the first piece ends 24,464 elements into its second window: the payload sits there
-    y = _payload(x, "F32", 70_000, cut - 70_000)
-    head = _numpy_features([y[:cut]], dt, 0)
-    tail = _numpy_features([y[cut:]], dt, 0, start=cut)
-    whole = head.merge(tail)
-    whole.flush_window()
-    assert whole.worst.start == features.WINDOW and whole.worst.judged > 10_000
-
-
-def test_distinct_live_and_plane_ones_equal_their_definitions():
-    rng = np.random.default_rng(5)
-    for a in (rng.integers(0, 50, 10_000).astype(np.uint32), rng.normal(size=3000), np.zeros(0), np.ones(1)):
-        assert np.array_equal(features.distinct(a), np.unique(a))
-    for name in FLOATS:
-        dt = DTYPES[name]
-        x = _sample(name, 5000, seed=6)
-        with np.errstate(all="ignore"):
-            v = widen(x, dt).astype(np.float64)
-        assert np.array_equal(features.live(x.view(dt.uint), dt), np.isfinite(v) & (v != 0))
-    t = rng.integers(0, 1000, 65536)
-    ones = [float(t.reshape(-1, 2, 1 << b)[:, 1, :].sum()) for b in range(16)]
-    assert features.plane_ones(t).tolist() == ones
-    assert features.plane_ones(t[:256]).tolist() == [
-        float(t[:256].reshape(-1, 2, 1 << b)[:, 1, :].sum()) for b in range(8)
-    ]
 
 
 @pytest.mark.parametrize("chunk_bytes, piece_bytes", [(4096, 1 << 30), (1000, 24_000), (1 << 20, 1 << 30)])

@@ -10,7 +10,8 @@ from safetensors.numpy import save_file
 
 from inspector import ScanOptions, open_model, read_tensor, scan
 from inspector.core.dtypes import DTYPES, widen
-from inspector.core.measure.stats import Moments
+from inspector.core.measure import features
+from inspector.core.measure.stats import Moments, plane_ones
 
 
 def _kurt(x):
@@ -158,3 +159,53 @@ def test_tensor_within_a_few_ulps_and_near_float64_max_do_not_crash(tmp_path):
     h = r.tensor("ulps").stats.histogram
     assert h.counts.sum() == 3 and np.all(np.diff(h.edges) > 0)
     assert r.tensor("big").stats.count == 4
+
+
+# --------------------------------------------------------------------- helpers of the features' numpy path
+
+
+def _floats(name: str, n: int, seed: int) -> np.ndarray:
+    """``n`` values of dtype ``name`` in storage form, with zeros, ±Inf and NaN among them."""
+    dt = DTYPES[name]
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 0.03, n)
+    x[::50] = 0.0
+    x[1::97] = np.inf
+    x[2::89] = -np.inf
+    x[3::71] = np.nan
+    with np.errstate(all="ignore"):
+        if name == "BF16":
+            return (x.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+        return x.astype(dt.storage)
+
+
+def test_distinct_live_and_plane_ones_equal_their_definitions():
+    rng = np.random.default_rng(5)
+    for a in (rng.integers(0, 50, 10_000).astype(np.uint32), rng.normal(size=3000), np.zeros(0), np.ones(1)):
+        assert np.array_equal(features.distinct(a), np.unique(a))
+    for name in ("F32", "F16", "BF16", "F64"):
+        dt = DTYPES[name]
+        x = _floats(name, 5000, seed=6)
+        with np.errstate(all="ignore"):
+            v = widen(x, dt).astype(np.float64)
+        assert np.array_equal(features.live(x.view(dt.uint), dt), np.isfinite(v) & (v != 0))
+    for t in (rng.integers(0, 10**9, 65536), rng.integers(0, 1000, 256), rng.integers(0, 1000, 65536) * 1.0):
+        bits = 16 if t.size == 65536 else 8
+        ones = [float(t.reshape(-1, 2, 1 << b)[:, 1, :].sum()) for b in range(bits)]
+        assert plane_ones(t).tolist() == ones
+
+
+def test_merge_judges_the_partly_filled_window_of_the_first_piece():
+    """Low-byte windows restart with each piece: the first piece's last, partly filled window is judged too."""
+    dt = DTYPES["F32"]
+    x = np.random.default_rng(8).normal(0, 0.03, 100_000).astype(np.float32)
+    cut = 90_000  # the first piece ends 24,464 elements into its second window: a payload sits there
+    u = x.view(np.uint32)
+    u[70_000:cut] = (u[70_000:cut] & ~np.uint32(0xFF)) | np.random.default_rng(9).integers(0, 16, cut - 70_000)
+    head, tail = features.FeatureAcc(), features.FeatureAcc(start=cut)
+    head.add(x[:cut], dt)
+    tail.add(x[cut:], dt)
+    whole = head.merge(tail)
+    whole.flush_window()
+    assert whole.worst.start == features.WINDOW and whole.worst.judged > 10_000
+    assert whole.worst.chi_z > 100
