@@ -65,7 +65,7 @@ def main(argv=None) -> int:
 
     from inspector.core.resources import resource_path
     from inspector.qt import theme
-    from inspector.qt.app import make_app, save_screenshot
+    from inspector.qt.app import make_app
     from inspector.qt.main_window import MainWindow
     from inspector.qt.settings import open_settings
 
@@ -106,7 +106,11 @@ def main(argv=None) -> int:
         if args.only and name not in args.only:
             return
         wait(idle(w))
-        shots.append(save_screenshot(w, out / f"{name}.png"))
+        path = out / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not w.grab().save(str(path), "PNG", 0):  # 0: the strongest PNG compression (each shot < 300 KB)
+            raise OSError(f"could not write {path}")
+        shots.append(path)
 
     # -- the sign-encoding demo model against the benign baseline -------------------------------------------
     w = window()
@@ -153,12 +157,13 @@ def main(argv=None) -> int:
     w.tabs.setCurrentWidget(w.depth_view)
     shoot(w, "deep_depth_tree")
     w.layer_views.setCurrentWidget(w.layers)
-    w.tabs.setCurrentWidget(w.histogram)
-    shoot(w, "deep_table_histogram")
+    w.tabs.setCurrentWidget(w.views["bits"])
+    shoot(w, "deep_table_bits")
     w.layer_views.setCurrentWidget(w.tree)
     w.tree.search.setText("layers.9.")
-    w.tabs.setCurrentWidget(w.views["bits"])
-    shoot(w, "deep_tree_search_bits")
+    w.tabs.setCurrentWidget(w.histogram)
+    w.histogram.bins_spin.setValue(96)
+    shoot(w, "deep_tree_search_histogram")
     w.shutdown()
     w.close()
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QStackedWidget,
     QTabWidget,
     QVBoxLayout,
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.doc = ModelDocument(self.pool, self)
         self.error_dialog = ErrorDialog(self)
         self._last_error: Optional[WorkerError] = None
+        self._exported_scrub: object = None  # the applied scrub that was last exported
         self._shut_down = False
 
         self.message_bar = MessageBar()
@@ -283,6 +285,9 @@ class MainWindow(QMainWindow):
         self.histogram.log_y_changed.connect(self._on_log_changed)
         self.histogram.bins_changed.connect(lambda n: self._set_pref(bins=n))
         self.weights_image.tile_changed.connect(lambda t: self._set_pref(tile=t))
+        scrub = self.views.get("scrub")
+        if scrub is not None and hasattr(scrub, "exported"):
+            scrub.exported.connect(self._on_scrub_exported)
 
     # ------------------------------------------------------------------------------------------------ opening
     def choose_and_open(self) -> None:
@@ -352,6 +357,9 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> None:
         self.help_dialog.show_html("Keyboard shortcuts", help_guide.shortcuts_html(self))
+
+    def _on_scrub_exported(self, _result: object) -> None:
+        self._exported_scrub = self.doc.scrubbed
 
     def _on_open_failed(self, err: WorkerError) -> None:
         self._report(err, "Could not open the file")
@@ -586,7 +594,31 @@ class MainWindow(QMainWindow):
                 close()
         self.error_dialog.hide()
 
+    def unexported_scrub(self) -> bool:
+        """Whether a scrub is applied whose result was never exported (it lives in a temporary folder)."""
+        applied = self.doc.scrubbed
+        return applied is not None and applied is not self._exported_scrub
+
+    def ask_quit(self, text: str) -> bool:
+        """Ask before closing (a modal question; tests replace it)."""
+        answer = QMessageBox.question(
+            self,
+            "Quit Model Inspector",
+            text,
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Discard
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._shut_down and self.unexported_scrub():
+            text = (
+                "A scrub is applied but was not exported: the scrubbed weights are only in a temporary folder "
+                "and are deleted when the app quits. Discard them?"
+            )
+            if not self.ask_quit(text):
+                event.ignore()
+                return
         self.shutdown()
         self.closed.emit()
         super().closeEvent(event)

@@ -55,6 +55,7 @@ def main_window(qtbot, settings_path):
 
     def make(settings_file: str | None = None, size: tuple[int, int] | None = (1400, 860)):
         w = MainWindow(open_settings(settings_file or settings_path))
+        w.ask_quit = lambda _text: True  # a modal question would block the run; tests of it replace this
         qtbot.addWidget(w)
         if size is not None:
             w.resize(*size)

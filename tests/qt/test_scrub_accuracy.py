@@ -140,3 +140,22 @@ def test_a_changed_scrub_drops_its_accuracy_from_the_report(qtbot, main_window, 
     w.doc.scrubbed_changed.emit()  # e.g. Undo: the evaluated scrubbed copy is gone
     assert w.doc.evaluation is original
     assert acc.table.item(1, 0) is None and "evaluate again" in acc.summary.text()
+
+
+def test_quit_warns_about_an_applied_unexported_scrub(qtbot, main_window, tiny_model, tmp_path):
+    w = main_window()
+    w.open_path(tiny_model)
+    wait_scanned(qtbot, w)
+    panel = w.views["scrub"]
+    asked = []
+    w.ask_quit = lambda text: asked.append(text) or False  # the user answers Cancel
+    assert not w.unexported_scrub()  # nothing applied: closing would not ask
+    with qtbot.waitSignal(panel.applied, timeout=30_000):
+        panel.apply()
+    qtbot.waitUntil(lambda: not panel.apply_slot.busy, timeout=5000)
+    w.close()
+    assert len(asked) == 1 and "not exported" in asked[0] and w.isVisible()  # Cancel keeps the window
+    with qtbot.waitSignal(panel.exported, timeout=30_000):
+        panel.export_to(str(tmp_path / "clean.safetensors"))
+    w.close()
+    assert len(asked) == 1 and not w.isVisible()  # exported: quits without asking

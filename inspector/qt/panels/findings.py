@@ -53,7 +53,6 @@ class FindingsPanel(QWidget):
         self.summary.setWordWrap(True)
         P.mute(self.summary)
         self.tree = QTreeWidget()
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideLeft)  # a layer's name says most at its end
         self.tree.setHeaderLabels(["", "score", "layer", "finding"])
         self.tree.setRootIsDecorated(False)
         self.tree.setWordWrap(True)
@@ -65,7 +64,7 @@ class FindingsPanel(QWidget):
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
-        hh.resizeSection(2, 90)
+        hh.resizeSection(2, 110)
         self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tree.setToolTip("Click a finding to show its layer; double-click to open the view with the evidence")
         self.detail = QLabel()
@@ -133,7 +132,11 @@ class FindingsPanel(QWidget):
         self.tree.clear()
         self.detail.setVisible(False)
         for f in result.findings:
-            item = QTreeWidgetItem(["●", f"{f.score:.2f}", f.tensor or "(model)", f.message])
+            layer = f.tensor or "(model)"
+            parts = layer.split(".")
+            if len(parts) > 3:  # a deep model's names say most at their end: "…9.mlp.fc1.weight"
+                layer = "…" + ".".join(parts[-4:])
+            item = QTreeWidgetItem(["●", f"{f.score:.2f}", layer, f.message])
             color = P.SEVERITY_COLORS.get(f.severity, P.EXPECT_COLOR)
             item.setForeground(0, QBrush(color))
             item.setToolTip(3, f"{f.detector} · {f.attack} · {f.severity}\n{f.message}")
