@@ -4,7 +4,8 @@
 
 Uses the bundled demo models (sign encoding, LSB, the benign baseline, eval data) and a generated deep model
 of 339 tensors (24 transformer-like blocks, one with an LSB payload, one with sign-encoding-like weights),
-written to a temporary folder. Each shot is a PNG of the whole window, at most ~300 KB.
+written to a temporary folder. Each shot is a PNG of the whole window, at most ~300 KB. ``main_window.png`` (the
+README's picture) comes from ``model-inspector demo --screenshot docs/screenshots/main_window.png``.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
     shoot(w, "welcome")  # before any model: open, the demo, recent files
     opened(w, demo / "mlp-sgn-l100.safetensors", demo / "mlp-benign-s0.safetensors")
     w.set_analysis_data(str(demo / "eval.npz"))
-    shoot(w, "main_window")  # histogram of the flagged layer, tree in the dock, findings
+    shoot(w, "demo_histogram")  # histogram of the flagged layer, tree in the dock, findings
     w.tabs.setCurrentWidget(w.views["grid"])
     shoot(w, "panel_grid")
     w.properties_dock.raise_()
