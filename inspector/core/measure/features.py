@@ -11,7 +11,7 @@ chunk by chunk and folded into a :class:`FeatureAcc`; pieces merge in storage or
 - within-unit lag-1 sums and each unit's first and last value, giving the autocorrelation expected when whole
   units are shuffled (the null of the order tests) without materialising a permutation;
 - distinct values up to :data:`GRID_LEVELS` (a quantisation grid), with a cheap early exit for ordinary tensors;
-- low-byte counts per window of :data:`WINDOW` elements, keeping the least uniform window and its position:
+- low-byte counts per window of :data:`WINDOW` non-zero low bytes, keeping the least uniform window and where it lies:
   a payload written anywhere in a big tensor shows there even when the whole tensor's low byte looks uniform;
 - for tensors with many repeated values (untrained embedding rows), the low-bit pattern table of distinct
   values per chunk, so repeats are not mistaken for structure.
@@ -50,8 +50,8 @@ UNIFORM_PLANES_BELOW = 8
 GRID_LEVELS = 256
 #: Elements looked at before deciding a tensor cannot be a grid (more distinct values than GRID_LEVELS there).
 GRID_PROBE = 4096
-#: Elements per low-byte window.
-WINDOW = 1 << 16
+#: Judged (non-zero) low bytes per window: a window spans as many elements as it takes to hold them.
+WINDOW = 512
 #: Share of repeated values in the first chunk above which the bit tests judge distinct values per chunk.
 DUPLICATE_PROBE = 0.01
 #: Layer kinds whose tensors are weight matrices or kernels (the tensors θ is made of).
@@ -145,8 +145,10 @@ class Features:
     low_chi_z: float
     low_compress: float
     relative_spread: float
-    #: the least uniform window of WINDOW elements: its first element, judged bytes, low-byte entropy and χ²
+    #: the least uniform window of WINDOW judged low bytes: the elements it spans [start, stop), its judged bytes,
+    #: low-byte entropy and χ²
     window_start: int = -1
+    window_stop: int = -1
     window_judged: int = 0
     window_entropy: float = math.nan
     window_chi_effect: float = math.nan
@@ -181,19 +183,23 @@ class Features:
 # ------------------------------------------------------------------------------------------------ accumulate
 
 
-def score_window(counts: np.ndarray, lows: np.ndarray, start: int) -> Optional[_Window]:
+def score_window(counts: np.ndarray, lows: np.ndarray, start: int, stop: int = -1) -> Optional[_Window]:
     """A low-byte window's uniformity (χ² of its non-zero low bytes; ``None`` below :data:`MIN_BITS` of them)."""
-    c = counts[1:].astype(np.float64)
-    t = float(c.sum())
-    if t < MIN_BITS:
+    ci = np.asarray(counts[1:], dtype=np.int64)
+    ti = int(ci.sum())
+    if ti < MIN_BITS:
         return None
-    e = t / 255.0
-    chi2 = float(((c - e) ** 2).sum() / e)
+    # χ² = Σ(c − e)²/e = 255·Σc²/t − t with e = t/255: from exact integer sums, so the compiled kernels, which
+    # use the same formula, pick the same window when two score alike
+    chi2 = 255.0 * float(int(np.dot(ci, ci))) / ti - ti
     z = (chi2 - 254.0) / math.sqrt(508.0)
+    c = ci.astype(np.float64)
+    t = float(ti)
     pr = c[c > 0] / t
     return _Window(
         score=z,
         start=int(start),
+        stop=int(stop),
         judged=int(t),
         entropy=float(-(pr * np.log2(pr)).sum()),
         chi_effect=math.sqrt(max(0.0, chi2 - 254.0) / t),
@@ -208,6 +214,7 @@ class _Window:
 
     score: float = -math.inf
     start: int = -1
+    stop: int = -1
     judged: int = 0
     entropy: float = math.nan
     chi_effect: float = math.nan
@@ -260,6 +267,7 @@ class FeatureAcc:
     # low-byte windows
     win_counts: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=np.int64))
     win_fill: int = 0
+    win_start: int = -1  # first element of the open window
     win_lows: list = field(default_factory=list)
     worst: _Window = field(default_factory=_Window)
 
@@ -435,36 +443,46 @@ class FeatureAcc:
         self.dedup_table = t if self.dedup_table is None else self.dedup_table + t
 
     def _windows(self, u: np.ndarray) -> None:
+        # windows hold WINDOW judged low bytes (non-zero ones), however many elements that spans: a payload
+        # full of zero bytes (image background) still fills whole windows with its other bytes
         lows = (u & 0xFF).astype(np.uint8)
-        i = 0
-        m = lows.size
-        while i < m:
-            take = min(WINDOW - self.win_fill, m - i)
-            seg = lows[i : i + take]
+        pos = np.flatnonzero(lows)
+        if pos.size == 0:
+            return
+        vals = lows[pos]
+        base = self.start + self.seen
+        i, k = 0, pos.size
+        while i < k:
+            if self.win_fill == 0:
+                self.win_start = base + int(pos[i])
+            take = min(WINDOW - self.win_fill, k - i)
+            seg = vals[i : i + take]
+            stop = base + int(pos[i + take - 1]) + 1
             if take == WINDOW:  # a whole window in one go (the common case)
-                self._close_window(np.bincount(seg, minlength=256), seg, self.start + self.seen + i)
+                self._close_window(np.bincount(seg, minlength=256), seg, self.win_start, stop)
             else:
                 self.win_counts += np.bincount(seg, minlength=256)
                 self.win_lows.append(seg.copy())
                 self.win_fill += take
                 if self.win_fill == WINDOW:
-                    self.flush_window(self.start + self.seen + i + take)
+                    self.flush_window(stop)
             i += take
 
     def flush_window(self, end: Optional[int] = None) -> None:
-        """Judge the partly filled window ending at global element ``end`` (default: where folding stopped)."""
+        """Judge the open window, which ends before global element ``end`` (default: where folding stopped)."""
         if self.win_fill == 0:
             return
         if end is None:
             end = self.start + self.seen
         lows = np.concatenate(self.win_lows) if self.win_lows else np.zeros(0, np.uint8)
-        self._close_window(self.win_counts, lows, end - self.win_fill)
+        self._close_window(self.win_counts, lows, self.win_start, end)
         self.win_counts = np.zeros(256, dtype=np.int64)
         self.win_lows = []
         self.win_fill = 0
+        self.win_start = -1
 
-    def _close_window(self, counts: np.ndarray, lows: np.ndarray, start: int) -> None:
-        w = score_window(counts, lows, start)
+    def _close_window(self, counts: np.ndarray, lows: np.ndarray, start: int, stop: int = -1) -> None:
+        w = score_window(counts, lows, start, stop)
         if w is not None and w.score > self.worst.score:
             self.worst = w
 
@@ -474,7 +492,7 @@ class FeatureAcc:
         runs: this run's last, partly filled window is judged here, the other's is carried on."""
         self.flush_window()
         r = FeatureAcc(start=self.start, unit=self.unit, seen=self.seen + o.seen)
-        r.win_counts, r.win_lows, r.win_fill = o.win_counts, o.win_lows, o.win_fill
+        r.win_counts, r.win_lows, r.win_fill, r.win_start = o.win_counts, o.win_lows, o.win_fill, o.win_start
         r.n = self.n + o.n
         r.sxy, r.shead, r.stail, r.pairs = (
             self.sxy + o.sxy,
@@ -740,6 +758,7 @@ def finish(
         compress = len(zlib.compress(w.lows, 6)) / len(w.lows) if len(w.lows) >= 1024 else math.nan
         window = dict(
             window_start=w.start,
+            window_stop=w.stop,
             window_judged=w.judged,
             window_entropy=w.entropy,
             window_chi_effect=w.chi_effect,

@@ -323,35 +323,47 @@ def _k_hist(v, edges, denom, exact, tol, thr, counts, buf):  # pragma: no cover 
 
 # integer feature slots: the non-zero finite sequence (count, pairs, sign pairs), whether it has a last value;
 # within-unit pairs, whole units, elements folded, the run's unit and first element; the low-byte window
-_FN, _FPAIRS, _FPP, _FPH, _FPT, _FHAS, _FWP, _FUNITS, _FSEEN, _FUNIT, _FSTART, _FFILL, _FBSTART, _FWIN = range(14)
+(
+    _FN,
+    _FPAIRS,
+    _FPP,
+    _FPH,
+    _FPT,
+    _FHAS,
+    _FWP,
+    _FUNITS,
+    _FSEEN,
+    _FUNIT,
+    _FSTART,
+    _FFILL,
+    _FBSTART,
+    _FWIN,
+    _FOPEN,
+    _FBSTOP,
+) = range(16)
 # float feature slots
 _GSXY, _GSH, _GST, _GFIRST, _GLAST, _GWXY, _GWH, _GWT, _GUF, _GUL, _GUFL, _GOPEN, _GRAWL, _GBEST = range(14)
 
 
-def _k_close(wc, wl, bc, bl, fi, ff, start, min_bits, u, i, take):  # pragma: no cover - compiled
-    """Score the full low-byte window (counts ``wc``) starting at element ``start``: its bytes are ``wl``'s
-    first ones (carried from earlier chunks) followed by the low bytes of ``u[i:i + take]``. Keep it in
-    ``bc``/``bl`` when it is the least uniform so far (the score is :meth:`FeatureAcc._close_window`'s)."""
-    t = 0.0
+def _k_close(wc, wl, bc, bl, fi, ff, start, stop, min_bits):  # pragma: no cover - compiled
+    """Score the full low-byte window (counts ``wc``, bytes ``wl``) spanning elements [start, stop); keep it in
+    ``bc``/``bl`` when it is the least uniform so far (the score is :func:`~.features.score_window`'s)."""
+    t = 0
+    sq = 0
     for b in range(1, 256):
         t += wc[b]
+        sq += wc[b] * wc[b]
     if t >= min_bits:
-        e = t / 255.0
-        chi2 = 0.0
-        for b in range(1, 256):
-            d = wc[b] - e
-            chi2 += d * d
-        z = (chi2 / e - 254.0) / math.sqrt(508.0)
+        chi2 = 255.0 * np.float64(sq) / t - t
+        z = (chi2 - 254.0) / math.sqrt(508.0)
         if z > ff[_GBEST]:
             ff[_GBEST] = z
             fi[_FBSTART] = start
+            fi[_FBSTOP] = stop
             for b in range(256):
                 bc[b] = wc[b]
-            carried = bl.size - take
-            for j in range(carried):
+            for j in range(wl.size):
                 bl[j] = wl[j]
-            for j in range(take):
-                bl[carried + j] = np.int64(u[i + j]) & 0xFF
     for b in range(256):
         wc[b] = 0
 
@@ -480,23 +492,22 @@ def _k_features(u, v, fi, ff, rs, rq, rc, rp, wc, wl, bc, bl, abs_mask, inf_bits
         _k_features_live(v, fi, ff, rs, rq, rc, rp)
     else:
         _k_features_any(u, v, fi, ff, rs, rq, rc, rp, abs_mask, inf_bits)
-    if fi[_FWIN]:  # low-byte counts per window; bytes are kept only for a window still open after the chunk
+    if fi[_FWIN]:  # windows of WINDOW non-zero low bytes; ``wl`` holds the open window's bytes
         size = wl.size
         fill = fi[_FFILL]
         base = fi[_FSTART] + fi[_FSEEN]
-        i = 0
-        while i < n:
-            take = min(size - fill, n - i)
-            for j in range(i, i + take):
-                wc[np.int64(u[j]) & 0xFF] += 1
-            fill += take
+        for j in range(n):
+            b = np.int64(u[j]) & 0xFF
+            if b == 0:
+                continue
+            if fill == 0:
+                fi[_FOPEN] = base + j
+            wc[b] += 1
+            wl[fill] = b
+            fill += 1
             if fill == size:
-                _k_close(wc, wl, bc, bl, fi, ff, base + i + take - size, min_bits, u, i, take)
+                _k_close(wc, wl, bc, bl, fi, ff, fi[_FOPEN], base + j + 1, min_bits)
                 fill = 0
-            else:
-                for j in range(take):
-                    wl[fill - take + j] = np.int64(u[i + j]) & 0xFF
-            i += take
         fi[_FFILL] = fill
     fi[_FSEEN] += n
     return all_live
@@ -811,11 +822,12 @@ class _FeatureState:
     def __init__(self, acc: FeatureAcc, dt: DType) -> None:
         if acc.seen:
             raise ValueError("the kernels fold chunks into a fresh feature accumulator only")
-        fi = np.zeros(14, dtype=np.int64)
+        fi = np.zeros(16, dtype=np.int64)
         ff = np.zeros(14, dtype=np.float64)
         fi[_FUNIT] = acc.unit
         fi[_FSTART] = acc.start
         fi[_FBSTART] = -1
+        fi[_FBSTOP] = -1
         win = windowed(dt)
         fi[_FWIN] = win
         ff[_GBEST] = -math.inf
@@ -853,8 +865,9 @@ class _FeatureState:
         fill = int(fi[_FFILL])
         if fill:
             acc.win_counts, acc.win_lows, acc.win_fill = wc.copy(), [wl[:fill].copy()], fill
+            acc.win_start = int(fi[_FOPEN])
         if fi[_FBSTART] >= 0:
-            w = score_window(bc, bl, int(fi[_FBSTART]))
+            w = score_window(bc, bl, int(fi[_FBSTART]), int(fi[_FBSTOP]))
             if w is not None:
                 acc.worst = w
 

@@ -13,7 +13,7 @@ import math
 
 from inspector.core.judge.detectors.context import Context, finding, pct
 from inspector.core.judge.findings import Finding
-from inspector.core.measure.features import DUPLICATE_PROBE, MIN_BITS, WINDOW, Features
+from inspector.core.measure.features import DUPLICATE_PROBE, MIN_BITS, Features
 
 NAME = "lsb-bitplanes"
 PROVENANCE = "lsb-provenance"
@@ -38,6 +38,11 @@ CONSTANT_SPREAD = 2.0**-14
 
 def _rounded_name(k: int) -> str:
     return {16: "bf16", 13: "fp16"}.get(k, f"{k}-bit-rounded")
+
+
+def window_expected(n: int) -> float:
+    """Expected entropy (bits) of ``n`` uniform bytes over the 255 non-zero values."""
+    return math.log2(255.0) - 254.0 / (2.0 * max(1, n) * math.log(2.0))
 
 
 #: Evidence scale for layers still at a uniform initialisation (see :func:`at_uniform_init`).
@@ -72,21 +77,21 @@ def _plane_evidence(f: Features) -> tuple[float, list[str], dict]:
         math.isfinite(f.window_chi_effect)
         and f.window_judged >= MIN_BITS
         and f.duplicates < DUPLICATE_PROBE
-        and f.count > WINDOW  # a smaller tensor is one window: the whole tensor's tests already say it
+        and f.window_judged < f.judged  # a tensor of one window: the whole tensor's tests already say it
     ):
         # the least uniform window of the tensor: a payload written past the start of a big tensor, diluted in
         # the whole tensor's low byte, shows here in full
         e = min(f.window_chi_effect / CHI_EFFECT, f.window_chi_z / CHI_Z)
-        end = f.window_start + WINDOW
         parts.append(
             (
                 e,
-                f"the low bytes of elements {f.window_start:,}–{min(end, f.count):,} have {f.window_entropy:.2f} bits "
-                "of entropy (uniform bytes: ≈7.99)",
+                f"the {f.window_judged} non-zero low bytes of elements {f.window_start:,}–{f.window_stop:,} have "
+                f"{f.window_entropy:.2f} bits of entropy (uniform bytes: ≈{window_expected(f.window_judged):.2f})",
             )
         )
         ev.update(
             window_start=f.window_start,
+            window_stop=f.window_stop,
             window_entropy=f.window_entropy,
             window_chi_effect=f.window_chi_effect,
             window_compress=f.window_compress,
