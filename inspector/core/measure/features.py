@@ -541,10 +541,9 @@ class FeatureAcc:
             r.levels = lv if lv.size <= GRID_LEVELS else None
         r.dedup = bool(self.dedup or o.dedup) if (self.dedup is not None or o.dedup is not None) else None
         r.dup_share = self.dup_share if self.dedup is not None else o.dup_share
-        if self.dedup_table is not None or o.dedup_table is not None:
-            r.dedup_table = (self.dedup_table if self.dedup_table is not None else 0) + (
-                o.dedup_table if o.dedup_table is not None else 0
-            )
+        tables = [t for t in (self.dedup_table, o.dedup_table) if t is not None]
+        if tables:
+            r.dedup_table = tables[0] if len(tables) == 1 else tables[0] + tables[1]
         r.dedup_candidates = self.dedup_candidates + o.dedup_candidates
         r.worst = self.worst if self.worst.score >= o.worst.score else o.worst
         return r
