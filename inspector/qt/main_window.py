@@ -46,6 +46,7 @@ from inspector.qt.panels.depth import DepthPanel
 from inspector.qt.panels.findings import VIEW_FOR_ATTACK, FindingsPanel
 from inspector.qt.panels.grid import LayerGridPanel
 from inspector.qt.panels.histogram import HistogramPanel
+from inspector.qt.panels.inputs import InputsPanel
 from inspector.qt.panels.layer_table import LayerTablePanel
 from inspector.qt.panels.module_tree import ModuleTreePanel
 from inspector.qt.panels.properties import PropertiesPanel
@@ -129,6 +130,9 @@ class MainWindow(QMainWindow):
         self.properties = PropertiesPanel(self.doc)
         self.properties_dock = self._dock("Properties", self.properties, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.findings_dock, self.properties_dock)
+        self.inputs = InputsPanel(self.doc, self.qsettings, lambda: self.prefs.last_dir)
+        self.inputs_dock = self._dock("Inputs", self.inputs, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.properties_dock, self.inputs_dock)
         self.findings_dock.raise_()
         self._default_state = self.saveState()  # View ▸ Reset layout returns here
 
@@ -206,6 +210,7 @@ class MainWindow(QMainWindow):
             (self.layers_dock, "Ctrl+1"),
             (self.findings_dock, "Ctrl+2"),
             (self.properties_dock, "Ctrl+3"),
+            (self.inputs_dock, "Ctrl+4"),
         ):
             act = dock.toggleViewAction()
             act.setShortcut(QKeySequence(key))
@@ -390,6 +395,7 @@ class MainWindow(QMainWindow):
         from dataclasses import replace
 
         self.doc.options = replace(self.doc.options, data=eval_data, train_sample=train_sample)
+        self.inputs.set_values(eval_data, train_sample, self.doc.options.arch)
         set_data_path = getattr(self.views.get("accuracy"), "set_data_path", None)
         if set_data_path is not None and eval_data:
             set_data_path(eval_data)
@@ -461,7 +467,7 @@ class MainWindow(QMainWindow):
     def reset_layout(self) -> None:
         """Docks back where they start (all shown, findings in front), sized for the window."""
         self.restoreState(self._default_state)
-        for dock in (self.layers_dock, self.findings_dock, self.properties_dock):
+        for dock in (self.layers_dock, self.findings_dock, self.properties_dock, self.inputs_dock):
             dock.setFloating(False)
             dock.show()
         self.findings_dock.raise_()
