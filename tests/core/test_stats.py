@@ -199,13 +199,15 @@ def test_merge_judges_the_partly_filled_window_of_the_first_piece():
     """Low-byte windows restart with each piece: the first piece's last, partly filled window is judged too."""
     dt = DTYPES["F32"]
     x = np.random.default_rng(8).normal(0, 0.03, 100_000).astype(np.float32)
-    cut = 90_000  # the first piece ends 24,464 elements into its second window: a payload sits there
     u = x.view(np.uint32)
-    u[70_000:cut] = (u[70_000:cut] & ~np.uint32(0xFF)) | np.random.default_rng(9).integers(0, 16, cut - 70_000)
+    u |= np.uint32(1)  # every low byte judged: a window spans exactly WINDOW elements
+    open_at = features.WINDOW * (50_000 // features.WINDOW)
+    cut = open_at + 400  # the first piece ends 400 elements into a window: a payload fills those
+    u[open_at:cut] = (u[open_at:cut] & ~np.uint32(0xFF)) | np.random.default_rng(9).integers(1, 16, 400)
     head, tail = features.FeatureAcc(), features.FeatureAcc(start=cut)
     head.add(x[:cut], dt)
     tail.add(x[cut:], dt)
     whole = head.merge(tail)
     whole.flush_window()
-    assert whole.worst.start == features.WINDOW and whole.worst.judged > 10_000
+    assert (whole.worst.start, whole.worst.stop, whole.worst.judged) == (open_at, cut, 400)
     assert whole.worst.chi_z > 100

@@ -452,21 +452,41 @@ class FeatureAcc:
         vals = lows[pos]
         base = self.start + self.seen
         i, k = 0, pos.size
-        while i < k:
-            if self.win_fill == 0:
-                self.win_start = base + int(pos[i])
-            take = min(WINDOW - self.win_fill, k - i)
-            seg = vals[i : i + take]
-            stop = base + int(pos[i + take - 1]) + 1
-            if take == WINDOW:  # a whole window in one go (the common case)
-                self._close_window(np.bincount(seg, minlength=256), seg, self.win_start, stop)
-            else:
-                self.win_counts += np.bincount(seg, minlength=256)
-                self.win_lows.append(seg.copy())
-                self.win_fill += take
-                if self.win_fill == WINDOW:
-                    self.flush_window(stop)
-            i += take
+        if self.win_fill:  # fill the window left open by the previous chunk
+            i = self._fill_window(vals, pos, 0, base)
+        nw = (k - i) // WINDOW
+        if nw:  # whole windows: all scored at once, the least uniform (the first of equals) kept
+            seg = vals[i : i + nw * WINDOW]
+            rows = np.arange(seg.size, dtype=np.int64) // WINDOW * 256
+            counts = np.bincount(rows + seg, minlength=nw * 256).reshape(nw, 256)
+            ci = counts[:, 1:]
+            ti = ci.sum(axis=1)
+            sq = np.einsum("ij,ij->i", ci, ci)
+            with np.errstate(all="ignore"):  # score_window's formula, window by window, on exact integer sums
+                chi2 = 255.0 * sq.astype(np.float64) / ti - ti
+                z = np.where(ti >= MIN_BITS, (chi2 - 254.0) / math.sqrt(508.0), -math.inf)
+            best = int(np.argmax(z))
+            if z[best] > self.worst.score:
+                j = i + best * WINDOW
+                w = seg[best * WINDOW : (best + 1) * WINDOW]
+                self._close_window(counts[best], w, base + int(pos[j]), base + int(pos[j + WINDOW - 1]) + 1)
+            i += nw * WINDOW
+        if i < k:  # the rest opens a window that the next chunk (or flush_window) closes
+            self._fill_window(vals, pos, i, base)
+
+    def _fill_window(self, vals: np.ndarray, pos: np.ndarray, i: int, base: int) -> int:
+        """Add ``vals[i:]`` (at elements ``base + pos``) to the open window until it is full; returns where
+        it stopped."""
+        if self.win_fill == 0:
+            self.win_start = base + int(pos[i])
+        take = min(WINDOW - self.win_fill, vals.size - i)
+        seg = vals[i : i + take]
+        self.win_counts += np.bincount(seg, minlength=256)
+        self.win_lows.append(seg.copy())
+        self.win_fill += take
+        if self.win_fill == WINDOW:
+            self.flush_window(base + int(pos[i + take - 1]) + 1)
+        return i + take
 
     def flush_window(self, end: Optional[int] = None) -> None:
         """Judge the open window, which ends before global element ``end`` (default: where folding stopped)."""

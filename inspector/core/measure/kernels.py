@@ -496,18 +496,20 @@ def _k_features(u, v, fi, ff, rs, rq, rc, rp, wc, wl, bc, bl, abs_mask, inf_bits
         size = wl.size
         fill = fi[_FFILL]
         base = fi[_FSTART] + fi[_FSEEN]
+        opened = fi[_FOPEN]
         for j in range(n):
             b = np.int64(u[j]) & 0xFF
             if b == 0:
                 continue
             if fill == 0:
-                fi[_FOPEN] = base + j
+                opened = base + j
             wc[b] += 1
             wl[fill] = b
             fill += 1
             if fill == size:
-                _k_close(wc, wl, bc, bl, fi, ff, fi[_FOPEN], base + j + 1, min_bits)
+                _k_close(wc, wl, bc, bl, fi, ff, opened, base + j + 1, min_bits)
                 fill = 0
+        fi[_FOPEN] = opened
         fi[_FFILL] = fill
     fi[_FSEEN] += n
     return all_live
