@@ -60,7 +60,7 @@ class InputsPanel(QWidget):
         self.arch.setMinimumContentsLength(12)  # long recipe names must not widen the dock
         self.arch.addItem(AUTO)
         try:
-            from inspector.core.evaluate.recipes import RECIPES
+            from inspector.core.evaluate import RECIPES
 
             self.arch.addItems(sorted(RECIPES))
         except ImportError:  # pragma: no cover - evaluation not installed
