@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inspector.core.measure.scan import ScanOptions, scan  # noqa: E402
+from inspector.core.pipeline import ScanOptions, scan  # noqa: E402
 
 MODES = ("weights-only", "baseline", "data-aware")
 START = "<!-- detection-table:start -->"

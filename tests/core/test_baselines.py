@@ -21,8 +21,8 @@ from inspector.core.judge.baselines import (
     match_layers,
     save_profile,
 )
-from inspector.core.measure.scan import ScanOptions, scan
 from inspector.core.measure.stats import Histogram, TensorStats
+from inspector.core.pipeline import ScanOptions, scan
 
 
 def test_match_by_name_then_by_shape_and_order():
@@ -159,7 +159,7 @@ def test_a_reference_is_scanned_once_per_file_version_and_edges(tmp_path, monkey
 
     import inspector.core.measure.scan as scan_mod
     from inspector.core.judge.baselines import load_reference
-    from inspector.core.measure.scan import scan as _scan
+    from inspector.core.pipeline import scan as _scan
 
     rng = _np.random.default_rng(3)
     model = tmp_path / "m.safetensors"

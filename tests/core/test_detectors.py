@@ -13,7 +13,7 @@ from inspector.core.dtypes import DTYPES
 from inspector.core.judge.detectors.context import grade
 from inspector.core.judge.findings import ATTACKS, SEVERITIES
 from inspector.core.measure import features as feat
-from inspector.core.measure.scan import ScanOptions, scan
+from inspector.core.pipeline import ScanOptions, scan
 
 WEIGHT_DETECTORS = {"lsb-bitplanes", "lsb-provenance", "sign-structure", "correlated-value"}
 

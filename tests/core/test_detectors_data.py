@@ -8,7 +8,7 @@ import pytest
 from inspector.core.formats.data import Dataset, save_dataset
 from inspector.core.judge.detectors import capacity
 from inspector.core.judge.detectors.data_aware import image_bytes, layouts_of
-from inspector.core.measure.scan import ScanOptions, scan
+from inspector.core.pipeline import ScanOptions, scan
 from tests.core.test_detectors import gaussian
 
 

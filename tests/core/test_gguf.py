@@ -202,7 +202,7 @@ def test_gguf_of_123_tensors_is_not_taken_for_safetensors(tmp_path):
 
 
 def test_scan_runs_on_gguf(tmp_path):
-    from inspector.core.measure.scan import ScanOptions, scan
+    from inspector.core.pipeline import ScanOptions, scan
 
     path, arrays = _model(tmp_path)
     res = scan(path, ScanOptions(detectors=False, hash=False, workers=1))

@@ -26,7 +26,7 @@ from inspector.core.errors import (
 )
 from inspector.core.formats.base import read_tensor
 from inspector.core.formats.data import load_dataset
-from inspector.core.measure.scan import ScanOptions, scan
+from inspector.core.pipeline import ScanOptions, scan
 from tests.conftest import raw_safetensors
 
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"

@@ -16,8 +16,8 @@ import pytest
 
 from inspector.core.formats import open_model
 from inspector.core.judge.findings import Finding, model_score, rank, verdict_of
-from inspector.core.measure.scan import ScanOptions, scan
 from inspector.core.measure.weights_image import minmax_tiles
+from inspector.core.pipeline import ScanOptions, scan
 from inspector.core.report import build_report, render_html, write_report
 
 OPTS = ScanOptions(workers=1, detectors=False)

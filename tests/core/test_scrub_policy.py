@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 
 from inspector.core.formats import open_model
 from inspector.core.formats.safetensors import open_safetensors
-from inspector.core.measure.scan import ScanOptions
+from inspector.core.pipeline import ScanOptions
 from inspector.core.resources import resource_path
 from inspector.core.scrub.export import scrub_model
 from inspector.core.scrub.policy import plan_policy, tie_groups
@@ -208,7 +208,7 @@ def test_u8_training_images_verdict_export_and_report(tmp_path):
     detected, dropped by the export (whose re-judge no longer detects them), and the report says so."""
     from safetensors.numpy import save_file
 
-    from inspector.core.measure.scan import scan
+    from inspector.core.pipeline import scan
     from inspector.core.report import build_report, render_html
 
     demo = resource_path("demo")

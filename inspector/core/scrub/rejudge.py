@@ -14,7 +14,7 @@ from inspector.core.formats import ModelFile
 from inspector.core.progress import CancelToken, ProgressCallback
 
 if TYPE_CHECKING:
-    from inspector.core.measure.scan import ScanOptions
+    from inspector.core.pipeline import ScanOptions
 
 #: Most bytes the ``inspector.rejudged_verdict`` value may take (the export reserves header room for it).
 PROVENANCE_ROOM = 3072
@@ -142,7 +142,7 @@ def rejudge(
     cancel: Optional[CancelToken] = None,
 ) -> Rejudgement:
     """Scan ``model`` (the written, not yet committed export) with ``options`` (the source's inputs)."""
-    from inspector.core.measure.scan import scan
+    from inspector.core.pipeline import scan
 
     result = scan(model, options, progress=progress, cancel=cancel)
     doc = result.to_json()
