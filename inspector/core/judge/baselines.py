@@ -187,7 +187,12 @@ def build_profile(
             for k in PROFILE_FEATURES:
                 per[k].append(getattr(f, k))
     report(progress, len(paths), len(paths), "done")
-    kinds = {kind: {k: summarise(v) for k, v in feats.items()} for kind, feats in sorted(values.items())}
+    # a feature no trusted layer measured (e.g. compressibility of small layers) has no range: left out, so the
+    # profile file holds numbers only and the scan falls back to the fitted Gaussian for it
+    kinds = {
+        kind: {k: r for k, r in ((k, summarise(v)) for k, v in feats.items()) if r.count > 0}
+        for kind, feats in sorted(values.items())
+    }
     return Profile(kinds, tuple(sources), description)
 
 
