@@ -116,3 +116,22 @@ def test_depth_view_bands_strips_and_click(qtbot, main_window, deep_model):
     assert all(c.isVisible() and c.value() == i for c in d.cursors)
     w.doc.select("embed.weight")
     assert d.cursors[0].value() == d.names.index("embed.weight")
+
+
+def test_table_keeps_the_name_column_when_scrolled_sideways(qtbot, main_window, deep_model):
+    w = main_window(size=(1024, 680))
+    w.open_path(deep_model)
+    wait_scanned(qtbot, w)
+    w.layer_views.setCurrentWidget(w.layers)
+    view = w.layers.view
+    qtbot.waitUntil(lambda: view.horizontalScrollBar().maximum() > 0, timeout=5000)
+    view.horizontalScrollBar().setValue(view.horizontalScrollBar().maximum())
+    frozen = view.frozen
+    assert frozen.isVisible() and not frozen.isColumnHidden(1) and frozen.isColumnHidden(5)
+    assert frozen.width() == view.columnWidth(0) + view.columnWidth(1)
+    assert frozen.selectionModel() is view.selectionModel()  # a click on a frozen name selects the layer
+    view.verticalScrollBar().setValue(10)
+    assert frozen.verticalScrollBar().value() == 10
+    row = w.layers.proxy.mapFromSource(w.layers.model.index(w.layers.model.row_of["layers.5.mlp.weight"], 1))
+    frozen.setCurrentIndex(row)
+    assert w.doc.selected == "layers.5.mlp.weight"

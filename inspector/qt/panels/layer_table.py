@@ -190,6 +190,78 @@ class _LayerFilter(QSortFilterProxyModel):
         return super().filterAcceptsRow(row, parent)
 
 
+class FrozenNameTable(QTableView):
+    """A table whose first ``frozen`` columns (flag and name) stay put when it scrolls sideways: a second view
+    over the same model and selection draws them on top, scrolling only vertically (Qt's frozen-column recipe)."""
+
+    def __init__(self, frozen: int = 2, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.frozen_count = frozen
+        self.frozen = QTableView(self)
+        self.frozen.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.frozen.verticalHeader().hide()
+        self.frozen.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.frozen.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.frozen.setStyleSheet("QTableView { border: none; }")
+        self.viewport().stackUnder(self.frozen)
+        self.horizontalHeader().sectionResized.connect(self._on_section_resized)
+        self.verticalHeader().sectionResized.connect(lambda i, _o, size: self.frozen.setRowHeight(i, size))
+        self.verticalScrollBar().valueChanged.connect(self.frozen.verticalScrollBar().setValue)
+        self.frozen.verticalScrollBar().valueChanged.connect(self.verticalScrollBar().setValue)
+
+    def setModel(self, model) -> None:  # noqa: N802 - Qt's name
+        super().setModel(model)
+        self.frozen.setModel(model)
+        self.frozen.setSelectionModel(self.selectionModel())
+        self.frozen.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.frozen.horizontalHeader().setSortIndicatorShown(True)
+        self.frozen.horizontalHeader().sectionClicked.connect(
+            lambda c: self.sortByColumn(
+                c,
+                Qt.SortOrder.DescendingOrder
+                if self.horizontalHeader().sortIndicatorSection() == c
+                and self.horizontalHeader().sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+                else Qt.SortOrder.AscendingOrder,
+            )
+        )
+        self.horizontalHeader().sortIndicatorChanged.connect(self._on_sort_changed)
+        self.frozen.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        model.modelReset.connect(self._sync_columns)
+        model.layoutChanged.connect(self._sync_columns)
+        self._sync_columns()
+        self.frozen.show()
+
+    def _on_sort_changed(self, section: int, order: Qt.SortOrder) -> None:
+        self.frozen.horizontalHeader().setSortIndicator(section, order)
+
+    def _sync_columns(self) -> None:
+        model = self.model()
+        for c in range(model.columnCount() if model is not None else 0):
+            self.frozen.setColumnHidden(c, c >= self.frozen_count)
+            if c < self.frozen_count:
+                self.frozen.setColumnWidth(c, self.columnWidth(c))
+        self._update_geometry()
+
+    def _on_section_resized(self, index: int, _old: int, size: int) -> None:
+        if index < self.frozen_count:
+            self.frozen.setColumnWidth(index, size)
+            self._update_geometry()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._update_geometry()
+
+    def _update_geometry(self) -> None:
+        width = sum(self.columnWidth(c) for c in range(self.frozen_count))
+        self.frozen.setGeometry(
+            self.verticalHeader().width() + self.frameWidth(),
+            self.frameWidth(),
+            width,
+            self.viewport().height() + self.horizontalHeader().height(),
+        )
+        self.frozen.verticalHeader().setDefaultSectionSize(self.verticalHeader().defaultSectionSize())
+
+
 class LayerTablePanel(QWidget):
     """Table + filter box; selecting a row selects the layer in the document (and so in every view)."""
 
@@ -211,7 +283,7 @@ class LayerTablePanel(QWidget):
         top.addWidget(self.flagged_box)
         top.addWidget(self.count_label)
 
-        self.view = QTableView()
+        self.view = FrozenNameTable(frozen=2)  # the flag and the name stay when the table scrolls sideways
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
         self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
