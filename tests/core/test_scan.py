@@ -33,6 +33,7 @@ def test_scan_json_contract(small_model):
         "arch": None,
         "data": None,
         "train_sample": None,
+        "base": None,
         "bins": 256,
     }
     assert doc["verdict"] in ("clean", "incomplete", "suspicious")

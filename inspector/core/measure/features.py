@@ -774,7 +774,7 @@ def finish(
     w = acc.worst
     window: dict[str, Any] = {}
     if w.start >= 0 and not grid and bits.get("rounded_bits", 0) == 0:
-        compress = len(zlib.compress(w.lows, 6)) / len(w.lows) if len(w.lows) >= 1024 else math.nan
+        compress = len(zlib.compress(w.lows, 6)) / len(w.lows) if len(w.lows) >= MIN_BITS else math.nan
         window = dict(
             window_start=w.start,
             window_stop=w.stop,
@@ -786,7 +786,7 @@ def finish(
         )
         # repeated values (a computed basis, untrained rows) compress whatever their bits: judged on distinct
         # values, which the window does not see
-        if bits.get("judged", 0) >= 1024 and acc.dup_share < DUPLICATE_PROBE:
+        if bits.get("judged", 0) >= MIN_BITS and acc.dup_share < DUPLICATE_PROBE:
             bits["low_compress"] = compress
     spread = math.nan
     if math.isfinite(s.mean) and s.mean != 0 and math.isfinite(s.max):
