@@ -61,6 +61,19 @@ from inspector.qt.workers import WorkerError, WorkerPool
 TITLE = f"Model Inspector {__version__}"
 
 
+def display_name(path: str | Path) -> str:
+    """How the window names a model: its file name, or its folder's for a sharded checkpoint or a Hugging Face
+    folder (``gpt2/`` rather than ``model.safetensors.index.json``)."""
+    p = Path(path)
+    if p.is_dir():
+        return p.name + "/"
+    if p.name.endswith(".index.json"):
+        return p.parent.name + "/"
+    if (p.parent / "config.json").is_file():
+        return f"{p.parent.name}/{p.name}"
+    return p.name
+
+
 class MainWindow(QMainWindow):
     """Model Inspector's window. ``settings`` lets tests use a temporary store."""
 
@@ -564,8 +577,7 @@ class MainWindow(QMainWindow):
         menu.exec(self.findings.tree.viewport().mapToGlobal(pos))
 
     def _update_title(self) -> None:
-        name = Path(self.doc.path).name if self.doc.path else ""
-        self.setWindowTitle(f"{name} — {TITLE}" if name else TITLE)
+        self.setWindowTitle(f"{display_name(self.doc.path)} — {TITLE}" if self.doc.path else TITLE)
 
     # ------------------------------------------------------------------------------------------------ drag/drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

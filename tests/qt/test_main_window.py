@@ -224,3 +224,16 @@ def test_title_shows_the_version_and_the_model(qtbot, main_window, tiny_model):
     with qtbot.waitSignal(w.doc.opened, timeout=10_000):
         w.open_path(str(tiny_model))
     assert w.windowTitle() == f"{tiny_model.name} — Model Inspector {__version__}"
+
+
+def test_title_names_a_sharded_or_hugging_face_folder(tmp_path):
+    from inspector.qt.main_window import display_name
+
+    folder = tmp_path / "gpt2-small"
+    folder.mkdir()
+    (folder / "model.safetensors.index.json").write_text("{}")
+    assert display_name(folder / "model.safetensors.index.json") == "gpt2-small/"
+    assert display_name(folder) == "gpt2-small/"
+    (folder / "config.json").write_text("{}")
+    assert display_name(folder / "model.safetensors") == "gpt2-small/model.safetensors"
+    assert display_name(tmp_path / "tiny.safetensors") == "tiny.safetensors"
