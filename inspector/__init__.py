@@ -38,7 +38,7 @@ _EXPORTS: dict[str, str] = {
     "scrub_model": "inspector.core.scrub",
     "EvalResult": "inspector.core.evaluate",
     "evaluate": "inspector.core.evaluate",
-    "find_safe_bits": "inspector.core.evaluate",
+    "find_safe_bits": "inspector.core.scrub",
 }
 
 __all__ = [
@@ -79,9 +79,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing here runs
     from inspector.core.errors import InspectorError
-    from inspector.core.evaluate import EvalResult, evaluate, find_safe_bits
+    from inspector.core.evaluate import EvalResult, evaluate
     from inspector.core.formats import ModelFile, TensorRef, iter_chunks, open_model, read_tensor
     from inspector.core.measure import ScanOptions, TensorScan, TensorStats
     from inspector.core.pipeline import ScanResult, scan
     from inspector.core.progress import Cancelled, CancelToken
-    from inspector.core.scrub import ScrubResult, scrub_model
+    from inspector.core.scrub import ScrubResult, find_safe_bits, scrub_model

@@ -81,7 +81,6 @@ PENDING_DEEP: frozenset[str] = frozenset(
         "inspector.qt.tasks.accuracy -> inspector.core.evaluate.accuracy.device_name",
         "inspector.qt.tasks.accuracy -> inspector.core.evaluate.accuracy.evaluate",
         "inspector.qt.tasks.accuracy -> inspector.core.evaluate.accuracy.pick_device",
-        "inspector.qt.tasks.accuracy -> inspector.core.evaluate.safe_bits.find_safe_bits",
         "inspector.qt.tasks.accuracy -> inspector.core.formats.data.load_dataset",
         "inspector.qt.tasks.images -> inspector.core.measure.weights_image.SOURCES",
         "inspector.qt.tasks.images -> inspector.core.measure.weights_image.minmax_tiles",

@@ -125,10 +125,9 @@ def _rejudged_text(r: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.core.evaluate import find_safe_bits
     from inspector.core.formats import open_model
     from inspector.core.measure import ScanOptions
-    from inspector.core.scrub import DEFAULT_BITS, StillSuspicious, parse_bits, plan_policy, scrub_model
+    from inspector.core.scrub import DEFAULT_BITS, StillSuspicious, find_safe_bits, parse_bits, plan_policy, scrub_model
 
     if not args.output and not args.dry_run:
         raise InspectorError("give --output OUT.safetensors (or --dry-run to see the export policy only)")

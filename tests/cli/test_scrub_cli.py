@@ -119,7 +119,7 @@ def test_auto_finds_a_safe_k_and_uses_it(digits_model, tmp_path, capsys):
 
 
 def test_auto_without_a_safe_k_writes_nothing(small_model, tmp_path, monkeypatch, capsys):
-    import inspector.core.evaluate.safe_bits as scrub_mod
+    import inspector.core.scrub.safe_bits as scrub_mod
     from inspector.core.evaluate import recipes
     from inspector.core.formats import data as data_mod
 
@@ -132,7 +132,9 @@ def test_auto_without_a_safe_k_writes_nothing(small_model, tmp_path, monkeypatch
         monkeypatch.setattr(mod, "resolve", lambda spec, model=None: R())
     monkeypatch.setattr(data_mod, "load_dataset", lambda path: object())
     monkeypatch.setattr("inspector.core.formats.load_dataset", lambda path: object())
-    for mod in (scrub_mod, facade):
+    import inspector.core.scrub as scrub_facade
+
+    for mod in (scrub_mod, scrub_facade):
         monkeypatch.setattr(
             mod,
             "find_safe_bits",

@@ -18,7 +18,6 @@ from safetensors.numpy import load_file, save_file
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import ExportError, InspectorError
-from inspector.core.evaluate.safe_bits import level_bits
 from inspector.core.formats import open_model
 from inspector.core.formats.safetensors import open_safetensors
 from inspector.core.progress import Cancelled, CancelToken
@@ -28,6 +27,7 @@ from inspector.core.scrub.export import (
     scrub_chunk,
     scrub_model,
 )
+from inspector.core.scrub.safe_bits import level_bits
 
 # ------------------------------------------------------------------------------------- pure-Python reference
 

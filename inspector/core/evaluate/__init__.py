@@ -1,30 +1,20 @@
-"""Evaluation: build a model from a recipe, run it on data (cuda, mps or cpu), and find the safe scrub depth.
+"""Evaluation: build a model from a recipe, run it on data (cuda, mps or cpu), and the accuracy tolerance.
 
 torch is imported only when a model is run."""
 
 from inspector.core.evaluate.accuracy import EvalResult, device_name, evaluate, pick_device, predict_proba
 from inspector.core.evaluate.recipes import RECIPES, Recipe, build_module, register, resolve
-from inspector.core.evaluate.safe_bits import (
-    DEFAULT_MAX_DROP,
-    DEFAULT_MIN_AGREEMENT,
-    AutoResult,
-    FidelityPoint,
-    find_safe_bits,
-    within_tolerance,
-)
+from inspector.core.evaluate.tolerance import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, within_tolerance
 
 __all__ = [
     "DEFAULT_MAX_DROP",
     "DEFAULT_MIN_AGREEMENT",
-    "AutoResult",
     "EvalResult",
-    "FidelityPoint",
     "RECIPES",
     "Recipe",
     "build_module",
     "device_name",
     "evaluate",
-    "find_safe_bits",
     "pick_device",
     "predict_proba",
     "register",

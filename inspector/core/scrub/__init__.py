@@ -1,4 +1,5 @@
-"""Scrubbing: randomise or round the low mantissa bits of float tensors and export verified safetensors."""
+"""Scrubbing: randomise or round the low mantissa bits of float tensors, export verified safetensors under a
+policy, judge the copy again, and search the largest number of bits the accuracy tolerance allows."""
 
 from inspector.core.scrub.bits import (
     DEFAULT_BITS,
@@ -13,9 +14,14 @@ from inspector.core.scrub.export import ScrubResult, plan_scrub, scrub_file, scr
 from inspector.core.scrub.policy import ExportPolicy, plan_policy
 from inspector.core.scrub.preview import PREVIEW_ELEMENTS, ScrubPreview, preview_tensor
 from inspector.core.scrub.rejudge import Rejudgement, StillSuspicious, rejudge
+from inspector.core.scrub.safe_bits import AutoResult, FidelityPoint, find_safe_bits, level_bits
 from inspector.core.scrub.verify import ChangeStats, Verification, verify_export
 
 __all__ = [
+    "AutoResult",
+    "FidelityPoint",
+    "find_safe_bits",
+    "level_bits",
     "DEFAULT_BITS",
     "FLOAT_DTYPES",
     "MODES",

@@ -80,7 +80,7 @@ def safe_bits(
     emit: Emit,
 ) -> Any:
     """The core's auto safe-bits search (scrub + evaluate per trial): an ``AutoResult`` with its curve."""
-    from inspector.core.evaluate.safe_bits import find_safe_bits
+    from inspector.core.scrub import find_safe_bits
 
     return find_safe_bits(
         model,

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import InspectorError
+from inspector.core.evaluate.tolerance import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, within_tolerance
 from inspector.core.formats import ModelFile
 from inspector.core.progress import CancelToken, ProgressCallback, check, report
 from inspector.core.scrub.bits import FLOAT_DTYPES, scaled_bits
@@ -96,26 +97,6 @@ def level_bits(dtype: str, k: int) -> dict[str, int]:
         m = DTYPES[name].mantissa_bits
         out[name] = k if name == dtype else 0 if name.startswith("F8") else min(m, max(0, m - kept))
     return out
-
-
-#: The accuracy tolerance, one rule for ``scrub --check``, ``scrub --auto`` and the app: a scrubbed model holds when
-#: it loses at most ``max_drop`` accuracy points against the original and, where agreement is asked for, predicts
-#: the same class as the original on at least ``min_agreement`` of the samples.
-DEFAULT_MAX_DROP = 0.1
-DEFAULT_MIN_AGREEMENT = 0.99
-
-
-def within_tolerance(
-    drop: float,
-    agreement: Optional[float] = None,
-    *,
-    max_drop: float = DEFAULT_MAX_DROP,
-    min_agreement: Optional[float] = None,
-) -> bool:
-    """The tolerance rule above; ``drop`` in accuracy points, ``agreement`` a fraction (not checked when None)."""
-    if drop > max_drop + 1e-9:
-        return False
-    return agreement is None or min_agreement is None or agreement >= min_agreement - 1e-12
 
 
 def find_safe_bits(
