@@ -135,3 +135,20 @@ def test_table_keeps_the_name_column_when_scrolled_sideways(qtbot, main_window, 
     row = w.layers.proxy.mapFromSource(w.layers.model.index(w.layers.model.row_of["layers.5.mlp.weight"], 1))
     frozen.setCurrentIndex(row)
     assert w.doc.selected == "layers.5.mlp.weight"
+
+
+def test_depth_view_compares_with_the_baseline(qtbot, main_window, deep_model, tmp_path):
+    import shutil
+
+    ref = tmp_path / "ref.safetensors"
+    shutil.copy(deep_model, ref)  # the same weights: the baseline's bands must coincide with the model's
+    w = main_window()
+    w.open_path(deep_model)
+    wait_scanned(qtbot, w)
+    d = w.depth_view
+    assert not d.base_median.isVisible()
+    w.set_baseline_path(str(ref))
+    qtbot.waitUntil(lambda: bool(w.doc.baseline_scans) and d.base_median.isVisible(), timeout=20_000)
+    np.testing.assert_allclose(d.base_bands[:, 2:5], d.bands[:, 2:5])
+    xs, ys = d.base_median.getData()
+    assert len(xs) == len(d.names)

@@ -96,6 +96,14 @@ class DepthPanel(QWidget):
         self.dist.showGrid(x=True, y=True, alpha=0.15)
         self._band_items: list[pg.GraphicsObject] = []
         self.median = self.dist.plot([], [], pen=P.MODEL_PEN)
+        # the matched baseline layers, W&B-style on the same axes: median and ±1σ percentiles (orange)
+        self.base_bands = np.empty((0, len(PERCENTILES)))
+        dashed = pg.mkPen(P.BASELINE_COLOR, width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
+        self.base_median = self.dist.plot([], [], pen=pg.mkPen(P.BASELINE_COLOR, width=1.5), connect="finite")
+        self.base_lo = self.dist.plot([], [], pen=dashed, connect="finite")
+        self.base_hi = self.dist.plot([], [], pen=dashed, connect="finite")
+        for item in (self.base_median, self.base_lo, self.base_hi):
+            item.setZValue(11)
         self.strips: dict[str, pg.PlotItem] = {}
         self.scatters: dict[str, pg.ScatterPlotItem] = {}
         self.cursors: list[pg.InfiniteLine] = []
@@ -135,6 +143,7 @@ class DepthPanel(QWidget):
         doc.opened.connect(lambda _m: self.refresh())
         doc.rescanning.connect(self.refresh)
         doc.scan_finished.connect(lambda _r: self.refresh())
+        doc.baseline_changed.connect(self.refresh)
         doc.selection_changed.connect(self._on_selection_changed)
 
     # -- drawing ------------------------------------------------------------------------------------------------
@@ -168,6 +177,7 @@ class DepthPanel(QWidget):
                     self.dist.addItem(item)
                     self._band_items.append(item)
         self.median.setData(x, self.bands[:, 3] if n else [])
+        self._draw_baseline(x)
         self.median.setZValue(10)
 
         max_score = {name: max((f.score for f in self.doc.findings_for(name)), default=0.0) for name in self.names}
@@ -196,6 +206,24 @@ class DepthPanel(QWidget):
             self.info.setText("Open a model: its float layers appear here in model order once scanned.")
         self._on_selection_changed(self.doc.selected or "")
         self.drawn.emit(n)
+
+    def _draw_baseline(self, x: np.ndarray) -> None:
+        """The baseline layer matched to each layer (NaN where none): its median and ±1σ percentiles."""
+        rows = []
+        for name in self.names:
+            b = self.doc.baseline_scan_for(name)
+            h = b.stats.histogram if b is not None else None
+            rows.append(
+                histogram_percentiles(h.edges, h.counts) if h is not None else np.full(len(PERCENTILES), np.nan)
+            )
+        self.base_bands = np.array(rows).reshape(len(self.names), len(PERCENTILES))
+        shown = bool(len(x)) and bool(np.isfinite(self.base_bands[:, 3]).any())
+        for item, k in ((self.base_median, 3), (self.base_lo, 2), (self.base_hi, 4)):
+            if shown:
+                item.setData(x, self.base_bands[:, k])
+            else:
+                item.setData([], [])
+            item.setVisible(shown)
 
     def _set_ticks(self, n: int) -> None:
         """Whole layer numbers on the x axes; a few layers are named (their last two name parts)."""
