@@ -54,6 +54,12 @@ class FindingsPanel(QWidget):
         P.mute(self.summary)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["", "score", "layer", "finding"])
+        header_item = self.tree.headerItem()
+        if header_item is not None:  # the score is explained where it is shown
+            header_item.setToolTip(
+                1, "0 = nothing unusual … 1 = as strong as the attacks of the demo zoo (F1: the guide)"
+            )
+            header_item.setToolTip(0, "severity: red suspicious, amber warning, grey information")
         self.tree.setRootIsDecorated(False)
         self.tree.setWordWrap(True)
         self.tree.setUniformRowHeights(False)
