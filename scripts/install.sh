@@ -30,7 +30,11 @@ deb_package() {
 # the Qt libraries it loads, "not found" entries only.
 missing_qt_libs() {
   local qt plugins
-  qt=$("$VENV/bin/python" -c 'import os, PySide6; print(os.path.join(os.path.dirname(PySide6.__file__), "Qt"))')
+  if ! qt=$("$VENV/bin/python" -c 'import os, PySide6; print(os.path.join(os.path.dirname(PySide6.__file__), "Qt"))' \
+      2>/dev/null); then
+    echo "install.sh: no PySide6 in $VENV yet: run scripts/install.sh first" >&2
+    return 1
+  fi
   plugins=("$qt"/plugins/platforms/libqxcb.so "$qt"/plugins/xcbglintegrations/*.so "$qt"/lib/libQt6XcbQpa.so.6
     "$qt"/lib/libQt6Gui.so.6 "$qt"/lib/libQt6Widgets.so.6)
   for f in "${plugins[@]}"; do
@@ -40,6 +44,7 @@ missing_qt_libs() {
 
 install_qt_libs() {
   local libs pkgs=() unknown=() pkg
+  missing_qt_libs >/dev/null || return 1
   mapfile -t libs < <(missing_qt_libs)
   if [ ${#libs[@]} -eq 0 ]; then
     echo "install.sh: Qt's platform plugins find every library they need" >&2
