@@ -65,10 +65,10 @@ class LayerGridPanel(QWidget):
         self.page_label = QLabel()
         self.legend = QLabel(
             f"<span style='color:{P.MODEL_COLOR.name()}'>■</span> model &nbsp; "
-            f"<span style='color:{P.BASELINE_COLOR.name()}'>■</span> baseline &nbsp; · densities · click to select"
+            f"<span style='color:{P.BASELINE_COLOR.name()}'>■</span> baseline"
         )
+        self.legend.setToolTip("densities (area 1) of the layer and its matched baseline layer; click a cell to select")
         P.mute(self.legend)
-        self.legend.setWordWrap(True)  # wraps in a small window instead of widening it
         bar = QHBoxLayout()
         for w in (self.prev_btn, self.page_label, self.next_btn, self.flagged_box):
             bar.addWidget(w)
