@@ -28,7 +28,7 @@ import numpy as np
 
 from inspector.core.dtypes import DType, widen
 from inspector.core.measure.features import MIN_BITS, PHASES, WINDOW, FeatureAcc, score_window, windowed
-from inspector.core.measure.stats import Moments, Pass1, _outer
+from inspector.core.measure.stats import Moments, Pass1, outer_range
 
 log = logging.getLogger(__name__)
 
@@ -777,7 +777,7 @@ class Kernels:
         bins = len(edges) - 1
         counts = np.zeros((4, bins + 2), dtype=np.int64)
         buf = np.empty(2048, dtype=np.int32)
-        lo, hi = _outer(*span)
+        lo, hi = outer_range(*span)
         denom = float(hi) - float(lo)
         tol = _boundary_tol(edges, denom)
         exact = tol is None
@@ -890,7 +890,7 @@ def histogram_from_table(
     v, w = values[used], table[used]
     fin = np.isfinite(v)
     v, w = v[fin], w[fin]
-    lo, hi = _outer(*span)
+    lo, hi = outer_range(*span)
     counts, got = np.histogram(v, bins=len(edges) - 1, range=(lo, hi), weights=w)
     if not np.array_equal(got, edges):
         raise ValueError("edges were not made from this span")

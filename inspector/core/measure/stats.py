@@ -406,7 +406,7 @@ def entropy_bits(counts: np.ndarray) -> float:
 
 def histogram_edges(lo: float, hi: float, bins: int, dt: DType) -> np.ndarray:
     """Bin edges exactly as ``np.histogram(values, bins, range=(lo, hi))`` makes them for this tensor."""
-    lo, hi = _outer(lo, hi)
+    lo, hi = outer_range(lo, hi)
     sample = np.empty(0, dtype=_value_dtype(dt))
     try:
         return np.histogram_bin_edges(sample, bins=bins, range=(lo, hi))
@@ -426,7 +426,7 @@ def _value_dtype(dt: DType) -> np.dtype:
     return np.dtype(np.float32)
 
 
-def _outer(lo: float, hi: float) -> tuple[float, float]:
+def outer_range(lo: float, hi: float) -> tuple[float, float]:
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
         return 0.0, 1.0
     if lo == hi:
