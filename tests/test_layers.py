@@ -103,11 +103,7 @@ PENDING_DEEP: frozenset[str] = frozenset(
     }
 )
 #: Private names imported across modules.
-PENDING_PRIVATE: frozenset[str] = frozenset(
-    {
-        "inspector.core.measure.kernels -> inspector.core.measure.stats._outer",
-    }
-)
+PENDING_PRIVATE: frozenset[str] = frozenset()
 #: Core package imports that close a cycle (the measure/judge split removes them).
 PENDING_BACK_EDGES: frozenset[tuple[str, str]] = frozenset({("measure", "pipeline")})
 # --- end of pending ---
