@@ -148,7 +148,10 @@ def _assessments(measurement: Any, inputs: JudgeInputs, ctx: Context, nonfloat_c
             Assessment(
                 "capacity-abuse",
                 None,
-                needs=f"evaluation data and an architecture (--data, --arch) to probe the model's behaviour{why}",
+                needs=(
+                    "evaluation data and the model's architecture, to probe its behaviour (command line: --data, "
+                    f"--arch; the app: the Inputs panel){why}"
+                ),
             )
         )
     out.append(Assessment("non-float", f"role check of {nonfloat_checked} non-float tensor(s)"))

@@ -142,8 +142,13 @@ def detect(ctx: Context) -> list[Finding]:
                     "provenance",
                     f.name,
                     0.0,
-                    f"values lie on a grid of {f.levels} levels (quantised, e.g. int8-dequantised): low-bit tests "
-                    "do not apply, and a low-bit payload would break the grid",
+                    (
+                        f"all {f.count:,} values are equal (a constant, e.g. a norm layer's weights at their initial "
+                        "value): there are no varying bits to judge, and a payload would break the constant"
+                    )
+                    if f.levels == 1
+                    else f"values lie on a grid of {f.levels} levels (quantised, e.g. int8-dequantised): low-bit "
+                    "tests do not apply, and a low-bit payload would break the grid",
                     {**base, "levels": f.levels},
                 )
             )
