@@ -169,3 +169,10 @@ def test_a_0d_value_stored_as_shape_1_fits_as_load_state_dict_accepts():
 
     assert same_shape((1,), ()) and not same_shape((2,), ()) and not same_shape((), (1,))
     assert check_state({"bn.num_batches_tracked": ()}, {"bn.num_batches_tracked": (1,)}) == []
+
+
+def test_tensors_too_small_to_test_are_not_called_not_detected(make_model):
+    r = scan(make_model({"fc.weight": np.random.default_rng(6).normal(0, 0.1, 64).astype(np.float32)}))
+    st = _status(r)
+    assert st["lsb"] == st["sign"] == st["correlated-value"] == "cannot-rule-out"
+    assert "enough values" in next(f.text for f in r.families if f.family == "lsb")

@@ -122,22 +122,30 @@ def _assessments(measurement: Any, inputs: JudgeInputs, ctx: Context, nonfloat_c
         for family in ("lsb", "correlated-value", "sign"):
             out.append(Assessment(family, "no float tensors"))
     else:
+        too_few = (
+            f"no float tensor holds enough values for these tests ({MIN_BITS:,} for bits, {MIN_ORDER:,} for order)"
+        )
         out.append(
             Assessment(
                 "lsb",
                 f"bit planes and low-byte windows over every element of {bit_judged} of {n_float} float tensors"
                 + ("; training bytes searched in the low bits" if data else ""),
-                limit="" if bit_judged else "",
+                limit="" if bit_judged or data else too_few,
             )
         )
         weights_by = f"value, order and phase statistics of {ordered} float tensors against the baseline"
+        small = "" if ordered or data else too_few
         out.append(
             Assessment(
-                "correlated-value", weights_by + ("; weights correlated with the training sample" if data else "")
+                "correlated-value",
+                weights_by + ("; weights correlated with the training sample" if data else ""),
+                limit=small,
             )
         )
         out.append(
-            Assessment("sign", weights_by + ("; signs matched against the training sample's bits" if data else ""))
+            Assessment(
+                "sign", weights_by + ("; signs matched against the training sample's bits" if data else ""), limit=small
+            )
         )
     probe = inputs.probe
     if probe is not None and probe.checked:
