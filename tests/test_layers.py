@@ -57,27 +57,17 @@ PENDING_DEEP: frozenset[str] = frozenset(
         "inspector.qt.document -> inspector.core.judge.baselines.match_layers",
         "inspector.qt.document -> inspector.core.judge.findings.Finding",
         "inspector.qt.document -> inspector.core.judge.findings.SEVERITIES",
-        "inspector.qt.document -> inspector.core.measure.scan.ScanOptions",
-        "inspector.qt.document -> inspector.core.measure.scan.ScanResult",
-        "inspector.qt.document -> inspector.core.measure.scan.TensorScan",
         "inspector.qt.main_window -> inspector.core.judge.findings.Finding",
-        "inspector.qt.main_window -> inspector.core.measure.scan.ScanResult",
         "inspector.qt.main_window -> inspector.core.measure.weights_image.is_theta",
         "inspector.qt.panels.accuracy -> inspector.core.evaluate.recipes.RECIPES",
         "inspector.qt.panels.findings -> inspector.core.judge.findings.Finding",
-        "inspector.qt.panels.findings -> inspector.core.measure.scan.ScanResult",
-        "inspector.qt.panels.grid -> inspector.core.measure.scan.TensorScan",
         "inspector.qt.panels.histogram -> inspector.core.measure.layer_histogram.shared_range",
-        "inspector.qt.panels.histogram -> inspector.core.measure.scan.TensorScan",
-        "inspector.qt.panels.layer_table -> inspector.core.measure.scan.ScanResult",
-        "inspector.qt.panels.layer_table -> inspector.core.measure.scan.TensorScan",
         "inspector.qt.panels.scrub -> inspector.core.scrub.export.DEFAULT_BITS",
         "inspector.qt.panels.scrub -> inspector.core.scrub.export.MODES",
         "inspector.qt.panels.scrub -> inspector.core.scrub.export.scaled_bits",
         "inspector.qt.panels.weights_image -> inspector.core.measure.weights_image.theta_tensors",
         "inspector.qt.report_pdf -> inspector.core.report.html.render_html",
         "inspector.qt.report_pdf -> inspector.core.report.model.ReportData",
-        "inspector.qt.scan_status -> inspector.core.measure.scan.ScanResult",
         "inspector.qt.tasks.accuracy -> inspector.core.evaluate.accuracy.device_name",
         "inspector.qt.tasks.accuracy -> inspector.core.evaluate.accuracy.evaluate",
         "inspector.qt.tasks.accuracy -> inspector.core.evaluate.accuracy.pick_device",
@@ -87,15 +77,8 @@ PENDING_DEEP: frozenset[str] = frozenset(
         "inspector.qt.tasks.images -> inspector.core.measure.weights_image.source_length",
         "inspector.qt.tasks.images -> inspector.core.measure.weights_image.source_values",
         "inspector.qt.tasks.images -> inspector.core.measure.weights_image.tile_grid",
-        "inspector.qt.tasks.reporting -> inspector.core.measure.scan.ScanResult",
         "inspector.qt.tasks.scanning -> inspector.core.measure.layer_histogram.LayerHistogram",
         "inspector.qt.tasks.scanning -> inspector.core.measure.layer_histogram.layer_histogram",
-        "inspector.qt.tasks.scanning -> inspector.core.measure.scan.ScanOptions",
-        "inspector.qt.tasks.scanning -> inspector.core.measure.scan.ScanResult",
-        "inspector.qt.tasks.scanning -> inspector.core.measure.scan.scan",
-        "inspector.qt.tasks.scrubbing -> inspector.core.measure.scan.ScanOptions",
-        "inspector.qt.tasks.scrubbing -> inspector.core.measure.scan.ScanResult",
-        "inspector.qt.tasks.scrubbing -> inspector.core.measure.scan.scan",
         "inspector.qt.tasks.scrubbing -> inspector.core.scrub.export.scrub_model",
         "inspector.qt.tasks.scrubbing -> inspector.core.scrub.preview.PREVIEW_ELEMENTS",
         "inspector.qt.tasks.scrubbing -> inspector.core.scrub.preview.ScrubPreview",
@@ -105,7 +88,7 @@ PENDING_DEEP: frozenset[str] = frozenset(
 #: Private names imported across modules.
 PENDING_PRIVATE: frozenset[str] = frozenset()
 #: Core package imports that close a cycle (the measure/judge split removes them).
-PENDING_BACK_EDGES: frozenset[tuple[str, str]] = frozenset({("measure", "pipeline")})
+PENDING_BACK_EDGES: frozenset[tuple[str, str]] = frozenset()
 # --- end of pending ---
 
 

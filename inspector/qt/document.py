@@ -17,7 +17,8 @@ from PySide6.QtCore import QObject, Signal
 
 from inspector.core.formats import ModelFile
 from inspector.core.judge.findings import SEVERITIES, Finding
-from inspector.core.measure.scan import ScanOptions, ScanResult, TensorScan
+from inspector.core.measure import ScanOptions, TensorScan
+from inspector.core.pipeline import ScanResult
 from inspector.qt import tasks
 from inspector.qt.workers import TaskSlot, WorkerPool
 

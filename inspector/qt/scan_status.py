@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
-from inspector.core.measure.scan import ScanResult
+from inspector.core.pipeline import ScanResult
 from inspector.qt.document import ModelDocument
 
 

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from inspector.core.measure.scan import ScanOptions, scan
+from inspector.core.measure import ScanOptions
+from inspector.core.pipeline import scan
 from tests.qt.conftest import wait_scanned
 
 

@@ -455,13 +455,3 @@ def _file_bytes(mf: ModelFile) -> int:
         except OSError:
             pass
     return total
-
-
-def __getattr__(name: str) -> Any:
-    # Transitional: ``scan`` and ``ScanResult`` moved to :mod:`inspector.core.pipeline` (they judge as well as
-    # measure); older imports from here keep working until every caller imports the pipeline.
-    if name in ("scan", "ScanResult"):
-        from inspector.core import pipeline
-
-        return getattr(pipeline, name)
-    raise AttributeError(name)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.judge.findings import Finding
-from inspector.core.measure.scan import ScanResult
+from inspector.core.pipeline import ScanResult
 from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
 

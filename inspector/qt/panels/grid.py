@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from inspector.core.measure.scan import TensorScan
+from inspector.core.measure import TensorScan
 from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
 

@@ -14,8 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
+from inspector.core.measure import TensorScan
 from inspector.core.measure.layer_histogram import shared_range
-from inspector.core.measure.scan import TensorScan
 from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
 from inspector.qt.tasks import HistogramData, histogram

@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.formats import ModelFile
-from inspector.core.measure.scan import ScanResult, TensorScan
+from inspector.core.measure import TensorScan
+from inspector.core.pipeline import ScanResult
 from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
 from inspector.qt.panels.module_tree import natural_sort_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from inspector.core.formats import ModelFile
-from inspector.core.measure.scan import ScanResult
+from inspector.core.pipeline import ScanResult
 from inspector.core.progress import CancelToken
 from inspector.qt.tasks.contract import Emit, Progress
 

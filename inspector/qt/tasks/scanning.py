@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from inspector.core.formats import ModelFile, open_model
+from inspector.core.measure import ScanOptions
 from inspector.core.measure.layer_histogram import LayerHistogram, layer_histogram
-from inspector.core.measure.scan import ScanOptions, ScanResult, scan
+from inspector.core.pipeline import ScanResult, scan
 from inspector.core.progress import CancelToken
 from inspector.qt.tasks.contract import Emit, Progress
 

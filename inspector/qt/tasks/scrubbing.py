@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from inspector.core.formats import ModelFile, open_model
-from inspector.core.measure.scan import ScanOptions, ScanResult, scan
+from inspector.core.measure import ScanOptions
+from inspector.core.pipeline import ScanResult, scan
 from inspector.core.progress import CancelToken
 from inspector.core.scrub.preview import PREVIEW_ELEMENTS, ScrubPreview, preview_tensor
 from inspector.qt.tasks.contract import Emit, Progress
