@@ -16,6 +16,17 @@ def by_rel(docs, root: Path) -> dict:
     return {Path(d["fleet"]["id"]).relative_to(root).as_posix(): d for d in docs}
 
 
+def close(a, b, rel: float = 1e-9) -> bool:
+    """JSON documents equal, floats to ``rel``."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or abs(a - b) <= rel * max(abs(a), abs(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k], rel) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(close(x, y, rel) for x, y in zip(a, b))
+    return a == b
+
+
 def lines(out: Path) -> list[dict]:
     return [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
 
@@ -30,8 +41,10 @@ def test_folder_batch_matches_single_scans_and_reports_the_bad_files(fleet, tmp_
         single = scan(fleet / rel, ScanOptions(workers=1)).to_json()
         got = docs[rel]
         assert got["schema"] == "model-inspector/scan/1"
+        # a worker that already ran the compiled kernels uses them for small models too: moments agree to
+        # rounding, so numbers are compared to 1e-9, everything else exactly
         for k in ("verdict", "score", "findings", "tensors"):
-            assert got[k] == single[k], (rel, k)
+            assert close(got[k], single[k]), (rel, k)
         assert got["model"]["sha256"] == single["model"]["sha256"]
     assert docs["team/sub/lsb.safetensors"]["verdict"] == "suspicious"
     assert docs["hf-repo"]["model"]["path"].endswith("hf-repo/model.safetensors")  # the folder read as one model
