@@ -28,3 +28,33 @@ def test_inputs_feed_the_judge_and_are_remembered_per_model(qtbot, main_window, 
     again = wait_scanned(qtbot, w2)
     assert w2.inputs.values() == (None, str(sample), None)
     assert again.options.train_sample == str(sample)
+
+
+def test_a_base_model_adds_the_fine_tune_audit(qtbot, main_window, tmp_path):
+    """The base model (the command line's --base) is judged: the change W − base shows among the findings."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    from inspector.core.resources import resource_path
+
+    base = resource_path("demo", "mlp-benign-s0.safetensors")
+    w = load_file(str(base))
+    rng = np.random.default_rng(0)
+    # a "fine-tune" that flips the signs of the large weights the first rows hold: signs written, not learned
+    fc1 = w["fc1.weight"].copy()
+    flip = (np.abs(fc1) > np.quantile(np.abs(fc1), 0.6)) & (rng.random(fc1.shape) < 0.5)
+    fc1[flip] *= -1
+    w["fc1.weight"] = fc1
+    tuned = tmp_path / "tuned.safetensors"
+    save_file(w, str(tuned))
+    win = main_window()
+    win.open_path(tuned)
+    wait_scanned(qtbot, win)
+    win.inputs.base.setText(str(base))
+    with qtbot.waitSignal(win.doc.scan_finished, timeout=30_000) as blk:
+        win.inputs.apply()
+    judged = blk.args[0]
+    assert judged.options.base == str(base)
+    detectors = {f.detector for f in judged.findings}
+    assert "fine-tune-delta" in detectors and "delta-sign-flips" in detectors
+    assert judged.verdict == "suspicious"

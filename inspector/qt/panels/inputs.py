@@ -30,6 +30,7 @@ from inspector.qt.document import ModelDocument
 
 AUTO = "(from the model's metadata)"
 DATA_FILTER = "Data (*.npz *.safetensors);;All files (*)"
+MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.bin *.ckpt *.gguf *.onnx *.json);;All files (*)"
 
 
 def _key(path: str) -> str:
@@ -54,6 +55,11 @@ class InputsPanel(QWidget):
         self._last_dir = last_dir
         self.data = QLineEdit(placeholderText="evaluation data: .npz or .safetensors with inputs and labels")
         self.train = QLineEdit(placeholderText="training sample: .npz or .safetensors of training records")
+        self.base = QLineEdit(placeholderText="base model: the model this one was fine-tuned from")
+        self.base.setToolTip(
+            "Fine-tune audit (the command line's --base): the change W − base of every shared layer is measured\n"
+            "and judged too — an attack injected while fine-tuning lives in that change."
+        )
         self.arch = QComboBox()
         self.arch.setEditable(True)
         self.arch.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -70,11 +76,15 @@ class InputsPanel(QWidget):
             "A model file never selects code to run."
         )
         form = QFormLayout()
-        for label, edit in (("eval data", self.data), ("training sample", self.train)):
+        for label, edit, filt in (
+            ("eval data", self.data, DATA_FILTER),
+            ("training sample", self.train, DATA_FILTER),
+            ("base model", self.base, MODEL_FILTER),
+        ):
             row = QHBoxLayout()
             row.addWidget(edit, 1)
             browse = QPushButton("Browse…")
-            browse.clicked.connect(lambda _=False, e=edit, t=label: self._browse(e, t))
+            browse.clicked.connect(lambda _=False, e=edit, t=label, f=filt: self._browse(e, t, f))
             row.addWidget(browse)
             form.addRow(label, row)
         form.addRow("architecture", self.arch)
@@ -84,7 +94,8 @@ class InputsPanel(QWidget):
         self.note = QLabel(
             "Evaluation data and an architecture let the capacity-abuse probe run the model; a training sample "
             "lets the data-aware detectors look for it in the weights. Without them those families are not "
-            "assessed and the verdict stays incomplete. Remembered for each model file."
+            "assessed and the verdict stays incomplete. A base model adds the fine-tune audit (W − base). "
+            "Remembered for each model file."
         )
         self.note.setWordWrap(True)
         P.mute(self.note)
@@ -110,9 +121,13 @@ class InputsPanel(QWidget):
         self.train.setText(train or "")
         self.arch.setCurrentText(arch or AUTO)
 
-    def _browse(self, edit: QLineEdit, title: str) -> None:
+    def base_value(self) -> Optional[str]:
+        """The base model for the fine-tune audit, ``None`` when not given."""
+        return self.base.text().strip() or None
+
+    def _browse(self, edit: QLineEdit, title: str, filt: str = DATA_FILTER) -> None:
         start = edit.text() or (str(Path(self.doc.path).parent) if self.doc.path else self._last_dir())
-        path, _ = QFileDialog.getOpenFileName(self, title.capitalize(), start, DATA_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, title.capitalize(), start, filt)
         if path:
             edit.setText(path)
 
@@ -123,18 +138,20 @@ class InputsPanel(QWidget):
         stored = [self.settings.value(f"{key}/{k}") for k in ("data", "train", "arch")]
         if any(stored):
             self.set_values(*(str(v) if v else None for v in stored))
+        base = self.settings.value(f"{key}/base")
+        self.base.setText(str(base) if base else "")
         self._push()
 
     def _push(self) -> None:
         data, train, arch = self.values()
-        self.doc.options = replace(self.doc.options, data=data, train_sample=train, arch=arch)
+        self.doc.options = replace(self.doc.options, data=data, train_sample=train, arch=arch, base=self.base_value())
 
     def apply(self) -> None:
         """Remember the inputs for this model and judge it again with them."""
         if self.doc.path is None:
             return
         key = _key(self.doc.path)
-        for k, v in zip(("data", "train", "arch"), self.values()):
+        for k, v in zip(("data", "train", "arch", "base"), (*self.values(), self.base_value())):
             self.settings.setValue(f"{key}/{k}", v or "")
         self.settings.sync()
         self._push()

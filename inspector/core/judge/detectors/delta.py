@@ -28,6 +28,10 @@ FLIP_EXCESS = 0.003
 RATIO_EXCESS = 0.6
 #: Phase share (√η²) of the delta at the threshold.
 PERIODIC = 0.3
+#: A layer must hold this many values, and this many must have flipped, before flips say anything (a bias of 10
+#: values with one flip is 2× chance and means nothing).
+MIN_COUNT = 256
+MIN_FLIPS = 16
 #: Layers listed in the summary.
 TOP = 6
 
@@ -45,7 +49,8 @@ def detect(delta: Any) -> list[Finding]:
             "count": d.count,
             "base_layer": d.base_name,
         }
-        if math.isfinite(d.flip_mass) and math.isfinite(d.chance_mass) and d.flips:
+        enough = d.count >= MIN_COUNT and d.flips >= MIN_FLIPS
+        if enough and math.isfinite(d.flip_mass) and math.isfinite(d.chance_mass):
             ratio = d.flip_mass / d.chance_mass if d.chance_mass > 0 else math.inf
             e = min((d.flip_mass - d.chance_mass) / FLIP_EXCESS, (ratio - 1.0) / RATIO_EXCESS)
             if e >= 0.5:
@@ -62,7 +67,7 @@ def detect(delta: Any) -> list[Finding]:
                     )
                 )
         f = d.features
-        if f is not None and f.is_weight and math.isfinite(f.periodic):
+        if f is not None and f.is_weight and d.count >= MIN_COUNT and math.isfinite(f.periodic):
             e = f.periodic / PERIODIC
             if e >= 0.5:
                 out.append(
