@@ -556,3 +556,29 @@ def test_scrub_section_states_the_verdict_on_the_scrubbed_model(sign_scan):
         section = next(s for s in build_report(res, scrub=doc).sections if s.title == "Scrub")
         row = next(r for r in section.rows if r.label == "Verdict on the scrubbed model")
         assert row.value.startswith(words) and row.missing == (not words.startswith("sanitized"))
+
+
+def test_fine_tune_audit_section_lists_the_layers_most_changed_first():
+    from inspector.core.report.sections import delta_rows
+
+    doc = {
+        "delta": {
+            "base": "base.safetensors",
+            "layers": [
+                {"name": "fc2.weight", "relative_change": 0.2, "flips": 127, "flip_mass": 0.018, "chance_mass": 0.009},
+                {
+                    "name": "fc1.weight",
+                    "relative_change": 0.36,
+                    "flips": 2333,
+                    "flip_mass": 0.083,
+                    "chance_mass": 0.043,
+                },
+            ],
+        },
+        "findings": [{"detector": "delta-sign-flips", "tensor": "fc1.weight", "severity": "suspicious"}],
+    }
+    base, rows = delta_rows(doc)
+    assert base == "base.safetensors"
+    assert [r.layer for r in rows] == ["fc1.weight", "fc2.weight"]
+    assert rows[0].change == "36.00%" and rows[0].flips == "2,333" and rows[0].flagged and not rows[1].flagged
+    assert delta_rows({}) == ("", ())

@@ -23,6 +23,7 @@ from inspector.core.report.model import ATTACK_LABELS, FindingView, ReportData, 
 from inspector.core.report.sections import (
     PLAIN_LIMITS,
     coverage_rows,
+    delta_rows,
     evaluation_section,
     family_rows,
     file_rows,
@@ -230,6 +231,8 @@ def _build_report(
         ),
         families=families,
         coverage=coverage_rows(doc),
+        delta_base=delta_rows(doc)[0],
+        delta=delta_rows(doc)[1],
         near_zero_note=near_zero_note(tensors, set(severity_of)),
     )
 

@@ -124,6 +124,18 @@ class CoverageRow:
     unchecked: bool = False
 
 
+@dataclass(frozen=True)
+class DeltaRow:
+    """One layer of the fine-tune audit: how it moved from the base model."""
+
+    layer: str
+    change: str  # ‖W − B‖ / ‖B‖
+    flips: str
+    flipped: str  # base magnitude flipped
+    chance: str  # what updates blind to the base's signs would flip
+    flagged: bool = False
+
+
 #: The reviewer's possible decisions.
 DECISIONS = ("approve", "reject", "needs-work")
 DECISION_WORDS = {"approve": "Approved for release", "reject": "Rejected", "needs-work": "Needs work"}
@@ -210,6 +222,9 @@ class ReportData:
     #: per-family status and the coverage table, when the scan document carries them
     families: tuple[FamilyRow, ...] = ()
     coverage: tuple[CoverageRow, ...] = ()
+    #: the fine-tune audit (``scan --base``), most changed layers first, and the base it compared against
+    delta: tuple[DeltaRow, ...] = ()
+    delta_base: str = ""
     #: the appendix's note on the ±0.05σ column, worded from this model's own tensors
     near_zero_note: str = ""
     signoff: SignOff = field(default_factory=SignOff)

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from inspector.core.judge.detectors import WATERMARKS
 from inspector.core.judge.families import TITLES
-from inspector.core.report.model import CoverageRow, FamilyRow, FileRow, Row, Section
+from inspector.core.report.model import CoverageRow, DeltaRow, FamilyRow, FileRow, Row, Section
 from inspector.core.report.svg import num
 
 #: Limits stated in every report, in plain words (docs/architecture.md, "Limits"); the scan adds its own (the
@@ -424,6 +424,36 @@ def coverage_rows(doc: Mapping[str, Any]) -> tuple[CoverageRow, ...]:
         size = f"{b:,}" if isinstance(b, int) and not isinstance(b, bool) else str(b if b is not None else "–")
         out.append(CoverageRow(str(c["class"]), size, text or "none", unchecked=not text))
     return tuple(out)
+
+
+def delta_rows(doc: Mapping[str, Any], limit: int = 40) -> tuple[str, tuple[DeltaRow, ...]]:
+    """The fine-tune audit's layers (``delta``), most changed first, when the scan compared with a base model."""
+    d = doc.get("delta")
+    if not isinstance(d, Mapping):
+        return "", ()
+    flagged = {
+        f.get("tensor")
+        for f in doc.get("findings") or ()
+        if isinstance(f, Mapping) and str(f.get("detector", "")).startswith("delta-") and f.get("severity") != "info"
+    }
+
+    def pct(v: Any) -> str:
+        return f"{100 * v:.2f}%" if isinstance(v, (int, float)) and not isinstance(v, bool) else "–"
+
+    layers = [x for x in d.get("layers") or () if isinstance(x, Mapping) and x.get("name")]
+    layers.sort(key=lambda x: -(x.get("relative_change") or 0.0))
+    rows = tuple(
+        DeltaRow(
+            str(x["name"]),
+            pct(x.get("relative_change")),
+            f"{int(x.get('flips') or 0):,}",
+            pct(x.get("flip_mass")),
+            pct(x.get("chance_mass")),
+            x["name"] in flagged,
+        )
+        for x in layers[:limit]
+    )
+    return str(d.get("base") or ""), rows
 
 
 def near_zero_note(tensors: Sequence[Mapping[str, Any]], flagged: set[str]) -> str:
