@@ -35,8 +35,6 @@ from inspector.core.measure.stats import (
 )
 from inspector.core.progress import CancelToken, ProgressCallback, ThreadSafeProgress, check, report
 
-SCHEMA = "model-inspector/scan/1"
-
 
 @dataclass(frozen=True)
 class ScanOptions:
