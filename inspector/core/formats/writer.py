@@ -32,6 +32,7 @@ import numpy as np
 
 from inspector.core.dtypes import DType
 from inspector.core.errors import ExportError
+from inspector.core.formats.atomic import fsync_dir
 from inspector.core.formats.safetensors import MAX_HEADER_BYTES
 from inspector.core.progress import CancelToken, check
 
@@ -363,7 +364,7 @@ class SafetensorsWriter:
             ) from None
         self._committed = True
         self._tmp = None
-        _fsync_dir(self.target.parent)
+        fsync_dir(self.target.parent)
         return self.target
 
     def abort(self) -> None:
@@ -424,20 +425,6 @@ class _Fsync:
         self._thread.join()
         if self.error is not None:
             raise self.error
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Persist the rename (POSIX); a no-op where directories cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_safetensors(

@@ -12,7 +12,6 @@ The bit rules and random streams are in :mod:`inspector.core.scrub.bits`; the re
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import json
 import math
 import secrets
@@ -41,7 +40,7 @@ from inspector.core.scrub.bits import (
     tensor_rng,
     tensor_seed,
 )
-from inspector.core.scrub.policy import ExportPolicy, plan_policy
+from inspector.core.scrub.policy import ExportPolicy, match_tensors, plan_policy
 from inspector.core.scrub.rejudge import Rejudgement, StillSuspicious, rejudge
 from inspector.core.scrub.verify import VERIFY_ELEMENTS, ChangeStats, TensorChange, Verification, verify_export
 
@@ -139,18 +138,7 @@ def _finite(x: Optional[float]) -> Optional[float]:
 
 def select_tensors(model: ModelFile, tensors: Sequence[str] = ()) -> set[str]:
     """Names matching any glob of ``tensors`` (all names when empty); a glob matching nothing is an error."""
-    if not tensors:
-        return set(model.names)
-    chosen: set[str] = set()
-    for glob in tensors:
-        hits = {n for n in model.names if fnmatch.fnmatchcase(n, glob)}
-        if not hits:
-            sample = ", ".join(model.names[:4])
-            raise InspectorError(
-                f"--tensors {glob!r} matches no tensor", path=model.path, hint=f"Names look like: {sample}"
-            )
-        chosen |= hits
-    return chosen
+    return match_tensors(model, tensors, "--tensors") if tensors else set(model.names)
 
 
 def plan_scrub(

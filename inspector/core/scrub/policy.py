@@ -208,7 +208,8 @@ def tie_groups(model: ModelFile) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in groups.items()}
 
 
-def _matches(model: ModelFile, globs: Sequence[str], option: str) -> set[str]:
+def match_tensors(model: ModelFile, globs: Sequence[str], option: str) -> set[str]:
+    """Names matching any of ``globs``; a glob matching nothing is an error naming ``option``."""
     chosen: set[str] = set()
     for glob in globs:
         hits = {n for n in model.names if fnmatch.fnmatchcase(n, glob)}
@@ -254,8 +255,8 @@ def plan_policy(
     when empty), ``keep_tensors`` the globs of non-float or training-state tensors the user confirmed to keep.
     A glob matching no tensor is an error (a typo must not silently drop or copy something)."""
     per_dtype = parse_bits(bits)
-    chosen = _matches(model, tensors, "--tensors") if tensors else set(model.names)
-    keep = _matches(model, keep_tensors, "--keep-tensor") if keep_tensors else set()
+    chosen = match_tensors(model, tensors, "--tensors") if tensors else set(model.names)
+    keep = match_tensors(model, keep_tensors, "--keep-tensor") if keep_tensors else set()
     groups = tie_groups(model)
     roles = classify(model).roles if model.tensors else {}
     canonical = {other: first for first, others in groups.items() for other in others}
