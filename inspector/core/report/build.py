@@ -194,6 +194,7 @@ def _build_report(
     limits = list(doc.get("limits") or [])
     probed = any(str(c).startswith("capacity abuse:") for c in doc.get("checked") or ())
     limits += [x for x in PLAIN_LIMITS if x not in limits]
+    delta_base, delta = delta_rows(doc)
     return ReportData(
         title=f"Model inspection report: {file_name}",
         file_name=file_name,
@@ -231,8 +232,8 @@ def _build_report(
         ),
         families=families,
         coverage=coverage_rows(doc),
-        delta_base=delta_rows(doc)[0],
-        delta=delta_rows(doc)[1],
+        delta_base=delta_base,
+        delta=delta,
         near_zero_note=near_zero_note(tensors, set(severity_of)),
     )
 
