@@ -7,13 +7,13 @@ to where each will be and shows the command. Every value from a model (paths, id
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
 from html import escape
 from pathlib import Path
 from typing import Any, Sequence
 
 from inspector import __version__
+from inspector.core.formats import write_atomic
 from inspector.fleet.summary import is_error, summarize, verdict_of
 
 REPORTS = "reports"
@@ -74,8 +74,4 @@ tr.incomplete td:first-child{{color:#555}}
 
 
 def write_index(docs: Sequence[dict[str, Any]], folder: Path) -> Path:
-    path = folder / "index.html"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(render_index(docs, folder), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(folder / "index.html", render_index(docs, folder), what="fleet index")

@@ -9,12 +9,12 @@ them, and an incomplete verdict is a ``note`` naming what would complete it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import quote
 
 from inspector import __version__
+from inspector.core.formats import write_atomic
 from inspector.fleet.summary import is_error
 
 SARIF = "results.sarif"
@@ -112,8 +112,5 @@ def sarif_log(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_sarif(docs: Sequence[dict[str, Any]], path: Path) -> Path:
-    """Write the SARIF log atomically (temp file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(sarif_log(docs), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write the SARIF log atomically (a fresh temp file, fsync, then rename)."""
+    return write_atomic(path, json.dumps(sarif_log(docs), indent=1, allow_nan=False) + "\n", what="SARIF log")

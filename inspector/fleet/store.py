@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 from inspector import __version__
 from inspector.core.errors import InspectorError
+from inspector.core.formats import atomic_file
 from inspector.core.pipeline import ScanOptions
 from inspector.core.resources import resource_path
 
@@ -285,8 +286,7 @@ class Journal:
             and self._size == sum(e.length for e in entries)
         ):
             return
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        with open(self.path, "rb") as src, open(tmp, "wb") as dst:
+        with open(self.path, "rb") as src, atomic_file(self.path, what="results file") as dst:
             for e in entries:
                 if e.patch:
                     full = self.full(e)
@@ -295,9 +295,6 @@ class Journal:
                 else:
                     src.seek(e.offset)
                     dst.write(src.read(e.length))
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, self.path)
 
 
 class Cache:

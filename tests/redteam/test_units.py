@@ -16,7 +16,7 @@ import pytest
 import inspector
 from inspector.cli._common import _GuardedStream, safe_text
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError
-from inspector.core.formats.atomic import write_atomic
+from inspector.core.formats.atomic import atomic_file, write_atomic
 from inspector.core.formats.base import read_tensor
 from inspector.core.formats.torch_pickle import unpickle
 from inspector.core.judge.detectors.code_execution import detect
@@ -138,6 +138,19 @@ def test_the_atomic_write_refuses_an_input_and_a_pipe(tmp_path: Path) -> None:
         "m.safetensors",
         "ok.json",
     ]
+
+
+def test_a_streamed_atomic_write_that_fails_leaves_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "results.jsonl"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as f:
+            f.write(b"half a new fi")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["results.jsonl"]
+    with atomic_file(target) as f:
+        f.write(b"new\n")
+    assert target.read_text() == "new\n" and [p.name for p in tmp_path.iterdir()] == ["results.jsonl"]
 
 
 def test_a_fifo_swapped_in_after_opening_does_not_hang(make_model, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Safe readers and writers of model files. Nothing here executes code from a file."""
 
-from inspector.core.formats.atomic import check_target, write_atomic
+from inspector.core.formats.atomic import atomic_file, check_target, write_atomic
 from inspector.core.formats.base import (
     CHUNK_BYTES,
     ModelFile,
@@ -31,5 +31,6 @@ __all__ = [
     "read_tensor",
     "save_dataset",
     "sha256_files",
+    "atomic_file",
     "write_atomic",
 ]

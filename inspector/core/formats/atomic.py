@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Union
+from typing import BinaryIO, Iterable, Iterator, Union
 
 from inspector.core.errors import InspectorError
 
@@ -49,17 +50,19 @@ def check_target(target: Union[str, Path], inputs: Iterable[Union[str, Path]] = 
     return target
 
 
-def write_atomic(
+@contextmanager
+def atomic_file(
     target: Union[str, Path],
-    data: Union[bytes, str],
     *,
     inputs: Iterable[Union[str, Path]] = (),
     what: str = "output",
     mode: int = 0o644,
-) -> Path:
-    """Write ``data`` (text is UTF-8 encoded) to ``target`` atomically; raise :class:`InspectorError` on failure."""
+) -> Iterator[BinaryIO]:
+    """Yield a binary file that becomes ``target`` only when the block ends without an exception.
+
+    For outputs written piece by piece (a rewritten results file): the same temp-file rules as
+    :func:`write_atomic`; on any exception the temp file is removed and ``target`` is left as it was."""
     target = check_target(target, inputs, what=what)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
     try:
         fd = os.open(tmp, _FLAGS, mode)
@@ -67,7 +70,7 @@ def write_atomic(
         raise InspectorError(f"could not write the {what} ({e.strerror or e})", path=target) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -78,7 +81,21 @@ def write_atomic(
         _discard(tmp)
         raise
     fsync_dir(target.parent)
-    return target
+
+
+def write_atomic(
+    target: Union[str, Path],
+    data: Union[bytes, str],
+    *,
+    inputs: Iterable[Union[str, Path]] = (),
+    what: str = "output",
+    mode: int = 0o644,
+) -> Path:
+    """Write ``data`` (text is UTF-8 encoded) to ``target`` atomically; raise :class:`InspectorError` on failure."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_file(target, inputs=inputs, what=what, mode=mode) as f:
+        f.write(payload)
+    return Path(target)
 
 
 def _discard(tmp: Path) -> None:
