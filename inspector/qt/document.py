@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, Signal
 
+from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile
 from inspector.core.judge.findings import SEVERITIES, Finding
 from inspector.core.measure import ScanOptions, TensorScan
@@ -50,6 +51,9 @@ class ModelDocument(QObject):
     baseline_failed = Signal(object)  # WorkerError
     rejudged = Signal(object, float)  # ScanResult judged again (baseline changed), milliseconds it took
     scrubbed_changed = Signal()  # the applied scrub (``scrubbed``) changed: applied, undone or model switched
+    #: what the views show changed: the original or the scrubbed copy (``showing``), or the comparison
+    #: (``compare_mode``, ``compare_target``); every view redraws on it
+    view_changed = Signal()
 
     def __init__(self, pool: WorkerPool, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
@@ -76,6 +80,18 @@ class ModelDocument(QObject):
         #: the latest accuracy check (an ``EvalResult``) and auto safe-bits search (``AutoResult``), for reports
         self.evaluation: object = None
         self.safe_bits: object = None
+        #: which state every view shows: ``"original"`` or ``"scrubbed"`` (the applied scrub)
+        self.showing = "original"
+        #: the comparison every view draws: ``"off"``, ``"side"`` (side by side) or ``"diff"`` (difference)
+        self.compare_mode = "off"
+        #: what is compared: ``"scrub"`` (original vs scrubbed) or ``"baseline"`` (model vs baseline model)
+        self.compare_target = "scrub"
+        self._scrub_cache: tuple[object, Optional[ModelFile], dict[str, TensorScan], dict[str, list[Finding]]] = (
+            None,
+            None,
+            {},
+            {},
+        )
 
     # ------------------------------------------------------------------------------------ opening, scanning
     def open(self, path: str | Path) -> None:
@@ -102,9 +118,11 @@ class ModelDocument(QObject):
         self._rematch()
         had_scrub = bool(self.scrub_history)
         self.scrub_history = []
+        self.showing = "original"
         self.opened.emit(model)
         if had_scrub:
             self.scrubbed_changed.emit()
+            self.view_changed.emit()
         self._start_scan()
 
     def rescan(self) -> None:
@@ -177,11 +195,21 @@ class ModelDocument(QObject):
             self.selection_changed.emit(name or "")
 
     def findings_for(self, name: str) -> list[Finding]:
-        """The findings about one layer, most severe first (model-level findings: ``name=""``)."""
+        """The findings about one layer in the state shown (original or scrubbed), most severe first
+        (model-level findings: ``name=""``)."""
+        if self.shows_scrubbed:
+            return self._scrub_index()[3].get(name, [])
+        return self._findings.get(name, [])
+
+    def original_findings_for(self, name: str) -> list[Finding]:
+        """The original model's findings about one layer, whatever is shown."""
         return self._findings.get(name, [])
 
     def severity_of(self, name: str) -> Optional[str]:
-        """The most severe finding's severity for a layer (``None`` when it has none above info)."""
+        """The most severe finding's severity for a layer in the state shown (``None``: none above info)."""
+        if self.shows_scrubbed:
+            sev = [f.severity for f in self._scrub_index()[3].get(name, []) if f.severity != "info"]
+            return max(sev, key=SEVERITIES.index) if sev else None
         return self._severity.get(name)
 
     # ------------------------------------------------------------------------------------ scrubbed versions
@@ -191,13 +219,100 @@ class ModelDocument(QObject):
         return self.scrub_history[-1] if self.scrub_history else None
 
     def push_scrub(self, applied: tasks.ScrubApplied) -> None:
+        """A new scrubbed version: every view shows it from now on (the toggle goes back to the original)."""
         self.scrub_history.append(applied)
+        self.showing = "scrubbed"
         self.scrubbed_changed.emit()
+        self.view_changed.emit()
 
     def undo_scrub(self) -> None:
         if self.scrub_history:
             self.scrub_history.pop()
+            if not self.scrub_history:
+                self.showing = "original"
             self.scrubbed_changed.emit()
+            self.view_changed.emit()
+
+    # ------------------------------------------------------------------------------------------------ shown state
+    @property
+    def shows_scrubbed(self) -> bool:
+        """Whether the views show the applied scrub (``showing == "scrubbed"`` and a scrub is applied)."""
+        return self.showing == "scrubbed" and self.scrubbed is not None
+
+    def set_showing(self, which: str) -> bool:
+        """Show ``"original"`` or ``"scrubbed"`` in every view; ``False`` (nothing changes) when asked for the
+        scrubbed state with no scrub applied."""
+        if which not in ("original", "scrubbed"):
+            raise ValueError(f"showing must be 'original' or 'scrubbed', not {which!r}")
+        if which == "scrubbed" and self.scrubbed is None:
+            return False
+        if which != self.showing:
+            self.showing = which
+            self.view_changed.emit()
+        return True
+
+    def toggle_showing(self) -> bool:
+        """Original ↔ scrubbed (``False`` when no scrub is applied)."""
+        return self.set_showing("original" if self.shows_scrubbed else "scrubbed")
+
+    def set_compare(self, mode: Optional[str] = None, target: Optional[str] = None) -> None:
+        """The comparison every view draws: ``mode`` off/side/diff, ``target`` scrub/baseline."""
+        if mode is not None and mode not in ("off", "side", "diff"):
+            raise ValueError(f"compare mode must be off, side or diff, not {mode!r}")
+        if target is not None and target not in ("scrub", "baseline"):
+            raise ValueError(f"compare target must be scrub or baseline, not {target!r}")
+        new = (mode or self.compare_mode, target or self.compare_target)
+        if new != (self.compare_mode, self.compare_target):
+            self.compare_mode, self.compare_target = new
+            self.view_changed.emit()
+
+    def _scrub_index(self) -> tuple[object, Optional[ModelFile], dict[str, TensorScan], dict[str, list[Finding]]]:
+        """The applied scrub's model file (headers only), scans and findings by layer, built once per scrub."""
+        a = self.scrubbed
+        if a is None:
+            return (None, None, {}, {})
+        if self._scrub_cache[0] is not a:
+            from inspector.core.formats import open_model
+
+            try:
+                model: Optional[ModelFile] = open_model(a.result.output)
+            except (OSError, ValueError, InspectorError):  # the temporary copy went away: the scans still show
+                model = None
+            by: dict[str, list[Finding]] = {}
+            for f in a.scan.findings:
+                by.setdefault(f.tensor or "", []).append(f)
+            self._scrub_cache = (a, model, {t.name: t for t in a.scan.tensors}, by)
+        return self._scrub_cache
+
+    @property
+    def scrubbed_model(self) -> Optional[ModelFile]:
+        """The applied scrub's file, opened (headers only), or ``None``."""
+        return self._scrub_index()[1]
+
+    @property
+    def scrubbed_scans(self) -> dict[str, TensorScan]:
+        """The applied scrub's per-tensor scans (empty when none is applied)."""
+        return self._scrub_index()[2]
+
+    @property
+    def view_model(self) -> Optional[ModelFile]:
+        """The model file of the state shown (the scrubbed copy when it is shown)."""
+        return self.scrubbed_model if self.shows_scrubbed else self.model
+
+    @property
+    def view_scans(self) -> dict[str, TensorScan]:
+        """Per-tensor scans of the state shown."""
+        return self.scrubbed_scans if self.shows_scrubbed else self.scans
+
+    @property
+    def view_result(self) -> Optional[ScanResult]:
+        """The judged scan of the state shown (the scrubbed copy's own scan when it is shown)."""
+        a = self.scrubbed
+        return a.scan if self.shows_scrubbed and a is not None else self.result
+
+    @property
+    def view_label(self) -> str:
+        return "scrubbed" if self.shows_scrubbed else "original"
 
     # ------------------------------------------------------------------------------------ baseline
     def set_baseline(self, baseline: Optional[Baseline]) -> None:
@@ -243,6 +358,16 @@ class ModelDocument(QObject):
             name="rejudge",
             on_returned=self._on_rejudged,
             on_errored=self.scan_failed.emit,
+        )
+
+    def rejudge_with(self, task: Callable[..., ScanResult], *args: object) -> None:
+        """Judge the finished scan again through the worker task ``task(result, *args)``, which returns a new
+        ``ScanResult`` from the stored measurement (the Inputs panel's other inputs); handled as :meth:`rejudge`."""
+        if self.result is None:
+            return
+        self._judge_t0 = time.perf_counter()
+        self.judge_slot.start(
+            task, self.result, *args, name="rejudge", on_returned=self._on_rejudged, on_errored=self.scan_failed.emit
         )
 
     def _on_rejudged(self, result: ScanResult) -> None:

@@ -25,8 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.formats import ModelFile
+from inspector.core.pipeline import ScanOptions, ScanResult
+from inspector.core.progress import CancelToken
 from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
+from inspector.qt.tasks import Emit, Progress
 
 AUTO = "(from the model's metadata)"
 DATA_FILTER = "Data (*.npz *.safetensors);;All files (*)"
@@ -35,6 +39,62 @@ MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.bin *.ckpt *.gguf *.onnx *.js
 
 def _key(path: str) -> str:
     return "inputs/" + hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:16]
+
+
+#: The inputs whose change needs a step that reads the model (the judge alone reads nothing).
+FILE_STEPS = {
+    "data": "capacity probe",
+    "arch": "capacity probe",
+    "train_sample": "training-sample match",
+    "base": "fine-tune audit",
+}
+
+
+def changed_inputs(old: ScanOptions, new: ScanOptions) -> set[str]:
+    """The inputs of :data:`FILE_STEPS` that differ between two scans' options."""
+    return {k for k in FILE_STEPS if getattr(old, k) != getattr(new, k)}
+
+
+def judge_with_inputs(
+    result: ScanResult,
+    model: ModelFile,
+    options: ScanOptions,
+    *,
+    progress: Progress,
+    cancel: CancelToken,
+    emit: Emit,
+) -> ScanResult:
+    """Judge a finished scan again with other inputs (a worker task). The streaming pass over the weights is not
+    repeated: only the steps whose input changed run again (the capacity probe for new eval data or
+    architecture, the training-sample match for a new sample, the fine-tune delta for a new base), the other
+    inputs are kept, and :func:`inspector.core.pipeline.rejudge` judges the stored measurement. With no such
+    change the model file is not read at all."""
+    from inspector.core.pipeline import gather_inputs, rejudge
+
+    assert result.measurement is not None and result.inputs is not None
+    changed = changed_inputs(result.options, options)
+    new_options = replace(
+        result.options, data=options.data, arch=options.arch, train_sample=options.train_sample, base=options.base
+    )
+    inputs = result.inputs
+    if changed:
+        probe = bool(changed & {"data", "arch"})
+        step = replace(  # only the steps whose input changed run
+            new_options,
+            train_sample=options.train_sample if "train_sample" in changed else None,
+            base=options.base if "base" in changed else None,
+            detectors=probe,
+        )
+        part = gather_inputs(model, result.measurement, step, references=inputs.references, cancel=cancel)
+        inputs = replace(inputs, arch=options.arch, data=options.data, train_sample=options.train_sample)
+        if "train_sample" in changed:
+            inputs = replace(inputs, data_findings=part.data_findings, data_checked=part.data_checked)
+        if probe:
+            inputs = replace(inputs, probe=part.probe)
+        if "base" in changed:
+            inputs = replace(inputs, delta=part.delta)
+    again = replace(result, options=new_options, inputs=inputs)
+    return rejudge(again, references=inputs.references, cancel=cancel)
 
 
 class InputsPanel(QWidget):
@@ -89,7 +149,11 @@ class InputsPanel(QWidget):
             form.addRow(label, row)
         form.addRow("architecture", self.arch)
         self.apply_btn = QPushButton("Judge with these inputs")
-        self.apply_btn.setToolTip("scan again with these inputs (the same judge as the command line)")
+        self.apply_btn.setToolTip(
+            "judge again with these inputs (the same judge as the command line): the weights are not read again;\n"
+            "only what a changed input needs runs (eval data or architecture: the capacity probe; a training\n"
+            "sample: its match against the weights; a base model: the fine-tune audit)"
+        )
         self.apply_btn.clicked.connect(self.apply)
         self.note = QLabel(
             "Evaluation data and an architecture let the capacity-abuse probe run the model; a training sample "
@@ -147,7 +211,8 @@ class InputsPanel(QWidget):
         self.doc.options = replace(self.doc.options, data=data, train_sample=train, arch=arch, base=self.base_value())
 
     def apply(self) -> None:
-        """Remember the inputs for this model and judge it again with them."""
+        """Remember the inputs for this model and judge it again with them: from the stored measurement when
+        the scan has finished (only the steps a changed input needs run), else by scanning again."""
         if self.doc.path is None:
             return
         key = _key(self.doc.path)
@@ -155,5 +220,9 @@ class InputsPanel(QWidget):
             self.settings.setValue(f"{key}/{k}", v or "")
         self.settings.sync()
         self._push()
-        self.doc.rescan()
+        result = self.doc.result
+        if result is None or result.measurement is None or result.inputs is None or self.doc.scanning:
+            self.doc.rescan()
+        else:
+            self.doc.rejudge_with(judge_with_inputs, self.doc.model, self.doc.options)
         self.applied.emit()
