@@ -50,6 +50,7 @@ from inspector.qt.panels.inputs import InputsPanel
 from inspector.qt.panels.layer_table import LayerTablePanel
 from inspector.qt.panels.module_tree import ModuleTreePanel
 from inspector.qt.panels.properties import PropertiesPanel
+from inspector.qt.panels.signoff import SignOffPanel
 from inspector.qt.panels.weights_image import WeightsImagePanel
 from inspector.qt.report_export import ReportExporter, report_available
 from inspector.qt.resources import app_icon
@@ -146,6 +147,9 @@ class MainWindow(QMainWindow):
         self.inputs = InputsPanel(self.doc, self.qsettings, lambda: self.prefs.last_dir)
         self.inputs_dock = self._dock("Inputs", self.inputs, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.properties_dock, self.inputs_dock)
+        self.signoff = SignOffPanel(self.doc)
+        self.signoff_dock = self._dock("Sign-off", self.signoff, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.inputs_dock, self.signoff_dock)
         self.findings_dock.raise_()
         self._default_state = self.saveState()  # View ▸ Reset layout returns here
 
@@ -224,6 +228,7 @@ class MainWindow(QMainWindow):
             (self.findings_dock, "Ctrl+2"),
             (self.properties_dock, "Ctrl+3"),
             (self.inputs_dock, "Ctrl+4"),
+            (self.signoff_dock, "Ctrl+5"),
         ):
             act = dock.toggleViewAction()
             act.setShortcut(QKeySequence(key))
@@ -418,7 +423,7 @@ class MainWindow(QMainWindow):
         if not report_available():
             return
         self.report_exporter = ReportExporter(
-            self.doc, self.pool, self, lambda: self.prefs.last_dir, self.notify, self._report
+            self.doc, self.pool, self, lambda: self.prefs.last_dir, self.notify, self._report, self.signoff.signoff
         )
         self.report_action = self.report_exporter.action
         self.report_exporter.add_to(self.file_menu, self.export_menu_anchor)
@@ -480,7 +485,7 @@ class MainWindow(QMainWindow):
     def reset_layout(self) -> None:
         """Docks back where they start (all shown, findings in front), sized for the window."""
         self.restoreState(self._default_state)
-        for dock in (self.layers_dock, self.findings_dock, self.properties_dock, self.inputs_dock):
+        for dock in (self.layers_dock, self.findings_dock, self.properties_dock, self.inputs_dock, self.signoff_dock):
             dock.setFloating(False)
             dock.show()
         self.findings_dock.raise_()

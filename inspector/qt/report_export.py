@@ -1,9 +1,10 @@
-"""File ▸ Export report: ask where, then build and write the report of the current scan in a worker."""
+"""File ▸ Export report: ask where, then build and write the report of the current scan in a worker, with the
+reviewer's recorded sign-off (the Sign-off dock) in its sign-off block."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
@@ -33,6 +34,7 @@ class ReportExporter(QObject):
         last_dir: Callable[[], str],
         notify: Callable[[str, str], None],
         report: Callable[[WorkerError, str], None],
+        signoff: Callable[[], Optional[Any]] = lambda: None,
     ) -> None:
         super().__init__(window)
         self.doc = doc
@@ -40,6 +42,7 @@ class ReportExporter(QObject):
         self._last_dir = last_dir
         self._notify = notify
         self._report = report
+        self._signoff = signoff  # the open model's recorded sign-off (a core ``SignOff``), or None
         self.slot = TaskSlot(pool, self)
         self.action = QAction("Export &report…", window)
         self.action.setEnabled(False)
@@ -61,12 +64,19 @@ class ReportExporter(QObject):
             self.export(path)
 
     def export(self, path: str) -> None:
-        """Write the HTML/PDF report of the current scan (with the applied scrub and accuracy, if any)."""
+        """Write the HTML/PDF report of the current scan (with the applied scrub and accuracy, if any, and the
+        recorded sign-off)."""
         from inspector.qt.tasks import write_report_task
 
         d = self.doc
         scrubbed = d.scrubbed
         curve = getattr(d.safe_bits, "points", None)
+        signoff = self._signoff()
+        if signoff is not None:
+            words = signoff.decision_words or "no decision"
+            signed = f"signed off by {signoff.reviewer}: {words}"
+        else:
+            signed = "not signed off: the Sign-off dock records a reviewer's decision"
         self.slot.start(
             write_report_task,
             d.result,
@@ -75,7 +85,8 @@ class ReportExporter(QObject):
             d.evaluation,
             curve,
             path,
+            signoff,
             name="report",
-            on_returned=lambda p: self._notify(f"Report written to {p}.", "info"),
+            on_returned=lambda p: self._notify(f"Report written to {p} ({signed}).", "info"),
             on_errored=lambda e: self._report(e, "Could not write the report"),
         )

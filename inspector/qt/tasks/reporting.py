@@ -17,16 +17,24 @@ def write_report_task(
     evaluation: Any,
     curve: Any,
     path: str,
+    signoff: Any = None,
     *,
     progress: Progress,
     cancel: CancelToken,
     emit: Emit,
 ) -> str:
-    """Build the report from what the app holds (never recomputing statistics) and write it atomically."""
+    """Build the report from what the app holds (never recomputing statistics) and write it atomically;
+    ``signoff`` (a ``SignOff``) fills its sign-off block, checked by the report's rule."""
     from inspector.core.report import build_report, write_report
 
     data = build_report(
-        result, model=model, scrub=scrub_result, evaluation=evaluation, safe_bits_curve=curve, cancel=cancel
+        result,
+        model=model,
+        scrub=scrub_result,
+        evaluation=evaluation,
+        safe_bits_curve=curve,
+        cancel=cancel,
+        signoff=signoff,
     )
     from inspector.qt.report_pdf import render_pdf
 
