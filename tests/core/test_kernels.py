@@ -276,6 +276,26 @@ def test_numpy_fallback_without_numba(monkeypatch, small_model):
     assert r.tensor("fc1.weight").stats.count == 128 * 64
 
 
+def test_kernels_start_without_scipy(kern):
+    """numba's CPU target imports scipy.linalg (≈ 0.3 s) only to probe for BLAS, which the kernels never call:
+    in a fresh interpreter, loading and running them leaves scipy.linalg unimported."""
+    import subprocess
+
+    code = (
+        "import sys, numpy as np\n"
+        "from inspector.core.measure import kernels\n"
+        "k = kernels.load()\n"
+        "x = np.linspace(-1, 1, 1000, dtype=np.float32)\n"
+        "from inspector.core.dtypes import DTYPES\n"
+        "p = kernels.Kernels(k, kernels.SUPPORTED).pass1([x], DTYPES['F32'], lambda n: None)\n"
+        "assert p.count == 1000 and p.min == -1.0 and p.max == 1.0, p\n"
+        "print('scipy.linalg' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
 def test_env_var_forces_numpy_in_scan(monkeypatch, small_model):
     monkeypatch.setenv(kernels.ENV_NO_JIT, "1")
     calls = []

@@ -681,6 +681,37 @@ def disabled_by_env() -> bool:
     return os.environ.get(ENV_NO_JIT, "").strip().lower() not in ("", "0", "false", "no")
 
 
+def _skip_blas_probe() -> None:
+    """Import numba's array functions without their BLAS probe.
+
+    When numba's CPU target first starts (on the first call of any compiled function, cached or not), it
+    imports ``numba.np.arraymath``, which imports ``scipy.linalg`` (≈ 0.3 s, a third of a scan of 250 MB) only
+    to learn whether ``np.dot`` and friends may call BLAS. The kernels call no BLAS function, so the module is
+    imported here with that probe answering "no BLAS": numba's ``np.correlate``/``np.convolve`` would then use
+    their own loops, nothing else changes. Does nothing where the module or scipy.linalg is loaded already.
+    """
+    import sys
+
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    try:
+        import numba.np.linalg as nl
+    except Exception:  # a numba without that module: let it start as it does
+        return
+    probe = getattr(nl, "ensure_blas", None)
+    if probe is None:
+        return
+
+    def no_blas() -> None:
+        raise ImportError("the scan kernels use no BLAS")
+
+    nl.ensure_blas = no_blas
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        nl.ensure_blas = probe
+
+
 def load() -> Optional[_Compiled]:
     """The compiled kernels (compiled lazily per dtype on first call, or loaded from numba's on-disk cache);
     ``None`` where numba is missing or unusable."""
@@ -690,6 +721,8 @@ def load() -> Optional[_Compiled]:
             return _compiled
         try:
             from numba import njit
+
+            _skip_blas_probe()
 
             g = globals()
             for name in _PLAIN + _REASSOC + _DRIVERS:  # callees before callers: they bind by global name
