@@ -151,6 +151,9 @@ def print_summary(result: ScanResult, out=None) -> None:
             print(f"  … and {len(result.findings) - 20} more (see --json)", file=out)
     if result.checked:
         print("\nChecked: " + "; ".join(result.checked), file=out)
+    match = result.inputs.profile.match if result.inputs is not None and result.inputs.profile is not None else None
+    if match is not None and not result.options.baselines:
+        print(f"\nProfile: {safe_text(match.describe(), 500)}", file=out)
     if result.limits:
         print("\nNot ruled out:", file=out)
         for line in result.limits:

@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 from inspector._version import __version__
 from inspector.core.formats.base import ModelFile
 from inspector.core.formats.model_file import open_model
-from inspector.core.judge.baselines import Reference, load_profile, load_reference
+from inspector.core.judge.baselines import Reference, load_reference, select_profile
 from inspector.core.judge.detectors import match_training_data, probe_capacity
 from inspector.core.judge.families import FamilyStatus
 from inspector.core.judge.findings import Finding
@@ -80,6 +80,9 @@ class ScanResult:
                 "base": self.options.base,
                 "bins": self.options.bins,
             },
+            "profile": self.inputs.profile.match.to_json()
+            if self.inputs is not None and self.inputs.profile is not None and self.inputs.profile.match is not None
+            else None,
             "verdict": self.verdict,
             "score": round(self.score, 6),
             "families": [f.to_json() for f in self.families],
@@ -109,7 +112,7 @@ def gather_inputs(
 ) -> JudgeInputs:
     """What the judge needs besides the measurement. Reads the references, matches the training sample against
     the model file and runs the capacity probe, as the options ask; ``references`` may be given already loaded."""
-    profile = load_profile(options.profile)
+    profile = select_profile(options.profile, measurement.tensors)
     refs: list[Reference] = list(references or ())
     if references is None:
         for path in options.baselines:
@@ -214,6 +217,6 @@ def rejudge(
     refs = references
     if refs is None:
         refs = tuple(load_reference(p, m.tensors, cancel=cancel) for p in opts.baselines)
-    inputs = replace(old, profile=load_profile(opts.profile), references=refs)
+    inputs = replace(old, profile=select_profile(opts.profile, m.tensors), references=refs)
     out = _result(m, inputs, judge(m, inputs), opts, t0)
     return replace(out, seconds=time.perf_counter() - t0)

@@ -74,8 +74,11 @@ SCAN_SCHEMA: dict[str, Schema] = {
 }
 PROFILE_SCHEMA: dict[str, Schema] = {
     "schema": STR,
+    "name": STR,
+    "family": STR,
     "description": STR,
     "sources": [STR],
+    "signature": {"*": NUM},
     "kinds": {"*": {"*": {"lo": NUM, "hi": NUM, "median": NUM, "count": INT}}},
 }
 

@@ -4,6 +4,7 @@
 
 from inspector.core.judge.baselines import (
     Profile,
+    ProfileMatch,
     Reference,
     build_profile,
     default_profile_path,
@@ -11,6 +12,8 @@ from inspector.core.judge.baselines import (
     load_reference,
     match_layers,
     save_profile,
+    select_profile,
+    shipped_profiles,
 )
 from inspector.core.judge.families import FAMILIES, STATUSES, VERDICTS, FamilyStatus, exit_code
 from inspector.core.judge.findings import ATTACKS, SEVERITIES, Finding
@@ -29,6 +32,7 @@ __all__ = [
     "Judgement",
     "ProbeOutcome",
     "Profile",
+    "ProfileMatch",
     "Reference",
     "build_profile",
     "default_profile_path",
@@ -38,4 +42,6 @@ __all__ = [
     "load_reference",
     "match_layers",
     "save_profile",
+    "select_profile",
+    "shipped_profiles",
 ]

@@ -7,8 +7,11 @@ looks like". Three priors are offered, best first:
   the inspected model's by name, else by shape and order. Its histograms are computed on the inspected
   layer's bin edges (:func:`load_reference` rescans it with ``ScanOptions(ranges=...)``), and per-layer
   distances (Kolmogorov–Smirnov, Wasserstein) are computed from the values themselves;
-- a **baseline profile** (``--profile``, default ``resources/profiles/default.json``): per layer kind, the
-  range each detector feature took over trusted models, built with ``model-inspector baseline build``;
+- a **baseline profile** (``--profile``): per layer kind, the range each detector feature took over trusted
+  models, built with ``model-inspector profile build``. Without ``--profile`` the built-in profile
+  (``resources/profiles/*.json``: digits models, and real transformer, convnet and recurrent families) whose
+  architecture signature best matches the model is chosen (:func:`select_profile`), and the scan says which
+  and how well;
 - a **fitted zero-mean Gaussian** per layer (σ = the layer's RMS), always available.
 """
 
@@ -18,7 +21,7 @@ import json
 import math
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -72,27 +75,44 @@ class FeatureRange:
 
 @dataclass(frozen=True)
 class Profile:
-    """Per layer kind (dense, conv, embedding, norm, bias, other), the range of each feature."""
+    """Per layer kind (dense, conv, embedding, norm, bias, other), the range of each feature.
+
+    A profile may also name its model ``family`` and carry the architecture ``signature`` of the models it was
+    built from (:func:`model_signature`), which :func:`select_profile` matches against a scanned model; a
+    profile chosen that way carries the :class:`ProfileMatch` that chose it."""
 
     kinds: Mapping[str, Mapping[str, FeatureRange]]
     sources: tuple[str, ...] = ()
     description: str = ""
     path: Optional[str] = None
+    name: str = ""
+    family: str = ""
+    signature: Mapping[str, float] = field(default_factory=dict)
+    match: Optional[ProfileMatch] = None
+
+    @property
+    def label(self) -> str:
+        return self.name or (Path(self.path).stem if self.path else "profile")
 
     def get(self, kind: str, feature: str) -> Optional[FeatureRange]:
         r = self.kinds.get(kind, {}).get(feature)
         return r if r is not None and r.count > 0 else None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": PROFILE_SCHEMA,
-            "description": self.description,
-            "sources": list(self.sources),
-            "kinds": {
-                kind: {f: {"lo": r.lo, "hi": r.hi, "median": r.median, "count": r.count} for f, r in feats.items()}
-                for kind, feats in self.kinds.items()
-            },
+        doc: dict[str, Any] = {"schema": PROFILE_SCHEMA}
+        if self.name:
+            doc["name"] = self.name
+        if self.family:
+            doc["family"] = self.family
+        doc["description"] = self.description
+        doc["sources"] = list(self.sources)
+        if self.signature:
+            doc["signature"] = {k: round(float(v), 6) for k, v in self.signature.items()}
+        doc["kinds"] = {
+            kind: {f: {"lo": r.lo, "hi": r.hi, "median": r.median, "count": r.count} for f, r in feats.items()}
+            for kind, feats in self.kinds.items()
         }
+        return doc
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], path: Optional[str] = None) -> Profile:
@@ -112,9 +132,18 @@ class Profile:
                     f: FeatureRange(float(r["lo"]), float(r["hi"]), float(r["median"]), int(r["count"]))
                     for f, r in feats.items()
                 }
+            signature = {str(k): float(v) for k, v in (doc.get("signature") or {}).items()}
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise InspectorError(f"malformed baseline profile ({e})", path=path, hint="Rebuild it") from None
-        return cls(kinds, tuple(doc.get("sources", ())), str(doc.get("description", "")), path)
+        return cls(
+            kinds,
+            tuple(doc.get("sources", ())),
+            str(doc.get("description", "")),
+            path,
+            name=str(doc.get("name", "")),
+            family=str(doc.get("family", "")),
+            signature=signature,
+        )
 
 
 def default_profile_path() -> Path:
@@ -158,13 +187,17 @@ def build_profile(
     paths: Sequence[str | Path],
     *,
     description: str = "",
+    name: str = "",
+    family: str = "",
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
 ) -> Profile:
-    """A profile from trusted models: for every layer kind, the range of each feature over their layers.
+    """A profile from trusted models: for every layer kind, the range of each feature over their layers, and the
+    models' architecture signature (:func:`model_signature`, averaged) for :func:`select_profile` to match.
 
-    Layers too small to judge (fewer than :data:`~inspector.core.measure.features.MIN_ORDER` non-zero
-    values) are left out, so a profile's ranges are not widened by sampling noise.
+    Only the model's own weights count (training state such as optimizer moments has other statistics). Layers
+    too small to judge (fewer than :data:`~inspector.core.measure.features.MIN_ORDER` non-zero values) are left
+    out, so a profile's ranges are not widened by sampling noise.
     """
     from inspector.core.measure.features import MIN_ORDER
     from inspector.core.measure.scan import ScanOptions, scan_tensors
@@ -173,15 +206,17 @@ def build_profile(
         raise InspectorError("no trusted models given", hint="Name one or more trusted model files")
     values: dict[str, dict[str, list[float]]] = {}
     sources = []
+    signatures: list[dict[str, float]] = []
     for i, path in enumerate(paths):
         check(cancel)
         report(progress, i, len(paths), f"profiling {Path(path).name}")
         model = open_model(path)
         tensors = scan_tensors(model, ScanOptions(detectors=False, hash=False), cancel=cancel)
         sources.append(Path(path).name)
+        signatures.append(model_signature(tensors))
         for ts in tensors:
             f = ts.features
-            if f is None or f.nonzero < MIN_ORDER:
+            if f is None or f.nonzero < MIN_ORDER or getattr(ts, "role", "weight") not in PROFILE_ROLES:
                 continue
             per = values.setdefault(f.kind, {k: [] for k in PROFILE_FEATURES})
             for k in PROFILE_FEATURES:
@@ -193,7 +228,252 @@ def build_profile(
         kind: {k: r for k, r in ((k, summarise(v)) for k, v in feats.items()) if r.count > 0}
         for kind, feats in sorted(values.items())
     }
-    return Profile(kinds, tuple(sources), description)
+    return Profile(
+        kinds, tuple(sources), description, name=name, family=family, signature=combine_signatures(signatures)
+    )
+
+
+# ------------------------------------------------------------------------------------------------ matching
+
+#: Checkpoint roles whose tensors a profile describes: the model's own weights.
+PROFILE_ROLES = ("weight", "ema")
+#: Layer kinds an architecture signature weighs by parameter count.
+SIGNATURE_KINDS = ("dense", "conv", "embedding", "norm", "bias", "other")
+#: Name words of attention projections and of recurrent cells (the signature's two markers).
+_ATTENTION_WORDS = ("attn", "attention", "query", "key", "value", "q_proj", "k_proj", "v_proj", "qkv", "c_attn")
+_RECURRENT_WORDS = ("lstm", "gru", "rnn", "weight_ih", "weight_hh", "bias_ih", "bias_hh")
+#: Below this architecture score a profile lends no layer kind to the one that matched best.
+MIN_LEND_SCORE = 0.6
+#: Below this score no built-in profile is close enough to the model's architecture to narrow its prior: the model
+#: is judged against the envelope of every built-in profile (:func:`pooled_profile`).
+MIN_MATCH_SCORE = 0.5
+
+
+def _has(name: str, words: Sequence[str]) -> bool:
+    low = name.lower()
+    return any(w in low for w in words)
+
+
+def model_signature(tensors: Sequence[Any]) -> dict[str, float]:
+    """What a model is built of: the share of its float weights' parameters in each layer kind (dense, conv,
+    embedding, norm, bias, other), in attention projections and in recurrent cells, and its size
+    (``log10_params``). ``tensors`` are :class:`~inspector.core.measure.scan.TensorScan` s (name, shape, kind,
+    dtype, role); training state is left out."""
+    per = dict.fromkeys(SIGNATURE_KINDS, 0.0)
+    attention = recurrent = total = 0.0
+    for t in tensors:
+        if getattr(t, "role", "weight") not in PROFILE_ROLES or not str(t.dtype).upper().startswith(("F", "BF")):
+            continue
+        n = float(math.prod(t.shape)) if t.shape else 1.0
+        per[t.kind if t.kind in per else "other"] += n
+        attention += n if _has(t.name, _ATTENTION_WORDS) else 0.0
+        recurrent += n if _has(t.name, _RECURRENT_WORDS) else 0.0
+        total += n
+    if total <= 0:
+        return {}
+    sig = {k: v / total for k, v in per.items()}
+    sig["attention"] = attention / total
+    sig["recurrent"] = recurrent / total
+    sig["log10_params"] = math.log10(total)
+    return sig
+
+
+def combine_signatures(signatures: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """A profile's signature: the mean shares of its models, and the range of their sizes."""
+    sigs = [s for s in signatures if s]
+    if not sigs:
+        return {}
+    keys = (*SIGNATURE_KINDS, "attention", "recurrent")
+    out = {k: float(np.mean([s.get(k, 0.0) for s in sigs])) for k in keys}
+    sizes = [s["log10_params"] for s in sigs]
+    out["log10_params_lo"], out["log10_params_hi"] = float(min(sizes)), float(max(sizes))
+    return out
+
+
+def signature_score(model: Mapping[str, float], profile: Mapping[str, float]) -> float:
+    """How well a model's architecture matches a profile's, in [0, 1] (1: the same mix of layer kinds, the same
+    markers, a size within the profile's range).
+
+    ``1 − (kind distance + marker distance) / 2``, where the kind distance is the total-variation distance of
+    the parameter shares and the marker distance the larger difference in attention or recurrent share; times
+    ``e^−gap``, where ``gap`` is how many decades the model's size lies outside the profile models' sizes."""
+    if not model or not profile:
+        return 0.0
+    kinds = 0.5 * sum(abs(model.get(k, 0.0) - profile.get(k, 0.0)) for k in SIGNATURE_KINDS)
+    markers = max(abs(model.get(k, 0.0) - profile.get(k, 0.0)) for k in ("attention", "recurrent"))
+    size = model.get("log10_params", 0.0)
+    lo = profile.get("log10_params_lo", size)
+    hi = profile.get("log10_params_hi", size)
+    gap = max(0.0, lo - size, size - hi)
+    return max(0.0, 1.0 - (kinds + markers) / 2.0) * math.exp(-gap)
+
+
+@dataclass(frozen=True)
+class ProfileMatch:
+    """Which profile judged a model, how it was chosen and how well it fits the model's architecture."""
+
+    name: str
+    family: str
+    path: Optional[str]
+    how: str  # "matched" (chosen among the built-in profiles) or "given" (--profile)
+    #: in [0, 1]: signature_score times the share of judged layers whose kind the profile covers; NaN when the
+    #: profile records no signature
+    score: float
+    layers_matched: int  # the model's judged layers whose kind the profile covers
+    layers: int  # the model's judged layers (float weights big enough to judge)
+    kinds_from: Mapping[str, str] = field(default_factory=dict)  # kind -> another profile that lent its ranges
+    candidates: tuple[tuple[str, float], ...] = ()  # every built-in profile and its score, best first
+    note: str = ""  # why the profile is not the best match itself (the pooled fallback)
+
+    def describe(self) -> str:
+        score = "no signature" if not math.isfinite(self.score) else f"match {self.score:.2f}"
+        text = f"{self.name} ({self.how}, {score}, {self.layers_matched}/{self.layers} layers covered)"
+        if self.note:
+            text += f": {self.note}"
+        if self.kinds_from:
+            text += "; " + ", ".join(f"{k} layers from {v}" for k, v in sorted(self.kinds_from.items()))
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "path": self.path,
+            "how": self.how,
+            "score": round(self.score, 4) if math.isfinite(self.score) else None,
+            "layers_matched": self.layers_matched,
+            "layers": self.layers,
+            "kinds_from": dict(self.kinds_from),
+            "candidates": [{"name": n, "score": round(sc, 4)} for n, sc in self.candidates],
+            "note": self.note,
+        }
+
+
+def _judged_kinds(tensors: Sequence[Any]) -> list[str]:
+    """The layer kind of every tensor the detectors judge against a profile: weight matrices and kernels (dense,
+    conv, embedding) of the model's own weights, big enough to judge."""
+    from inspector.core.measure.features import MIN_ORDER
+
+    out = []
+    for t in tensors:
+        f = getattr(t, "features", None)
+        if f is None or not f.is_weight or f.nonzero < MIN_ORDER or getattr(t, "role", "weight") not in PROFILE_ROLES:
+            continue
+        out.append(f.kind)
+    return out
+
+
+def shipped_profiles() -> list[Profile]:
+    """The built-in profiles (``resources/profiles/*.json``): the digits one and those built from real families."""
+    folder = default_profile_path().parent
+    if not folder.is_dir():
+        return []
+    return [_load_cached(str(p.resolve())) for p in sorted(folder.glob("*.json")) if p.is_file()]
+
+
+def _covered(profile: Profile, kind: str) -> bool:
+    return any(r.count > 0 for r in profile.kinds.get(kind, {}).values())
+
+
+def select_profile(path: Optional[str], tensors: Sequence[Any]) -> Optional[Profile]:
+    """The profile a scanned model is judged against, carrying its :class:`ProfileMatch`.
+
+    With ``path`` (``--profile``) that profile, scored against the model. Without, the built-in profile whose
+    architecture signature best matches the model's (:func:`signature_score` times the share of the model's
+    judged layers whose kind it covers, the match score); a kind the best profile does not cover is taken from the next best
+    profile that does, if that one scores at least :data:`MIN_LEND_SCORE`. ``None`` when there is none."""
+    sig = model_signature(tensors)
+    kinds = _judged_kinds(tensors)
+
+    def coverage(p: Profile) -> float:
+        return sum(_covered(p, k) for k in kinds) / len(kinds) if kinds else 1.0
+
+    def score(p: Profile) -> float:
+        return signature_score(sig, p.signature) * coverage(p) if p.signature else math.nan
+
+    if path:
+        p = load_profile(path)
+        if p is None:  # pragma: no cover (load_profile raises for a given path)
+            return None
+        m = ProfileMatch(p.label, p.family, p.path, "given", score(p), sum(_covered(p, k) for k in kinds), len(kinds))
+        return replace(p, match=m)
+    shipped = shipped_profiles()
+    if not shipped:
+        return None
+    default = default_profile_path().resolve()
+
+    def rank(p: Profile) -> tuple[float, bool]:
+        sc = score(p)
+        return (sc if math.isfinite(sc) else 0.0, Path(p.path or "") == default)
+
+    ranked = sorted(shipped, key=rank, reverse=True)
+    best = ranked[0]
+    candidates = tuple((p.label, rank(p)[0]) for p in ranked)
+    if rank(best)[0] < MIN_MATCH_SCORE:
+        pooled = pooled_profile(shipped)
+        m = ProfileMatch(
+            pooled.label,
+            "",
+            pooled.path,
+            "matched",
+            rank(best)[0],
+            sum(_covered(pooled, k) for k in kinds),
+            len(kinds),
+            candidates=candidates,
+            note=f"no built-in profile matches well (best {best.label} {rank(best)[0]:.2f} < {MIN_MATCH_SCORE}): "
+            "judged against the widest range of every built-in profile",
+        )
+        return replace(pooled, match=m)
+    resolved = dict(best.kinds)
+    lent: dict[str, str] = {}
+    for kind in sorted(set(kinds)):
+        if _covered(best, kind):
+            continue
+        donor = next((p for p in ranked[1:] if _covered(p, kind) and score(p) >= MIN_LEND_SCORE), None)
+        if donor is not None:
+            resolved[kind] = donor.kinds[kind]
+            lent[kind] = donor.label
+    matched = sum(1 for k in kinds if k in resolved and any(r.count > 0 for r in resolved[k].values()))
+    m = ProfileMatch(
+        best.label,
+        best.family,
+        best.path,
+        "matched",
+        score(best),
+        matched,
+        len(kinds),
+        lent,
+        candidates,
+    )
+    return replace(best, kinds=resolved, match=m)
+
+
+def pooled_profile(profiles: Sequence[Profile]) -> Profile:
+    """The envelope of several profiles: per kind and feature, the lowest ``lo``, the highest ``hi``, the median
+    of the medians and the summed count. Its path is the folder of the built-in profiles."""
+    kinds: dict[str, dict[str, FeatureRange]] = {}
+    for kind in sorted({k for p in profiles for k in p.kinds}):
+        feats: dict[str, list[FeatureRange]] = {}
+        for p in profiles:
+            for f, r in p.kinds.get(kind, {}).items():
+                if r.count > 0:
+                    feats.setdefault(f, []).append(r)
+        kinds[kind] = {
+            f: FeatureRange(
+                min(r.lo for r in rs),
+                max(r.hi for r in rs),
+                float(np.median([r.median for r in rs])),
+                sum(r.count for r in rs),
+            )
+            for f, rs in feats.items()
+        }
+    return Profile(
+        kinds,
+        tuple(s for p in profiles for s in p.sources),
+        "Envelope of every built-in profile: " + ", ".join(p.label for p in profiles),
+        str(default_profile_path().parent.resolve()),
+        name="pooled",
+    )
 
 
 def save_profile(profile: Profile, path: str | Path) -> None:

@@ -101,6 +101,8 @@ def _build_report(
     doc = scan_document(scan)
     created = created or datetime.now(timezone.utc)
     given = dict(inputs) if inputs is not None else _inputs_of(scan, doc)
+    if isinstance(doc.get("profile"), Mapping):  # which profile judged the model, and how well it matched
+        given.setdefault("profile_match", doc["profile"])
     m = doc.get("model") or {}
     tensors = list(doc.get("tensors") or [])
     by_name = {t.get("name"): t for t in tensors}

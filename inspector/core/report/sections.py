@@ -24,6 +24,20 @@ PLAIN_LIMITS = (
 )
 
 
+def profile_note(match: Mapping[str, Any]) -> str:
+    """How the baseline profile was chosen and how well it fits the model (the scan's ``profile`` object)."""
+    score = match.get("score")
+    how = "given with --profile" if match.get("how") == "given" else "matched by architecture among the built-in ones"
+    text = f"{how}; match {score:.2f}" if isinstance(score, (int, float)) else how
+    text += f", {match.get('layers_matched', 0)} of {match.get('layers', 0)} weight layers covered"
+    lent = match.get("kinds_from") or {}
+    if isinstance(lent, Mapping) and lent:
+        text += "; " + ", ".join(f"{k} layers from {v}" for k, v in sorted(lent.items()))
+    if match.get("note"):
+        text += f" ({match['note']})"
+    return text
+
+
 def inputs_rows(
     given: Mapping[str, Any],
     *,
@@ -62,7 +76,13 @@ def inputs_rows(
             )
         )
     profile = given.get("profile")
-    rows.append(Row("Baseline profile", Path(str(profile)).name if profile else "built-in profile", mono=bool(profile)))
+    match = given.get("profile_match")
+    if isinstance(match, Mapping) and match.get("name"):
+        rows.append(Row("Baseline profile", str(match["name"]), mono=True, note=profile_note(match)))
+    else:
+        rows.append(
+            Row("Baseline profile", Path(str(profile)).name if profile else "built-in profile", mono=bool(profile))
+        )
     if not given.get("arch") and probed:
         rows.append(Row("Architecture recipe (--arch)", "not given", note="the model file names its recipe"))
     else:
