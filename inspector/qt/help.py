@@ -1,11 +1,16 @@
-"""In-app help: a guide per view and per attack family (F1 opens the current view's), the keyboard shortcuts
-(read from the window's own actions, so the sheet never drifts from them), and the terms the app shows."""
+"""In-app help: a guide per view and per attack family (F1 opens the current view's), each with a picture from
+the demo zoo (an attacked model beside a benign one in the same view), how scores are graded, the keyboard
+shortcuts (read from the window's own actions, so the sheet never drifts from them), and the terms the app shows.
+
+The pictures live in ``resources/help``; ``docs/screenshots/guide_pictures.py`` renders them from the app.
+"""
 
 from __future__ import annotations
 
 import html
 from typing import Optional
 
+from PySide6.QtCore import QUrl
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QTextBrowser, QVBoxLayout, QWidget
 
@@ -52,6 +57,15 @@ VIEW_GUIDE: dict[str, tuple[str, str]] = {
         "change on the selected layer. It removes LSB payloads; sign, correlated-value and capacity payloads "
         "survive by design, so the scrubbed model is judged again. Apply, then Export sanitized.",
     ),
+    "signoff": (
+        "Sign-off",
+        "The reviewer's decision for the report (the Sign-off dock, Ctrl+5): your name, approve / reject / needs "
+        "changes, notes, and a tick for each suspicious or warning finding once you have read it and its "
+        "evidence. <b>Approve</b> is refused while any of them is not ticked (the same rule as the command "
+        "line's <code>report --ack</code>). Sign off records it with the time; File ▸ Export report carries it "
+        "in the report's sign-off block. Editing it, or findings that change (another baseline, other inputs), "
+        "take the record back until you sign again. Remembered for each model while the app runs.",
+    ),
     "accuracy": (
         "Accuracy",
         "Accuracy of the original and the scrubbed model on your evaluation data, the share of predictions "
@@ -88,8 +102,34 @@ FAMILY_GUIDE: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: pictures (files in ``resources/help``) of each section, made by docs/screenshots/guide_pictures.py
+PICTURES: dict[str, tuple[str, ...]] = {
+    "histogram": ("histogram-sign.png",),
+    "grid": ("grid-sign.png",),
+    "depth": ("depth-deep.png",),
+    "bits": ("bits-lsb.png",),
+    "image": ("image-sign.png",),
+    "lsb": ("bits-lsb.png",),
+    "correlated-value": ("image-cor.png",),
+    "sign": ("image-sign.png", "histogram-sign.png"),
+    "capacity-abuse": ("findings-capacity.png",),
+}
+
+#: how a score is graded, where the app shows one (findings, the layer table's detector columns, Depth)
+SCORES = (
+    "Each detector measures its evidence <i>e</i> in units of its own suspicious threshold (set on benign "
+    "models of the tuning zoo) and shows the score 1 − 0.3<sup><i>e</i></sup>: <b>0</b> no evidence, "
+    "<b>0.45</b> at half the threshold (a <span style='color:#d78c00'><b>warning</b></span> from here), "
+    "<b>0.70</b> at the threshold (<span style='color:#c82828'><b>suspicious</b></span> from here), 0.91 at "
+    "twice it; below 0.45 a finding is information only. A few checks are certain and score 1 (a file that "
+    "would run code when loaded). The model's score is its highest warning or suspicious finding's; it ranks "
+    "models, while the verdict comes from the families: <b>clean</b> only when every family was assessed and "
+    "none detected, <b>incomplete</b> (amber) when one was not assessed (the Inputs dock names what would "
+    "assess it), <b>suspicious</b> when one was detected."
+)
+
 TERMS = (
-    ("score", "0 (nothing unusual) … 1 (as strong as the attacks of the demo zoo); red ≥ suspicious threshold"),
+    ("score", "0 (nothing unusual) … 1; warning from 0.45, suspicious from 0.70 (see Scores above)"),
     ("±0.05σ fraction", "share of weights within 0.05 standard deviations of zero: ≈4% for a Gaussian"),
     ("kurtosis", "tailedness: 3 for a Gaussian; sign encoding gives 5–6"),
     ("Wasserstein σ", "distance between the layer's and the baseline layer's distributions, in units of σ"),
@@ -97,13 +137,31 @@ TERMS = (
 )
 
 
-def guide_html(key: Optional[str] = None) -> str:
-    """The whole guide as HTML; ``key`` (a view or family) comes first."""
+def picture_path(name: str) -> str:
+    """The file of a guide picture (``resources/help/NAME``)."""
+    from inspector.core.resources import resource_path
+
+    return str(resource_path("help", name))
+
+
+def guide_html(key: Optional[str] = None, width: int = 560) -> str:
+    """The whole guide as HTML; ``key`` (a view or family) comes first. Each picture is shown once, at most
+    ``width`` pixels wide; a later section that shares it points back to it."""
     parts = []
     sections = [*VIEW_GUIDE.items(), *FAMILY_GUIDE.items()]
     sections.sort(key=lambda kv: kv[0] != key)
-    for k, (title, text) in sections:
+    shown: dict[str, str] = {}
+    for i, (k, (title, text)) in enumerate(sections):
         parts.append(f"<h3><a name='{k}'></a>{html.escape(title)}</h3><p>{text}</p>")
+        for name in PICTURES.get(k, ()):
+            if name in shown:
+                parts.append(f"<p><i>Picture: under “{html.escape(shown[name])}” in this guide.</i></p>")
+                continue
+            shown[name] = title
+            src = html.escape(QUrl.fromLocalFile(picture_path(name)).toString(), quote=True)
+            parts.append(f'<p><img src="{src}" width="{width}"></p>')
+        if i == 0:  # right after the view the reader came from: how to read the scores it shows
+            parts.append(f"<h3><a name='scores'></a>Scores</h3><p>{SCORES}</p>")
     terms = "".join(f"<tr><td><b>{html.escape(t)}</b></td><td>{html.escape(d)}</td></tr>" for t, d in TERMS)
     parts.append(f"<h3>Terms</h3><table cellpadding='3'>{terms}</table>")
     return "".join(parts)

@@ -15,7 +15,13 @@ from inspector import ScanOptions, scan  # noqa: E402
 from inspector.core.dtypes import DTYPES, widen  # noqa: E402
 from inspector.core.measure import kernels  # noqa: E402
 from inspector.core.measure.features import FeatureAcc  # noqa: E402
-from inspector.core.measure.stats import Pass1, histogram_chunk, histogram_edges, pass1_chunk  # noqa: E402
+from inspector.core.measure.stats import (  # noqa: E402
+    Pass1,
+    histogram_chunk,
+    histogram_edges,
+    lane_counts,
+    pass1_chunk,
+)
 from tests.conftest import raw_safetensors  # noqa: E402
 
 FLOATS = ("F32", "F16", "BF16", "F64")
@@ -92,6 +98,9 @@ def _same_pass1(a: Pass1, b: Pass1, rel: float = 1e-9) -> None:
             assert p[1] == q[1] and (p[0] == q[0] or (math.isnan(p[0]) and math.isnan(q[0])))
     assert len(a.tables) == len(b.tables)
     for s, t in zip(a.tables, b.tables):
+        if s.shape != t.shape:  # a small chunk of a wide type counts its lanes in the compact form
+            s, t = lane_counts(s), lane_counts(t)
+            assert s.shape == (3, 256)
         assert np.array_equal(s, t)
     ma, mb = a.moments, b.moments
     assert ma.n == mb.n

@@ -50,3 +50,33 @@ def test_f1_opens_the_guide_of_the_current_view_and_shortcuts_list_the_actions(q
     assert w.tabs.currentWidget() is w.depth_view
     w.focus_search()
     assert w.layers_dock.isVisible()
+
+
+def test_the_guide_shows_a_picture_per_view_and_family_and_explains_scores(qtbot, main_window):
+    """Each picture exists, is small, is shown once, and loads in the guide; the scores are explained."""
+    import re
+    from pathlib import Path
+
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QTextDocument
+
+    from inspector.qt import help as H
+
+    names = {n for names in H.PICTURES.values() for n in names}
+    assert set(H.PICTURES) >= {"histogram", "grid", "depth", "bits", "image"} | set(H.FAMILY_GUIDE)
+    for name in names:
+        path = Path(H.picture_path(name))
+        assert path.is_file() and path.stat().st_size < 100_000, name
+    html = H.guide_html("bits")
+    sources = re.findall(r'<img src="([^"]+)"', html)
+    assert len(sources) == len(names) == len(set(sources))  # each picture once
+    assert html.index("bits-lsb.png") < html.index("Scores")  # the view asked for comes first, then the scores
+    w = main_window()
+    w.tabs.setCurrentWidget(w.views["bits"])
+    w.show_guide()
+    doc = w.help_dialog.browser.document()
+    for src in sources:
+        img = doc.resource(QTextDocument.ResourceType.ImageResource, QUrl(src))
+        assert img is not None and not img.isNull(), src
+    text = w.help_dialog.browser.toPlainText()
+    assert text.startswith("Bit planes") and "1 − 0.3" in text and "0.70" in text and "Sign-off" in text

@@ -29,7 +29,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from inspector.core.dtypes import DType, widen
-from inspector.core.measure.stats import plane_ones
+from inspector.core.measure.stats import lane_counts, plane_ones
 
 #: Below this many non-zero elements, order and shape statistics are too noisy to judge a tensor by.
 MIN_ORDER = 512
@@ -675,26 +675,28 @@ def _bits(
     if varying.size:
         lo_v, hi_v = int(varying.min()), int(varying.max())
         out["gap_planes"] = tuple(int(j) for j in range(lo_v, hi_v) if const[j])
-    bytewise = m >= 8 and k == 0 and tables[0].size == 65536
+    bytewise = m >= 8 and k == 0 and (tables[0].size == 65536 or tables[0].shape == (3, 256))
     if not bytewise:
         return out
-    # the judged values: non-zero, low byte not zero (distinct values per chunk where the tensor repeats values)
-    low16 = (acc.dedup_table if acc.dedup_table is not None else tables[0]).astype(np.float64).copy()
-    candidates = float(low16.sum()) if acc.dedup_table is not None else float(nonzero)
-    by_low = low16.reshape(256, 256)  # [high byte, low byte] of the low 16 bits
-    short = float(by_low[:, 0].sum())
+    # the judged values: non-zero, low byte not zero (distinct values per chunk where the tensor repeats values);
+    # all read from the low 16 bits' compact counts: low byte, high byte, high byte where the low byte is 0
+    low16 = lane_counts(acc.dedup_table if acc.dedup_table is not None else tables[0]).astype(np.float64)
+    col, row, col0 = low16[0], low16[1], low16[2]
+    candidates = float(col.sum()) if acc.dedup_table is not None else float(nonzero)
+    short = float(col0.sum())
     if acc.dedup_table is None:  # zeros (and Inf/NaN) have a zero low byte too, but are no candidates
-        short = max(0.0, short - (float(tables[0].sum()) - nonzero))
+        short = max(0.0, short - (float(lane_counts(tables[0])[0].sum()) - nonzero))
     out["short_share"] = short / candidates if candidates else 0.0
-    by_low[:, 0] = 0.0
-    t = float(by_low.sum())
+    # the values whose low byte is not 0: the low byte's counts without 0, the high byte's less those with it
+    judged = np.stack([np.concatenate([[0.0], col[1:]]), row - col0, np.zeros(256)])
+    t = float(judged[0].sum())
     out["judged"] = int(t)
     if t < MIN_BITS:
         return out
     top = m - UNIFORM_PLANES_BELOW if top_free is None else min(m - UNIFORM_PLANES_BELOW, top_free)
     free = [j for j in range(max(k, SKIP_PLANES), top) if not const[j]]
     if free:
-        low_ones = plane_ones(by_low.reshape(-1))
+        low_ones = plane_ones(judged)
         dev = []
         pj = []
         for j in free:
@@ -708,7 +710,7 @@ def _bits(
         out.update(
             plane=free[i], plane_ones=float(pj[i]), plane_expected=expected_plane(free[i], m), plane_deviation=dev[i]
         )
-    counts = by_low.sum(axis=0)[1:]
+    counts = judged[0][1:]
     e = t / 255.0
     chi2 = float(((counts - e) ** 2).sum() / e)
     pr = counts[counts > 0] / t

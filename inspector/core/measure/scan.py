@@ -31,6 +31,7 @@ from inspector.core.measure.stats import (
     finalize,
     histogram_chunk,
     histogram_edges,
+    lane_counts,
     pass1_chunk,
 )
 from inspector.core.progress import CancelToken, ProgressCallback, ThreadSafeProgress, check, report
@@ -303,6 +304,8 @@ class _Scanner:
         std = math.sqrt(p1.moments.m2 / p1.moments.n) if p1.moments.n else math.nan
         thr = NEAR_ZERO_SIGMAS * std
         hist, near = self._pass2(ref, pieces, p1, edges, thr, (lo, hi))
+        if p1.tables is not None:  # all the statistics and features read of them: 3 × 256 counts a lane, once
+            p1.tables = [lane_counts(t) for t in p1.tables]
         stats = finalize(p1, ref.dtype, hist, edges, near)
         role = getattr(ref, "role", "weight")
         # training state (optimizer moments, counters) is measured like everything else but not judged by the

@@ -223,7 +223,9 @@ class Pass1:
     negatives: int = 0
     first: Optional[tuple[float, int]] = None  # (value, sign bit) of the first element
     last: Optional[tuple[float, int]] = None
-    tables: Optional[list[np.ndarray]] = None  # 16-bit (or 8-bit) pattern counts per lane of the raw view
+    #: 16-bit (or 8-bit) pattern counts per lane of the raw view; a lane of a type wider than 16 bits may be in the
+    #: compact form of :func:`lane_counts`
+    tables: Optional[list[np.ndarray]] = None
 
     def merge(self, o: Pass1) -> Pass1:
         """Combine with the run that immediately follows this one in storage order."""
@@ -274,7 +276,7 @@ def _add_tables(a: Optional[list[np.ndarray]], b: Optional[list[np.ndarray]]) ->
         return b
     if b is None:
         return a
-    return [x + y for x, y in zip(a, b)]
+    return [x + y if x.shape == y.shape else lane_counts(x) + lane_counts(y) for x, y in zip(a, b)]
 
 
 def _tiny(dt: DType) -> float:
@@ -346,11 +348,17 @@ def pass1_chunk(raw: np.ndarray, dt: DType) -> Pass1:
     return p
 
 
+#: Below this many elements, a chunk of a type wider than 16 bits counts its lanes in the compact form of
+#: :func:`lane_counts` directly (3 × 256 counts, not 65,536 per lane: a tiny tensor's cost is its tables).
+COMPACT_BELOW = 1 << 14
+
+
 def _bit_tables(u: np.ndarray, dt: DType) -> list[np.ndarray]:
     """Counts of every 16-bit pattern in each 16-bit lane of the raw view (8-bit for 1-byte types).
 
     Two 65,536-bin ``bincount``\\ s over the halves of an fp32 give every bit frequency and the low byte's
-    histogram at once, far cheaper than 32 mask-and-count passes.
+    histogram at once, far cheaper than 32 mask-and-count passes. A small chunk of a type wider than 16 bits gets
+    each lane's :func:`lane_counts` instead (what every consumer of a wider type's tables reads).
     """
     if dt.itemsize == 1:
         return [np.bincount(u, minlength=256)]
@@ -359,7 +367,32 @@ def _bit_tables(u: np.ndarray, dt: DType) -> list[np.ndarray]:
     if k == 1:
         return [np.bincount(lanes, minlength=65536)]
     lanes = lanes.reshape(-1, k)
+    if u.size < COMPACT_BELOW:
+        return [_compact_lane(lanes[:, i]) for i in range(k)]
     return [np.bincount(lanes[:, i], minlength=65536) for i in range(k)]
+
+
+def _compact_lane(lane: np.ndarray) -> np.ndarray:
+    """:func:`lane_counts` of the 16-bit values ``lane`` without their 65,536-entry table."""
+    low = (lane & 0xFF).astype(np.intp)
+    high = (lane >> 8).astype(np.intp)
+    return np.stack(
+        [
+            np.bincount(low, minlength=256),
+            np.bincount(high, minlength=256),
+            np.bincount(high[low == 0], minlength=256),
+        ]
+    ).astype(np.int64, copy=False)
+
+
+def lane_counts(t: np.ndarray) -> np.ndarray:
+    """The compact form of one 16-bit lane's pattern table, all that the statistics and features read of it:
+    rows of 256 counts of the low byte, of the high byte, and of the high byte among values whose low byte is 0.
+    Idempotent; an 8-bit table (256 counts) is returned as it is."""
+    if t.size != 65536:
+        return t
+    m = t.reshape(256, 256)  # [high byte, low byte]
+    return np.stack([m.sum(axis=0), m.sum(axis=1), m[:, 0]]).astype(np.int64, copy=False)
 
 
 #: bit b of each byte value, one row per bit
@@ -368,11 +401,12 @@ _BYTE_BITS = ((np.arange(256)[None, :] >> np.arange(8)[:, None]) & 1).astype(np.
 
 def plane_ones(t: np.ndarray) -> np.ndarray:
     """Counts of ones in each bit plane (lowest first) of the values a pattern table of 2^8 or 2^16 entries
-    counts (exact: integer counts, also when given as floats): a 16-bit table as 256 × 256, the low byte's planes
-    from its column sums and the high byte's from its row sums, each by one small integer product."""
-    if t.size == 65536:
-        m = t.reshape(256, 256)
-        low, high = m.sum(axis=0).astype(np.int64), m.sum(axis=1).astype(np.int64)
+    (or a 16-bit table's :func:`lane_counts`) counts (exact: integer counts, also when given as floats): a 16-bit
+    table as 256 × 256, the low byte's planes from its column sums and the high byte's from its row sums, each by
+    one small integer product."""
+    if t.size == 65536 or t.shape == (3, 256):
+        c = lane_counts(t)
+        low, high = c[0].astype(np.int64, copy=False), c[1].astype(np.int64, copy=False)
         return np.concatenate([_BYTE_BITS @ low, _BYTE_BITS @ high]).astype(np.float64)
     return (_BYTE_BITS @ t.astype(np.int64)).astype(np.float64)
 
@@ -389,7 +423,7 @@ def low_byte_counts(tables: list[np.ndarray]) -> np.ndarray:
     t = tables[0]
     if t.size == 256:
         return t.copy()
-    return t.reshape(256, 256).sum(axis=0)
+    return lane_counts(t)[0].copy()
 
 
 def entropy_bits(counts: np.ndarray) -> float:
