@@ -256,3 +256,46 @@ def test_node_and_tensor_counts_are_bounded(tmp_path, monkeypatch):
     path.write_bytes(model([tensor(f"w{i}", (1,), FLOAT, b"\0" * 4) for i in range(4)]))
     with pytest.raises(MalformedFileError, match="over 3 tensors"):
         open_model(path)
+
+
+def test_onnx_without_its_suffix_is_dispatched_by_content(tmp_path):
+    from inspector.core.formats.onnx import looks_like_onnx
+
+    good, arrays = _write(tmp_path)
+    for name in ("model.bin", "model", "weights.pt"):
+        other = tmp_path / name
+        other.write_bytes(good.read_bytes())
+        assert looks_like_onnx(other)
+        m = open_model(other)
+        assert m.format == "onnx"
+        np.testing.assert_array_equal(read_tensor(m["fc1.weight"]), arrays["fc1.weight"])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x08\x08",  # an IR version and nothing else
+        vfield(1, 8) + lfield(7, b"g" * 10)[:6],  # a graph longer than the file
+        vfield(1, 999) + lfield(2, "pytorch"),  # no IR version is that large
+        vfield(1, 8) + vfield(9, 1),  # field 9 is not a ModelProto field
+        vfield(1, 8) + lfield(1, "x"),  # ir_version with the wrong wire type
+        b"\x08\x07hello world, a text file",
+    ],
+)
+def test_content_that_only_starts_like_onnx_is_not_taken_for_it(tmp_path, data):
+    from inspector.core.errors import InspectorError
+    from inspector.core.formats.onnx import looks_like_onnx
+
+    p = tmp_path / "blob.bin"
+    p.write_bytes(data)
+    assert not looks_like_onnx(p)
+    with pytest.raises(InspectorError) as e:
+        open_model(p)
+    assert "ONNX" not in str(e.value)  # not blamed as a broken ONNX model: it is just not a model we know
+
+
+def test_another_format_named_onnx_is_read_as_what_it_is(tmp_path, make_model):
+    st = make_model({"w": np.ones((4, 4), np.float32)})
+    renamed = tmp_path / "really_safetensors.onnx"
+    renamed.write_bytes(st.read_bytes())
+    assert open_model(renamed).format == "safetensors"

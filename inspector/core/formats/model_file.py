@@ -35,8 +35,10 @@ def open_model(path: str | Path) -> ModelFile:
 
     Accepts a ``.safetensors`` file, a sharded ``*.safetensors.index.json`` (or a folder holding one or a single
     ``.safetensors`` file), or a PyTorch checkpoint written by ``torch.save`` (zip or legacy format), which is
-    read by a restricted unpickler. Raises an :class:`~inspector.core.errors.InspectorError` naming the
-    problem and the next step.
+    read by a restricted unpickler, a GGUF file or an ONNX model. Files are dispatched by content: an ONNX model
+    needs no ``.onnx`` suffix (:func:`~inspector.core.formats.onnx.looks_like_onnx`), and a file named ``.onnx``
+    that holds another format is read as that format. Raises an :class:`~inspector.core.errors.InspectorError`
+    naming the problem and the next step.
     """
     p = Path(path)
     try:
@@ -80,11 +82,12 @@ def _open(p: Path) -> ModelFile:
         from inspector.core.formats.folders import open_index
 
         return open_index(p)
-    if p.suffix.lower() == ".onnx":  # a protobuf has no magic number: the name is all there is
-        from inspector.core.formats.onnx import open_onnx
-
-        return open_onnx(p)
     kind = sniff_format(p)
+    if kind in ("unknown", "empty"):  # a protobuf has no magic number: the name, else its first fields, say ONNX
+        from inspector.core.formats.onnx import looks_like_onnx, open_onnx
+
+        if p.suffix.lower() == ".onnx" or (kind == "unknown" and looks_like_onnx(p)):
+            return open_onnx(p)
     if kind == "gguf":
         from inspector.core.formats.gguf import open_gguf
 

@@ -318,6 +318,70 @@ class _Reader:
             self.graph(a, b, meta, depth + 1)
 
 
+#: ModelProto's top-level fields and their wire types (0 varint, 2 length-delimited), as onnx.proto defines them.
+_MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
+#: Bytes :func:`looks_like_onnx` reads at most.
+SNIFF_BYTES = 4096
+
+
+def looks_like_onnx(path: Path) -> bool:
+    """Whether a file without the ``.onnx`` suffix is an ONNX model, from its first :data:`SNIFF_BYTES` bytes.
+
+    A protobuf has no magic number, but a ModelProto written by any exporter starts with ``ir_version`` (field 1,
+    a small varint: serializers write fields in number order), and every top-level field that follows must be
+    one of ModelProto's, with its wire type, and a length that fits in the file. The walk stops at the graph
+    (field 7) or at the end of what was read; it needs the IR version and at least one more field."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError:
+        return False
+    if len(head) < 4 or head[0] != 0x08:
+        return False
+    pb = _Proto(head, path)
+    seen = 0
+    try:
+        for field, wire, value, off in pb.fields(0, len(head)):
+            if _MODEL_FIELDS.get(field) != wire:
+                return False
+            if seen == 0 and not (field == 1 and 1 <= value <= 64):
+                return False
+            seen += 1
+            if wire == 2 and off + value > size:
+                return False
+            if field == 7 and seen >= 2:
+                return True
+    except MalformedFileError as e:
+        # a length-delimited field longer than the bytes read (the graph, usually) ends the walk; check it fits
+        # the file, which the error's offset cannot tell: re-walk up to it
+        return seen >= 2 and "runs past the end" in str(e) and _fits(head, size)
+    return seen >= 2
+
+
+def _fits(head: bytes, size: int) -> bool:
+    """The last field that starts in ``head`` is a known length-delimited field that ends inside the file."""
+    pos = 0
+    pb = _Proto(head, Path("-"))
+    while pos < len(head):
+        try:
+            tag, p2 = pb.varint(pos, len(head))
+            field, wire = tag >> 3, tag & 7
+            if _MODEL_FIELDS.get(field) != wire:
+                return False
+            if wire == 0:
+                _v, pos = pb.varint(p2, len(head))
+                continue
+            length, p3 = pb.varint(p2, len(head))
+        except MalformedFileError:
+            return False
+        if p3 + length > len(head):
+            return p3 + length <= size
+        pos = p3 + length
+    return True
+
+
 def open_onnx(path: Path) -> ModelFile:
     """Open an ONNX model: list its initializers and Constant tensors as refs, without any protobuf library.
 
