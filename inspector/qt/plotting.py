@@ -17,6 +17,12 @@ MODEL_COLOR = QColor(31, 119, 180)
 MODEL_FILL = QColor(31, 119, 180, 90)
 BASELINE_COLOR = QColor(230, 120, 20)
 BASELINE_FILL = QColor(230, 120, 20, 50)
+#: the scrubbed copy (Showing: Scrubbed, and its side of a comparison): teal, apart from model blue and baseline orange
+SCRUBBED_COLOR = QColor(23, 170, 150)
+SCRUBBED_FILL = QColor(23, 170, 150, 80)
+#: differences (scrubbed − original, model − baseline): red above zero, blue below, on a diverging scale
+DIFF_POS = QColor(214, 60, 50)
+DIFF_NEG = QColor(50, 110, 220)
 FIT_COLOR = QColor(40, 40, 40)
 EXPECT_COLOR = QColor(120, 120, 120)
 SUSPICIOUS_COLOR = QColor(200, 40, 40)
@@ -29,6 +35,8 @@ MODEL_PEN = pg.mkPen(MODEL_COLOR, width=1.5)
 MODEL_BRUSH = pg.mkBrush(MODEL_FILL)
 BASELINE_PEN = pg.mkPen(BASELINE_COLOR, width=1.5)
 BASELINE_BRUSH = pg.mkBrush(BASELINE_FILL)
+SCRUBBED_PEN = pg.mkPen(SCRUBBED_COLOR, width=1.5)
+SCRUBBED_BRUSH = pg.mkBrush(SCRUBBED_FILL)
 FIT_PEN = pg.mkPen(FIT_COLOR, width=1.2, style=pg.QtCore.Qt.PenStyle.DashLine)
 EXPECT_PEN = pg.mkPen(EXPECT_COLOR, width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
 
@@ -83,6 +91,13 @@ def mute(widget) -> None:
     from PySide6.QtGui import QPalette
 
     widget.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+
+
+def fill(color: QColor, alpha: int = 80) -> QColor:
+    """``color`` with transparency ``alpha`` (0–255): the fill under a histogram drawn in ``color``."""
+    c = QColor(color)
+    c.setAlpha(alpha)
+    return c
 
 
 def log_counts(counts: np.ndarray) -> np.ndarray:

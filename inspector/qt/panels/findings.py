@@ -1,4 +1,11 @@
-"""The verdict, the ranked findings (each a link to its layer and view), and the limits of what was checked."""
+"""The verdict, the ranked findings (each a link to its layer and view), and the limits of what was checked.
+
+It follows the *Showing* toggle: with the scrubbed copy shown, its own verdict and findings (judged with the
+inputs the original was). Comparing original vs scrubbed, it lists what changed: the findings that disappeared
+after the scrub, those that appeared, and those in both with their scores before → after, and each family's
+status before → after. The baseline is never judged on its own, so comparing with it leaves the findings as
+shown and says so.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from PySide6.QtWidgets import (
 from inspector.core.judge.findings import Finding
 from inspector.core.pipeline import ScanResult
 from inspector.qt import plotting as P
+from inspector.qt.compare import FindingChanges, finding_changes
 from inspector.qt.document import ModelDocument
 
 #: Which view best shows the evidence of each attack family.
@@ -52,6 +60,11 @@ class FindingsPanel(QWidget):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         P.mute(self.summary)
+        self.note = QLabel()  # what is shown when it is not simply the original's findings
+        self.note.setWordWrap(True)
+        self.note.setVisible(False)
+        #: the comparison drawn (original vs scrubbed), or ``None``
+        self.changes: Optional[FindingChanges] = None
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["", "score", "layer", "finding"])
         header_item = self.tree.headerItem()
@@ -94,6 +107,7 @@ class FindingsPanel(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.banner)
         lay.addWidget(self.summary)
+        lay.addWidget(self.note)
         lay.addWidget(split, 1)
 
         self.tree.currentItemChanged.connect(self._on_current_changed)
@@ -101,7 +115,9 @@ class FindingsPanel(QWidget):
         doc.opened.connect(lambda m: self._on_opening(str(m.path)))
         doc.rescanning.connect(lambda: self._on_opening(self.doc.path or ""))
         doc.scan_progressed.connect(self._on_progress)
-        doc.scan_finished.connect(self.show_result)
+        doc.scan_finished.connect(lambda _r: self.redraw())
+        doc.view_changed.connect(self.redraw)
+        doc.scrubbed_changed.connect(self.redraw)
         doc.scan_cancelled.connect(lambda: self._set_banner("Scan cancelled", "#888"))
         doc.scan_failed.connect(lambda _e: self._set_banner("Could not inspect this file", "#888"))
 
@@ -120,16 +136,121 @@ class FindingsPanel(QWidget):
         if self.doc.result is None:
             self._set_banner(f"Scanning… {permille / 10:.0f}%", "#6b7a8f")
 
-    def show_result(self, result: ScanResult) -> None:
+    def redraw(self) -> None:
+        """Draw what the document shows: the original's or the scrubbed copy's findings, or what the scrub
+        changed (Compare: original vs scrubbed)."""
+        d = self.doc
+        self.changes = None
+        if d.result is None:
+            self._say("")
+            return
+        a = d.scrubbed
+        if d.compare_mode != "off" and d.compare_target == "scrub" and a is not None:
+            self.show_changes(d.result, a.scan)
+            return
+        if d.compare_mode != "off" and d.compare_target == "baseline":
+            self._say(
+                "Compare with the baseline: the baseline is the reference the detectors measure against, not judged "
+                f"on its own, so there are no baseline findings to compare. Showing the {d.view_label} findings."
+            )
+        elif d.compare_mode != "off" and a is None:
+            self._say("Nothing to compare yet: apply a scrub (Scrub tab) to see which findings it removes.")
+        elif d.shows_scrubbed and a is not None:
+            self._say(
+                f"Showing the <b>scrubbed copy</b> ({html.escape(a.plan.describe())}), judged with the same inputs."
+            )
+        else:
+            self._say("")
+        result = d.view_result
+        if result is not None:
+            self.show_result(result, prefix="AFTER SCRUB · " if d.shows_scrubbed else "")
+
+    def _say(self, text: str) -> None:
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
+
+    @staticmethod
+    def _verdict_text(result: ScanResult) -> tuple[str, str]:
+        if result.verdict == "suspicious":
+            return f"SUSPICIOUS · score {result.score:.2f}", P.SUSPICIOUS_COLOR.name()
+        if result.verdict == "incomplete":  # never green: some family of attacks was not assessed
+            missing = ", ".join(f.title for f in result.families if f.status == "not-assessed")
+            return f"INCOMPLETE · not assessed: {missing}", P.WARNING_COLOR.name()
+        return f"CLEAN · score {result.score:.2f}", P.CLEAN_COLOR.name()
+
+    def _item(self, f: Finding, mark: str = "●", score: str = "") -> QTreeWidgetItem:
+        layer = f.tensor or "(model)"
+        parts = layer.split(".")
+        if len(parts) > 3:  # a deep model's names say most at their end: "…9.mlp.fc1.weight"
+            layer = "…" + ".".join(parts[-4:])
+        item = QTreeWidgetItem([mark, score or f"{f.score:.2f}", layer, f.message])
+        color = P.SEVERITY_COLORS.get(f.severity, P.EXPECT_COLOR)
+        item.setForeground(0, QBrush(color))
+        item.setToolTip(3, f"{f.detector} · {f.attack} · {f.severity}\n{f.message}")
+        item.setToolTip(2, f.tensor or "the whole model")
+        item.setData(0, Qt.ItemDataRole.UserRole, f)
+        return item
+
+    def show_changes(self, before: ScanResult, after: ScanResult) -> None:
+        """Original vs scrubbed: the verdicts, then the findings that disappeared, appeared and stayed."""
+        ch = finding_changes(before.findings, after.findings)
+        self.changes = ch
+        (b_text, _), (a_text, a_color) = self._verdict_text(before), self._verdict_text(after)
+        self._set_banner(f"ORIGINAL {b_text.split(' · ')[0]} → SCRUBBED {a_text}", a_color)
+        self._say(
+            f"Original vs scrubbed: <b>{len(ch.gone)}</b> finding(s) disappeared, <b>{len(ch.new)}</b> appeared, "
+            f"{len(ch.kept)} in both (score before → after)."
+        )
+        self.summary.setText(f"original: {b_text} · scrubbed: {a_text}")
+        self.tree.clear()
+        self.detail.setVisible(False)
+        bold = self.tree.font()
+        bold.setBold(True)
+        for title, rows in (
+            (f"Disappeared after the scrub ({len(ch.gone)})", [(f, "−", f"{f.score:.2f} → –") for f in ch.gone]),
+            (f"Appeared after the scrub ({len(ch.new)})", [(f, "+", f"– → {f.score:.2f}") for f in ch.new]),
+            (
+                f"In both ({len(ch.kept)})",
+                [(g, "=", f"{f.score:.2f} → {g.score:.2f}") for f, g in ch.kept],
+            ),
+        ):
+            head = QTreeWidgetItem(["", "", "", title])
+            head.setFont(3, bold)
+            head.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.tree.addTopLevelItem(head)
+            for f, mark, score in rows:
+                self.tree.addTopLevelItem(self._item(f, mark, score))
+            if not rows:
+                self.tree.addTopLevelItem(QTreeWidgetItem(["", "", "", "none"]))
+        status_color = self._status_colors()
+        after_by = {f.title: f for f in after.families}
+        lines: list[str] = []
+        for fam in before.families:
+            other = after_by.get(fam.title)
+            gs = other.status if other is not None else "–"
+            lines.append(
+                f"<tr><td>{html.escape(fam.title)}</td><td style='color:{status_color.get(fam.status, '#888')}'>"
+                f"{fam.status.replace('-', ' ')}</td><td>→</td><td style='color:{status_color.get(gs, '#888')}'><b>"
+                f"{gs.replace('-', ' ')}</b></td></tr>"
+            )
+        self.notes.setHtml(
+            "<b>Attack families: original → scrubbed</b><table cellspacing='4'>" + "".join(lines) + "</table>"
+        )
+
+    @staticmethod
+    def _status_colors() -> dict[str, str]:
+        return {
+            "detected": P.SUSPICIOUS_COLOR.name(),
+            "not-assessed": P.WARNING_COLOR.name(),
+            "cannot-rule-out": P.WARNING_COLOR.name(),
+            "not-detected": P.CLEAN_COLOR.name(),
+        }
+
+    def show_result(self, result: ScanResult, prefix: str = "") -> None:
         n_susp = sum(f.severity == "suspicious" for f in result.findings)
         n_warn = sum(f.severity == "warning" for f in result.findings)
-        if result.verdict == "suspicious":
-            self._set_banner(f"SUSPICIOUS · score {result.score:.2f}", P.SUSPICIOUS_COLOR.name())
-        elif result.verdict == "incomplete":  # never green: some family of attacks was not assessed
-            missing = ", ".join(f.title for f in result.families if f.status == "not-assessed")
-            self._set_banner(f"INCOMPLETE · not assessed: {missing}", P.WARNING_COLOR.name())
-        else:
-            self._set_banner(f"CLEAN · score {result.score:.2f}", P.CLEAN_COLOR.name())
+        text, color = self._verdict_text(result)
+        self._set_banner(prefix + text, color)
         m = result.model
         self.summary.setText(
             f"{m.tensors} tensors · {m.parameters:,} parameters · {m.format} · "
@@ -138,27 +259,12 @@ class FindingsPanel(QWidget):
         self.tree.clear()
         self.detail.setVisible(False)
         for f in result.findings:
-            layer = f.tensor or "(model)"
-            parts = layer.split(".")
-            if len(parts) > 3:  # a deep model's names say most at their end: "…9.mlp.fc1.weight"
-                layer = "…" + ".".join(parts[-4:])
-            item = QTreeWidgetItem(["●", f"{f.score:.2f}", layer, f.message])
-            color = P.SEVERITY_COLORS.get(f.severity, P.EXPECT_COLOR)
-            item.setForeground(0, QBrush(color))
-            item.setToolTip(3, f"{f.detector} · {f.attack} · {f.severity}\n{f.message}")
-            item.setToolTip(2, f.tensor or "the whole model")
-            item.setData(0, Qt.ItemDataRole.UserRole, f)
-            self.tree.addTopLevelItem(item)
+            self.tree.addTopLevelItem(self._item(f))
         if not result.findings:
             self.tree.addTopLevelItem(QTreeWidgetItem(["", "", "", "No findings."]))
         checked = "".join(f"<li>{c}</li>" for c in result.checked) or "<li>–</li>"
         limits = "".join(f"<li>{c}</li>" for c in result.limits) or "<li>–</li>"
-        status_color = {
-            "detected": P.SUSPICIOUS_COLOR.name(),
-            "not-assessed": P.WARNING_COLOR.name(),
-            "cannot-rule-out": P.WARNING_COLOR.name(),
-            "not-detected": P.CLEAN_COLOR.name(),
-        }
+        status_color = self._status_colors()
         families = "".join(
             f"<tr><td>{html.escape(f.title)}</td><td style='color:{status_color.get(f.status, '#888')}'><b>"
             f"{f.status.replace('-', ' ')}</b></td><td>{html.escape(f.text)}</td></tr>"

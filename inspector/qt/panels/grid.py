@@ -5,6 +5,11 @@ with PySide6 6.12, unsafe); each shows density (count / total / bin width) so a 
 edges compares honestly. Click a plot to select its layer. While the panel is hidden (another tab is shown) the
 page is only marked stale and drawn when the panel appears: opening a model and every scanned tensor then cost
 the event loop nothing here.
+
+It follows the *Showing* toggle (the scrubbed copy's histograms and flags) and the *Compare* mode: side by side,
+both sides' densities in each cell (each on its own edges: densities compare honestly); difference, ``plus −
+minus`` density on edges both sides share (64 bins, histogrammed again in a worker for the page shown), red
+above zero and blue below, with the share of the distribution that moved in the cell's title.
 """
 
 from __future__ import annotations
@@ -17,9 +22,15 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from inspector.core.measure import TensorScan
+from inspector.core.measure import LayerHistogram, TensorScan, shared_range
 from inspector.qt import plotting as P
+from inspector.qt.compare import Pair, compare_off_reason, layer_pair, model_pair
 from inspector.qt.document import ModelDocument
+from inspector.qt.tasks.compare import page_histograms
+from inspector.qt.workers import TaskSlot, WorkerError
+
+#: bins of the shared-edge histograms a difference page draws
+DIFF_BINS = 64
 
 COLUMNS = 5
 ROWS = 4
@@ -37,6 +48,12 @@ class _Cell:
         self.name: Optional[str] = None
         self.base = plot.plot([0, 1], [0], stepMode="center", fillLevel=0, pen=P.BASELINE_PEN, brush=P.BASELINE_BRUSH)
         self.curve = plot.plot([0, 1], [0], stepMode="center", fillLevel=0, pen=P.MODEL_PEN, brush=P.MODEL_BRUSH)
+        no_pen = pg.mkPen(None)
+        self.pos = pg.BarGraphItem(x0=[0], x1=[0], height=[0], brush=pg.mkBrush(P.fill(P.DIFF_POS, 210)), pen=no_pen)
+        self.neg = pg.BarGraphItem(x0=[0], x1=[0], height=[0], brush=pg.mkBrush(P.fill(P.DIFF_NEG, 210)), pen=no_pen)
+        for item in (self.pos, self.neg):
+            item.setVisible(False)
+            plot.addItem(item)
         for ax in ("left", "bottom"):
             a = plot.getAxis(ax)
             a.setStyle(tickLength=-3, tickFont=None)
@@ -55,8 +72,12 @@ class LayerGridPanel(QWidget):
     def __init__(self, doc: ModelDocument, parent=None) -> None:
         super().__init__(parent)
         self.doc = doc
+        self.slot = TaskSlot(doc.pool, self)
         self.page = 0
         self.names: list[str] = []
+        #: difference mode: each cell's two sides on shared edges (from the worker), by layer name
+        self.shared: dict[str, LayerHistogram] = {}
+        self.pairs: dict[str, Pair] = {}
         self._stale = False  # the page changed while hidden: draw it when shown
         self.prev_btn = QPushButton("◀ Previous")
         self.next_btn = QPushButton("Next ▶")
@@ -69,6 +90,10 @@ class LayerGridPanel(QWidget):
         )
         self.legend.setToolTip("densities (area 1) of the layer and its matched baseline layer; click a cell to select")
         P.mute(self.legend)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setVisible(False)
+        self.note.setStyleSheet(f"color: {P.WARNING_COLOR.name()}")
         bar = QHBoxLayout()
         for w in (self.prev_btn, self.page_label, self.next_btn, self.flagged_box):
             bar.addWidget(w)
@@ -86,6 +111,7 @@ class LayerGridPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(bar)
+        lay.addWidget(self.note)
         lay.addWidget(self.view, 1)
 
         self.prev_btn.clicked.connect(lambda: self.show_page(self.page - 1))
@@ -98,6 +124,8 @@ class LayerGridPanel(QWidget):
         doc.scan_finished.connect(lambda _r: self._reorder())
         doc.baseline_changed.connect(lambda: self.show_page(self.page))
         doc.selection_changed.connect(lambda _n: self._mark_selected())
+        doc.view_changed.connect(self._reorder)
+        doc.scrubbed_changed.connect(self._reorder)
 
     @property
     def pages(self) -> int:
@@ -138,6 +166,7 @@ class LayerGridPanel(QWidget):
         self.page_label.setText(f"page {self.page + 1} of {self.pages} · {len(self.names)} layers")
         self.prev_btn.setEnabled(self.page > 0)
         self.next_btn.setEnabled(self.page < self.pages - 1)
+        self._update_legend()
         if not self.isVisible():
             self._stale = True
             return
@@ -150,6 +179,74 @@ class LayerGridPanel(QWidget):
         for i, cell in enumerate(self.cells):
             k = start + i
             cell.name = self.names[k] if k < len(self.names) else None
+        self._update_legend()
+        self.pairs, self.shared = {}, {}
+        if self.doc.compare_mode == "diff" and self._compare_page():
+            return  # drawn when the worker has the shared-edge histograms
+        for cell in self.cells:
+            self._draw_cell(cell)
+        self._mark_selected()
+        self.page_drawn.emit(self.page)
+
+    def _update_legend(self) -> None:
+        d = self.doc
+        why = compare_off_reason(d) if d.compare_mode != "off" else None
+        mp = model_pair(d) if d.compare_mode != "off" and why is None else None
+        pair = mp if isinstance(mp, Pair) else None
+        if pair is not None and d.compare_mode == "side":
+            self.legend.setText(
+                f"<span style='color:{pair.left.color.name()}'>■</span> {pair.left.label} &nbsp; "
+                f"<span style='color:{pair.right.color.name()}'>■</span> {pair.right.label}"
+            )
+        elif pair is not None:
+            self.legend.setText(
+                f"{pair.diff_label}, density on shared edges: "
+                f"<span style='color:{P.DIFF_POS.name()}'>■</span> more in {pair.plus.label} &nbsp; "
+                f"<span style='color:{P.DIFF_NEG.name()}'>■</span> more in {pair.minus.label}"
+            )
+        else:
+            color = P.SCRUBBED_COLOR if d.shows_scrubbed else P.MODEL_COLOR
+            self.legend.setText(
+                f"<span style='color:{color.name()}'>■</span> {d.view_label} &nbsp; "
+                f"<span style='color:{P.BASELINE_COLOR.name()}'>■</span> baseline"
+            )
+        self.note.setText(f"{why} Showing the {d.view_label} layers alone." if why else "")
+        self.note.setVisible(bool(why))
+
+    def _compare_page(self) -> bool:
+        """Start the worker that histograms each cell's two sides on shared edges; ``False`` if none compares."""
+        jobs = []
+        for cell in self.cells:
+            if cell.name is None:
+                continue
+            pair = layer_pair(self.doc, cell.name)
+            if not isinstance(pair, Pair) or pair.left.scan is None or pair.right.scan is None:
+                continue
+            if pair.left.scan.stats.histogram is None or pair.right.scan.stats.histogram is None:
+                continue
+            self.pairs[cell.name] = pair
+            rng = shared_range(pair.left.scan, pair.right.scan)
+            jobs.append((cell.name, pair.left.model, pair.left.name, pair.right.model, pair.right.name, rng))
+        if not jobs:
+            self.slot.cancel()
+            return False
+        self.slot.start(
+            page_histograms,
+            jobs,
+            DIFF_BINS,
+            name="grid-compare",
+            on_returned=self._on_shared,
+            on_errored=self._on_error,
+        )
+        return True
+
+    def _on_error(self, err: WorkerError) -> None:
+        self.note.setText(f"Could not histogram the page: {err.exception}")
+        self.note.setVisible(True)
+
+    def _on_shared(self, shared: dict[str, LayerHistogram]) -> None:
+        self.shared = shared
+        for cell in self.cells:
             self._draw_cell(cell)
         self._mark_selected()
         self.page_drawn.emit(self.page)
@@ -167,11 +264,43 @@ class LayerGridPanel(QWidget):
         cell.plot.setVisible(name is not None)
         if name is None:
             return
-        scan = self.doc.scans.get(name)
+        scan = self.doc.view_scans.get(name)
         sev = self.doc.severity_of(name)
-        color = P.SEVERITY_COLORS[sev].name() if sev else "#333"
+        color = P.SEVERITY_COLORS[sev].name() if sev else P.PLOT_FOREGROUND.name()
         mark = "● " if sev else ""
         cell.plot.setTitle(f"<span style='color:{color};font-size:8pt'>{mark}{P.short_name(name, 30)}</span>")
+        cell.pos.setVisible(False)
+        cell.neg.setVisible(False)
+        cell.curve.setVisible(True)
+        mode = self.doc.compare_mode
+        pair = layer_pair(self.doc, name) if mode != "off" else None
+        if isinstance(pair, Pair) and mode == "diff" and name in self.shared:
+            self._draw_diff(cell, pair, self.shared[name], color, mark)
+            return
+        if isinstance(pair, Pair) and mode == "side" and pair.left.scan is not None and pair.right.scan is not None:
+            lh, rh = pair.left.scan.stats.histogram, pair.right.scan.stats.histogram
+            if lh is not None and rh is not None:
+                cell.curve.setData(lh.edges, _density(lh.edges, lh.counts))
+                cell.curve.setPen(pg.mkPen(pair.left.color, width=1.5))
+                cell.curve.setBrush(pg.mkBrush(P.fill(pair.left.color)))
+                cell.base.setData(rh.edges, _density(rh.edges, rh.counts))
+                cell.base.setPen(pg.mkPen(pair.right.color, width=1.2))
+                cell.base.setBrush(None)  # an outline over the left side's filled histogram: both stay visible
+                cell.base.setZValue(1)
+                cell.base.setVisible(True)
+                cell.plot.enableAutoRange()
+                return
+        if isinstance(pair, str) and compare_off_reason(self.doc) is None:  # this layer has no other side
+            cell.plot.setTitle(
+                f"<span style='color:{color};font-size:8pt'>{mark}{P.short_name(name, 22)} · not compared</span>"
+            )
+            cell.plot.setToolTip(pair)
+        scrubbed = self.doc.shows_scrubbed
+        cell.curve.setPen(P.SCRUBBED_PEN if scrubbed else P.MODEL_PEN)
+        cell.curve.setBrush(P.SCRUBBED_BRUSH if scrubbed else P.MODEL_BRUSH)
+        cell.base.setPen(P.BASELINE_PEN)
+        cell.base.setBrush(P.BASELINE_BRUSH)
+        cell.base.setZValue(-1)
         if scan is None or scan.stats.histogram is None:
             cell.curve.setData([0, 1], [0])
             cell.base.setVisible(False)
@@ -186,6 +315,28 @@ class LayerGridPanel(QWidget):
         else:
             cell.base.setVisible(False)
         cell.plot.enableAutoRange()
+
+    def _draw_diff(self, cell: _Cell, pair: Pair, h: LayerHistogram, color: str, mark: str) -> None:
+        """``plus − minus`` density on the shared edges, red above zero, blue below."""
+        right = h.baseline_counts if h.baseline_counts is not None else np.zeros_like(h.counts)
+        plus, minus = (right, h.counts) if pair.plus is pair.right else (h.counts, right)
+        delta = _density(h.edges, plus) - _density(h.edges, minus)
+        x0, x1 = h.edges[:-1], h.edges[1:]
+        pos, neg = delta > 0, delta < 0
+        cell.pos.setOpts(x0=x0[pos], x1=x1[pos], height=delta[pos])
+        cell.neg.setOpts(x0=x0[neg], x1=x1[neg], height=delta[neg])
+        cell.pos.setVisible(True)
+        cell.neg.setVisible(True)
+        cell.curve.setVisible(False)
+        cell.base.setVisible(False)
+        moved = 0.5 * float(np.abs(delta * np.diff(h.edges)).sum())  # share of the distribution that moved
+        cell.plot.setTitle(
+            f"<span style='color:{color};font-size:8pt'>{mark}{P.short_name(cell.name or '', 22)} · "
+            f"moved {moved:.1%}</span>"
+        )
+        lim = max(float(np.abs(delta).max()), 1e-12) * 1.1
+        cell.plot.setXRange(float(h.edges[0]), float(h.edges[-1]), padding=0.02)
+        cell.plot.setYRange(-lim, lim, padding=0)
 
     def _mark_selected(self) -> None:
         if self._stale:
@@ -208,4 +359,17 @@ class LayerGridPanel(QWidget):
         for cell in self.cells:
             if cell.name == name:
                 return np.asarray(cell.curve.xData), np.asarray(cell.curve.yData)
+        return None
+
+    def cell_difference(self, name: str) -> Optional[np.ndarray]:
+        """The density difference drawn for a layer in difference mode (per shared bin), or ``None``."""
+        for cell in self.cells:
+            if cell.name == name and cell.pos.isVisible():
+                h = self.shared[name]
+                delta = np.zeros(len(h.counts))
+                for item in (cell.pos, cell.neg):
+                    x0 = np.asarray(item.opts["x0"])
+                    idx = np.searchsorted(h.edges[:-1], x0)
+                    delta[idx] = np.asarray(item.opts["height"])
+                return delta
         return None

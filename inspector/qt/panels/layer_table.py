@@ -1,4 +1,10 @@
-"""The layer table: every tensor with its key statistics and detector scores; sortable, filterable, flagged."""
+"""The layer table: every tensor with its key statistics and detector scores; sortable, filterable, flagged.
+
+It follows the *Showing* toggle (the scrubbed copy's statistics, scores and flags once a scrub is applied and
+shown) and the *Compare* mode: side by side, each statistic as ``left → right``; difference, ``plus − minus``
+(scrubbed − original, or model − baseline), sortable, so the layers a scrub or a baseline moves most come first.
+Detector scores compare original → scrubbed; the baseline has none (it is not judged on its own).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from inspector.core.formats import ModelFile
 from inspector.core.measure import TensorScan
 from inspector.core.pipeline import ScanResult
 from inspector.qt import plotting as P
+from inspector.qt.compare import Pair, layer_pair
 from inspector.qt.document import ModelDocument
 from inspector.qt.panels.module_tree import natural_sort_text
 from inspector.qt.plotting import SEVERITY_COLORS, SEVERITY_ROWS, fmt
@@ -68,6 +75,11 @@ class LayerTableModel(QAbstractTableModel):
         self.row_of: dict[str, int] = {}
         self.detectors: list[str] = []
         self.scores: dict[tuple[str, str], float] = {}
+        #: the other state's scores (original ↔ scrubbed) when comparing them
+        self.scores_scrubbed: dict[tuple[str, str], float] = {}
+        self.scores_original: dict[tuple[str, str], float] = {}
+        #: "off", "side" or "diff": how the statistic cells read (the document's compare mode, if it can compare)
+        self.mode = "off"
 
     # -- feeding --------------------------------------------------------------------------------------------
     def set_model(self, model: Optional[ModelFile]) -> None:
@@ -82,14 +94,19 @@ class LayerTableModel(QAbstractTableModel):
         if row is not None:
             self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
 
-    def set_result(self, result: ScanResult) -> None:
+    def set_result(self, result: Optional[ScanResult]) -> None:
+        """Scores and detector columns of the state shown (the document's), and the comparison's mode."""
         self.beginResetModel()
-        self.detectors = sorted({f.detector for f in result.findings if f.tensor})
-        self.scores = {}
-        for f in result.findings:
-            if f.tensor:
-                key = (f.tensor, f.detector)
-                self.scores[key] = max(self.scores.get(key, 0.0), f.score)
+        d = self.doc
+        self.scores_original = _scores(d.result)
+        a = d.scrubbed
+        self.scores_scrubbed = _scores(a.scan) if a is not None else {}
+        self.scores = self.scores_scrubbed if d.shows_scrubbed else self.scores_original
+        self.mode = d.compare_mode
+        keys = set(self.scores)
+        if self.mode != "off" and d.compare_target == "scrub":  # before → after: either side's detectors
+            keys |= set(self.scores_original) | set(self.scores_scrubbed)
+        self.detectors = sorted({det for _n, det in keys})
         self.endResetModel()
 
     # -- Qt model API -----------------------------------------------------------------------------------------
@@ -107,13 +124,19 @@ class LayerTableModel(QAbstractTableModel):
             if section < nf:
                 return self.FIXED[section]
             if section < nf + ns:
-                return _STAT_COLUMNS[section - nf][0]
+                head = _STAT_COLUMNS[section - nf][0]
+                return {"diff": f"Δ {head}", "side": f"{head} (→)"}.get(self.mode, head)
             return self.detectors[section - nf - ns]
         if role == Qt.ItemDataRole.ToolTipRole:
             if section == 0:
                 return "flag: the layer has a suspicious (red) or warning (amber) finding"
             if nf <= section < nf + ns:
-                return _STAT_COLUMNS[section - nf][1]
+                tip = _STAT_COLUMNS[section - nf][1]
+                if self.mode == "side":
+                    return f"{tip}\nleft side → right side of the comparison (toolbar: Compare)"
+                if self.mode == "diff":
+                    return f"{tip}\ndifference: scrubbed − original, or model − baseline (toolbar: Compare)"
+                return tip
             if section >= nf + ns:
                 return f"score of detector {self.detectors[section - nf - ns]} (0 benign … 1 suspicious)"
         return None
@@ -127,7 +150,7 @@ class LayerTableModel(QAbstractTableModel):
         if model is None or name not in model:
             return None
         ref = model[name]
-        scan = self.doc.scans.get(name)
+        scan = self.doc.view_scans.get(name)
         sev = self.doc.severity_of(name)
         if role == Qt.ItemDataRole.BackgroundRole:
             c = SEVERITY_ROWS.get(sev or "")
@@ -139,6 +162,9 @@ class LayerTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and col <= 1:
             fs = self.doc.findings_for(name)
             return "\n".join(f"[{f.severity}] {f.message}" for f in fs) or name
+        if role == Qt.ItemDataRole.ToolTipRole and self.mode != "off" and col >= len(self.FIXED):
+            pair = layer_pair(self.doc, name)
+            return pair if isinstance(pair, str) else f"{pair.left.label} → {pair.right.label}"
         value, text = self._cell(col, name, ref, scan, sev)
         if role == Qt.ItemDataRole.DisplayRole:
             return text
@@ -164,14 +190,50 @@ class LayerTableModel(QAbstractTableModel):
         if col == 4:
             return ref.numel, f"{ref.numel:,}"
         if col < nf + ns:
-            if scan is None:
-                return -math.inf, "…"
             _, _, get, form = _STAT_COLUMNS[col - nf]
+            if self.mode != "off":
+                pair = layer_pair(self.doc, name)
+                if isinstance(pair, Pair):
+                    return self._compare_cell(pair, get, form)
+            if scan is None:
+                return -math.inf, "…" if self.doc.view_model is None or name in self.doc.view_model else "–"
             v = get(scan.stats)
             return float(v), form(v)
         det = self.detectors[col - nf - ns]
+        if self.mode != "off" and self.doc.compare_target == "scrub" and self.doc.scrubbed is not None:
+            a, b = self.scores_original.get((name, det)), self.scores_scrubbed.get((name, det))
+            if a is None and b is None:
+                return -1.0, ""
+            fa, fb = a or 0.0, b or 0.0
+            if self.mode == "diff":
+                return fb - fa, f"{fb - fa:+.2f}"
+            return fa, f"{'–' if a is None else f'{a:.2f}'} → {'–' if b is None else f'{b:.2f}'}"
         s = self.scores.get((name, det))
         return (s if s is not None else -1.0), ("" if s is None else f"{s:.2f}")
+
+    def _compare_cell(self, pair: Pair, get: Callable[[Any], Any], form: Callable[[Any], str]) -> tuple[Any, str]:
+        ls, rs = pair.left.scan, pair.right.scan
+        if ls is None or rs is None:
+            return -math.inf, "…"
+        lv, rv = float(get(ls.stats)), float(get(rs.stats))
+        if self.mode == "side":
+            return lv, f"{form(lv)} → {form(rv)}"
+        pv, mv = (rv, lv) if pair.plus is pair.right else (lv, rv)
+        d = pv - mv
+        if not math.isfinite(d):
+            return -math.inf, "–"
+        text = form(d)
+        return d, text if text.startswith(("-", "−", "–")) else "+" + text
+
+
+def _scores(result: Optional[ScanResult]) -> dict[tuple[str, str], float]:
+    """Each (layer, detector)'s highest score in ``result``."""
+    out: dict[tuple[str, str], float] = {}
+    for f in result.findings if result is not None else ():
+        if f.tensor:
+            key = (f.tensor, f.detector)
+            out[key] = max(out.get(key, 0.0), f.score)
+    return out
 
 
 class _LayerFilter(QSortFilterProxyModel):
@@ -314,6 +376,9 @@ class LayerTablePanel(QWidget):
         doc.tensor_scanned.connect(self.model.update_tensor)
         doc.scan_finished.connect(self._on_scan_finished)
         doc.selection_changed.connect(self._on_selection_changed)
+        doc.view_changed.connect(self._on_view_changed)
+        doc.scrubbed_changed.connect(self._on_view_changed)
+        doc.baseline_changed.connect(self._on_view_changed)
 
     # -- document → view ----------------------------------------------------------------------------------------
     def _on_doc_opened(self, model: Optional[ModelFile]) -> None:
@@ -329,6 +394,11 @@ class LayerTablePanel(QWidget):
         self._update_count()
         if current:
             self._on_selection_changed(current)
+
+    def _on_view_changed(self) -> None:
+        """Original ↔ scrubbed, or the comparison changed: every cell reads again, columns fit what they hold."""
+        if self.doc.result is not None:
+            self._on_scan_finished(self.doc.result)
 
     def _fit_columns(self) -> None:
         """Column widths from font metrics of the names and the headers: no per-cell size hints, so a model
@@ -348,7 +418,7 @@ class LayerTablePanel(QWidget):
         hh.resizeSection(3, max(fm.horizontalAdvance(d) for d in dtypes) + pad)
         most = max((t.numel for t in tensors), default=0)
         hh.resizeSection(4, max(fm.horizontalAdvance(f"{most:,}"), fm.horizontalAdvance("params")) + pad)
-        sample = fm.horizontalAdvance("-0.000123") + pad
+        sample = fm.horizontalAdvance("-0.000123 → -0.000123" if self.model.mode == "side" else "-0.000123") + pad
         for c in range(5, self.model.columnCount()):
             header = str(self.model.headerData(c, Qt.Orientation.Horizontal) or "")
             hh.resizeSection(
