@@ -94,6 +94,7 @@ class ScanResult:
             "findings": [f.to_json() for f in self.findings],
             "delta": self.inputs.delta.to_json() if self.inputs is not None and self.inputs.delta is not None else None,
             "threats": [t.to_json() if hasattr(t, "to_json") else dict(t) for t in (m.threats if m else ())],
+            "hidden": [h.to_json() for h in (m.hidden if m else ())],
             "checked": list(self.checked),
             "limits": list(self.limits),
             "tensors": [t.to_json() for t in self.tensors],

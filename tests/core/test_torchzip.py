@@ -356,8 +356,16 @@ def test_bytes_outside_every_tensor_are_reported(tmp_path: Path) -> None:
         z.writestr("archive/payload.bin", b"x" * 5)
     model = open_torch_zip(path)
     assert model.names == ["w"]
-    assert model.metadata["pytorch.unreferenced_storage_bytes"] == "100"
+    assert model.metadata["pytorch.unreferenced_storage_bytes"] == "105"
     assert model.metadata["pytorch.unexpected_members"] == "['archive/data/7', 'archive/payload.bin']"
+    assert sorted((h.kind, h.where, h.nbytes) for h in model.hidden) == [
+        ("member", "archive member 'archive/data/7'", 100),
+        ("member", "archive member 'archive/payload.bin'", 5),
+    ]
+    with open(path, "rb") as f:  # each member's bytes are located in the file, to be read
+        for h in model.hidden:
+            f.seek(h.offset)
+            assert f.read(h.nbytes) == (bytes(100) if h.nbytes == 100 else b"x" * 5)
 
     legacy = _save({"w": torch.ones(2)}, tmp_path / "l.pt", legacy=True)
     with open(legacy, "ab") as f:

@@ -157,6 +157,37 @@ class Threat:
 
 
 @dataclass(frozen=True)
+class Hidden:
+    """Bytes in a model's files that no tensor shows, yet a loader keeps or a reader could decode.
+
+    ``torch.save`` writes whole storages, so the bytes of a storage outside every tensor view ride along; an
+    archive may hold members nothing references; a pickle may hold byte strings and long lists; a safetensors
+    header may hold whitespace a writer would not emit; a model folder may hold files beside the model. None of
+    them is scrubbed by low-bit scrubbing or seen by a float test, so each is listed and read.
+
+    ``offset``/``nbytes`` place the bytes in ``path`` when they lie there contiguously (``offset >= 0``);
+    otherwise ``data`` holds them (already in memory from decoding, at most :data:`HIDDEN_SAMPLE` bytes of
+    ``nbytes``), or neither does and only their count is known (the gaps of a strided view).
+    """
+
+    kind: str  # "storage", "member", "pickle", "header", "file"
+    where: str
+    nbytes: int
+    path: Path
+    offset: int = -1
+    data: Optional[bytes] = None
+    file_id: Optional[tuple[int, int, int, int]] = None
+
+    @property
+    def readable(self) -> bool:
+        return self.offset >= 0 or self.data is not None
+
+
+#: In-memory hidden bytes kept for statistics (a pickled byte string is decoded anyway; this bounds the copy).
+HIDDEN_SAMPLE = 4 << 20
+
+
+@dataclass(frozen=True)
 class ModelFile:
     """An opened model: its format, metadata and tensors in storage order. Holds no data and no open files."""
 
@@ -167,6 +198,8 @@ class ModelFile:
     files: tuple[Path, ...] = ()
     #: Code the file would run on load (recorded, never run); the tensors are only those read without it.
     threats: tuple[Threat, ...] = ()
+    #: Bytes no tensor shows (see :class:`Hidden`), in file order where they have one.
+    hidden: tuple[Hidden, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {t.name: t for t in self.tensors})

@@ -9,12 +9,14 @@ in another format than its name suggests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any, Optional
 
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
-from inspector.core.formats.base import ModelFile
+from inspector.core.formats.base import Hidden, ModelFile, clean_text
 
 #: Weight files of a Hugging Face folder, preferred first (safetensors ones are handled by the caller).
 _WEIGHT_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth", "model.ckpt")
@@ -39,15 +41,60 @@ def _open_file(p: Path) -> ModelFile:
     return open_model(p)
 
 
+#: Files a Hugging Face model folder holds beside the weights (configuration, tokenizer, card); read and judged
+#: like any other file beside the model, but named as what they are.
+COMPANIONS = re.compile(
+    r"(config|generation_config|tokenizer|tokenizer_config|special_tokens_map|added_tokens|preprocessor_config|"
+    r"vocab|merges|spiece|sentencepiece\.bpe|README|LICENSE|modules|sentence_bert_config|"
+    r"config_sentence_transformers)(\.(json|txt|model|md))?$|\.gitattributes$|\.gitignore$|LICENSE.*$",
+    re.IGNORECASE,
+)
+
+
+#: Another copy of the weights (another format or precision): judged when opened on its own, not read here.
+_OTHER_WEIGHTS = (*_WEIGHT_SUFFIXES, ".safetensors", ".h5", ".msgpack", ".tflite", ".mlmodel", ".pb", ".ot")
+
+
+def _holds_weights(f: Path) -> bool:
+    """Whether a file named like weights is one by its bytes (a ``.bin`` may be anything)."""
+    from inspector.core.formats.model_file import sniff_format
+
+    try:
+        return f.suffix.lower() in (".onnx", ".h5", ".pb", ".tflite", ".mlmodel", ".msgpack", ".ot") or sniff_format(
+            f
+        ) in ("zip", "pickle", "safetensors", "gguf")
+    except OSError:
+        return False
+
+
+def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
+    """List every regular file of ``folder`` that is neither part of the model nor training state as
+    :class:`Hidden` bytes: a release ships the whole folder, and a file beside the weights is a carrier too."""
+    used = {Path(p).resolve() for p in mf.files} | {Path(mf.path).resolve()}
+    extra: list[Hidden] = []
+    for f in sorted(folder.iterdir()):
+        if len(extra) >= 1000:
+            break
+        try:
+            if not f.is_file() or f.is_symlink() or f.resolve() in used or _training_file(f):
+                continue
+            st = f.stat()
+        except OSError:
+            continue
+        weights = f.name.lower().endswith(_OTHER_WEIGHTS) and _holds_weights(f)
+        what = "weight file" if weights else "companion file" if COMPANIONS.search(f.name) else "file"
+        where = f"{what} {clean_text(f.name)[:200]!r} beside the model"
+        ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        extra.append(Hidden("file", where, st.st_size, f, -1 if weights else 0, None, ident))
+    return dataclasses.replace(mf, hidden=mf.hidden + tuple(extra)) if extra else mf
+
+
 def _note_training(folder: Path, mf: ModelFile) -> ModelFile:
     """Name the training-state files beside the model: they are not opened with it, but hold data too."""
     beside = sorted(f.name for f in folder.iterdir() if f.is_file() and _training_file(f))
     if not beside:
         return mf
-    meta = {**mf.metadata, "folder.training_state_files": ", ".join(beside)}
-    return ModelFile(
-        path=mf.path, format=mf.format, tensors=mf.tensors, metadata=meta, files=mf.files, threats=mf.threats
-    )
+    return dataclasses.replace(mf, metadata={**mf.metadata, "folder.training_state_files": ", ".join(beside)})
 
 
 def open_folder(folder: Path) -> ModelFile:
@@ -166,4 +213,7 @@ def open_index(index_path: Path) -> ModelFile:
     files = (index_path, *(mf.path for mf in shards.values()))
     fmt = f"{formats[0]}-sharded" if len(formats) == 1 else "mixed-sharded"
     threats = tuple(t for mf in shards.values() for t in mf.threats)  # a hostile shard makes the model hostile
-    return ModelFile(path=index_path, format=fmt, tensors=tuple(refs), metadata=meta, files=files, threats=threats)
+    hidden = tuple(h for mf in shards.values() for h in mf.hidden)
+    return ModelFile(
+        path=index_path, format=fmt, tensors=tuple(refs), metadata=meta, files=files, threats=threats, hidden=hidden
+    )

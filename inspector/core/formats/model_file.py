@@ -44,7 +44,12 @@ def open_model(path: str | Path) -> ModelFile:
     try:
         from inspector.core.formats.roles import with_roles  # weights, or training state saved beside them
 
-        return with_roles(_open(p))
+        model = with_roles(_open(p))
+        if p.is_dir():  # what else the folder holds ships with the model
+            from inspector.core.formats.folders import files_beside
+
+            model = files_beside(p, model)
+        return model
     except OSError as e:  # unreadable (permissions, I/O error, vanished): not a bug of ours, say what failed
         reason = e.strerror or type(e).__name__
         raise InspectorError(f"cannot read ({reason})", path=p, hint="Check the file's permissions and path") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from typing import Any
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError
 from inspector.core.formats.base import (
+    HIDDEN_SAMPLE,
     MAX_TENSORS,
+    Hidden,
     ModelFile,
     TensorRef,
     clean_text,
@@ -59,11 +62,12 @@ def _check_count(count: int, data_bytes: int, path: Path) -> None:
 
 def read_header(path: Path) -> tuple[dict[str, Any], int, int]:
     """Parse and return ``(header, data_start, file_size)`` after checking sizes and JSON syntax."""
-    header, data_start, size, _ = _read_header(path)
+    header, data_start, size, _, _ = _read_header(path)
     return header, data_start, size
 
 
-def _read_header(path: Path) -> tuple[dict[str, Any], int, int, tuple[int, int, int, int]]:
+def _read_header(path: Path) -> tuple[dict[str, Any], int, int, tuple[int, int, int, int], bytes]:
+    """The header, where the data starts, the file's size and identity, and the header's odd whitespace."""
     with open_regular(path) as f:
         identity = file_identity(f)
         size = identity[2]  # of what was opened, not of what the path names now
@@ -101,13 +105,34 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int, int, tuple[int, int, 
         ) from None
     if not isinstance(header, dict):
         raise MalformedFileError("header is not a JSON object", path=path, hint=_FIX)
-    return header, 8 + n, size, identity
+    return header, 8 + n, size, identity, odd_whitespace(raw)
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_RUN = re.compile(rb"[ \t\r\n]+")
+_INDENT = re.compile(rb" |\n *")
+
+
+def odd_whitespace(raw: bytes) -> bytes:
+    """The whitespace of a JSON header that no writer emits: writers put nothing, one space, or a newline and
+    an indent between tokens, and pad the end with spaces. Tabs, carriage returns, blank lines and mixed runs
+    can spell out data (one bit per character) and are returned, run after run."""
+    out = bytearray()
+    text = _STRING.sub(b'""', raw)
+    for m in _RUN.finditer(text):
+        run = m.group()
+        if _INDENT.fullmatch(run) or (m.end() == len(text) and not run.strip(b" ")):  # indentation, end padding
+            continue
+        out += run
+        if len(out) >= HIDDEN_SAMPLE:
+            break
+    return bytes(out)
 
 
 def open_safetensors(path: Path) -> ModelFile:
     """Open one ``.safetensors`` file: validate its header and list its tensors in storage order."""
     path = Path(path)
-    header, data_start, size, identity = _read_header(path)
+    header, data_start, size, identity, odd = _read_header(path)
     data_size = size - data_start
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
@@ -184,7 +209,10 @@ def open_safetensors(path: Path) -> ModelFile:
         )
     if len(refs) != len(header) or len({r.name for r in refs}) != len(refs):
         raise MalformedFileError("two tensor names are the same once undecodable characters are escaped", path=path)
-    return ModelFile(path=path, format="safetensors", tensors=tuple(refs), metadata=dict(meta), files=(path,))
+    hidden = (Hidden("header", "whitespace in the header no writer emits", len(odd), path, -1, odd),) if odd else ()
+    return ModelFile(
+        path=path, format="safetensors", tensors=tuple(refs), metadata=dict(meta), files=(path,), hidden=hidden
+    )
 
 
 def open_sharded(index_path: Path) -> ModelFile:
@@ -251,4 +279,7 @@ def open_sharded(index_path: Path) -> ModelFile:
     if isinstance(idx_meta, dict):
         meta.update({clean_text(f"index.{k}"): clean_text(str(v))[:1000] for k, v in list(idx_meta.items())[:1000]})
     files = (index_path, *(mf.path for mf in shards.values()))
-    return ModelFile(path=index_path, format="safetensors-sharded", tensors=tuple(refs), metadata=meta, files=files)
+    hidden = tuple(h for mf in shards.values() for h in mf.hidden)
+    return ModelFile(
+        path=index_path, format="safetensors-sharded", tensors=tuple(refs), metadata=meta, files=files, hidden=hidden
+    )

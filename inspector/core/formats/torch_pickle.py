@@ -8,6 +8,7 @@ torch is never imported.
 
 from __future__ import annotations
 
+import array
 import collections
 import math
 import os
@@ -18,7 +19,7 @@ from typing import Any, Callable, Optional
 
 from inspector.core.dtypes import DTYPES, TORCH_NAMES, DType
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
-from inspector.core.formats.base import MAX_NDIM, MAX_TENSORS, Threat, clean_text, shape_problem
+from inspector.core.formats.base import HIDDEN_SAMPLE, MAX_NDIM, MAX_TENSORS, Threat, clean_text, shape_problem
 from inspector.core.formats.pickle_vm import (
     CLASS,
     DANGER,
@@ -706,6 +707,8 @@ class Flattener:
         self.metadata: dict[str, str] = {}
         self.omitted = 0
         self.refused = 0
+        #: non-tensor values big enough to carry data: (name, their bytes up to HIDDEN_SAMPLE, their size)
+        self.blobs: list[tuple[str, bytes, int]] = []
         self._holds: dict[int, bool] = {}
         self._seen: set[int] = set()
         self._aliases: dict[int, int] = {}
@@ -794,6 +797,9 @@ class Flattener:
             self.leaf(".".join(parts), obj)
 
     def leaf(self, name: str, obj: Any) -> None:
+        blob = _blob(obj)
+        if blob is not None and len(self.blobs) < MAX_METADATA:
+            self.blobs.append((clean_text(name)[:1000], *blob))
         if len(self.metadata) >= MAX_METADATA:
             self.omitted += 1
             return
@@ -804,6 +810,31 @@ class Flattener:
         else:
             text = brief(obj) if not (type(obj) is int and obj.bit_length() > 256) else "<int>"
         self.metadata[f"pytorch.{clean_text(name)[:1000]}"] = text
+
+
+#: Non-tensor values from this many bytes are kept as hidden bytes to judge (shorter ones stay metadata only).
+BLOB_BYTES = 256
+
+
+def _blob(obj: Any) -> Optional[tuple[bytes, int]]:
+    """The bytes of a pickled value that can carry data (a byte string, a long string, a long list of numbers):
+    ``(its first HIDDEN_SAMPLE bytes, its size in bytes)``, or ``None`` for small or structured values."""
+    if isinstance(obj, (bytes, bytearray)):
+        data, size = bytes(obj[:HIDDEN_SAMPLE]), len(obj)
+    elif isinstance(obj, str) and len(obj) > 1000:  # metadata keeps 1,000 characters; the rest is judged here
+        data = obj[:HIDDEN_SAMPLE].encode("utf-8", "surrogatepass")
+        size = len(obj)
+    elif isinstance(obj, (list, tuple)) and len(obj) * 8 >= BLOB_BYTES:
+        head = obj[: HIDDEN_SAMPLE // 8]
+        if all(type(v) is int and 0 <= v < 256 for v in head):
+            data, size = bytes(head), len(obj)
+        elif all(type(v) in (int, float) and (type(v) is float or -(2**63) <= v < 2**63) for v in head):
+            data, size = array.array("d", head).tobytes(), len(obj) * 8
+        else:
+            return None
+    else:
+        return None
+    return (data, size) if size >= BLOB_BYTES else None
 
 
 def _key(k: Any) -> str:

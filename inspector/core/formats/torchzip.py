@@ -21,11 +21,15 @@ import re
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
 from inspector.core.formats.base import (
     MAX_TENSORS,
+    Hidden,
     ModelFile,
     TensorRef,
     Threat,
@@ -55,7 +59,7 @@ def _build(
     storages: dict[str, StorageRef],
     offsets: dict[str, int],
     notes: dict[str, str],
-    extra_bytes: int = 0,
+    extra: Sequence[Hidden] = (),
     *,
     threats: tuple[Threat, ...] = (),
     max_tensors: int = MAX_TENSORS,
@@ -63,8 +67,9 @@ def _build(
 ) -> ModelFile:
     """Flatten the unpickled object and turn its tensors into refs at the storages' file ``offsets``.
 
-    ``extra_bytes`` counts file bytes outside every storage the pickle uses (unreferenced zip members, legacy
-    trailing bytes); with the storage bytes no tensor views it is reported, as it can carry data no scan sees.
+    ``extra`` lists file bytes outside every storage the pickle uses (unreferenced zip members, legacy trailing
+    bytes); with the storage bytes no tensor views they become the model's :class:`Hidden` bytes, read and judged
+    as carriers no float test sees.
     Every tensor's layout is checked again here, where its file range is computed.
     """
     flat = Flattener(path, max_tensors)
@@ -74,6 +79,7 @@ def _build(
     names: set[str] = set()
     next_suffix: dict[str, int] = {}
     covered: dict[str, list[tuple[int, int]]] = {}
+    holes: dict[str, list[tuple[str, int, tuple[int, ...], tuple[int, ...], int]]] = {}
     for name, t in flat.tensors:
         if name in names:  # keep every tensor visible when two paths flatten to the same name (linear time)
             base, n = name, next_suffix.get(name, 1)
@@ -111,6 +117,8 @@ def _build(
             )
         )
         covered.setdefault(t.storage.key, []).append((start, start + span))
+        if not contiguous and numel * itemsize < span:  # a strided view skips elements: bytes between them
+            holes.setdefault(t.storage.key, []).append((name, start, t.shape, t.strides, itemsize))
     metadata = {**flat.metadata, **notes}
     if flat.omitted:
         metadata["pytorch.metadata_omitted"] = str(flat.omitted)
@@ -118,12 +126,70 @@ def _build(
         metadata["pytorch.wrapper"] = clean_text(wrapper)
     if threats:
         metadata["pytorch.refused_calls"] = str(len(threats))
-    hidden = extra_bytes + sum(st.root_nbytes - _union(covered.get(k, [])) for k, st in storages.items())
+    hidden = [*_unviewed(storages, offsets, covered, holes, path, file_id), *extra]
+    hidden += [Hidden("pickle", f"checkpoint entry {name!r}", size, path, -1, data) for name, data, size in flat.blobs]
     if hidden:  # torch.save writes whole storages: bytes no tensor views are still in the file
-        metadata["pytorch.unreferenced_storage_bytes"] = str(hidden)
+        metadata["pytorch.unreferenced_storage_bytes"] = str(sum(h.nbytes for h in hidden))
     return ModelFile(
-        path=path, format=fmt, tensors=tuple(refs), metadata=metadata, files=(path,), threats=tuple(threats)
+        path=path,
+        format=fmt,
+        tensors=tuple(refs),
+        metadata=metadata,
+        files=(path,),
+        threats=tuple(threats),
+        hidden=tuple(hidden),
     )
+
+
+#: A strided view's skipped elements are counted exactly (a mask) in storages of up to this many elements.
+_HOLE_MASK_ELEMENTS = 64 << 20
+
+
+def _unviewed(
+    storages: dict[str, StorageRef],
+    offsets: dict[str, int],
+    covered: dict[str, list[tuple[int, int]]],
+    holes: dict[str, list[tuple[str, int, tuple[int, ...], tuple[int, ...], int]]],
+    path: Path,
+    file_id: Optional[tuple[int, int, int, int]],
+) -> Iterator[Hidden]:
+    """The bytes of each storage that no tensor view covers: gaps between views (a saved slice of a bigger
+    tensor keeps the rest), and the elements a strided view steps over."""
+    for key, st in storages.items():
+        where = f"storage {clean_text(key)[:100]!r}"
+        for a, b in _gaps(covered.get(key, []), st.root_nbytes):
+            yield Hidden("storage", f"{where}, bytes {a:,}–{b:,}", b - a, path, offsets[key] + a, None, file_id)
+        if key not in holes:
+            continue
+        size = st.dtype.itemsize
+        n_el = st.root_nbytes // size
+        if n_el <= _HOLE_MASK_ELEMENTS and all(
+            h[4] == size and h[1] % size == 0 for h in holes[key]
+        ):  # exact: mark every element some view shows
+            seen = np.zeros(n_el, dtype=bool)
+            strided = {h[1]: h for h in holes[key]}
+            for a, b in covered[key]:
+                if a in strided:
+                    _, start, shape, strides, _ = strided[a]
+                    as_strided(seen[start // size :], shape=shape, strides=strides, writeable=True)[...] = True
+                else:
+                    seen[a // size : -(-b // size)] = True
+            gap_bytes = sum(b - a for a, b in _gaps(covered[key], st.root_nbytes))
+            skipped = (n_el - int(np.count_nonzero(seen))) * size - gap_bytes
+        else:  # too big to mask (or mixed element sizes): count the elements each strided view steps over
+            skipped = sum((storage_span(sh, sd) - math.prod(sh)) * item for _, _, sh, sd, item in holes[key])
+        if skipped > 0:
+            names = ", ".join(repr(clean_text(h[0])[:100]) for h in holes[key][:3])
+            yield Hidden("storage", f"{where}, between the elements of the strided view {names}", skipped, path)
+
+
+def _gaps(ranges: list[tuple[int, int]], total: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each byte range in ``[0, total)`` that no range of ``ranges`` covers."""
+    end = 0
+    for a, b in sorted(ranges) + [(total, total)]:
+        if a > end:
+            yield end, a
+        end = max(end, b)
 
 
 def _row_major(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
@@ -325,7 +391,22 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
         )
         if unexpected:
             notes["pytorch.unexpected_members"] = brief(unexpected, 1000)
-        extra_bytes = sum(i.file_size for i in extra if i.filename.startswith(prefix + "data/"))
+        known = _BOOKKEEPING | {"constants.pkl"}  # TorchScript constants: part of the scripted module
+        hidden = [
+            Hidden(
+                "member",
+                f"archive member {clean_text(i.filename)[:200]!r}",
+                i.file_size,
+                path,
+                _data_offset(f, i, path, size) if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1 else -1,
+                None,
+                file_id,
+            )
+            for i in extra
+            if i.file_size
+            and i.filename[len(prefix) :] not in known
+            and not (code and i.filename.startswith((prefix + "code/", prefix + "constants/")))
+        ]
         if code:
             notes["torchscript.code_files"] = str(len(code))
         model = _build(
@@ -335,7 +416,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
             storages,
             offsets,
             notes,
-            extra_bytes,
+            hidden,
             threats=threats,
             max_tensors=_tensor_cap(len(raw)),
             file_id=file_id,
@@ -470,7 +551,9 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
                 storages,
                 offsets,
                 {},
-                size - pos,
+                [Hidden("member", "bytes after the last storage", size - pos, path, pos, None, file_identity(f))]
+                if size > pos
+                else [],
                 threats=threats,
                 max_tensors=_tensor_cap(obj_bytes),
                 file_id=file_identity(f),

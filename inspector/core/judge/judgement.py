@@ -8,11 +8,12 @@ a scrubbed copy is judged with exactly the inputs of the original.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.judge import families as fam
 from inspector.core.judge.baselines import Profile, Reference
+from inspector.core.judge.detectors import hidden as hidden_detector
 from inspector.core.judge.detectors import limits_for, quiet, weight_detectors
 from inspector.core.judge.detectors import metadata as metadata_detector
 from inspector.core.judge.detectors import nonfloat as nonfloat_detector
@@ -90,7 +91,10 @@ def coverage(measurement: Any) -> tuple[CoverageRow, ...]:
         len(k.encode("utf-8", "surrogatepass")) + len(str(v).encode("utf-8", "surrogatepass"))
         for k, v in measurement.model.metadata.items()
     )
-    rest = max(0, measurement.file_bytes - floats - others)
+    regions = tuple(getattr(measurement, "hidden", ()) or ())
+    inside = sum(h.nbytes for h in regions if h.kind != "file")  # in the model's files (storages, members...)
+    beside = sum(h.nbytes for h in regions if h.kind == "file")  # files beside the model in its folder
+    rest = max(0, measurement.file_bytes - floats - others - inside)
     fmt = measurement.model.format
     container = (
         "header validated by the safetensors reader (offsets, sizes, no gaps or overlaps); metadata checked for blobs"
@@ -107,11 +111,23 @@ def coverage(measurement: Any) -> tuple[CoverageRow, ...]:
             "non-float tensors", others, "every element: statistics, role check (ids, masks, counters, quantised)"
         ),
         CoverageRow(f"header and structure ({meta:,} bytes of metadata)", rest, container),
+        CoverageRow(
+            "bytes no tensor shows (storage outside views, unreferenced members, pickled blobs, header whitespace)",
+            inside,
+            "read whole: byte entropy, zeros, compressibility, encoded text; judged as non-float payloads",
+        ),
+        CoverageRow(
+            "files beside the model in its folder",
+            beside,
+            "read whole unless another weight file: byte entropy, compressibility, encoded text",
+        ),
     ]
     return tuple(r for r in rows if r.bytes or r.cls == "float tensors")
 
 
-def _assessments(measurement: Any, inputs: JudgeInputs, ctx: Context, nonfloat_checked: int) -> list[Assessment]:
+def _assessments(
+    measurement: Any, inputs: JudgeInputs, ctx: Context, nonfloat_checked: int, hidden_limits: Sequence[str] = ()
+) -> list[Assessment]:
     feats = ctx.all_features()
     bit_judged = sum(1 for f in feats if f.judged >= MIN_BITS or f.grid or f.rounded_bits)
     ordered = sum(1 for f in feats if f.nonzero >= MIN_ORDER)
@@ -162,7 +178,11 @@ def _assessments(measurement: Any, inputs: JudgeInputs, ctx: Context, nonfloat_c
                 ),
             )
         )
-    out.append(Assessment("non-float", f"role check of {nonfloat_checked} non-float tensor(s)"))
+    regions = tuple(getattr(measurement, "hidden", ()) or ())
+    by = f"role check of {nonfloat_checked} non-float tensor(s)"
+    if regions:
+        by += f"; {len(regions)} region(s) of bytes no tensor shows read and judged"
+    out.append(Assessment("non-float", by, limit="; ".join(hidden_limits)))
     out.append(Assessment("metadata", f"{len(measurement.model.metadata)} metadata key(s) checked for encoded blobs"))
     fmt = measurement.model.format
     out.append(
@@ -183,6 +203,14 @@ def judge(measurement: Any, inputs: JudgeInputs = JudgeInputs()) -> Judgement:
     nf, nf_count, _ = nonfloat_detector.detect(measurement.tensors)
     findings += nf
     checked.append(f"non-float tensors: role of each of {nf_count} (ids, masks, counters, quantised weights)")
+    regions = tuple(getattr(measurement, "hidden", ()) or ())
+    hb, hb_bytes, hb_limits = hidden_detector.detect(regions)
+    findings += hb
+    if regions:
+        checked.append(
+            f"bytes no tensor shows: {len(regions)} region(s), {sum(h.nbytes for h in regions):,} bytes "
+            f"({hb_bytes:,} read: byte entropy, zeros, compressibility, encoded text)"
+        )
     md, md_bytes = metadata_detector.detect(measurement.model.metadata)
     findings += md
     checked.append(f"metadata: {len(measurement.model.metadata)} key(s), {md_bytes:,} bytes, checked for encoded blobs")
@@ -205,7 +233,7 @@ def judge(measurement: Any, inputs: JudgeInputs = JudgeInputs()) -> Judgement:
         if probe.checked:
             checked.append(probe.checked)
     ranked = rank(quiet(findings))
-    statuses = fam.statuses(_assessments(measurement, inputs, ctx, nf_count), ranked)
+    statuses = fam.statuses(_assessments(measurement, inputs, ctx, nf_count, hb_limits), ranked)
     cap_reason = None if probe is not None and probe.checked else (probe.not_run if probe else "no --data given")
     return Judgement(
         findings=ranked,

@@ -21,6 +21,7 @@ from inspector.core.dtypes import widen
 from inspector.core.formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, sha256_files
 from inspector.core.formats.model_file import open_model
 from inspector.core.measure.features import FeatureAcc, Features, finish, unit_of
+from inspector.core.measure.hidden import HiddenScan, measure_hidden
 from inspector.core.measure.kernels import Kernels, histogram_from_table
 from inspector.core.measure.kernels import plan as plan_kernels
 from inspector.core.measure.layers import layer_kind
@@ -147,6 +148,8 @@ class Measurement:
     threats: tuple[Any, ...] = ()
     bins: int = 256
     seconds: float = 0.0
+    #: the bytes no tensor shows, measured (see :mod:`inspector.core.measure.hidden`)
+    hidden: tuple[HiddenScan, ...] = ()
 
     def tensor(self, name: str) -> TensorScan:
         for t in self.tensors:
@@ -175,6 +178,7 @@ class Measurement:
             file_bytes=int(cov.get("file_bytes") or 0),
             threats=tuple(doc.get("threats") or ()),
             bins=int((doc.get("inputs") or {}).get("bins") or 256),
+            hidden=tuple(HiddenScan.from_json(h) for h in doc.get("hidden") or ()),
         )
 
 
@@ -445,6 +449,7 @@ def measure(
         threats=tuple(getattr(mf, "threats", ()) or ()),
         bins=options.bins,
         seconds=time.perf_counter() - t0,
+        hidden=measure_hidden(getattr(mf, "hidden", ()), cancel),
     )
 
 

@@ -115,6 +115,9 @@ class ExportPolicy:
     #: canonical tensor -> the other names viewing the same bytes (all written as identical copies)
     tied: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     keep_tensors: tuple[str, ...] = ()
+    #: ``(where, bytes)`` of each region no tensor shows (storage outside views, unreferenced members, pickled
+    #: blobs, header whitespace, files beside the model): the export writes tensors only, so none is carried over
+    hidden: tuple[tuple[str, int], ...] = ()
 
     @property
     def written(self) -> tuple[TensorDecision, ...]:
@@ -147,6 +150,7 @@ class ExportPolicy:
             ],
             "tied": {k: list(v) for k, v in self.tied.items()},
             "keep_tensors": list(self.keep_tensors),
+            "hidden": [{"where": w, "bytes": n, "action": "drop"} for w, n in self.hidden],
         }
 
     def summary(self) -> str:
@@ -178,6 +182,10 @@ class ExportPolicy:
             out.append(f"  tensor   {action:<5} … {count} more")
         for m in self.metadata:
             out.append(f"  metadata {m.action:<5} {m.key} ({m.nbytes:,} bytes): {m.reason}")
+        for where, n in self.hidden[:limit]:
+            out.append(f"  hidden   drop  {where} ({n:,} bytes): no tensor shows them; not written")
+        if len(self.hidden) > limit:
+            out.append(f"  hidden   drop  … {len(self.hidden) - limit} more")
         out.append("  metadata add   inspector.* provenance (version, source SHA-256, bits, seed, re-judged verdict)")
         return out
 
@@ -314,6 +322,7 @@ def plan_policy(
         kept_metadata=kept,
         tied={k: v for k, v in tied.items() if v},
         keep_tensors=tuple(keep_tensors),
+        hidden=tuple((h.where, h.nbytes) for h in getattr(model, "hidden", ())),
     )
 
 

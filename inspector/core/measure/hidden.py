@@ -1,0 +1,126 @@
+"""What the bytes no tensor shows look like: read once, summarised as plain data for the judge.
+
+Each :class:`~inspector.core.formats.base.Hidden` region (storage bytes outside every view, archive members
+nothing references, pickled byte strings and long lists, odd header whitespace, files beside the model) is read
+in bounded chunks, whole, and reduced to its byte histogram's entropy, the share of zero bytes, how well its
+first megabyte compresses and, for text, a sample the judge can test for encoded blobs.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+
+from inspector.core.formats.base import Hidden, open_regular
+from inspector.core.progress import CancelToken, check
+
+#: Bytes read per chunk.
+CHUNK = 4 << 20
+#: Bytes of each region compressed to judge its redundancy.
+COMPRESS_BYTES = 1 << 20
+#: Characters of a text region kept for the judge's encoded-blob test.
+SAMPLE_CHARS = 64 << 10
+#: A region is text when this share of its first chunk is printable ASCII or whitespace.
+TEXT_SHARE = 0.95
+
+_PRINTABLE = np.zeros(256, dtype=bool)
+_PRINTABLE[32:127] = True
+_PRINTABLE[[9, 10, 13]] = True
+
+
+@dataclass(frozen=True)
+class HiddenScan:
+    """One region of bytes no tensor shows, as measured. ``read`` is how many of its ``nbytes`` were read (0 when
+    only their count is known: the gaps of a strided view, a compressed archive member, another weight file)."""
+
+    kind: str
+    where: str
+    nbytes: int
+    read: int = 0
+    zero_fraction: float = math.nan
+    entropy: float = math.nan
+    compress: float = math.nan
+    text: bool = False
+    sample: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        def num(x: float) -> Optional[float]:
+            return None if not math.isfinite(x) else round(x, 6)
+
+        return {
+            "kind": self.kind,
+            "where": self.where,
+            "bytes": self.nbytes,
+            "read": self.read,
+            "zero_fraction": num(self.zero_fraction),
+            "entropy": num(self.entropy),
+            "compress": num(self.compress),
+            "text": self.text,
+            "sample": self.sample[:SAMPLE_CHARS],
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> HiddenScan:
+        def num(x: Any) -> float:
+            return math.nan if x is None else float(x)
+
+        return cls(
+            kind=str(d["kind"]),
+            where=str(d["where"]),
+            nbytes=int(d["bytes"]),
+            read=int(d.get("read") or 0),
+            zero_fraction=num(d.get("zero_fraction")),
+            entropy=num(d.get("entropy")),
+            compress=num(d.get("compress")),
+            text=bool(d.get("text")),
+            sample=str(d.get("sample") or ""),
+        )
+
+
+def _chunks(h: Hidden, cancel: Optional[CancelToken]) -> Iterator[bytes]:
+    if h.data is not None:
+        for i in range(0, len(h.data), CHUNK):
+            yield h.data[i : i + CHUNK]
+        return
+    with open_regular(h.path, expect=h.file_id) as f:
+        f.seek(h.offset)
+        left = h.nbytes
+        while left > 0:
+            check(cancel)
+            got = f.read(min(CHUNK, left))
+            if not got:
+                return  # cut short: what was read is judged, and ``read`` says how much
+            left -= len(got)
+            yield got
+
+
+def measure_region(h: Hidden, cancel: Optional[CancelToken] = None) -> HiddenScan:
+    """Read one region whole (chunk by chunk) and summarise it."""
+    if not h.readable or h.nbytes <= 0:
+        return HiddenScan(h.kind, h.where, h.nbytes)
+    counts = np.zeros(256, dtype=np.int64)
+    head = b""
+    read = 0
+    for chunk in _chunks(h, cancel):
+        counts += np.bincount(np.frombuffer(chunk, dtype=np.uint8), minlength=256)
+        if len(head) < COMPRESS_BYTES:
+            head += chunk[: COMPRESS_BYTES - len(head)]
+        read += len(chunk)
+    if not read:
+        return HiddenScan(h.kind, h.where, h.nbytes)
+    p = counts[counts > 0] / read
+    entropy = float(-(p * np.log2(p)).sum())
+    compress = len(zlib.compress(head, 6)) / len(head)
+    first = np.frombuffer(head[:CHUNK], dtype=np.uint8)
+    text = bool(_PRINTABLE[first].mean() >= TEXT_SHARE)
+    sample = head[: SAMPLE_CHARS * 4].decode("utf-8", "replace")[:SAMPLE_CHARS] if text else ""
+    return HiddenScan(h.kind, h.where, h.nbytes, read, float(counts[0] / read), entropy, compress, text, sample)
+
+
+def measure_hidden(regions: Sequence[Hidden], cancel: Optional[CancelToken] = None) -> tuple[HiddenScan, ...]:
+    """Every region of a model's hidden bytes, measured."""
+    return tuple(measure_region(h, cancel) for h in regions)

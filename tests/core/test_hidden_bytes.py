@@ -1,0 +1,124 @@
+"""Carriers outside every tensor: each is found, read and judged, and its benign twin is not flagged.
+
+torch.save writes whole storages, so a saved view keeps the rest of its buffer; archives can hold members
+nothing references; checkpoints can hold byte strings; safetensors headers can hold whitespace; model folders
+can hold files beside the weights. A reviewer's CLEAN must not ignore any of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import inspector  # noqa: E402
+from inspector.core.formats.safetensors import odd_whitespace  # noqa: E402
+from inspector.core.measure.hidden import HiddenScan  # noqa: E402
+from inspector.core.pipeline import ScanOptions, scan  # noqa: E402
+
+#: Image-like payload: 19,200 bytes of 17 grey levels (digits scaled to 0..240).
+SECRET = (np.random.default_rng(0).integers(0, 17, 19200) * 15).astype(np.uint8).tobytes()
+
+
+def _weights() -> dict:
+    g = torch.Generator().manual_seed(0)
+    return {"w": torch.randn(128, 128, generator=g) * 0.05, "b": torch.zeros(128)}
+
+
+def _non_float(path: Path) -> tuple[str, list]:
+    res = scan(path, ScanOptions())
+    fam = {f.family: f for f in res.families}["non-float"]
+    return fam.status, [f for f in res.findings if f.detector == "hidden-bytes"]
+
+
+def test_storage_bytes_outside_the_view_are_judged(tmp_path: Path) -> None:
+    w = _weights()["w"].flatten()
+    buf = torch.cat([w, torch.from_numpy(np.frombuffer(SECRET, np.float32).copy())])
+    torch.save({"w": buf[: w.numel()].view(128, 128)}, tmp_path / "tail.pt")
+    torch.save({"w": w.view(128, 128).clone()}, tmp_path / "clean.pt")
+    status, found = _non_float(tmp_path / "tail.pt")
+    assert status == "detected" and found[0].severity == "suspicious"
+    assert "19,200 bytes" in found[0].message and found[0].evidence["read"] == 19200
+    assert _non_float(tmp_path / "clean.pt") == ("not-detected", [])
+
+
+def test_the_elements_a_strided_view_skips_are_counted(tmp_path: Path) -> None:
+    big = torch.randn(128, 256)
+    torch.save({"w": big[:, ::2]}, tmp_path / "strided.pt")
+    torch.save({"a": big[:, ::2], "b": big[:, 1::2], "t": big.t()}, tmp_path / "covered.pt")
+    model = inspector.open_model(tmp_path / "strided.pt")
+    assert sum(h.nbytes for h in model.hidden) == 128 * 128 * 4  # every other element, and nothing more
+    assert _non_float(tmp_path / "strided.pt")[0] == "detected"
+    assert inspector.open_model(tmp_path / "covered.pt").hidden == ()  # the two views cover the storage
+
+
+def test_an_unreferenced_member_and_a_pickled_blob_are_judged(tmp_path: Path) -> None:
+    torch.save(_weights(), tmp_path / "member.pt")
+    with zipfile.ZipFile(tmp_path / "member.pt", "a") as z:
+        z.writestr("member/data/99", SECRET)
+    assert _non_float(tmp_path / "member.pt")[0] == "detected"
+    torch.save({**_weights(), "blob": SECRET}, tmp_path / "bytes.pt")
+    assert _non_float(tmp_path / "bytes.pt")[0] == "detected"
+    torch.save({**_weights(), "notes": base64.b64encode(SECRET).decode()}, tmp_path / "b64.pt")
+    status, found = _non_float(tmp_path / "b64.pt")
+    assert status == "detected" and "base64" in found[0].message
+    prose = " ".join(["the model was trained for ten epochs on the usual split"] * 30)  # 1.7 KB of plain text
+    torch.save({**_weights(), "notes": prose, "epoch": 3, "lr": [0.1] * 3}, tmp_path / "prose.pt")
+    assert _non_float(tmp_path / "prose.pt") == ("not-detected", [])
+
+
+def test_odd_header_whitespace_is_judged_and_indentation_is_not(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file(_weights(), str(tmp_path / "m.safetensors"))
+    data = (tmp_path / "m.safetensors").read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = data[8 : 8 + n].rstrip(b" ")
+    bits = np.unpackbits(np.frombuffer(SECRET[:1000], np.uint8))
+    stego = header + bytes(np.where(bits, 9, 32).astype(np.uint8))
+    stego += b" " * (-len(stego) % 8)
+    (tmp_path / "ws.safetensors").write_bytes(struct.pack("<Q", len(stego)) + stego + data[8 + n :])
+    assert _non_float(tmp_path / "ws.safetensors")[0] == "detected"
+    assert _non_float(tmp_path / "m.safetensors") == ("not-detected", [])
+    pretty = json.dumps({"a": {"b": [1, 2]}, "c": "tabs\tinside  strings"}, indent=2).encode() + b"   "
+    assert odd_whitespace(pretty) == b"" and odd_whitespace(b'{"a":\t1}') == b"\t"
+
+
+def test_files_beside_the_model_in_its_folder(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file(_weights(), str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({"model_type": "mlp", "hidden_size": 128}))
+    (folder / "tokenizer.json").write_text(json.dumps({"vocab": {f"tok{i}": i for i in range(2000)}}))
+    assert _non_float(folder) == ("not-detected", [])
+    (folder / "extra.bin").write_bytes(SECRET)
+    status, found = _non_float(folder)
+    assert status == "detected" and "extra.bin" in found[0].message
+    (folder / "extra.bin").unlink()
+    (folder / "config.json").write_text(json.dumps({"model_type": "mlp", "note": base64.b64encode(SECRET).decode()}))
+    assert _non_float(folder)[0] == "detected"  # an encoded blob inside a companion file
+
+
+def test_coverage_accounts_for_hidden_bytes_and_scan_json_round_trips(tmp_path: Path) -> None:
+    from inspector.core.judge import judge
+    from inspector.core.measure.scan import Measurement
+
+    torch.save({**_weights(), "blob": SECRET}, tmp_path / "bytes.pt")
+    res = scan(tmp_path / "bytes.pt", ScanOptions())
+    rows = {r.cls.split(" (")[0]: r.bytes for r in res.coverage}
+    assert rows["bytes no tensor shows"] == 19200
+    assert sum(rows.values()) == res.measurement.file_bytes
+    doc = json.loads(json.dumps(res.to_json()))
+    again = Measurement.from_scan_json(doc)
+    assert [h.to_json() for h in again.hidden] == [h.to_json() for h in res.measurement.hidden]
+    assert isinstance(again.hidden[0], HiddenScan)
+    assert judge(again, res.inputs).verdict == res.verdict == "suspicious"
