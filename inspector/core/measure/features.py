@@ -37,6 +37,8 @@ MIN_ORDER = 512
 MIN_BITS = 256
 #: Periods (in elements) whose phase structure is measured: image widths, and 8 (bits of a byte).
 PERIODS = (8, 16, 28, 32)
+#: Periods of the sign sequence measured: the bits of a byte and of a 2-byte word (float16 records, UTF-16).
+SIGN_PERIODS = (8, 16)
 #: Phase bins kept: a common multiple of every period in :data:`PERIODS`.
 PHASES = 224
 #: Bias of the top mantissa plane of Benford-like trained weights: P(bit = 1) ≈ 0.5 − 0.085, halving per plane.
@@ -120,6 +122,7 @@ class Features:
     #: best period among :data:`PERIODS` and the share of variance explained by the phase within it (as √η²)
     period: int
     periodic: float
+    #: the same share for the sign sequence, best of :data:`SIGN_PERIODS`
     sign_periodic: float
     ks_gaussian: float
     #: distinct values (capped just above GRID_LEVELS), and whether the tensor sits on a quantisation grid
@@ -757,7 +760,10 @@ def finish(
             best_p = min(p for p, e in etas.items() if e >= 0.9 * top)
             best_eta = etas[best_p]
         sp = acc.rpos.astype(np.float64)
-        best_seta = _phase_share(sp, sp, acc.rcnt, 8)  # signs are 0/1: their squares are themselves
+        # signs are 0/1: their squares are themselves; periods of a byte's and a 2-byte word's bits
+        setas = [_phase_share(sp, sp, acc.rcnt, p) for p in SIGN_PERIODS]
+        setas = [e for e in setas if math.isfinite(e)]
+        best_seta = max(setas) if setas else math.nan
     shuffled = math.nan
     if kind in WEIGHT_KINDS and acc.units >= 2 and math.isfinite(s.mean) and s.std > 0:
         u = acc.units

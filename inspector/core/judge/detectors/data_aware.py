@@ -42,6 +42,11 @@ MATCH_AGREE = 0.8
 #: Share of windows matching at the suspicious threshold (benign ≤ 1%), and at least this many windows.
 MATCH_SHARE = 0.1
 MIN_MATCHES = 3
+#: Sign agreement beyond chance (Cohen's κ against the agreement the window's share of positive signs and the
+#: image's share of one bits give by themselves) at which a single window is decisive: a partial payload of one
+#: or two images fills only a couple of windows, too few for the share above. Tuning set: best window of benign
+#: models 0.16–0.32, partial payloads (two images) 0.995–1.0, every sign-encoded image model ≥ 0.87.
+KAPPA_SIGN = 0.7
 #: Values whose low bits are searched for training bytes (from the first float tensor on, as LSB payloads are
 #: written), and the shingle length in bytes.
 LSB_VALUES = 1 << 16
@@ -206,6 +211,7 @@ def sign_test(ctx: Context, th: np.ndarray, offsets, lay: Layouts) -> Optional[F
 
     name, agree, _ = _best_layout(lay, agreement, MATCH_AGREE)
     matched, share, excess = _matched(agree, MATCH_AGREE)
+    kappa, k_at, k_image, k_layout = _sign_kappa(ctx, w, lay, starts)
     msg = (
         f"the signs of {matched:,} of {starts.size:,} windows of {ell} weights agree with the bits of a training "
         f"image's bytes at ≥ {pct(MATCH_AGREE)} ({pct(share)}; median best agreement {pct(float(np.median(agree)))}, "
@@ -218,8 +224,42 @@ def sign_test(ctx: Context, th: np.ndarray, offsets, lay: Layouts) -> Optional[F
         "share": share,
         "median_best_agreement": float(np.median(agree)),
         "layout": name,
+        "best_kappa": kappa,
+        "best_kappa_offset": k_at,
+        "best_kappa_image": k_image,
     }
+    if kappa >= KAPPA_SIGN and kappa / KAPPA_SIGN > excess:
+        excess = kappa / KAPPA_SIGN
+        msg = (
+            f"the signs of the {ell} weights at offset {k_at:,} of θ agree with the bits of training image "
+            f"#{k_image}'s bytes (laid out {k_layout}) far beyond chance (Cohen's κ {kappa:.2f}; benign windows "
+            f"≤ 0.35); {msg}"
+        )
     return finding(NAME, "sign", None, excess, msg, ev)
+
+
+def _sign_kappa(ctx: Context, w: np.ndarray, lay: Layouts, starts: np.ndarray) -> tuple[float, int, int, str]:
+    """The window whose signs agree best with one image's bits beyond the agreement their shares of positive
+    signs and one bits give by chance (Cohen's κ): its κ, offset in θ, image and layout. Decisive on one window:
+    background-heavy images have ~75% zero bits, so raw agreement alone is high for mostly negative windows."""
+    ell = w.shape[1]
+    p = (w > 0).mean(axis=1)[:, None]
+    best = (-np.inf, 0, 0, "")
+    for name, vec in zip(lay.names, lay.vectors):
+        bits = np.unpackbits(image_bytes(vec), axis=1).astype(np.float64) * 2.0 - 1.0
+        q = (bits > 0).mean(axis=1)[None, :]
+        for i in range(0, w.shape[0], 512):
+            check(ctx.cancel)
+            agree = (w[i : i + 512] @ bits.T / ell + 1.0) / 2.0
+            pi = p[i : i + 512]
+            chance = pi * q + (1.0 - pi) * (1.0 - q)
+            with np.errstate(all="ignore"):
+                kappa = np.where(chance < 0.99, (agree - chance) / (1.0 - chance), 0.0)
+            j = int(np.argmax(kappa))
+            r, c = divmod(j, kappa.shape[1])
+            if kappa[r, c] > best[0]:
+                best = (float(kappa[r, c]), int(starts[i + r]), int(c), name)
+    return best
 
 
 def _shingles(lay: Layouts) -> np.ndarray:
