@@ -80,3 +80,33 @@ def test_the_guide_shows_a_picture_per_view_and_family_and_explains_scores(qtbot
         assert img is not None and not img.isNull(), src
     text = w.help_dialog.browser.toPlainText()
     assert text.startswith("Bit planes") and "1 − 0.3" in text and "0.70" in text and "Sign-off" in text
+
+
+def test_findings_layer_names_stay_readable_when_narrow(qtbot, main_window, tmp_path):
+    """The layer column never wraps (a wrap after "…" showed "……"): one line, elided in the middle, wide enough
+    for the end of a deep model's name, the full name in the tooltip."""
+    import numpy as np
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QStyleOptionViewItem
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(3)
+    w0 = rng.normal(0, 0.05, (256, 64)).astype(np.float32)
+    text = (b"training record: patient 4711, diagnosis ... " * 800)[: w0.size * 2]
+    low = np.frombuffer(text, dtype="<u2").astype(np.uint32).reshape(w0.shape)
+    name = "model.layers.9.mlp.fc1.weight"
+    path = tmp_path / "deep-name.safetensors"
+    save_file({name: ((w0.view(np.uint32) & 0xFFFF0000) | low).view(np.float32)}, str(path))
+    w = main_window(size=(1024, 680))
+    w.open_path(path)
+    wait_scanned(qtbot, w)
+    tree = w.findings.tree
+    item = next(
+        tree.topLevelItem(i) for i in range(tree.topLevelItemCount()) if tree.topLevelItem(i).toolTip(2) == name
+    )
+    opt = QStyleOptionViewItem()
+    tree.itemDelegateForColumn(2).initStyleOption(opt, tree.indexFromItem(item, 2))
+    assert not opt.features & QStyleOptionViewItem.ViewItemFeature.WrapText
+    assert opt.textElideMode == Qt.TextElideMode.ElideMiddle
+    assert opt.text.endswith("9.mlp.fc1.weight")
+    assert tree.header().sectionSize(2) >= opt.fontMetrics.horizontalAdvance(opt.text)  # whole at the default width

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
@@ -42,6 +44,16 @@ VIEW_FOR_ATTACK = {
     "numeric": "histogram",
     "other": "histogram",
 }
+
+
+class _OneLine(QStyledItemDelegate):
+    """The layer column on one line: never wrapped (a wrap after "…" left "……"), elided in the middle."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index) -> None:
+        super().initStyleOption(option, index)
+        option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
+
 
 _BANNER = "QLabel {{ background: {bg}; color: white; border-radius: 4px; padding: 8px 10px; font-size: 13pt; }}"
 
@@ -83,7 +95,8 @@ class FindingsPanel(QWidget):
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
-        hh.resizeSection(2, 110)
+        hh.resizeSection(2, 125)  # "…9.mlp.fc1.weight" whole; narrower, it elides in the middle (tooltip: full name)
+        self.tree.setItemDelegateForColumn(2, _OneLine(self.tree))
         self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tree.setToolTip("Click a finding to show its layer; double-click to open the view with the evidence")
         self.detail = QLabel()
