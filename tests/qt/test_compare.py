@@ -104,6 +104,12 @@ def test_apply_shows_the_scrubbed_copy_everywhere_and_the_toggle_goes_back(qtbot
     col = 5 + 6  # lowH: the low byte's entropy, ≈ 3 bits with the payload, ≈ 8 once scrubbed
     assert w.layers.model.index(row, col).data() == f"{scrubbed_scan.stats.low_byte_entropy:.2f}"
     assert doc.severity_of(LAYER) is None  # the LSB finding is gone from the scrubbed copy
+    # the module tree's worst finding and the depth view's score strip follow too
+    worst = w.tree.root.worst
+    assert worst is None or worst.detector != "lsb-bitplanes"
+    w.depth_view.refresh()
+    i = w.depth_view.names.index(LAYER)
+    assert w.depth_view.strip_values["score"][i] < 0.5
     # Ctrl+T: every view back to the original
     with qtbot.waitSignal(doc.view_changed, timeout=1000):
         c.toggle_action.trigger()
@@ -112,6 +118,9 @@ def test_apply_shows_the_scrubbed_copy_everywhere_and_the_toggle_goes_back(qtbot
     assert np.allclose(w.bitplanes.plotted(), doc.scans[LAYER].stats.bit_ones)
     assert w.findings.banner.text().startswith("SUSPICIOUS")
     assert doc.severity_of(LAYER) == "suspicious"
+    assert w.tree.root.worst is not None and w.tree.root.worst.severity == "suspicious"
+    w.depth_view.refresh()
+    assert w.depth_view.strip_values["score"][w.depth_view.names.index(LAYER)] > 0.9
     lowh = doc.scans[LAYER].stats.low_byte_entropy
     assert w.layers.model.index(row, col).data() == f"{lowh:.2f}" and lowh < 4
     # undo: nothing to show but the original; the Scrubbed button greys out

@@ -145,12 +145,13 @@ class DepthPanel(QWidget):
         doc.scan_finished.connect(lambda _r: self.refresh())
         doc.baseline_changed.connect(self.refresh)
         doc.selection_changed.connect(self._on_selection_changed)
+        doc.view_changed.connect(self.refresh)  # Showing: Original | Scrubbed
 
     # -- drawing ------------------------------------------------------------------------------------------------
     def refresh(self) -> None:
         scans = [
             t
-            for t in self.doc.scans.values()
+            for t in self.doc.view_scans.values()  # the original or the scrubbed copy, as shown
             if t.stats.histogram is not None and t.dtype.startswith(("F", "BF")) and t.stats.count > 1
         ]
         if self.scope.currentData() == "theta":
@@ -201,6 +202,12 @@ class DepthPanel(QWidget):
             self.info.setText(
                 f"{n} layers in model order; {flagged} flagged (red/amber points). Click a point or a band to "
                 "select its layer."
+                + (
+                    f" Compare is not drawn here: this view shows the {self.doc.view_label} model with its "
+                    "baseline's median and ±1σ overlaid (Ctrl+T: original ↔ scrubbed)."
+                    if self.doc.compare_mode != "off"
+                    else ""
+                )
             )
         else:
             self.info.setText("Open a model: its float layers appear here in model order once scanned.")

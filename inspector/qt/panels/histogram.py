@@ -354,7 +354,8 @@ class HistogramPanel(QWidget):
         for plot, side, counts in ((self.plot, pair.left, d.counts), (self.right_plot, pair.right, right_counts)):
             plot.setLabel("left", ylabel)
             plot.setTitle(
-                f"<span style='color:{side.color.name()}'>■</span> {side.label} · {int(counts.sum()):,} values"
+                f"<span style='color:{side.color.name()}'>■</span> {side.label} · {int(counts.sum()):,} values",
+                size="10pt",
             )
         self.status.setText(P.short_name(pair.left.name, 48))
         same = int(d.counts.sum()) == int(right_counts.sum())

@@ -145,6 +145,7 @@ class ModuleTreePanel(QWidget):
         doc.rescanning.connect(self.rebuild)
         doc.scan_finished.connect(lambda _r: self.rebuild())
         doc.selection_changed.connect(self._on_selection_changed)
+        doc.view_changed.connect(self.rebuild)  # Showing: Original | Scrubbed (findings_for follows it)
 
     # -- building ---------------------------------------------------------------------------------------------
     def rebuild(self) -> None:
