@@ -33,7 +33,7 @@ from inspector.core.errors import InspectorError
 from inspector.core.judge.findings import Finding
 from inspector.core.measure.weights_image import is_theta
 from inspector.core.pipeline import ScanResult
-from inspector.qt import exporting, gui_gc
+from inspector.qt import compare, exporting, gui_gc
 from inspector.qt import help as help_guide
 from inspector.qt import settings as S
 from inspector.qt.baseline_picker import MODEL_FILTER, BaselinePicker
@@ -154,6 +154,7 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState()  # View ▸ Reset layout returns here
 
         self._build_actions()
+        self.compare_controls = compare.install(self)  # Showing: Original | Scrubbed, Compare: off/side/diff
         self._add_report_action()
         self._build_status_bar()
         self._connect()
