@@ -88,3 +88,17 @@ def test_one_image_in_the_signs_of_one_window_is_decisive_with_a_training_sample
     clean = scan(two_layer(make_model, gaussian((128, 64))), ScanOptions(train_sample=str(sample)))
     f = data_findings(clean, "sign")[0]
     assert f.severity == "info" and f.evidence["best_kappa"] < 0.5
+
+
+def test_a_bfloat16_model_says_why_its_low_bits_cannot_be_ruled_out(tmp_path):
+    from inspector.lab.files import write_safetensors
+    from inspector.lab.variants import bf16_storage
+
+    p = tmp_path / "bf16.safetensors"
+    write_safetensors(p, bf16_storage({"fc1.weight": gaussian((128, 64)), "fc2.weight": gaussian((32, 128), 2)}), {})
+    st = {f.family: f for f in scan(p).families}
+    assert st["lsb"].status == "cannot-rule-out" and "mantissa under 8 bits" in st["lsb"].text
+    with_sample = tmp_path / "train.npz"
+    save_dataset(Dataset(PIX.copy(), np.arange(len(PIX), dtype=np.int64) % 10), with_sample)
+    st = {f.family: f for f in scan(p, ScanOptions(train_sample=str(with_sample))).families}
+    assert st["lsb"].status != "cannot-rule-out"  # the training bytes were searched in the low bits

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from inspector.core.dtypes import DTYPES
+from inspector.core.formats import encoded_bytes
 from inspector.core.judge import families as fam
 from inspector.core.judge.baselines import Profile, Reference
 from inspector.core.judge.detectors import hidden as hidden_detector
@@ -85,7 +86,14 @@ def _float(t: Any) -> bool:
 
 def coverage(measurement: Any) -> tuple[CoverageRow, ...]:
     """Every byte of the model's files by class, and what read it."""
-    floats = sum(t.numel * DTYPES[t.dtype].itemsize for t in measurement.tensors if _float(t))
+    # values decoded from quantization blocks (GGUF) are counted at the bytes their blocks take in the file
+    blocks = sum(encoded_bytes(t.encoding, t.numel) for t in measurement.tensors if getattr(t, "encoding", None))
+    undecoded = max(0, int(measurement.model.metadata.get("gguf.quantized_bytes") or 0) - blocks)
+    floats = sum(
+        t.numel * DTYPES[t.dtype].itemsize
+        for t in measurement.tensors
+        if _float(t) and not getattr(t, "encoding", None)
+    )
     others = sum(t.numel * DTYPES[t.dtype].itemsize for t in measurement.tensors if t.dtype in DTYPES and not _float(t))
     meta = sum(
         len(k.encode("utf-8", "surrogatepass")) + len(str(v).encode("utf-8", "surrogatepass"))
@@ -94,7 +102,7 @@ def coverage(measurement: Any) -> tuple[CoverageRow, ...]:
     regions = tuple(getattr(measurement, "hidden", ()) or ())
     inside = sum(h.nbytes for h in regions if h.kind != "file")  # in the model's files (storages, members...)
     beside = sum(h.nbytes for h in regions if h.kind == "file")  # files beside the model in its folder
-    rest = max(0, measurement.file_bytes - floats - others - inside)
+    rest = max(0, measurement.file_bytes - floats - others - inside - blocks - undecoded)
     fmt = measurement.model.format
     container = (
         "header validated by the safetensors reader (offsets, sizes, no gaps or overlaps); metadata checked for blobs"
@@ -109,6 +117,17 @@ def coverage(measurement: Any) -> tuple[CoverageRow, ...]:
         ),
         CoverageRow(
             "non-float tensors", others, "every element: statistics, role check (ids, masks, counters, quantised)"
+        ),
+        CoverageRow(
+            "block-quantized tensors (GGUF Q8_0, Q4_0, Q4_1)",
+            blocks,
+            "every block dequantised to float32: statistics, order and phase features; low bits not judged (they "
+            "are fixed by scale × integer, not stored)",
+        ),
+        CoverageRow(
+            "block-quantized tensors of other types (K-quants...)",
+            undecoded,
+            "listed with type, shape and byte range; not decoded, not scanned",
         ),
         CoverageRow(f"header and structure ({meta:,} bytes of metadata)", rest, container),
         CoverageRow(
@@ -141,12 +160,20 @@ def _assessments(
         too_few = (
             f"no float tensor holds enough values for these tests ({MIN_BITS:,} for bits, {MIN_ORDER:,} for order)"
         )
+        narrow = sum(1 for f in feats if f.dtype in DTYPES and DTYPES[f.dtype].mantissa_bits < 8)
+        lsb_limit = (
+            f"{narrow} of {n_float} float tensors have a mantissa under 8 bits (e.g. bfloat16): no low byte to "
+            "test, so bits written there cannot be ruled out without a training sample (--train-sample); "
+            "scrubbing the low bits removes them"
+            if narrow
+            else too_few
+        )
         out.append(
             Assessment(
                 "lsb",
                 f"bit planes and low-byte windows over every element of {bit_judged} of {n_float} float tensors"
                 + ("; training bytes searched in the low bits" if data else ""),
-                limit="" if bit_judged or data else too_few,
+                limit="" if data else lsb_limit if narrow else "" if bit_judged else too_few,
             )
         )
         weights_by = f"value, order and phase statistics of {ordered} float tensors against the baseline"
