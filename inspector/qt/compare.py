@@ -137,6 +137,28 @@ def model_pair(doc: ModelDocument) -> Union[Pair, str]:
     return Pair(me, base, plus=me, minus=base, target="baseline")
 
 
+#: the judge's inputs, as the Inputs panel and the toolbar name them
+_INPUTS = (
+    ("baselines", "the baseline model"),
+    ("profile", "the baseline profile"),
+    ("data", "the evaluation data"),
+    ("arch", "the architecture"),
+    ("train_sample", "the training sample"),
+    ("base", "the base model"),
+)
+
+
+def inputs_missing(original: object, scrubbed: object) -> list[str]:
+    """The judge's inputs the original's scan had and the scrubbed copy's did not (``ScanOptions`` of each):
+    a verdict after scrubbing judged without them compares unlike with unlike, and the views say so."""
+    out = []
+    for key, label in _INPUTS:
+        a, b = getattr(original, key, None), getattr(scrubbed, key, None)
+        if a and a != b:
+            out.append(label)
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ arithmetic
 @dataclass(frozen=True)
 class CountDifference:

@@ -84,6 +84,12 @@ def test_walk_inputs_scan_apply_toggle_export(qtbot, main_window, tmp_path):
     assert applied is not None and w.doc.showing == "scrubbed"
     _views_show(qtbot, w, applied.scan, w.doc.scrubbed_model, "scrubbed")
     assert not any(f.detector == "lsb-bitplanes" for f in applied.scan.findings)
+    # a copy judged without an input the original had (here the training sample) is flagged as not comparable
+    from inspector.qt.compare import inputs_missing
+
+    missing = inputs_missing(original.options, applied.scan.options)
+    assert ("Judged without" in w.findings.note.text()) == bool(missing)
+    assert all(m in w.findings.note.text() for m in missing)
     assert w.unexported_scrub()
 
     # 3. Toggle (Ctrl+T): the original everywhere, then back

@@ -1,7 +1,7 @@
 """The verdict, the ranked findings (each a link to its layer and view), and the limits of what was checked.
 
-It follows the *Showing* toggle: with the scrubbed copy shown, its own verdict and findings (judged with the
-inputs the original was). Comparing original vs scrubbed, it lists what changed: the findings that disappeared
+It follows the *Showing* toggle: with the scrubbed copy shown, its own verdict and findings (and a warning when
+the copy was judged without an input the original had). Comparing original vs scrubbed, it lists what changed: the findings that disappeared
 after the scrub, those that appeared, and those in both with their scores before → after, and each family's
 status before → after. The baseline is never judged on its own, so comparing with it leaves the findings as
 shown and says so.
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from inspector.core.judge.findings import Finding
 from inspector.core.pipeline import ScanResult
 from inspector.qt import plotting as P
-from inspector.qt.compare import FindingChanges, finding_changes
+from inspector.qt.compare import FindingChanges, finding_changes, inputs_missing
 from inspector.qt.document import ModelDocument
 
 #: Which view best shows the evidence of each attack family.
@@ -169,14 +169,25 @@ class FindingsPanel(QWidget):
         elif d.compare_mode != "off" and a is None:
             self._say("Nothing to compare yet: apply a scrub (Scrub tab) to see which findings it removes.")
         elif d.shows_scrubbed and a is not None:
-            self._say(
-                f"Showing the <b>scrubbed copy</b> ({html.escape(a.plan.describe())}), judged with the same inputs."
-            )
+            self._say(f"Showing the <b>scrubbed copy</b> ({html.escape(a.plan.describe())}).{self._inputs_note()}")
         else:
             self._say("")
         result = d.view_result
         if result is not None:
             self.show_result(result, prefix="AFTER SCRUB · " if d.shows_scrubbed else "")
+
+    def _inputs_note(self) -> str:
+        """A warning when the scrubbed copy was judged without inputs the original was judged with."""
+        d, a = self.doc, self.doc.scrubbed
+        if d.result is None or a is None:
+            return ""
+        missing = inputs_missing(d.result.options, a.scan.options)
+        if not missing:
+            return ""
+        return (
+            f" <span style='color:{P.WARNING_COLOR.name()}'>Judged without {', '.join(missing)} (the original had "
+            "them): its verdict is not comparable family by family.</span>"
+        )
 
     def _say(self, text: str) -> None:
         self.note.setText(text)
@@ -212,7 +223,7 @@ class FindingsPanel(QWidget):
         self._set_banner(f"ORIGINAL {b_text.split(' · ')[0]} → SCRUBBED {a_text}", a_color)
         self._say(
             f"Original vs scrubbed: <b>{len(ch.gone)}</b> finding(s) disappeared, <b>{len(ch.new)}</b> appeared, "
-            f"{len(ch.kept)} in both (score before → after)."
+            f"{len(ch.kept)} in both (score before → after).{self._inputs_note()}"
         )
         self.summary.setText(f"original: {b_text} · scrubbed: {a_text}")
         self.tree.clear()
