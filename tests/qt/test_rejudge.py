@@ -81,6 +81,7 @@ def test_inputs_rejudge_and_read_the_model_only_for_the_step_an_input_needs(
     assert same is not by_profile and same.measurement is first.measurement
     assert same.options.profile == str(profile) and same.verdict == by_profile.verdict
     assert len(scans) == 1 and gathers == []  # neither scanned nor any input gathered: 0 reads of the file
+    assert "the model file was not read" in w.inputs.status.text()
 
     away.rename(tiny_model)
     sample = tmp_path / "train.npz"
@@ -94,3 +95,13 @@ def test_inputs_rejudge_and_read_the_model_only_for_the_step_an_input_needs(
     assert matched.options.train_sample == str(sample) and matched.options.profile == str(profile)
     assert matched.inputs.train_sample == str(sample) and matched.inputs.data_checked is not None
     assert w.doc.result is matched
+    assert "ran the training-sample match" in w.inputs.status.text()
+
+
+def test_rejudge_words_say_what_ran():
+    from inspector.qt.panels.inputs import rejudge_words
+
+    assert "model file was not read" in rejudge_words(None, 3.2) and "baseline" in rejudge_words(None, 3.2)
+    assert "model file was not read" in rejudge_words(set(), 1.0)
+    both = rejudge_words({"data", "arch", "train_sample"}, 812)
+    assert "capacity probe and the training-sample match" in both and "812 ms" in both and "not repeated" in both

@@ -55,6 +55,19 @@ def changed_inputs(old: ScanOptions, new: ScanOptions) -> set[str]:
     return {k for k in FILE_STEPS if getattr(old, k) != getattr(new, k)}
 
 
+def rejudge_words(changed: Optional[set[str]], ms: float) -> str:
+    """What a re-judgement did, in a line: ``changed`` the inputs whose steps ran (``None``: the baseline or
+    profile changed)."""
+    if not changed:
+        what = "with the new baseline or profile" if changed is None else "with these inputs"
+        return f"Judged again {what} in {ms:.0f} ms from the stored measurement: the model file was not read."
+    steps = sorted({FILE_STEPS[k] for k in changed})
+    return (
+        f"Judged again in {ms:.0f} ms: ran the {' and the '.join(steps)}; the streaming pass over the weights "
+        "was not repeated."
+    )
+
+
 def judge_with_inputs(
     result: ScanResult,
     model: ModelFile,
@@ -163,12 +176,17 @@ class InputsPanel(QWidget):
         )
         self.note.setWordWrap(True)
         P.mute(self.note)
+        self.status = QLabel()  # what the last "Judge with these inputs" (or baseline change) did
+        self.status.setWordWrap(True)
+        self._pending: Optional[set[str]] = None  # the inputs whose steps the running re-judgement runs
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.apply_btn)
+        lay.addWidget(self.status)
         lay.addWidget(self.note)
         lay.addStretch(1)
         doc.opened.connect(self._on_opened)
+        doc.rejudged.connect(self._on_rejudged)
 
     # -- values -------------------------------------------------------------------------------------------------
     def values(self) -> tuple[Optional[str], Optional[str], Optional[str]]:
@@ -198,6 +216,8 @@ class InputsPanel(QWidget):
     # -- document ------------------------------------------------------------------------------------------------
     def _on_opened(self, model) -> None:
         """Restore this model's inputs (before its scan starts, so the scan uses them)."""
+        self.status.clear()
+        self._pending = None
         key = _key(str(model.path))
         stored = [self.settings.value(f"{key}/{k}") for k in ("data", "train", "arch")]
         if any(stored):
@@ -222,7 +242,15 @@ class InputsPanel(QWidget):
         self._push()
         result = self.doc.result
         if result is None or result.measurement is None or result.inputs is None or self.doc.scanning:
+            self.status.setText("Scanning with these inputs (the scan had not finished).")
             self.doc.rescan()
         else:
+            self._pending = changed_inputs(result.options, self.doc.options)
+            steps = sorted({FILE_STEPS[k] for k in self._pending})
+            self.status.setText(f"Judging again{': running the ' + ' and the '.join(steps) if steps else ''}…")
             self.doc.rejudge_with(judge_with_inputs, self.doc.model, self.doc.options)
         self.applied.emit()
+
+    def _on_rejudged(self, _result: ScanResult, ms: float) -> None:
+        self.status.setText(rejudge_words(self._pending, ms))
+        self._pending = None
