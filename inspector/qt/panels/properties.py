@@ -97,6 +97,12 @@ class PropertiesPanel(QWidget):
         sha = getattr(getattr(r, "model", None), "sha256", None) if r is not None else None
         rows.append(("SHA-256", sha or ("computed by the scan…" if self.doc.scanning else "not computed")))
         self._add("File", rows)
+        if r is not None and r.coverage:  # every byte of the file by class, and the checks that read them
+            total = max(1, sum(c.bytes for c in r.coverage))
+            self._add(
+                "Coverage",
+                [(c.cls, f"{c.bytes:,} bytes ({100 * c.bytes / total:.1f}%): {c.checks}") for c in r.coverage],
+            )
         self._add("Metadata", [(k, _short(v)) for k, v in sorted(m.metadata.items())] or [("(none)", "")])
         cfg = hf_config(path)
         if cfg is not None:
