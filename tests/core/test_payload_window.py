@@ -53,3 +53,28 @@ def test_the_same_big_benign_tensor_draws_no_warning(files):
     r = scan(benign)
     assert [f for f in r.findings if f.severity != "info"] == []
     assert r.verdict == "incomplete"  # nothing probed capacity abuse: never called clean
+
+
+@pytest.mark.parametrize("at", [0, 300_000])
+def test_a_float16_low_byte_payload_is_found_at_the_start_and_further_in(tmp_path, at) -> None:
+    """float16 values repeat by rounding alone (80% of 65,536 draws), and a payload at the start makes them repeat
+    more: neither may switch the low-byte windows off."""
+    w = np.random.default_rng(2).normal(0, 0.05, (1024, 1024)).astype(np.float16)
+    payload = _digit_bytes(19_200)
+    u = w.reshape(-1).view(np.uint16)
+    u[at : at + payload.size] = (u[at : at + payload.size] & np.uint16(0xFF00)) | payload
+    save_file({"fc.weight": w}, str(tmp_path / "m.safetensors"))
+    res = scan(tmp_path / "m.safetensors")
+    lsb = [f for f in res.findings if f.attack == "lsb" and f.severity == "suspicious"]
+    assert lsb and at <= lsb[0].evidence["window_start"] < at + payload.size
+
+
+def test_float16_weights_decayed_towards_zero_are_not_flagged(tmp_path) -> None:
+    """Subnormal float16 values (|x| < 6.1e-5) have a low byte that is their value, not rounding noise: a layer
+    with many of them (strong weight decay, pruning residue) must not look like a payload."""
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 0.05, (512, 512))
+    w[200:216] *= rng.choice([1e-5, 1e-4], (16, 512))  # a few dead units, decayed to tiny values
+    save_file({"fc.weight": w.astype(np.float16)}, str(tmp_path / "m.safetensors"))
+    res = scan(tmp_path / "m.safetensors")
+    assert not [f for f in res.findings if f.attack == "lsb" and f.severity != "info"]

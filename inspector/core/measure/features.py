@@ -28,7 +28,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from inspector.core.dtypes import DType, widen
+from inspector.core.dtypes import DTYPES, DType, widen
 from inspector.core.measure.stats import lane_counts, plane_ones
 
 #: Below this many non-zero elements, order and shape statistics are too noisy to judge a tensor by.
@@ -54,8 +54,33 @@ GRID_LEVELS = 256
 GRID_PROBE = 4096
 #: Judged (non-zero) low bytes per window: a window spans as many elements as it takes to hold them.
 WINDOW = 512
-#: Share of repeated values in the first chunk above which the bit tests judge distinct values per chunk.
+#: Share of repeated values in the first chunk above which the bit tests judge distinct values per chunk (for
+#: float32; see :func:`repeat_probe` for narrower types, whose values repeat by rounding alone).
 DUPLICATE_PROBE = 0.01
+
+
+def repeat_probe(dt: DType) -> tuple[int, float]:
+    """How many values to probe for repeats, and the share of repeats above which a tensor of type ``dt``
+    repeats values (a computed basis, copied rows) rather than by rounding to its grid.
+
+    Two draws from a smooth weight distribution land on the same float with probability c ≈ 2^-m / 2π (m
+    mantissa bits; ∫ p(x)² ulp(x) dx is scale-free). float32 (c ≈ 2e-8) repeats nothing by chance in 65,536
+    values; float16 (c ≈ 1.6e-4) repeats 80% of them, bfloat16 nearly all. So narrower types are probed on
+    fewer values (about 0.05/c, at least 256), where chance repeats stay few, and the threshold is three times
+    the chance share (never below :data:`DUPLICATE_PROBE`)."""
+    c = 2.0 ** -max(1, dt.mantissa_bits) / (2 * math.pi)
+    n = int(min(65536, max(256, 0.05 / c)))
+    nc = n * c
+    chance = 1.0 - (1.0 - math.exp(-nc)) / nc if nc > 1e-9 else 0.0
+    return n, max(DUPLICATE_PROBE, 3.0 * chance)
+
+
+def repeats(duplicates: float, dtype: str) -> bool:
+    """Whether a tensor whose probe found ``duplicates`` repeats values beyond what its type's rounding makes."""
+    dt = DTYPES.get(dtype)
+    return duplicates >= (repeat_probe(dt)[1] if dt is not None else DUPLICATE_PROBE)
+
+
 #: Layer kinds whose tensors are weight matrices or kernels (the tensors θ is made of).
 WEIGHT_KINDS = ("dense", "conv", "embedding")
 
@@ -290,7 +315,7 @@ class FeatureAcc:
         self._levels(x, finite, all_finite)
         if windowed(dt):
             self._dedup(u, dt)
-            self._windows(u)
+            self._windows(u, dt)
         self.seen += m
 
     def add_values(self, raw: np.ndarray, dt: DType, all_live: bool = False) -> None:
@@ -433,10 +458,17 @@ class FeatureAcc:
 
     def _dedup(self, u: np.ndarray, dt: DType, all_live: bool = False) -> None:
         if self.dedup is None:  # decide from the first chunk whether the tensor repeats values
-            probe = u[:65536] if all_live else u[live(u, dt)][:65536]
-            if probe.size:
-                self.dup_share = 1.0 - distinct(probe).size / probe.size
-            self.dedup = self.dup_share >= DUPLICATE_PROBE
+            n, threshold = repeat_probe(dt)
+            vals = u if all_live else u[live(u, dt)]
+            # five probes spread over the chunk, and their median: a payload written at the start (whose few
+            # byte values make narrow floats repeat) does not decide for the whole tensor
+            starts = np.linspace(0, max(0, vals.size - n), 5).astype(np.int64) if vals.size > n else [0]
+            shares = [
+                1.0 - distinct(vals[a : a + n]).size / vals[a : a + n].size for a in starts if vals[a : a + n].size
+            ]
+            if shares:
+                self.dup_share = float(np.median(shares))
+            self.dedup = self.dup_share >= threshold
         if not self.dedup:
             return
         vals = distinct(u if all_live else u[live(u, dt)])
@@ -445,10 +477,13 @@ class FeatureAcc:
         t = np.bincount(low, minlength=65536)
         self.dedup_table = t if self.dedup_table is None else self.dedup_table + t
 
-    def _windows(self, u: np.ndarray) -> None:
+    def _windows(self, u: np.ndarray, dt: DType) -> None:
         # windows hold WINDOW judged low bytes (non-zero ones), however many elements that spans: a payload
-        # full of zero bytes (image background) still fills whole windows with its other bytes
+        # full of zero bytes (image background) still fills whole windows with its other bytes. Subnormal values
+        # are left out: their low byte is the value itself (a small integer times the smallest step), not rounding
+        # noise, and float16 weights decayed towards zero hold many of them
         lows = (u & 0xFF).astype(np.uint8)
+        lows[(u & np.array(((1 << dt.exponent_bits) - 1) << dt.mantissa_bits, dtype=u.dtype)) == 0] = 0
         pos = np.flatnonzero(lows)
         if pos.size == 0:
             return
@@ -794,7 +829,7 @@ def finish(
         )
         # repeated values (a computed basis, untrained rows) compress whatever their bits: judged on distinct
         # values, which the window does not see
-        if bits.get("judged", 0) >= MIN_BITS and acc.dup_share < DUPLICATE_PROBE:
+        if bits.get("judged", 0) >= MIN_BITS and not repeats(acc.dup_share, dt.name):
             bits["low_compress"] = compress
     spread = math.nan
     if math.isfinite(s.mean) and s.mean != 0 and math.isfinite(s.max):

@@ -499,7 +499,7 @@ def _k_features(u, v, fi, ff, rs, rq, rc, rp, wc, wl, bc, bl, abs_mask, inf_bits
         opened = fi[_FOPEN]
         for j in range(n):
             b = np.int64(u[j]) & 0xFF
-            if b == 0:
+            if b == 0 or (np.int64(u[j]) & inf_bits) == 0:  # zero low byte, or subnormal (see FeatureAcc._windows)
                 continue
             if fill == 0:
                 opened = base + j

@@ -13,7 +13,7 @@ import math
 
 from inspector.core.judge.detectors.context import Context, finding, pct
 from inspector.core.judge.findings import Finding
-from inspector.core.measure.features import DUPLICATE_PROBE, MIN_BITS, Features
+from inspector.core.measure.features import MIN_BITS, Features, repeats
 
 NAME = "lsb-bitplanes"
 PROVENANCE = "lsb-provenance"
@@ -76,7 +76,7 @@ def _plane_evidence(f: Features) -> tuple[float, list[str], dict]:
     if (
         math.isfinite(f.window_chi_effect)
         and f.window_judged >= MIN_BITS
-        and f.duplicates < DUPLICATE_PROBE
+        and not repeats(f.duplicates, f.dtype)
         and f.window_judged < f.judged  # a tensor of one window: the whole tensor's tests already say it
     ):
         # the least uniform window of the tensor: a payload written past the start of a big tensor, diluted in
