@@ -173,6 +173,7 @@ def test_16_bit_tensors_are_read_once(make_model, monkeypatch):
         return real(ref, *a, **k)
 
     monkeypatch.setattr(scan_mod, "iter_chunks", counting)
+    monkeypatch.setattr(scan_mod, "SMALL_BYTES", 0)  # each tensor read alone (as a big one is)
     seen = []
     r = scan(p, ScanOptions(bins=64, jit=False, detectors=False), progress=lambda d, t, m: seen.append((d, t)))
     assert reads == {"h": 1, "f": 2}
@@ -183,3 +184,50 @@ def test_16_bit_tensors_are_read_once(make_model, monkeypatch):
     assert np.array_equal(st.histogram.counts, counts) and np.array_equal(st.histogram.edges, edges)
     thr = 0.05 * float(fin.astype(np.float64).std())
     assert st.near_zero_fraction == np.count_nonzero(np.abs(half.astype(np.float32)) <= thr) / half.size
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_small_tensors_are_read_once_in_runs(tmp_path, monkeypatch, jit):
+    """Small neighbouring tensors are read in one read that serves both passes and every tensor of the run, with
+    the results of reading them one by one (an unaligned tensor and an empty one included)."""
+    if jit:
+        pytest.importorskip("numba")
+    import inspector.core.measure.scan as scan_mod
+    from tests.conftest import raw_safetensors
+
+    rng = np.random.default_rng(11)
+    arrays = {
+        "a": (rng.standard_t(4, 3001) * 0.02).astype(np.float16),  # odd length: what follows is unaligned
+        "b": (rng.standard_t(4, (40, 50)) * 0.05).astype(np.float32),
+        "c": np.zeros(0, np.float32),
+        "d": rng.normal(size=1).astype(np.float64),
+        "e": (rng.normal(size=7000) * 0.1).astype(np.float32),
+        "f": np.arange(9, dtype=np.int64),
+    }
+    dtypes = {np.float16: "F16", np.float32: "F32", np.float64: "F64", np.int64: "I64"}
+    header, data = {}, b""
+    for name, x in arrays.items():
+        b = x.tobytes()
+        header[name] = {
+            "dtype": dtypes[x.dtype.type],
+            "shape": list(x.shape),
+            "data_offsets": [len(data), len(data) + len(b)],
+        }
+        data += b
+    p = raw_safetensors(tmp_path / "m.safetensors", header, data)
+
+    opened, chunked = [], []
+    real_open, real_chunks = scan_mod.open_regular, scan_mod.iter_chunks
+    monkeypatch.setattr(scan_mod, "open_regular", lambda *a, **k: opened.append(1) or real_open(*a, **k))
+    monkeypatch.setattr(
+        scan_mod, "iter_chunks", lambda ref, *a, **k: chunked.append(ref.name) or real_chunks(ref, *a, **k)
+    )
+    opts = ScanOptions(bins=64, jit=jit, hash=False, chunk_bytes=4096, workers=2)
+    runs = scan(p, opts)
+    assert len(opened) == 1 and set(chunked) == {"c"}  # the empty tensor is not read at all
+    monkeypatch.setattr(scan_mod, "SMALL_BYTES", 0)
+    chunked.clear()
+    alone = scan(p, opts)
+    assert set(chunked) == set(arrays)
+    assert [t.to_json() for t in runs.tensors] == [t.to_json() for t in alone.tensors]
+    assert runs.tensor("b").stats.count == 2000 and runs.tensor("c").stats.count == 0

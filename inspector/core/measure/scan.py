@@ -13,12 +13,12 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import numpy as np
 
 from inspector.core.dtypes import widen
-from inspector.core.formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, sha256_files
+from inspector.core.formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, open_regular, sha256_files
 from inspector.core.formats.model_file import open_model
 from inspector.core.measure.features import FeatureAcc, Features, finish, unit_of
 from inspector.core.measure.hidden import HiddenScan, measure_hidden
@@ -203,6 +203,51 @@ def _sub(ref: TensorRef, start: int, stop: int) -> TensorRef:
     return replace(ref, shape=(stop - start,), offset=ref.offset + start * isz, nbytes=(stop - start) * isz)
 
 
+#: Tensors up to this size are read in runs of neighbours (one read of up to BATCH_BYTES for both passes of
+#: all of them, one pool task): a model of many small tensors pays no open, read and task per tensor and pass.
+SMALL_BYTES = 4 << 20
+BATCH_BYTES = 8 << 20
+BATCH_TENSORS = 512
+#: Bytes between neighbours that a run reads over rather than starting another run.
+BATCH_GAP = 64 << 10
+
+
+def _batchable(ref: TensorRef) -> bool:
+    size = ref.numel * ref.dtype.itemsize
+    return ref.contiguous and getattr(ref, "encoding", None) is None and 0 < size <= SMALL_BYTES
+
+
+def _groups(refs: list[TensorRef]) -> list[list[TensorRef]]:
+    """Small tensors as runs of neighbours in one file (in file order) to read at once; every other tensor alone."""
+    alone = [[r] for r in refs if not _batchable(r)]
+    runs: list[list[TensorRef]] = []
+    lo = hi = 0
+    for r in sorted((r for r in refs if _batchable(r)), key=lambda r: (str(r.path), r.offset)):
+        end = r.offset + r.numel * r.dtype.itemsize
+        last = runs[-1][-1] if runs else None
+        if (
+            last is not None
+            and (last.path, last.file_id) == (r.path, r.file_id)
+            and hi <= r.offset <= hi + BATCH_GAP
+            and end - lo <= BATCH_BYTES
+            and len(runs[-1]) < BATCH_TENSORS
+        ):
+            runs[-1].append(r)
+            hi = max(hi, end)
+        else:
+            runs.append([r])
+            lo, hi = r.offset, end
+    return runs + alone
+
+
+def _chunks_of(data: np.ndarray, chunk_bytes: int, cancel) -> Iterator[np.ndarray]:
+    """Values already read, in the chunks :func:`iter_chunks` reads them in (same bounds: the same results)."""
+    step = max(1, chunk_bytes // data.dtype.itemsize)
+    for s in range(0, data.size, step):
+        check(cancel)
+        yield data[s : s + step]
+
+
 def _quiet(fn: Callable) -> Callable:
     """Run ``fn`` with numpy's floating-point warnings off: overflow in the moments of values near the float
     limit is expected and shows as inf in the statistics (errstate is per thread, so each piece sets it)."""
@@ -231,9 +276,13 @@ def _p1(
     kern: Optional[Kernels] = None,
     start: int = 0,
     unit: int = 0,
+    data: Optional[np.ndarray] = None,
 ) -> tuple[Pass1, Optional[FeatureAcc]]:
     acc = FeatureAcc(start=start, unit=unit) if opts.features and ref.dtype.is_float else None
-    raw = iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel)
+    if data is None:
+        raw = iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel)
+    else:
+        raw = _chunks_of(data, opts.chunk_bytes, cancel)
     if kern is not None and kern.covers(ref.dtype):
         return kern.pass1(raw, ref.dtype, tick, acc), acc
     chunks = _with_features(raw, acc, ref.dtype)
@@ -254,15 +303,19 @@ def _p2(
     tick,
     kern: Optional[Kernels] = None,
     span: tuple[float, float] = (0.0, 1.0),
+    data: Optional[np.ndarray] = None,
 ) -> tuple[np.ndarray, int]:
     dt = ref.dtype
-    if kern is not None and kern.covers(dt):
+    if data is None:
         chunks = iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel)
+    else:
+        chunks = _chunks_of(data, opts.chunk_bytes, cancel)
+    if kern is not None and kern.covers(dt):
         return kern.pass2(chunks, dt, edges, span, thr, tick)
     bins = len(edges) - 1
     counts = np.zeros(bins, dtype=np.int64)
     near = 0
-    for chunk in iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel):
+    for chunk in chunks:
         x = widen(chunk, dt)
         counts += histogram_chunk(x, edges)
         if math.isfinite(thr):
@@ -288,16 +341,22 @@ class _Scanner:
     def tick(self, nbytes: int) -> None:
         self.prog.add(nbytes, "")
 
-    def tensor(self, ref: TensorRef) -> TensorScan:
-        """Scan one tensor, fanning its pieces out to the pool when it is big."""
+    def tensor(self, ref: TensorRef, data: Optional[np.ndarray] = None) -> TensorScan:
+        """Scan one tensor, fanning its pieces out to the pool when it is big. ``data``: its raw values, flat,
+        already read (a small contiguous tensor read with its neighbours); both passes read them, not the file."""
         opts = self.opts
         spans = _pieces(ref, opts.piece_bytes) if ref.contiguous else [(0, ref.numel)]
         pieces = [_sub(ref, a, b) for a, b in spans] if ref.contiguous else [ref]
+        datas: list[Optional[np.ndarray]] = [data[a:b] for a, b in spans] if data is not None else [None] * len(pieces)
         p1 = Pass1()
         acc: Optional[FeatureAcc] = None
-        jobs = list(zip(pieces, (a for a, _ in spans)))
+        jobs = list(zip(pieces, (a for a, _ in spans), datas))
         unit = unit_of(ref.shape)  # a non-contiguous tensor is read whole, in logical order: same units
-        for part, part_acc in self._map(lambda j: _p1(j[0], opts, self.cancel, self.tick, self.kern, j[1], unit), jobs):
+
+        def one(j: tuple) -> tuple[Pass1, Optional[FeatureAcc]]:
+            return _p1(j[0], opts, self.cancel, self.tick, self.kern, j[1], unit, j[2])
+
+        for part, part_acc in self._map(one, jobs):
             p1 = p1.merge(part)
             if part_acc is not None:
                 acc = part_acc if acc is None else acc.merge(part_acc)
@@ -307,7 +366,7 @@ class _Scanner:
             edges = histogram_edges(lo, hi, opts.bins, ref.dtype)
         std = math.sqrt(p1.moments.m2 / p1.moments.n) if p1.moments.n else math.nan
         thr = NEAR_ZERO_SIGMAS * std
-        hist, near = self._pass2(ref, pieces, p1, edges, thr, (lo, hi))
+        hist, near = self._pass2(ref, pieces, p1, edges, thr, (lo, hi), datas)
         if p1.tables is not None:  # all the statistics and features read of them: 3 × 256 counts a lane, once
             p1.tables = [lane_counts(t) for t in p1.tables]
         stats = finalize(p1, ref.dtype, hist, edges, near)
@@ -332,6 +391,7 @@ class _Scanner:
         edges: np.ndarray,
         thr: float,
         span: tuple[float, float],
+        datas: list[Optional[np.ndarray]],
     ) -> tuple[np.ndarray, int]:
         """Histogram and near-zero count. A 16-bit float tensor's pass-1 pattern table counts every distinct
         value, so it gives both exactly without reading the tensor a second time."""
@@ -348,10 +408,39 @@ class _Scanner:
         hist = np.zeros(len(edges) - 1, dtype=np.int64)
         near = 0
         opts, cancel, kern = self.opts, self.cancel, self.kern
-        for h, nz in self._map(lambda r: _p2(r, opts, edges, thr, cancel, self.tick, kern, span), pieces):
+
+        def one(j: tuple) -> tuple[np.ndarray, int]:
+            return _p2(j[0], opts, edges, thr, cancel, self.tick, kern, span, j[1])
+
+        for h, nz in self._map(one, list(zip(pieces, datas))):
             hist += h
             near += nz
         return hist, near
+
+    def group(self, refs: list[TensorRef]) -> list[TensorScan]:
+        """Scan a run of small neighbouring tensors of one file (see :func:`_groups`) with one read, or one
+        tensor alone."""
+        if len(refs) == 1 and not _batchable(refs[0]):
+            return [self.tensor(refs[0])]
+        check(self.cancel)
+        lo = min(r.offset for r in refs)
+        buf = np.empty(max(r.offset + r.numel * r.dtype.itemsize for r in refs) - lo, dtype=np.uint8)
+        try:
+            with open_regular(refs[0].path, expect=refs[0].file_id) as f:
+                f.seek(lo)
+                got = f.readinto(memoryview(buf))  # type: ignore[arg-type]  # ndarray is a buffer
+        except OSError:
+            got = -1
+        if got != buf.size:  # each tensor's own read says what is wrong
+            return [self.tensor(r) for r in refs]
+        out = []
+        for r in refs:
+            st = r.dtype.storage
+            raw = buf[r.offset - lo : r.offset - lo + r.numel * st.itemsize]
+            # the kernels take aligned, writable arrays (as the chunk reads give): copy the rare unaligned one
+            data = raw.view(st) if raw.ctypes.data % st.alignment == 0 else raw.copy().view(st)
+            out.append(self.tensor(r, data))
+        return out
 
     def _map(self, fn: Callable, items: list) -> list:
         if len(items) == 1:
@@ -364,19 +453,20 @@ class _Scanner:
         is_big = [r.contiguous and r.numel * r.dtype.itemsize > self.opts.piece_bytes for r in refs]
         big = [r for r, b in zip(refs, is_big) if b]
         small = [r for r, b in zip(refs, is_big) if not b]
-        # Small tensors run one per task on the pool; a big tensor's pieces are fanned out from this thread
-        # (never from inside a pool task, which could starve the pool).
-        futures: dict[str, Future] = {r.name: self.pool.submit(self.tensor, r) for r in small}
+        # Small tensors run on the pool, in runs of neighbours read at once; a big tensor's pieces are fanned out
+        # from this thread (never from inside a pool task, which could starve the pool).
+        futures = [self.pool.submit(self.group, g) for g in _groups(small)]
         done: dict[str, TensorScan] = {}
         try:
             for r in big:
                 done[r.name] = self.tensor(r)
-            for name, fut in futures.items():
-                done[name] = fut.result()
+            for fut in futures:
+                for t in fut.result():
+                    done[t.name] = t
         except BaseException:
             if self.cancel is not None:
                 self.cancel.cancel()
-            for fut in futures.values():
+            for fut in futures:
                 fut.cancel()
             raise
         finally:
