@@ -448,7 +448,8 @@ class HistogramPanel(QWidget):
         self.right_text.setPos(x0, y1)
 
     def _reset_zoom(self) -> None:
-        for plot in (self.plot, self.right_plot):
+        # the hidden right plot shares the x axis: ranged last on its placeholder data, it set x to [0, 1]
+        for plot in (self.plot, self.right_plot) if self._layout == "side" else (self.plot,):
             plot.enableAutoRange()
             plot.autoRange(padding=0.02)
 
