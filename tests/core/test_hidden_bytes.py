@@ -122,3 +122,20 @@ def test_coverage_accounts_for_hidden_bytes_and_scan_json_round_trips(tmp_path: 
     assert [h.to_json() for h in again.hidden] == [h.to_json() for h in res.measurement.hidden]
     assert isinstance(again.hidden[0], HiddenScan)
     assert judge(again, res.inputs).verdict == res.verdict == "suspicious"
+
+
+def test_a_payload_named_like_ids_or_a_counter_is_not_explained_by_its_name(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    data = torch.from_numpy(np.frombuffer(SECRET, np.uint8).astype(np.int64))
+    w = _weights()
+    save_file({**w, "embeddings.position_ids": data.view(1, -1)}, str(tmp_path / "ids.safetensors"))
+    save_file({**w, "step": data[:4096]}, str(tmp_path / "step.safetensors"))
+    real = {"embeddings.position_ids": torch.arange(512).view(1, -1), "embeddings.token_type_ids": torch.zeros(1, 512)}
+    save_file({**w, **{k: v.long() for k, v in real.items()}}, str(tmp_path / "real.safetensors"))
+    for name, claim in (("ids", "position or token ids"), ("step", "a training counter")):
+        res = scan(tmp_path / f"{name}.safetensors", ScanOptions())
+        hits = [f for f in res.findings if f.detector == "non-float-tensor" and f.severity == "suspicious"]
+        assert hits and claim in hits[0].message
+    res = scan(tmp_path / "real.safetensors", ScanOptions())
+    assert not [f for f in res.findings if f.attack == "non-float"]

@@ -57,6 +57,28 @@ def role_of(name: str, shape: tuple[int, ...], dtype: str, names: set[str]) -> O
     return None
 
 
+def contradicts(role: str, shape: tuple[int, ...], stats: Any) -> Optional[str]:
+    """What a tensor's name claims it is, when its values say otherwise (``None`` when they agree or cannot
+    tell). Position ids are 0..L-1 along the last axis; token type ids and masks are small (0/1, a few types);
+    counters and BatchNorm's step count are single values. A payload renamed ``position_ids`` fails these."""
+    lo, hi, mean = (float(getattr(stats, k, math.nan)) for k in ("min", "max", "mean"))
+    if not all(math.isfinite(v) for v in (lo, hi, mean)):
+        return None
+    n = math.prod(shape)
+    if role == "position or token ids":
+        length = shape[-1] if shape else n
+        if lo == 0 and hi <= 16:  # token type ids (0/1, a few segment types) or a zero buffer
+            return None
+        if lo == 0 and hi == length - 1 and abs(mean - (length - 1) / 2) <= 1e-6 * max(1, length):
+            return None  # 0..L-1 in every row
+        return f"position or token ids, whose values are not positions (range {lo:g}..{hi:g}, mean {mean:.4g})"
+    if role == "attention mask" and not (lo >= -1 and hi <= 1):
+        return f"an attention mask, whose values are not 0/1 (range {lo:g}..{hi:g})"
+    if role in ("BatchNorm step counter", "training counter") and n > 1:
+        return f"a {role.lower()}, which holds one value, not {n:,}"
+    return None
+
+
 def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
     """Findings for unexplained non-float tensors: ``(findings, tensors checked, bytes checked)``."""
     out: list[Finding] = []
@@ -73,6 +95,9 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
         state = getattr(t, "role", "weight")
         role = f"training state ({state})" if state not in ("weight", "ema") else None
         role = role or role_of(t.name, tuple(t.shape), t.dtype, names)
+        mismatch = contradicts(role, tuple(t.shape), t.stats) if role is not None and size >= WARNING_BYTES else None
+        if mismatch is not None:
+            role = None  # a name is only a claim: values that contradict it explain nothing
         if role is not None or size < WARNING_BYTES:
             continue
         h = t.stats.histogram
@@ -85,10 +110,15 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
                 "non-float",
                 t.name,
                 excess,
-                f"a {t.dtype} tensor of {size:,} bytes that no layer explains (not ids, a mask, a counter or "
-                f"quantised weights){byte_view}: low-bit scrubbing does not touch it; look at it as an image, and "
+                (
+                    f"a {t.dtype} tensor of {size:,} bytes named like {mismatch}"
+                    if mismatch
+                    else f"a {t.dtype} tensor of {size:,} bytes that no layer explains (not ids, a mask, a counter or "
+                    "quantised weights)"
+                )
+                + f"{byte_view}: low-bit scrubbing does not touch it; look at it as an image, and "
                 "drop it from the release unless you know what it is",
-                {"bytes": size, "dtype": t.dtype, "shape": list(t.shape), "value_entropy": ent},
+                {"bytes": size, "dtype": t.dtype, "shape": list(t.shape), "value_entropy": ent, "claimed": mismatch},
             )
         )
     return out, checked, nbytes
