@@ -1,13 +1,22 @@
 """The whole ``model-inspector scan MODEL`` command against a bare ``np.histogram`` over the same tensors.
 
-    python benchmarks/scan_throughput.py [--case big|many|both] [--repeat 3] [--dir /tmp/mi-bench] [--workers 0]
-                                         [--before SRC]
+    python benchmarks/scan_throughput.py [--case big|many|tiny|both|all] [--repeat 3] [--dir /tmp/mi-bench]
+                                         [--workers 0] [--before SRC] [--no-breakdown]
 
-Two synthetic fp32 safetensors models of trained-looking weights, written once into ``--dir`` (kept for the next
-run; never inside the repository):
+Synthetic fp32 safetensors models of trained-looking weights, written once into ``--dir`` (kept for the next run;
+never inside the repository):
 
 - ``big``:  1 GB in 10 tensors. Targets: the whole command >= 2x np.histogram (stretch 4x); peak RSS <= 400 MB.
 - ``many``: 250 MB in 300 tensors. Target: the whole command at least as fast as np.histogram (stretch 3x).
+- ``tiny``: 20,000 one-element tensors: the per-tensor overhead alone (``both`` runs big and many, ``all`` all
+  three).
+
+Beside wall seconds, the command's CPU seconds (user + system, all its threads) are printed: on a shared machine
+they move less with the load than wall time, and CPU / cores is the least wall time the command can take. An
+accounting follows for big and many (each part's CPU seconds in its own fresh interpreter: interpreter start,
+numpy, the CLI's imports, loading the numba kernels, SHA-256 of the file, the pass on one thread), and the ceiling
+it implies: np.histogram / (command CPU / cores), the ratio the command would reach with every core busy and no
+waiting.
 
 "The whole command" is the CLI's own ``main(["scan", MODEL])`` in a fresh interpreter (imports, numba load,
 SHA-256, statistics, every weights-only detector, the text report), timed from outside, with the child's peak
@@ -24,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import struct
 import sys
@@ -39,19 +49,21 @@ CASES = {
     # name: (total bytes, tensors, columns per row)
     "big": (1 << 30, 10, 4096),
     "many": (250 << 20, 300, 512),
+    "tiny": (20_000 * 4, 20_000, 1),
 }
 
 
 def write_case(path: Path, total_bytes: int, tensors: int, cols: int, seed: int = 0) -> Path:
-    """``tensors`` fp32 matrices of about ``total_bytes / tensors`` each (rows of ``cols``), Gaussian with a
-    1/sqrt(fan-in) scale like trained dense layers, written chunk by chunk (bounded memory)."""
+    """``tensors`` fp32 matrices of about ``total_bytes / tensors`` each (rows of ``cols``; ``cols`` 1: vectors),
+    Gaussian with a 1/sqrt(fan-in) scale like trained dense layers, written chunk by chunk (bounded memory)."""
     if path.exists():
         return path
     rows = max(1, total_bytes // 4 // tensors // cols)
+    shape = [rows, cols] if cols > 1 else [rows]
     header, off = {}, 0
     for i in range(tensors):
         nb = rows * cols * 4
-        header[f"layers.{i}.weight"] = {"dtype": "F32", "shape": [rows, cols], "data_offsets": [off, off + nb]}
+        header[f"layers.{i}.weight"] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + nb]}
         off += nb
     blob = json.dumps(header).encode()
     blob += b" " * (-len(blob) % 8)
@@ -82,9 +94,15 @@ def np_histogram_pass(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def cli_command(path: Path, workers: int, src: Path | None = None) -> tuple[float, int, str]:
-    """The whole ``model-inspector scan MODEL`` in a fresh interpreter: (wall seconds, peak RSS MB, verdict);
-    ``src``: the source tree to import ``inspector`` from instead of this one."""
+def child_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cli_command(path: Path, workers: int, src: Path | None = None) -> tuple[float, int, str, float]:
+    """The whole ``model-inspector scan MODEL`` in a fresh interpreter: (wall seconds, peak RSS MB, verdict, CPU
+    seconds); ``src``: the source tree to import ``inspector`` from instead of this one."""
     argv = ["scan", str(path)] + (["--workers", str(workers)] if workers else [])
     code = (
         "import io, contextlib\n"
@@ -95,9 +113,77 @@ def cli_command(path: Path, workers: int, src: Path | None = None) -> tuple[floa
         "print('__VERDICT__', rc, out.getvalue().strip().splitlines()[-1] if out.getvalue().strip() else '')\n"
     )
     # ``python -c`` imports from its working folder first: run it there
+    cpu0 = child_cpu()
     secs, rss, out = run_child(code, whole=True, env={"PYTHONPATH": str(src)} if src else None, cwd=src)
+    cpu = child_cpu() - cpu0
     verdict = [ln for ln in out.splitlines() if ln.startswith("__VERDICT__")][-1].split(" ", 1)[1]
-    return secs, rss, verdict
+    return secs, rss, verdict, cpu
+
+
+def cpu_of(code: str) -> float:
+    """CPU seconds of ``code`` in a fresh interpreter, from its own clock (``__CPU__`` printed by ``code``) or, if
+    it prints none, the child's whole life (interpreter start and exit included)."""
+    cpu0 = child_cpu()
+    _, _, out = run_child(code)
+    whole = child_cpu() - cpu0
+    marks = [ln for ln in out.splitlines() if ln.startswith("__CPU__")]
+    return float(marks[-1].split()[1]) if marks else whole
+
+
+def accounting(path: Path, h: float, cmd_cpu: float) -> None:
+    """What the command's CPU is spent on, part by part, each in a fresh interpreter, and the ceiling it sets."""
+    warm = (
+        "import numpy as np\n"
+        "from inspector.core.dtypes import DTYPES\n"
+        "from inspector.core.measure import kernels\n"
+        "k = kernels.load()\n"
+        "kernels.Kernels(k, kernels.SUPPORTED).pass1([np.ones(8, np.float32)], DTYPES['F32'], lambda n: None)\n"
+    )
+    parts = [
+        ("interpreter start and exit", "pass", None),
+        ("import numpy", "import numpy", "pass"),
+        (
+            "the CLI's imports (scan path)",
+            "import inspector.cli.scan\nfrom inspector.cli import build_parser\nbuild_parser()",
+            "import numpy",
+        ),
+        ("numba: import, start, load kernels", "import inspector.cli.scan\n" + warm, "import inspector.cli.scan"),
+    ]
+    rows: list[tuple[str, float]] = []
+    for label, code, base in parts:
+        c = statistics.median(cpu_of(code) for _ in range(3))
+        b = statistics.median(cpu_of(base) for _ in range(3)) if base else 0.0
+        rows.append((label, max(0.0, c - b)))
+    sha = (
+        "from pathlib import Path\n"
+        "from inspector.core.formats.base import sha256_files\n"
+        "c0 = time.process_time()\n"
+        f"sha256_files([Path({str(path)!r})])\n"
+        "print('__CPU__', time.process_time() - c0)\n"
+    )
+    rows.append(("SHA-256 of the file (hashlib)", cpu_of(sha)))
+    one = (
+        warm + "from inspector.core.measure import measure, ScanOptions\n"
+        "c0 = time.process_time()\n"
+        f"measure({str(path)!r}, ScanOptions(workers=1, hash=False))\n"
+        "print('__CPU__', time.process_time() - c0)\n"
+    )
+    rows.append(("the pass: statistics + features, 1 thread", cpu_of(one)))
+    parts_sum = sum(c for _, c in rows)
+    cores = os.cpu_count() or 1
+    print(f"accounting (CPU seconds, each part in a fresh interpreter; load {load():.1f}):")
+    for label, c in rows:
+        print(f"    {label:44s} {c:6.2f}")
+    print(f"    {'sum of the parts':44s} {parts_sum:6.2f}")
+    print(
+        f"    {'the whole command (median, user + system)':44s} {cmd_cpu:6.2f}  (the rest: judging, output, "
+        f"threads, page-cache copies: {cmd_cpu - parts_sum:+.2f})"
+    )
+    print(
+        f"ceiling on {cores} cores: command CPU / {cores} = {cmd_cpu / cores:.2f} s = {h / (cmd_cpu / cores):.2f}x "
+        f"np.histogram; without the SHA-256: {h / max(1e-9, (cmd_cpu - rows[4][1]) / cores):.2f}x; without "
+        f"start-up and imports: {h / max(1e-9, (cmd_cpu - sum(c for _, c in rows[:4])) / cores):.2f}x"
+    )
 
 
 def step(path: Path, workers: int, hash_: bool, features: bool, judge: bool) -> tuple[float, int]:
@@ -113,7 +199,7 @@ def step(path: Path, workers: int, hash_: bool, features: bool, judge: bool) -> 
     return float([ln for ln in out.splitlines() if ln.startswith("__STEP__")][-1].split()[1]), rss
 
 
-def run_case(name: str, path: Path, repeat: int, workers: int, before: Path | None) -> None:
+def run_case(name: str, path: Path, repeat: int, workers: int, before: Path | None, breakdown: bool) -> None:
     from inspector import open_model
 
     gb = path.stat().st_size / 1e9
@@ -121,33 +207,39 @@ def run_case(name: str, path: Path, repeat: int, workers: int, before: Path | No
     warm_cache(path)
     for src in (None, before) if before else (None,):
         cli_command(path, workers, src)  # numba compiles a tree's kernels on their first run (cached on disk)
-    hist, cli, rss, loads, old, old_rss = [], [], [], [], [], []
+    hist, cli, rss, loads, old, old_rss, cpu, old_cpu = [], [], [], [], [], [], [], []
     verdict = ""
     for _ in range(repeat):
         loads.append(load())
         hist.append(np_histogram_pass(path))
-        s, r, verdict = cli_command(path, workers)
+        s, r, verdict, u = cli_command(path, workers)
         cli.append(s)
         rss.append(r)
+        cpu.append(u)
         if before:
-            s, r, _ = cli_command(path, workers, before)
+            s, r, _, u = cli_command(path, workers, before)
             old.append(s)
             old_rss.append(r)
-    h, c = statistics.median(hist), statistics.median(cli)
+            old_cpu.append(u)
+    h, c, u = statistics.median(hist), statistics.median(cli), statistics.median(cpu)
     ratios = [a / b for a, b in zip(hist, cli)]
     print(f"\n== {name}: {path} ({gb:.3f} GB, {n} tensors); load {', '.join(f'{x:.1f}' for x in loads)}")
     print(f"np.histogram (256 bins, given range), one thread: median {h:.2f} s = {gb / h:.2f} GB/s  [baseline]")
     print(
         f"model-inspector scan MODEL (fresh interpreter, everything): median {c:.2f} s = {gb / c:.2f} GB/s; "
-        f"peak RSS {max(rss)} MB; verdict: {verdict}"
+        f"CPU {u:.2f} s (user + system; per round: {', '.join(f'{x:.2f}' for x in cpu)}); peak RSS {max(rss)} MB; "
+        f"verdict: {verdict}"
     )
     print(f"ratio np.histogram / command: median {h / c:.2f}x (per round: {', '.join(f'{x:.2f}' for x in ratios)})")
     if before:
-        o = statistics.median(old)
+        o, ou = statistics.median(old), statistics.median(old_cpu)
         print(
-            f"the command from {before}: median {o:.2f} s = {h / o:.2f}x np.histogram; peak RSS {max(old_rss)} MB; "
-            f"this tree is {o / c:.2f}x faster"
+            f"the command from {before}: median {o:.2f} s = {h / o:.2f}x np.histogram; CPU {ou:.2f} s; peak RSS "
+            f"{max(old_rss)} MB; this tree is {o / c:.2f}x faster and uses {ou / u:.2f}x less CPU"
         )
+    if not breakdown:
+        return
+    accounting(path, h, u)
     print("breakdown (in-process, each in a fresh interpreter):")
     prev = None
     for label, kw in (
@@ -165,18 +257,23 @@ def run_case(name: str, path: Path, repeat: int, workers: int, before: Path | No
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", choices=("big", "many", "both"), default="both")
+    ap.add_argument("--case", choices=("big", "many", "tiny", "both", "all"), default="both")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/mi-bench"), help="where the models are written (kept)")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--before", type=Path, help="another source tree whose command is timed in the same rounds")
+    ap.add_argument(
+        "--no-breakdown", action="store_true", help="only the side-by-side rounds (no accounting, no breakdown)"
+    )
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
-    for name in ("big", "many") if args.case == "both" else (args.case,):
+    names = {"both": ("big", "many"), "all": ("big", "many", "tiny")}.get(args.case, (args.case,))
+    for name in names:
         total, tensors, cols = CASES[name]
         path = write_case(args.dir / f"{name}-{tensors}.safetensors", total, tensors, cols)
-        run_case(name, path, args.repeat, args.workers, args.before)
+        # the tiny case's breakdown would scan 20,000 tensors four more times: its rounds say enough
+        run_case(name, path, args.repeat, args.workers, args.before, not args.no_breakdown and name != "tiny")
 
 
 if __name__ == "__main__":
