@@ -139,3 +139,27 @@ def test_a_payload_named_like_ids_or_a_counter_is_not_explained_by_its_name(tmp_
         assert hits and claim in hits[0].message
     res = scan(tmp_path / "real.safetensors", ScanOptions())
     assert not [f for f in res.findings if f.attack == "non-float"]
+
+
+def test_onnx_doc_strings_metadata_and_unknown_fields_are_judged(tmp_path: Path) -> None:
+    from tests.core.test_onnx import FLOAT, lfield, model, tensor
+
+    w = np.random.default_rng(0).normal(0, 0.05, (64, 64)).astype("<f4")
+    b64 = base64.b64encode(SECRET).decode()
+    plain = model([tensor("w", (64, 64), FLOAT, w.tobytes())])
+    cases = {
+        "doc": plain + lfield(6, b64),  # ModelProto.doc_string
+        "props": model([tensor("w", (64, 64), FLOAT, w.tobytes())], props={"notes": b64}),
+        "unknown": plain + lfield(99, SECRET),  # a field number onnx.proto does not define
+    }
+    (tmp_path / "clean.onnx").write_bytes(plain + lfield(6, "A small MLP exported for the docs."))
+    assert _non_float(tmp_path / "clean.onnx") == ("not-detected", [])
+    for name, data in cases.items():
+        (tmp_path / f"{name}.onnx").write_bytes(data)
+        status, found = _non_float(tmp_path / f"{name}.onnx")
+        assert status == "detected", name
+    (tmp_path / "weights.bin").write_bytes(SECRET + w.tobytes())  # external data with bytes nothing points at
+    ext = tensor("w", (64, 64), FLOAT, external={"location": "weights.bin", "offset": str(len(SECRET))})
+    (tmp_path / "ext.onnx").write_bytes(model([ext]))
+    status, found = _non_float(tmp_path / "ext.onnx")
+    assert status == "detected" and "weights.bin" in found[0].message

@@ -23,7 +23,7 @@ from typing import Iterator, Optional
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
-from inspector.core.formats.base import MAX_NDIM, ModelFile, TensorRef, shape_problem
+from inspector.core.formats.base import MAX_NDIM, Hidden, ModelFile, TensorRef, shape_problem
 
 _FIX = "The file is damaged or is not an ONNX model; export it again (torch.onnx.export, onnx.save)"
 MAX_NAME_BYTES = 1 << 16
@@ -181,6 +181,13 @@ class _Reader:
         self.constants = 0
         self.subgraphs = 0
         self.nodes = 0
+        #: fields no loader needs (doc strings, unknown fields): where they lie, to be read and judged
+        self.hidden: list[Hidden] = []
+
+    def extra(self, what: str, off: int, length: int) -> None:
+        """Record a field's bytes as hidden (doc strings of a few bytes are left alone)."""
+        if length >= DOC_BYTES and len(self.hidden) < MAX_METADATA:
+            self.hidden.append(Hidden("field", what, length, self.path, off))
 
     def add(self, t: _Tensor, name: str) -> None:
         if any(d < 0 for d in t.dims):
@@ -285,6 +292,10 @@ class _Reader:
                 self.skipped[f"sparse_initializer.{len(self.skipped)}"] = "sparse initializer, not read"
             elif field == 2 and depth == 0:
                 meta["onnx.graph_name"] = pb.text(off, value, 200)
+            elif field == 10:
+                self.extra("the graph's doc_string", off, value)
+            elif field not in _GRAPH_FIELDS:
+                self.extra(f"unknown field {field} of a graph", off, value)
         meta["onnx.nodes"] = str(int(meta.get("onnx.nodes", "0")) + nodes)
 
     def node(self, start: int, end: int, meta: dict[str, str], depth: int) -> None:
@@ -297,6 +308,8 @@ class _Reader:
                 op_type = pb.text(off, value, 200)
             elif field == 2:
                 outputs.append(pb.text(off, value))
+            elif field == 6:
+                self.extra("a node's doc_string", off, value)
             elif field == 5:
                 name, tensor_at = "", None
                 for f2, w2, v2, o2 in pb.fields(off, off + value):
@@ -317,6 +330,12 @@ class _Reader:
             self.subgraphs += 1
             self.graph(a, b, meta, depth + 1)
 
+
+#: GraphProto's fields (onnx.proto): node, name, initializer, doc_string, input, output, value_info,
+#: quantization_annotation, sparse_initializer, metadata_props.
+_GRAPH_FIELDS = {1, 2, 5, 10, 11, 12, 13, 14, 15, 16}
+#: Doc strings and unknown fields from this many bytes are judged as hidden bytes (shorter ones are names).
+DOC_BYTES = 256
 
 #: ModelProto's top-level fields and their wire types (0 varint, 2 length-delimited), as onnx.proto defines them.
 _MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
@@ -420,7 +439,13 @@ def open_onnx(path: Path) -> ModelFile:
                         key = pb.text(o2, v2, 200)
                     elif f2 == 2 and w2 == 2:
                         val = pb.text(o2, v2, 1000)
+                        if v2 > 1000:  # the metadata keeps 1,000 characters; the whole value is judged as hidden
+                            reader.extra(f"metadata_props value {key!r}", o2, v2)
                 meta[f"onnx.metadata.{key}"] = val
+            elif field == 6 and wire == 2:
+                reader.extra("the model's doc_string", off, value)
+            elif field not in _MODEL_FIELDS and wire == 2:
+                reader.extra(f"unknown field {field} of the model", off, value)
             elif field == 7 and wire == 2:
                 graphs += 1
                 reader.graph(off, off + value, meta)
@@ -439,13 +464,21 @@ def open_onnx(path: Path) -> ModelFile:
         meta[f"onnx.not_read.{name}"] = why
     hidden = 0
     for target, spans in reader.external_files.items():
-        covered, end = 0, 0
-        for a, b in sorted(spans):
-            if b > end:
-                covered += b - max(a, end)
-                end = b
-        hidden += target.stat().st_size - covered
+        end = 0
+        for a, b in sorted(spans) + [(target.stat().st_size,) * 2]:
+            if a > end:  # bytes of the external data file no initializer points at
+                hidden += a - end
+                where = f"bytes {end:,}–{a:,} of the external data file {target.name!r}"
+                reader.hidden.append(Hidden("member", where, a - end, target, end))
+            end = max(end, b)
     if hidden:
         meta["onnx.unreferenced_external_bytes"] = str(hidden)
     files = (path, *sorted(reader.external_files))
-    return ModelFile(path=path, format="onnx", tensors=tuple(reader.refs), metadata=meta, files=files)
+    return ModelFile(
+        path=path,
+        format="onnx",
+        tensors=tuple(reader.refs),
+        metadata=meta,
+        files=files,
+        hidden=tuple(reader.hidden),
+    )

@@ -32,6 +32,7 @@ _WHY = {
     "pickle": "a value of the checkpoint that is not a tensor",
     "header": "each tab, carriage return or odd run can spell out a bit",
     "file": "it ships with the model folder",
+    "field": "a field of the file no loader needs (a doc string, an unknown field)",
 }
 _NEXT = {
     "storage": "re-save the tensors with .clone() (or export through `scrub`, which writes only the tensors)",
@@ -39,6 +40,7 @@ _NEXT = {
     "pickle": "look at it, and drop it from the release unless you know what it is",
     "header": "export through `scrub`, which writes a fresh header",
     "file": "look at it, and leave it out of the release unless you know what it is",
+    "field": "read it, and export through `scrub`, which writes only the tensors",
 }
 
 
@@ -93,10 +95,10 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
         if enc is not None:
             excess = 1.0 + math.log2(chars / BLOB_CHARS) / 4
             what = f"{chars:,} characters of {enc}-encoded data" + (f" among {size:,} bytes" if chars < size else "")
-        elif _companion(h) or (h.kind == "pickle" and h.text):
+        elif _companion(h) or (h.kind in ("pickle", "field") and h.text):
             # configuration and tokenizer files, and long strings in a checkpoint, are usually prose or JSON:
             # only an encoded blob in them is a finding (a long string is still worth a warning)
-            if h.kind != "pickle" or size < SUSPICIOUS_BYTES:
+            if h.kind not in ("pickle", "field") or size < SUSPICIOUS_BYTES:
                 continue
             excess, what = 0.6, f"{size:,} characters of text"
         elif h.kind == "header":
