@@ -104,7 +104,12 @@ def test_float_tensors_read_bit_for_bit(tmp_path, alignment):
     path, arrays = _model(tmp_path, alignment)
     mf = open_model(path)
     assert mf.format == "gguf"
-    assert mf.names == ["token_embd.weight", "blk.0.attn_norm.weight", "blk.0.ffn_up.weight", "blk.0.bf16"]
+    assert [n for n in mf.names if mf[n].encoding is None] == [
+        "token_embd.weight",
+        "blk.0.attn_norm.weight",
+        "blk.0.ffn_up.weight",
+        "blk.0.bf16",
+    ]
     assert mf["blk.0.bf16"].dtype.name == "BF16" and mf["blk.0.ffn_up.weight"].shape == (12, 8)
     for name, a in arrays.items():
         assert read_tensor(mf[name]).tobytes() == a.tobytes(), name
@@ -115,11 +120,11 @@ def test_quantized_tensors_are_listed_with_their_byte_ranges(tmp_path):
     path, _ = _model(tmp_path)
     mf = open_gguf(path)
     q = mf.metadata["gguf.quantized.blk.0.attn_q.weight"]
-    assert q.startswith("Q8_0 [4, 64] bytes ") and "not scanned" in q
+    assert q.startswith("Q8_0 [4, 64] bytes ") and "dequantised to float32 for statistics" in q
     start, end = (int(x.replace(",", "")) for x in q.split("bytes ")[1].split(" ")[0].split(".."))
     assert end - start == 8 * 34
     assert mf.metadata["gguf.quantized.blk.0.ffn_down.weight"].startswith("Q4_0 [2, 32]")
-    assert mf.metadata["gguf.quantized_tensors"] == "2"
+    assert mf.metadata["gguf.quantized_tensors"] == "2" and mf.metadata["gguf.dequantised_tensors"] == "2"
     assert mf.metadata["gguf.quantized_bytes"] == str(8 * 34 + 2 * 18)
 
 
@@ -206,7 +211,7 @@ def test_scan_runs_on_gguf(tmp_path):
 
     path, arrays = _model(tmp_path)
     res = scan(path, ScanOptions(detectors=False, hash=False, workers=1))
-    assert res.model.format == "gguf" and res.model.tensors == len(arrays)
+    assert res.model.format == "gguf" and res.model.tensors == len(arrays) + 2  # and the two dequantised ones
     t = res.tensor("token_embd.weight")
     assert t.stats.max == pytest.approx(float(arrays["token_embd.weight"].max()))
 
@@ -267,3 +272,81 @@ def test_endless_string_arrays_are_bounded(tmp_path, monkeypatch):
     path = write_gguf(tmp_path / "many.gguf", [], [kv])
     with pytest.raises(MalformedFileError, match="over 100 strings"):
         open_model(path)
+
+
+def _q8_model(tmp_path: Path, x: np.ndarray) -> Path:
+    q40, _ = _q4(x, with_min=False)
+    return write_gguf(
+        tmp_path / "q.gguf",
+        [
+            ("blk.0.attn_q.weight", Q8_0, x.shape, q8_0(x)),
+            ("blk.0.ffn_down.weight", Q4_0, x.shape, q40),
+            ("blk.0.ffn_k.weight", 12, (1, 256), b"\0" * 144),  # Q4_K: listed, not decoded
+            ("output_norm.weight", F32, (8,), np.ones(8, "<f4").tobytes()),
+        ],
+    )
+
+
+def test_dequantised_tensors_are_read_as_float32_by_every_reader(tmp_path):
+    from inspector.core.formats import iter_chunks, read_range
+    from inspector.core.formats.gguf import dequantize, quantized_tensors
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 0.05, (6, 96)).astype(np.float32)
+    path = _q8_model(tmp_path, x)
+    mf = open_model(path)
+    assert mf.names == ["blk.0.attn_q.weight", "blk.0.ffn_down.weight", "output_norm.weight"]  # Q4_K left out
+    ref = mf["blk.0.attn_q.weight"]
+    assert ref.encoding == "Q8_0" and ref.dtype.name == "F32" and ref.shape == (6, 96) and not ref.contiguous
+    want = np.concatenate(list(dequantize({q.name: q for q in quantized_tensors(path)}["blk.0.attn_q.weight"])))
+    whole = read_tensor(ref)
+    assert whole.shape == (6, 96) and whole.dtype == np.float32
+    np.testing.assert_array_equal(whole.ravel(), want)
+    chunks = list(iter_chunks(ref, chunk_bytes=300))  # 75 elements: 2 whole blocks a read, within the bound
+    assert max(c.size for c in chunks) == 64 and sum(c.size for c in chunks) == x.size
+    np.testing.assert_array_equal(np.concatenate(chunks), want)
+    for a, b in [(0, 1), (5, 70), (31, 33), (500, 576), (100, 100)]:
+        np.testing.assert_array_equal(read_range(ref, a, b), want[a:b])
+    assert "not scanned" in mf.metadata["gguf.quantized.blk.0.ffn_k.weight"]
+
+
+def test_scan_measures_dequantised_values_and_never_judges_their_low_bits(tmp_path):
+    from inspector.core.pipeline import ScanOptions, scan
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(0, 0.05, (64, 256)).astype(np.float32)
+    path = _q8_model(tmp_path, x)
+    res = scan(path, ScanOptions(hash=False, workers=1))
+    t = res.tensor("blk.0.attn_q.weight")
+    assert t.encoding == "Q8_0" and t.dtype == "F32" and t.stats.count == x.size
+    assert t.stats.std == pytest.approx(float(x.std()), rel=0.02)
+    doc = res.to_json()
+    row = next(r for r in doc["tensors"] if r["name"] == "blk.0.attn_q.weight")
+    assert row["encoding"] == "Q8_0"
+    f = t.features
+    # value-level features are measured; the low bits (fixed by scale x int) are not judged
+    assert np.isfinite(f.sign_autocorr) and np.isfinite(f.kurtosis)
+    assert f.judged == 0 and f.rounded_bits == 0 and f.gap_planes == () and np.isnan(f.plane_deviation)
+    lsb = [g for g in res.findings if g.tensor == "blk.0.attn_q.weight" and g.attack == "lsb"]
+    assert not lsb
+    assert "encoding" not in next(r for r in doc["tensors"] if r["name"] == "output_norm.weight")
+    rows = {r["class"].split(" (")[0]: r for r in doc["coverage"]["rows"]}
+    assert rows["block-quantized tensors"]["bytes"] == x.size // 32 * (34 + 18)  # the Q8_0 and Q4_0 blocks
+    assert "low bits not judged" in rows["block-quantized tensors"]["checks"]
+    assert rows["block-quantized tensors of other types"]["bytes"] == 144  # the Q4_K blocks: listed only
+    assert sum(r["bytes"] for r in doc["coverage"]["rows"]) == doc["coverage"]["file_bytes"]
+
+
+def test_an_export_writes_dequantised_tensors_as_float32_without_scrubbing_them(tmp_path):
+    from inspector.core.scrub import plan_policy, scrub_model
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 0.05, (8, 64)).astype(np.float32)
+    path = _q8_model(tmp_path, x)
+    mf = open_model(path)
+    actions = {d.name: (d.action, d.bits) for d in plan_policy(mf, 4).tensors}
+    assert actions["blk.0.attn_q.weight"] == ("copy", 0) and actions["output_norm.weight"][0] == "scrub"
+    out = tmp_path / "out.safetensors"
+    scrub_model(mf, out, bits=4, seed=0)
+    copy = open_model(out)
+    np.testing.assert_array_equal(read_tensor(copy["blk.0.attn_q.weight"]), read_tensor(mf["blk.0.attn_q.weight"]))

@@ -12,6 +12,7 @@ from inspector.core.formats.base import (
 )
 from inspector.core.formats.data import Dataset, load_dataset, save_dataset
 from inspector.core.formats.documents import check_profile_document, check_scan_document
+from inspector.core.formats.gguf import encoded_bytes
 from inspector.core.formats.model_file import open_model
 from inspector.core.formats.writer import input_named
 
@@ -23,6 +24,7 @@ __all__ = [
     "check_profile_document",
     "check_scan_document",
     "check_target",
+    "encoded_bytes",
     "input_named",
     "iter_chunks",
     "load_dataset",

@@ -116,6 +116,10 @@ class TensorRef:
     role: str = "weight"
     #: the file as it was opened (device, inode, size, mtime): a read of a file swapped or changed since is refused
     file_id: Optional[tuple[int, int, int, int]] = None
+    #: how the bytes encode the values when they are not plain elements: a GGUF block quantization ("Q8_0",
+    #: "Q4_0", "Q4_1"). ``dtype`` is then F32, the type the values are decoded to (``read_tensor``, ``read_range``
+    #: and ``iter_chunks`` dequantise, block by block), and ``offset``/``nbytes`` span the blocks
+    encoding: Optional[str] = None
 
     @property
     def numel(self) -> int:
@@ -123,7 +127,8 @@ class TensorRef:
 
     @property
     def contiguous(self) -> bool:
-        return self.strides is None
+        """Whether the values are the plain elements of ``offset``..``offset + nbytes`` in row-major order."""
+        return self.strides is None and self.encoding is None
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,8 @@ def _readinto(f, buf: np.ndarray, offset: int, ref: TensorRef) -> None:
 
 def read_tensor(ref: TensorRef) -> np.ndarray:
     """The whole tensor in its storage type (bf16/fp8 as unsigned integers), shaped; a fresh writable array."""
+    if ref.encoding is not None:  # block-quantized: the dequantised values, as float32
+        return _decoded(ref, 0, ref.numel).reshape(ref.shape)
     st = ref.dtype.storage
     if ref.contiguous:
         out = np.empty(ref.numel, dtype=st)
@@ -285,6 +292,13 @@ def read_tensor(ref: TensorRef) -> np.ndarray:
     return np.ascontiguousarray(view)
 
 
+def _decoded(ref: TensorRef, start: int, stop: int) -> np.ndarray:
+    from inspector.core.formats.gguf import decode_blocks
+
+    parts = list(decode_blocks(ref, start, stop, max(1, stop - start)))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+
+
 def read_range(ref: TensorRef, start: int, stop: int) -> np.ndarray:
     """Flat elements ``start:stop`` (storage order) of a tensor, reading only their bytes when it is contiguous."""
     n = ref.numel
@@ -292,6 +306,8 @@ def read_range(ref: TensorRef, start: int, stop: int) -> np.ndarray:
     st = ref.dtype.storage
     if stop <= start:
         return np.empty(0, dtype=st)
+    if ref.encoding is not None:  # decode only the blocks that hold the range
+        return _decoded(ref, start, stop)
     if not ref.contiguous:
         return read_tensor(ref).reshape(-1)[start:stop]
     out = np.empty(stop - start, dtype=st)
@@ -315,6 +331,11 @@ def iter_chunks(
     st = ref.dtype.storage
     n = ref.numel
     if n == 0:
+        return
+    if ref.encoding is not None:  # block-quantized: dequantised to float32, a bounded run of blocks at a time
+        from inspector.core.formats.gguf import decode_blocks
+
+        yield from decode_blocks(ref, 0, n, max(1, chunk_bytes // st.itemsize), cancel=cancel)
         return
     if not ref.contiguous:
         check(cancel)

@@ -9,8 +9,9 @@ byte length and UTF-8 bytes.
 Every length is checked against the bytes left in the file before anything is allocated. Float and integer
 tensors (F32, F16, BF16, F64, I8..I64) become ordinary :class:`~.base.TensorRef` s; quantized tensors (Q4_0,
 Q8_0, K-quants, ...) are blocks of scales and packed integers that no element type describes: they are listed in
-the metadata with their type, shape and byte range, and their bytes are counted as not scanned;
-:func:`quantized_tensors` and :func:`dequantize` give their values (Q8_0, Q4_0, Q4_1) for statistics.
+the metadata with their type, shape and byte range. Q8_0, Q4_0 and Q4_1 tensors are also listed as float32
+tensor refs with ``encoding`` set: every read dequantises them block by block (:func:`decode_blocks`, bounded
+memory), so the statistics see their values; other block types are listed only, and not scanned.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Optional
 
 import numpy as np
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
-from inspector.core.formats.base import MAX_NDIM, ModelFile, TensorRef, shape_problem
+from inspector.core.formats.base import MAX_NDIM, ModelFile, TensorRef, open_regular, shape_problem
+from inspector.core.progress import CancelToken, check
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -272,6 +274,7 @@ def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
     quantized: list[QuantizedTensor] = []
     spans: list[tuple[int, int, str]] = []
     quant_bytes = 0
+    dequantised = 0
     for name, dims, gtype, offset in infos:
         shape = tuple(reversed(dims))  # ggml lists the innermost dimension first
         bad = shape_problem(shape)
@@ -313,12 +316,15 @@ def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
         if gtype in _PLAIN:
             refs.append(TensorRef(name, DTYPES[_PLAIN[gtype]], shape, path, start, nbytes))
         else:
+            qname = _BLOCKS[gtype][0]
             quant_bytes += nbytes
-            quantized.append(QuantizedTensor(name, _BLOCKS[gtype][0], shape, path, start, nbytes))
+            quantized.append(QuantizedTensor(name, qname, shape, path, start, nbytes))
+            if qname in _DECODABLE:  # dequantised to float32 for statistics, block by block, when read
+                refs.append(TensorRef(name, DTYPES["F32"], shape, path, start, nbytes, encoding=qname))
+                dequantised += 1
+            how = "dequantised to float32 for statistics" if qname in _DECODABLE else "blocks, not scanned"
             if len(meta) < MAX_METADATA:
-                meta[f"gguf.quantized.{name}"] = (
-                    f"{_BLOCKS[gtype][0]} {list(shape)} bytes {start:,}..{start + nbytes:,} (blocks, not scanned)"
-                )
+                meta[f"gguf.quantized.{name}"] = f"{qname} {list(shape)} bytes {start:,}..{start + nbytes:,} ({how})"
             else:
                 omitted += 1
     spans.sort()
@@ -336,7 +342,8 @@ def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
         meta["gguf.unreferenced_bytes"] = str(slack)
     if quant_bytes:
         meta["gguf.quantized_bytes"] = str(quant_bytes)
-        meta["gguf.quantized_tensors"] = str(len(infos) - len(refs))
+        meta["gguf.quantized_tensors"] = str(len(quantized))
+        meta["gguf.dequantised_tensors"] = str(dequantised)
     if omitted:
         meta["gguf.metadata_omitted"] = str(omitted)
     refs.sort(key=lambda t: t.offset)
@@ -354,6 +361,33 @@ _DECODABLE = {
 DEQUANTIZABLE = tuple(_DECODABLE)
 
 
+def encoded_bytes(encoding: str, numel: int) -> int:
+    """File bytes of ``numel`` values stored as blocks of a decodable type (``TensorRef.encoding``)."""
+    return numel // _BLOCK_ELEMS * _DECODABLE[encoding].itemsize
+
+
+#: Elements per block of every decodable type.
+_BLOCK_ELEMS = 32
+
+
+def _decode(qtype: str, raw: bytes) -> np.ndarray:
+    """The float32 values of whole blocks of one decodable type."""
+    b = np.frombuffer(raw, dtype=_DECODABLE[qtype])
+    d = b["d"].astype(np.float32)[:, None]
+    if qtype == "Q8_0":
+        return (d * b["qs"].astype(np.float32)).reshape(-1)
+    nib = np.concatenate([b["qs"] & 0x0F, b["qs"] >> 4], axis=1).astype(np.float32)
+    if qtype == "Q4_0":
+        return (d * (nib - 8)).reshape(-1)
+    return (d * nib + b["m"].astype(np.float32)[:, None]).reshape(-1)
+
+
+def _undecodable(name: str, qtype: str, path: Path) -> UnsupportedFormatError:
+    return UnsupportedFormatError(
+        f"tensor {name!r}: {qtype} blocks are listed but not decoded (decoded: {', '.join(_DECODABLE)})", path=path
+    )
+
+
 def dequantize(q: QuantizedTensor, max_blocks: int = 1 << 16) -> Iterator[np.ndarray]:
     """The values of a Q8_0, Q4_0 or Q4_1 tensor as float32, in storage order, ``32 * max_blocks`` at a time.
 
@@ -363,10 +397,7 @@ def dequantize(q: QuantizedTensor, max_blocks: int = 1 << 16) -> Iterator[np.nda
     """
     layout = _DECODABLE.get(q.qtype)
     if layout is None:
-        raise UnsupportedFormatError(
-            f"tensor {q.name!r}: {q.qtype} blocks are listed but not decoded (decoded: {', '.join(_DECODABLE)})",
-            path=q.path,
-        )
+        raise _undecodable(q.name, q.qtype, q.path)
     blocks = q.nbytes // layout.itemsize
     with open(q.path, "rb") as f:
         f.seek(q.offset)
@@ -375,13 +406,36 @@ def dequantize(q: QuantizedTensor, max_blocks: int = 1 << 16) -> Iterator[np.nda
             raw = f.read(n * layout.itemsize)
             if len(raw) != n * layout.itemsize:
                 raise MalformedFileError(f"tensor {q.name!r} is cut short", path=q.path, hint=_FIX)
-            b = np.frombuffer(raw, dtype=layout)
-            d = b["d"].astype(np.float32)[:, None]
-            if q.qtype == "Q8_0":
-                yield (d * b["qs"].astype(np.float32)).reshape(-1)
-                continue
-            nib = np.concatenate([b["qs"] & 0x0F, b["qs"] >> 4], axis=1).astype(np.float32)
-            if q.qtype == "Q4_0":
-                yield (d * (nib - 8)).reshape(-1)
-            else:
-                yield (d * nib + b["m"].astype(np.float32)[:, None]).reshape(-1)
+            yield _decode(q.qtype, raw)
+
+
+def decode_blocks(
+    ref: TensorRef, start: int, stop: int, chunk_elems: int, cancel: Optional[CancelToken] = None
+) -> Iterator[np.ndarray]:
+    """Elements ``start:stop`` (storage order) of a block-quantized tensor ref (``ref.encoding``), dequantised to
+    float32, ``chunk_elems`` (whole blocks, at least one) decoded at a time: only the blocks that hold
+    the range are read, and memory stays bounded by the chunk. Checks ``cancel`` before each read."""
+    qtype = ref.encoding or ""
+    layout = _DECODABLE.get(qtype)
+    if layout is None:
+        raise _undecodable(ref.name, qtype, ref.path)
+    block, size = _BLOCK_ELEMS, layout.itemsize
+    start, stop = max(0, start), min(stop, ref.numel)
+    if stop <= start:
+        return
+    per = max(1, chunk_elems // block)
+    first, last = start // block, -(-stop // block)
+    if last * size > ref.nbytes:
+        raise MalformedFileError(f"tensor {ref.name!r} is cut short", path=ref.path, hint=_FIX)
+    with open_regular(ref.path, expect=ref.file_id) as f:
+        for b0 in range(first, last, per):
+            check(cancel)
+            n = min(per, last - b0)
+            f.seek(ref.offset + b0 * size)
+            raw = f.read(n * size)
+            if len(raw) != n * size:
+                raise MalformedFileError(f"tensor {ref.name!r} is cut short", path=ref.path, hint=_FIX)
+            values = _decode(qtype, raw)
+            lo = max(start - b0 * block, 0)
+            hi = min(stop - b0 * block, values.size)
+            yield values[lo:hi] if (lo, hi) != (0, values.size) else values

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from inspector.core.dtypes import DTYPES
+from inspector.core.formats import encoded_bytes
 from inspector.core.judge import families as fam
 from inspector.core.judge.baselines import Profile, Reference
 from inspector.core.judge.detectors import hidden as hidden_detector
@@ -85,7 +86,14 @@ def _float(t: Any) -> bool:
 
 def coverage(measurement: Any) -> tuple[CoverageRow, ...]:
     """Every byte of the model's files by class, and what read it."""
-    floats = sum(t.numel * DTYPES[t.dtype].itemsize for t in measurement.tensors if _float(t))
+    # values decoded from quantization blocks (GGUF) are counted at the bytes their blocks take in the file
+    blocks = sum(encoded_bytes(t.encoding, t.numel) for t in measurement.tensors if getattr(t, "encoding", None))
+    undecoded = max(0, int(measurement.model.metadata.get("gguf.quantized_bytes") or 0) - blocks)
+    floats = sum(
+        t.numel * DTYPES[t.dtype].itemsize
+        for t in measurement.tensors
+        if _float(t) and not getattr(t, "encoding", None)
+    )
     others = sum(t.numel * DTYPES[t.dtype].itemsize for t in measurement.tensors if t.dtype in DTYPES and not _float(t))
     meta = sum(
         len(k.encode("utf-8", "surrogatepass")) + len(str(v).encode("utf-8", "surrogatepass"))
@@ -94,7 +102,7 @@ def coverage(measurement: Any) -> tuple[CoverageRow, ...]:
     regions = tuple(getattr(measurement, "hidden", ()) or ())
     inside = sum(h.nbytes for h in regions if h.kind != "file")  # in the model's files (storages, members...)
     beside = sum(h.nbytes for h in regions if h.kind == "file")  # files beside the model in its folder
-    rest = max(0, measurement.file_bytes - floats - others - inside)
+    rest = max(0, measurement.file_bytes - floats - others - inside - blocks - undecoded)
     fmt = measurement.model.format
     container = (
         "header validated by the safetensors reader (offsets, sizes, no gaps or overlaps); metadata checked for blobs"
@@ -109,6 +117,17 @@ def coverage(measurement: Any) -> tuple[CoverageRow, ...]:
         ),
         CoverageRow(
             "non-float tensors", others, "every element: statistics, role check (ids, masks, counters, quantised)"
+        ),
+        CoverageRow(
+            "block-quantized tensors (GGUF Q8_0, Q4_0, Q4_1)",
+            blocks,
+            "every block dequantised to float32: statistics, order and phase features; low bits not judged (they "
+            "are fixed by scale × integer, not stored)",
+        ),
+        CoverageRow(
+            "block-quantized tensors of other types (K-quants...)",
+            undecoded,
+            "listed with type, shape and byte range; not decoded, not scanned",
         ),
         CoverageRow(f"header and structure ({meta:,} bytes of metadata)", rest, container),
         CoverageRow(

@@ -82,6 +82,8 @@ class TensorScan:
     features: Optional[Features] = None
     #: what the tensor is in its checkpoint: "weight", "ema", or training state ("optimizer", "counter"...)
     role: str = "weight"
+    #: a block quantization the values were decoded from (GGUF "Q8_0", "Q4_0", "Q4_1"); ``dtype`` is then F32
+    encoding: Optional[str] = None
 
     @property
     def numel(self) -> int:
@@ -98,6 +100,8 @@ class TensorScan:
             "histogram": self.stats.histogram.to_json() if self.stats.histogram else {"edges": [], "counts": []},
             "features": self.features.to_json() if self.features is not None else None,
         }
+        if self.encoding:
+            out["encoding"] = self.encoding
         return out
 
 
@@ -112,6 +116,7 @@ def tensor_from_json(d: Mapping[str, Any]) -> TensorScan:
         stats=TensorStats.from_json(dict(d.get("stats") or {}), d.get("histogram")),
         features=Features.from_json(feats) if isinstance(feats, Mapping) else None,
         role=str(d.get("role") or "weight"),
+        encoding=str(d["encoding"]) if d.get("encoding") else None,
     )
 
 
@@ -201,6 +206,37 @@ def _sub(ref: TensorRef, start: int, stop: int) -> TensorRef:
         return ref
     isz = ref.dtype.itemsize
     return replace(ref, shape=(stop - start,), offset=ref.offset + start * isz, nbytes=(stop - start) * isz)
+
+
+def low_bits_not_judged(f: Features) -> Features:
+    """The features of values decoded from a block quantization (scale × small integer), with the low-bit
+    measurements taken out: their low mantissa bits are fixed by the scale×int grid, not stored, so the bit-plane,
+    low-byte, rounding and constant-spread tests have nothing to judge. Value-level features (sign, order,
+    periods, moments) stay."""
+    return replace(
+        f,
+        rounded_bits=0,
+        gap_planes=(),
+        plane=-1,
+        plane_ones=math.nan,
+        plane_expected=math.nan,
+        plane_deviation=math.nan,
+        short_share=0.0,
+        judged=0,
+        low_entropy_expected=math.nan,
+        low_entropy=math.nan,
+        low_chi_effect=math.nan,
+        low_chi_z=math.nan,
+        low_compress=math.nan,
+        relative_spread=math.nan,
+        window_start=-1,
+        window_stop=-1,
+        window_judged=0,
+        window_entropy=math.nan,
+        window_chi_effect=math.nan,
+        window_chi_z=math.nan,
+        window_compress=math.nan,
+    )
 
 
 #: Tensors up to this size are read in runs of neighbours (one read of up to BATCH_BYTES for both passes of
@@ -378,7 +414,10 @@ class _Scanner:
         if acc is not None and ref.numel:
             with np.errstate(all="ignore"):
                 feats = finish(acc, stats, p1.tables, ref.name, kind, ref.dtype)
-        result = TensorScan(ref.name, ref.dtype.name, ref.shape, kind, stats, feats, role)
+        encoding = getattr(ref, "encoding", None)
+        if feats is not None and encoding:
+            feats = low_bits_not_judged(feats)
+        result = TensorScan(ref.name, ref.dtype.name, ref.shape, kind, stats, feats, role, encoding)
         if self.on_tensor is not None:
             self.on_tensor(result)
         return result

@@ -300,6 +300,15 @@ def plan_policy(
             )
         elif not r.dtype.is_float:
             d = TensorDecision(r.name, r.dtype.name, nbytes, "copy", "kept: confirmed with --keep-tensor (unchanged)")
+        elif getattr(r, "encoding", None):
+            d = TensorDecision(
+                r.name,
+                r.dtype.name,
+                nbytes,
+                "copy",
+                f"dequantised from {r.encoding} blocks and written as float32, unscrubbed: its low bits are fixed by "
+                "scale × integer, nothing is stored there",
+            )
         elif k:
             d = TensorDecision(r.name, r.dtype.name, nbytes, "scrub", f"low {k} mantissa bits randomised", k)
         elif r.name not in chosen:
