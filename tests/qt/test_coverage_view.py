@@ -11,7 +11,7 @@ def test_properties_show_every_byte_of_the_file_by_class(qtbot, main_window, tin
     result = wait_scanned(qtbot, w)
     rows = w.properties.values("Coverage")
     assert set(rows) == {c.cls for c in result.coverage} and len(rows) >= 2
-    shown = sum(int(v.split(" bytes")[0].replace(",", "")) for v in rows.values())
+    shown = sum(int(v.split(" · ")[1].split(" bytes")[0].replace(",", "")) for v in rows.values())
     assert shown == tiny_model.stat().st_size  # every byte is accounted for
     floats = next(v for k, v in rows.items() if "float" in k.lower())
     assert next(c.checks for c in result.coverage if "float" in c.cls.lower()) in floats

@@ -111,3 +111,19 @@ def test_the_signoff_block_of_the_pdf_report(qtbot, main_window):
     data = build_report(result, signoff=panel.signoff())
     pdf_html = render_html(data, mode="pdf")
     assert "C. Reviewer" in pdf_html and "Needs work" in pdf_html
+
+
+def test_unticked_boxes_are_outlined_in_the_dark_palette(qtbot, main_window):
+    from PySide6.QtGui import QPalette
+
+    w = main_window()
+    base = lambda: w.signoff.checklist.palette().color(QPalette.ColorRole.Base).lightness()  # noqa: E731
+    window = lambda: w.signoff.checklist.palette().color(QPalette.ColorRole.Window).lightness()  # noqa: E731
+    try:
+        w.set_dark(True)
+        qtbot.waitUntil(lambda: base() < 128, timeout=5_000)
+        assert window() - base() > 60  # Fusion outlines with the window colour darkened
+    finally:
+        w.set_dark(False)
+    qtbot.waitUntil(lambda: base() > 128, timeout=5_000)
+    assert window() == w.palette().color(QPalette.ColorRole.Window).lightness()

@@ -101,7 +101,7 @@ class PropertiesPanel(QWidget):
             total = max(1, sum(c.bytes for c in r.coverage))
             self._add(
                 "Coverage",
-                [(c.cls, f"{c.bytes:,} bytes ({100 * c.bytes / total:.1f}%): {c.checks}") for c in r.coverage],
+                [(c.cls, f"{100 * c.bytes / total:.1f}% · {c.bytes:,} bytes · {c.checks}") for c in r.coverage],
             )
         self._add("Metadata", [(k, _short(v)) for k, v in sorted(m.metadata.items())] or [("(none)", "")])
         cfg = hf_config(path)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -101,6 +101,7 @@ class SignOffPanel(QWidget):
         self.notes.setMaximumHeight(110)
         self.checklist = QListWidget()
         self.checklist.setWordWrap(True)
+        self.checklist.setSpacing(2)  # findings of several lines apart
         self.checklist.setToolTip("Tick a finding once you have read it and its evidence (double-click it there)")
         self.checklist.setMinimumHeight(80)
         self.count_label = QLabel()
@@ -138,7 +139,23 @@ class SignOffPanel(QWidget):
         doc.opened.connect(self._on_opened)
         doc.rescanning.connect(self._refresh)
         doc.scan_finished.connect(self._on_findings)
+        self._fit_palette()
         self._refresh()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._fit_palette()
+
+    def _fit_palette(self) -> None:
+        """Unticked boxes readable in a dark palette: Fusion outlines them in the window colour darkened, which
+        on a dark list is the list's own colour; a lighter window colour for the list alone outlines them."""
+        if self.palette().color(QPalette.ColorRole.Base).lightness() < 128:
+            pal = QPalette()
+            pal.setColor(QPalette.ColorRole.Window, QColor(150, 152, 158))
+            self.checklist.setPalette(pal)
+        else:
+            self.checklist.setPalette(QPalette())  # inherit everything
 
     # -- state ---------------------------------------------------------------------------------------------------
     @property
