@@ -267,3 +267,25 @@ def test_a_view_that_cannot_compare_says_so(qtbot, main_window):
     w.doc.set_compare(mode="off")
     w.histogram.refresh()
     assert w.histogram.note.isHidden()
+
+
+def test_a_tensor_the_export_left_out_is_named_not_drawn_as_the_original(qtbot, main_window, tiny_model):
+    """The tiny model's int64 ``steps`` is not in the scrubbed copy: the views say so instead of showing the
+    original's numbers under the scrubbed label."""
+    w = main_window()
+    w.open_path(tiny_model)
+    wait_scanned(qtbot, w)
+    scrub = w.views["scrub"]
+    with qtbot.waitSignal(scrub.applied, timeout=30_000):
+        scrub.apply()
+    assert "steps" not in w.doc.scrubbed_model and w.doc.shows_scrubbed
+    w.doc.select("steps")
+    w.histogram.refresh()
+    assert "not in the scrubbed copy" in w.histogram.note.text()
+    w.bitplanes.refresh()
+    assert "not in the scrubbed copy" in w.bitplanes.title.text()
+    t = w.layers.model
+    assert t.index(t.row_of["steps"], 5).data() == "–"  # no statistic of a tensor the copy does not hold
+    w.doc.set_compare(mode="side", target="scrub")
+    w.histogram.refresh()
+    assert "export policy left it out" in w.histogram.note.text()

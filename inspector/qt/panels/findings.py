@@ -102,7 +102,8 @@ class FindingsPanel(QWidget):
         self.detail = QLabel()
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.detail.setStyleSheet("background:#f6f6f6; border:1px solid #ddd; padding:6px")
+        # palette roles, not fixed greys: readable on the dark palette too
+        self.detail.setStyleSheet("background: palette(alternate-base); border: 1px solid palette(mid); padding: 6px")
         self.detail.setVisible(False)
         self.notes = QTextBrowser()
         self.notes.setOpenExternalLinks(False)
@@ -326,7 +327,7 @@ class FindingsPanel(QWidget):
         self.detail.setText(
             f"<b style='color:{P.SEVERITY_COLORS[f.severity].name()}'>{f.severity}</b> · {f.detector} · "
             f"{f.attack} · score {f.score:.2f} · <b>{where}</b><br>{f.message}"
-            "<br><i style='color:#777'>double-click: show the evidence</i>"
+            f"<br><i style='color:{P.EXPECT_COLOR.name()}'>double-click: show the evidence</i>"
         )
         if f.tensor:
             self.doc.select(f.tensor)

@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from inspector.core.measure import LayerHistogram, TensorScan, shared_range
@@ -34,12 +34,32 @@ DIFF_BINS = 64
 
 COLUMNS = 5
 ROWS = 4
+#: the narrowest a cell may be (its axis and a 30-character title): fewer columns when the view is narrower
+CELL_WIDTH = 190
 
 
 def _density(edges: np.ndarray, counts: np.ndarray) -> np.ndarray:
     total = counts.sum()
     width = np.diff(edges)
     return counts / (total * width) if total else counts.astype(np.float64)
+
+
+def _title_never_widens(label: pg.LabelItem) -> None:
+    """A LabelItem asks for its text's width as its minimum (again on every resize), so a long title widens its
+    cell and the grid runs past the view's right edge; this one keeps its height and gives up its width."""
+    update = label.updateMin
+
+    def update_min() -> None:
+        update()
+        label.setMinimumWidth(0)
+        hints = getattr(label, "_sizeHint", None)
+        if isinstance(hints, dict):
+            for which in (Qt.SizeHint.MinimumSize, Qt.SizeHint.PreferredSize):
+                if which in hints:
+                    hints[which] = (0, hints[which][1])
+        label.updateGeometry()
+
+    label.updateMin = update_min  # type: ignore[method-assign]
 
 
 class _Cell:
@@ -59,6 +79,7 @@ class _Cell:
             a.setStyle(tickLength=-3, tickFont=None)
             a.setTextPen(pg.mkPen(110, 110, 110))
         plot.getAxis("left").setWidth(34)
+        _title_never_widens(plot.titleLabel)
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.setMouseEnabled(x=False, y=False)
@@ -142,7 +163,8 @@ class LayerGridPanel(QWidget):
 
     def _arrange(self, n: int) -> None:
         """Lay the first ``n`` plots out in a near-square grid (the same plot items, moved, never rebuilt)."""
-        cols = min(COLUMNS, max(1, math.ceil(math.sqrt(n))))
+        fit = max(2, self.view.width() // CELL_WIDTH)  # no more columns than the view's width holds
+        cols = min(COLUMNS, fit, max(1, math.ceil(math.sqrt(n))))
         if (cols, n) == (self._columns, self._shown):
             return
         layout = self.view.ci
@@ -155,6 +177,13 @@ class LayerGridPanel(QWidget):
         for cell in self.cells[max(n, 1) :]:
             cell.plot.setVisible(False)
         self._columns, self._shown = cols, n
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        n = self._shown
+        fit = max(2, self.view.width() // CELL_WIDTH)
+        if min(COLUMNS, fit, max(1, math.ceil(math.sqrt(n)))) != self._columns and not self._stale:
+            self._arrange(n)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -193,6 +222,7 @@ class LayerGridPanel(QWidget):
         why = compare_off_reason(d) if d.compare_mode != "off" else None
         mp = model_pair(d) if d.compare_mode != "off" and why is None else None
         pair = mp if isinstance(mp, Pair) else None
+        self.legend.setToolTip("densities (area 1) of each layer and its other side; click a cell to select")
         if pair is not None and d.compare_mode == "side":
             self.legend.setText(
                 f"<span style='color:{pair.left.color.name()}'>■</span> {pair.left.label} &nbsp; "
@@ -200,9 +230,12 @@ class LayerGridPanel(QWidget):
             )
         elif pair is not None:
             self.legend.setText(
-                f"{pair.diff_label}, density on shared edges: "
-                f"<span style='color:{P.DIFF_POS.name()}'>■</span> more in {pair.plus.label} &nbsp; "
+                f"Δ density: <span style='color:{P.DIFF_POS.name()}'>■</span> more in {pair.plus.label} &nbsp; "
                 f"<span style='color:{P.DIFF_NEG.name()}'>■</span> more in {pair.minus.label}"
+            )
+            self.legend.setToolTip(
+                f"{pair.diff_label}: density per bin on edges both sides share ({DIFF_BINS} bins); a cell's "
+                "title gives the share of its distribution that changed bin"
             )
         else:
             color = P.SCRUBBED_COLOR if d.shows_scrubbed else P.MODEL_COLOR
@@ -268,10 +301,11 @@ class LayerGridPanel(QWidget):
         sev = self.doc.severity_of(name)
         color = P.SEVERITY_COLORS[sev].name() if sev else P.PLOT_FOREGROUND.name()
         mark = "● " if sev else ""
-        cell.plot.setTitle(f"<span style='color:{color};font-size:8pt'>{mark}{P.short_name(name, 30)}</span>")
+        self._title(cell, f"{mark}{P.short_name(name, self._title_chars())}", color)
         cell.pos.setVisible(False)
         cell.neg.setVisible(False)
         cell.curve.setVisible(True)
+        cell.plot.setToolTip("")
         mode = self.doc.compare_mode
         pair = layer_pair(self.doc, name) if mode != "off" else None
         if isinstance(pair, Pair) and mode == "diff" and name in self.shared:
@@ -291,9 +325,7 @@ class LayerGridPanel(QWidget):
                 cell.plot.enableAutoRange()
                 return
         if isinstance(pair, str) and compare_off_reason(self.doc) is None:  # this layer has no other side
-            cell.plot.setTitle(
-                f"<span style='color:{color};font-size:8pt'>{mark}{P.short_name(name, 22)} · not compared</span>"
-            )
+            self._title(cell, f"{mark}{P.short_name(name, self._title_chars() - 14)} · not compared", color)
             cell.plot.setToolTip(pair)
         scrubbed = self.doc.shows_scrubbed
         cell.curve.setPen(P.SCRUBBED_PEN if scrubbed else P.MODEL_PEN)
@@ -330,13 +362,19 @@ class LayerGridPanel(QWidget):
         cell.curve.setVisible(False)
         cell.base.setVisible(False)
         moved = 0.5 * float(np.abs(delta * np.diff(h.edges)).sum())  # share of the distribution that moved
-        cell.plot.setTitle(
-            f"<span style='color:{color};font-size:8pt'>{mark}{P.short_name(cell.name or '', 22)} · "
-            f"moved {moved:.1%}</span>"
-        )
+        self._title(cell, f"{mark}{P.short_name(cell.name or '', self._title_chars() - 7)} · {moved:.1%}", color)
         lim = max(float(np.abs(delta).max()), 1e-12) * 1.1
         cell.plot.setXRange(float(h.edges[0]), float(h.edges[-1]), padding=0.02)
         cell.plot.setYRange(-lim, lim, padding=0)
+
+    def _title_chars(self) -> int:
+        """How many characters of a title fit a cell of the current width (a title must not widen its cell)."""
+        cell = self.view.width() // max(1, self._columns)
+        return max(14, min(40, (cell - 44) // 6))
+
+    @staticmethod
+    def _title(cell: _Cell, text: str, color: str) -> None:
+        cell.plot.setTitle(f"<span style='color:{color};font-size:8pt'>{text}</span>")
 
     def _mark_selected(self) -> None:
         if self._stale:
