@@ -41,6 +41,7 @@ class ScanStatus(QObject):
         doc.scan_cancelled.connect(self._on_scan_cancelled)
         doc.scan_slot.busy_changed.connect(self._on_busy_changed)
         self.cancel_button.clicked.connect(doc.cancel_scan)
+        doc.view_changed.connect(lambda: None if doc.scanning else self.label.setText(self.summary()))
 
     def scan_started(self) -> None:
         self.label.setText(f"Scanning {Path(self.doc.path or '').name}…")
@@ -51,10 +52,14 @@ class ScanStatus(QObject):
         r = self.doc.result
         if r is None:
             return Path(self.doc.path or "").name
-        return (
+        line = (
             f"{Path(r.model.path).name}: {r.model.tensors} tensors, {r.model.parameters:,} parameters, "
             f"verdict {r.verdict.upper()} (score {r.score:.2f}), scanned in {r.seconds:.1f} s"
         )
+        a = self.doc.scrubbed
+        if self.doc.shows_scrubbed and a is not None:  # the views show the applied scrub (Showing: Scrubbed)
+            line += f" · showing the scrubbed copy: verdict {a.scan.verdict.upper()} (score {a.scan.score:.2f})"
+        return line
 
     def _on_busy_changed(self, busy: bool) -> None:
         self.progress.setVisible(busy)
