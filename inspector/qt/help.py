@@ -57,6 +57,18 @@ VIEW_GUIDE: dict[str, tuple[str, str]] = {
         "change on the selected layer. It removes LSB payloads; sign, correlated-value and capacity payloads "
         "survive by design, so the scrubbed model is judged again. Apply, then Export sanitized.",
     ),
+    "compare": (
+        "Showing and Compare",
+        "After Apply every view shows the <b>scrubbed</b> copy; <b>Showing: Original | Scrubbed</b> in the "
+        "second toolbar (Ctrl+T) switches every view between the two. <b>Compare</b> (Ctrl+K: off, side by side, "
+        "difference) draws two states in every view, <i>original vs scrubbed</i> or <i>model vs baseline</i> "
+        "(Ctrl+Shift+K). Differences are scrubbed − original, or model − baseline: the histogram as counts per "
+        "bin on edges both share (red: more in the first, blue: more in the second); bit planes as the fraction "
+        "of weights whose bit changed (a random k-bit scrub changes about half of each of the k lowest planes "
+        "and nothing above) or, against a baseline, the change of P(bit = 1); weights as image as the difference "
+        "of each value on one colour scale for the page; the table as Δ of each statistic (sortable); the "
+        "findings as those that disappeared, appeared or stayed. A view that cannot compare says why.",
+    ),
     "signoff": (
         "Sign-off",
         "The reviewer's decision for the report (the Sign-off dock, Ctrl+5): your name, approve / reject / needs "
