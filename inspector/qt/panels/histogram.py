@@ -391,8 +391,10 @@ class HistogramPanel(QWidget):
             lines.append(f"{pair.minus.label} rescaled ×{diff.scale:.3g} to {diff.plus_total:,} values")
         if not diff.delta.any():
             lines.append("no bin changed: Δ = 0 everywhere")
-        else:
+        elif pair.target == "scrub":  # the same weights before and after: each move is one value
             lines.append(f"values that changed bin ≥ {diff.moved:,.0f} ({diff.moved / total:.2%})")
+        else:  # different weights: how much of one distribution must move to make the other
+            lines.append(f"distributions differ by {diff.moved / total:.1%} of the values (total variation)")
         self.stats_text.setHtml(f"<div style='color:{P.PLOT_FOREGROUND.name()}'>" + "<br>".join(lines) + "</div>")
         self._place_text()
 
