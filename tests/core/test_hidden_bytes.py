@@ -163,3 +163,22 @@ def test_onnx_doc_strings_metadata_and_unknown_fields_are_judged(tmp_path: Path)
     (tmp_path / "ext.onnx").write_bytes(model([ext]))
     status, found = _non_float(tmp_path / "ext.onnx")
     assert status == "detected" and "weights.bin" in found[0].message
+
+
+def test_values_the_pickle_builds_but_no_entry_holds_are_judged(tmp_path: Path) -> None:
+    torch.save(_weights(), tmp_path / "pop.pt")
+    with zipfile.ZipFile(tmp_path / "pop.pt") as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    pkl = next(n for n in members if n.endswith("/data.pkl"))
+    raw = members[pkl]  # BINBYTES <payload> POP right after PROTO: pickle.load builds it and drops it
+    members[pkl] = raw[:2] + b"B" + len(SECRET).to_bytes(4, "little") + SECRET + b"0" + raw[2:]
+    with zipfile.ZipFile(tmp_path / "pop.pt", "w", zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    status, found = _non_float(tmp_path / "pop.pt")
+    assert status == "detected" and "byte 2 of data.pkl" in found[0].message
+    torch.save({**_weights(), "arr": np.frombuffer(SECRET, np.uint8).copy()}, tmp_path / "np.pt")
+    status, found = _non_float(tmp_path / "np.pt")  # a numpy array's data is not read as a tensor
+    assert status == "detected" and "19,200-byte value" in found[0].message
+    torch.save({**_weights(), "mean": np.zeros(3), "names": ["a" * 300, "b" * 300]}, tmp_path / "ok.pt")
+    assert _non_float(tmp_path / "ok.pt") == ("not-detected", [])

@@ -38,6 +38,9 @@ LISTING_BEFORE = 10
 
 
 #: Opcodes whose decoded argument is the value pushed (NONE's argument is None).
+#: Text and bytes literals from this size are remembered (see ``Machine.literals``), at most this many.
+LITERAL_BYTES = 256
+MAX_LITERALS = 10_000
 _PUSH_TEXT = frozenset("IJKMLN\x8a\x8bFGV\x8c\x8dX")
 
 
@@ -182,6 +185,9 @@ class Machine:
         self._globals: list[GlobalRef] = []
         self._called: set[int] = set()
         self.ops = 0
+        #: ``(offset, value)`` of every text or bytes literal of at least LITERAL_BYTES (at most MAX_LITERALS):
+        #: a value the pickle builds and then drops is a place to hide data that no reader of the result sees
+        self.literals: list[tuple[int, Any]] = []
 
     # ------------------------------------------------------------------------------------------ budget
     def charge(self, units: int) -> None:
@@ -376,6 +382,8 @@ class Machine:
                 if code in _PUSH_TEXT:  # numbers and text: the commonest opcodes first
                     if isinstance(arg, str):
                         self.charge(len(arg) // 64)
+                        if len(arg) >= LITERAL_BYTES and len(self.literals) < MAX_LITERALS:
+                            self.literals.append((pos, arg))
                     stack.append(arg)
                 elif code in "qh":  # BINPUT, BINGET
                     if code == "q":
@@ -399,10 +407,14 @@ class Machine:
                     stack.append(raw.decode("utf-8", "surrogateescape"))
                 elif code in "BC\x8e":
                     self.charge(len(arg) // 64)
+                    if len(arg) >= LITERAL_BYTES and len(self.literals) < MAX_LITERALS:
+                        self.literals.append((pos, arg))
                     stack.append(arg)
                 elif code == "\x96":  # BYTEARRAY8
                     self.charge(len(arg) // 64)
                     stack.append(bytearray(arg))
+                    if len(arg) >= LITERAL_BYTES and len(self.literals) < MAX_LITERALS:
+                        self.literals.append((pos, stack[-1]))
                 elif code == "\x88":
                     stack.append(True)
                 elif code == "\x89":

@@ -13,7 +13,7 @@ import collections
 import math
 import os
 import reprlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -517,6 +517,9 @@ class Unpickled:
     obj: Any
     threats: list[Threat]
     end: int  # offset just past STOP
+    #: ``(offset in the pickle, value)`` of text and bytes literals the object does not hold: dropped from the
+    #: stack, or the state of something never rebuilt (a numpy array's data)
+    discarded: list[tuple[int, Any]] = field(default_factory=list)
 
 
 def unpickle(
@@ -575,7 +578,32 @@ def unpickle(
             path=path,
             hint=RESAVE,
         )
-    return Unpickled(obj, [], file.tell())
+    return Unpickled(obj, [], file.tell(), _discarded(machine.literals, obj))
+
+
+def _discarded(literals: list[tuple[int, Any]], obj: Any) -> list[tuple[int, Any]]:
+    """The literals not reachable from ``obj`` (a bounded walk of its containers; ids, not values, compared)."""
+    if not literals:
+        return []
+    wanted = {id(v) for _, v in literals}
+    seen: set[int] = set()
+    todo = [obj]
+    steps = 0
+    while todo and wanted and steps < 10_000_000:
+        steps += 1
+        o = todo.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        wanted.discard(id(o))
+        if isinstance(o, dict):
+            todo.extend(o.keys())
+            todo.extend(o.values())
+        elif isinstance(o, (list, tuple, set, frozenset)):
+            todo.extend(o)
+        elif isinstance(o, ScriptObject):
+            todo.append(o.state)
+    return [(pos, v) for pos, v in literals if id(v) in wanted]
 
 
 class CappedReader:

@@ -28,6 +28,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
 from inspector.core.formats.base import (
+    HIDDEN_SAMPLE,
     MAX_TENSORS,
     Hidden,
     ModelFile,
@@ -64,6 +65,8 @@ def _build(
     threats: tuple[Threat, ...] = (),
     max_tensors: int = MAX_TENSORS,
     file_id: Optional[tuple[int, int, int, int]] = None,
+    discarded: Sequence[tuple[int, Any]] = (),
+    pickle_name: str = "data.pkl",
 ) -> ModelFile:
     """Flatten the unpickled object and turn its tensors into refs at the storages' file ``offsets``.
 
@@ -128,6 +131,20 @@ def _build(
         metadata["pytorch.refused_calls"] = str(len(threats))
     hidden = [*_unviewed(storages, offsets, covered, holes, path, file_id), *extra]
     hidden += [Hidden("pickle", f"checkpoint entry {name!r}", size, path, -1, data) for name, data, size in flat.blobs]
+    held = {(size, data[:4096]) for _, data, size in flat.blobs}
+    for pos, value in discarded:  # built by the pickle, held by nothing the checkpoint loads as data
+        if isinstance(value, str):  # numpy's array data arrives as latin-1 text (_codecs.encode)
+            data = (
+                value.encode("latin-1")
+                if value.isascii() or max(value) <= "\xff"
+                else value.encode("utf-8", "surrogatepass")
+            )
+        else:
+            data = bytes(value)
+        if (len(data), data[:4096]) in held:  # the text a bytes entry was rebuilt from (protocol 2's _codecs)
+            continue
+        where = f"a {len(data):,}-byte value at byte {pos:,} of {pickle_name} that no entry holds as data"
+        hidden.append(Hidden("pickle", where, len(data), path, -1, data[:HIDDEN_SAMPLE]))
     if hidden:  # torch.save writes whole storages: bytes no tensor views are still in the file
         metadata["pytorch.unreferenced_storage_bytes"] = str(sum(h.nbytes for h in hidden))
     return ModelFile(
@@ -420,6 +437,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
             threats=threats,
             max_tensors=_tensor_cap(len(raw)),
             file_id=file_id,
+            discarded=got.discarded,
         )
         return dataclasses.replace(model, threats=model.threats + script) if script else model
     except InspectorError:
@@ -557,6 +575,8 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
                 threats=threats,
                 max_tensors=_tensor_cap(obj_bytes),
                 file_id=file_identity(f),
+                discarded=got.discarded,
+                pickle_name="the object pickle",
             )
         except InspectorError:
             if not threats:
