@@ -104,7 +104,6 @@ class HistogramPanel(QWidget):
         self.right_plot.setMenuEnabled(False)
         self.right_plot.showGrid(x=True, y=True, alpha=0.15)
         self.right_plot.setLabel("bottom", "weight value")
-        self.right_plot.setXLink(self.plot)
         self.right_curve = self.right_plot.plot([0, 1], [0], stepMode="center", fillLevel=0)
         self.right_text = pg.TextItem(anchor=(0, 0), color=P.PLOT_FOREGROUND)
         self.right_text.setZValue(10)
@@ -256,8 +255,10 @@ class HistogramPanel(QWidget):
         """Which items are shown: one plot (``off``), two plots (``side``) or the difference bars (``diff``)."""
         self._layout = mode
         self.right_plot.setVisible(mode == "side")
+        # a hidden plot must hold neither axis of the one shown: linked only while side by side
+        self.right_plot.setXLink(self.plot if mode == "side" else None)
         if mode != "side":
-            self.right_plot.setYLink(None)  # a hidden plot must not hold the y range of the one shown
+            self.right_plot.setYLink(None)
         for item in (self.diff_pos, self.diff_neg, self.zero_line):
             item.setVisible(mode == "diff")
         if mode == "diff":
