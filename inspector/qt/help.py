@@ -55,7 +55,9 @@ VIEW_GUIDE: dict[str, tuple[str, str]] = {
         "Scrub",
         "Randomises the k lowest mantissa bits of every float weight (or rounds them away) and previews the "
         "change on the selected layer. It removes LSB payloads; sign, correlated-value and capacity payloads "
-        "survive by design, so the scrubbed model is judged again. Apply, then Export sanitized.",
+        "survive by design, so the scrubbed model is judged again with the original's inputs (baseline, data, "
+        "training sample). Apply, then Export: the button says <i>sanitized</i> only when that verdict is clean; "
+        "a still-suspicious copy is written only after you confirm, marked “scrubbed, still suspicious”.",
     ),
     "compare": (
         "Showing and Compare",

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QRadioButton,
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.pipeline import ScanOptions
 from inspector.core.scrub.export import DEFAULT_BITS, MODES, scaled_bits
 from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
@@ -286,11 +288,18 @@ class ScrubPanel(QWidget):
             self.doc.model,
             plan,
             out,
+            self.judge_options(),
             name="scrub",
             on_progress=lambda pm, _m: self.progress.setValue(pm),
             on_returned=self._on_applied,
             on_errored=lambda e: self.report(e, "Scrubbing failed"),
         )
+
+    def judge_options(self) -> Optional[ScanOptions]:
+        """The inputs the original was judged with (baselines, profile, eval data, training sample, recipe,
+        base): the scrubbed copy is judged with the same, so its verdict compares with the original's."""
+        r = self.doc.result
+        return r.options if r is not None else None
 
     def _cancel_apply(self) -> None:
         self.apply_slot.cancel()
@@ -313,6 +322,10 @@ class ScrubPanel(QWidget):
         self.apply_btn.setEnabled(has_model and not busy)
         self.undo_btn.setEnabled(a is not None and not busy)
         self.export_btn.setEnabled(a is not None and not busy)
+        # "sanitized" only for a copy judged clean with the original's inputs (every family assessed, none found)
+        self.export_btn.setText(
+            "Export sanitized…" if a is not None and a.scan.verdict == "clean" else "Export scrubbed…"
+        )
         if a is None:
             self.state_label.setText("Nothing applied: the model is as it was opened.")
             return
@@ -337,7 +350,8 @@ class ScrubPanel(QWidget):
             return
         stem = Path(src.path).name.split(".")[0]
         default = str(Path(src.path).parent / f"{stem}.scrubbed.safetensors")
-        path, _ = QFileDialog.getSaveFileName(self, "Export sanitized model", default, "safetensors (*.safetensors)")
+        title = "Export sanitized model" if a.scan.verdict == "clean" else "Export scrubbed model"
+        path, _ = QFileDialog.getSaveFileName(self, title, default, "safetensors (*.safetensors)")
         if path:
             self.export_to(path)
 
@@ -349,21 +363,48 @@ class ScrubPanel(QWidget):
         if any(Path(path).resolve() == Path(f).resolve() for f in (src.files or (src.path,))):
             self.notify("Refusing to export over the model you opened; choose another file name.", "error")
             return
+        still = a.scan.verdict == "suspicious"
+        if still:
+            detected = ", ".join(f.title for f in a.scan.families if f.status == "detected") or "a suspicious finding"
+            text = (
+                f"The scrubbed model is still suspicious: {detected}. Scrubbing low bits removes LSB payloads, "
+                "not sign, correlated-value or capacity-abuse ones. Write it anyway? It will be marked "
+                "“scrubbed, still suspicious”, never “sanitized”."
+            )
+            if not self.confirm_suspicious(text):
+                self.notify("Export cancelled: nothing was written.", "info")
+                return
         self.apply_slot.start(
             export_scrub,
             src,
             a.plan,
             path,
+            self.judge_options(),
+            still,
             name="export",
             on_progress=lambda pm, _m: self.progress.setValue(pm),
             on_returned=self._on_exported,
             on_errored=lambda e: self.report(e, "Export failed"),
         )
 
+    def confirm_suspicious(self, text: str) -> bool:
+        """Ask before writing a still-suspicious scrub (a modal question; tests replace it)."""
+        answer = QMessageBox.question(
+            self,
+            "Export a still-suspicious model",
+            text,
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Save
+
     def _on_exported(self, result) -> None:
         v = result.verification
         ok = "verified" if v is not None and v.ok else "NOT verified"
-        self.notify(f"Exported {result.output} ({ok}; sha256 {str(result.sha256)[:12]}…).", "info")
+        judged = getattr(result, "rejudged", None)
+        words = judged.words if judged is not None else "not re-judged"
+        level = "info" if judged is not None and judged.sanitized else "warning"
+        self.notify(f"Exported {result.output}: {words} ({ok}; sha256 {str(result.sha256)[:12]}…).", level)
         self.exported.emit(result)
 
     def shutdown(self) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Optional
 
 import numpy as np
 
@@ -67,9 +67,17 @@ class ScrubApplied:
 
 
 def apply_scrub(
-    model: ModelFile, plan: ScrubPlan, output: str, *, progress: Progress, cancel: CancelToken, emit: Emit
+    model: ModelFile,
+    plan: ScrubPlan,
+    output: str,
+    options: Optional[ScanOptions] = None,
+    *,
+    progress: Progress,
+    cancel: CancelToken,
+    emit: Emit,
 ) -> ScrubApplied:
-    """Scrub into ``output`` (verified by reading back), then scan the result for the verdict after."""
+    """Scrub into ``output`` (verified by reading back), then scan the result for the verdict after, with
+    ``options``: the inputs the original was judged with (baselines, profile, data, training sample, recipe)."""
     from inspector.core.scrub.export import scrub_model
 
     def half(offset: int) -> Progress:
@@ -85,14 +93,25 @@ def apply_scrub(
         progress=half(0),
         cancel=cancel,
     )
-    after = scan(open_model(output), ScanOptions(hash=False), progress=half(1), cancel=cancel)
+    judge = replace(options, hash=False) if options is not None else ScanOptions(hash=False)
+    after = scan(open_model(output), judge, progress=half(1), cancel=cancel)
     return ScrubApplied(plan, result, after)
 
 
 def export_scrub(
-    model: ModelFile, plan: ScrubPlan, output: str, *, progress: Progress, cancel: CancelToken, emit: Emit
+    model: ModelFile,
+    plan: ScrubPlan,
+    output: str,
+    options: Optional[ScanOptions] = None,
+    allow_suspicious: bool = False,
+    *,
+    progress: Progress,
+    cancel: CancelToken,
+    emit: Emit,
 ) -> Any:
-    """Write the sanitized model to ``output`` (atomic, verified, never over the source): a ScrubResult."""
+    """Write the scrubbed model to ``output`` (atomic, verified, never over the source): a ScrubResult. With
+    ``options`` (the original's inputs) the file is re-judged before it is committed and the verdict goes into
+    its provenance; a copy in which a family is still detected is written only with ``allow_suspicious``."""
     from inspector.core.scrub.export import scrub_model
 
     return scrub_model(
@@ -102,6 +121,8 @@ def export_scrub(
         seed=plan.seed,
         tensors=[glob_escape(n) for n in plan.tensors],
         mode=plan.mode,
+        judge=options,
+        allow_suspicious=allow_suspicious,
         progress=progress,
         cancel=cancel,
     )
