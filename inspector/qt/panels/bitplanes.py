@@ -104,6 +104,7 @@ class BitPlanesPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         self.legend = QLabel()
+        self.legend.setToolTip("┈ the expectation for trained float weights: P(1) = 0.5, a flat low-byte histogram")
         P.mute(self.legend)
         top.addWidget(self.legend)
         lay.addLayout(top)
@@ -121,14 +122,13 @@ class BitPlanesPanel(QWidget):
         if pair is None:
             color = P.SCRUBBED_COLOR if self.doc.shows_scrubbed else P.MODEL_COLOR
             self.legend.setText(
-                f"<span style='color:{color.name()}'>■</span> this layer ({self.doc.view_label}) &nbsp; "
-                f"<span style='color:{P.BASELINE_COLOR.name()}'>◆</span> baseline layer &nbsp; "
-                "┈ 0.5 / flat expectation"
+                f"<span style='color:{color.name()}'>■</span> {self.doc.view_label} &nbsp; "
+                f"<span style='color:{P.BASELINE_COLOR.name()}'>◆</span> baseline &nbsp; ┈ expected"
             )
         elif self.doc.compare_mode == "side":
             self.legend.setText(
                 f"<span style='color:{pair.left.color.name()}'>■</span> {pair.left.label} &nbsp; "
-                f"<span style='color:{pair.right.color.name()}'>■</span> {pair.right.label} &nbsp; ┈ 0.5 / flat"
+                f"<span style='color:{pair.right.color.name()}'>■</span> {pair.right.label} &nbsp; ┈ expected"
             )
         else:
             self.legend.setText(
