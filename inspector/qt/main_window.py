@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.error_dialog = ErrorDialog(self)
         self._last_error: Optional[WorkerError] = None
         self._exported_scrub: object = None  # the applied scrub that was last exported
+        self._export_result: object = None  # and what its export wrote (a ScrubResult, re-judged)
         self._shut_down = False
 
         self.message_bar = MessageBar()
@@ -382,8 +383,17 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> None:
         self.help_dialog.show_html("Keyboard shortcuts", help_guide.shortcuts_html(self))
 
-    def _on_scrub_exported(self, _result: object) -> None:
+    def _on_scrub_exported(self, result: object) -> None:
         self._exported_scrub = self.doc.scrubbed
+        self._export_result = result
+
+    def report_scrub(self) -> object:
+        """The scrub a report describes: the export of the applied scrub when it was exported (the file written
+        and its verdict, judged with the original's inputs), else the applied working copy (``None``: none)."""
+        applied = self.doc.scrubbed
+        if applied is None:
+            return None
+        return self._export_result if applied is self._exported_scrub else applied.result
 
     def _on_open_failed(self, err: WorkerError) -> None:
         self._report(err, "Could not open the file")
@@ -424,7 +434,14 @@ class MainWindow(QMainWindow):
         if not report_available():
             return
         self.report_exporter = ReportExporter(
-            self.doc, self.pool, self, lambda: self.prefs.last_dir, self.notify, self._report, self.signoff.signoff
+            self.doc,
+            self.pool,
+            self,
+            lambda: self.prefs.last_dir,
+            self.notify,
+            self._report,
+            self.signoff.signoff,
+            self.report_scrub,
         )
         self.report_action = self.report_exporter.action
         self.report_exporter.add_to(self.file_menu, self.export_menu_anchor)

@@ -35,6 +35,7 @@ class ReportExporter(QObject):
         notify: Callable[[str, str], None],
         report: Callable[[WorkerError, str], None],
         signoff: Callable[[], Optional[Any]] = lambda: None,
+        scrub: Optional[Callable[[], Any]] = None,
     ) -> None:
         super().__init__(window)
         self.doc = doc
@@ -43,6 +44,7 @@ class ReportExporter(QObject):
         self._notify = notify
         self._report = report
         self._signoff = signoff  # the open model's recorded sign-off (a core ``SignOff``), or None
+        self._scrub = scrub  # the scrub the report describes (the export once exported), or None
         self.slot = TaskSlot(pool, self)
         self.action = QAction("Export &report…", window)
         self.action.setEnabled(False)
@@ -70,6 +72,7 @@ class ReportExporter(QObject):
 
         d = self.doc
         scrubbed = d.scrubbed
+        scrub_result = self._scrub() if self._scrub is not None else (scrubbed.result if scrubbed else None)
         curve = getattr(d.safe_bits, "points", None)
         signoff = self._signoff()
         if signoff is not None:
@@ -81,7 +84,7 @@ class ReportExporter(QObject):
             write_report_task,
             d.result,
             d.model,
-            scrubbed.result if scrubbed is not None else None,
+            scrub_result,
             d.evaluation,
             curve,
             path,

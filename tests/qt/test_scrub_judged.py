@@ -46,3 +46,9 @@ def test_scrubbed_copy_is_judged_with_the_originals_inputs_and_asks_before_expor
     provenance = json.loads(open_model(out).metadata["inspector.rejudged_verdict"])
     assert provenance["verdict"] == "suspicious" and provenance["inputs"]["baselines"] == ["mlp-benign-s0.safetensors"]
     assert w.message_bar.level == "warning" and "still suspicious" in w.message_bar.text
+    # the report describes the export: the file written and its verdict with the original's inputs
+    report = tmp_path / "sgn-report.html"
+    w.export_report(str(report))
+    qtbot.waitUntil(report.exists, timeout=20_000)
+    html = report.read_text(encoding="utf-8")
+    assert "scrubbed, still suspicious" in html and "not re-judged" not in html and out.name in html
