@@ -182,3 +182,27 @@ def test_values_the_pickle_builds_but_no_entry_holds_are_judged(tmp_path: Path) 
     assert status == "detected" and "19,200-byte value" in found[0].message
     torch.save({**_weights(), "mean": np.zeros(3), "names": ["a" * 300, "b" * 300]}, tmp_path / "ok.pt")
     assert _non_float(tmp_path / "ok.pt") == ("not-detected", [])
+
+
+def test_gguf_bytes_between_tensors_and_in_the_padding_are_judged(tmp_path: Path) -> None:
+    from tests.core.test_gguf import F32, _kv, write_gguf
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.normal(0, 0.02, (64, 64)).astype("<f4") for _ in range(2))
+    clean = write_gguf(tmp_path / "clean.gguf", [("a", F32, (64, 64), a.tobytes()), ("b", F32, (64, 64), b.tobytes())])
+    assert _non_float(clean) == ("not-detected", [])
+    # a custom alignment as big as the payload leaves room between the tensors: the writer pads with zeros,
+    # a payload fills it
+    big = write_gguf(
+        tmp_path / "gap.gguf",
+        [("a", F32, (64, 64), a.tobytes()), ("b", F32, (64, 64), b.tobytes())],
+        kvs=[_kv("general.alignment", 4, (32768).to_bytes(4, "little"))],
+        alignment=32768,
+    )
+    assert _non_float(big) == ("not-detected", [])  # zeros carry nothing
+    data = bytearray(big.read_bytes())
+    start = data.index(a.tobytes()) + a.nbytes
+    data[start : start + len(SECRET)] = SECRET
+    big.write_bytes(bytes(data))
+    status, found = _non_float(big)
+    assert status == "detected" and "alignment padding" in found[0].message

@@ -182,10 +182,12 @@ class Hidden:
     offset: int = -1
     data: Optional[bytes] = None
     file_id: Optional[tuple[int, int, int, int]] = None
+    #: ``(offset, length)`` pieces when the bytes are scattered over ``path`` (padding between tensors)
+    spans: tuple[tuple[int, int], ...] = ()
 
     @property
     def readable(self) -> bool:
-        return self.offset >= 0 or self.data is not None
+        return self.offset >= 0 or self.data is not None or bool(self.spans)
 
 
 #: In-memory hidden bytes kept for statistics (a pickled byte string is decoded anyway; this bounds the copy).

@@ -26,7 +26,7 @@ import numpy as np
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
-from inspector.core.formats.base import MAX_NDIM, ModelFile, TensorRef, open_regular, shape_problem
+from inspector.core.formats.base import MAX_NDIM, Hidden, ModelFile, TensorRef, open_regular, shape_problem
 from inspector.core.progress import CancelToken, check
 
 MAGIC = b"GGUF"
@@ -329,11 +329,16 @@ def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
                 omitted += 1
     spans.sort()
     covered, cursor = 0, data_start
+    gaps: list[tuple[int, int]] = []
     for a, b, name in spans:
         if a < cursor:
             raise MalformedFileError(f"tensor {name!r} overlaps the tensor before it", path=path, hint=_FIX)
+        if a > cursor:
+            gaps.append((cursor, a - cursor))
         covered += b - a
         cursor = b
+    if size > cursor and infos:
+        gaps.append((cursor, size - cursor))
     if data_start > size and infos:
         raise MalformedFileError("file ends before its data area", path=path, hint=_FIX)
     # padding between tensors is at most alignment - 1 bytes each; more, or trailing bytes, hold data no scan sees
@@ -348,9 +353,24 @@ def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
         meta["gguf.metadata_omitted"] = str(omitted)
     refs.sort(key=lambda t: t.offset)
     quantized.sort(key=lambda q: q.offset)
-    mf = ModelFile(path=path, format="gguf", tensors=tuple(refs), metadata=meta, files=(path,))
+    # bytes between and after the tensors: alignment padding (zeros) or data no tensor shows; read and judged
+    padding = tuple(g for g in gaps if g[1] < alignment)
+    hidden = [
+        Hidden("member", f"bytes {a:,}–{a + n:,} between the tensors of the data area", n, path, a)
+        for a, n in gaps
+        if n >= alignment
+    ]
+    if padding and len(padding) <= MAX_PADDING_SPANS:
+        n = sum(g[1] for g in padding)
+        hidden.append(
+            Hidden("member", "the alignment padding between and after the tensors", n, path, -1, None, None, padding)
+        )
+    mf = ModelFile(path=path, format="gguf", tensors=tuple(refs), metadata=meta, files=(path,), hidden=tuple(hidden))
     return mf, tuple(quantized)
 
+
+#: Padding pieces read and judged together (one per tensor; a model of more tensors is judged on its big gaps).
+MAX_PADDING_SPANS = 100_000
 
 #: Block layouts :func:`dequantize` decodes: fp16 scale ``d`` (and minimum ``m``), then packed quants.
 _DECODABLE = {

@@ -87,15 +87,16 @@ def _chunks(h: Hidden, cancel: Optional[CancelToken]) -> Iterator[bytes]:
             yield h.data[i : i + CHUNK]
         return
     with open_regular(h.path, expect=h.file_id) as f:
-        f.seek(h.offset)
-        left = h.nbytes
-        while left > 0:
-            check(cancel)
-            got = f.read(min(CHUNK, left))
-            if not got:
-                return  # cut short: what was read is judged, and ``read`` says how much
-            left -= len(got)
-            yield got
+        for offset, length in h.spans or ((h.offset, h.nbytes),):
+            f.seek(offset)
+            left = length
+            while left > 0:
+                check(cancel)
+                got = f.read(min(CHUNK, left))
+                if not got:
+                    break  # cut short: what was read is judged, and ``read`` says how much
+                left -= len(got)
+                yield got
 
 
 def measure_region(h: Hidden, cancel: Optional[CancelToken] = None) -> HiddenScan:
