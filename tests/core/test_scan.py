@@ -231,3 +231,25 @@ def test_small_tensors_are_read_once_in_runs(tmp_path, monkeypatch, jit):
     assert set(chunked) == set(arrays)
     assert [t.to_json() for t in runs.tensors] == [t.to_json() for t in alone.tensors]
     assert runs.tensor("b").stats.count == 2000 and runs.tensor("c").stats.count == 0
+
+
+def test_big_tensors_at_once_give_the_results_of_one_at_a_time(make_model, monkeypatch):
+    """Several big tensors (split into pieces) measured at once, each from its own thread, give what measuring
+    them one after the other gives; an error in one stops the scan and leaves no thread behind."""
+    import inspector.core.measure.scan as scan_mod
+
+    rng = np.random.default_rng(4)
+    p = make_model({f"w{i}": rng.normal(size=(200, 100)).astype(np.float32) for i in range(5)} | {"b": np.ones(3)})
+    opts = ScanOptions(piece_bytes=20_000, chunk_bytes=4096, jit=False)
+    monkeypatch.setattr(scan_mod, "BIG_AT_ONCE", 1)
+    one = [t.to_json() for t in scan(p, opts).tensors]
+    monkeypatch.setattr(scan_mod, "BIG_AT_ONCE", 3)
+    assert [t.to_json() for t in scan(p, opts).tensors] == one
+    before = threading.active_count()
+
+    def fail(t):
+        raise ValueError("consumer failed")
+
+    with pytest.raises(ValueError, match="consumer failed"):
+        scan(p, opts, on_tensor=fail)
+    assert threading.active_count() == before

@@ -246,6 +246,9 @@ BATCH_BYTES = 8 << 20
 BATCH_TENSORS = 512
 #: Bytes between neighbours that a run reads over rather than starting another run.
 BATCH_GAP = 64 << 10
+#: Big tensors measured at once, each fanning its pieces out from a thread of its own: while one waits for its
+#: last piece or finishes its features, the pieces of the next keep the pool busy.
+BIG_AT_ONCE = 2
 
 
 def _batchable(ref: TensorRef) -> bool:
@@ -493,22 +496,31 @@ class _Scanner:
         big = [r for r, b in zip(refs, is_big) if b]
         small = [r for r, b in zip(refs, is_big) if not b]
         # Small tensors run on the pool, in runs of neighbours read at once; a big tensor's pieces are fanned out
-        # from this thread (never from inside a pool task, which could starve the pool).
+        # from a thread outside the pool (never from inside a pool task, which could starve the pool): this one,
+        # or a few at once.
         futures = [self.pool.submit(self.group, g) for g in _groups(small)]
+        lead = ThreadPoolExecutor(BIG_AT_ONCE, thread_name_prefix="scan-big") if len(big) > 1 < BIG_AT_ONCE else None
+        leads = [(r.name, lead.submit(self.tensor, r)) for r in big] if lead is not None else []
         done: dict[str, TensorScan] = {}
         try:
-            for r in big:
-                done[r.name] = self.tensor(r)
+            if lead is None:
+                for r in big:
+                    done[r.name] = self.tensor(r)
+            for name, lf in leads:
+                done[name] = lf.result()
             for fut in futures:
                 for t in fut.result():
                     done[t.name] = t
         except BaseException:
             if self.cancel is not None:
                 self.cancel.cancel()
-            for fut in futures:
-                fut.cancel()
+            pending: list[Future] = [*futures, *(f for _, f in leads)]
+            for pf in pending:
+                pf.cancel()
             raise
         finally:
+            if lead is not None:
+                lead.shutdown(wait=True, cancel_futures=True)
             self.pool.shutdown(wait=True, cancel_futures=True)
         return tuple(done[r.name] for r in refs)
 
