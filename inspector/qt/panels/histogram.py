@@ -46,7 +46,7 @@ class HistogramPanel(QWidget):
         self.pair: Optional[Pair] = None
         self.pair_data: Optional[LayerHistogram] = None
         self.difference: Optional[CountDifference] = None
-        self._shown_key: tuple[str, str] = ("", "")
+        self._shown_key: tuple[str, str, int] = ("", "", 0)
 
         self.log_box = QCheckBox("Log y")
         self.log_box.setChecked(log_y)
@@ -286,7 +286,7 @@ class HistogramPanel(QWidget):
 
     # ------------------------------------------------------------------------------------------------ drawing
     def _show(self, data: HistogramData) -> None:
-        key = (data.name, self.doc.view_label)
+        key = (data.name, self.doc.view_label, len(data.counts))  # other bins: other heights, range again
         first = self.data is None or self._shown_key != key
         self._shown_key = key
         self.data = data
