@@ -206,3 +206,28 @@ def test_gguf_bytes_between_tensors_and_in_the_padding_are_judged(tmp_path: Path
     big.write_bytes(bytes(data))
     status, found = _non_float(big)
     assert status == "detected" and "alignment padding" in found[0].message
+
+
+def test_gguf_metadata_values_are_judged_whole(tmp_path: Path) -> None:
+    import struct as st
+
+    from tests.core.test_gguf import F32, _kv, _s, write_gguf
+
+    a = np.random.default_rng(0).normal(0, 0.02, (64, 64)).astype("<f4")
+    b64 = base64.b64encode(SECRET).decode()
+    vocab = [f"tok{i}" for i in range(3000)]
+    tokens = st.pack("<IQ", 8, len(vocab)) + b"".join(_s(t) for t in vocab)
+    scores = st.pack("<IQ", 6, len(vocab)) + np.arange(len(vocab), dtype="<f4").tobytes()
+    real = [_kv("general.architecture", 8, _s("llama")), _kv("tokenizer.ggml.tokens", 9, tokens)]
+    real += [_kv("tokenizer.ggml.scores", 9, scores)]
+    clean = write_gguf(tmp_path / "clean.gguf", [("a", F32, (64, 64), a.tobytes())], kvs=real)
+    res = scan(clean, ScanOptions())
+    assert not [f for f in res.findings if f.attack in ("non-float", "metadata")]
+    cases = {
+        "string": _kv("general.notes", 8, _s(b64)),
+        "bytes": _kv("general.blob", 9, st.pack("<IQ", 0, len(SECRET)) + SECRET),
+        "token": _kv("tokenizer.ggml.merges", 9, st.pack("<IQ", 8, 2) + _s("a b") + _s(b64)),
+    }
+    for name, kv in cases.items():
+        path = write_gguf(tmp_path / f"{name}.gguf", [("a", F32, (64, 64), a.tobytes())], kvs=[*real, kv])
+        assert _non_float(path)[0] == "detected", name

@@ -26,7 +26,16 @@ import numpy as np
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
-from inspector.core.formats.base import MAX_NDIM, Hidden, ModelFile, TensorRef, open_regular, shape_problem
+from inspector.core.formats.base import (
+    HIDDEN_SAMPLE,
+    MAX_NDIM,
+    Hidden,
+    ModelFile,
+    TensorRef,
+    clean_text,
+    open_regular,
+    shape_problem,
+)
 from inspector.core.progress import CancelToken, check
 
 MAGIC = b"GGUF"
@@ -141,12 +150,17 @@ class _Reader:
         return self.take(n, what).decode("utf-8", "replace")
 
 
-def _value(r: _Reader, vtype: int, key: str, depth: int = 0) -> Any:
-    """One metadata value; arrays longer than a few elements are summarised (their bytes are skipped)."""
+def _value(r: _Reader, vtype: int, key: str, depth: int = 0, sink: Optional[list[str]] = None) -> Any:
+    """One metadata value; arrays longer than a few elements are summarised (their bytes are skipped). The
+    strings of an array are appended to ``sink`` when one is given."""
     if vtype in _SCALARS:
         return r.scalar(_SCALARS[vtype], f"value of {key!r}")
     if vtype == 8:
-        return r.string(f"string value of {key!r}", keep=MAX_VALUE_CHARS)
+        # an array's strings are kept longer: a token of a vocabulary may be a blob in disguise
+        text = r.string(f"string value of {key!r}", keep=MAX_VALUE_CHARS if sink is None or depth == 0 else 1 << 16)
+        if sink is not None:
+            sink.append(text)
+        return text
     if vtype == 9:
         if depth >= MAX_ARRAY_DEPTH:
             raise r.fail(f"metadata {key!r} nests arrays deeper than {MAX_ARRAY_DEPTH} levels")
@@ -167,7 +181,7 @@ def _value(r: _Reader, vtype: int, key: str, depth: int = 0) -> Any:
                 raise r.fail(f"metadata arrays hold over {MAX_ARRAY_ITEMS:,} strings, beyond any model")
             head = []
             for i in range(count):  # strings must be walked one by one to find the end
-                item = _value(r, etype, f"{key}[{i}]", depth + 1)
+                item = _value(r, etype, f"{key}[{i}]", depth + 1, sink)
                 if i < 8:
                     head.append(item)
         else:
@@ -175,6 +189,31 @@ def _value(r: _Reader, vtype: int, key: str, depth: int = 0) -> Any:
         more = f", ... ({count:,} {_TYPE_NAMES[etype]})" if count > len(head) else ""
         return "[" + ", ".join(map(repr, head)) + more + "]"
     raise r.fail(f"metadata {key!r} has unknown value type {vtype}")
+
+
+#: Metadata values from this many bytes are judged as hidden bytes (the metadata keeps their first characters).
+HIDDEN_VALUE_BYTES = 1024
+#: Keys whose big numeric arrays are the tokenizer's own (scores, token types): their strings are still judged.
+_TOKENIZER_ARRAYS = ("tokenizer.ggml.scores", "tokenizer.ggml.token_type")
+
+
+def _value_region(
+    r: _Reader, f: BinaryIO, path: Path, key: str, vtype: int, start: int, sink: list[str]
+) -> Optional[Hidden]:
+    """A big metadata value as hidden bytes: a string read whole (up to HIDDEN_SAMPLE), an array's strings
+    joined by newlines, or a numeric array where it lies in the file."""
+    where = f"metadata value {clean_text(key)[:200]!r}"
+    n = r.pos - start
+    if vtype == 8:  # the metadata keeps MAX_VALUE_CHARS of it: read the whole string again, bounded
+        f.seek(start + 8)
+        data = f.read(min(n - 8, HIDDEN_SAMPLE))
+        f.seek(r.pos)
+        return Hidden("field", where, n - 8, path, -1, data)
+    if sink:  # an array of strings (a vocabulary): its text
+        return Hidden("field", where, n, path, -1, "\n".join(sink).encode("utf-8", "surrogatepass")[:HIDDEN_SAMPLE])
+    if key in _TOKENIZER_ARRAYS:
+        return None  # the tokenizer's own numbers
+    return Hidden("field", where, n - 12, path, start + 12)  # element type and count, then the elements
 
 
 def _text(v: Any) -> str:
@@ -238,13 +277,20 @@ def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
         omitted = 0
         alignment = DEFAULT_ALIGNMENT
         keys: set[str] = set()
+        hidden: list[Hidden] = []
         for _ in range(n_kv):
             key = r.string("metadata key", limit=MAX_KEY_BYTES)
             if key in keys:
                 raise r.fail(f"metadata key {key!r} appears twice")
             keys.add(key)
             vtype = r.u32(f"value type of {key!r}")
-            value = _value(r, vtype, key)
+            start = r.pos
+            sink: list[str] = []
+            value = _value(r, vtype, key, sink=sink)
+            if r.pos - start >= HIDDEN_VALUE_BYTES and len(hidden) < MAX_METADATA:
+                region = _value_region(r, f, path, key, vtype, start, sink)
+                if region is not None:
+                    hidden.append(region)
             if key == "general.alignment":
                 if vtype != 4 or value == 0 or value & (value - 1):
                     raise r.fail(f"general.alignment must be a power-of-two uint32, not {value!r}")
@@ -355,7 +401,7 @@ def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
     quantized.sort(key=lambda q: q.offset)
     # bytes between and after the tensors: alignment padding (zeros) or data no tensor shows; read and judged
     padding = tuple(g for g in gaps if g[1] < alignment)
-    hidden = [
+    hidden += [
         Hidden("member", f"bytes {a:,}–{a + n:,} between the tensors of the data area", n, path, a)
         for a, n in gaps
         if n >= alignment

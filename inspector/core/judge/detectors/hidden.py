@@ -98,7 +98,7 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
         elif _companion(h) or (h.kind in ("pickle", "field") and h.text):
             # configuration and tokenizer files, and long strings in a checkpoint, are usually prose or JSON:
             # only an encoded blob in them is a finding (a long string is still worth a warning)
-            if h.kind not in ("pickle", "field") or size < SUSPICIOUS_BYTES:
+            if h.kind != "pickle" or size < SUSPICIOUS_BYTES:  # doc strings and vocabularies are text
                 continue
             excess, what = 0.6, f"{size:,} characters of text"
         elif h.kind == "header":

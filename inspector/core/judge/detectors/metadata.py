@@ -76,6 +76,9 @@ def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
     """Findings for the header metadata: ``(findings, bytes checked)``."""
     out: list[Finding] = []
     total = 0
+    # GGUF's own conventions: general.*, tokenizer.* and the keys of the architecture the file names
+    arch = str(metadata.get("gguf.general.architecture", "")).strip()
+    gguf_known = ("gguf.general.", "gguf.tokenizer.") + ((f"gguf.{arch}.",) if arch else ())
     for key, value in metadata.items():
         value = str(value)
         total += len(key.encode("utf-8", "surrogatepass")) + len(value.encode("utf-8", "surrogatepass"))
@@ -94,7 +97,7 @@ def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
                     {"key": shown_key, "chars": len(value), "encoding": enc},
                 )
             )
-        elif not known(key) and len(value) >= LONG_VALUE:
+        elif not known(key) and not key.startswith(gguf_known) and len(value) >= LONG_VALUE:
             out.append(
                 finding(
                     NAME,
