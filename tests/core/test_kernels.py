@@ -285,6 +285,18 @@ def test_numpy_fallback_without_numba(monkeypatch, small_model):
     assert r.tensor("fc1.weight").stats.count == 128 * 64
 
 
+def test_compiled_phase_count_is_the_features_one(monkeypatch):
+    """The phase count is compiled into the kernels (a literal in their module, so that numba's cache notices a
+    change); a different features.PHASES makes the scan use numpy rather than overrun the phase arrays."""
+    from inspector.core.measure import features
+
+    assert kernels._PHASES == features.PHASES
+    monkeypatch.setattr(kernels, "PHASES", features.PHASES + 1)
+    monkeypatch.setattr(kernels, "_compiled", None)
+    monkeypatch.setattr(kernels, "_failed", False)
+    assert kernels.load() is None
+
+
 def test_kernels_start_without_scipy(kern):
     """numba's CPU target imports scipy.linalg (≈ 0.3 s) only to probe for BLAS, which the kernels never call:
     in a fresh interpreter, loading and running them leaves scipy.linalg unimported."""

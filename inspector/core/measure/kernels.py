@@ -53,6 +53,10 @@ _COUNT, _NAN, _INF, _ZERO, _ZP, _NEGPAIRS, _PAIRS, _NF, _SIGN0, _SIGNL, _FINL, _
 # float state slots of a run
 _MEAN, _M2, _M3, _M4, _SXY, _SHEAD, _STAIL, _X0, _XL = range(9)
 _BIG = (1 << 63) - 1  # beyond every order key (int64 max)
+#: The phase count ``_k_phases`` is compiled with, written here as a literal: numba's on-disk cache is keyed on
+#: this file alone and would keep using a value imported from another module after it changed there (the phase
+#: arrays would then be overrun). :func:`load` uses numpy instead when it differs from ``features.PHASES``.
+_PHASES = 224
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -399,7 +403,7 @@ def _k_phases(v, ph, rs, rq, rc, rp):  # pragma: no cover - compiled
     phase after the chunk. Whole blocks of phases run as one vectorised loop. (Counts per phase follow from the
     number of values: :meth:`_FeatureState.into` fills them in.)"""
     n = v.size
-    phases = PHASES  # a compile-time constant: the block loop below vectorises only with a known trip count
+    phases = _PHASES  # a compile-time constant: the block loop below vectorises only with a known trip count
     i = 0
     while i < n and ph != 0:
         x = np.float64(v[i])
@@ -719,6 +723,10 @@ def load() -> Optional[_Compiled]:
     with _lock:
         if _compiled is not None or _failed:
             return _compiled
+        if _PHASES != PHASES:
+            log.warning("kernels._PHASES (%d) differs from features.PHASES (%d): using numpy", _PHASES, PHASES)
+            _failed = True
+            return None
         try:
             from numba import njit
 
