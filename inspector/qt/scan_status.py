@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QToolButton
 
 from inspector.core.pipeline import ScanResult
 from inspector.qt.document import ModelDocument
@@ -18,6 +18,8 @@ class ScanStatus(QObject):
         super().__init__(bar)
         self.doc = doc
         self.label = QLabel("Open a model: File ▸ Open, or drop a file here.")
+        # a long line is cut at the window's edge rather than widening the window (a 1024-pixel screen)
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setMaximumWidth(260)
@@ -58,7 +60,7 @@ class ScanStatus(QObject):
         )
         a = self.doc.scrubbed
         if self.doc.shows_scrubbed and a is not None:  # the views show the applied scrub (Showing: Scrubbed)
-            line += f" · showing the scrubbed copy: verdict {a.scan.verdict.upper()} (score {a.scan.score:.2f})"
+            line += f" · showing the scrubbed copy: {a.scan.verdict.upper()} ({a.scan.score:.2f})"
         return line
 
     def _on_busy_changed(self, busy: bool) -> None:

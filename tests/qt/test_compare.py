@@ -100,7 +100,7 @@ def test_apply_shows_the_scrubbed_copy_everywhere_and_the_toggle_goes_back(qtbot
     assert not np.allclose(w.bitplanes.plotted(), doc.scans[LAYER].stats.bit_ones)
     # the findings: the scrubbed copy's verdict; the table: its statistics
     assert w.findings.banner.text().startswith("AFTER SCRUB")
-    assert f"showing the scrubbed copy: verdict {a.scan.verdict.upper()}" in w.status_label.text()
+    assert f"showing the scrubbed copy: {a.scan.verdict.upper()}" in w.status_label.text()
     row = w.layers.model.row_of[LAYER]
     col = 5 + 6  # lowH: the low byte's entropy, ≈ 3 bits with the payload, ≈ 8 once scrubbed
     assert w.layers.model.index(row, col).data() == f"{scrubbed_scan.stats.low_byte_entropy:.2f}"

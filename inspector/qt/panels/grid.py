@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from inspector.core.measure import LayerHistogram, TensorScan, shared_range
 from inspector.qt import plotting as P
@@ -111,6 +111,8 @@ class LayerGridPanel(QWidget):
         )
         self.legend.setToolTip("densities (area 1) of the layer and its matched baseline layer; click a cell to select")
         P.mute(self.legend)
+        # secondary: cut at the panel's edge rather than widen the window (its meaning is in the tooltip)
+        self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setVisible(False)
@@ -118,8 +120,8 @@ class LayerGridPanel(QWidget):
         bar = QHBoxLayout()
         for w in (self.prev_btn, self.page_label, self.next_btn, self.flagged_box):
             bar.addWidget(w)
-        bar.addStretch(1)
-        bar.addWidget(self.legend)
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        bar.addWidget(self.legend, 1)  # all the spare width, right-aligned
 
         self.view = pg.GraphicsLayoutWidget()
         self.view.ci.setSpacing(4)
