@@ -203,8 +203,8 @@ def rejudge(
 ) -> ScanResult:
     """Judge a scanned model again with other baselines or another profile, without reading the model file.
 
-    Only the new reference models are read (each once, cached); the training-sample match and the capacity
-    probe are kept from ``result``. ``profile=""`` keeps the current profile, ``None`` selects the built-in one.
+    Only the new reference models are read (each once, cached); the training-sample match is kept from
+    ``result``, and so is the capacity probe unless the baselines changed (it compares the model with them). ``profile=""`` keeps the current profile, ``None`` selects the built-in one.
     """
     t0 = time.perf_counter()
     if result.measurement is None or result.inputs is None:
@@ -218,6 +218,13 @@ def rejudge(
     refs = references
     if refs is None:
         refs = tuple(load_reference(p, m.tensors, cancel=cancel) for p in opts.baselines)
-    inputs = replace(old, profile=select_profile(opts.profile, m.tensors), references=refs)
+    probe = old.probe
+    if opts.baselines != result.options.baselines and probe is not None and probe.checked:
+        # the capacity probe compares the model's labels with each baseline's: a new baseline is a new probe, and
+        # the probe runs the model, so its weights are read again (the measurement is not)
+        check(cancel)
+        found, checked, not_run = probe_capacity(open_model(m.model.path), m.tensors, opts, refs, cancel=cancel)
+        probe = ProbeOutcome(tuple(found), checked, not_run)
+    inputs = replace(old, profile=select_profile(opts.profile, m.tensors), references=refs, probe=probe)
     out = _result(m, inputs, judge(m, inputs), opts, t0)
     return replace(out, seconds=time.perf_counter() - t0)

@@ -12,7 +12,7 @@ import pytest
 from inspector.core.judge import JudgeInputs, judge
 from inspector.core.judge.families import Assessment, exit_code, statuses, verdict_of
 from inspector.core.judge.findings import Finding
-from inspector.core.pipeline import rejudge, scan
+from inspector.core.pipeline import ScanOptions, rejudge, scan
 from inspector.core.resources import resource_path
 
 
@@ -176,3 +176,20 @@ def test_tensors_too_small_to_test_are_not_called_not_detected(make_model):
     st = _status(r)
     assert st["lsb"] == st["sign"] == st["correlated-value"] == "cannot-rule-out"
     assert "enough values" in next(f.text for f in r.families if f.family == "lsb")
+
+
+def test_rejudge_with_another_baseline_probes_capacity_again() -> None:
+    """The capacity probe compares the model's labels with the baseline's: a new baseline must not keep the old
+    baseline's probe result (nor its findings)."""
+    demo = resource_path("demo")
+    opts = ScanOptions(
+        arch="digits-mlp",
+        data=str(demo / "eval.npz"),
+        baselines=(str(demo / "mlp-benign-s0.safetensors"),),
+    )
+    first = scan(demo / "mlp-cap-n10.safetensors", opts)
+    assert first.inputs.probe is not None and "mlp-benign-s0" in (first.inputs.probe.checked or "")
+    again = rejudge(first, baselines=(str(demo / "mlp-benign-s1.safetensors"),))
+    assert "mlp-benign-s1" in (again.inputs.probe.checked or "")
+    assert "mlp-benign-s0" not in (again.inputs.probe.checked or "")
+    assert again.verdict == "suspicious"
