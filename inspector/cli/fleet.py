@@ -63,14 +63,16 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
 
 def wants_fleet(args: argparse.Namespace) -> bool:
     """True when the arguments ask for a batch rather than today's one-model scan."""
-    from inspector.fleet import is_one_model
-
     if args.model is None and not args.manifest:
         raise InspectorError("no model given", hint="Give a MODEL, a folder of models, or --manifest FILE")
     if args.more_models or args.manifest or args.out or args.dask or args.jobs:
         return True
     p = Path(args.model)
-    return p.is_dir() and not is_one_model(p)
+    if not p.is_dir():
+        return False
+    from inspector.fleet import is_one_model  # the batch code (processes, store) loads only for a folder
+
+    return not is_one_model(p)
 
 
 class FleetBar:
