@@ -231,3 +231,21 @@ def test_gguf_metadata_values_are_judged_whole(tmp_path: Path) -> None:
     for name, kv in cases.items():
         path = write_gguf(tmp_path / f"{name}.gguf", [("a", F32, (64, 64), a.tobytes())], kvs=[*real, kv])
         assert _non_float(path)[0] == "detected", name
+
+
+def test_a_sharded_index_holds_no_blob_unseen(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    w = _weights()
+    for i, (k, v) in enumerate(w.items()):
+        save_file({k: v}, str(tmp_path / f"model-{i}.safetensors"))
+    wmap = {k: f"model-{i}.safetensors" for i, k in enumerate(w)}
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text(json.dumps({"metadata": {"total_size": 66048}, "weight_map": wmap}))
+    assert _non_float(index) == ("not-detected", [])
+    for extra in (
+        {"metadata": {"total_size": 66048, "note": base64.b64encode(SECRET).decode()}},
+        {"training_notes": base64.b64encode(SECRET).decode()},
+    ):
+        index.write_text(json.dumps({"metadata": {"total_size": 66048}, "weight_map": wmap, **extra}))
+        assert _non_float(index)[0] == "detected", extra.keys()

@@ -194,6 +194,28 @@ class Hidden:
 HIDDEN_SAMPLE = 4 << 20
 
 
+def index_extras(index: Any, path: Path) -> tuple[Hidden, ...]:
+    """What a sharded model's ``*.index.json`` holds besides its weight map: keys no loader reads, and metadata
+    values longer than the 1,000 characters the metadata keeps, as hidden bytes (their JSON text)."""
+    if not isinstance(index, dict):
+        return ()
+    import json
+
+    out: list[Hidden] = []
+    items = [
+        (f"index key {clean_text(str(k))[:200]!r}", v) for k, v in index.items() if k not in ("weight_map", "metadata")
+    ]
+    meta = index.get("metadata")
+    if isinstance(meta, dict):
+        items += [(f"index metadata value {clean_text(str(k))[:200]!r}", v) for k, v in meta.items()]
+    for where, value in items[:1000]:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        if len(text) > 1000 or where.startswith("index key"):
+            data = text.encode("utf-8", "surrogatepass")
+            out.append(Hidden("field", where, len(data), path, -1, data[:HIDDEN_SAMPLE]))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class ModelFile:
     """An opened model: its format, metadata and tensors in storage order. Holds no data and no open files."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
-from inspector.core.formats.base import Hidden, ModelFile, clean_text
+from inspector.core.formats.base import Hidden, ModelFile, clean_text, index_extras
 
 #: Weight files of a Hugging Face folder, preferred first (safetensors ones are handled by the caller).
 _WEIGHT_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth", "model.ckpt")
@@ -213,7 +213,11 @@ def open_index(index_path: Path) -> ModelFile:
     files = (index_path, *(mf.path for mf in shards.values()))
     fmt = f"{formats[0]}-sharded" if len(formats) == 1 else "mixed-sharded"
     threats = tuple(t for mf in shards.values() for t in mf.threats)  # a hostile shard makes the model hostile
-    hidden = tuple(h for mf in shards.values() for h in mf.hidden)
+    try:  # _weight_map read it once already (bounded): what else it holds
+        extras = index_extras(json.loads(index_path.read_text(encoding="utf-8")), index_path)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        extras = ()
+    hidden = extras + tuple(h for mf in shards.values() for h in mf.hidden)
     return ModelFile(
         path=index_path, format=fmt, tensors=tuple(refs), metadata=meta, files=files, threats=threats, hidden=hidden
     )

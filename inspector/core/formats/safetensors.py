@@ -26,6 +26,7 @@ from inspector.core.formats.base import (
     TensorRef,
     clean_text,
     file_identity,
+    index_extras,
     open_regular,
     shape_problem,
 )
@@ -279,7 +280,7 @@ def open_sharded(index_path: Path) -> ModelFile:
     if isinstance(idx_meta, dict):
         meta.update({clean_text(f"index.{k}"): clean_text(str(v))[:1000] for k, v in list(idx_meta.items())[:1000]})
     files = (index_path, *(mf.path for mf in shards.values()))
-    hidden = tuple(h for mf in shards.values() for h in mf.hidden)
+    hidden = index_extras(index, index_path) + tuple(h for mf in shards.values() for h in mf.hidden)
     return ModelFile(
         path=index_path, format="safetensors-sharded", tensors=tuple(refs), metadata=meta, files=files, hidden=hidden
     )
