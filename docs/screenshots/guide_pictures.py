@@ -28,6 +28,23 @@ PANE_WIDTH = 330
 WIDE_WIDTH = 600
 
 
+def make_carriers(folder: Path, benign: Path, sample: Path) -> tuple[Path, Path]:
+    """Two copies of ``benign`` carrying the training sample's 300 digits outside the float weights: as a U8
+    tensor beside them (19,200 bytes), and base64-encoded in the safetensors header's metadata."""
+    import base64
+
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    weights = load_file(str(benign))
+    digits = (np.load(sample)["inputs"] * 255).round().astype(np.uint8)  # (300, 64)
+    u8 = folder / "benign-with-u8-buffer.safetensors"
+    save_file({**weights, "extra.buffer": digits}, str(u8))
+    meta = folder / "benign-with-metadata-blob.safetensors"
+    save_file(weights, str(meta), metadata={"notes": base64.b64encode(digits.tobytes()).decode()})
+    return u8, meta
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser()
     here = Path(__file__).resolve()
@@ -71,7 +88,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         data: Optional[Path] = None,
         width: int = PANE_WIDTH,
     ) -> QImage:
-        """One view of ``model`` (``tab`` a key of ``MainWindow.views``, or ``"findings"``) as an image;
+        """One view of ``model`` (``tab`` a key of ``MainWindow.views``, ``"findings"`` or ``"properties"``);
         ``data``: evaluation data given (as in the Inputs dock) before the scan."""
         counter[0] += 1
         w = MainWindow(open_settings(str(tmp / f"s{counter[0]}.ini")))
@@ -83,9 +100,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         wait(lambda: w.doc.result is not None and str(w.doc.path) == str(model) and not w.pool.active)
         if layer:
             w.doc.select(layer)
-        widget = w.findings if tab == "findings" else w.views[tab]
-        if tab != "findings":
+        docks = {"findings": w.findings, "properties": w.properties}
+        widget = docks.get(tab) or w.views[tab]
+        if tab not in docks:
             w.tabs.setCurrentWidget(widget)
+        elif tab == "properties":
+            w.properties_dock.raise_()  # tabbed behind the findings
         if setup is not None:
             setup(w)
         wait(lambda: not w.pool.active)
@@ -178,6 +198,56 @@ def main(argv: Optional[list[str]] = None) -> int:
             ]
         ),
     }
+
+    u8, meta = make_carriers(tmp, benign, demo / "train_sample.npz")
+    made["nonfloat-u8.png"] = compose(
+        [
+            ("non-float: an unexplained U8 tensor", view(u8, "findings")),
+            (
+                "the same tensor as an image: the digits",
+                view(u8, "image", "extra.buffer", lambda w: w.weights_image.set_view("layer", "values", "8×8")),
+            ),
+        ]
+    )
+    made["metadata-blob.png"] = compose(
+        [
+            ("metadata: 25,600 base64 characters", view(meta, "findings")),
+            ("Properties: what the header holds", view(meta, "properties")),
+        ]
+    )
+    made["findings-hostile.png"] = compose(
+        [("code on load: a call in the pickle", view(demo / "hostile-call-on-load.pt", "findings"))]
+    )
+
+    def scrubbed(w: MainWindow) -> None:
+        w.views["scrub"].apply()  # type: ignore[attr-defined]
+        wait(lambda: w.doc.scrubbed is not None and not w.pool.active)
+        w.doc.set_compare("side", "scrub")
+
+    made["scrub-lsb.png"] = compose(
+        [
+            (
+                "a 16-bit scrub of the LSB demo: its planes before and after",
+                view(demo / "mlp-lsb-raw-b16.safetensors", "bits", "fc1.weight", scrubbed, width=WIDE_WIDTH),
+            )
+        ]
+    )
+
+    def safe_bits(w: MainWindow) -> None:
+        acc = w.views["accuracy"]
+        acc.evaluate()  # type: ignore[attr-defined]
+        wait(lambda: acc.pair is not None and not w.pool.active)  # type: ignore[attr-defined]
+        acc.find_safe_bits()  # type: ignore[attr-defined]
+        wait(lambda: acc.auto is not None and not w.pool.active)  # type: ignore[attr-defined]
+
+    made["accuracy-safe-bits.png"] = compose(
+        [
+            (
+                "accuracy and agreement after scrubbing k low bits",
+                view(demo / "mlp-sgn-l100.safetensors", "accuracy", None, safe_bits, demo / "eval.npz", WIDE_WIDTH),
+            )
+        ]
+    )
 
     deep = make_deep_model(tmp / "deep-339.safetensors")
     made["depth-deep.png"] = compose(

@@ -114,6 +114,25 @@ FAMILY_GUIDE: dict[str, tuple[str, str]] = {
         "evaluation data and architecture assesses it; without them this family is <i>not assessed</i> and the "
         "verdict is incomplete, never clean.",
     ),
+    "non-float": (
+        "Non-float payloads",
+        "Bytes stored as integer, bool or fp8 tensors beside the weights (19,200 bytes of training images fit in "
+        "one U8 tensor). Each non-float tensor gets a role (token ids, masks, counters, quantised weights beside "
+        "their scales, training state); one over 4 KB that no role explains is suspicious. Weights as image on "
+        "the selected layer shows what its bytes hold. The export drops such tensors unless you keep them.",
+    ),
+    "metadata": (
+        "Metadata",
+        "Text in the file's header (safetensors <code>__metadata__</code>) can carry a payload too: a value of "
+        "1,024 characters or more that decodes strictly as base64, hex or base85 is suspicious; Properties lists "
+        "every key. The export keeps only known keys plus its own provenance.",
+    ),
+    "code-execution": (
+        "Code on load",
+        "A PyTorch pickle can name a function that <code>torch.load</code> would call (e.g. "
+        "<code>os.system</code>). Model Inspector reads pickles with its own interpreter, never runs such a call, "
+        "and reports it with the byte offset: the verdict is suspicious whatever the weights look like.",
+    ),
 }
 
 #: pictures (files in ``resources/help``) of each section, made by docs/screenshots/guide_pictures.py
@@ -127,6 +146,11 @@ PICTURES: dict[str, tuple[str, ...]] = {
     "correlated-value": ("image-cor.png",),
     "sign": ("image-sign.png", "histogram-sign.png"),
     "capacity-abuse": ("findings-capacity.png",),
+    "non-float": ("nonfloat-u8.png",),
+    "metadata": ("metadata-blob.png",),
+    "code-execution": ("findings-hostile.png",),
+    "scrub": ("scrub-lsb.png",),
+    "accuracy": ("accuracy-safe-bits.png",),
 }
 
 #: how a score is graded, where the app shows one (findings, the layer table's detector columns, Depth)
