@@ -127,3 +127,25 @@ def test_unticked_boxes_are_outlined_in_the_dark_palette(qtbot, main_window):
         w.set_dark(False)
     qtbot.waitUntil(lambda: base() > 128, timeout=5_000)
     assert window() == w.palette().color(QPalette.ColorRole.Window).lightness()
+
+
+def test_findings_that_change_under_an_approval_take_it_back(qtbot, main_window):
+    """Judged again against a baseline, the model gets findings the reviewer never read: the approval goes."""
+    from inspector.qt.document import Baseline
+
+    w = main_window()
+    result = _open(qtbot, w, SGN)
+    panel = w.signoff
+    panel.reviewer.setText("D. Reviewer")
+    panel.reviewer.textEdited.emit("D. Reviewer")
+    panel.set_decision("approve")
+    for i, f in enumerate(result.findings, start=1):
+        if f.severity in ("suspicious", "warning"):
+            panel.acknowledge(i)
+    assert panel.sign()
+    with qtbot.waitSignal(w.doc.rejudged, timeout=20_000) as blk:
+        w.doc.set_baseline(Baseline("model", BENIGN, "benign"))
+    judged = blk.args[0]
+    before = {(f.detector, f.tensor, f.message) for f in result.findings}
+    assert any((f.detector, f.tensor, f.message) not in before for f in judged.findings if f.severity != "info")
+    assert panel.signoff() is None and "findings changed" in panel.status.text()
