@@ -29,7 +29,7 @@ PLATYKURTIC = 2.8
 #: KS distance to the reference layer at which the distribution counts as changed.
 KS_REF = 0.25
 #: Lag-1 value autocorrelation, at the threshold, of a layer whose inputs have no order of their own (hidden
-#: units, embedding dimensions). Tuning set: benign such layers −0.10…0.06; correlated value encoding of images,
+#: units, embedding dimensions). Tuning set: benign such layers −0.04…0.06; correlated value encoding of images,
 #: text and records 0.10–0.47 (text 0.20–0.35, records 0.47). The threshold is never below 4 standard errors.
 AUTOCORR_EXCHANGEABLE = 0.15
 
