@@ -2,10 +2,14 @@
 
     QT_QPA_PLATFORM=offscreen python docs/screenshots/shoot_panels.py [--out DIR] [--only NAME ...]
 
-Uses the bundled demo models (sign encoding, LSB, the benign baseline, eval data) and a generated deep model
-of 339 tensors (24 transformer-like blocks, one with an LSB payload, one with sign-encoding-like weights),
-written to a temporary folder. Each shot is a PNG of the whole window, at most ~300 KB. ``main_window.png`` (the
-README's picture) comes from ``model-inspector demo --screenshot docs/screenshots/main_window.png``.
+Uses the bundled demo models (sign encoding, LSB, the benign baseline, eval data, the hostile pickle) and a
+generated deep model of 339 tensors (24 transformer-like blocks, one with an LSB payload, one with
+sign-encoding-like weights), written to a temporary folder. Every view is shot on a demo model and on the deep
+one (accuracy only on the demo: the deep model has no architecture recipe), in the light and the dark palette,
+with the Sign-off dock, the coverage table (Properties) and the family table (Findings), and the comparisons
+(original vs scrubbed, model vs baseline). Each shot is a PNG of the whole window, at most ~300 KB.
+``main_window.png`` (the README's picture) comes from ``model-inspector demo --screenshot
+docs/screenshots/main_window.png``.
 """
 
 from __future__ import annotations
@@ -56,12 +60,30 @@ def make_deep_model(path: Path) -> Path:
     return path
 
 
+def make_tuned_model(path: Path, base: Path) -> Path:
+    """A "fine-tune" of ``base`` that flips the signs of large first-layer weights at random: signs written,
+    not learned (what sign encoding injected while fine-tuning leaves in W − base)."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    w = load_file(str(base))
+    rng = np.random.default_rng(0)
+    fc1 = w["fc1.weight"].copy()
+    flip = (np.abs(fc1) > np.quantile(np.abs(fc1), 0.6)) & (rng.random(fc1.shape) < 0.5)
+    fc1[flip] *= -1
+    w["fc1.weight"] = fc1
+    save_file(w, str(path))
+    return path
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(Path(__file__).parent))
     ap.add_argument("--only", nargs="*", help="shoot only these names (without .png)")
     args = ap.parse_args(argv)
 
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QImage
     from PySide6.QtWidgets import QApplication
 
     from inspector.core.resources import resource_path
@@ -109,7 +131,9 @@ def main(argv=None) -> int:
         wait(idle(w))
         path = out / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not w.grab().save(str(path), "PNG", 0):  # 0: the strongest PNG compression (each shot < 300 KB)
+        # 256 colours and the strongest PNG compression: a UI quantises without visible loss, at a third the size
+        img = w.grab().toImage().convertToFormat(QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither)
+        if not img.save(str(path), "PNG", 0):  # type: ignore[call-overload]  # str at run time
             raise OSError(f"could not write {path}")
         shots.append(path)
 
@@ -128,11 +152,36 @@ def main(argv=None) -> int:
     w.tabs.setCurrentWidget(w.weights_image)
     w.weights_image.set_view("weights", "sign bytes", "8×8")
     shoot(w, "panel_image_sign_bytes")
+    w.tabs.setCurrentWidget(w.histogram)
+    w.doc.set_compare("side", "baseline")
+    shoot(w, "compare_baseline_histogram")  # the sign-encoded layer beside the benign baseline's
+    w.doc.set_compare("off")
+    w.properties_dock.raise_()
+    shoot(w, "coverage_properties")  # every byte of the file by class, and the checks that read them
+    signoff = w.signoff
+    w.signoff_dock.raise_()
+    signoff.reviewer.setText("A. Reviewer")
+    signoff.reviewer.textEdited.emit("A. Reviewer")
+    signoff.set_decision("approve")
+    signoff.sign()  # refused: the findings are not acknowledged yet
+    shoot(w, "signoff_refused")
+    for i in range(signoff.checklist.count()):
+        signoff.checklist.item(i).setCheckState(Qt.CheckState.Checked)
+    signoff.set_decision("reject")
+    signoff.notes.setPlainText("Sign-encoded digits in fc1.weight: not for release.")
+    signoff.sign()
+    shoot(w, "signoff_signed")
+    w.findings_dock.raise_()
     scrub = w.views["scrub"]
     w.tabs.setCurrentWidget(scrub)
     scrub.apply()
     wait(lambda: w.doc.scrubbed is not None and not w.pool.active)
     shoot(w, "panel_scrub_applied")
+    w.tabs.setCurrentWidget(w.views["image"])
+    w.weights_image.set_view("weights", "values", "8×8")  # a scrub leaves the signs: their difference is blank
+    w.doc.set_compare("diff", "scrub")
+    shoot(w, "compare_scrub_image_diff")  # scrubbed − original as a diverging map; findings before → after
+    w.doc.set_compare("off")
     acc = w.views["accuracy"]
     if not args.only or "panel_accuracy_done" in args.only:
         w.tabs.setCurrentWidget(acc)
@@ -152,6 +201,19 @@ def main(argv=None) -> int:
     w.shutdown()
     w.close()
 
+    # -- a fine-tune audit: the Inputs dock's base model, judged from the stored measurement ----------------------
+    w = window()
+    base = demo / "mlp-benign-s0.safetensors"
+    opened(w, make_tuned_model(tmp / "tuned-from-benign-s0.safetensors", base))
+    w.inputs.base.setText(str(base))
+    w.inputs.apply()
+    wait(lambda: w.doc.result is not None and w.doc.result.options.base == str(base) and not w.pool.active)
+    shoot(w, "finetune_audit")  # the sign flips against the base among the findings
+    w.inputs_dock.raise_()
+    shoot(w, "inputs_rejudged")  # what "Judge with these inputs" ran (the fine-tune audit only)
+    w.shutdown()
+    w.close()
+
     # -- a model of 339 tensors: tree, table, depth ------------------------------------------------------------
     w = window()
     opened(w, deep)
@@ -165,6 +227,24 @@ def main(argv=None) -> int:
     w.tabs.setCurrentWidget(w.histogram)
     w.histogram.bins_spin.setValue(96)
     shoot(w, "deep_tree_search_histogram")
+    w.tree.search.setText("")
+    w.tabs.setCurrentWidget(w.views["grid"])
+    shoot(w, "deep_grid")
+    w.doc.select("model.layers.17.self_attn.o_proj.weight")
+    w.tabs.setCurrentWidget(w.weights_image)
+    w.weights_image.set_view("weights", "sign bytes", "8×8")
+    shoot(w, "deep_image_sign_bytes")
+    w.doc.select("model.layers.9.mlp.fc1.weight")
+    w.tabs.setCurrentWidget(w.views["scrub"])
+    w.views["scrub"].apply()
+    wait(lambda: w.doc.scrubbed is not None and not w.pool.active)
+    shoot(w, "deep_scrub_applied")
+    w.tabs.setCurrentWidget(w.views["bits"])
+    w.doc.set_compare("side", "scrub")
+    shoot(w, "deep_compare_scrub_bits")  # the LSB layer's planes before and after the scrub
+    w.doc.set_compare("off")
+    w.tabs.setCurrentWidget(w.views["accuracy"])
+    shoot(w, "deep_accuracy_no_recipe")  # what the accuracy view says without an architecture
     w.shutdown()
     w.close()
 
@@ -176,12 +256,29 @@ def main(argv=None) -> int:
     shoot(w, "dark_depth")
     w.tabs.setCurrentWidget(w.histogram)
     shoot(w, "dark_histogram")
+    for key in ("grid", "bits", "image"):
+        w.tabs.setCurrentWidget(w.views[key])
+        shoot(w, f"dark_{key}")
+    w.shutdown()
+    w.close()
+    w = window()
+    opened(w, demo / "mlp-sgn-l100.safetensors", demo / "mlp-benign-s0.safetensors")
+    w.tabs.setCurrentWidget(w.histogram)
+    w.doc.set_compare("diff", "baseline")
+    w.signoff_dock.raise_()
+    shoot(w, "dark_compare_signoff")  # the difference to the baseline; the Sign-off dock in the dark palette
     w.shutdown()
     w.close()
     theme.apply("light")
     w = window(size=(1024, 680))
     opened(w, demo / "mlp-sgn-l100.safetensors", demo / "mlp-benign-s0.safetensors")
     shoot(w, "small_1024x680")
+    w.shutdown()
+    w.close()
+    w = window()
+    opened(w, demo / "hostile-call-on-load.pt")
+    w.findings.tree.setCurrentItem(w.findings.tree.topLevelItem(0))  # its text in full below the list
+    shoot(w, "hostile_call_on_load")  # red SUSPICIOUS, the code-on-load finding, the family table
     w.shutdown()
     w.close()
     QApplication.processEvents()
