@@ -104,17 +104,41 @@ def test_the_profile_whose_architecture_matches_best_judges_the_model(tensors, f
     assert m.layers_matched <= m.layers
 
 
-def test_a_layer_kind_the_best_profile_lacks_is_lent_by_a_close_profile_only():
-    # a transformer with a conv stem (ViT-style patch embedding): the transformer profile has no conv range
-    ts = _transformer() + [_t("patch_embed.proj.weight", (256, 3, 16, 16), "conv")]
-    prof = select_profile(None, ts)
-    assert prof.family == "transformer"
+def _profile(name: str, kinds: dict[str, float], tensors: list[SimpleNamespace]) -> Profile:
+    from inspector.core.judge.baselines import FeatureRange
+
+    ranges = {k: {"kurtosis": FeatureRange(3.0, hi, 3.5, 5)} for k, hi in kinds.items()}
+    return Profile(
+        ranges,
+        (name,),
+        path=f"/nowhere/{name}.json",
+        name=name,
+        family=name,
+        signature=combine_signatures([model_signature(tensors)]),
+    )
+
+
+@pytest.mark.parametrize(("donor_like", "lent"), [("vit", True), ("convnet", False)])
+def test_a_layer_kind_the_best_profile_lacks_is_lent_by_a_close_profile_only(monkeypatch, donor_like, lent):
+    import inspector.core.judge.baselines as baselines
+
+    # a transformer with a conv stem (ViT-style patch embedding); the best profile has no conv range
+    vit = _transformer() + [_t("patch_embed.proj.weight", (256, 3, 16, 16), "conv")]
+    best = _profile("plain-transformer", {"dense": 9.0, "embedding": 9.0}, _transformer())
+    donor_arch = vit if donor_like == "vit" else _convnet()  # close to the model, or far from it
+    donor = _profile("donor", {"conv": 50.0}, donor_arch)
+    monkeypatch.setattr(baselines, "shipped_profiles", lambda: [best, donor])
+    prof = select_profile(None, vit)
     m = prof.match
-    if "conv" in m.kinds_from:  # lent only by a profile that scores at least MIN_LEND_SCORE
-        assert prof.get("conv", "kurtosis") is not None
-        assert m.layers_matched == m.layers
-    else:
-        assert prof.get("conv", "kurtosis") is None and m.layers_matched == m.layers - 1
+    assert m.name in ("plain-transformer", "donor")
+    if m.name == "donor":  # the model is closer to the donor's own signature: nothing to lend
+        assert prof.get("conv", "kurtosis").hi == 50.0 and not m.kinds_from
+        return
+    assert dict(m.candidates)["donor"] < m.score  # covering one kind, the donor does not match best
+    assert (signature_score(model_signature(vit), donor.signature) >= baselines.MIN_LEND_SCORE) == lent
+    assert ("conv" in m.kinds_from) == lent
+    assert (prof.get("conv", "kurtosis") is not None) == lent
+    assert m.layers_matched == m.layers - (0 if lent else 1)
 
 
 def test_no_close_match_falls_back_to_the_envelope_of_every_profile():

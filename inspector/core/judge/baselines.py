@@ -381,7 +381,8 @@ def select_profile(path: Optional[str], tensors: Sequence[Any]) -> Optional[Prof
     With ``path`` (``--profile``) that profile, scored against the model. Without, the built-in profile whose
     architecture signature best matches the model's (:func:`signature_score` times the share of the model's
     judged layers whose kind it covers, the match score); a kind the best profile does not cover is taken from the next best
-    profile that does, if that one scores at least :data:`MIN_LEND_SCORE`. ``None`` when there is none."""
+    profile that does, if that one's architecture alone (:func:`signature_score`) scores at least
+    :data:`MIN_LEND_SCORE`. ``None`` when there is none."""
     sig = model_signature(tensors)
     kinds = _judged_kinds(tensors)
 
@@ -429,7 +430,15 @@ def select_profile(path: Optional[str], tensors: Sequence[Any]) -> Optional[Prof
     for kind in sorted(set(kinds)):
         if _covered(best, kind):
             continue
-        donor = next((p for p in ranked[1:] if _covered(p, kind) and score(p) >= MIN_LEND_SCORE), None)
+        # a lender is judged by its architecture alone: it covers this kind, not necessarily the others
+        donor = next(
+            (
+                p
+                for p in ranked[1:]
+                if _covered(p, kind) and p.signature and signature_score(sig, p.signature) >= MIN_LEND_SCORE
+            ),
+            None,
+        )
         if donor is not None:
             resolved[kind] = donor.kinds[kind]
             lent[kind] = donor.label
