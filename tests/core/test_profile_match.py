@@ -217,3 +217,18 @@ def test_scan_json_cli_and_report_say_which_profile_judged(make_model, tmp_path,
     rows = {row.label: row for row in build_report(r).inputs}
     assert rows["Baseline profile"].value == doc["profile"]["name"]
     assert "matched by architecture" in rows["Baseline profile"].note
+
+
+def test_profile_command_builds_and_lists(make_model, tmp_path, capsys):
+    from inspector.cli import main
+
+    rng = np.random.default_rng(2)
+    path = make_model({"fc.weight": rng.normal(0, 0.05, (64, 64)).astype(np.float32)})
+    out = tmp_path / "p.json"
+    assert main(["profile", "build", str(path), "-o", str(out), "--name", "mine", "--family", "mlp"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert (doc["name"], doc["family"]) == ("mine", "mlp") and doc["signature"]["dense"] == 1.0
+    assert main(["profile", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(p.label in listed for p in shipped_profiles())
