@@ -62,7 +62,12 @@ STRIPS = (
         "entropy of the lowest byte in bits (≈8 for trained weights; LSB payloads change it)",
         lambda t, s: t.stats.low_byte_entropy,
     ),
-    Strip("score", "detector score", "highest detector score of the layer (0 benign … 1 suspicious)", lambda t, s: s),
+    Strip(
+        "score",
+        "detector score",
+        "highest detector score of the layer (warning ≥ 0.45, suspicious ≥ 0.70)",
+        lambda t, s: s,
+    ),
 )
 
 

@@ -82,7 +82,8 @@ class FindingsPanel(QWidget):
         header_item = self.tree.headerItem()
         if header_item is not None:  # the score is explained where it is shown
             header_item.setToolTip(
-                1, "0 = nothing unusual … 1 = as strong as the attacks of the demo zoo (F1: the guide)"
+                1,
+                "0 nothing unusual · warning from 0.45 · suspicious from 0.70 (the threshold) · nearer 1, stronger (F1: guide)",
             )
             header_item.setToolTip(0, "severity: red suspicious, amber warning, grey information")
         self.tree.setRootIsDecorated(False)

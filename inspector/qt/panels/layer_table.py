@@ -138,7 +138,8 @@ class LayerTableModel(QAbstractTableModel):
                     return f"{tip}\ndifference: scrubbed − original, or model − baseline (toolbar: Compare)"
                 return tip
             if section >= nf + ns:
-                return f"score of detector {self.detectors[section - nf - ns]} (0 benign … 1 suspicious)"
+                det = self.detectors[section - nf - ns]
+                return f"score of detector {det}: warning from 0.45, suspicious from 0.70 (F1: the guide)"
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
