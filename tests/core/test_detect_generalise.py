@@ -102,3 +102,18 @@ def test_a_bfloat16_model_says_why_its_low_bits_cannot_be_ruled_out(tmp_path):
     save_dataset(Dataset(PIX.copy(), np.arange(len(PIX), dtype=np.int64) % 10), with_sample)
     st = {f.family: f for f in scan(p, ScanOptions(train_sample=str(with_sample))).families}
     assert st["lsb"].status != "cannot-rule-out"  # the training bytes were searched in the low bits
+
+
+def test_value_correlation_that_echoes_written_signs_is_left_to_the_sign_test(make_model):
+    from tests.core.test_detectors import image_bytes, images
+
+    # as the hinge penalty leaves them: weights of the wrong sign dragged across zero (to 0.3 of their size)
+    bits = np.where(np.unpackbits(image_bytes(images(80)))[: 32 * 128], 1.0, -1.0)
+    w = gaussian((32, 128), 2, 0.1).reshape(-1)
+    wrong = np.sign(w) != bits
+    w[wrong] = bits[wrong] * np.abs(w[wrong]) * 0.3
+    r = scan(model(make_model, gaussian((128, 64)), fc2=w.reshape(32, 128).astype(np.float32)))
+    (f,) = correlated_findings(r, "fc2.weight")
+    assert f.evidence["autocorr"] > 0.15 and f.severity != "suspicious" and "follows the signs" in f.message
+    sign = next(f for f in r.findings if f.detector == "sign-structure" and f.tensor == "fc2.weight")
+    assert sign.severity == "suspicious" and sign.attack == "sign"

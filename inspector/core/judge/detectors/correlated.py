@@ -32,6 +32,9 @@ KS_REF = 0.25
 #: units, embedding dimensions). Tuning set: benign such layers −0.04…0.06; correlated value encoding of images,
 #: text and records 0.10–0.47 (text 0.20–0.35, records 0.47). The threshold is never below 4 standard errors.
 AUTOCORR_EXCHANGEABLE = 0.15
+#: Sign excess (sign autocorrelation beyond the arcsine law) from which such a correlation is the echo of written
+#: signs (the sign test's threshold; tuning set: such layers of correlated-value models ≤ 0.06, of sign-encoded 0.06–0.42).
+SIGN_ECHO = 0.14
 
 
 def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
@@ -65,15 +68,19 @@ def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
     # neighbour correlation where the order of the inputs means nothing
     if math.isfinite(f.autocorr) and exchangeable(ctx, f):
         at = max(AUTOCORR_EXCHANGEABLE, 4.0 / math.sqrt(max(f.nonzero, 1)))
-        parts.append(
-            (
-                f.autocorr / at,
-                f"neighbouring weights correlate at {f.autocorr:.2f} although they read inputs that have no order "
-                f"of their own ({'embedding dimensions' if f.kind == 'embedding' else 'hidden units'}, which "
-                f"training could permute freely: trained layers ≈ 0, here ≥ {at:.2f} counts), as if the values "
-                "copied a smooth sequence (text, records, pixels)",
-            )
+        e = f.autocorr / at
+        text = (
+            f"neighbouring weights correlate at {f.autocorr:.2f} although they read inputs that have no order "
+            f"of their own ({'embedding dimensions' if f.kind == 'embedding' else 'hidden units'}, which "
+            f"training could permute freely: trained layers ≈ 0, here ≥ {at:.2f} counts), as if the values "
+            "copied a smooth sequence (text, records, pixels)"
         )
+        if math.isfinite(f.sign_excess) and f.sign_excess >= SIGN_ECHO and e >= 0.5:
+            # written signs come in runs (the bits of a byte), and values w = |w|·sign follow them: when the signs
+            # agree far more than the values explain, the value correlation is their echo (the sign test reports it)
+            e = min(e, 0.9)
+            text += f", though here it follows the signs (sign excess {f.sign_excess:.2f})"
+        parts.append((e, text))
         ev["exchangeable_inputs"] = True
     # neighbour correlation against the channel-shuffled null and the reference
     null = f.shuffled_autocorr
