@@ -149,3 +149,10 @@ def test_findings_that_change_under_an_approval_take_it_back(qtbot, main_window)
     before = {(f.detector, f.tensor, f.message) for f in result.findings}
     assert any((f.detector, f.tensor, f.message) not in before for f in judged.findings if f.severity != "info")
     assert panel.signoff() is None and "findings changed" in panel.status.text()
+
+
+def test_the_dock_does_not_widen_the_window(qtbot, main_window):
+    """Its texts wrap: at 1024 px the right-hand docks keep room for the views (it had a 460 px minimum)."""
+    w = main_window(size=(1024, 680))
+    _open(qtbot, w, SGN)
+    assert w.signoff.checklist.count() >= 1 and w.signoff.minimumSizeHint().width() <= 280

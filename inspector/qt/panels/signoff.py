@@ -105,6 +105,7 @@ class SignOffPanel(QWidget):
         self.checklist.setToolTip("Tick a finding once you have read it and its evidence (double-click it there)")
         self.checklist.setMinimumHeight(80)
         self.count_label = QLabel()
+        self.count_label.setWordWrap(True)  # never what widens the dock (it set a 460 px minimum)
         P.mute(self.count_label)
         self.sign_btn = QPushButton("Sign off")
         self.sign_btn.setToolTip("record this sign-off (checked by the report's rule); the exported report carries it")
