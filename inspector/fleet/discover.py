@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 from inspector.core.errors import InspectorError
 
 #: File suffixes taken as model files when no ``--include`` glob is given.
-MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".jit", ".gguf", ".onnx")
 #: Files whose presence makes a folder one Hugging Face style model.
 HF_MARKERS = ("config.json", "trainer_state.json", "adapter_config.json")
 #: Weights files of a Hugging Face folder without safetensors, most preferred first.

@@ -100,3 +100,9 @@ def test_same_model_twice_counts_once_but_two_ids_alike_are_refused(fleet, tmp_p
     )
     with pytest.raises(InspectorError, match="two models share the id 'a'"):
         discover([], manifests=[m])
+
+
+def test_gguf_onnx_and_torchscript_files_are_models_too(tmp_path):
+    for name in ("llm.gguf", "net.onnx", "vad.jit", "notes.txt", "weights.data"):
+        (tmp_path / name).write_bytes(b"x")
+    assert rel(discover([tmp_path]), tmp_path) == {"llm.gguf", "net.onnx", "vad.jit"}
