@@ -1,12 +1,10 @@
-"""``model-inspector baseline build TRUSTED... --output PROFILE.json``: a baseline profile from trusted models."""
+"""``model-inspector baseline build TRUSTED... --output PROFILE.json``: the older name of ``profile build``."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from inspector.cli._common import check_output, progress_for
-from inspector.core.judge import build_profile, save_profile
+from inspector.cli.profile import run_build  # the older name of ``profile build``: one implementation
 
 COMMAND = "baseline"
 ORDER = 60
@@ -27,19 +25,5 @@ def add_parser(sub) -> None:
     )
     b.add_argument("--output", "-o", required=True, metavar="PROFILE.json", help="where to write the profile")
     b.add_argument("--description", default="", help="one line saying what the trusted models are")
-    b.set_defaults(func=run_build)
+    b.set_defaults(func=run_build, name="", family="")
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
-
-
-def run_build(args: argparse.Namespace) -> int:
-    check_output(args.output, args.trusted)
-    bar, close = progress_for("profiling")
-    try:
-        profile = build_profile(args.trusted, description=args.description, progress=bar)
-    finally:
-        close()
-    save_profile(profile, args.output)
-    layers = {k: max((r.count for r in v.values()), default=0) for k, v in profile.kinds.items()}
-    shown = ", ".join(f"{n} {k}" for k, n in layers.items()) or "no layers large enough"
-    print(f"wrote {args.output}: {len(profile.sources)} trusted model(s), layers per kind: {shown}")
-    return 0
