@@ -18,8 +18,9 @@ numpy, the CLI's imports, loading the numba kernels, SHA-256 of the file, the pa
 it implies: np.histogram's CPU / (command CPU / cores), the ratio the command would reach on idle cores, all busy
 and none waiting.
 
-"The whole command" is the CLI's own ``main(["scan", MODEL])`` in a fresh interpreter (imports, numba load,
-SHA-256, statistics, every weights-only detector, the text report), timed from outside, with the child's peak
+"The whole command" is the CLI's own ``main()`` with ``sys.argv`` set to ``model-inspector scan MODEL``, as the
+installed script runs it, in a fresh interpreter (imports, numba load, SHA-256, statistics, every weights-only
+detector, the text report, the interpreter's exit), timed from outside, with the child's peak
 RSS (VmHWM). ``np.histogram`` (256 bins, each tensor's range given) runs over memory-mapped tensors in this
 process. Everything runs on a warm page cache, interleaved, ``--repeat`` times; the ratios use the median of each
 contender. A breakdown follows (in-process, each step in its own fresh interpreter): statistics only, + detector
@@ -105,12 +106,13 @@ def cli_command(path: Path, workers: int, src: Path | None = None) -> tuple[floa
     """The whole ``model-inspector scan MODEL`` in a fresh interpreter: (wall seconds, peak RSS MB, verdict, CPU
     seconds); ``src``: the source tree to import ``inspector`` from instead of this one."""
     argv = ["scan", str(path)] + (["--workers", str(workers)] if workers else [])
-    code = (
+    code = (  # main() with the process's own argv, as the model-inspector script calls it
         "import io, contextlib\n"
         "from inspector.cli import main\n"
+        f"sys.argv = ['model-inspector'] + {argv!r}\n"
         "out = io.StringIO()\n"
         "with contextlib.redirect_stdout(out):\n"
-        f"    rc = main({argv!r})\n"
+        "    rc = main()\n"
         "print('__VERDICT__', rc, out.getvalue().strip().splitlines()[-1] if out.getvalue().strip() else '')\n"
     )
     # ``python -c`` imports from its working folder first: run it there

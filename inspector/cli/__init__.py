@@ -9,6 +9,7 @@ stderr and exit 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import pkgutil
 import sys
@@ -69,6 +70,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except MemoryError:
         print("model-inspector: out of memory; close other programs or inspect fewer tensors", file=sys.stderr)
         return 2
+    finally:
+        if argv is None:  # the command line's own process, which ends now
+            # every object into the collector's permanent generation: interpreter teardown then skips walking
+            # the hundreds of thousands of objects numba and numpy loaded (0.2-0.25 s of a scan that used the kernels)
+            gc.freeze()
 
 
 def gui_main() -> int:
