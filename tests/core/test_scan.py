@@ -253,3 +253,33 @@ def test_big_tensors_at_once_give_the_results_of_one_at_a_time(make_model, monke
     with pytest.raises(ValueError, match="consumer failed"):
         scan(p, opts, on_tensor=fail)
     assert threading.active_count() == before
+
+
+def test_runs_of_tiny_tensors_are_measured_one_at_a_time(make_model, monkeypatch):
+    """Runs of tiny tensors are Python work under the GIL: one worker at a time measures them (the others wait
+    on a lock instead of trading the GIL), with the results of measuring them side by side."""
+    import inspector.core.measure.scan as scan_mod
+
+    rng = np.random.default_rng(8)
+    p = make_model({f"t{i:04d}": rng.normal(size=3).astype(np.float32) for i in range(1100)})
+    active, most = [0], [0]
+    real = scan_mod._Scanner._run
+
+    def counting(self, refs):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        try:
+            time.sleep(0.02)  # long enough for another worker to start a run of its own, if it may
+            return real(self, refs)
+        finally:
+            active[0] -= 1
+
+    monkeypatch.setattr(scan_mod._Scanner, "_run", counting)
+    opts = ScanOptions(workers=3, detectors=False, hash=False)
+    serial = scan(p, opts)
+    assert most[0] == 1
+    monkeypatch.setattr(scan_mod, "GIL_BOUND_BYTES", 0)
+    most[0] = 0
+    parallel = scan(p, opts)
+    assert most[0] > 1
+    assert [t.to_json() for t in serial.tensors] == [t.to_json() for t in parallel.tensors]
