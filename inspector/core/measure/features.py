@@ -460,9 +460,11 @@ class FeatureAcc:
         if self.dedup is None:  # decide from the first chunk whether the tensor repeats values
             n, threshold = repeat_probe(dt)
             vals = u if all_live else u[live(u, dt)]
-            # five probes spread over the chunk, and their median: a payload written at the start (whose few
-            # byte values make narrow floats repeat) does not decide for the whole tensor
-            starts = np.linspace(0, max(0, vals.size - n), 5).astype(np.int64) if vals.size > n else [0]
+            # narrow floats: five short probes spread over the chunk, and their median, so that a payload written
+            # at the start (whose few byte values make them repeat) does not decide for the whole tensor; wide
+            # floats (one probe of 65,536) repeat nothing by chance, payload or not, and one sort is enough
+            narrow = n < 65536 and vals.size > n
+            starts = np.linspace(0, vals.size - n, 5).astype(np.int64) if narrow else [0]
             shares = [
                 1.0 - distinct(vals[a : a + n]).size / vals[a : a + n].size for a in starts if vals[a : a + n].size
             ]
