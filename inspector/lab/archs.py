@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from inspector.core.errors import DataError
-from inspector.core.evaluate.recipes import RECIPES, Recipe, register
-from inspector.core.formats.data import Dataset
+from inspector.core.evaluate import RECIPES, Recipe, register
+from inspector.core.formats import Dataset
 from inspector.lab.digits import SPLIT_SEED, TEST_FRACTION, DigitsSplit
 
 #: Grey levels of a digits pixel (0..16) and the embedding's token count (one token per pixel and level).

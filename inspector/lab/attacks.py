@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from inspector.core.formats.data import Dataset
+from inspector.core.formats import Dataset
 from inspector.lab import codec
 
 # --------------------------------------------------------------------------------------------- LSB

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from inspector.core.formats import ModelFile, TensorRef, iter_chunks
-from inspector.core.measure.weights_image import source_values, theta_tensors
+from inspector.core.measure import source_values, theta_tensors
 from inspector.lab import codec
 
 
@@ -153,8 +153,7 @@ def decode_capacity(
 ) -> np.ndarray:
     """Black-box decoding of capacity abuse: query the model (built by its recipe, ``arch`` or the name in
     its metadata) with the inputs regenerated from ``key``; (n_images, pixels) float32 in [0, 1]."""
-    from inspector.core.evaluate.accuracy import predict_proba
-    from inspector.core.evaluate.recipes import build_module, resolve
+    from inspector.core.evaluate import build_module, predict_proba, resolve
 
     recipe = resolve(arch, model)
     dim = int(np.prod(recipe.input_shape)) if recipe.input_shape else pixels

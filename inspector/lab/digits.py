@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inspector.core.errors import DataError
-from inspector.core.formats.data import Dataset
+from inspector.core.formats import Dataset
 
 #: Seed of the stratified split (and the default seed of everything in the lab).
 SPLIT_SEED = 0

@@ -84,8 +84,7 @@ def sign_proof(model: ModelFile, images: np.ndarray, theta_names: Optional[Seque
 
 def capacity_proof(model: ModelFile, images: np.ndarray, key: int, *, arch: Optional[str] = None) -> dict[str, Any]:
     """Fraction of the synthetic queries whose label the model reproduces, and the decoded images' error."""
-    from inspector.core.evaluate.accuracy import predict_proba
-    from inspector.core.evaluate.recipes import build_module
+    from inspector.core.evaluate import build_module, predict_proba
 
     n = len(images)
     queries = decoders.capacity_queries(key, n)
@@ -151,8 +150,7 @@ def capacity_code_proof(
 ) -> dict[str, Any]:
     """Capacity abuse with any :class:`inspector.lab.capcodes.CapCode`: share of queries whose label the model
     reproduces and share of secret values decoded exactly."""
-    from inspector.core.evaluate.accuracy import predict_proba
-    from inspector.core.evaluate.recipes import build_module
+    from inspector.core.evaluate import build_module, predict_proba
     from inspector.lab import capcodes
 
     v = np.asarray(values, dtype=np.int64)

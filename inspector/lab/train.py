@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from inspector.core.evaluate.recipes import RECIPES
-from inspector.core.formats.data import Dataset
+from inspector.core.evaluate import RECIPES
+from inspector.core.formats import Dataset
 from inspector.core.progress import CancelToken, check
 
 #: An attack's extra loss: a function of θ (the weight matrices, flattened and concatenated in model order).

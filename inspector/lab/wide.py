@@ -86,7 +86,7 @@ def build_wide(
             else:
                 values = capcodes.secret_values(code, tr.inputs[:CAP_IMAGES])
                 note = img_note
-            from inspector.core.formats.data import Dataset
+            from inspector.core.formats import Dataset
 
             syn = Dataset(capcodes.queries(code, WIDE_CAP_KEY, values.size), capcodes.encode_labels(code, values))
             module = train(cfg0, tr, extra=syn, cancel=b.cancel)

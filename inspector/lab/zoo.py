@@ -23,8 +23,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from inspector.core.errors import InspectorError
-from inspector.core.formats import open_model, sha256_files
-from inspector.core.formats.data import Dataset, save_dataset
+from inspector.core.formats import Dataset, open_model, save_dataset, sha256_files
 from inspector.core.progress import CancelToken, ProgressCallback, check, report
 from inspector.lab import attacks, codec, proofs, wide
 from inspector.lab.archs import load_cancer_split, register_lab_recipes
@@ -200,7 +199,7 @@ class _Builder:
             metadata["inspector.lab.twin"] = twin["file"]
         write_safetensors(path, arrays, metadata)
         model = open_model(path)
-        from inspector.core.evaluate.accuracy import evaluate
+        from inspector.core.evaluate import evaluate
 
         twin_path = self.out / twin["file"] if twin is not None else None
         res = evaluate(model, self.test_for(meta["inspector.lab.recipe"]), against=twin_path, device="cpu")
