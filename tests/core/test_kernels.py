@@ -327,8 +327,42 @@ def test_env_var_forces_numpy_in_scan(monkeypatch, small_model):
 
 # ---------------------------------------------------------------------------------------- detector features
 
-_F_COUNTS = ("n", "pairs", "pos_pairs", "pos_head", "pos_tail", "wpairs", "units", "seen", "win_fill")
-_F_SUMS = ("sxy", "shead", "stail", "wxy", "whead", "wtail", "ufirst", "ulast", "ufl")
+_F_COUNTS = (
+    "n",
+    "pairs",
+    "pos_pairs",
+    "pos_head",
+    "pos_tail",
+    "wpairs",
+    "units",
+    "seen",
+    "win_fill",
+    "sw_fill",
+    "sw_pos",
+    "sw_pp",
+    "sw_start",
+    "sw_count",
+    "sw_best_start",
+    "sw_best_stop",
+)
+_F_SUMS = (
+    "sxy",
+    "shead",
+    "stail",
+    "wxy",
+    "whead",
+    "wtail",
+    "ufirst",
+    "ulast",
+    "ufl",
+    "sw_s",
+    "sw_q",
+    "sw_xy",
+    "sw_last",
+    "sw_sum",
+    "sw_sq",
+    "sw_best",
+)
 
 
 def _numpy_features(chunks, dt, unit: int, start: int = 0) -> FeatureAcc:

@@ -13,6 +13,9 @@ chunk by chunk and folded into a :class:`FeatureAcc`; pieces merge in storage or
 - distinct values up to :data:`GRID_LEVELS` (a quantisation grid), with a cheap early exit for ordinary tensors;
 - low-byte counts per window of :data:`WINDOW` non-zero low bytes, keeping the least uniform window and where it lies:
   a payload written anywhere in a big tensor shows there even when the whole tensor's low byte looks uniform;
+- the sign excess (see :func:`window_sign_excess`) of every window of :data:`SIGN_WINDOW` non-zero values, keeping
+  the highest, where it lies, and the sum and sum of squares of all of them (so the detector can tell one
+  outlying window, a partial sign payload, from a layer whose windows all vary);
 - for tensors with many repeated values (untrained embedding rows), the low-bit pattern table of distinct
   values per chunk, so repeats are not mistaken for structure.
 
@@ -54,6 +57,9 @@ GRID_LEVELS = 256
 GRID_PROBE = 4096
 #: Judged (non-zero) low bytes per window: a window spans as many elements as it takes to hold them.
 WINDOW = 512
+#: Non-zero values per sign window (windows do not straddle the pieces a tensor is read in; a piece's last,
+#: partly filled window is not judged).
+SIGN_WINDOW = 1024
 #: Share of repeated values in the first chunk above which the bit tests judge distinct values per chunk (for
 #: float32; see :func:`repeat_probe` for narrower types, whose values repeat by rounding alone).
 DUPLICATE_PROBE = 0.01
@@ -182,6 +188,14 @@ class Features:
     window_chi_effect: float = math.nan
     window_chi_z: float = math.nan
     window_compress: float = math.nan
+    #: windows of SIGN_WINDOW non-zero values judged for their sign excess; the highest window's excess and the
+    #: elements it spans [start, stop); the mean and standard deviation of the other windows' excess
+    sign_windows: int = 0
+    sign_window_excess: float = math.nan
+    sign_window_start: int = -1
+    sign_window_stop: int = -1
+    sign_window_mean: float = math.nan
+    sign_window_sd: float = math.nan
 
     @property
     def is_weight(self) -> bool:
@@ -234,6 +248,23 @@ def score_window(counts: np.ndarray, lows: np.ndarray, start: int, stop: int = -
         chi_z=z,
         lows=np.asarray(lows)[np.asarray(lows) != 0].tobytes(),
     )
+
+
+def window_sign_excess(k: int, npos: int, pp: int, s: float, q: float, xy: float) -> float:
+    """Sign excess of one window of ``k`` non-zero values: lag-1 sign autocorrelation (``npos`` positives, ``pp``
+    positive pairs among its k − 1 pairs) less the arcsine law's 2/π·asin ρ of its value autocorrelation ρ
+    (from Σx = ``s``, Σx² = ``q``, Σx·x' = ``xy``); NaN for a one-signed or constant window. The compiled
+    kernels use the same formula."""
+    if k < 2 or npos <= 0 or npos >= k:
+        return math.nan
+    p = npos / k
+    sac = (pp / (k - 1) - p * p) / (p * (1.0 - p))
+    m = s / k
+    var = q / k - m * m
+    if not var > 0:
+        return math.nan
+    ac = (xy / (k - 1) - m * m) / var
+    return sac - 2.0 / math.pi * math.asin(max(-1.0, min(1.0, ac)))
 
 
 @dataclass
@@ -298,6 +329,22 @@ class FeatureAcc:
     win_start: int = -1  # first element of the open window
     win_lows: list = field(default_factory=list)
     worst: _Window = field(default_factory=_Window)
+    # sign windows: the open one (values, positives, positive pairs, Σx, Σx², Σx·x', its last value, first
+    # element) and the judged ones (count, Σ excess, Σ excess², the highest and the elements it spans)
+    sw_fill: int = 0
+    sw_pos: int = 0
+    sw_pp: int = 0
+    sw_s: float = 0.0
+    sw_q: float = 0.0
+    sw_xy: float = 0.0
+    sw_last: float = 0.0
+    sw_start: int = -1
+    sw_count: int = 0
+    sw_sum: float = 0.0
+    sw_sq: float = 0.0
+    sw_best: float = -math.inf
+    sw_best_start: int = -1
+    sw_best_stop: int = -1
 
     # ------------------------------------------------------------------ chunks
     def add(self, raw: np.ndarray, dt: DType) -> None:
@@ -341,10 +388,12 @@ class FeatureAcc:
             self._levels(x, finite, bool(finite.all()))
 
     def _order(self, x: np.ndarray, finite: np.ndarray, all_finite: bool) -> None:
-        xs = x[finite & (x != 0)] if not all_finite else x[x != 0]
+        mask = finite & (x != 0) if not all_finite else x != 0
+        xs = x[mask]
         k = xs.size
         if k == 0:
             return
+        self._sign_windows(xs, None if k == x.size else np.flatnonzero(mask))
         if self.last is not None:  # the pair across the previous chunk
             a, b = self.last, float(xs[0])
             self.sxy += a * b
@@ -393,6 +442,72 @@ class FeatureAcc:
             self.rcnt[idx] += 1
             self.rpos[idx] += tail > 0
         self.n += k
+
+    def _sign_windows(self, xs: np.ndarray, where: Optional[np.ndarray]) -> None:
+        """Fold the chunk's non-zero values ``xs`` (at chunk elements ``where``; None: every element) into the
+        sign windows."""
+        base = self.start + self.seen
+        k = xs.size
+
+        def at(i: int) -> int:
+            return base + (i if where is None else int(where[i]))
+
+        i = 0
+        if self.sw_fill:  # the window left open by the previous chunk
+            i = min(k, SIGN_WINDOW - self.sw_fill)
+            self._sw_add(xs[:i])
+            if self.sw_fill == SIGN_WINDOW:
+                self._sw_close(at(i - 1) + 1)
+        nw = (k - i) // SIGN_WINDOW
+        if nw:
+            blk = xs[i : i + nw * SIGN_WINDOW].reshape(nw, SIGN_WINDOW)
+            pos = blk > 0
+            npos = np.count_nonzero(pos, axis=1)
+            pp = np.count_nonzero(pos[:, :-1] & pos[:, 1:], axis=1)
+            sums = blk.sum(axis=1)
+            sq = np.einsum("ij,ij->i", blk, blk)
+            xy = np.einsum("ij,ij->i", blk[:, :-1], blk[:, 1:])
+            for r in range(nw):
+                e = window_sign_excess(
+                    SIGN_WINDOW, int(npos[r]), int(pp[r]), float(sums[r]), float(sq[r]), float(xy[r])
+                )
+                j = i + r * SIGN_WINDOW
+                self._sw_judge(e, at(j), at(j + SIGN_WINDOW - 1) + 1)
+            i += nw * SIGN_WINDOW
+        if i < k:
+            self.sw_start = at(i)
+            self._sw_add(xs[i:])
+
+    def _sw_add(self, seg: np.ndarray) -> None:
+        if seg.size == 0:
+            return
+        pos = seg > 0
+        if self.sw_fill:
+            self.sw_xy += self.sw_last * float(seg[0])
+            self.sw_pp += int(self.sw_last > 0 and pos[0])
+        self.sw_xy += _dot(seg[:-1], seg[1:]) if seg.size > 1 else 0.0
+        self.sw_pp += int(np.count_nonzero(pos[:-1] & pos[1:]))
+        self.sw_pos += int(np.count_nonzero(pos))
+        self.sw_s += float(seg.sum())
+        self.sw_q += _dot(seg, seg)
+        self.sw_fill += seg.size
+        self.sw_last = float(seg[-1])
+
+    def _sw_close(self, stop: int) -> None:
+        e = window_sign_excess(self.sw_fill, self.sw_pos, self.sw_pp, self.sw_s, self.sw_q, self.sw_xy)
+        self._sw_judge(e, self.sw_start, stop)
+        self.sw_fill = self.sw_pos = self.sw_pp = 0
+        self.sw_s = self.sw_q = self.sw_xy = self.sw_last = 0.0
+        self.sw_start = -1
+
+    def _sw_judge(self, e: float, start: int, stop: int) -> None:
+        if not math.isfinite(e):
+            return
+        self.sw_count += 1
+        self.sw_sum += e
+        self.sw_sq += e * e
+        if e > self.sw_best:
+            self.sw_best, self.sw_best_start, self.sw_best_stop = e, start, stop
 
     def _units(self, x: np.ndarray) -> None:
         unit = self.unit
@@ -553,6 +668,14 @@ class FeatureAcc:
         self.flush_window()
         r = FeatureAcc(start=self.start, unit=self.unit, seen=self.seen + o.seen)
         r.win_counts, r.win_lows, r.win_fill, r.win_start = o.win_counts, o.win_lows, o.win_fill, o.win_start
+        # sign windows: this run's open window is dropped (not judged), the other's carried on
+        r.sw_fill, r.sw_pos, r.sw_pp, r.sw_start = o.sw_fill, o.sw_pos, o.sw_pp, o.sw_start
+        r.sw_s, r.sw_q, r.sw_xy, r.sw_last = o.sw_s, o.sw_q, o.sw_xy, o.sw_last
+        r.sw_count, r.sw_sum, r.sw_sq = self.sw_count + o.sw_count, self.sw_sum + o.sw_sum, self.sw_sq + o.sw_sq
+        if self.sw_best >= o.sw_best:
+            r.sw_best, r.sw_best_start, r.sw_best_stop = self.sw_best, self.sw_best_start, self.sw_best_stop
+        else:
+            r.sw_best, r.sw_best_start, r.sw_best_stop = o.sw_best, o.sw_best_start, o.sw_best_stop
         r.n = self.n + o.n
         r.sxy, r.shead, r.stail, r.pairs = (
             self.sxy + o.sxy,
@@ -833,6 +956,16 @@ def finish(
         # values, which the window does not see
         if bits.get("judged", 0) >= MIN_BITS and not repeats(acc.dup_share, dt.name):
             bits["low_compress"] = compress
+    if acc.sw_count >= 1:
+        window["sign_windows"] = acc.sw_count
+        window["sign_window_excess"] = acc.sw_best
+        window["sign_window_start"] = acc.sw_best_start
+        window["sign_window_stop"] = acc.sw_best_stop
+        others = acc.sw_count - 1
+        if others >= 1:
+            mo = (acc.sw_sum - acc.sw_best) / others
+            window["sign_window_mean"] = mo
+            window["sign_window_sd"] = math.sqrt(max(0.0, (acc.sw_sq - acc.sw_best**2) / others - mo * mo))
     spread = math.nan
     if math.isfinite(s.mean) and s.mean != 0 and math.isfinite(s.max):
         spread = (s.max - s.min) / abs(s.mean)

@@ -27,7 +27,15 @@ from typing import Callable, Iterable, Mapping, Optional
 import numpy as np
 
 from inspector.core.dtypes import DType, widen
-from inspector.core.measure.features import MIN_BITS, PHASES, WINDOW, FeatureAcc, score_window, windowed
+from inspector.core.measure.features import (
+    MIN_BITS,
+    PHASES,
+    SIGN_WINDOW,
+    WINDOW,
+    FeatureAcc,
+    score_window,
+    windowed,
+)
 from inspector.core.measure.stats import Moments, Pass1, outer_range
 
 log = logging.getLogger(__name__)
@@ -326,7 +334,8 @@ def _k_hist(v, edges, denom, exact, tol, thr, counts, buf):  # pragma: no cover 
 # Detector features (see :mod:`.features`): one scalar loop over a chunk, in storage order
 
 # integer feature slots: the non-zero finite sequence (count, pairs, sign pairs), whether it has a last value;
-# within-unit pairs, whole units, elements folded, the run's unit and first element; the low-byte window
+# within-unit pairs, whole units, elements folded, the run's unit and first element; the low-byte window; the
+# sign window (size, fill, positives, positive pairs, first element; windows judged, the highest's span)
 (
     _FN,
     _FPAIRS,
@@ -344,9 +353,69 @@ def _k_hist(v, edges, denom, exact, tol, thr, counts, buf):  # pragma: no cover 
     _FWIN,
     _FOPEN,
     _FBSTOP,
-) = range(16)
-# float feature slots
-_GSXY, _GSH, _GST, _GFIRST, _GLAST, _GWXY, _GWH, _GWT, _GUF, _GUL, _GUFL, _GOPEN, _GRAWL, _GBEST = range(14)
+    _FSWSIZE,
+    _FSWFILL,
+    _FSWPOS,
+    _FSWPP,
+    _FSWSTART,
+    _FSWCOUNT,
+    _FSWBSTART,
+    _FSWBSTOP,
+) = range(24)
+# float feature slots (then the sign window's Σx, Σx², Σx·x', last value; Σ excess, Σ excess², the highest)
+(
+    _GSXY,
+    _GSH,
+    _GST,
+    _GFIRST,
+    _GLAST,
+    _GWXY,
+    _GWH,
+    _GWT,
+    _GUF,
+    _GUL,
+    _GUFL,
+    _GOPEN,
+    _GRAWL,
+    _GBEST,
+    _GSWS,
+    _GSWQ,
+    _GSWXY,
+    _GSWLAST,
+    _GSWSUM,
+    _GSWSQ,
+    _GSWBEST,
+) = range(21)
+
+
+def _k_sw_close(fi, ff, stop):  # pragma: no cover - compiled
+    """Judge the full sign window ending before element ``stop`` (:func:`~.features.window_sign_excess`'s
+    formula) and open the next one."""
+    k = fi[_FSWFILL]
+    npos = fi[_FSWPOS]
+    if k >= 2 and npos > 0 and npos < k:
+        p = npos / k
+        sac = (fi[_FSWPP] / (k - 1) - p * p) / (p * (1.0 - p))
+        m = ff[_GSWS] / k
+        var = ff[_GSWQ] / k - m * m
+        if var > 0:
+            ac = (ff[_GSWXY] / (k - 1) - m * m) / var
+            e = sac - 2.0 / math.pi * math.asin(max(-1.0, min(1.0, ac)))
+            fi[_FSWCOUNT] += 1
+            ff[_GSWSUM] += e
+            ff[_GSWSQ] += e * e
+            if e > ff[_GSWBEST]:
+                ff[_GSWBEST] = e
+                fi[_FSWBSTART] = fi[_FSWSTART]
+                fi[_FSWBSTOP] = stop
+    fi[_FSWFILL] = 0
+    fi[_FSWPOS] = 0
+    fi[_FSWPP] = 0
+    fi[_FSWSTART] = -1
+    ff[_GSWS] = 0.0
+    ff[_GSWQ] = 0.0
+    ff[_GSWXY] = 0.0
+    ff[_GSWLAST] = 0.0
 
 
 def _k_close(wc, wl, bc, bl, fi, ff, start, stop, min_bits):  # pragma: no cover - compiled
@@ -381,21 +450,23 @@ def _k_live(u, abs_mask, inf_bits):  # pragma: no cover - compiled
     return bad == 0
 
 
-def _k_lag(v):  # pragma: no cover - compiled with fastmath={"reassoc"}: finite values only
-    """Sum, lag-1 sum of products, positives and positive pairs of a chunk of finite values."""
-    x0 = np.float64(v[0])
+def _k_lag(v, lo, hi):  # pragma: no cover - compiled with fastmath={"reassoc"}: finite values only
+    """Sum, sum of squares, lag-1 sum of products, positives and positive pairs of finite values v[lo:hi]."""
+    x0 = np.float64(v[lo])
     s = x0
+    q = x0 * x0
     sxy = 0.0
     npos = np.int64(x0 > 0)
     pp = np.int64(0)
-    for i in range(1, v.size):
+    for i in range(lo + 1, hi):
         a = np.float64(v[i - 1])
         b = np.float64(v[i])
         s += b
+        q += b * b
         sxy += a * b
         npos += b > 0
         pp += (a > 0) & (b > 0)
-    return s, sxy, npos, pp
+    return s, q, sxy, npos, pp
 
 
 def _k_phases(v, ph, rs, rq, rc, rp):  # pragma: no cover - compiled
@@ -523,7 +594,45 @@ def _k_features_live(v, fi, ff, rs, rq, rc, rp):  # pragma: no cover - compiled
     """Order, phase and unit sums of a chunk whose values are all finite and non-zero (the usual chunk of
     trained weights): vectorised sums instead of a scalar loop."""
     n = v.size
-    s, sxy_in, npos, pp_in = _k_lag(v)
+    # one pass of the lag sums per stretch of the chunk that lies in one sign window: the window takes the
+    # stretch's sums, the chunk adds them up with the pairs between stretches
+    size = fi[_FSWSIZE]
+    base = fi[_FSTART] + fi[_FSEEN]
+    s = 0.0
+    sxy_in = 0.0
+    npos = np.int64(0)
+    pp_in = np.int64(0)
+    prev = 0.0
+    i = 0
+    while i < n:
+        fill = fi[_FSWFILL]
+        b = min(n, i + size - fill)
+        ss, sq, sx, sp, spp = _k_lag(v, i, b)
+        a0 = np.float64(v[i])
+        if fill == 0:
+            fi[_FSWSTART] = base + i
+        else:
+            last = ff[_GSWLAST]
+            ff[_GSWXY] += last * a0
+            fi[_FSWPP] += (last > 0) and (a0 > 0)
+        ff[_GSWS] += ss
+        ff[_GSWQ] += sq
+        ff[_GSWXY] += sx
+        fi[_FSWPOS] += sp
+        fi[_FSWPP] += spp
+        fi[_FSWFILL] = fill + (b - i)
+        ff[_GSWLAST] = np.float64(v[b - 1])
+        if fi[_FSWFILL] == size:
+            _k_sw_close(fi, ff, base + b)
+        if i > 0:
+            sxy_in += prev * a0
+            pp_in += (prev > 0) and (a0 > 0)
+        s += ss
+        sxy_in += sx
+        npos += sp
+        pp_in += spp
+        prev = np.float64(v[b - 1])
+        i = b
     x0 = np.float64(v[0])
     xl = np.float64(v[n - 1])
     if fi[_FHAS]:
@@ -580,12 +689,46 @@ def _k_features_any(u, v, fi, ff, rs, rq, rc, rp, abs_mask, inf_bits):  # pragma
     ufl = ff[_GUFL]
     openf = ff[_GOPEN]
     prev = ff[_GRAWL]
+    size = fi[_FSWSIZE]
+    base = fi[_FSTART] + seen
+    swfill = fi[_FSWFILL]
+    swpos = fi[_FSWPOS]
+    swpp = fi[_FSWPP]
+    sws = ff[_GSWS]
+    swq = ff[_GSWQ]
+    swxy = ff[_GSWXY]
+    swlast = ff[_GSWLAST]
     for i in range(n):
         a = np.int64(u[i]) & abs_mask
         fin = a < inf_bits
         x = np.float64(v[i])
         if fin and a != 0:
             xp = x > 0
+            if swfill == 0:
+                fi[_FSWSTART] = base + i
+            else:
+                swxy += swlast * x
+                swpp += (swlast > 0) and xp
+            sws += x
+            swq += x * x
+            swpos += xp
+            swfill += 1
+            swlast = x
+            if swfill == size:
+                fi[_FSWFILL] = swfill
+                fi[_FSWPOS] = swpos
+                fi[_FSWPP] = swpp
+                ff[_GSWS] = sws
+                ff[_GSWQ] = swq
+                ff[_GSWXY] = swxy
+                _k_sw_close(fi, ff, base + i + 1)
+                swfill = 0
+                swpos = 0
+                swpp = 0
+                sws = 0.0
+                swq = 0.0
+                swxy = 0.0
+                swlast = 0.0
             if has:
                 sxy += last * x
                 sh += last
@@ -644,6 +787,13 @@ def _k_features_any(u, v, fi, ff, rs, rq, rc, rp, abs_mask, inf_bits):  # pragma
     ff[_GUFL] = ufl
     ff[_GOPEN] = openf
     ff[_GRAWL] = prev
+    fi[_FSWFILL] = swfill
+    fi[_FSWPOS] = swpos
+    fi[_FSWPP] = swpp
+    ff[_GSWS] = sws
+    ff[_GSWQ] = swq
+    ff[_GSWXY] = swxy
+    ff[_GSWLAST] = swlast
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -665,6 +815,7 @@ _PLAIN = (
     "_k_codes",
     "_k_widen",
     "_k_close",
+    "_k_sw_close",
     "_k_live",
     "_k_phases",
     "_k_units_live",
@@ -865,8 +1016,8 @@ class _FeatureState:
     def __init__(self, acc: FeatureAcc, dt: DType) -> None:
         if acc.seen:
             raise ValueError("the kernels fold chunks into a fresh feature accumulator only")
-        fi = np.zeros(16, dtype=np.int64)
-        ff = np.zeros(14, dtype=np.float64)
+        fi = np.zeros(24, dtype=np.int64)
+        ff = np.zeros(21, dtype=np.float64)
         fi[_FUNIT] = acc.unit
         fi[_FSTART] = acc.start
         fi[_FBSTART] = -1
@@ -874,6 +1025,11 @@ class _FeatureState:
         win = windowed(dt)
         fi[_FWIN] = win
         ff[_GBEST] = -math.inf
+        fi[_FSWSIZE] = SIGN_WINDOW
+        fi[_FSWSTART] = -1
+        fi[_FSWBSTART] = -1
+        fi[_FSWBSTOP] = -1
+        ff[_GSWBEST] = -math.inf
         size = WINDOW if win else 1
         self.arrays = (
             fi,
@@ -905,6 +1061,16 @@ class _FeatureState:
         acc.wpairs, acc.units = int(fi[_FWP]), int(fi[_FUNITS])
         acc.ufirst, acc.ulast, acc.ufl = float(ff[_GUF]), float(ff[_GUL]), float(ff[_GUFL])
         acc.open_first, acc.raw_last = float(ff[_GOPEN]), float(ff[_GRAWL])
+        acc.sw_fill, acc.sw_pos, acc.sw_pp = int(fi[_FSWFILL]), int(fi[_FSWPOS]), int(fi[_FSWPP])
+        acc.sw_start = int(fi[_FSWSTART]) if acc.sw_fill else -1
+        acc.sw_s, acc.sw_q, acc.sw_xy = float(ff[_GSWS]), float(ff[_GSWQ]), float(ff[_GSWXY])
+        acc.sw_last = float(ff[_GSWLAST]) if acc.sw_fill else 0.0
+        acc.sw_count, acc.sw_sum, acc.sw_sq = int(fi[_FSWCOUNT]), float(ff[_GSWSUM]), float(ff[_GSWSQ])
+        acc.sw_best, acc.sw_best_start, acc.sw_best_stop = (
+            float(ff[_GSWBEST]),
+            int(fi[_FSWBSTART]),
+            int(fi[_FSWBSTOP]),
+        )
         fill = int(fi[_FFILL])
         if fill:
             acc.win_counts, acc.win_lows, acc.win_fill = wc.copy(), [wl[:fill].copy()], fill

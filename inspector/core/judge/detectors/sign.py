@@ -5,7 +5,10 @@ which shows three ways: signs of neighbouring weights agree far more often than 
 secret's bytes have runs of equal bits; for Gaussian-like weights the arcsine law gives the sign
 autocorrelation expected from the value autocorrelation, 2/π·asin ρ), a spike of mass at zero, and a heavy
 kurtosis. Period-8 or -16 structure in the sign sequence (the bits of a byte or a 2-byte word) is reported when
-the values alone do not explain it.
+the values alone do not explain it. A payload that fills only part of a layer is diluted in these whole-layer
+figures; the measuring pass also scores every window of :data:`~inspector.core.measure.features.SIGN_WINDOW`
+non-zero weights and keeps the highest window sign excess, which counts when it stands out from the layer's other
+windows by more than the number of windows explains.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import math
 
 from inspector.core.judge.detectors.context import Context, finding, pct
 from inspector.core.judge.findings import Finding
-from inspector.core.measure.features import MIN_ORDER, Features
+from inspector.core.measure.features import MIN_ORDER, SIGN_WINDOW, Features, repeats
 
 NAME = "sign-structure"
 
@@ -30,6 +33,14 @@ NEAR_ZERO_PROFILE = 0.08
 KURTOSIS_PROFILE = 1.5
 #: Period-8 sign structure beyond the values' own phase structure, at the threshold.
 SIGN_PERIOD = 0.25
+#: One sign window against the layer's others: windows needed, the floor of their spread (the sampling error of a
+#: window's sign excess, ≈ 1/√SIGN_WINDOW plus that of its value autocorrelation), and the normalised distance
+#: (see :func:`_window`) where the evidence starts (0) and where it is suspicious (1). Tuning set: benign layers
+#: ≤ 1.89 (a CNN's dense layer over dead and live inputs), partial sign payloads 3.87 and 4.05.
+MIN_SIGN_WINDOWS = 3
+SIGN_WINDOW_SD = 0.04
+SIGN_WINDOW_FROM = 1.0
+SIGN_WINDOW_Z = 3.0
 #: Share of weights within ±0.05σ of zero below which sign structure is the values' own (a Gaussian has 4%).
 HOLE_AT_ZERO = 0.035
 
@@ -50,6 +61,42 @@ def _sign_excess(ctx: Context, f: Features, rf: Features | None) -> tuple[float,
         e = f.sign_excess / max(SIGN_EXCESS, se)
         r = ctx.profile.get(f.kind, "sign_excess") if ctx.profile else None
         text += f"; trusted {f.kind} layers ≤ {r.hi:.2f})" if r else ")"
+    return e, text, ev
+
+
+def _window(f: Features) -> tuple[float, str, dict]:
+    """Evidence from the layer's highest window sign excess against its other windows.
+
+    The distance in standard deviations of the others (floored at :data:`SIGN_WINDOW_SD`) is divided by
+    √(2 ln N + 1), about what the highest of N windows reaches by chance, so a layer of many windows is not
+    flagged for its size alone; evidence grows from :data:`SIGN_WINDOW_FROM` to 1 at :data:`SIGN_WINDOW_Z`."""
+    n = f.sign_windows
+    if repeats(f.duplicates, f.dtype):
+        # values repeated beyond rounding are computed (a Fourier basis: silero-vad's STFT kernels, 83% repeats,
+        # whose rows of one frequency each put windows of smooth and alternating signs side by side, 3.1) or
+        # copied: not trained weights, whose windows this null describes
+        return 0.0, "", {}
+    if n < MIN_SIGN_WINDOWS or not (math.isfinite(f.sign_window_excess) and math.isfinite(f.sign_window_mean)):
+        return 0.0, "", {}
+    sd = max(SIGN_WINDOW_SD, f.sign_window_sd if math.isfinite(f.sign_window_sd) else 0.0)
+    z = (f.sign_window_excess - f.sign_window_mean) / sd
+    zn = z / math.sqrt(2.0 * math.log(n) + 1.0)
+    e = (zn - SIGN_WINDOW_FROM) / (SIGN_WINDOW_Z - SIGN_WINDOW_FROM)
+    text = (
+        f"one stretch of {SIGN_WINDOW:,} non-zero weights (elements {f.sign_window_start:,}–{f.sign_window_stop:,}) "
+        f"shares its signs far more than its values explain (sign excess {f.sign_window_excess:.2f}; the layer's "
+        f"other {n - 1:,} windows {f.sign_window_mean:.2f} ± {sd:.2f}, {z:.1f} standard deviations away, "
+        f"{zn:.1f} allowing for {n:,} windows)"
+    )
+    ev = {
+        "window_sign_excess": f.sign_window_excess,
+        "window_start": f.sign_window_start,
+        "window_stop": f.sign_window_stop,
+        "windows": n,
+        "windows_mean": f.sign_window_mean,
+        "windows_sd": f.sign_window_sd,
+        "window_z": zn,
+    }
     return e, text, ev
 
 
@@ -113,17 +160,20 @@ def detect(ctx: Context) -> list[Finding]:
                 f"the sign sequence repeats with the period of a byte or a 2-byte word (8 or 16 weights; phase "
                 f"share {f.sign_periodic:.2f}, values {f.periodic:.2f})"
             )
+        e4, t4, ev4 = _window(f)
+        if first_layer(ctx, f) and e3 < 1.0 and e4 >= 1.0:
+            e4 = 0.9  # smooth first-layer kernels: the same caution as for the whole layer (below)
         if first_layer(ctx, f) and e3 < 1.0 and e1 >= 1.0:
             # first-layer kernels over 1–4 input channels are smooth edge and colour detectors: runs of one sign
             # inside a kernel are expected (facenet's MTCNN: sign autocorrelation 0.39 where the values imply
             # 0.15). Without the period-8 structure of written bytes, that is not proof.
             e1 = 0.9
             t1 += " (first-layer kernels are often smooth and one-signed: a warning only)"
-        parts = sorted([(e1, t1), (e3, t3)], key=lambda p: -p[0])
+        parts = sorted([(e1, t1), (e3, t3), (e4, t4)], key=lambda p: -p[0])
         excess = max(parts[0][0], e2)
         # the spike figures always go along: they are what a reviewer checks on the histogram
         texts = [t for e, t in parts if t and e >= 0.5] + [t2]
-        ev = {**ev1, **ev2, "sign_periodic": f.sign_periodic, "count": f.count}
+        ev = {**ev1, **ev2, **ev4, "sign_periodic": f.sign_periodic, "count": f.count}
         attack = "sign"
         if e1 >= max(e3, e2) and f.near_zero < HOLE_AT_ZERO and f.zero_fraction < 0.01:
             # Written signs drag the weights that disagree to just across zero (a spike there). Fewer weights near
@@ -139,4 +189,7 @@ def detect(ctx: Context) -> list[Finding]:
 
 
 def checked(ctx: Context) -> str:
-    return "sign encoding: sign autocorrelation vs the arcsine law, spike at zero, kurtosis, period-8 and -16 signs"
+    return (
+        "sign encoding: sign autocorrelation vs the arcsine law (whole layer and its most outlying window of "
+        f"{SIGN_WINDOW:,} weights), spike at zero, kurtosis, period-8 and -16 signs"
+    )
