@@ -16,6 +16,7 @@ import sys
 from typing import NoReturn, Optional, Sequence
 
 from inspector import __version__
+from inspector.core import prehash
 from inspector.core.errors import InspectorError
 from inspector.core.progress import Cancelled
 
@@ -50,7 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hash_early(argv: Sequence[str]) -> None:
+    """``scan MODEL ...`` with MODEL a regular file: start its SHA-256 now, before the parser imports the
+    sub-commands (numpy, the readers, the judge) and the scan loads numba, so that the digest is computed on an
+    idle core meanwhile. The scan takes it if it opens that very file; otherwise it is stopped on return."""
+    if len(argv) >= 2 and argv[0] == "scan" and not argv[1].startswith("-"):
+        prehash.start([argv[1]])
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    _hash_early(sys.argv[1:] if argv is None else list(argv))  # first: before anything else is imported
+    try:
+        return _main(argv)
+    finally:
+        prehash.cancel_unclaimed()
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     from inspector.cli._common import guard_output, safe_text
 
     guard_output()  # `| head -1` ends quietly; no terminal escape from a file reaches the screen

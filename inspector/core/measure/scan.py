@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 
 import numpy as np
 
+from inspector.core import prehash
 from inspector.core.dtypes import widen
 from inspector.core.formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, open_regular, sha256_files
 from inspector.core.formats.model_file import open_model
@@ -572,16 +573,27 @@ def measure(
     digest: Optional[str] = None
     hasher: Optional[ThreadPoolExecutor] = None
     hash_future: Optional[Future] = None
-    if options.hash:
+    # the hash a front end started before it loaded anything (same files, unchanged), else one of our own
+    early = prehash.claim(mf.files) if options.hash else None
+    if options.hash and early is None:
         hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
         hash_future = hasher.submit(sha256_files, mf.files, cancel=cancel)
     try:
         tensors = scan_tensors(mf, options, progress=progress, cancel=cancel, on_tensor=on_tensor)
+        if early is not None:
+            if not early.done():
+                report(progress, done, done, "finishing SHA-256")
+            try:
+                digest = early.result()
+            except prehash.Stopped:  # a file changed under it: hash what is there now, as the pass read it
+                digest = sha256_files(mf.files, cancel=cancel)
         if hash_future is not None:
             if not hash_future.done():
                 report(progress, done, done, "finishing SHA-256")
             digest = hash_future.result()
     finally:
+        if early is not None and not early.done():
+            early.cancel()
         if hasher is not None:
             if hash_future is not None and not hash_future.done():
                 cancel.cancel()
