@@ -238,3 +238,12 @@ def test_a_policy_that_drops_every_tensor_writes_nothing(make_model, tmp_path):
     assert not out.exists()
     scrub_model(open_model(src), out, seed=1, keep_tensors=["ids"])  # confirmed: written
     assert load_file(str(out))["ids"].tolist() == list(range(10))
+
+
+def test_a_warning_left_in_the_export_is_named_with_its_verdict() -> None:
+    from inspector.core.scrub.rejudge import Rejudgement, warnings_of
+
+    doc = {"findings": [{"severity": "warning", "attack": "lsb", "score": 0.56, "tensor": "w"}]}
+    r = Rejudgement("incomplete", 0.56, (), {}, doc, ("capacity-abuse: --data",), warnings_of(doc))
+    assert r.words.endswith("warnings remain: lsb 0.56 in w") and not r.suspicious
+    assert r.to_json()["warnings"] == ["lsb 0.56 in w"]

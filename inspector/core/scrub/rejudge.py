@@ -78,6 +78,9 @@ class Rejudgement:
     scan: Mapping[str, Any] = field(default_factory=dict)
     #: families no check could assess with these inputs (an ``incomplete`` verdict), with what would assess them
     not_assessed: tuple[str, ...] = ()
+    #: warnings that remain in the export (``"lsb 0.56 in w"``): nothing detected, but evidence a reviewer reads
+    #: (a float16 payload wider than the bits scrubbed leaves one)
+    warnings: tuple[str, ...] = ()
 
     @property
     def suspicious(self) -> bool:
@@ -99,11 +102,12 @@ class Rejudgement:
     @property
     def words(self) -> str:
         """``sanitized``, ``scrubbed, incomplete: …`` or ``scrubbed, still suspicious: <families>``."""
+        left = f"; warnings remain: {', '.join(self.warnings)}" if self.warnings else ""
         if self.sanitized:
-            return "sanitized"
+            return "sanitized" + left
         if not self.detected:
             missing = "; ".join(self.not_assessed) or f"the verdict is {self.verdict}"
-            return f"scrubbed, incomplete: nothing detected, but not assessed: {missing}"
+            return f"scrubbed, incomplete: nothing detected, but not assessed: {missing}{left}"
         return "scrubbed, still suspicious: " + ", ".join(self.detected)
 
     def provenance(self) -> str:
@@ -131,7 +135,18 @@ class Rejudgement:
             "sanitized": self.sanitized,
             "status": self.status,
             "inputs": dict(self.inputs),
+            "warnings": list(self.warnings),
         }
+
+
+def warnings_of(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """``"attack score in tensor"`` for each warning of a scan/1 document (at most 8)."""
+    out = []
+    for f in doc.get("findings") or ():
+        if isinstance(f, Mapping) and f.get("severity") == "warning":
+            where = f" in {f.get('tensor')}" if f.get("tensor") else ""
+            out.append(f"{f.get('attack')} {float(f.get('score') or 0):.2f}{where}")
+    return tuple(out[:8])
 
 
 def rejudge(
@@ -147,7 +162,13 @@ def rejudge(
     result = scan(model, options, progress=progress, cancel=cancel)
     doc = result.to_json()
     return Rejudgement(
-        result.verdict, float(result.score), detected_families(doc), inputs_of(options), doc, not_assessed_of(doc)
+        result.verdict,
+        float(result.score),
+        detected_families(doc),
+        inputs_of(options),
+        doc,
+        not_assessed_of(doc),
+        warnings_of(doc),
     )
 
 
