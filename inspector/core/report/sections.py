@@ -180,6 +180,11 @@ def scrub_section(doc: Optional[Mapping[str, Any]], curve_figure: Optional[str])
                     "; not assessed: " + "; ".join(str(x) for x in rejudged["not_assessed"])
                     if rejudged.get("not_assessed")
                     else ""
+                )
+                + (
+                    "; warnings remain: " + ", ".join(str(x) for x in rejudged["warnings"])
+                    if rejudged.get("warnings")
+                    else ""
                 ),
                 missing=bool(detected or incomplete),
             )
