@@ -126,12 +126,17 @@ def print_table(result: ScanResult, out=None) -> None:
                 _f(s.autocorr_value, ".2f"),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    widths = [max(map(len, col)) for col in zip(*rows)]
     widths[1] = min(widths[1], 48)
+    w0, w1 = widths[0], widths[1]
+    right = widths[2:]
+    lines = []
     for r in rows:
-        cells = [r[0].ljust(widths[0]), r[1][: widths[1]].ljust(widths[1])]
-        cells += [c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r[2:], widths[2:]), start=2)]
-        print("  ".join(cells).rstrip(), file=out)
+        cells = [r[0].ljust(w0), r[1][:w1].ljust(w1)]
+        cells += [c.rjust(w) for c, w in zip(r[2:], right)]
+        lines.append("  ".join(cells).rstrip())
+    lines.append("")
+    out.write("\n".join(lines))  # one write: a model of 20,000 tensors is not 40,000 guarded writes
 
 
 def print_summary(result: ScanResult, out=None) -> None:

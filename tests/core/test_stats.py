@@ -211,3 +211,46 @@ def test_merge_judges_the_partly_filled_window_of_the_first_piece():
     whole.flush_window()
     assert (whole.worst.start, whole.worst.stop, whole.worst.judged) == (open_at, cut, 400)
     assert whole.worst.chi_z > 100
+
+
+@pytest.mark.parametrize("name", ["F32", "F16", "BF16", "F64", "I32"])
+def test_histogram_edges_are_numpys(name):
+    """The edges are those np.histogram_bin_edges makes for the range (same type, same values), down to ranges a
+    few ulps wide and single values, and the too-narrow ranges numpy refuses are widened as before."""
+    from inspector.core.measure.stats import histogram_edges, outer_range
+
+    dt = DTYPES[name]
+    vt = np.float64 if name in ("F64", "I32") else np.float32
+    cases = [(-0.1, 0.3), (0.0, 0.0), (1e-42, 3e-42), (5.0, float(np.nextafter(vt(5), vt(6)))), (-1e30, 1e30)]
+    cases += [(float(a), float(b)) for a, b in np.sort(np.random.default_rng(1).normal(0, 3, (20, 2)), axis=1)]
+    for lo, hi in cases:
+        for bins in (1, 7, 256):
+            got = histogram_edges(lo, hi, bins, dt)
+            try:
+                want = np.histogram_bin_edges(np.empty(0, vt), bins=bins, range=outer_range(lo, hi))
+            except ValueError:
+                assert got.size == bins + 1 and np.all(got[1:] > got[:-1])  # widened
+                continue
+            assert got.dtype == want.dtype and np.array_equal(got, want), (lo, hi, bins)
+
+
+@pytest.mark.parametrize("name", ["F32", "F64"])
+def test_compact_tables_of_small_chunks_equal_the_full_ones(name):
+    """A small chunk of a type wider than 16 bits: its lane tables (counted compactly, all lanes in one bincount) and its bit frequencies equal
+    those of the full 65,536-entry tables."""
+    from inspector.core.measure.stats import COMPACT_BELOW, bit_ones, lane_counts, pass1_chunk
+
+    dt = DTYPES[name]
+    rng = np.random.default_rng(2)
+    vals = rng.normal(0, 0.05, 999).astype(np.float64)
+    vals[::7] = 0
+    raw = vals.astype(dt.storage)
+    assert raw.size < COMPACT_BELOW
+    small = pass1_chunk(raw, dt).tables
+    lanes = raw.view(np.uint16).reshape(-1, dt.itemsize // 2)
+    full = [np.bincount(lanes[:, i], minlength=65536) for i in range(lanes.shape[1])]
+    assert small is not None and len(small) == len(full)
+    for s, f in zip(small, full):
+        assert s.dtype == np.int64 and np.array_equal(s, lane_counts(f))
+    want = tuple(float(c) / raw.size for t in full for c in plane_ones(t))
+    assert bit_ones(small, raw.size) == want == bit_ones(full, raw.size)

@@ -204,7 +204,7 @@ def _pieces(ref: TensorRef, piece_bytes: int) -> list[tuple[int, int]]:
 
 def _sub(ref: TensorRef, start: int, stop: int) -> TensorRef:
     """A contiguous element range of a tensor as its own flat reference."""
-    if not ref.contiguous:
+    if not ref.contiguous or (start == 0 and stop == ref.numel):  # the whole tensor: itself (reads the same)
         return ref
     isz = ref.dtype.itemsize
     return replace(ref, shape=(stop - start,), offset=ref.offset + start * isz, nbytes=(stop - start) * isz)

@@ -368,21 +368,21 @@ def _bit_tables(u: np.ndarray, dt: DType) -> list[np.ndarray]:
         return [np.bincount(lanes, minlength=65536)]
     lanes = lanes.reshape(-1, k)
     if u.size < COMPACT_BELOW:
-        return [_compact_lane(lanes[:, i]) for i in range(k)]
+        return _compact_lanes(lanes)
     return [np.bincount(lanes[:, i], minlength=65536) for i in range(k)]
 
 
-def _compact_lane(lane: np.ndarray) -> np.ndarray:
-    """:func:`lane_counts` of the 16-bit values ``lane`` without their 65,536-entry table."""
-    low = (lane & 0xFF).astype(np.intp)
-    high = (lane >> 8).astype(np.intp)
-    return np.stack(
-        [
-            np.bincount(low, minlength=256),
-            np.bincount(high, minlength=256),
-            np.bincount(high[low == 0], minlength=256),
-        ]
-    ).astype(np.int64, copy=False)
+def _compact_lanes(lanes: np.ndarray) -> list[np.ndarray]:
+    """:func:`lane_counts` of each column of the 16-bit values ``lanes`` (rows × lanes) without their
+    65,536-entry tables: one ``bincount`` for every row of every lane (lane i's rows at offset 768 i)."""
+    k = lanes.shape[1]
+    low = (lanes & 0xFF).astype(np.intp)
+    high = (lanes >> 8).astype(np.intp)
+    base = np.arange(k, dtype=np.intp) * 768
+    high += base
+    idx = np.concatenate([(low + base).ravel(), (high + 256).ravel(), (high + 512)[low == 0]])
+    counts = np.bincount(idx, minlength=768 * k).astype(np.int64, copy=False).reshape(k, 3, 256)
+    return list(counts)
 
 
 def lane_counts(t: np.ndarray) -> np.ndarray:
@@ -416,7 +416,10 @@ def bit_ones(tables: list[np.ndarray], count: int) -> tuple[float, ...]:
     BLAS product, which stalled for tens of ms under thread contention)."""
     if not count:
         return ()
-    return tuple(float(c) / count for t in tables for c in plane_ones(t))
+    # every lane's byte counts as rows (low byte, then high byte), bit counts of all of them by one product
+    rows = [lane_counts(t)[:2] if t.size == 65536 or t.shape == (3, 256) else t.reshape(1, -1) for t in tables]
+    ones = np.concatenate(rows).astype(np.int64, copy=False) @ _BYTE_BITS.T
+    return tuple((ones.ravel().astype(np.float64) / count).tolist())
 
 
 def low_byte_counts(tables: list[np.ndarray]) -> np.ndarray:
@@ -443,7 +446,7 @@ def histogram_edges(lo: float, hi: float, bins: int, dt: DType) -> np.ndarray:
     lo, hi = outer_range(lo, hi)
     sample = np.empty(0, dtype=_value_dtype(dt))
     try:
-        return np.histogram_bin_edges(sample, bins=bins, range=(lo, hi))
+        return _bin_edges(sample, bins, lo, hi)
     except ValueError:
         if not math.isfinite(hi - lo):  # a range wider than the largest float: halve exactly, bin, double
             return np.histogram_bin_edges(sample, bins=bins, range=(lo / 2, hi / 2)) * 2
@@ -452,6 +455,24 @@ def histogram_edges(lo: float, hi: float, bins: int, dt: DType) -> np.ndarray:
         mid = (lo + hi) / 2
         half = max(hi - lo, bins * float(np.spacing(np.abs(sample.dtype.type(mid))))) * 2
         return np.histogram_bin_edges(sample, bins=bins, range=(mid - half, mid + half))
+
+
+def _bin_edges(sample: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
+    """``np.histogram_bin_edges(sample, bins, range=(lo, hi))`` for a whole number of bins and a finite range
+    (as :func:`outer_range` gives), by numpy's own steps without its argument handling (a model of 20,000 tensors
+    makes 20,000 edge arrays): the edge type of ``np.result_type(lo, hi, sample)``, ``np.linspace`` over the
+    range, and ``ValueError`` where bins would have no width."""
+    if bins < 1 or lo > hi or not (math.isfinite(lo) and math.isfinite(hi)):
+        return np.histogram_bin_edges(sample, bins=bins, range=(lo, hi))  # numpy says what is wrong
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edge_type = np.result_type(lo, hi, sample)
+    if np.issubdtype(edge_type, np.integer):
+        edge_type = np.result_type(edge_type, float)
+    edges = np.linspace(lo, hi, bins + 1, endpoint=True, dtype=edge_type)
+    if np.any(edges[:-1] >= edges[1:]):
+        raise ValueError(f"Too many bins for data range. Cannot create {bins} finite-sized bins.")
+    return edges
 
 
 def _value_dtype(dt: DType) -> np.dtype:
