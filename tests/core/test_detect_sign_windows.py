@@ -77,6 +77,24 @@ def test_window_fields_are_serialised(make_model):
     assert math.isfinite(f.sign_window_mean) and math.isfinite(f.sign_window_sd)
 
 
+def test_window_finding_survives_the_scan_json_round_trip(make_model):
+    import json
+
+    from inspector.core.judge import judge
+    from inspector.core.measure import Measurement
+
+    path = model(make_model, partial_sign_payload(at=SIGN_WINDOW))
+    first = scan(path)
+    doc = json.loads(json.dumps(first.to_json()))
+    path.unlink()
+    m = Measurement.from_scan_json(doc)
+    f = next(t.features for t in m.tensors if t.features is not None and t.features.name == "fc1.weight")
+    assert (f.sign_window_start, f.sign_window_stop) == (SIGN_WINDOW, 2 * SIGN_WINDOW)
+    again = judge(m, first.inputs)
+    assert [x.to_json() for x in again.findings] == [x.to_json() for x in first.findings]
+    assert top(first, "fc1.weight") is not None
+
+
 def test_partial_sign_payload_is_suspicious_weights_only(make_model):
     r = scan(model(make_model, partial_sign_payload(at=2 * SIGN_WINDOW)))
     f = top(r, "fc1.weight")
