@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from inspector.cli._common import check_output, human_bytes, progress_for, safe_text, write_json
+from inspector.core import prehash
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile, open_model
 from inspector.core.judge import exit_code
@@ -177,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
     from inspector.cli.fleet import run_fleet, wants_fleet
 
     if wants_fleet(args):
+        prehash.cancel_unclaimed()  # the batch hashes each model in its own worker
         return run_fleet(args)
     opts = options_from(args)
     model = open_model(args.model)
