@@ -1,7 +1,7 @@
 """The whole ``model-inspector scan MODEL`` command against a bare ``np.histogram`` over the same tensors.
 
     python benchmarks/scan_throughput.py [--case big|many|tiny|both|all] [--repeat 3] [--dir /tmp/mi-bench]
-                                         [--workers 0] [--before SRC] [--no-breakdown]
+                                         [--workers 0] [--before SRC] [--no-breakdown] [--timeline]
 
 Synthetic fp32 safetensors models of trained-looking weights, written once into ``--dir`` (kept for the next run;
 never inside the repository):
@@ -27,6 +27,8 @@ contender. A breakdown follows (in-process, each step in its own fresh interpret
 features, + SHA-256, + judging. The machine may be shared: the 1-minute load average is printed beside every
 figure, and ratios measured side by side are the fairer figure. ``--before SRC`` also times the command from
 another source tree (e.g. ``git archive HEAD~3 inspector | tar -x -C /tmp/before``), in the same rounds.
+``--timeline`` prints when each part of one command starts and ends (the early SHA-256 from ``main()``, numba,
+the pass, judging, the table), with the CPU used so far: where a core sits idle.
 """
 
 from __future__ import annotations
@@ -191,6 +193,67 @@ def accounting(path: Path, h: float, cmd_cpu: float) -> None:
     )
 
 
+TIMELINE = """\
+import os, sys, threading, time
+T0 = time.perf_counter()
+marks = []
+def mark(what):
+    marks.append((time.perf_counter() - T0, time.process_time(), threading.current_thread().name, what))
+from inspector.core import prehash
+start = prehash.start
+def early(paths):
+    mark("SHA-256 starts (early, from main())")
+    job = start(paths)
+    if job is not None:
+        job.future.add_done_callback(lambda f: mark("SHA-256 done"))
+    return job
+prehash.start = early
+import inspector.cli as cli
+mark("inspector.cli imported")
+def wrap(mod, name, label):
+    fn = getattr(mod, name)
+    def wrapped(*a, **k):
+        mark(label + " starts")
+        try:
+            return fn(*a, **k)
+        finally:
+            mark(label + " done")
+    setattr(mod, name, wrapped)
+inner = cli._main
+def instrumented(argv):  # after main() started the early hash: import the scan path (as the parser would)
+    import inspector.cli.scan as cs, inspector.core.measure.scan as ms
+    import inspector.core.measure.kernels as kn, inspector.core.pipeline as pl
+    mark("numpy and the scan path imported")
+    wrap(cs, "open_model", "open_model")
+    wrap(ms, "sha256_files", "SHA-256 (the measurement's own)")
+    wrap(kn, "load", "numba import and kernels.load")
+    wrap(ms, "scan_tensors", "the pass")
+    wrap(pl, "gather_inputs", "judge inputs")
+    wrap(pl, "judge", "judging")
+    wrap(cs, "print_table", "text table")
+    return inner(argv)
+cli._main = instrumented
+sys.argv = ["model-inspector", "scan", MODEL]
+import contextlib, io
+with contextlib.redirect_stdout(io.StringIO()):
+    cli.main()
+mark("main() returned")
+for t, c, th, what in marks:
+    print(f"__MARK__ {t:7.3f} {c:7.3f} {th} | {what}")
+"""
+
+
+def timeline(path: Path) -> None:
+    """When each part of the command starts and ends in one fresh interpreter (wall seconds since its first line,
+    the process's CPU seconds so far): what overlaps what, and how long one core sits idle."""
+    _, _, out = run_child(f"MODEL = {str(path)!r}\n" + TIMELINE)
+    print(f"timeline (one run, wall s since the interpreter's first line / process CPU s; load {load():.1f}):")
+    for ln in out.splitlines():
+        if ln.startswith("__MARK__"):
+            t, c, thread, what = ln.split(maxsplit=4)[1:]
+            print(f"    {float(t):6.3f}  cpu {float(c):6.3f}  [{thread.rstrip('|').strip()}] {what.lstrip('| ')}")
+
+
 def step(path: Path, workers: int, hash_: bool, features: bool, judge: bool) -> tuple[float, int]:
     """One breakdown step in a fresh interpreter: in-process seconds of scan()/measure(), peak RSS MB."""
     code = (
@@ -204,7 +267,9 @@ def step(path: Path, workers: int, hash_: bool, features: bool, judge: bool) -> 
     return float([ln for ln in out.splitlines() if ln.startswith("__STEP__")][-1].split()[1]), rss
 
 
-def run_case(name: str, path: Path, repeat: int, workers: int, before: Path | None, breakdown: bool) -> None:
+def run_case(
+    name: str, path: Path, repeat: int, workers: int, before: Path | None, breakdown: bool, show_timeline: bool = False
+) -> None:
     from inspector import open_model
 
     gb = path.stat().st_size / 1e9
@@ -247,6 +312,8 @@ def run_case(name: str, path: Path, repeat: int, workers: int, before: Path | No
             f"the command from {before}: median {o:.2f} s = {h / o:.2f}x np.histogram; CPU {ou:.2f} s; peak RSS "
             f"{max(old_rss)} MB; this tree is {o / c:.2f}x faster and uses {ou / u:.2f}x less CPU"
         )
+    if show_timeline:
+        timeline(path)
     if not breakdown:
         return
     accounting(path, hc, u)
@@ -275,6 +342,7 @@ def main() -> None:
     ap.add_argument(
         "--no-breakdown", action="store_true", help="only the side-by-side rounds (no accounting, no breakdown)"
     )
+    ap.add_argument("--timeline", action="store_true", help="also print when each part of one command starts and ends")
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
@@ -283,7 +351,8 @@ def main() -> None:
         total, tensors, cols = CASES[name]
         path = write_case(args.dir / f"{name}-{tensors}.safetensors", total, tensors, cols)
         # the tiny case's breakdown would scan 20,000 tensors four more times: its rounds say enough
-        run_case(name, path, args.repeat, args.workers, args.before, not args.no_breakdown and name != "tiny")
+        breakdown = not args.no_breakdown and name != "tiny"
+        run_case(name, path, args.repeat, args.workers, args.before, breakdown, args.timeline)
 
 
 if __name__ == "__main__":
