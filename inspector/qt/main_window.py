@@ -60,6 +60,8 @@ from inspector.qt.workers import WorkerError, WorkerPool
 
 #: The window title carries the version, so a screenshot in a report or a bug says which build it shows.
 TITLE = f"Model Inspector {__version__}"
+#: The detector that judges the bytes no tensor shows; its findings' evidence is a row of the Properties dock.
+HIDDEN_BYTES = "hidden-bytes"
 
 
 def display_name(path: str | Path) -> str:
@@ -307,6 +309,7 @@ class MainWindow(QMainWindow):
         self.findings.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.findings.tree.customContextMenuRequested.connect(self._findings_menu)
         self.findings.finding_activated.connect(self.show_finding)
+        self.findings.tree.currentItemChanged.connect(lambda *_: self._follow_hidden_finding())
         self.histogram.log_y_changed.connect(self._on_log_changed)
         self.histogram.bins_changed.connect(lambda n: self._set_pref(bins=n))
         self.weights_image.tile_changed.connect(lambda t: self._set_pref(tile=t))
@@ -451,8 +454,21 @@ class MainWindow(QMainWindow):
         self.report_exporter.export(path)
 
     # ------------------------------------------------------------------------------------------------ findings
+    def _follow_hidden_finding(self) -> None:
+        """A hidden-bytes finding made current: its region's row becomes current in Properties (the dock
+        stays behind the Findings list it shares a tab with; double-click brings it forward)."""
+        f = self.findings.current_finding()
+        if f is not None and f.tensor is None and f.detector == HIDDEN_BYTES:
+            self.properties.show_region(str(f.evidence.get("where", "")))
+
     def show_finding(self, finding: Finding) -> None:
-        """Show the evidence of a finding: its layer, in the view that shows that kind of attack."""
+        """Show the evidence of a finding: its layer, in the view that shows that kind of attack; bytes no
+        tensor shows (a hidden-bytes finding): their row in the Properties dock."""
+        if finding.tensor is None and finding.detector == HIDDEN_BYTES:
+            self.properties_dock.show()
+            self.properties_dock.raise_()
+            self.properties.show_region(str(finding.evidence.get("where", "")))
+            return
         view = VIEW_FOR_ATTACK.get(finding.attack, "histogram")
         if view == "image":
             source = "sign bytes" if finding.attack == "sign" else "values"

@@ -1,5 +1,9 @@
 """Properties: what else is in the model besides its tensors — format, files, header metadata, a Hugging Face
-folder's ``config.json``, the file's SHA-256 once scanned, tensor counts per dtype, and code the file would run.
+folder's ``config.json``, the file's SHA-256 once scanned, every byte of the file by class, the bytes no tensor
+shows, tensor counts per dtype, and code the file would run.
+
+It follows the app's Showing toggle: with a scrub applied and Showing: Scrubbed, every section describes the
+scrubbed copy (its file, hashes, coverage, metadata), with Showing: Original the original.
 
 Everything is read without running anything: ``config.json`` is parsed as JSON (at most 1 MB); metadata values
 are shown as text, long ones cut with their length.
@@ -8,9 +12,10 @@ are shown as text, long ones cut with their length.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
@@ -21,6 +26,45 @@ from inspector.qt.document import ModelDocument
 #: longest metadata value shown in full; longer ones are cut and their length given
 MAX_VALUE = 200
 MAX_CONFIG_BYTES = 1 << 20
+#: title of the section that lists the bytes no tensor shows
+HIDDEN_SECTION = "Bytes no tensor shows"
+
+#: What each kind of region is (``HiddenScan.kind``), for the rows' tooltips.
+HIDDEN_KINDS = {
+    "storage": "storage bytes outside every tensor view (torch.save writes a view's whole buffer), or the "
+    "elements a strided view skips",
+    "member": "an archive member nothing references, bytes after the last storage, a GGUF gap or padding, or "
+    "ONNX external data no initializer points at",
+    "pickle": "a byte string, long string or number list the checkpoint holds, or a literal its pickle builds "
+    "and drops",
+    "header": "whitespace in the safetensors header that no JSON writer emits",
+    "field": "an ONNX doc string, a field onnx.proto does not define, or a long metadata value",
+    "file": "a file beside the model in its folder",
+}
+HIDDEN_WHY = (
+    "These bytes ship with the file, but no tensor shows them: no view draws them and low-bit scrubbing does "
+    "not touch them. Exporting through Scrub writes only the tensors, so none of them is carried over."
+)
+
+
+def hidden_row(h: Any) -> tuple[str, str, str]:
+    """One region (a ``HiddenScan`` of ``Measurement.hidden``) as ``(kind, text, tooltip)``: bytes, entropy, zeros, compression, where."""
+    if h.read:
+        parts = [f"{h.nbytes:,} bytes", f"{h.entropy:.2f} bits/byte", f"{h.zero_fraction:.0%} zeros"]
+        if math.isfinite(h.compress):
+            parts.append(f"zlib {h.compress:.0%}")
+    else:
+        parts = [f"{h.nbytes:,} bytes", "not read (only their count is known)"]
+    if h.text:
+        parts.append("text")
+    text = " · ".join(parts + [h.where])
+    tip = f"<b>{h.kind}</b>: {HIDDEN_KINDS.get(h.kind, h.kind)}.<br><b>where</b>: {h.where}<br>{' · '.join(parts)}"
+    if h.read:
+        tip += (
+            "<br>entropy: bits per byte of its byte histogram (8: random or compressed; text is about 4-5);"
+            " zlib: its first MB compressed, as a share of its size (100%: nothing to compress)"
+        )
+    return h.kind, text, f"{tip}<br><br>{HIDDEN_WHY}"
 
 
 def hf_config(path: Path) -> Optional[dict[str, Any]]:
@@ -61,6 +105,8 @@ class PropertiesPanel(QWidget):
         lay.addWidget(self.tree, 1)
         doc.opened.connect(lambda _m: self.refresh())
         doc.scan_finished.connect(lambda _r: self.refresh())
+        doc.view_changed.connect(self.refresh)  # Showing: Original | Scrubbed
+        doc.scrubbed_changed.connect(self.refresh)
 
     def section(self, title: str) -> Optional[QTreeWidgetItem]:
         for i in range(self.tree.topLevelItemCount()):
@@ -77,25 +123,68 @@ class PropertiesPanel(QWidget):
         rows = (item.child(i) for i in range(item.childCount()))
         return {c.text(0): c.text(1) for c in rows if c is not None}
 
+    def hidden_regions(self) -> list[Any]:
+        """The regions of the "Bytes no tensor shows" section, in the order shown (largest first)."""
+        item = self.section(HIDDEN_SECTION)
+        if item is None:
+            return []
+        rows = (item.child(i) for i in range(item.childCount()))
+        return [c.data(0, Qt.ItemDataRole.UserRole) for c in rows if c is not None]
+
+    def show_region(self, where: str) -> bool:
+        """Make the row of the region at ``where`` current (a hidden-bytes finding's ``evidence["where"]``)."""
+        item = self.section(HIDDEN_SECTION)
+        for i in range(item.childCount() if item is not None else 0):
+            child = item.child(i) if item is not None else None
+            h = child.data(0, Qt.ItemDataRole.UserRole) if child is not None else None
+            if child is not None and getattr(h, "where", None) == where:
+                self.tree.setCurrentItem(child)
+                self.tree.scrollToItem(child)
+                return True
+        return False
+
     def refresh(self) -> None:
         self.tree.clear()
-        m = self.doc.model
+        doc = self.doc
+        m = doc.view_model
         if m is None:
+            self.hint.setText(
+                "The scrubbed copy's file is gone (its temporary folder was removed); apply the scrub again."
+                if doc.shows_scrubbed
+                else "Open a model to see its format, metadata and configuration."
+            )
             self.hint.setVisible(True)
             return
         self.hint.setVisible(False)
         path = Path(m.path)
         files = list(m.files) or [path]
         size = sum(f.stat().st_size for f in files if f.is_file())
-        rows = [
+        rows = []
+        a = doc.scrubbed
+        if a is not None:
+            exported = bool(getattr(a.result, "exported", False))
+            rows.append(
+                (
+                    "showing",
+                    ("the scrubbed copy" + ("" if exported else " (a working copy: not exported yet)"))
+                    if doc.shows_scrubbed
+                    else "the original (a scrub is applied: Showing: Scrubbed shows its copy)",
+                )
+            )
+        rows += [
             ("format", m.format),
             ("path", str(path)),
             ("files", f"{len(files)}: " + ", ".join(f.name for f in files[:4]) + (" …" if len(files) > 4 else "")),
             ("size", f"{size:,} bytes"),
         ]
-        r = self.doc.result
+        r = doc.view_result
         sha = getattr(getattr(r, "model", None), "sha256", None) if r is not None else None
-        rows.append(("SHA-256", sha or ("computed by the scan…" if self.doc.scanning else "not computed")))
+        scanning = doc.scanning and not doc.shows_scrubbed
+        if doc.shows_scrubbed and a is not None:  # the scrub hashed the file it wrote, and its source
+            sha = sha or getattr(a.result, "sha256", None)
+        rows.append(("SHA-256", sha or ("computed by the scan…" if scanning else "not computed")))
+        if doc.shows_scrubbed and a is not None and getattr(a.result, "source_sha256", None):
+            rows.append(("source SHA-256", f"{a.result.source_sha256} (the original)"))
         self._add("File", rows)
         if r is not None and r.coverage:  # every byte of the file by class, and the checks that read them
             total = max(1, sum(c.bytes for c in r.coverage))
@@ -103,6 +192,9 @@ class PropertiesPanel(QWidget):
                 "Coverage",
                 [(c.cls, f"{100 * c.bytes / total:.1f}% · {c.bytes:,} bytes · {c.checks}") for c in r.coverage],
             )
+        hidden = getattr(getattr(r, "measurement", None), "hidden", ()) if r is not None else ()
+        if hidden:
+            self._add_hidden(hidden)
         self._add("Metadata", [(k, _short(v)) for k, v in sorted(m.metadata.items())] or [("(none)", "")])
         cfg = hf_config(path)
         if cfg is not None:
@@ -120,8 +212,8 @@ class PropertiesPanel(QWidget):
         self.tree.resizeColumnToContents(0)
         self.tree.setColumnWidth(0, min(self.tree.columnWidth(0) + 12, 300))
 
-    def _add(self, title: str, rows: list[tuple[str, str]]) -> None:
-        top = QTreeWidgetItem([title, ""])
+    def _add(self, title: str, rows: list[tuple[str, str]], summary: str = "") -> QTreeWidgetItem:
+        top = QTreeWidgetItem([title, summary])
         font = top.font(0)
         font.setBold(True)
         top.setFont(0, font)
@@ -130,3 +222,19 @@ class PropertiesPanel(QWidget):
             child.setToolTip(1, value)
             top.addChild(child)
         self.tree.addTopLevelItem(top)
+        return top
+
+    def _add_hidden(self, hidden: Sequence[Any]) -> None:
+        regions = sorted(hidden, key=lambda h: (-h.nbytes, h.where))
+        total = sum(h.nbytes for h in regions)
+        n = len(regions)
+        top = self._add(HIDDEN_SECTION, [], f"{n} region{'s' if n != 1 else ''} · {total:,} bytes")
+        top.setToolTip(0, HIDDEN_WHY)
+        top.setToolTip(1, HIDDEN_WHY)
+        for h in regions:
+            kind, text, tip = hidden_row(h)
+            child = QTreeWidgetItem([kind, text])
+            child.setData(0, Qt.ItemDataRole.UserRole, h)
+            child.setToolTip(0, tip)
+            child.setToolTip(1, tip)
+            top.addChild(child)
