@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from inspector.qt import plotting as P
@@ -48,23 +49,24 @@ HIDDEN_WHY = (
 
 
 def hidden_row(h: Any) -> tuple[str, str, str]:
-    """One region (a ``HiddenScan`` of ``Measurement.hidden``) as ``(kind, text, tooltip)``: bytes, entropy, zeros, compression, where."""
+    """One region (a ``HiddenScan`` of ``Measurement.hidden``) as ``(where, text, tooltip)``; the text is two
+    lines: its kind and where it is, then its bytes, entropy, zeros and how well it compresses."""
     if h.read:
         parts = [f"{h.nbytes:,} bytes", f"{h.entropy:.2f} bits/byte", f"{h.zero_fraction:.0%} zeros"]
         if math.isfinite(h.compress):
             parts.append(f"zlib {h.compress:.0%}")
     else:
         parts = [f"{h.nbytes:,} bytes", "not read (only their count is known)"]
+    text = f"{h.kind} · {h.where}\n" + " · ".join(parts)
+    tip = f"<b>{h.where}</b><br><b>{h.kind}</b>: {HIDDEN_KINDS.get(h.kind, h.kind)}.<br>{' · '.join(parts)}"
     if h.text:
-        parts.append("text")
-    text = " · ".join(parts + [h.where])
-    tip = f"<b>{h.kind}</b>: {HIDDEN_KINDS.get(h.kind, h.kind)}.<br><b>where</b>: {h.where}<br>{' · '.join(parts)}"
+        tip += " · text"
     if h.read:
         tip += (
             "<br>entropy: bits per byte of its byte histogram (8: random or compressed; text is about 4-5);"
             " zlib: its first MB compressed, as a share of its size (100%: nothing to compress)"
         )
-    return h.kind, text, f"{tip}<br><br>{HIDDEN_WHY}"
+    return h.where, text, f"{tip}<br><br>{HIDDEN_WHY}"
 
 
 def hf_config(path: Path) -> Optional[dict[str, Any]]:
@@ -111,7 +113,7 @@ class PropertiesPanel(QWidget):
     def section(self, title: str) -> Optional[QTreeWidgetItem]:
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            if item is not None and item.text(0) == title:
+            if item is not None and item.data(0, Qt.ItemDataRole.UserRole) == title:
                 return item
         return None
 
@@ -209,19 +211,33 @@ class PropertiesPanel(QWidget):
         if m.threats:
             self._add("Code on load (never run)", [(str(i + 1), str(t)) for i, t in enumerate(m.threats)])
         self.tree.expandAll()
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """The property column as wide as its text, at most 300 px and half the panel: values stay readable in a
+        narrow dock (long names are cut in the middle; their tooltips are whole)."""
         self.tree.resizeColumnToContents(0)
-        self.tree.setColumnWidth(0, min(self.tree.columnWidth(0) + 12, 300))
+        cap = max(120, min(300, self.tree.viewport().width() // 2))
+        self.tree.setColumnWidth(0, min(self.tree.columnWidth(0) + 12, cap))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.tree.topLevelItemCount():
+            self._fit_columns()
 
     def _add(self, title: str, rows: list[tuple[str, str]], summary: str = "") -> QTreeWidgetItem:
-        top = QTreeWidgetItem([title, summary])
+        top = QTreeWidgetItem([f"{title} · {summary}" if summary else title, ""])
+        top.setData(0, Qt.ItemDataRole.UserRole, title)
         font = top.font(0)
         font.setBold(True)
         top.setFont(0, font)
         for key, value in rows:
             child = QTreeWidgetItem([key, value])
+            child.setToolTip(0, key)
             child.setToolTip(1, value)
             top.addChild(child)
         self.tree.addTopLevelItem(top)
+        top.setFirstColumnSpanned(True)  # a section's title is never cut to the property column
         return top
 
     def _add_hidden(self, hidden: Sequence[Any]) -> None:
@@ -231,10 +247,10 @@ class PropertiesPanel(QWidget):
         top = self._add(HIDDEN_SECTION, [], f"{n} region{'s' if n != 1 else ''} · {total:,} bytes")
         top.setToolTip(0, HIDDEN_WHY)
         top.setToolTip(1, HIDDEN_WHY)
-        for h in regions:
-            kind, text, tip = hidden_row(h)
-            child = QTreeWidgetItem([kind, text])
+        for h in regions:  # one two-line row across both columns: readable in a narrow dock
+            _where, text, tip = hidden_row(h)
+            child = QTreeWidgetItem([text, ""])
             child.setData(0, Qt.ItemDataRole.UserRole, h)
             child.setToolTip(0, tip)
-            child.setToolTip(1, tip)
             top.addChild(child)
+            child.setFirstColumnSpanned(True)
