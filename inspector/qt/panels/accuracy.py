@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.evaluate import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, within_tolerance
+from inspector.core.errors import InspectorError
+from inspector.core.evaluate import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, resolve, within_tolerance
 from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
 from inspector.qt.tasks import AccuracyPair, DeviceInfo, best_device, evaluate_pair, safe_bits
@@ -122,10 +123,16 @@ class AccuracyPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setMaximumHeight(90)
+        self.table.setVisible(False)  # until there is something to show
+        #: which recipe builds the model, said up front: "none" (and what to do) when nothing names one
+        self.recipe_note = QLabel()
+        self.recipe_note.setWordWrap(True)
+        self.recipe_note.setTextFormat(Qt.TextFormat.RichText)
         self.summary = QLabel()
         self._show_idle_summary()
         self.summary.setWordWrap(True)
         results = QVBoxLayout()
+        results.addWidget(self.recipe_note)
         results.addWidget(self.table)
         results.addWidget(self.summary)
         results.addStretch(1)
@@ -176,6 +183,11 @@ class AccuracyPanel(QWidget):
         self.slot.busy_changed.connect(self._on_busy)
         doc.scrubbed_changed.connect(self._on_scrubbed_changed)
         doc.opened.connect(lambda _m: self._reset())
+        # the Inputs panel's architecture reaches the document's options when it is applied (a re-judge)
+        doc.rejudged.connect(lambda *_: self.show_recipe())
+        doc.scan_finished.connect(lambda _r: self.show_recipe())
+        self.arch.currentTextChanged.connect(lambda _t: self.show_recipe())
+        self.show_recipe()
 
     # ------------------------------------------------------------------------------------------------ inputs
     def set_data_path(self, path: str) -> None:
@@ -188,11 +200,52 @@ class AccuracyPanel(QWidget):
             self.data.setText(path)
 
     def _arch(self) -> Optional[str]:
+        """The recipe chosen here, else the Inputs panel's architecture, else ``None`` (the file's metadata)."""
         t = self.arch.currentText().strip()
-        return None if not t or t == AUTO_ARCH else t
+        if t and t != AUTO_ARCH:
+            return t
+        return self.doc.options.arch or None
+
+    def recipe_source(self) -> tuple[Optional[str], str]:
+        """``(recipe, where it comes from)``; ``(None, "")`` when nothing names one (no code is run to find out:
+        metadata can only name a built-in recipe)."""
+        t = self.arch.currentText().strip()
+        if t and t != AUTO_ARCH:
+            return t, "chosen here"
+        if self.doc.options.arch:
+            return self.doc.options.arch, "the Inputs panel's architecture"
+        if self.doc.model is None:
+            return None, ""
+        try:
+            return resolve(None, self.doc.model).name, "named by the file's metadata"
+        except InspectorError:
+            return None, ""
+
+    def show_recipe(self) -> None:
+        """Say which recipe Evaluate will build, or plainly that there is none and what to do."""
+        if self.doc.model is None:
+            self.recipe_note.clear()
+            return
+        recipe, source = self.recipe_source()
+        if recipe is not None:
+            self.recipe_note.setText(f"Recipe: <b>{recipe}</b> ({source}).")
+            return
+        self.recipe_note.setText(
+            f"<b style='color:{P.SUSPICIOUS_COLOR.name()}'>No architecture recipe</b>: "
+            f"{Path(self.doc.model.path).name} does not name one, so its accuracy cannot be checked yet. "
+            "Choose a built-in recipe above, or give path/to/file.py:function (your own code, run with your "
+            "permissions), or set the architecture in the Inputs panel and apply it."
+        )
 
     def _ready(self) -> bool:
         if self.doc.model is None:
+            return False
+        if self.recipe_source()[0] is None:
+            self.notify(
+                "This model names no architecture recipe: choose one in the Accuracy tab (or the Inputs panel's "
+                "architecture), then evaluate.",
+                "warning",
+            )
             return False
         if not self.data.text().strip():
             self.notify("Choose evaluation data (a .npz or .safetensors file with inputs and labels).", "warning")
@@ -276,6 +329,7 @@ class AccuracyPanel(QWidget):
         self.doc.evaluation = None
         self.doc.safe_bits = None
         self.table.clearContents()
+        self.table.setVisible(False)
         self.acc_curve.setData([], [])
         self.agree_curve.setData([], [])
         self.orig_line.setVisible(False)
@@ -284,6 +338,7 @@ class AccuracyPanel(QWidget):
         self.plot.setXRange(0, 23, padding=0.02)
         self.plot.setYRange(0, 100, padding=0.02)
         self._show_idle_summary()
+        self.show_recipe()
 
     def _show_idle_summary(self) -> None:
         """What to do next, from the state as it is now (no stale sentence from another model or scrub)."""
@@ -314,6 +369,7 @@ class AccuracyPanel(QWidget):
 
     def _show_pair(self, pair: AccuracyPair) -> None:
         self.table.clearContents()
+        self.table.setVisible(True)
         self._row(0, "original", pair.original, "–", "–")
         s = pair.scrubbed
         if s is not None:
