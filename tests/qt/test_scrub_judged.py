@@ -52,3 +52,39 @@ def test_scrubbed_copy_is_judged_with_the_originals_inputs_and_asks_before_expor
     qtbot.waitUntil(report.exists, timeout=20_000)
     html = report.read_text(encoding="utf-8")
     assert "scrubbed, still suspicious" in html and "not re-judged" not in html and out.name in html
+
+
+def test_an_applied_scrub_not_exported_is_reported_as_judged_with_the_originals_inputs(qtbot, main_window, tmp_path):
+    from dataclasses import replace
+
+    from inspector.core.formats import open_model
+    from inspector.core.scrub import rejudge
+    from inspector.qt.document import Baseline
+
+    w = main_window()
+    w.doc.set_baseline(Baseline("model", BENIGN, "benign"))
+    w.open_path(SGN)
+    original = wait_scanned(qtbot, w)
+    panel = w.views["scrub"]
+    with qtbot.waitSignal(panel.applied, timeout=30_000):
+        panel.apply()
+    qtbot.waitUntil(lambda: not panel.apply_slot.busy, timeout=5_000)
+    a = w.doc.scrubbed
+    judged = a.result.rejudged
+    assert judged is not None and a.result.exported is False  # judged, but not a release
+    # the same reading of the verdict as the export's re-judging of the same file with the same inputs
+    core = rejudge(open_model(a.result.output), replace(original.options, hash=False))
+    assert (judged.verdict, judged.detected, judged.not_assessed, judged.warnings, dict(judged.inputs)) == (
+        core.verdict,
+        core.detected,
+        core.not_assessed,
+        core.warnings,
+        dict(core.inputs),
+    )
+    report = tmp_path / "applied-report.html"
+    w.export_report(str(report))
+    qtbot.waitUntil(report.exists, timeout=20_000)
+    html = report.read_text(encoding="utf-8")
+    assert "not re-judged" not in html and "applied, not exported" in html
+    assert "with the same inputs as the original (baselines mlp-benign-s0.safetensors" in html
+    assert "scrubbed, still suspicious" in html and str(a.result.output) not in html

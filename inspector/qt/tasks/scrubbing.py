@@ -11,7 +11,7 @@ from inspector.core.formats import ModelFile, open_model
 from inspector.core.measure import ScanOptions
 from inspector.core.pipeline import ScanResult, scan
 from inspector.core.progress import CancelToken
-from inspector.core.scrub.preview import PREVIEW_ELEMENTS, ScrubPreview, preview_tensor
+from inspector.core.scrub import PREVIEW_ELEMENTS, Rejudgement, ScrubPreview, preview_tensor
 from inspector.qt.tasks.contract import Emit, Progress
 
 
@@ -95,7 +95,41 @@ def apply_scrub(
     )
     judge = replace(options, hash=False) if options is not None else ScanOptions(hash=False)
     after = scan(open_model(output), judge, progress=half(1), cancel=cancel)
-    return ScrubApplied(plan, result, after)
+    # the working copy was judged with the original's inputs, as an export is: the report says so, not
+    # "not re-judged"; it is marked not exported, so no report cites it as a release
+    return ScrubApplied(plan, replace(result, rejudged=working_rejudgement(after, judge), exported=False), after)
+
+
+def working_rejudgement(after: ScanResult, options: ScanOptions) -> Rejudgement:
+    """The verdict on the applied (working) copy as a :class:`Rejudgement`: its families table read as the
+    export's re-judging reads it (detected, not assessed, warnings left), the inputs named by file name only."""
+    from pathlib import Path
+
+    detected = [f.family for f in after.families if f.status == "detected"]
+    if not detected and after.verdict == "suspicious":
+        detected = ["unexplained (suspicious verdict)"]
+    not_assessed = [
+        f"{f.family}: {f.text}" if f.text else f.family for f in after.families if f.status == "not-assessed"
+    ]
+    warnings = [
+        f"{f.attack} {f.score:.2f}" + (f" in {f.tensor}" if f.tensor else "")
+        for f in after.findings
+        if f.severity == "warning"
+    ][:8]
+
+    def name(path: Optional[str]) -> Optional[str]:
+        return Path(path).name if path else None
+
+    inputs = {
+        "baselines": [Path(b).name for b in options.baselines],
+        "profile": name(options.profile),
+        "arch": options.arch,
+        "data": name(options.data),
+        "train_sample": name(options.train_sample),
+    }
+    return Rejudgement(
+        after.verdict, float(after.score), tuple(detected), inputs, {}, tuple(not_assessed), tuple(warnings)
+    )
 
 
 def export_scrub(
@@ -137,4 +171,5 @@ __all__ = [
     "export_scrub",
     "glob_escape",
     "scrub_preview",
+    "working_rejudgement",
 ]
