@@ -249,3 +249,16 @@ def test_a_sharded_index_holds_no_blob_unseen(tmp_path: Path) -> None:
     ):
         index.write_text(json.dumps({"metadata": {"total_size": 66048}, "weight_map": wmap, **extra}))
         assert _non_float(index)[0] == "detected", extra.keys()
+
+
+def test_a_model_card_with_an_embedded_picture_only_warns(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file(_weights(), str(folder / "model.safetensors"))
+    picture = base64.b64encode(SECRET).decode()
+    (folder / "README.md").write_text(f"# A model\n\n![loss curve](data:image/png;base64,{picture})\n")
+    res = scan(folder, ScanOptions())
+    found = [f for f in res.findings if f.detector == "hidden-bytes"]
+    assert found and found[0].severity == "warning" and "README.md" in found[0].message

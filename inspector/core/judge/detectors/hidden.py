@@ -73,6 +73,10 @@ def _companion(h: Any) -> bool:
     return h.kind == "file" and h.where.startswith("companion file")
 
 
+def _model_card(h: Any) -> bool:
+    return h.kind == "file" and (".md'" in h.where or "README" in h.where)
+
+
 def _weight_file(h: Any) -> bool:
     return h.kind == "file" and h.where.startswith("weight file")
 
@@ -120,6 +124,8 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
                 f"{h.where}: {what}{_described(h)} that no tensor shows; {_WHY.get(h.kind, '')}. "
                 f"Low-bit scrubbing does not touch them: {_NEXT.get(h.kind, '')}",
                 ev,
+                # a model card embeds its pictures as base64 and anyone reading it sees them: worth a look, no more
+                cap="warning" if _model_card(h) else None,
             )
         )
     return out, checked, limits
