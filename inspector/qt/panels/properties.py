@@ -122,8 +122,14 @@ class PropertiesPanel(QWidget):
         item = self.section(title)
         if item is None:
             return {}
-        rows = (item.child(i) for i in range(item.childCount()))
-        return {c.text(0): c.text(1) for c in rows if c is not None}
+        out = {}
+        for c in (item.child(i) for i in range(item.childCount())):
+            if c is not None and c.isFirstColumnSpanned():  # a two-line row: name, then value
+                key, _, value = c.text(0).partition("\n")
+                out[key] = value
+            elif c is not None:
+                out[c.text(0)] = c.text(1)
+        return out
 
     def hidden_regions(self) -> list[Any]:
         """The regions of the "Bytes no tensor shows" section, in the order shown (largest first)."""
@@ -193,6 +199,7 @@ class PropertiesPanel(QWidget):
             self._add(
                 "Coverage",
                 [(c.cls, f"{100 * c.bytes / total:.1f}% · {c.bytes:,} bytes · {c.checks}") for c in r.coverage],
+                two_lines=True,  # long class names and checks: each on its own line, across the dock
             )
         hidden = getattr(getattr(r, "measurement", None), "hidden", ()) if r is not None else ()
         if hidden:
@@ -225,28 +232,34 @@ class PropertiesPanel(QWidget):
         if self.tree.topLevelItemCount():
             self._fit_columns()
 
-    def _add(self, title: str, rows: list[tuple[str, str]], summary: str = "") -> QTreeWidgetItem:
+    def _add(
+        self, title: str, rows: list[tuple[str, str]], summary: str = "", two_lines: bool = False
+    ) -> QTreeWidgetItem:
         top = QTreeWidgetItem([f"{title} · {summary}" if summary else title, ""])
         top.setData(0, Qt.ItemDataRole.UserRole, title)
         font = top.font(0)
         font.setBold(True)
         top.setFont(0, font)
         for key, value in rows:
-            child = QTreeWidgetItem([key, value])
-            child.setToolTip(0, key)
+            child = QTreeWidgetItem([f"{key}\n{value}", ""] if two_lines else [key, value])
+            child.setToolTip(0, f"{key}: {value}" if two_lines else key)
             child.setToolTip(1, value)
             top.addChild(child)
         self.tree.addTopLevelItem(top)
         top.setFirstColumnSpanned(True)  # a section's title is never cut to the property column
+        if two_lines:
+            for i in range(top.childCount()):
+                row = top.child(i)
+                if row is not None:
+                    row.setFirstColumnSpanned(True)
         return top
 
     def _add_hidden(self, hidden: Sequence[Any]) -> None:
         regions = sorted(hidden, key=lambda h: (-h.nbytes, h.where))
         total = sum(h.nbytes for h in regions)
         n = len(regions)
-        top = self._add(HIDDEN_SECTION, [], f"{n} region{'s' if n != 1 else ''} · {total:,} bytes")
-        top.setToolTip(0, HIDDEN_WHY)
-        top.setToolTip(1, HIDDEN_WHY)
+        top = self._add(HIDDEN_SECTION, [], f"{total:,} bytes")
+        top.setToolTip(0, f"{total:,} bytes in {n} region{'s' if n != 1 else ''}, largest first. {HIDDEN_WHY}")
         for h in regions:  # one two-line row across both columns: readable in a narrow dock
             _where, text, tip = hidden_row(h)
             child = QTreeWidgetItem([text, ""])
