@@ -54,7 +54,7 @@ class BaselinePicker(QObject):
 
     def fill(self, extra: Optional[list[tuple[str, str]]] = None) -> None:
         """The fixed choices, then ``extra`` reference models as ``(label, path)`` pairs."""
-        from inspector.core.judge.baselines import default_profile_path
+        from inspector.core.judge import default_profile_path
 
         c = self.combo
         c.clear()

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from inspector.core.errors import InspectorError
 from inspector.core.formats import ModelFile
-from inspector.core.judge.findings import SEVERITIES, Finding
+from inspector.core.judge import SEVERITIES, Finding
 from inspector.core.measure import ScanOptions, TensorScan
 from inspector.core.pipeline import ScanResult
 from inspector.qt import tasks
@@ -397,7 +397,7 @@ class ModelDocument(QObject):
 
 def match_layers(model: ModelFile, reference: ModelFile) -> dict[str, str]:
     """Which reference layer each layer is compared with, by the core's rule (name, else shape and order)."""
-    from inspector.core.judge.baselines import match_layers as core_match
+    from inspector.core.judge import match_layers as core_match
 
     matches, _unmatched = core_match(
         [(t.name, t.shape) for t in model.tensors], [(t.name, t.shape) for t in reference.tensors]

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 
 from inspector import __version__
 from inspector.core.errors import InspectorError
-from inspector.core.judge.findings import Finding
-from inspector.core.measure.weights_image import is_theta
+from inspector.core.judge import Finding
+from inspector.core.measure import is_theta
 from inspector.core.pipeline import ScanResult
 from inspector.qt import compare, exporting, gui_gc
 from inspector.qt import help as help_guide

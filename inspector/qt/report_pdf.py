@@ -14,8 +14,7 @@ import threading
 from typing import Any
 
 from inspector.core.errors import InspectorError
-from inspector.core.report.html import render_html
-from inspector.core.report.model import ReportData
+from inspector.core.report import ReportData, render_html
 
 #: Width of the text area in CSS pixels (1/96 inch) on A4 with 14 mm margins: figures wider are scaled down.
 TEXT_WIDTH_PX = 670

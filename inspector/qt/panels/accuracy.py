@@ -63,7 +63,7 @@ class AccuracyPanel(QWidget):
         self.pair: Optional[AccuracyPair] = None
         self.auto = None
 
-        from inspector.core.evaluate.recipes import RECIPES
+        from inspector.core.evaluate import RECIPES
 
         self.arch = QComboBox(editable=True)
         self.arch.addItem(AUTO_ARCH)

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.judge.findings import Finding
+from inspector.core.judge import Finding
 from inspector.core.pipeline import ScanResult
 from inspector.qt import plotting as P
 from inspector.qt.compare import FindingChanges, finding_changes, inputs_missing

@@ -20,8 +20,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from inspector.core.measure import LayerHistogram, TensorScan
-from inspector.core.measure.layer_histogram import shared_range
+from inspector.core.measure import LayerHistogram, TensorScan, shared_range
 from inspector.qt import plotting as P
 from inspector.qt.compare import CountDifference, Pair, count_difference, layer_pair
 from inspector.qt.document import ModelDocument

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.pipeline import ScanOptions
-from inspector.core.scrub.export import DEFAULT_BITS, MODES, scaled_bits
+from inspector.core.scrub import DEFAULT_BITS, MODES, scaled_bits
 from inspector.qt import plotting as P
 from inspector.qt.document import ModelDocument
 from inspector.qt.tasks import ScrubApplied, ScrubPlan, ScrubPreview, apply_scrub, export_scrub, scrub_preview

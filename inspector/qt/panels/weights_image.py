@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.formats import ModelFile
-from inspector.core.measure.weights_image import theta_tensors
+from inspector.core.measure import theta_tensors
 from inspector.qt import plotting as P
 from inspector.qt.compare import Pair, Side, diverging_rgb, layer_pair, model_pair
 from inspector.qt.document import ModelDocument

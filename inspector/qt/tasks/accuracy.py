@@ -21,7 +21,7 @@ class DeviceInfo:
 
 def best_device(*, progress: Progress, cancel: CancelToken, emit: Emit) -> DeviceInfo:
     """The device ``auto`` picks (imports torch: run it in a worker, never at start-up)."""
-    from inspector.core.evaluate.accuracy import device_name, pick_device
+    from inspector.core.evaluate import device_name, pick_device
 
     dev = pick_device("auto")
     return DeviceInfo(dev, device_name(dev))
@@ -45,8 +45,8 @@ def evaluate_pair(
     emit: Emit,
 ) -> AccuracyPair:
     """Accuracy of the original and, when a scrubbed copy exists, its accuracy, agreement and KL against it."""
-    from inspector.core.evaluate.accuracy import evaluate
-    from inspector.core.formats.data import load_dataset
+    from inspector.core.evaluate import evaluate
+    from inspector.core.formats import load_dataset
 
     ds = load_dataset(data)
     n = 2 if scrubbed else 1

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inspector.core.formats import ModelFile
-from inspector.core.measure.weights_image import SOURCES, minmax_tiles, source_length, source_values, tile_grid
+from inspector.core.measure import SOURCES, minmax_tiles, source_length, source_values, tile_grid
 from inspector.core.progress import CancelToken
 from inspector.qt.tasks.contract import Emit, Progress
 

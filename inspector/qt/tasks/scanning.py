@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from inspector.core import measure as core_measure
 from inspector.core.formats import ModelFile, open_model
-from inspector.core.measure import ScanOptions
-from inspector.core.measure.layer_histogram import LayerHistogram, layer_histogram
+from inspector.core.measure import LayerHistogram, ScanOptions
 from inspector.core.pipeline import ScanResult, scan
 from inspector.core.progress import CancelToken
 from inspector.qt.tasks.contract import Emit, Progress
@@ -73,8 +73,9 @@ def histogram(
     cancel: CancelToken,
     emit: Emit,
 ) -> HistogramData:
-    """:func:`inspector.core.measure.layer_histogram.layer_histogram` of one layer and its baseline layer."""
-    return layer_histogram(
+    """The core's ``layer_histogram`` of one layer and its baseline layer (through the facade's attribute: the
+    function shares its name with its submodule)."""
+    return core_measure.layer_histogram(
         model, name, bins, value_range, baseline, baseline_name, baseline_label, progress=progress, cancel=cancel
     )
 

@@ -78,7 +78,7 @@ def apply_scrub(
 ) -> ScrubApplied:
     """Scrub into ``output`` (verified by reading back), then scan the result for the verdict after, with
     ``options``: the inputs the original was judged with (baselines, profile, data, training sample, recipe)."""
-    from inspector.core.scrub.export import scrub_model
+    from inspector.core.scrub import scrub_model
 
     def half(offset: int) -> Progress:
         return lambda d, t, m: progress(offset * t + d, 2 * t, m) if t else None
@@ -146,7 +146,7 @@ def export_scrub(
     """Write the scrubbed model to ``output`` (atomic, verified, never over the source): a ScrubResult. With
     ``options`` (the original's inputs) the file is re-judged before it is committed and the verdict goes into
     its provenance; a copy in which a family is still detected is written only with ``allow_suspicious``."""
-    from inspector.core.scrub.export import scrub_model
+    from inspector.core.scrub import scrub_model
 
     return scrub_model(
         model,
