@@ -174,9 +174,9 @@ class PropertiesPanel(QWidget):
             rows.append(
                 (
                     "showing",
-                    ("the scrubbed copy" + ("" if exported else " (a working copy: not exported yet)"))
+                    ("scrubbed copy" + ("" if exported else " (not exported)"))
                     if doc.shows_scrubbed
-                    else "the original (a scrub is applied: Showing: Scrubbed shows its copy)",
+                    else "original (a scrub is applied)",
                 )
             )
         rows += [
