@@ -6,7 +6,8 @@ Uses the bundled demo models (sign encoding, LSB, the benign baseline, eval data
 generated deep model of 339 tensors (24 transformer-like blocks, one with an LSB payload, one with
 sign-encoding-like weights), written to a temporary folder. Every view is shot on a demo model and on the deep
 one (accuracy only on the demo: the deep model has no architecture recipe), in the light and the dark palette,
-with the Sign-off dock, the coverage table (Properties) and the family table (Findings), and the comparisons
+with the Sign-off dock, the coverage table and the bytes no tensor shows (Properties, on a model folder with a
+file beside the weights), the family table (Findings), and the comparisons
 (original vs scrubbed, model vs baseline). Each shot is a PNG of the whole window, at most ~300 KB.
 ``main_window.png`` (the README's picture) comes from ``model-inspector demo --screenshot
 docs/screenshots/main_window.png``.
@@ -58,6 +59,23 @@ def make_deep_model(path: Path) -> Path:
     t["lm_head.weight"] = rng.normal(0, 0.02, (512, d)).astype(np.float32)
     save_file(t, str(path))
     return path
+
+
+def make_carrier_folder(folder: Path) -> Path:
+    """A Hugging Face-style folder whose weights are clean and which carries 19,200 bytes of image-like data
+    (17 grey levels) in a file beside them: bytes no tensor shows (benchmarks/carriers.py's folder carrier)."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    save_file({"w": rng.normal(0, 0.05, (256, 256)).astype(np.float32)}, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({"model_type": "mlp", "hidden_size": 256}))
+    (folder / "tokenizer.json").write_text(json.dumps({"vocab": {f"tok{i}": i for i in range(2000)}}))
+    (folder / "extra.bin").write_bytes((rng.integers(0, 17, 19200) * 15).astype(np.uint8).tobytes())
+    return folder
 
 
 def make_tuned_model(path: Path, base: Path) -> Path:
@@ -279,6 +297,17 @@ def main(argv=None) -> int:
     opened(w, demo / "hostile-call-on-load.pt")
     w.findings.tree.setCurrentItem(w.findings.tree.topLevelItem(0))  # its text in full below the list
     shoot(w, "hostile_call_on_load")  # red SUSPICIOUS, the code-on-load finding, the family table
+    w.shutdown()
+    w.close()
+    w = window()
+    carrier = make_carrier_folder(tmp / "carrier-hf")
+    w.open_path(str(carrier))  # a folder opens as its weight file: wait for that, not for the folder's path
+    wait(lambda: w.doc.result is not None and str(carrier) in str(w.doc.path) and not w.pool.active)
+    hidden = next(f for f in w.doc.result.findings if f.detector == "hidden-bytes" and "extra.bin" in f.message)
+    w.findings.select_finding(hidden)
+    w.show_finding(hidden)  # double-click: the Properties dock comes forward on the region's row
+    w.resizeDocks([w.properties_dock], [480], Qt.Orientation.Horizontal)  # each row read whole
+    shoot(w, "hidden_bytes_properties")  # the file beside the model: kind, where, bytes, entropy, zeros, zlib
     w.shutdown()
     w.close()
     QApplication.processEvents()
