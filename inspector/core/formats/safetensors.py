@@ -118,6 +118,9 @@ def odd_whitespace(raw: bytes) -> bytes:
     """The whitespace of a JSON header that no writer emits: writers put nothing, one space, or a newline and
     an indent between tokens, and pad the end with spaces. Tabs, carriage returns, blank lines and mixed runs
     can spell out data (one bit per character) and are returned, run after run."""
+    body = raw.rstrip(b" ")
+    if b"\t" not in body and b"\r" not in body and b"\n" not in body and b"  " not in body:
+        return b""  # compact JSON (what safetensors writes): single spaces at most, end padding; no string pass
     out = bytearray()
     text = _STRING.sub(b'""', raw)
     for m in _RUN.finditer(text):
