@@ -262,3 +262,14 @@ def test_a_model_card_with_an_embedded_picture_only_warns(tmp_path: Path) -> Non
     res = scan(folder, ScanOptions())
     found = [f for f in res.findings if f.detector == "hidden-bytes"]
     assert found and found[0].severity == "warning" and "README.md" in found[0].message
+
+
+def test_a_payload_named_like_a_model_card_is_not_one(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file(_weights(), str(folder / "model.safetensors"))
+    (folder / "README.bin").write_bytes(SECRET)  # a name is no role: only *.md and README are model cards
+    status, found = _non_float(folder)
+    assert status == "detected" and found[0].severity == "suspicious"

@@ -184,6 +184,9 @@ class Hidden:
     file_id: Optional[tuple[int, int, int, int]] = None
     #: ``(offset, length)`` pieces when the bytes are scattered over ``path`` (padding between tensors)
     spans: tuple[tuple[int, int], ...] = ()
+    #: for a file beside the model: ``"weights"`` (another copy of the model, judged on its own), ``"companion"``
+    #: (configuration, tokenizer), ``"card"`` (a model card) or ``""`` (anything else)
+    role: str = ""
 
     @property
     def readable(self) -> bool:

@@ -82,10 +82,12 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
         except OSError:
             continue
         weights = f.name.lower().endswith(_OTHER_WEIGHTS) and _holds_weights(f)
-        what = "weight file" if weights else "companion file" if COMPANIONS.search(f.name) else "file"
+        card = f.suffix.lower() == ".md" or f.name.upper() == "README"
+        role = "weights" if weights else "card" if card else "companion" if COMPANIONS.search(f.name) else ""
+        what = {"weights": "weight file", "card": "model card", "companion": "companion file"}.get(role, "file")
         where = f"{what} {clean_text(f.name)[:200]!r} beside the model"
         ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        extra.append(Hidden("file", where, st.st_size, f, -1 if weights else 0, None, ident))
+        extra.append(Hidden("file", where, st.st_size, f, -1 if weights else 0, None, ident, role=role))
     return dataclasses.replace(mf, hidden=mf.hidden + tuple(extra)) if extra else mf
 
 

@@ -46,6 +46,7 @@ class HiddenScan:
     compress: float = math.nan
     text: bool = False
     sample: str = ""
+    role: str = ""  # of a file beside the model (see ``Hidden.role``)
 
     def to_json(self) -> dict[str, Any]:
         def num(x: float) -> Optional[float]:
@@ -61,6 +62,7 @@ class HiddenScan:
             "compress": num(self.compress),
             "text": self.text,
             "sample": self.sample[:SAMPLE_CHARS],
+            **({"role": self.role} if self.role else {}),
         }
 
     @classmethod
@@ -78,6 +80,7 @@ class HiddenScan:
             compress=num(d.get("compress")),
             text=bool(d.get("text")),
             sample=str(d.get("sample") or ""),
+            role=str(d.get("role") or ""),
         )
 
 
@@ -102,7 +105,7 @@ def _chunks(h: Hidden, cancel: Optional[CancelToken]) -> Iterator[bytes]:
 def measure_region(h: Hidden, cancel: Optional[CancelToken] = None) -> HiddenScan:
     """Read one region whole (chunk by chunk) and summarise it."""
     if not h.readable or h.nbytes <= 0:
-        return HiddenScan(h.kind, h.where, h.nbytes)
+        return HiddenScan(h.kind, h.where, h.nbytes, role=h.role)
     counts = np.zeros(256, dtype=np.int64)
     head = b""
     read = 0
@@ -112,14 +115,15 @@ def measure_region(h: Hidden, cancel: Optional[CancelToken] = None) -> HiddenSca
             head += chunk[: COMPRESS_BYTES - len(head)]
         read += len(chunk)
     if not read:
-        return HiddenScan(h.kind, h.where, h.nbytes)
+        return HiddenScan(h.kind, h.where, h.nbytes, role=h.role)
     p = counts[counts > 0] / read
     entropy = float(-(p * np.log2(p)).sum())
     compress = len(zlib.compress(head, 6)) / len(head)
     first = np.frombuffer(head[:CHUNK], dtype=np.uint8)
     text = bool(_PRINTABLE[first].mean() >= TEXT_SHARE)
     sample = head[: SAMPLE_CHARS * 4].decode("utf-8", "replace")[:SAMPLE_CHARS] if text else ""
-    return HiddenScan(h.kind, h.where, h.nbytes, read, float(counts[0] / read), entropy, compress, text, sample)
+    zeros = float(counts[0] / read)
+    return HiddenScan(h.kind, h.where, h.nbytes, read, zeros, entropy, compress, text, sample, h.role)
 
 
 def measure_hidden(regions: Sequence[Hidden], cancel: Optional[CancelToken] = None) -> tuple[HiddenScan, ...]:

@@ -69,18 +69,6 @@ def _encoded(sample: str) -> tuple[Optional[str], int]:
     return best
 
 
-def _companion(h: Any) -> bool:
-    return h.kind == "file" and h.where.startswith("companion file")
-
-
-def _model_card(h: Any) -> bool:
-    return h.kind == "file" and (".md'" in h.where or "README" in h.where)
-
-
-def _weight_file(h: Any) -> bool:
-    return h.kind == "file" and h.where.startswith("weight file")
-
-
 def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
     """Findings for the bytes no tensor shows: ``(findings, bytes checked, limits)``."""
     out: list[Finding] = []
@@ -88,7 +76,7 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
     limits: list[str] = []
     for h in regions:
         checked += h.read
-        if _weight_file(h):
+        if h.role == "weights":
             limits.append(f"the {h.where} was not judged with it; open it on its own")
             continue
         if h.read and h.zero_fraction >= 1.0:
@@ -99,7 +87,7 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
         if enc is not None:
             excess = 1.0 + math.log2(chars / BLOB_CHARS) / 4
             what = f"{chars:,} characters of {enc}-encoded data" + (f" among {size:,} bytes" if chars < size else "")
-        elif _companion(h) or (h.kind in ("pickle", "field") and h.text):
+        elif h.role in ("companion", "card") or (h.kind in ("pickle", "field") and h.text):
             # configuration and tokenizer files, and long strings in a checkpoint, are usually prose or JSON:
             # only an encoded blob in them is a finding (a long string is still worth a warning)
             if h.kind != "pickle" or size < SUSPICIOUS_BYTES:  # doc strings and vocabularies are text
@@ -125,7 +113,7 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
                 f"Low-bit scrubbing does not touch them: {_NEXT.get(h.kind, '')}",
                 ev,
                 # a model card embeds its pictures as base64 and anyone reading it sees them: worth a look, no more
-                cap="warning" if _model_card(h) else None,
+                cap="warning" if h.role == "card" else None,
             )
         )
     return out, checked, limits
