@@ -146,6 +146,10 @@ class Context:
         t = self._by_name.get(name)
         return tuple(t.shape) if t is not None else ()
 
+    def tensor(self, name: str) -> Optional[Any]:
+        """The measurement of the model's tensor ``name`` (its statistics, histogram and features), or ``None``."""
+        return self._by_name.get(name)
+
     def float_tensors(self) -> list[Any]:
         return [t for t in self.tensors if DTYPES[t.dtype].is_float and t.numel > 0]
 
