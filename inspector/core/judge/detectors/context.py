@@ -108,7 +108,8 @@ class Context:
         cancel: Optional[CancelToken] = None,
     ) -> None:
         self.model = model
-        self.tensors = list(tensors)
+        #: fixed for the context's life (what is derived from it below is found once)
+        self.tensors: tuple[Any, ...] = tuple(tensors)
         self.options = options
         self.profile = profile
         self.references = list(references)
@@ -117,6 +118,9 @@ class Context:
         # Raw prefixes (file-reading steps only) are large: keep only the last few, in use order.
         self._raw: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._distances: dict[str, Optional[LayerDistance]] = {}
+        self._floats: Optional[tuple[Any, ...]] = None
+        self._features: Optional[tuple[Features, ...]] = None
+        self._widths: Optional[tuple[Any, ...]] = None
         #: what a detector found out while running that its ``checked`` line should report (e.g. which
         #: reference the capacity probe really compared against)
         self.notes: dict[str, str] = {}
@@ -151,14 +155,35 @@ class Context:
         return self._by_name.get(name)
 
     def float_tensors(self) -> list[Any]:
-        return [t for t in self.tensors if DTYPES[t.dtype].is_float and t.numel > 0]
+        """The non-empty float tensors, in model order (found once: detectors ask for them once per tensor)."""
+        if self._floats is None:
+            self._floats = tuple(t for t in self.tensors if DTYPES[t.dtype].is_float and t.numel > 0)
+        return list(self._floats)
 
     def features(self, name: str, ref: Optional[Reference] = None) -> Optional[Features]:
         ts = ref.tensors.get(name) if ref else self._by_name.get(name)
         return getattr(ts, "features", None)
 
     def all_features(self) -> list[Features]:
-        return [t.features for t in self.float_tensors() if getattr(t, "features", None) is not None]
+        if self._features is None:
+            self._features = tuple(t.features for t in self.float_tensors() if getattr(t, "features", None) is not None)
+        return list(self._features)
+
+    def matrix_widths(self) -> Optional[tuple[str, Mapping[int, frozenset[str]]]]:
+        """The model's dense and embedding matrices (2-D float tensors with features of those kinds): the first
+        one's name, and their names by the width a neighbour layer reads (an embedding's row length, a dense
+        matrix's output count); ``None`` where there is none. Found once (asked once per tensor)."""
+        if self._widths is None:
+            by_width: dict[int, set[str]] = {}
+            first = None
+            for t in self.float_tensors():
+                if len(t.shape) != 2 or not t.features or t.features.kind not in ("dense", "embedding"):
+                    continue
+                first = t.name if first is None else first
+                width = int(t.shape[1] if t.features.kind == "embedding" else t.shape[0])
+                by_width.setdefault(width, set()).add(t.name)
+            self._widths = (first, {w: frozenset(n) for w, n in by_width.items()}) if first is not None else ()
+        return self._widths or None
 
     # -------------------------------------------------------------------- baselines
     def reference_for(self, name: str) -> tuple[Optional[Reference], Optional[str]]:

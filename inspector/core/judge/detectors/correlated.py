@@ -228,12 +228,11 @@ def exchangeable(ctx: Context, f: Features) -> bool:
         return False
     if f.kind == "embedding":
         return True
-    mats = [(t.name, tuple(t.shape), t.features.kind) for t in ctx.float_tensors() if len(t.shape) == 2 and t.features]
-    mats = [m for m in mats if m[2] in ("dense", "embedding")]
-    if not mats or mats[0][0] == f.name:
+    mats = ctx.matrix_widths()
+    if mats is None or mats[0] == f.name:
         return False
-    width = shape[1]
-    return any(n != f.name and (sh[1] if k == "embedding" else sh[0]) == width for n, sh, k in mats)
+    readers = mats[1].get(int(shape[1]), frozenset())  # the other matrices whose width this one reads
+    return len(readers) > 1 or (len(readers) == 1 and f.name not in readers)
 
 
 def detect(ctx: Context) -> list[Finding]:
