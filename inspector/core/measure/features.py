@@ -108,6 +108,12 @@ def distinct(a: np.ndarray) -> np.ndarray:
     return s[keep]
 
 
+def n_distinct(a: np.ndarray) -> int:
+    """``distinct(a).size`` without building the distinct values."""
+    s = np.sort(a.reshape(-1))
+    return int(s.size) if s.size < 2 else 1 + int(np.count_nonzero(s[1:] != s[:-1]))
+
+
 def live(u: np.ndarray, dt: DType) -> np.ndarray:
     """Mask of the finite non-zero values of a float type's raw integer view (no conversion to float)."""
     a = u & np.array((1 << (dt.bits - 1)) - 1, dtype=u.dtype)
@@ -380,7 +386,7 @@ class FeatureAcc:
             if self.levels.size == 0 and raw.size > 2 * GRID_PROBE:  # the probe of _levels, on a head only
                 head = widen(raw[: 2 * GRID_PROBE], dt).astype(np.float64, copy=False)
                 hv = head[np.isfinite(head)]
-                if hv.size > GRID_PROBE and distinct(hv[:GRID_PROBE]).size > GRID_LEVELS:
+                if hv.size > GRID_PROBE and n_distinct(hv[:GRID_PROBE]) > GRID_LEVELS:
                     self.levels = None
                     return
             x = widen(raw, dt).astype(np.float64, copy=False)
@@ -565,7 +571,7 @@ class FeatureAcc:
             return
         v = x if all_finite else x[finite]
         if self.levels.size == 0 and v.size > GRID_PROBE:
-            if distinct(v[:GRID_PROBE]).size > GRID_LEVELS:
+            if n_distinct(v[:GRID_PROBE]) > GRID_LEVELS:
                 self.levels = None
                 return
         merged = distinct(np.concatenate([self.levels, v]))
@@ -580,11 +586,9 @@ class FeatureAcc:
             # floats (one probe of 65,536) repeat nothing by chance, payload or not, and one sort is enough
             narrow = n < 65536 and vals.size > n
             starts = np.linspace(0, vals.size - n, 5).astype(np.int64) if narrow else [0]
-            shares = [
-                1.0 - distinct(vals[a : a + n]).size / vals[a : a + n].size for a in starts if vals[a : a + n].size
-            ]
-            if shares:
-                self.dup_share = float(np.median(shares))
+            shares = [1.0 - n_distinct(vals[a : a + n]) / vals[a : a + n].size for a in starts if vals[a : a + n].size]
+            if shares:  # the median of an odd count is its middle value (np.median's own answer, without its cost)
+                self.dup_share = float(sorted(shares)[len(shares) // 2] if len(shares) % 2 else np.median(shares))
             self.dedup = self.dup_share >= threshold
         if not self.dedup:
             return

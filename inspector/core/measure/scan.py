@@ -379,6 +379,7 @@ class _Scanner:
         workers = opts.workers or os.cpu_count() or 1
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
         self.gil_bound = threading.Lock()  # see GIL_BOUND_BYTES
+        self.batch_buf = threading.local()  # each worker's buffer for runs of small tensors (see _run)
         by_dtype: dict[str, int] = {}
         for r in model.tensors:
             by_dtype[r.dtype.name] = by_dtype.get(r.dtype.name, 0) + r.numel * r.dtype.itemsize
@@ -479,7 +480,13 @@ class _Scanner:
     def _run(self, refs: list[TensorRef]) -> list[TensorScan]:
         check(self.cancel)
         lo = min(r.offset for r in refs)
-        buf = np.empty(max(r.offset + r.numel * r.dtype.itemsize for r in refs) - lo, dtype=np.uint8)
+        size = max(r.offset + r.numel * r.dtype.itemsize for r in refs) - lo
+        # one buffer per worker, reused run after run (a fresh one costs its pages again: 20 ms of system time on
+        # 300 tensors of 0.87 MB); what the pass keeps of a tensor never points into its chunks
+        own = getattr(self.batch_buf, "buf", None)
+        if own is None or own.size < size:
+            own = self.batch_buf.buf = np.empty(max(size, BATCH_BYTES), dtype=np.uint8)
+        buf = own[:size]
         try:
             with open_regular(refs[0].path, expect=refs[0].file_id) as f:
                 f.seek(lo)
