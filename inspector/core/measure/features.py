@@ -760,7 +760,7 @@ def _lag1(sxy: float, shead: float, stail: float, pairs: int, mean: float, var: 
 def _phase_share(s: np.ndarray, q: np.ndarray, c: np.ndarray, period: int) -> float:
     """Bias-corrected share of variance explained by position modulo ``period`` (η²), from phase sums."""
     ps = s.reshape(-1, period).sum(axis=0)
-    pq = q.reshape(-1, period).sum(axis=0)
+    pq = ps if q is s else q.reshape(-1, period).sum(axis=0)  # the signs' squares are themselves
     pc = c.reshape(-1, period).sum(axis=0)
     n = int(pc.sum())
     if n < 4 * period or (pc == 0).any():
@@ -852,7 +852,7 @@ def _bits(
     candidates = float(col.sum()) if acc.dedup_table is not None else float(nonzero)
     short = float(col0.sum())
     if acc.dedup_table is None:  # zeros (and Inf/NaN) have a zero low byte too, but are no candidates
-        short = max(0.0, short - (float(lane_counts(tables[0])[0].sum()) - nonzero))
+        short = max(0.0, short - (float(col.sum()) - nonzero))
     out["short_share"] = short / candidates if candidates else 0.0
     # the values whose low byte is not 0: the low byte's counts without 0, the high byte's less those with it
     judged = np.stack([np.concatenate([[0.0], col[1:]]), row - col0, np.zeros(256)])

@@ -392,7 +392,14 @@ def lane_counts(t: np.ndarray) -> np.ndarray:
     if t.size != 65536:
         return t
     m = t.reshape(256, 256)  # [high byte, low byte]
-    return np.stack([m.sum(axis=0), m.sum(axis=1), m[:, 0]]).astype(np.int64, copy=False)
+    if m.dtype != np.int64:
+        return np.stack([m.sum(axis=0), m.sum(axis=1), m[:, 0]]).astype(np.int64, copy=False)
+    # integer counts: any order of addition gives the same sums; einsum sums rows twice as fast as sum(axis=1)
+    out = np.empty((3, 256), dtype=np.int64)
+    m.sum(axis=0, out=out[0])
+    np.einsum("ij->i", m, out=out[1])
+    out[2] = m[:, 0]
+    return out
 
 
 #: bit b of each byte value, one row per bit
