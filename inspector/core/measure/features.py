@@ -202,6 +202,12 @@ class Features:
     sign_window_stop: int = -1
     sign_window_mean: float = math.nan
     sign_window_sd: float = math.nan
+    #: measured only for tensors near a sign or period threshold (``structure.py``), else NaN: the lag-1 sign
+    #: autocorrelation expected from each row's sign balance alone, and the share of variance (as √η²) that the
+    #: column (input position) explains, of the values and of the signs
+    row_sign_null: float = math.nan
+    column_eta: float = math.nan
+    column_sign_eta: float = math.nan
 
     @property
     def is_weight(self) -> bool:

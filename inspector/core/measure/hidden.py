@@ -24,7 +24,8 @@ CHUNK = 4 << 20
 COMPRESS_BYTES = 1 << 20
 #: Characters of a text region kept for the judge's encoded-blob test.
 SAMPLE_CHARS = 64 << 10
-#: A region is text when this share of its first chunk is printable ASCII or whitespace.
+#: A region is text when this share of its first chunk is printable ASCII or whitespace (or, for UTF-8 beyond
+#: ASCII, of its characters).
 TEXT_SHARE = 0.95
 
 _PRINTABLE = np.zeros(256, dtype=bool)
@@ -102,6 +103,21 @@ def _chunks(h: Hidden, cancel: Optional[CancelToken]) -> Iterator[bytes]:
                 yield got
 
 
+def _utf8_text(b: bytes) -> bool:
+    """Whether bytes are UTF-8 text beyond ASCII (a character list of an OCR model, prose in another script):
+    they decode strictly (a character cut at the end aside) and nearly all their characters are printable."""
+    for cut in range(4):  # the sample may end inside a multi-byte character
+        try:
+            t = b[: len(b) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if not t:
+            return False
+        printable = sum(1 for c in t if c.isprintable() or c in "\t\n\r")
+        return printable / len(t) >= TEXT_SHARE
+    return False
+
+
 def measure_region(h: Hidden, cancel: Optional[CancelToken] = None) -> HiddenScan:
     """Read one region whole (chunk by chunk) and summarise it."""
     if not h.readable or h.nbytes <= 0:
@@ -120,7 +136,7 @@ def measure_region(h: Hidden, cancel: Optional[CancelToken] = None) -> HiddenSca
     entropy = float(-(p * np.log2(p)).sum())
     compress = len(zlib.compress(head, 6)) / len(head)
     first = np.frombuffer(head[:CHUNK], dtype=np.uint8)
-    text = bool(_PRINTABLE[first].mean() >= TEXT_SHARE)
+    text = bool(_PRINTABLE[first].mean() >= TEXT_SHARE) or _utf8_text(head[:CHUNK])
     sample = head[: SAMPLE_CHARS * 4].decode("utf-8", "replace")[:SAMPLE_CHARS] if text else ""
     zeros = float(counts[0] / read)
     return HiddenScan(h.kind, h.where, h.nbytes, read, zeros, entropy, compress, text, sample, h.role)

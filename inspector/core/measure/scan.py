@@ -37,6 +37,7 @@ from inspector.core.measure.stats import (
     lane_counts,
     pass1_chunk,
 )
+from inspector.core.measure.structure import confirm
 from inspector.core.progress import CancelToken, ProgressCallback, ThreadSafeProgress, check, report
 
 
@@ -614,6 +615,7 @@ def measure(
         bytes=mf.nbytes,
         metadata=dict(mf.metadata),
     )
+    tensors = confirm(mf, tensors, cancel)  # row and column structure of the tensors near a sign or period threshold
     return Measurement(
         model=info,
         tensors=tensors,

@@ -138,8 +138,11 @@ def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
         "kurtosis": f.kurtosis,
         "count": f.count,
     }
-    # periodic structure in storage order
-    if math.isfinite(f.periodic):
+    # periodic structure in storage order (unless it is the input channels' own scales)
+    if math.isfinite(f.periodic) and columns_explain(ctx, f, f.periodic, f.column_eta, f.period):
+        ev["column_eta"] = f.column_eta
+        ev["periodic_from_columns"] = True
+    elif math.isfinite(f.periodic):
         if rf is not None and math.isfinite(rf.periodic):
             e = (f.periodic - rf.periodic) / PERIODIC_REF
             base = f"baseline layer {rf.periodic:.2f}"
@@ -156,12 +159,12 @@ def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
             )
         )
     # neighbour correlation where the order of the inputs means nothing
-    if math.isfinite(f.autocorr) and exchangeable(ctx, f):
+    if math.isfinite(f.autocorr) and (exchangeable(ctx, f) or pointwise(ctx, f)):
         at = max(AUTOCORR_EXCHANGEABLE, 4.0 / math.sqrt(max(f.nonzero, 1)))
         e = f.autocorr / at
         text = (
             f"neighbouring weights correlate at {f.autocorr:.2f} although they read inputs that have no order "
-            f"of their own ({'embedding dimensions' if f.kind == 'embedding' else 'hidden units'}, which "
+            f"of their own ({'embedding dimensions' if f.kind == 'embedding' else 'input channels' if f.kind == 'conv' else 'hidden units'}, which "
             f"training could permute freely: trained layers ≈ 0, here ≥ {at:.2f} counts), as if the values "
             "copied a smooth sequence (text, records, pixels)"
         )
@@ -233,6 +236,35 @@ def exchangeable(ctx: Context, f: Features) -> bool:
         return False
     readers = mats[1].get(int(shape[1]), frozenset())  # the other matrices whose width this one reads
     return len(readers) > 1 or (len(readers) == 1 and f.name not in readers)
+
+
+def pointwise(ctx: Context, f: Features) -> bool:
+    """A 1×1 convolution over more than 4 channels: a dense layer over the previous layer's channels, whose
+    order, like hidden units', means nothing."""
+    shape = ctx.shape(f.name)
+    return f.kind == "conv" and len(shape) >= 3 and math.prod(shape[2:]) == 1 and shape[1] > 4
+
+
+def reads_channels(ctx: Context, f: Features) -> bool:
+    """A layer whose every input is a channel or hidden unit: a pointwise convolution, or a dense matrix over
+    another layer's outputs (not an embedding table, whose rows are the secret's natural carrier)."""
+    return pointwise(ctx, f) or (f.kind == "dense" and exchangeable(ctx, f))
+
+
+def columns_explain(ctx: Context, f: Features, eta: float, column_eta: float, period: int) -> bool:
+    """Whether a periodic structure of period ``period`` (share ``eta``, as √η²) is the columns' own: in a layer
+    that reads channels, each input channel's weights share its scale and sign, which repeats with every period
+    dividing the fan-in. It is theirs when the column explains at least twice the period's share of variance
+    (a period-8 pattern written across the layer explains no more by column than by period), or, in a
+    pointwise convolution, when the period is the fan-in itself (column and period are then one grouping)."""
+    if not (math.isfinite(eta) and math.isfinite(column_eta)) or period < 2 or not reads_channels(ctx, f):
+        return False
+    fan_in = math.prod(ctx.shape(f.name)[1:])
+    if fan_in % period:
+        return False
+    if fan_in == period:
+        return pointwise(ctx, f)
+    return column_eta**2 >= 2.0 * eta**2
 
 
 def detect(ctx: Context) -> list[Finding]:

@@ -69,6 +69,21 @@ def _encoded(sample: str) -> tuple[Optional[str], int]:
     return best
 
 
+def _script(sample: str) -> str:
+    """What a text region is: ``"ascii"`` (mostly ASCII: the encoded-run test judges it), ``"vocabulary"`` (a
+    list of short distinct lines beyond ASCII: an OCR model's characters, labels in another script), or
+    ``"other"`` (text beyond ASCII without that structure: prose in another script, or data packed into
+    characters, as base65536-style encodings pack 2 bytes into each; no statistic of a sample tells them apart
+    reliably, so it is judged as bytes and held at a warning)."""
+    foreign = sum(1 for c in sample if ord(c) > 127)
+    if foreign < 0.2 * max(1, len(sample)):
+        return "ascii"
+    lines = [ln for ln in sample.split("\n") if ln.strip()]
+    if len(lines) >= 16 and len(set(lines)) >= 0.9 * len(lines) and sum(map(len, lines)) <= 16 * len(lines):
+        return "vocabulary"
+    return "other"
+
+
 def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
     """Findings for the bytes no tensor shows: ``(findings, bytes checked, limits)``."""
     out: list[Finding] = []
@@ -81,13 +96,15 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
             continue
         if h.read and h.zero_fraction >= 1.0:
             continue  # zeros carry nothing
-        enc, chars = _encoded(h.sample) if h.text else (None, 0)
+        script = _script(h.sample) if h.text else ""
+        text = script in ("ascii", "vocabulary")
+        enc, chars = _encoded(h.sample) if text else (None, 0)
         size = h.nbytes
         ev = {"kind": h.kind, "where": h.where, "bytes": size, "read": h.read, "entropy": h.entropy}
         if enc is not None:
             excess = 1.0 + math.log2(chars / BLOB_CHARS) / 4
             what = f"{chars:,} characters of {enc}-encoded data" + (f" among {size:,} bytes" if chars < size else "")
-        elif h.role in ("companion", "card") or (h.kind in ("pickle", "field") and h.text):
+        elif h.role in ("companion", "card") or (h.kind in ("pickle", "field") and text):
             # configuration and tokenizer files, and long strings in a checkpoint, are usually prose or JSON:
             # only an encoded blob in them is a finding (a long string is still worth a warning)
             if h.kind != "pickle" or size < SUSPICIOUS_BYTES:  # doc strings and vocabularies are text
@@ -103,6 +120,8 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
                 continue
             excess = 1.0 + math.log2(size / SUSPICIOUS_BYTES) / 4 if size >= SUSPICIOUS_BYTES else 0.6
             what = f"{size:,} bytes" + ("" if h.read else " (not read: only their count is known)")
+            if script == "other":
+                what += " of text beyond ASCII (prose in another script, or data packed into characters)"
         out.append(
             finding(
                 NAME,
@@ -113,7 +132,7 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
                 f"Low-bit scrubbing does not touch them: {_NEXT.get(h.kind, '')}",
                 ev,
                 # a model card embeds its pictures as base64 and anyone reading it sees them: worth a look, no more
-                cap="warning" if h.role == "card" else None,
+                cap="warning" if h.role == "card" or script == "other" else None,
             )
         )
     return out, checked, limits

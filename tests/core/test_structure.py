@@ -1,0 +1,106 @@
+"""Structure trained layers have and written payloads mimic: output units whose weights keep one sign (a detection
+head's box bins), and input channels with a scale of their own (a pointwise convolution's columns). The second
+read of the tensors near a threshold measures both, the judge lets them explain what they explain, and a payload
+written into such a layer is still found."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import save_file
+
+from inspector.core.measure.structure import _Acc
+from inspector.core.pipeline import scan
+
+RNG = np.random.default_rng(11)
+
+
+def _head(rng: np.random.Generator) -> np.ndarray:
+    """A 1×1 conv head (64 outputs × 64 channels): each output unit's weights mostly one sign, heavy-tailed."""
+    share = rng.choice([0.02, 0.1, 0.5, 0.9], size=(64, 1))
+    sign = np.where(rng.random((64, 64)) < share, 1.0, -1.0)
+    return (sign * np.abs(rng.standard_t(3, (64, 64))) * 0.05).reshape(64, 64, 1, 1)
+
+
+def _bits(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Bits of digit-like image bytes (background 0, strokes at a few grey levels), MSB first."""
+    img = np.zeros((n // 512 + 1, 8, 8), dtype=np.uint8)
+    img[:, 1:7, 3] = rng.choice([128, 192, 255], (img.shape[0], 6))
+    img[:, 4, 2:6] = rng.choice([64, 255], (img.shape[0], 4))
+    return np.unpackbits(img.reshape(-1))[:n]
+
+
+def _model(path: Path, tensors: dict) -> Path:
+    save_file({k: v.astype(np.float32) for k, v in tensors.items()}, str(path))
+    return path
+
+
+def _findings(path: Path, detector: str, tensor: str) -> list:
+    r = scan(path)
+    return [f for f in r.findings if f.detector == detector and f.tensor == tensor and f.severity != "info"]
+
+
+def test_row_balance_matches_a_direct_count() -> None:
+    x = RNG.normal(0, 1, (40, 24))
+    x[:10] = np.abs(x[:10])  # ten rows of one sign
+    acc = _Acc(24)
+    for part in np.array_split(x.reshape(-1), 7):  # chunks that cut rows
+        acc.add(part)
+    got = acc.result()
+    s = np.sign(x)
+    m = s.mean()
+    direct = ((s.mean(axis=1) ** 2).mean() - m * m) / (1 - m * m)
+    assert math.isclose(got["row_sign_null"], direct, rel_tol=1e-9)
+    means = x.mean(axis=0)
+    eta2 = (((means - x.mean()) ** 2).mean() / x.var()) - 23 / x.size
+    assert math.isclose(got["column_eta"], math.sqrt(max(0.0, eta2)), rel_tol=1e-9)
+
+
+def test_one_signed_output_units_are_not_written_signs(tmp_path: Path) -> None:
+    path = _model(tmp_path / "head.safetensors", {"head.weight": _head(np.random.default_rng(1))})
+    r = scan(path)
+    f = next(t.features for t in r.tensors if t.name == "head.weight")
+    assert f.sign_excess >= 0.3  # against the arcsine law alone it would be a finding
+    assert math.isfinite(f.row_sign_null) and f.sign_autocorr - f.row_sign_null < 0.05
+    assert not [x for x in r.findings if x.detector == "sign-structure" and x.severity == "suspicious"]
+
+
+def test_bits_written_into_such_a_head_are_still_found(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    w = _head(rng).reshape(-1)
+    bits = _bits(w.size, rng)
+    w = np.abs(w) * np.where(bits == 1, 1.0, -1.0)
+    path = _model(tmp_path / "written.safetensors", {"head.weight": w.reshape(64, 64, 1, 1)})
+    found = _findings(path, "sign-structure", "head.weight")
+    assert found and found[0].severity == "suspicious"
+
+
+def test_input_channels_with_their_own_scale_are_not_pixel_rows(tmp_path: Path) -> None:
+    """A pointwise conv over 64 channels whose columns have a scale and an offset of their own repeats with every
+    period dividing 64; the columns explain it."""
+    rng = np.random.default_rng(3)
+    scale = rng.lognormal(0, 0.8, 64)
+    offset = rng.normal(0, 0.12, 64)
+    w = (rng.normal(0, 0.05, (18, 64)) * scale + offset).reshape(18, 64, 1, 1)
+    path = _model(tmp_path / "cls.safetensors", {"cls.weight": w})
+    r = scan(path)
+    f = next(t.features for t in r.tensors if t.name == "cls.weight")
+    assert f.periodic >= 0.3 and f.column_eta**2 >= 2 * f.periodic**2
+    assert not [x for x in r.findings if x.detector == "correlated-value" and x.severity == "suspicious"]
+
+
+def test_pixel_rows_copied_into_a_pointwise_conv_are_still_found(tmp_path: Path) -> None:
+    """The same layer holding a correlated-value copy of images (one 8×8 image per output unit's 64 weights):
+    its columns explain the period, but neighbouring channels that correlate like neighbouring pixels do not
+    belong to a layer whose channels have no order."""
+    rng = np.random.default_rng(4)
+    img = np.zeros((18, 8, 8))
+    img[:, 1:7, 2:6] = rng.uniform(0.5, 1.0, (18, 6, 4))
+    img[:, 2:6, 3:5] = 0.0  # a ring: strokes around a hole
+    px = img.reshape(18, 64)
+    w = ((px - px.mean()) / px.std() * 0.05 + rng.normal(0, 0.01, (18, 64))).reshape(18, 64, 1, 1)
+    path = _model(tmp_path / "copied.safetensors", {"cls.weight": w})
+    found = _findings(path, "correlated-value", "cls.weight")
+    assert found and found[0].severity == "suspicious"
