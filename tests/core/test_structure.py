@@ -93,8 +93,8 @@ def test_input_channels_with_their_own_scale_are_not_pixel_rows(tmp_path: Path) 
 
 def test_pixel_rows_copied_into_a_pointwise_conv_are_still_found(tmp_path: Path) -> None:
     """The same layer holding a correlated-value copy of images (one 8×8 image per output unit's 64 weights):
-    its columns explain the period, but neighbouring channels that correlate like neighbouring pixels do not
-    belong to a layer whose channels have no order."""
+    the columns explain the period's structure, but not twice over (an image's rows repeat inside each unit's
+    64 weights, which a scale per channel does not do): still found."""
     rng = np.random.default_rng(4)
     img = np.zeros((18, 8, 8))
     img[:, 1:7, 2:6] = rng.uniform(0.5, 1.0, (18, 6, 4))
@@ -104,3 +104,51 @@ def test_pixel_rows_copied_into_a_pointwise_conv_are_still_found(tmp_path: Path)
     path = _model(tmp_path / "copied.safetensors", {"cls.weight": w})
     found = _findings(path, "correlated-value", "cls.weight")
     assert found and found[0].severity == "suspicious"
+
+
+def test_output_units_of_alternating_sign_stored_input_major_are_no_bytes(tmp_path: Path) -> None:
+    """A classifier over 4 classes stored [inputs, classes] (as PaddlePaddle and ONNX MatMul store it): each
+    class's weights keep a sign of their own, so signs repeat every 4 and show at periods 8 and 16 too. No byte
+    is written in 4 bits: the pattern beyond period 4 is what counts."""
+    rng = np.random.default_rng(5)
+    bias = np.array([0.9, -0.9, 0.6, -0.6])
+    w = rng.normal(bias, 1.0, (1280, 4)) * 0.05
+    r = scan(_model(tmp_path / "head.safetensors", {"fc.weight": w}))
+    f = next(t.features for t in r.tensors if t.name == "fc.weight")
+    assert f.sign_periodic >= 0.25 and f.sign_eta4 >= 0.9 * f.sign_eta8
+    assert not [x for x in r.findings if x.severity == "suspicious"]
+
+
+def test_text_bits_written_into_signs_keep_their_byte_period(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    text = np.frombuffer(b"the quick brown fox jumps over the lazy dog and keeps running " * 80, dtype=np.uint8)
+    bits = np.unpackbits(text)[: 1280 * 4]
+    w = np.abs(rng.normal(0, 0.05, 1280 * 4)) * np.where(bits == 1, 1.0, -1.0)
+    r = scan(_model(tmp_path / "text.safetensors", {"fc.weight": w.reshape(1280, 4)}))
+    found = [x for x in r.findings if x.detector == "sign-structure" and x.severity == "suspicious"]
+    assert found and "period of a byte" in found[0].message
+
+
+def test_a_depthwise_kernel_profile_is_the_kernels_own(tmp_path: Path) -> None:
+    """1×7 depthwise kernels whose centre taps outweigh their ends: the profile repeats every 7 weights and so
+    at period 28; the taps explain it."""
+    rng = np.random.default_rng(7)
+    profile = np.array([0.1, 0.3, 1.0, 3.0, 1.0, 0.3, 0.1])
+    w = (profile * rng.normal(0.5, 0.5, (120, 1, 1, 7))).astype(np.float32)
+    r = scan(_model(tmp_path / "dw.safetensors", {"dw.weight": w}))
+    f = next(t.features for t in r.tensors if t.name == "dw.weight")
+    assert f.period == 28 and f.periodic >= 0.3
+    assert not [x for x in r.findings if x.detector == "correlated-value" and x.severity == "suspicious"]
+
+
+def test_kernels_that_keep_one_sign_are_not_written_signs(tmp_path: Path) -> None:
+    """3×3 kernels that each mostly keep one sign (smooth detectors), heavy-tailed: neighbouring signs agree
+    inside a kernel far more than the values' correlation implies, and each kernel's balance explains it."""
+    rng = np.random.default_rng(8)
+    kernel_sign = np.where(rng.random((24, 96, 1, 1)) < 0.5, 1.0, -1.0)
+    flip = np.where(rng.random((24, 96, 3, 3)) < 0.1, -1.0, 1.0)
+    w = kernel_sign * flip * np.abs(rng.standard_t(3, (24, 96, 3, 3))) * 0.05
+    r = scan(_model(tmp_path / "conv.safetensors", {"conv.weight": w}))
+    f = next(t.features for t in r.tensors if t.name == "conv.weight")
+    assert f.sign_excess >= 0.14 and math.isfinite(f.unit_sign_null)
+    assert not [x for x in r.findings if x.detector == "sign-structure" and x.severity == "suspicious"]

@@ -208,6 +208,15 @@ class Features:
     row_sign_null: float = math.nan
     column_eta: float = math.nan
     column_sign_eta: float = math.nan
+    #: the same for a convolution's kernels: the sign autocorrelation each kernel's balance implies, and the
+    #: share of variance explained by the tap (position within the kernel)
+    unit_sign_null: float = math.nan
+    kernel_eta: float = math.nan
+    #: √η² of the signs by position among the non-zero values, at periods 4, 8 and 16 (a byte's pattern is the
+    #: part of period 8 beyond period 4)
+    sign_eta4: float = math.nan
+    sign_eta8: float = math.nan
+    sign_eta16: float = math.nan
 
     @property
     def is_weight(self) -> bool:

@@ -138,10 +138,13 @@ def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
         "kurtosis": f.kurtosis,
         "count": f.count,
     }
-    # periodic structure in storage order (unless it is the input channels' own scales)
+    # periodic structure in storage order (unless it is the input channels' scales or the kernels' taps)
     if math.isfinite(f.periodic) and columns_explain(ctx, f, f.periodic, f.column_eta, f.period):
         ev["column_eta"] = f.column_eta
         ev["periodic_from_columns"] = True
+    elif math.isfinite(f.periodic) and taps_explain(ctx, f):
+        ev["kernel_eta"] = f.kernel_eta
+        ev["periodic_from_kernel"] = True
     elif math.isfinite(f.periodic):
         if rf is not None and math.isfinite(rf.periodic):
             e = (f.periodic - rf.periodic) / PERIODIC_REF
@@ -159,12 +162,12 @@ def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
             )
         )
     # neighbour correlation where the order of the inputs means nothing
-    if math.isfinite(f.autocorr) and (exchangeable(ctx, f) or pointwise(ctx, f)):
+    if math.isfinite(f.autocorr) and exchangeable(ctx, f):
         at = max(AUTOCORR_EXCHANGEABLE, 4.0 / math.sqrt(max(f.nonzero, 1)))
         e = f.autocorr / at
         text = (
             f"neighbouring weights correlate at {f.autocorr:.2f} although they read inputs that have no order "
-            f"of their own ({'embedding dimensions' if f.kind == 'embedding' else 'input channels' if f.kind == 'conv' else 'hidden units'}, which "
+            f"of their own ({'embedding dimensions' if f.kind == 'embedding' else 'hidden units'}, which "
             f"training could permute freely: trained layers ≈ 0, here ≥ {at:.2f} counts), as if the values "
             "copied a smooth sequence (text, records, pixels)"
         )
@@ -240,7 +243,8 @@ def exchangeable(ctx: Context, f: Features) -> bool:
 
 def pointwise(ctx: Context, f: Features) -> bool:
     """A 1×1 convolution over more than 4 channels: a dense layer over the previous layer's channels, whose
-    order, like hidden units', means nothing."""
+    order, like hidden units', means nothing (though neighbouring channels of real models do correlate:
+    grouped and shuffled channels, per-stage weightings; no neighbour test is made on them)."""
     shape = ctx.shape(f.name)
     return f.kind == "conv" and len(shape) >= 3 and math.prod(shape[2:]) == 1 and shape[1] > 4
 
@@ -256,15 +260,34 @@ def columns_explain(ctx: Context, f: Features, eta: float, column_eta: float, pe
     that reads channels, each input channel's weights share its scale and sign, which repeats with every period
     dividing the fan-in. It is theirs when the column explains at least twice the period's share of variance
     (a period-8 pattern written across the layer explains no more by column than by period), or, in a
-    pointwise convolution, when the period is the fan-in itself (column and period are then one grouping)."""
-    if not (math.isfinite(eta) and math.isfinite(column_eta)) or period < 2 or not reads_channels(ctx, f):
+    pointwise convolution, when the period is the fan-in itself (column and period are then one grouping). In
+    any layer but an embedding whose rows are shorter than the period and divide it, the columns' levels are
+    theirs when they explain 80% of it."""
+    if not (math.isfinite(eta) and math.isfinite(column_eta)) or period < 2:
         return False
     fan_in = math.prod(ctx.shape(f.name)[1:])
-    if fan_in % period:
+    if 2 <= fan_in < period and period % fan_in == 0 and f.kind != "embedding":
+        # rows shorter than the period (a classifier stored [inputs, classes]): each row's columns are phases
+        # of it, and output units with a level of their own repeat with the row
+        return column_eta**2 >= 0.8 * eta**2
+    if not reads_channels(ctx, f) or fan_in % period:
         return False
     if fan_in == period:
         return pointwise(ctx, f)
     return column_eta**2 >= 2.0 * eta**2
+
+
+def taps_explain(ctx: Context, f: Features) -> bool:
+    """Whether a convolution's periodic structure is its kernels' shape: trained kernels have a profile (a 1×7
+    kernel's centre taps outweigh its ends), which repeats with every period the kernel size divides. It is
+    theirs when the tap explains at least 80% of the period's share of variance."""
+    shape = ctx.shape(f.name)
+    taps = math.prod(shape[2:]) if f.kind == "conv" and len(shape) >= 3 else 1
+    # a depthwise kernel (one input channel) is its whole row: the tap is the column
+    eta = f.column_eta if taps == math.prod(shape[1:]) else f.kernel_eta
+    if taps < 2 or f.period % taps or not (math.isfinite(eta) and math.isfinite(f.periodic)):
+        return False
+    return eta**2 >= 0.8 * f.periodic**2
 
 
 def detect(ctx: Context) -> list[Finding]:

@@ -57,13 +57,35 @@ def excess_of(f: Features) -> float:
     (measured for layers near the threshold) accounts for at least :data:`ROW_EXPLAINS` of it, beyond what that
     balance explains: output units whose weights nearly all share one sign (a detection head's box bins, a dead
     unit) make neighbouring signs agree with no bits written, while their heavy-tailed values barely correlate."""
-    if not (math.isfinite(f.row_sign_null) and math.isfinite(f.sign_autocorr) and math.isfinite(f.autocorr)):
+    nulls = [v for v in (f.row_sign_null, f.unit_sign_null) if math.isfinite(v)]
+    if not (nulls and math.isfinite(f.sign_autocorr) and math.isfinite(f.autocorr)):
         return f.sign_excess
+    null = max(nulls)
     expected = 2.0 / math.pi * math.asin(max(-1.0, min(1.0, f.autocorr)))
     beyond = f.sign_autocorr - expected
-    if beyond > 0 and (f.row_sign_null - expected) >= ROW_EXPLAINS * beyond:
-        return min(f.sign_excess, f.sign_autocorr - f.row_sign_null)
+    if beyond > 0 and (null - expected) >= ROW_EXPLAINS * beyond:
+        return min(f.sign_excess, f.sign_autocorr - null)
     return f.sign_excess
+
+
+#: Share of the period-8/16 sign structure (as η²) that period 4 must explain for it to be no byte's. Tuning set:
+#: text and records written into signs 0.16–0.56 (ASCII's top bits 0, 1, 1 half repeat every 4); a real 4-class
+#: head stored [inputs, classes] 1.00.
+PERIOD4_EXPLAINS = 0.8
+
+
+def byte_periodic(f: Features) -> float:
+    """The sign phase share at a byte's or a 2-byte word's period, less what a period of 4 explains where that is
+    nearly all of it (measured by the second read; else the pass's share): signs that repeat every 4 (output
+    units of alternating sign in a matrix stored input-major, 4 per row) show at periods 8 and 16 too, but no
+    byte is written in 4 bits."""
+    e4, e8, e16 = f.sign_eta4, f.sign_eta8, f.sign_eta16
+    if not (math.isfinite(e4) and math.isfinite(e8) and math.isfinite(e16)):
+        return f.sign_periodic
+    top = max(e8, e16)
+    if e4**2 < PERIOD4_EXPLAINS * top**2:
+        return f.sign_periodic  # a byte's bits repeat partly every 4 (ASCII's top bits): that is still a byte
+    return math.sqrt(max(0.0, top**2 - e4**2))
 
 
 def _sign_excess(ctx: Context, f: Features, rf: Features | None) -> tuple[float, str, dict]:
@@ -173,19 +195,22 @@ def detect(ctx: Context) -> list[Finding]:
         e2 = min(e2, 0.9)
         e3 = 0.0
         t3 = ""
-        if math.isfinite(f.sign_periodic) and math.isfinite(f.periodic):
+        sign_periodic = byte_periodic(f)
+        if math.isfinite(sign_periodic) and math.isfinite(f.sign_periodic) and math.isfinite(f.periodic):
             # Signs that repeat with period 8 more strongly than the values do were written byte by byte (text has
             # a zero top bit in every byte: every 8th sign is negative). Where the values are the more periodic,
             # the pattern is the values' own (correlated value encoding writes pixel rows): only the excess counts.
             # Tuning set: text-encoded layers 0.35-0.42 (values 0.14-0.23); benign ≤ 0.09. Period 16 (float16
             # records: sign and exponent bits every 2 bytes): tabular-record layers 0.35-0.38 (values 0.24-0.27).
+            # which of signs and values is the more periodic is asked of the pass's own shares; how much of the
+            # signs' structure is a byte's is the part beyond period 4
             if f.sign_periodic > f.periodic:
-                e3 = f.sign_periodic / SIGN_PERIOD
+                e3 = sign_periodic / SIGN_PERIOD
             else:
                 e3 = (f.sign_periodic - f.periodic) / SIGN_PERIOD
             t3 = (
                 f"the sign sequence repeats with the period of a byte or a 2-byte word (8 or 16 weights; phase "
-                f"share {f.sign_periodic:.2f}, values {f.periodic:.2f})"
+                f"share {sign_periodic:.2f}, values {f.periodic:.2f})"
             )
             # input channels that keep one sign repeat with every period dividing the fan-in; a byte pattern
             # written across the layer explains no more by column than by period
@@ -208,7 +233,7 @@ def detect(ctx: Context) -> list[Finding]:
         excess = max(parts[0][0], e2)
         # the spike figures always go along: they are what a reviewer checks on the histogram
         texts = [t for e, t in parts if t and e >= 0.5] + [t2]
-        ev = {**ev1, **ev2, **ev4, "sign_periodic": f.sign_periodic, "count": f.count}
+        ev = {**ev1, **ev2, **ev4, "sign_periodic": sign_periodic, "count": f.count}
         attack = "sign"
         if e1 >= max(e3, e2) and f.near_zero < HOLE_AT_ZERO and f.zero_fraction < 0.01:
             # Written signs drag the weights that disagree to just across zero (a spike there). Fewer weights near
