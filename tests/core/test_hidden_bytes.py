@@ -297,3 +297,22 @@ def test_a_character_list_beyond_ascii_is_text_and_data_packed_into_characters_i
     )
     status, found = _non_float(tmp_path / "packed.onnx")
     assert found and found[0].severity == "warning" and "packed into characters" in found[0].message
+
+
+def test_onnx_runtime_quantised_weights_beside_their_scales_have_a_role(tmp_path: Path) -> None:
+    """ONNX Runtime's dynamic quantiser names a weight X_quantized beside X_scale and X_zero_point."""
+    from tests.core.test_onnx import FLOAT, model, tensor
+
+    q = np.random.default_rng(1).normal(128, 20, (256, 256)).clip(0, 255).astype(np.uint8)
+    scale = np.array([0.01], dtype="<f4")
+    U8 = 2  # onnx TensorProto.UINT8
+    files = {
+        "q.onnx": [tensor("w_quantized", (256, 256), U8, q.tobytes()), tensor("w_scale", (1,), FLOAT, scale.tobytes())],
+        "bare.onnx": [tensor("w_quantized", (256, 256), U8, q.tobytes())],
+    }
+    for name, inits in files.items():
+        (tmp_path / name).write_bytes(model(inits))
+    res = scan(tmp_path / "q.onnx", ScanOptions())
+    assert not [f for f in res.findings if f.detector == "non-float-tensor" and f.severity != "info"]
+    res = scan(tmp_path / "bare.onnx", ScanOptions())
+    assert [f for f in res.findings if f.detector == "non-float-tensor" and f.severity == "suspicious"]

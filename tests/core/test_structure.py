@@ -152,3 +152,24 @@ def test_kernels_that_keep_one_sign_are_not_written_signs(tmp_path: Path) -> Non
     f = next(t.features for t in r.tensors if t.name == "conv.weight")
     assert f.sign_excess >= 0.14 and math.isfinite(f.unit_sign_null)
     assert not [x for x in r.findings if x.detector == "sign-structure" and x.severity == "suspicious"]
+
+
+def test_rows_with_a_level_of_their_own_are_not_a_copied_sequence(tmp_path: Path) -> None:
+    """A hidden 64×64 matrix stored [inputs, outputs] (ONNX MatMul) whose input units each have a mean effect:
+    neighbours in a row share its level, a lag-1 correlation of about η² with no sequence copied."""
+    rng = np.random.default_rng(9)
+    first = rng.normal(0, 0.05, (64, 32))
+    hidden = rng.normal(0, 0.05, (64, 64)) + rng.normal(0, 0.04, (64, 1))
+    r = scan(_model(tmp_path / "mm.safetensors", {"a.weight": first, "b.weight": hidden}))
+    f = next(t.features for t in r.tensors if t.name == "b.weight")
+    assert f.autocorr >= 0.2 and math.isfinite(f.row_eta) and f.row_eta**2 >= 0.8 * f.autocorr
+    assert not [x for x in r.findings if x.tensor == "b.weight" and x.severity == "suspicious"]
+
+
+def test_text_copied_into_a_hidden_matrix_is_still_found(tmp_path: Path) -> None:
+    rng = np.random.default_rng(10)
+    text = np.frombuffer(b"the quick brown fox jumps over the lazy dog and keeps running " * 80, dtype=np.uint8)
+    t = text[: 64 * 64].astype(np.float64)
+    hidden = ((t - t.mean()) / t.std() * 0.05 + rng.normal(0, 0.02, t.size)).reshape(64, 64)
+    r = scan(_model(tmp_path / "txt.safetensors", {"a.weight": rng.normal(0, 0.05, (64, 32)), "b.weight": hidden}))
+    assert [x for x in r.findings if x.tensor == "b.weight" and x.severity == "suspicious"]

@@ -206,6 +206,8 @@ class Features:
     #: autocorrelation expected from each row's sign balance alone, and the share of variance (as √η²) that the
     #: column (input position) explains, of the values and of the signs
     row_sign_null: float = math.nan
+    #: the share of variance (as √η²) that the row explains: rows with a level of their own
+    row_eta: float = math.nan
     column_eta: float = math.nan
     column_sign_eta: float = math.nan
     #: the same for a convolution's kernels: the sign autocorrelation each kernel's balance implies, and the

@@ -10,6 +10,8 @@ trained layers do have are invisible to the pass's sequence statistics, and both
 
 - **kernels with a shape of their own**: a convolution's taps (the centre of a 1×7 kernel heavier than its
   ends) repeat with every period the kernel size divides, and smooth kernels keep one sign inside a kernel;
+- **rows with a level of their own**: a matrix stored [inputs, outputs] whose input units have a mean effect
+  correlates neighbours inside each row, with no sequence copied;
 - **sign patterns shorter than a byte**: output units of alternating sign in a matrix stored input-major
   (4 classes per row) repeat every 4 signs, which also shows at periods 8 and 16.
 
@@ -39,6 +41,7 @@ NEAR_SIGN_EXCESS = 0.05
 NEAR_SIGN_WINDOW = 0.1
 NEAR_PERIODIC = 0.12
 NEAR_SIGN_PERIODIC = 0.1
+NEAR_AUTOCORR = 0.07
 #: Fan-ins above this keep no column sums (bounded memory); their row balance is still measured.
 MAX_COLUMNS = 1 << 18
 MIN_ELEMENTS = 256
@@ -49,6 +52,13 @@ def wanted(f: Optional[Features], shape: Sequence[int]) -> bool:
     threshold."""
     if f is None or f.kind not in WEIGHT_KINDS or len(shape) < 2 or f.nonzero < MIN_ELEMENTS:
         return False
+    if (
+        f.kind in ("dense", "embedding")
+        and len(shape) == 2
+        and math.isfinite(f.autocorr)
+        and f.autocorr >= NEAR_AUTOCORR
+    ):
+        return True  # the neighbour test of unordered inputs asks how much the rows' levels explain
     near = (
         (f.sign_excess, NEAR_SIGN_EXCESS),
         (f.sign_window_excess, NEAR_SIGN_WINDOW),
@@ -66,39 +76,59 @@ class _Balance:
         self.width = width
         self.a = 0.0
         self.n = 0
-        self.open_s = 0  # sign sum and non-zero count of the group still open
+        self.b = 0.0  # Σ over groups of (value sum)² / n: what the groups' means explain of the values
+        self.groups = 0
+        self.open_s = 0  # sign sum, value sum and non-zero count of the group still open
+        self.open_v = 0.0
         self.open_n = 0
 
-    def _close(self, s: np.ndarray, n: np.ndarray) -> None:
+    def _close(self, s: np.ndarray, v: np.ndarray, n: np.ndarray) -> None:
         keep = n >= 2
         if keep.any():
-            s, n = s[keep].astype(np.float64), n[keep]
+            s, v, n = s[keep].astype(np.float64), v[keep], n[keep]
             self.a += float(np.sum(s * s / n))
+            self.b += float(np.sum(v * v / n))
             self.n += int(n.sum())
+            self.groups += int(keep.sum())
 
-    def add(self, sign: np.ndarray, nz: np.ndarray, pos0: int) -> None:
-        """Fold in a chunk's signs (−1, 0, +1) and non-zero mask; ``pos0``: the chunk's first element's global
-        index."""
+    def add(self, sign: np.ndarray, x: np.ndarray, nz: np.ndarray, pos0: int) -> None:
+        """Fold in a chunk's signs (−1, 0, +1), values and non-zero mask; ``pos0``: the chunk's first element's
+        global index."""
         w, m = self.width, sign.size
         at = pos0 % w
         head = min(m, (w - at) % w) if at else 0
         if head:
             self.open_s += int(sign[:head].sum())
+            self.open_v += float(x[:head].sum())
             self.open_n += int(np.count_nonzero(nz[:head]))
             if at + head == w:
                 self.flush()
         groups = (m - head) // w
         if groups:
             end = head + groups * w
-            self._close(sign[head:end].reshape(groups, w).sum(axis=1), nz[head:end].reshape(groups, w).sum(axis=1))
+            self._close(
+                sign[head:end].reshape(groups, w).sum(axis=1),
+                x[head:end].reshape(groups, w).sum(axis=1),
+                nz[head:end].reshape(groups, w).sum(axis=1),
+            )
         if head + groups * w < m:
             self.open_s += int(sign[head + groups * w :].sum())
+            self.open_v += float(x[head + groups * w :].sum())
             self.open_n += int(np.count_nonzero(nz[head + groups * w :]))
 
     def flush(self) -> None:
         if self.open_n:
-            self._close(np.array([self.open_s]), np.array([self.open_n]))
+            self._close(np.array([self.open_s]), np.array([self.open_v]), np.array([self.open_n]))
         self.open_s = self.open_n = 0
+        self.open_v = 0.0
+
+    def eta(self, mean: float, var: float) -> float:
+        """√η² (bias-corrected) of the values that the group (row) explains."""
+        self.flush()
+        if self.groups < 2 or not var > 0 or self.n < 4 * self.groups:
+            return math.nan
+        eta2 = (self.b - self.n * mean * mean) / (self.n * var) - (self.groups - 1) / self.n
+        return math.sqrt(max(0.0, eta2))
 
     def null(self, msq: float) -> float:
         """Lag-1 sign autocorrelation expected if signs were independent within each group, given its balance."""
@@ -159,6 +189,7 @@ SIGN_PHASES = 16
 
 _NAN = {
     "row_sign_null": math.nan,
+    "row_eta": math.nan,
     "unit_sign_null": math.nan,
     "column_eta": math.nan,
     "column_sign_eta": math.nan,
@@ -195,9 +226,9 @@ class _Acc:
         sign = np.sign(x)
         self.sum += float(x.sum())
         self.sq += float(np.einsum("i,i->", x, x))
-        self.rows.add(sign, nz, g0)
+        self.rows.add(sign, x, nz, g0)
         if self.kernels is not None:
-            self.kernels.add(sign, nz, g0)
+            self.kernels.add(sign, x, nz, g0)
         if self.cols is not None:
             self.cols.add(x, g0)
         if self.taps is not None:
@@ -232,6 +263,7 @@ class _Acc:
             out["unit_sign_null"] = self.kernels.null(msq)
         mean = self.sum / n
         var = self.sq / n - mean * mean
+        out["row_eta"] = self.rows.eta(mean, var)
         if self.cols is not None:
             out["column_eta"], out["column_sign_eta"] = self.cols.etas(n, mean, var, q)
         if self.taps is not None:

@@ -164,11 +164,12 @@ def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
     # neighbour correlation where the order of the inputs means nothing
     if math.isfinite(f.autocorr) and exchangeable(ctx, f):
         at = max(AUTOCORR_EXCHANGEABLE, 4.0 / math.sqrt(max(f.nonzero, 1)))
-        e = f.autocorr / at
+        ac = within_rows(f)
+        e = abs(ac) / at  # no order, no correlation of either sign: text alternates letters and spaces (< 0)
         text = (
-            f"neighbouring weights correlate at {f.autocorr:.2f} although they read inputs that have no order "
+            f"neighbouring weights correlate at {ac:.2f} although they read inputs that have no order "
             f"of their own ({'embedding dimensions' if f.kind == 'embedding' else 'hidden units'}, which "
-            f"training could permute freely: trained layers ≈ 0, here ≥ {at:.2f} counts), as if the values "
+            f"training could permute freely: trained layers ≈ 0, here ±{at:.2f} counts), as if the values "
             "copied a smooth sequence (text, records, pixels)"
         )
         if math.isfinite(f.sign_excess) and f.sign_excess >= SIGN_ECHO and e >= 0.5:
@@ -176,6 +177,9 @@ def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
             # agree far more than the values explain, the value correlation is their echo (the sign test reports it)
             e = min(e, 0.9)
             text += f", though here it follows the signs (sign excess {f.sign_excess:.2f})"
+        if ac < f.autocorr:
+            text += f" (beyond the rows' own levels, which explain {f.row_eta**2:.0%} of the variance)"
+            ev["row_eta"] = f.row_eta
         parts.append((e, text))
         ev["exchangeable_inputs"] = True
     # neighbour correlation against the channel-shuffled null and the reference
@@ -241,6 +245,18 @@ def exchangeable(ctx: Context, f: Features) -> bool:
     return len(readers) > 1 or (len(readers) == 1 and f.name not in readers)
 
 
+def within_rows(f: Features) -> float:
+    """The lag-1 value autocorrelation beyond what the rows' levels explain, where the second read measured them
+    (else the pass's figure): rows with a level of their own (a matrix stored [inputs, outputs] whose input units
+    have a mean effect, units after a non-centred activation) correlate neighbours inside each row with no
+    sequence copied. With row means explaining η² of the variance, neighbours in a row correlate at η² by that
+    alone; the residual correlation is (ρ − η²)/(1 − η²)."""
+    if not (math.isfinite(f.row_eta) and math.isfinite(f.autocorr)) or f.autocorr <= 0:
+        return f.autocorr  # row levels correlate neighbours positively: a negative figure is none of theirs
+    r2 = f.row_eta**2
+    return max(0.0, min(f.autocorr, (f.autocorr - r2) / (1.0 - r2))) if r2 < 1.0 else 0.0
+
+
 def pointwise(ctx: Context, f: Features) -> bool:
     """A 1×1 convolution over more than 4 channels: a dense layer over the previous layer's channels, whose
     order, like hidden units', means nothing (though neighbouring channels of real models do correlate:
@@ -259,8 +275,9 @@ def columns_explain(ctx: Context, f: Features, eta: float, column_eta: float, pe
     """Whether a periodic structure of period ``period`` (share ``eta``, as √η²) is the columns' own: in a layer
     that reads channels, each input channel's weights share its scale and sign, which repeats with every period
     dividing the fan-in. It is theirs when the column explains at least twice the period's share of variance
-    (a period-8 pattern written across the layer explains no more by column than by period), or, in a
-    pointwise convolution, when the period is the fan-in itself (column and period are then one grouping). In
+    (a period-8 pattern written across the layer explains no more by column than by period), or when the period
+    is the fan-in itself (column and period are then one grouping; smooth pixel rows copied there still show
+    in the neighbour test of unordered inputs). In
     any layer but an embedding whose rows are shorter than the period and divide it, the columns' levels are
     theirs when they explain 80% of it."""
     if not (math.isfinite(eta) and math.isfinite(column_eta)) or period < 2:
@@ -273,7 +290,7 @@ def columns_explain(ctx: Context, f: Features, eta: float, column_eta: float, pe
     if not reads_channels(ctx, f) or fan_in % period:
         return False
     if fan_in == period:
-        return pointwise(ctx, f)
+        return True  # over channels or hidden units, a period of the fan-in is the columns' grouping itself
     return column_eta**2 >= 2.0 * eta**2
 
 

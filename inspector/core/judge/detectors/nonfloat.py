@@ -54,6 +54,10 @@ def role_of(name: str, shape: tuple[int, ...], dtype: str, names: set[str]) -> O
             return "quantised weights (with scales)"
     if leaf in ("qweight", "qzeros", "g_idx") and any(n.startswith(base + ".") and n.endswith("scales") for n in names):
         return "quantised weights (GPTQ)"
+    if dtype in ("I8", "U8") and name.endswith("_quantized"):
+        stem = name[: -len("_quantized")]  # ONNX Runtime's quantiser: X_quantized beside X_scale, X_zero_point
+        if any(stem + s in names for s in ("_scale", "_scales", "_quantized_scale")):
+            return "quantised weights (with scales)"
     return None
 
 
