@@ -78,3 +78,33 @@ def test_float16_weights_decayed_towards_zero_are_not_flagged(tmp_path) -> None:
     save_file({"fc.weight": w.astype(np.float16)}, str(tmp_path / "m.safetensors"))
     res = scan(tmp_path / "m.safetensors")
     assert not [f for f in res.findings if f.attack == "lsb" and f.severity != "info"]
+
+
+def test_a_text_payload_that_makes_the_tensor_repeat_values_is_still_judged_by_its_window(tmp_path) -> None:
+    """Text in the low 16 bits of the first 40% of a layer: its byte pairs recur, so whole values recur (more
+    than 1% of them), which switches the window test off for tensors that repeat values. The window's own values
+    are nearly all distinct, so the window test stays on; a layer of repeated rows is left to its distinct
+    values as before."""
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 0.02, (256, 1024)).astype(np.float32)
+    text = np.frombuffer(b"the model remembers the training data in the low bits of its weights. " * 3000, np.uint8)
+    n = int(w.size * 0.4)
+    pairs = text[: 2 * n].reshape(n, 2).astype(np.uint32)
+    u = w.reshape(-1).view(np.uint32)
+    u[:n] = (u[:n] & ~np.uint32(0xFFFF)) | (pairs[:, 0] << 8) | pairs[:, 1]
+    save_file({"fc.weight": w}, str(tmp_path / "text.safetensors"))
+    r = scan(tmp_path / "text.safetensors")
+    f = r.tensors[0].features
+    assert f.duplicates >= 0.01 and f.window_distinct >= 0.9
+    hit = [x for x in r.findings if x.detector == "lsb-bitplanes" and x.severity == "suspicious"]
+    assert hit and hit[0].evidence["window_start"] < n
+
+
+def test_a_layer_of_repeated_rows_keeps_its_window_test_off(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    row = rng.normal(0, 0.02, 512).astype(np.float32)
+    w = np.tile(row, (64, 1))  # one row copied 64 times (untrained rows of a table)
+    w[::2] = rng.normal(0, 0.02, (32, 512))
+    save_file({"emb.weight": w}, str(tmp_path / "rows.safetensors"))
+    r = scan(tmp_path / "rows.safetensors")
+    assert not [x for x in r.findings if x.detector == "lsb-bitplanes" and x.severity != "info"]

@@ -219,6 +219,11 @@ class Features:
     sign_eta4: float = math.nan
     sign_eta8: float = math.nan
     sign_eta16: float = math.nan
+    #: share of distinct values among the least uniform low-byte window's values, read again where the tensor
+    #: repeats values (``structure.py``): near 1, the window's low bytes are not the tensor's repeats
+    window_distinct: float = math.nan
+    #: share of repeated values in a probe far from that window (NaN: no room for one)
+    repeats_elsewhere: float = math.nan
 
     @property
     def is_weight(self) -> bool:

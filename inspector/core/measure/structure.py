@@ -32,7 +32,7 @@ import numpy as np
 from inspector.core.dtypes import widen
 from inspector.core.errors import TensorNotFoundError
 from inspector.core.formats.base import ModelFile, TensorRef, iter_chunks
-from inspector.core.measure.features import WEIGHT_KINDS, Features
+from inspector.core.measure.features import WEIGHT_KINDS, Features, repeat_probe, repeats
 from inspector.core.progress import CancelToken, check
 
 #: A tensor is read again when its features come this near a threshold of the sign or period tests (about half
@@ -42,9 +42,66 @@ NEAR_SIGN_WINDOW = 0.1
 NEAR_PERIODIC = 0.12
 NEAR_SIGN_PERIODIC = 0.1
 NEAR_AUTOCORR = 0.07
+#: the low-byte window's χ² effect from which its full values are looked at (the window test's threshold is 1.5)
+NEAR_WINDOW_CHI = 0.75
 #: Fan-ins above this keep no column sums (bounded memory); their row balance is still measured.
 MAX_COLUMNS = 1 << 18
 MIN_ELEMENTS = 256
+
+
+def window_wanted(f: Optional[Features]) -> bool:
+    """Whether the least uniform low-byte window is worth a look at its full values: it comes near the window
+    test's threshold, in a tensor whose repeated values switch that test off. A payload in the low bits creates
+    repeats of its own (text repeats its byte pairs); values repeated by the tensor itself repeat whole."""
+    return (
+        f is not None
+        and f.window_start >= 0
+        and f.window_stop > f.window_start
+        and repeats(f.duplicates, f.dtype)
+        and math.isfinite(f.window_chi_effect)
+        and f.window_chi_effect >= NEAR_WINDOW_CHI
+    )
+
+
+def _slice(ref: TensorRef, start: int, stop: int, cancel: Optional[CancelToken] = None) -> np.ndarray:
+    """The non-zero finite values of elements [start, stop), raw (as unsigned integers of the storage width)."""
+    seen = 0
+    parts = []
+    for chunk in iter_chunks(ref, cancel=cancel):
+        lo, hi = max(start - seen, 0), min(stop - seen, chunk.size)
+        if lo < hi:
+            parts.append(np.array(chunk[lo:hi], copy=True))
+        seen += chunk.size
+        if seen >= stop:
+            break
+    if not parts:
+        return np.zeros(0, dtype=ref.dtype.uint)
+    raw = np.concatenate(parts)
+    live = widen(raw, ref.dtype)
+    return raw.view(ref.dtype.uint)[np.isfinite(live) & (live != 0)]
+
+
+def _distinct_share(vals: np.ndarray) -> float:
+    return float(np.unique(vals).size / vals.size) if vals.size else math.nan
+
+
+def window_look(ref: TensorRef, f: Features, cancel: Optional[CancelToken] = None) -> dict[str, float]:
+    """The least uniform window's values looked at again: the share of them that are distinct, and the share
+    of repeated values in a probe as far from the window as the tensor allows (its type's probe size). A payload
+    in the low bits makes the region it fills repeat values and leaves the rest alone; a tensor that repeats
+    values by itself (rows copied, short-precision values times a per-channel scale) repeats them everywhere."""
+    out = {"window_distinct": _distinct_share(_slice(ref, f.window_start, f.window_stop, cancel))}
+    n = repeat_probe(ref.dtype)[0]
+    before, after = f.window_start, ref.numel - f.window_stop
+    if after >= before and after >= 2 * n:  # the tensor's end is the farther: its last n values
+        far = _slice(ref, ref.numel - n, ref.numel, cancel)
+    elif before > after and before >= 2 * n:  # its start
+        far = _slice(ref, 0, n, cancel)
+    else:
+        far = np.zeros(0, dtype=ref.dtype.uint)
+    share = _distinct_share(far)
+    out["repeats_elsewhere"] = 1.0 - share if far.size >= n // 2 and math.isfinite(share) else math.nan
+    return out
 
 
 def wanted(f: Optional[Features], shape: Sequence[int]) -> bool:
@@ -293,14 +350,18 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
     out = []
     for t in tensors:
         f = getattr(t, "features", None)
-        if f is not None and wanted(f, t.shape):
-            check(cancel)
-            try:
-                ref = model[t.name]
-            except TensorNotFoundError:
-                out.append(t)
-                continue
-            out.append(replace(t, features=replace(f, **structure_of(ref, cancel))))
-        else:
+        want, window = f is not None and wanted(f, t.shape), window_wanted(f)
+        if f is None or not (want or window):
             out.append(t)
+            continue
+        check(cancel)
+        try:
+            ref = model[t.name]
+        except TensorNotFoundError:
+            out.append(t)
+            continue
+        extra: dict[str, float] = structure_of(ref, cancel) if want else {}
+        if window:
+            extra.update(window_look(ref, f, cancel))
+        out.append(replace(t, features=replace(f, **extra)))
     return tuple(out)

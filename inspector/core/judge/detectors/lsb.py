@@ -26,6 +26,9 @@ PLANE_SIGMAS = 8.0
 #: χ² effect size √((χ²−255)/n) of the low byte at the threshold (benign ≤ 0.3, raw image bytes ≈ 7).
 CHI_EFFECT = 1.5
 CHI_Z = 12.0
+#: A tensor that repeats values keeps its window test when the least uniform window's own values are this
+#: distinct and a probe far from the window repeats no values (see :func:`_repeats_are_the_windows`).
+WINDOW_DISTINCT = 0.9
 #: Compression saving of the low byte at the threshold (benign low bytes do not compress: ratio ≥ 0.99).
 COMPRESS_SAVING = 0.15
 #: Planes rounded away before a tensor counts as having a rounded (bf16/fp16) origin.
@@ -38,6 +41,18 @@ CONSTANT_SPREAD = 2.0**-14
 
 def _rounded_name(k: int) -> str:
     return {16: "bf16", 13: "fp16"}.get(k, f"{k}-bit-rounded")
+
+
+def _repeats_are_the_windows(f: Features) -> bool:
+    """Whether a tensor repeats values only where its least uniform window lies, and not inside that window's
+    values themselves: a payload in the low bits repeats its byte pairs, and with them whole values, where it is
+    written; a tensor that repeats values by itself repeats them everywhere (both read again by
+    ``structure.py``)."""
+    return (
+        f.window_distinct >= WINDOW_DISTINCT
+        and math.isfinite(f.repeats_elsewhere)
+        and not repeats(f.repeats_elsewhere, f.dtype)
+    )
 
 
 def window_expected(n: int) -> float:
@@ -76,7 +91,7 @@ def _plane_evidence(f: Features) -> tuple[float, list[str], dict]:
     if (
         math.isfinite(f.window_chi_effect)
         and f.window_judged >= MIN_BITS
-        and not repeats(f.duplicates, f.dtype)
+        and (not repeats(f.duplicates, f.dtype) or _repeats_are_the_windows(f))
         and f.window_judged < f.judged  # a tensor of one window: the whole tensor's tests already say it
     ):
         # the least uniform window of the tensor: a payload written past the start of a big tensor, diluted in
