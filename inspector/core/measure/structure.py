@@ -16,7 +16,7 @@ trained layers do have are invisible to the pass's sequence statistics, and both
   (4 classes per row) repeat every 4 signs, which also shows at periods 8 and 16.
 
 This step reads only the tensors the pass flagged as near a threshold (a bounded, second read of a few, usually
-small, tensors) and measures, over every element, each row's and each kernel's sign balance, each column's and
+small, tensors: at most :data:`MAX_REREAD_BYTES` per model, the rest judged without it) and measures, over every element, each row's and each kernel's sign balance, each column's and
 each kernel tap's mean and sign share, and the sign phases at periods 4, 8 and 16. The judge then asks whether
 those explain what the order tests saw.
 """
@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from inspector.core.dtypes import widen
+from inspector.core.dtypes import DTYPES, widen
 from inspector.core.errors import TensorNotFoundError
 from inspector.core.formats.base import ModelFile, TensorRef, iter_chunks
 from inspector.core.measure.features import WEIGHT_KINDS, Features, repeat_probe, repeats
@@ -38,12 +38,13 @@ from inspector.core.progress import CancelToken, check
 #: A tensor is read again when its features come this near a threshold of the sign or period tests (about half
 #: of each: anything that could reach a warning).
 NEAR_SIGN_EXCESS = 0.05
-NEAR_SIGN_WINDOW = 0.1
 NEAR_PERIODIC = 0.12
 NEAR_SIGN_PERIODIC = 0.1
 NEAR_AUTOCORR = 0.07
 #: the low-byte window's χ² effect from which its full values are looked at (the window test's threshold is 1.5)
 NEAR_WINDOW_CHI = 0.75
+#: Bytes read again per model at most (in storage order of the tensors; the rest are judged without them).
+MAX_REREAD_BYTES = 512 << 20
 #: Fan-ins above this keep no column sums (bounded memory); their row balance is still measured.
 MAX_COLUMNS = 1 << 18
 MIN_ELEMENTS = 256
@@ -118,7 +119,6 @@ def wanted(f: Optional[Features], shape: Sequence[int]) -> bool:
         return True  # the neighbour test of unordered inputs asks how much the rows' levels explain
     near = (
         (f.sign_excess, NEAR_SIGN_EXCESS),
-        (f.sign_window_excess, NEAR_SIGN_WINDOW),
         (f.periodic, NEAR_PERIODIC),
         (f.sign_periodic, NEAR_SIGN_PERIODIC),
     )
@@ -348,12 +348,16 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
     """The measured tensors, those near a sign or period threshold with their row and column structure added to
     their features (the others unchanged)."""
     out = []
+    budget = MAX_REREAD_BYTES
     for t in tensors:
         f = getattr(t, "features", None)
         want, window = f is not None and wanted(f, t.shape), window_wanted(f)
-        if f is None or not (want or window):
+        size = math.prod(t.shape) * (DTYPES[t.dtype].itemsize if t.dtype in DTYPES else 4)
+        if f is None or not (want or window) or (want and size > budget):
             out.append(t)
             continue
+        if want:
+            budget -= size
         check(cancel)
         try:
             ref = model[t.name]
