@@ -391,3 +391,36 @@ def test_unprintable_leaves_do_not_crash(tmp_path: Path) -> None:
     model = open_torch_zip(path)
     assert model.names == ["w"]
     assert model.metadata["pytorch.n"] == "<int>"
+
+
+def test_a_defaultdict_of_a_builtin_type_is_data_and_any_other_factory_is_refused(tmp_path: Path) -> None:
+    """Lightning/Hydra checkpoints pickle omegaconf nodes whose ``resolver_cache`` is ``defaultdict(dict)``: data,
+    not a call worth a code-execution finding. A factory that is not a plain type is refused, not run."""
+    from inspector.core.pipeline import scan
+
+    hp = collections.defaultdict(dict)
+    hp["model"]["width"] = 64
+    good = tmp_path / "lightning.ckpt"
+    torch.save({"state_dict": {"w": torch.randn(64, 64)}, "hyper_parameters": hp}, good)
+    r = scan(good)
+    assert not [f for f in r.findings if f.attack == "code-execution"]
+    bad = tmp_path / "factory.ckpt"
+    torch.save({"state_dict": {"w": torch.randn(64, 64)}, "cache": collections.defaultdict(Path)}, bad)
+    with pytest.raises((MalformedFileError, UnsafeFileError)) as e:
+        open_torch_zip(bad)
+    assert "defaultdict" in str(e.value)
+
+
+def test_configuration_objects_beside_the_weights_are_data(tmp_path: Path) -> None:
+    """argparse namespaces that training scripts pickle into checkpoints (omegaconf nodes likewise) are rebuilt as
+    attribute dicts: the checkpoint opens, nothing is called, no code-execution finding."""
+    import argparse
+
+    from inspector.core.pipeline import scan
+
+    args = argparse.Namespace(lr=1e-3, data="/data/train", layers=[64, 64])
+    ckpt = tmp_path / "train.ckpt"
+    torch.save({"state_dict": {"w": torch.randn(64, 64)}, "args": args, "epoch": 3}, ckpt)
+    r = scan(ckpt)
+    assert any(t.name.endswith("w") and t.shape == (64, 64) for t in r.tensors)
+    assert not [f for f in r.findings if f.attack == "code-execution"]

@@ -8,6 +8,7 @@ torch is never imported.
 
 from __future__ import annotations
 
+import _compat_pickle
 import array
 import collections
 import math
@@ -258,6 +259,27 @@ def _ordered_dict(items: Any = ()) -> collections.OrderedDict:
     raise ValueError(f"OrderedDict() of a {type(items).__name__}")
 
 
+#: Factories a ``collections.defaultdict`` in a checkpoint may name: plain builtin types (omegaconf's
+#: ``resolver_cache = defaultdict(dict)`` in every Lightning/Hydra config node). They only matter on a missing
+#: key, after loading; anything else is refused.
+_DEFAULT_FACTORIES = frozenset({"dict", "list", "set", "frozenset", "tuple", "int", "float", "str", "bytes", "bool"})
+
+
+def _default_dict(factory: Any = None, *rest: Any) -> dict:
+    if rest:
+        raise ValueError("defaultdict() with more than a factory")
+    if factory is None or (
+        isinstance(factory, GlobalRef)
+        and (
+            (_PY2_MODULES.get(factory.module, factory.module) == "builtins" and factory.name in _DEFAULT_FACTORIES)
+            or factory.full == "collections.OrderedDict"
+        )
+    ):
+        return {}  # its items follow as SETITEMS; the factory is never called on load
+    name = factory.full if isinstance(factory, GlobalRef) else type(factory).__name__
+    raise ValueError(f"defaultdict() with factory {clean_text(name)[:200]!r}, not a plain builtin type")
+
+
 class _Unsupported(Exception):
     """A standard but unsupported tensor kind (sparse, quantized, complex...): not hostile, just unreadable."""
 
@@ -271,6 +293,7 @@ _CALLABLES: dict[str, Any] = {
     "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
     "torch._utils._rebuild_from_type_v2": _rebuild_from_type_v2,
     "collections.OrderedDict": _ordered_dict,
+    "collections.defaultdict": _default_dict,
     "builtins.set": _checked_set(set),
     "builtins.frozenset": _checked_set(frozenset),
     "_codecs.encode": _codecs_encode,
@@ -397,7 +420,22 @@ _DANGEROUS_BUILTINS = {
     "__build_class__",
 }
 #: Builtin value types whose objects are kept as a description (never rebuilt, never a threat).
-_PLAIN_BUILTIN_TYPES = {"complex", "slice", "range", "bytes", "bytearray", "int", "float", "str", "bool", "object"}
+_PLAIN_BUILTIN_TYPES = {
+    "complex",
+    "slice",
+    "range",
+    "bytes",
+    "bytearray",
+    "int",
+    "float",
+    "str",
+    "bool",
+    "object",
+    # containers: named as a defaultdict's factory (omegaconf's resolver cache); building one runs nothing
+    "dict",
+    "list",
+    "tuple",
+}
 #: Data objects of well-known libraries that ``pickle.load`` rebuilds without running file-chosen code.
 _OPAQUE = {
     "numpy.core.multiarray._reconstruct": "numpy array",
@@ -416,7 +454,7 @@ _PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 def _classify(ref: GlobalRef) -> str:
     """How a foreign global behaves when ``pickle.load`` calls it: a threat, a class to rebuild, or data."""
     module, name = ref.module, ref.name
-    if ref.full in _OPAQUE:
+    if ref.full in _OPAQUE or module == "typing":  # typing.Any & co.: annotations an omegaconf node carries
         return OPAQUE
     if module == "builtins":
         if name in _DANGEROUS_BUILTINS:
@@ -441,6 +479,20 @@ def _is_script_class(ref: GlobalRef) -> bool:
     return ref.module == "__torch__" or ref.module.startswith("__torch__.")
 
 
+#: Configuration objects that training frameworks pickle beside the weights (Lightning's and Hydra's omegaconf
+#: hyper-parameters, argparse namespaces): plain data, rebuilt here as attribute dicts like TorchScript's module
+#: objects. ``torch.load`` would run their library's code (not the file's) to rebuild them. Paths stay a threat
+#: (pathlib is among the modules whose calls are never allowed).
+_CONFIG_MODULES = ("omegaconf",)
+_CONFIG_CLASSES = {"argparse.Namespace"}
+
+
+def _is_config_class(ref: GlobalRef) -> bool:
+    return ref.full in _CONFIG_CLASSES or any(
+        ref.module == m or ref.module.startswith(m + ".") for m in _CONFIG_MODULES
+    )
+
+
 class _Unpickler:
     """Runs one pickle in the bounded :class:`~.pickle_vm.Machine` with the torch allowlist.
 
@@ -453,7 +505,8 @@ class _Unpickler:
         self.storages = storages  # None: no persistent ids allowed (the legacy format's header pickles)
 
     def resolve(self, module: str, name: str, offset: int) -> Any:
-        module = _PY2_MODULES.get(module, module)
+        # Python 2 names, as pickle's protocol 0-2 writers still emit them (int is '__builtin__ long')
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (_PY2_MODULES.get(module, module), name))
         full = f"{module}.{name}"
         if full in _CALLABLES:
             return _CALLABLES[full]
@@ -544,7 +597,7 @@ def unpickle(
         up.resolve,
         _classify,
         up.persistent_load if storages is not None else None,
-        scripted=_is_script_class if scripted else None,
+        scripted=(lambda ref: _is_script_class(ref) or _is_config_class(ref)) if scripted else _is_config_class,
     )
     obj: Any = None
     failure: Optional[InspectorError] = None
