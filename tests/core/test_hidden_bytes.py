@@ -316,3 +316,36 @@ def test_onnx_runtime_quantised_weights_beside_their_scales_have_a_role(tmp_path
     assert not [f for f in res.findings if f.detector == "non-float-tensor" and f.severity != "info"]
     res = scan(tmp_path / "bare.onnx", ScanOptions())
     assert [f for f in res.findings if f.detector == "non-float-tensor" and f.severity == "suspicious"]
+
+
+def test_onnx_runtime_int32_biases_beside_their_scales_have_a_role_while_they_fit_24_bits(tmp_path: Path) -> None:
+    from tests.core.test_onnx import FLOAT, model, tensor
+
+    I32 = 6  # onnx TensorProto.INT32
+    scale = np.array([1e-5], dtype="<f4").tobytes()
+    small = np.random.default_rng(2).integers(-(2**17), 2**17, 2048).astype("<i4")
+    wide = np.random.default_rng(3).integers(-(2**31), 2**31 - 1, 2048).astype("<i4")
+    for name, values, flagged in (("bias.onnx", small, False), ("wide.onnx", wide, True)):
+        inits = [tensor("b_quantized", (2048,), I32, values.tobytes()), tensor("b_quantized_scale", (1,), FLOAT, scale)]
+        (tmp_path / name).write_bytes(model(inits))
+        res = scan(tmp_path / name, ScanOptions())
+        found = [f for f in res.findings if f.detector == "non-float-tensor" and f.severity == "suspicious"]
+        assert bool(found) == flagged, name
+
+
+def test_a_computed_index_table_is_no_payload_and_integer_data_is(tmp_path: Path) -> None:
+    """An ONNX export's ScatterElements indices (a band: each row a run of columns, strictly increasing) have a
+    handful of distinct steps and compress to almost nothing: computed. The same number of payload bytes stored
+    as int32 keep their entropy in their differences."""
+    from tests.core.test_onnx import FLOAT, model, tensor
+
+    I32 = 6
+    rows = np.repeat(np.arange(128), 16) * 128 + np.tile(np.arange(16), 128) + np.repeat(np.arange(128) // 2, 16)
+    w = np.random.default_rng(0).normal(0, 0.05, (64, 64)).astype("<f4").tobytes()
+    payload = np.frombuffer(SECRET[:2048], np.uint8).astype("<i4")
+    for name, values, flagged in (("band.onnx", rows.astype("<i4"), False), ("data.onnx", payload, True)):
+        inits = [tensor("w", (64, 64), FLOAT, w), tensor("v241", (values.size,), I32, values.tobytes())]
+        (tmp_path / name).write_bytes(model(inits))
+        res = scan(tmp_path / name, ScanOptions())
+        found = [f for f in res.findings if f.detector == "non-float-tensor" and f.severity == "suspicious"]
+        assert bool(found) == flagged, name

@@ -92,15 +92,14 @@ def test_input_channels_with_their_own_scale_are_not_pixel_rows(tmp_path: Path) 
 
 
 def test_pixel_rows_copied_into_a_pointwise_conv_are_still_found(tmp_path: Path) -> None:
-    """The same layer holding a correlated-value copy of images (one 8×8 image per output unit's 64 weights):
-    the columns explain the period's structure, but not twice over (an image's rows repeat inside each unit's
-    64 weights, which a scale per channel does not do): still found."""
+    """The same kind of layer holding a correlated-value copy of 8×8 images that runs across its rows (20
+    channels a row): the period of the image width is not the columns' (no order of them makes it)."""
     rng = np.random.default_rng(4)
-    img = np.zeros((18, 8, 8))
-    img[:, 1:7, 2:6] = rng.uniform(0.5, 1.0, (18, 6, 4))
+    img = np.zeros((13, 8, 8))
+    img[:, 1:7, 2:6] = rng.uniform(0.5, 1.0, (13, 6, 4))
     img[:, 2:6, 3:5] = 0.0  # a ring: strokes around a hole
-    px = img.reshape(18, 64)
-    w = ((px - px.mean()) / px.std() * 0.05 + rng.normal(0, 0.01, (18, 64))).reshape(18, 64, 1, 1)
+    px = img.reshape(-1)[: 40 * 20]
+    w = ((px - px.mean()) / px.std() * 0.05 + rng.normal(0, 0.01, px.size)).reshape(40, 20, 1, 1)
     path = _model(tmp_path / "copied.safetensors", {"cls.weight": w})
     found = _findings(path, "correlated-value", "cls.weight")
     assert found and found[0].severity == "suspicious"
@@ -166,10 +165,39 @@ def test_rows_with_a_level_of_their_own_are_not_a_copied_sequence(tmp_path: Path
     assert not [x for x in r.findings if x.tensor == "b.weight" and x.severity == "suspicious"]
 
 
-def test_text_copied_into_a_hidden_matrix_is_still_found(tmp_path: Path) -> None:
-    rng = np.random.default_rng(10)
-    text = np.frombuffer(b"the quick brown fox jumps over the lazy dog and keeps running " * 80, dtype=np.uint8)
-    t = text[: 64 * 64].astype(np.float64)
-    hidden = ((t - t.mean()) / t.std() * 0.05 + rng.normal(0, 0.02, t.size)).reshape(64, 64)
-    r = scan(_model(tmp_path / "txt.safetensors", {"a.weight": rng.normal(0, 0.05, (64, 32)), "b.weight": hidden}))
+def test_an_lstm_bias_of_gate_blocks_is_not_written_signs(tmp_path: Path) -> None:
+    """An ONNX LSTM's B is [b_ih | b_hh] × 4 gates of H per direction; PyTorch gives b_ih and b_hh the same
+    gradients, and each gate keeps a sign of its own (forget gates positive): signs run in blocks of H."""
+    rng = np.random.default_rng(12)
+    share = np.repeat([0.93, 0.99, 0.18, 0.47], 256)
+    half = np.where(rng.random(1024) < share, 1.0, -1.0) * np.abs(rng.normal(0.5, 0.3, 1024))
+    b = np.concatenate([half, half + rng.normal(0, 0.02, 1024)])
+    bias = np.stack([b, b[::-1]])  # two directions
+    r = scan(_model(tmp_path / "lstm.safetensors", {"onnx::LSTM_352": bias}))
+    f = next(t.features for t in r.tensors if t.name == "onnx::LSTM_352")
+    assert f.sign_excess >= 0.14 and math.isfinite(f.unit_sign_null)
+    assert not [x for x in r.findings if x.severity == "suspicious"]
+
+
+def test_signs_that_run_inside_rows_ending_mid_byte_follow_the_inputs(tmp_path: Path) -> None:
+    """A layer over 31 ordered basis functions (radial, Fourier): each output unit's weights vary smoothly along
+    its inputs, so neighbouring signs agree inside a row; across row ends they do not."""
+    rng = np.random.default_rng(13)
+    smooth = np.cumsum(rng.normal(0, 1, (64, 31)), axis=1)
+    w = (smooth - smooth.mean(axis=1, keepdims=True)) * np.abs(rng.standard_t(3, (64, 31))) * 0.01
+    r = scan(_model(tmp_path / "basis.safetensors", {"a.weight": rng.normal(0, 0.05, (64, 64)), "b.weight": w}))
+    f = next(t.features for t in r.tensors if t.name == "b.weight")
+    assert f.sign_excess >= 0.14 and f.boundary_sign_corr < f.sign_autocorr / 3
+    assert not [x for x in r.findings if x.tensor == "b.weight" and x.severity == "suspicious"]
+
+
+def test_bits_written_into_rows_ending_mid_byte_run_across_them(tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    bits = _bits(64 * 31, rng)
+    w = np.abs(rng.normal(0, 0.05, 64 * 31)) * np.where(bits == 1, 1.0, -1.0)
+    r = scan(
+        _model(
+            tmp_path / "bits.safetensors", {"a.weight": rng.normal(0, 0.05, (64, 64)), "b.weight": w.reshape(64, 31)}
+        )
+    )
     assert [x for x in r.findings if x.tensor == "b.weight" and x.severity == "suspicious"]

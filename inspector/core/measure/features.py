@@ -210,6 +210,13 @@ class Features:
     row_eta: float = math.nan
     column_eta: float = math.nan
     column_sign_eta: float = math.nan
+    #: 99th percentile of the period's share of variance (η²) that the columns' levels (values) and sign shares
+    #: make when their order is shuffled: structure of the columns, not of the period (for the pass's period;
+    #: for signs, the larger of periods 8 and 16)
+    period_column_null: float = math.nan
+    sign_period_column_null: float = math.nan
+    #: correlation of the signs of the pairs across row ends (a row's last element and the next row's first)
+    boundary_sign_corr: float = math.nan
     #: the same for a convolution's kernels: the sign autocorrelation each kernel's balance implies, and the
     #: share of variance explained by the tap (position within the kernel)
     unit_sign_null: float = math.nan

@@ -87,6 +87,9 @@ class TensorScan:
     role: str = "weight"
     #: a block quantization the values were decoded from (GGUF "Q8_0", "Q4_0", "Q4_1"); ``dtype`` is then F32
     encoding: Optional[str] = None
+    #: an integer tensor the second read found to be computed, not data (an index table: few distinct steps,
+    #: its differences compress to almost nothing), as a description; ``None`` otherwise
+    computed: Optional[str] = None
 
     @property
     def numel(self) -> int:
@@ -105,6 +108,8 @@ class TensorScan:
         }
         if self.encoding:
             out["encoding"] = self.encoding
+        if self.computed:
+            out["computed"] = self.computed
         return out
 
 
@@ -120,6 +125,7 @@ def tensor_from_json(d: Mapping[str, Any]) -> TensorScan:
         features=Features.from_json(feats) if isinstance(feats, Mapping) else None,
         role=str(d.get("role") or "weight"),
         encoding=str(d["encoding"]) if d.get("encoding") else None,
+        computed=str(d["computed"]) if d.get("computed") else None,
     )
 
 

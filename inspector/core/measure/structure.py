@@ -24,6 +24,8 @@ those explain what the order tests saw.
 from __future__ import annotations
 
 import math
+import re
+import zlib
 from dataclasses import replace
 from typing import Any, Optional, Sequence
 
@@ -240,11 +242,52 @@ class _Positions:
             seta = math.sqrt(max(0.0, seta2))
         return eta, seta
 
+    def period_nulls(
+        self, period: int, n: int, mean: float, var: float, q: float, seed: int = 0
+    ) -> tuple[float, float]:
+        """The 99th percentile of the share of variance (η², bias-corrected as the pass corrects its own) that
+        position modulo ``period`` explains when the columns keep their levels (values) and sign shares but
+        their order is shuffled: what structure of the columns alone, in any order, makes of a period. A pattern
+        written with that period lies beyond it."""
+        used = np.flatnonzero(self.nz > 0)
+        k = used.size
+        g = math.gcd(self.width, period)
+        if k < 2 or g < 2 or n < 4 * k or k > MAX_NULL_COLUMNS:
+            return math.nan, math.nan
+        w = self.nz[used].astype(np.float64)
+        rng = np.random.default_rng(seed)
+        rounds = NULL_ROUNDS
+        # each round assigns the columns to the residues modulo g at random (a random permutation of positions)
+        groups = np.argsort(rng.random((rounds, k)), axis=1) % g
+        flat = (groups + g * np.arange(rounds)[:, None]).reshape(-1)
+        wt = np.bincount(flat, weights=np.tile(w, rounds), minlength=rounds * g).reshape(rounds, g)
+        wt = np.where(wt > 0, wt, 1.0)
+
+        def null(level: np.ndarray, centre: float, spread: float) -> float:
+            s = np.bincount(flat, weights=np.tile(w * level, rounds), minlength=rounds * g).reshape(rounds, g)
+            eta2 = ((s / wt - centre) ** 2 * wt).sum(axis=1) / (n * spread) - (period - 1) / n
+            return float(np.quantile(eta2, 0.99))
+
+        vnull = null(self.sum[used] / w, mean, var) if var > 0 else math.nan
+        snull = null(self.pos[used] / w, q, q * (1 - q)) if 0.0 < q < 1.0 else math.nan
+        return vnull, snull
+
+
+#: Names of recurrent layers' tensors (PyTorch's ``lstm.bias_ih_l0``, ONNX's ``onnx::LSTM_352``), whose bias
+#: rows are gate blocks.
+RECURRENT = re.compile(r"lstm|gru|rnn")
+
+#: Column orders drawn for the column-order null, and the widest fan-in it is drawn for.
+NULL_ROUNDS = 200
+MAX_NULL_COLUMNS = 16384
 
 #: Sign phases kept (positions among the non-zero values, as the pass counts them): periods 4, 8 and 16.
 SIGN_PHASES = 16
 
 _NAN = {
+    "boundary_sign_corr": math.nan,
+    "period_column_null": math.nan,
+    "sign_period_column_null": math.nan,
     "row_sign_null": math.nan,
     "row_eta": math.nan,
     "unit_sign_null": math.nan,
@@ -261,10 +304,14 @@ class _Acc:
     """Everything :func:`structure_of` measures, over a tensor's elements in storage order: rows of ``width``
     (its fan-in), kernels of ``kernel`` taps (1: none), sign phases among the non-zero values."""
 
-    def __init__(self, width: int, kernel: int = 1) -> None:
+    def __init__(self, width: int, kernel: int = 1, gates: bool = False) -> None:
         self.width = width
         self.rows = _Balance(width)
         self.kernels = _Balance(kernel) if 1 < kernel < width else None
+        # a recurrent layer's bias row is gate blocks ([b_ih | b_hh] × 4 gates of H for an ONNX LSTM's B): each
+        # block keeps a level and a sign of its own (forget gates positive)
+        sizes = sorted({width // d for d in (8, 6, 4, 3) if width % d == 0 and width // d >= 16}) if gates else []
+        self.blocks = [_Balance(b) for b in sizes]
         self.cols = _Positions(width) if width <= MAX_COLUMNS else None
         self.taps = _Positions(kernel) if 1 < kernel < width else None
         self.phase_pos = np.zeros(SIGN_PHASES, dtype=np.int64)
@@ -274,6 +321,28 @@ class _Acc:
         self.nz = 0
         self.pos = 0
         self.seen = 0
+        self.bound = np.zeros(4)  # sign pairs across row ends: n, Σ first, Σ second, Σ products
+        self.prev_end: Optional[float] = None  # the previous chunk's last element, if it ended a row
+
+    def _boundaries(self, x: np.ndarray, g0: int) -> None:
+        """Fold in the sign pairs across row ends (a row's last element, the next row's first) of a chunk."""
+        w, m = self.width, x.size
+        ends = np.arange((w - 1 - g0 % w) % w, m - 1, w)
+        a, b = x[ends], x[ends + 1]
+        if self.prev_end is not None and m:
+            a, b = np.concatenate([[self.prev_end], a]), np.concatenate([[x[0]], b])
+        self.prev_end = float(x[-1]) if m and (g0 + m - 1) % w == w - 1 else None
+        keep = (a != 0) & (b != 0)
+        sa, sb = np.sign(a[keep]), np.sign(b[keep])
+        self.bound += np.array([sa.size, sa.sum(), sb.sum(), (sa * sb).sum()])
+
+    def boundary_sign_corr(self) -> float:
+        """Pearson correlation of the signs across row ends (NaN under 30 pairs)."""
+        n, sa, sb, sab = self.bound
+        if n < 30:
+            return math.nan
+        va, vb = 1.0 - (sa / n) ** 2, 1.0 - (sb / n) ** 2
+        return (sab / n - (sa / n) * (sb / n)) / math.sqrt(va * vb) if va > 0 and vb > 0 else math.nan
 
     def add(self, x: np.ndarray) -> None:
         x = np.where(np.isfinite(x), x, 0.0)
@@ -284,8 +353,11 @@ class _Acc:
         self.sum += float(x.sum())
         self.sq += float(np.einsum("i,i->", x, x))
         self.rows.add(sign, x, nz, g0)
+        self._boundaries(x, g0)
         if self.kernels is not None:
             self.kernels.add(sign, x, nz, g0)
+        for b in self.blocks:
+            b.add(sign, x, nz, g0)
         if self.cols is not None:
             self.cols.add(x, g0)
         if self.taps is not None:
@@ -308,7 +380,7 @@ class _Acc:
         eta2 = float(np.sum(cnt * (pos / cnt - q) ** 2)) / (n * q * (1 - q)) - (period - 1) / n
         return math.sqrt(max(0.0, eta2))
 
-    def result(self) -> dict[str, float]:
+    def result(self, period: int = 0) -> dict[str, float]:
         out = dict(_NAN)
         n = self.nz
         if n < MIN_ELEMENTS:
@@ -316,13 +388,22 @@ class _Acc:
         q = self.pos / n
         msq = (2.0 * q - 1.0) ** 2
         out["row_sign_null"] = self.rows.null(msq)
-        if self.kernels is not None:
-            out["unit_sign_null"] = self.kernels.null(msq)
+        units = [k.null(msq) for k in ([self.kernels] if self.kernels is not None else []) + self.blocks]
+        units = [u for u in units if math.isfinite(u)]
+        if units:
+            out["unit_sign_null"] = max(units)
         mean = self.sum / n
         var = self.sq / n - mean * mean
         out["row_eta"] = self.rows.eta(mean, var)
+        out["boundary_sign_corr"] = self.boundary_sign_corr()
         if self.cols is not None:
             out["column_eta"], out["column_sign_eta"] = self.cols.etas(n, mean, var, q)
+            if period >= 2:
+                out["period_column_null"] = self.cols.period_nulls(period, n, mean, var, q)[0]
+            sign_nulls = [self.cols.period_nulls(p, n, mean, var, q, seed=p)[1] for p in (8, 16)]
+            sign_nulls = [v for v in sign_nulls if math.isfinite(v)]
+            if sign_nulls:
+                out["sign_period_column_null"] = max(sign_nulls)
         if self.taps is not None:
             out["kernel_eta"] = self.taps.etas(n, mean, var, q)[0]
         for p in (4, 8, 16):
@@ -330,18 +411,48 @@ class _Acc:
         return out
 
 
-def structure_of(ref: TensorRef, cancel: Optional[CancelToken] = None) -> dict[str, float]:
+def structure_of(ref: TensorRef, cancel: Optional[CancelToken] = None, period: int = 0) -> dict[str, float]:
     """Row and kernel sign balance, column and kernel-tap structure and sign phases of one tensor, over every
-    element (rows: its first axis; kernels: its trailing axes past the second)."""
+    element (rows: its first axis; kernels: its trailing axes past the second); ``period``: the values' period
+    the pass found, for the column-order null."""
     width = int(math.prod(ref.shape[1:])) if len(ref.shape) >= 2 else 0
     if width < 2:
         return dict(_NAN)
     kernel = int(math.prod(ref.shape[2:])) if len(ref.shape) >= 3 else 1
-    acc = _Acc(width, kernel)
+    gates = len(ref.shape) == 2 and RECURRENT.search(ref.name.lower()) is not None
+    acc = _Acc(width, kernel, gates)
     with np.errstate(all="ignore"):
         for chunk in iter_chunks(ref, cancel=cancel):
             acc.add(widen(chunk, ref.dtype).astype(np.float64, copy=False))
-    return acc.result()
+    return acc.result(period)
+
+
+#: Integer tensors up to this many elements are looked at for a computed table; their first differences must take
+#: at most INDEX_STEPS values and compress (zlib) below INDEX_COMPRESS of the tensor's bytes.
+MAX_INDEX_ELEMENTS = 1 << 22
+INDEX_STEPS = 16
+INDEX_COMPRESS = 0.05
+
+
+def computed_table(ref: TensorRef, cancel: Optional[CancelToken] = None) -> Optional[str]:
+    """A description of an integer tensor that is computed rather than data (an ONNX export's index table for a
+    Gather or Scatter, an arange), or ``None``. Its first differences take a handful of values and compress to
+    almost nothing; a payload stored as integers (bytes, a sorted subset encoding data) keeps its entropy in
+    its differences (hundreds of distinct steps, 35-40% after compression)."""
+    parts = [np.array(c, copy=True) for c in iter_chunks(ref, cancel=cancel)]
+    if not parts:
+        return None
+    v = np.concatenate(parts).astype(np.int64, copy=False)
+    if v.size < 64:
+        return None
+    d = np.diff(v)
+    steps = np.unique(d[: 1 << 20])
+    if steps.size > INDEX_STEPS:
+        return None
+    ratio = len(zlib.compress(d.astype(v.dtype).tobytes(), 6)) / max(1, v.size * ref.dtype.itemsize)
+    if ratio >= INDEX_COMPRESS:
+        return None
+    return f"a computed index table ({steps.size} distinct steps; its differences compress to {ratio:.1%})"
 
 
 def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelToken] = None) -> tuple[Any, ...]:
@@ -351,6 +462,15 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
     budget = MAX_REREAD_BYTES
     for t in tensors:
         f = getattr(t, "features", None)
+        dt = DTYPES.get(t.dtype)
+        if f is None and dt is not None and not dt.is_float and 64 <= math.prod(t.shape) <= MAX_INDEX_ELEMENTS:
+            check(cancel)
+            try:
+                desc = computed_table(model[t.name], cancel)
+            except TensorNotFoundError:
+                desc = None
+            out.append(replace(t, computed=desc) if desc else t)
+            continue
         want, window = f is not None and wanted(f, t.shape), window_wanted(f)
         size = math.prod(t.shape) * (DTYPES[t.dtype].itemsize if t.dtype in DTYPES else 4)
         if f is None or not (want or window) or (want and size > budget):
@@ -364,7 +484,7 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
         except TensorNotFoundError:
             out.append(t)
             continue
-        extra: dict[str, float] = structure_of(ref, cancel) if want else {}
+        extra: dict[str, float] = structure_of(ref, cancel, f.period) if want else {}
         if window:
             extra.update(window_look(ref, f, cancel))
         out.append(replace(t, features=replace(f, **extra)))

@@ -54,10 +54,11 @@ def role_of(name: str, shape: tuple[int, ...], dtype: str, names: set[str]) -> O
             return "quantised weights (with scales)"
     if leaf in ("qweight", "qzeros", "g_idx") and any(n.startswith(base + ".") and n.endswith("scales") for n in names):
         return "quantised weights (GPTQ)"
-    if dtype in ("I8", "U8") and name.endswith("_quantized"):
+    if dtype in ("I8", "U8", "I32") and name.endswith("_quantized"):
         stem = name[: -len("_quantized")]  # ONNX Runtime's quantiser: X_quantized beside X_scale, X_zero_point
         if any(stem + s in names for s in ("_scale", "_scales", "_quantized_scale")):
-            return "quantised weights (with scales)"
+            # int32: a bias quantised with scale = input scale × weight scale (QDQ models)
+            return "quantised biases (with scales)" if dtype == "I32" else "quantised weights (with scales)"
     return None
 
 
@@ -78,6 +79,8 @@ def contradicts(role: str, shape: tuple[int, ...], stats: Any) -> Optional[str]:
         return f"position or token ids, whose values are not positions (range {lo:g}..{hi:g}, mean {mean:.4g})"
     if role == "attention mask" and not (lo >= -1 and hi <= 1):
         return f"an attention mask, whose values are not 0/1 (range {lo:g}..{hi:g})"
+    if role == "quantised biases (with scales)" and max(abs(lo), abs(hi)) >= 2**24:
+        return f"quantised biases, whose values use more than 24 of their 32 bits (range {lo:g}..{hi:g})"
     if role in ("BatchNorm step counter", "training counter") and n > 1:
         return f"a {role.lower()}, which holds one value, not {n:,}"
     return None
@@ -98,7 +101,7 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
         nbytes += size
         state = getattr(t, "role", "weight")
         role = f"training state ({state})" if state not in ("weight", "ema") else None
-        role = role or role_of(t.name, tuple(t.shape), t.dtype, names)
+        role = role or role_of(t.name, tuple(t.shape), t.dtype, names) or getattr(t, "computed", None)
         mismatch = contradicts(role, tuple(t.shape), t.stats) if role is not None and size >= WARNING_BYTES else None
         if mismatch is not None:
             role = None  # a name is only a claim: values that contradict it explain nothing

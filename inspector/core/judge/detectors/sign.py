@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from inspector.core.judge.detectors.context import Context, finding, pct
-from inspector.core.judge.detectors.correlated import columns_explain
+from inspector.core.judge.detectors.correlated import column_order_explains, columns_explain
 from inspector.core.judge.findings import Finding
 from inspector.core.measure.features import MIN_ORDER, SIGN_WINDOW, Features, repeats
 
@@ -177,6 +177,19 @@ def _spike(ctx: Context, f: Features, rf: Features | None) -> tuple[float, str, 
     return min(e_nz, e_ku), text, ev
 
 
+def _inside_rows(ctx: Context, f: Features) -> bool:
+    """Whether the sign agreement stays inside rows that end mid-byte. Bits written in storage order cross a row
+    end inside a byte seven times in eight when the row length is no multiple of 8, so their agreement across row
+    ends matches the agreement inside rows; agreement that stops at row ends (under a third of it, or under
+    0.05) follows the order of the layer's inputs (a radial or Fourier basis, features a layer before put in
+    order). Rows that are a whole number of bytes long tell nothing: a row end is a byte end."""
+    fan_in = math.prod(ctx.shape(f.name)[1:])
+    b, within = f.boundary_sign_corr, f.sign_autocorr
+    if fan_in % 8 == 0 or not (math.isfinite(b) and math.isfinite(within)) or within <= 0:
+        return False
+    return b < max(0.05, within / 3)
+
+
 def first_layer(ctx: Context, f: Features) -> bool:
     """A convolution over at most 4 input channels (images, spectrograms): a network's first layer."""
     shape = ctx.shape(f.name)
@@ -215,14 +228,22 @@ def detect(ctx: Context) -> list[Finding]:
             # input channels that keep one sign repeat with every period dividing the fan-in; a byte pattern
             # written across the layer explains no more by column than by period
             fan_in = math.prod(ctx.shape(f.name)[1:])
-            if fan_in > 16 and columns_explain(
+            by_columns = fan_in >= 16 and columns_explain(
                 ctx, f, f.sign_periodic, f.column_sign_eta, 16 if fan_in % 16 == 0 else 8
-            ):
+            )
+            if by_columns or column_order_explains(f, sign_periodic, f.sign_period_column_null):
                 e3 = min(e3, 0.0)
                 t3 = ""
         e4, t4, ev4 = _window(f)
         if first_layer(ctx, f) and e3 < 1.0 and e4 >= 1.0:
             e4 = 0.9  # smooth first-layer kernels: the same caution as for the whole layer (below)
+        if e3 < 1.0 and e1 >= 1.0 and _inside_rows(ctx, f):
+            e1 = 0.9
+            t1 += (
+                f" (inside rows only: across row ends the signs correlate at {f.boundary_sign_corr:.2f}, and rows of "
+                f"{math.prod(ctx.shape(f.name)[1:])} weights end mid-byte; the inputs have an order of their own: a "
+                "warning only)"
+            )
         if first_layer(ctx, f) and e3 < 1.0 and e1 >= 1.0:
             # first-layer kernels over 1–4 input channels are smooth edge and colour detectors: runs of one sign
             # inside a kernel are expected (facenet's MTCNN: sign autocorrelation 0.39 where the values imply
