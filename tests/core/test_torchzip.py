@@ -424,3 +424,32 @@ def test_configuration_objects_beside_the_weights_are_data(tmp_path: Path) -> No
     r = scan(ckpt)
     assert any(t.name.endswith("w") and t.shape == (64, 64) for t in r.tensors)
     assert not [f for f in r.findings if f.attack == "code-execution"]
+
+
+def test_weight_tests_on_optimizer_state_stop_at_a_warning(tmp_path: Path) -> None:
+    """Adam's moments are not trained weights (exact repeats, values pinned near eps): the weight tests judge
+    them at most as a warning, naming the tensor; the model's own weights are judged in full."""
+    from inspector.core.pipeline import scan
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(256, 256, generator=g) * 0.05
+    moment = w.clone()
+    raw = moment.view(torch.int32)
+    raw[:20000] = (raw[:20000] & ~0xFFFF) | 0x4141  # a constant pattern in the low 16 bits: a window test's hit
+    ckpt = tmp_path / "train.ckpt"
+    torch.save({"state_dict": {"w": w}, "optimizer_states": [{"state": {0: {"exp_avg": moment}}}]}, ckpt)
+    r = scan(ckpt)
+    on_state = [f for f in r.findings if f.tensor and "exp_avg" in f.tensor and f.detector.startswith("lsb")]
+    assert on_state and all(f.severity != "suspicious" for f in on_state)
+    assert "training state" in on_state[0].message
+    torch.save({"state_dict": {"w": moment}}, tmp_path / "weights.ckpt")  # the same values as weights: suspicious
+    assert scan(tmp_path / "weights.ckpt").verdict == "suspicious"
+
+
+def test_asking_a_model_for_a_tensor_by_index_names_no_tensor(tmp_path: Path) -> None:
+    from inspector.core.errors import TensorNotFoundError
+    from inspector.core.formats import open_model
+
+    torch.save({"w": torch.zeros(4)}, tmp_path / "m.pt")
+    with pytest.raises(TensorNotFoundError):
+        open_model(tmp_path / "m.pt")[0]  # type: ignore[index]

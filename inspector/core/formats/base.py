@@ -239,9 +239,9 @@ class ModelFile:
     def __getitem__(self, name: str) -> TensorRef:
         try:
             return self._by_name[name]  # type: ignore[attr-defined, no-any-return]
-        except KeyError:
+        except (KeyError, TypeError):  # a name that is not a string (an index) names no tensor either
             raise TensorNotFoundError(
-                f"no tensor named {clean_text(name)[:200]!r}",
+                f"no tensor named {clean_text(str(name))[:200]!r}",
                 path=self.path,
                 hint="List the tensors with `model-inspector scan`",
             ) from None

@@ -484,7 +484,14 @@ def _is_script_class(ref: GlobalRef) -> bool:
 #: objects. ``torch.load`` would run their library's code (not the file's) to rebuild them. Paths stay a threat
 #: (pathlib is among the modules whose calls are never allowed).
 _CONFIG_MODULES = ("omegaconf",)
-_CONFIG_CLASSES = {"argparse.Namespace"}
+_CONFIG_CLASSES = {
+    "argparse.Namespace",
+    # Lightning's hyper-parameter dicts (a dict subclass with attribute access)
+    "lightning.fabric.utilities.data.AttributeDict",
+    "lightning_fabric.utilities.data.AttributeDict",
+    "pytorch_lightning.utilities.parsing.AttributeDict",
+    "lightning.pytorch.utilities.parsing.AttributeDict",
+}
 
 
 def _is_config_class(ref: GlobalRef) -> bool:

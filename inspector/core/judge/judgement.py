@@ -7,7 +7,7 @@ a scrubbed copy is judged with exactly the inputs of the original.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional, Sequence
 
 from inspector.core.dtypes import DTYPES
@@ -223,10 +223,34 @@ def _assessments(
     return out
 
 
+def _training_state_at_most_warning(findings: list[Finding], tensors: Sequence[Any]) -> list[Finding]:
+    """Findings of the weight tests on training state (optimizer moments, a scheduler's buffers) held at a
+    warning: those tests describe trained weights, and Adam's moments are not (exact repeats where a gradient was
+    zero, values pinned near ε, second moments that share a handful of exponents), so a Lightning checkpoint's
+    optimizer state reads like a payload. The warning still names the tensor, and `scrub` never exports training
+    state; bytes outside tensors and non-float tensors are judged in full wherever they are."""
+    state = {t.name for t in tensors if getattr(t, "role", "weight") not in ("weight", "ema")}
+    if not state:
+        return findings
+    out = []
+    for f in findings:
+        if f.tensor in state and f.severity == "suspicious":
+            f = replace(
+                f,
+                severity="warning",
+                score=min(f.score, 0.69),
+                message=f.message + " (training state: the weight tests describe trained weights, and scrub "
+                "leaves it out: a warning at most)",
+            )
+        out.append(f)
+    return out
+
+
 def judge(measurement: Any, inputs: JudgeInputs = JudgeInputs()) -> Judgement:
     """Findings, per-family status and the verdict of a measured model (see :mod:`inspector.core.judge.families`)."""
     ctx = Context(None, measurement.tensors, inputs, profile=inputs.profile, references=inputs.references)
     findings, checked = weight_detectors(ctx)
+    findings = _training_state_at_most_warning(findings, measurement.tensors)
     nf, nf_count, _ = nonfloat_detector.detect(measurement.tensors)
     findings += nf
     checked.append(f"non-float tensors: role of each of {nf_count} (ids, masks, counters, quantised weights)")

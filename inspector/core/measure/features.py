@@ -215,6 +215,9 @@ class Features:
     #: for signs, the larger of periods 8 and 16)
     period_column_null: float = math.nan
     sign_period_column_null: float = math.nan
+    #: lumpiness of the values less each column's mean (read again for layers near that test's thresholds)
+    residual_lumpiness: float = math.nan
+    residual_lumpiness_mass: float = math.nan
     #: correlation of the signs of the pairs across row ends (a row's last element and the next row's first)
     boundary_sign_corr: float = math.nan
     #: the same for a convolution's kernels: the sign autocorrelation each kernel's balance implies, and the

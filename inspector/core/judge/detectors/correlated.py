@@ -11,14 +11,12 @@ within-unit structure and breaks only what crosses units) and with the baseline.
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import numpy as np
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.judge.detectors.context import Context, finding
 from inspector.core.judge.findings import Finding
 from inspector.core.measure.features import MIN_ORDER, Features
+from inspector.core.measure.lumps import lumpiness
 
 NAME = "correlated-value"
 
@@ -46,59 +44,6 @@ SIGN_ECHO = 0.14
 #: the real-world corpus: trained and initialised layers ≤ 0.40 and ≤ 0.27.
 LUMPY = 1.0
 LUMPY_MASS = 0.3
-#: Fewest elements, and fewest histogram bins of 1/8 σ across ±2.5σ, for a lumpiness figure.
-LUMPY_MIN_COUNT = 4096
-LUMPY_MIN_BINS = 16
-
-
-def lumpiness(stats: Any) -> tuple[float, float]:
-    """How far a layer's value histogram departs from a smooth curve, beyond counting noise: ``(rms, mass)``,
-    NaN where not judged.
-
-    Correlated value encoding makes the weights an affine copy of the secret's values plus noise, so their
-    histogram inherits the secret's: pixel levels, letter frequencies, record fields, each a bump of its own.
-    Trained (and initialised) weights have a smooth density. The histogram is regrouped into bins of about
-    σ/8 across mean ± 2.5σ; the bins around zero (where weight decay and pruning pile values) and thin bins are
-    left out; a quartic is fitted to the log counts (a Gaussian is a quadratic, skew and kurtosis the rest).
-    ``rms`` is the RMS of (count − fit)/fit after subtracting the Poisson variance (every bin alike, so the
-    tails speak loudly); ``mass`` is √((χ² − bins)/n), the same departures weighted by the bins' mass. Both are
-    signed (≤ 0: as smooth as counting noise allows). Values on a coarse grid (quantised: empty bins alternating
-    with full ones within ±1σ; a gap between clusters is not a grid) are not judged, nor a histogram whose
-    range, stretched by outliers, leaves fewer than 16 bins across ±2.5σ.
-    """
-    nan = (math.nan, math.nan)
-    h = getattr(stats, "histogram", None)
-    mean, std = float(getattr(stats, "mean", math.nan)), float(getattr(stats, "std", math.nan))
-    if h is None or len(h.counts) < 2 or not (math.isfinite(mean) and math.isfinite(std)) or std <= 0:
-        return nan
-    edges = np.asarray(h.edges, dtype=np.float64)
-    counts = np.asarray(h.counts, dtype=np.float64)
-    if int(counts.sum()) < LUMPY_MIN_COUNT:
-        return nan
-    width = float(edges[1] - edges[0])
-    if not math.isfinite(width) or width <= 0:
-        return nan
-    mid = (edges[:-1] + edges[1:]) / 2
-    empty = counts[np.abs(mid - mean) < std] == 0
-    flips = int(np.count_nonzero(empty[1:] != empty[:-1]))
-    if len(empty) >= 8 and float(np.mean(empty)) > 0.1 and flips >= max(8, len(empty) // 5):
-        return nan  # values on a grid (quantised): empty bins alternate with full ones, the grid's comb
-    g = max(1, int(round(0.125 * std / width)))
-    inside = np.flatnonzero(np.abs(mid - mean) < 2.5 * std)
-    if len(inside) < LUMPY_MIN_BINS * g:
-        return nan
-    m = (len(inside) // g) * g
-    grouped = counts[inside[0] : inside[0] + m].reshape(-1, g).sum(axis=1)
-    centre = mid[inside[0] : inside[0] + m].reshape(-1, g).mean(axis=1)
-    keep = (np.abs(centre) > 0.15 * std + g * width) & (grouped > 20)
-    if int(keep.sum()) < 12:
-        return nan
-    z, c = (centre[keep] - mean) / std, grouped[keep]
-    poly = np.polynomial.polynomial
-    fit = np.exp(poly.polyval(z, poly.polyfit(z, np.log(c), 4, w=np.sqrt(c))))
-    rough = float(np.mean(((c - fit) ** 2 - fit) / fit**2))
-    chi = float(np.sum((c - fit) ** 2 / fit)) - len(c)
-    return math.copysign(math.sqrt(abs(rough)), rough), math.copysign(math.sqrt(abs(chi) / float(c.sum())), chi)
 
 
 def _lumpiness_part(ctx: Context, f: Features, ev: dict) -> tuple[float, str] | None:
@@ -110,6 +55,16 @@ def _lumpiness_part(ctx: Context, f: Features, ev: dict) -> tuple[float, str] | 
     if not (math.isfinite(lump) and math.isfinite(mass)):
         return None
     ev.update(lumpiness=round(lump, 4), lumpiness_mass=round(mass, 4))
+    columns = ""
+    if math.isfinite(f.residual_lumpiness) and math.isfinite(f.residual_lumpiness_mass):
+        # what is left once each input column's own level is taken out (measured by the second read)
+        ev.update(
+            residual_lumpiness=round(f.residual_lumpiness, 4),
+            residual_lumpiness_mass=round(f.residual_lumpiness_mass, 4),
+        )
+        if f.residual_lumpiness < lump or f.residual_lumpiness_mass < mass:
+            columns = f"; less its columns' levels {max(f.residual_lumpiness, 0.0):.2f} and {max(f.residual_lumpiness_mass, 0.0):.2f}"
+        lump, mass = min(lump, f.residual_lumpiness), min(mass, f.residual_lumpiness_mass)
     ref, ref_name = ctx.reference_for(f.name)
     other = ref.tensors.get(ref_name) if ref is not None and ref_name is not None else None
     ref_lump, ref_mass = lumpiness(other.stats) if other is not None else (math.nan, math.nan)
@@ -118,7 +73,7 @@ def _lumpiness_part(ctx: Context, f: Features, ev: dict) -> tuple[float, str] | 
         e = min((lump - max(ref_lump, 0.0)) / LUMPY, (mass - max(ref_mass, 0.0)) / LUMPY_MASS)
         base = f"baseline layer {ref_lump:.2f} and {ref_mass:.2f}"
     else:
-        e, base = min(lump / LUMPY, mass / LUMPY_MASS), "trained layers ≲ 0.4 and 0.27"
+        e, base = min(lump / LUMPY, mass / LUMPY_MASS), "trained layers ≲ 0.4 and 0.27" + columns
     text = (
         f"the histogram is lumpy where trained weights are smooth (its bins depart from a smooth curve by "
         f"{max(lump, 0.0):.2f} RMS, {max(mass, 0.0):.2f} weighted by mass, beyond counting noise; {base}), as if "
@@ -336,6 +291,8 @@ def detect(ctx: Context) -> list[Finding]:
     for f in ctx.all_features():
         if not f.is_weight or f.nonzero < MIN_ORDER:
             continue
+        if getattr(ctx.tensor(f.name), "computed", None):
+            continue  # a computed table (sinusoidal positions): its order is the formula's
         excess, texts, ev = _evidence(ctx, f)
         if texts and excess >= 0.5:
             ev["histograms"] = ctx.histograms(f.name)

@@ -201,6 +201,8 @@ def detect(ctx: Context) -> list[Finding]:
     for f in ctx.all_features():
         if not f.is_weight or f.nonzero < MIN_ORDER or not math.isfinite(f.sign_excess):
             continue
+        if getattr(ctx.tensor(f.name), "computed", None):
+            continue  # a computed table (sinusoidal positions): sin and cos set its order and signs
         rf = ctx.reference_features(f.name)
         e1, t1, ev1 = _sign_excess(ctx, f, rf)
         e2, t2, ev2 = _spike(ctx, f, rf)
