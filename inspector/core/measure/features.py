@@ -220,6 +220,8 @@ class Features:
     residual_lumpiness_mass: float = math.nan
     #: correlation of the signs of the pairs across row ends (a row's last element and the next row's first)
     boundary_sign_corr: float = math.nan
+    #: the same across a convolution's kernel ends (a kernel's last tap, the next kernel's first)
+    kernel_boundary_sign_corr: float = math.nan
     #: the same for a convolution's kernels: the sign autocorrelation each kernel's balance implies, and the
     #: share of variance explained by the tap (position within the kernel)
     unit_sign_null: float = math.nan

@@ -288,6 +288,7 @@ SIGN_PHASES = 16
 
 _NAN = {
     "boundary_sign_corr": math.nan,
+    "kernel_boundary_sign_corr": math.nan,
     "period_column_null": math.nan,
     "sign_period_column_null": math.nan,
     "row_sign_null": math.nan,
@@ -300,6 +301,35 @@ _NAN = {
     "sign_eta8": math.nan,
     "sign_eta16": math.nan,
 }
+
+
+class _Ends:
+    """Sign pairs across the ends of consecutive groups of ``width`` elements (a row's last element and the next
+    row's first; a kernel's last tap and the next kernel's first): their correlation."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.sums = np.zeros(4)  # n, Σ first, Σ second, Σ products
+        self.prev_end: Optional[float] = None  # the previous chunk's last element, if it ended a group
+
+    def add(self, x: np.ndarray, g0: int) -> None:
+        w, m = self.width, x.size
+        ends = np.arange((w - 1 - g0 % w) % w, m - 1, w)
+        a, b = x[ends], x[ends + 1]
+        if self.prev_end is not None and m:
+            a, b = np.concatenate([[self.prev_end], a]), np.concatenate([[x[0]], b])
+        self.prev_end = float(x[-1]) if m and (g0 + m - 1) % w == w - 1 else None
+        keep = (a != 0) & (b != 0)
+        sa, sb = np.sign(a[keep]), np.sign(b[keep])
+        self.sums += np.array([sa.size, sa.sum(), sb.sum(), (sa * sb).sum()])
+
+    def corr(self) -> float:
+        """Pearson correlation of the signs across group ends (NaN under 30 pairs)."""
+        n, sa, sb, sab = self.sums
+        if n < 30:
+            return math.nan
+        va, vb = 1.0 - (sa / n) ** 2, 1.0 - (sb / n) ** 2
+        return (sab / n - (sa / n) * (sb / n)) / math.sqrt(va * vb) if va > 0 and vb > 0 else math.nan
 
 
 class _Acc:
@@ -323,28 +353,8 @@ class _Acc:
         self.nz = 0
         self.pos = 0
         self.seen = 0
-        self.bound = np.zeros(4)  # sign pairs across row ends: n, Σ first, Σ second, Σ products
-        self.prev_end: Optional[float] = None  # the previous chunk's last element, if it ended a row
-
-    def _boundaries(self, x: np.ndarray, g0: int) -> None:
-        """Fold in the sign pairs across row ends (a row's last element, the next row's first) of a chunk."""
-        w, m = self.width, x.size
-        ends = np.arange((w - 1 - g0 % w) % w, m - 1, w)
-        a, b = x[ends], x[ends + 1]
-        if self.prev_end is not None and m:
-            a, b = np.concatenate([[self.prev_end], a]), np.concatenate([[x[0]], b])
-        self.prev_end = float(x[-1]) if m and (g0 + m - 1) % w == w - 1 else None
-        keep = (a != 0) & (b != 0)
-        sa, sb = np.sign(a[keep]), np.sign(b[keep])
-        self.bound += np.array([sa.size, sa.sum(), sb.sum(), (sa * sb).sum()])
-
-    def boundary_sign_corr(self) -> float:
-        """Pearson correlation of the signs across row ends (NaN under 30 pairs)."""
-        n, sa, sb, sab = self.bound
-        if n < 30:
-            return math.nan
-        va, vb = 1.0 - (sa / n) ** 2, 1.0 - (sb / n) ** 2
-        return (sab / n - (sa / n) * (sb / n)) / math.sqrt(va * vb) if va > 0 and vb > 0 else math.nan
+        self.row_ends = _Ends(width)
+        self.kernel_ends = _Ends(kernel) if kernel > 1 else None
 
     def add(self, x: np.ndarray) -> None:
         x = np.where(np.isfinite(x), x, 0.0)
@@ -355,7 +365,9 @@ class _Acc:
         self.sum += float(x.sum())
         self.sq += float(np.einsum("i,i->", x, x))
         self.rows.add(sign, x, nz, g0)
-        self._boundaries(x, g0)
+        self.row_ends.add(x, g0)
+        if self.kernel_ends is not None:
+            self.kernel_ends.add(x, g0)
         if self.kernels is not None:
             self.kernels.add(sign, x, nz, g0)
         for b in self.blocks:
@@ -397,7 +409,9 @@ class _Acc:
         mean = self.sum / n
         var = self.sq / n - mean * mean
         out["row_eta"] = self.rows.eta(mean, var)
-        out["boundary_sign_corr"] = self.boundary_sign_corr()
+        out["boundary_sign_corr"] = self.row_ends.corr()
+        if self.kernel_ends is not None:
+            out["kernel_boundary_sign_corr"] = self.kernel_ends.corr()
         if self.cols is not None:
             out["column_eta"], out["column_sign_eta"] = self.cols.etas(n, mean, var, q)
             if period >= 2:

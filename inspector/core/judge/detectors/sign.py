@@ -178,16 +178,20 @@ def _spike(ctx: Context, f: Features, rf: Features | None) -> tuple[float, str, 
 
 
 def _inside_rows(ctx: Context, f: Features) -> bool:
-    """Whether the sign agreement stays inside rows that end mid-byte. Bits written in storage order cross a row
-    end inside a byte seven times in eight when the row length is no multiple of 8, so their agreement across row
-    ends matches the agreement inside rows; agreement that stops at row ends (under a third of it, or under
-    0.05) follows the order of the layer's inputs (a radial or Fourier basis, features a layer before put in
-    order). Rows that are a whole number of bytes long tell nothing: a row end is a byte end."""
-    fan_in = math.prod(ctx.shape(f.name)[1:])
-    b, within = f.boundary_sign_corr, f.sign_autocorr
-    if fan_in % 8 == 0 or not (math.isfinite(b) and math.isfinite(within)) or within <= 0:
+    """Whether the sign agreement stays inside rows, or inside a convolution's kernels, that end mid-byte. Bits
+    written in storage order cross a row or kernel end inside a byte seven times in eight when its length is no
+    multiple of 8, so their agreement across those ends matches the agreement inside; agreement that stops at
+    them (under a third of it, or under 0.05) follows the order of the layer's inputs (a radial or Fourier
+    basis) or of its kernels' taps (smooth 3-D filters). Rows or kernels a whole number of bytes long tell
+    nothing: their end is a byte end."""
+    shape = ctx.shape(f.name)
+    within = f.sign_autocorr
+    if not math.isfinite(within) or within <= 0:
         return False
-    return b < max(0.05, within / 3)
+    groups = [(math.prod(shape[1:]), f.boundary_sign_corr)]
+    if f.kind == "conv" and len(shape) >= 3:
+        groups.append((math.prod(shape[2:]), f.kernel_boundary_sign_corr))  # a 3×3×3 kernel: 27 taps
+    return any(n % 8 != 0 and math.isfinite(b) and b < max(0.05, within / 3) for n, b in groups)
 
 
 def first_layer(ctx: Context, f: Features) -> bool:
@@ -241,10 +245,12 @@ def detect(ctx: Context) -> list[Finding]:
             e4 = 0.9  # smooth first-layer kernels: the same caution as for the whole layer (below)
         if e3 < 1.0 and e1 >= 1.0 and _inside_rows(ctx, f):
             e1 = 0.9
+            ends = [f"row ends {f.boundary_sign_corr:.2f}"] if math.isfinite(f.boundary_sign_corr) else []
+            if math.isfinite(f.kernel_boundary_sign_corr):
+                ends.append(f"kernel ends {f.kernel_boundary_sign_corr:.2f}")
             t1 += (
-                f" (inside rows only: across row ends the signs correlate at {f.boundary_sign_corr:.2f}, and rows of "
-                f"{math.prod(ctx.shape(f.name)[1:])} weights end mid-byte; the inputs have an order of their own: a "
-                "warning only)"
+                f" (inside rows or kernels that end mid-byte only: across {', '.join(ends)}; the inputs or the "
+                "kernels' taps have an order of their own: a warning only)"
             )
         if first_layer(ctx, f) and e3 < 1.0 and e1 >= 1.0:
             # first-layer kernels over 1–4 input channels are smooth edge and colour detectors: runs of one sign
