@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-import zlib
 from dataclasses import replace
-from types import SimpleNamespace
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -35,8 +33,10 @@ import numpy as np
 from inspector.core.dtypes import DTYPES, widen
 from inspector.core.errors import TensorNotFoundError
 from inspector.core.formats.base import ModelFile, TensorRef, iter_chunks
+from inspector.core.measure.computed import MAX_INDEX_ELEMENTS, computed_table, sinusoid_table
 from inspector.core.measure.features import WEIGHT_KINDS, Features, repeat_probe, repeats
-from inspector.core.measure.lumps import lumpiness
+from inspector.core.measure.layers import linear_layers_named_as_tables
+from inspector.core.measure.lumps import NEAR_LUMPY, lumpiness, residual_lumpiness
 from inspector.core.progress import CancelToken, check
 
 #: A tensor is read again when its features come this near a threshold of the sign or period tests (about half
@@ -443,143 +443,16 @@ def structure_of(ref: TensorRef, cancel: Optional[CancelToken] = None, period: i
     return acc.result(period)
 
 
-#: Integer tensors up to this many elements are looked at for a computed table; their first differences must take
-#: at most INDEX_STEPS values and compress (zlib) below INDEX_COMPRESS of the tensor's bytes.
-MAX_INDEX_ELEMENTS = 1 << 22
-INDEX_STEPS = 16
-INDEX_COMPRESS = 0.05
-
-
-def computed_table(ref: TensorRef, cancel: Optional[CancelToken] = None) -> Optional[str]:
-    """A description of an integer tensor that is computed rather than data (an ONNX export's index table for a
-    Gather or Scatter, an arange), or ``None``. Its first differences take a handful of values and compress to
-    almost nothing; a payload stored as integers (bytes, a sorted subset encoding data) keeps its entropy in
-    its differences (hundreds of distinct steps, 35-40% after compression)."""
-    parts = [np.array(c, copy=True) for c in iter_chunks(ref, cancel=cancel)]
-    if not parts:
-        return None
-    v = np.concatenate(parts).astype(np.int64, copy=False)
-    if v.size < 64:
-        return None
-    d = np.diff(v)
-    steps = np.unique(d[: 1 << 20])
-    if steps.size > INDEX_STEPS:
-        return None
-    ratio = len(zlib.compress(d.astype(v.dtype).tobytes(), 6)) / max(1, v.size * ref.dtype.itemsize)
-    if ratio >= INDEX_COMPRESS:
-        return None
-    return f"a computed index table ({steps.size} distinct steps; its differences compress to {ratio:.1%})"
-
-
-#: Largest position table compared with the sinusoid formulas (elements).
-MAX_TABLE_ELEMENTS = 1 << 24
-
-
-def _sinusoids(length: int, width: int) -> list[tuple[str, np.ndarray]]:
-    """The standard sinusoidal position tables of ``length`` × ``width``: sines and cosines interleaved (the
-    Transformer paper's) or concatenated (Whisper's, and others'), with the two common frequency ladders."""
-    pos = np.arange(length, dtype=np.float64)[:, None]
-    half = width // 2
-    ladders = {
-        "10000^(-2i/C)": np.exp(np.arange(half) * (-2.0 * math.log(10000.0) / width)),
-        "10000^(-i/(C/2-1))": np.exp(np.arange(half) * (-math.log(10000.0) / max(1, half - 1))),
-    }
-    out = []
-    for label, freq in ladders.items():
-        angle = pos * freq[None, :]
-        sin, cos = np.sin(angle), np.cos(angle)
-        inter = np.empty((length, width))
-        inter[:, 0::2], inter[:, 1::2] = sin, cos
-        out.append((f"sines and cosines interleaved, frequencies {label}", inter))
-        out.append((f"sines then cosines, frequencies {label}", np.concatenate([sin, cos], axis=1)))
-    return out
-
-
-def sinusoid_table(ref: TensorRef, stats: Any, cancel: Optional[CancelToken] = None) -> Optional[str]:
-    """A description of a float tensor that is a standard sinusoidal position table (to within the rounding of
-    its type and of float32 angles), or ``None``. Such a table is computed, not trained: its order and signs
-    follow sin and cos, so the order tests do not judge it; its low bits are still judged."""
-    shape = [int(d) for d in ref.shape]
-    while len(shape) > 2 and shape[0] == 1:
-        shape = shape[1:]
-    if len(shape) != 2 or shape[0] < 8 or shape[1] < 8 or shape[1] % 2 or math.prod(shape) > MAX_TABLE_ELEMENTS:
-        return None
-    lo, hi = float(getattr(stats, "min", math.nan)), float(getattr(stats, "max", math.nan))
-    sd = float(getattr(stats, "std", math.nan))
-    # sines and cosines over 8 or more positions reach both -1 and +1, and spread wide (RMS 0.71): trained
-    # weights inside [-1, 1] seldom touch both ends, so a table is read again only when its statistics allow it
-    if not (-1.0001 <= lo <= -0.98 and 0.98 <= hi <= 1.0001 and sd >= 0.3):
-        return None
-    parts = [widen(c, ref.dtype).astype(np.float64) for c in iter_chunks(ref, cancel=cancel)]
-    x = np.concatenate(parts).reshape(shape)
-    length, width = shape
-    tol = max(8.0 * length * 2.0**-24, 2.0 ** -(ref.dtype.mantissa_bits - 1), 1e-5)
-    for label, table in _sinusoids(length, width):
-        if float(np.max(np.abs(x - table))) <= tol:
-            return f"a sinusoidal position table ({length} × {width}, {label})"
-    return None
-
-
-#: A layer whose lumpiness comes this near the correlated-value test's thresholds (half of 1.0 RMS and 0.3 by
-#: mass) is measured again less its columns' levels, up to this many elements.
-NEAR_LUMPY = (0.5, 0.15)
-MAX_RESIDUAL_ELEMENTS = 1 << 22
-
-
-def residual_lumpiness(ref: TensorRef, cancel: Optional[CancelToken] = None) -> tuple[float, float]:
-    """Lumpiness of a layer's values less each column's mean (NaN where not judged): input units with a level of
-    their own (a few columns shifted up or down) make the whole histogram lumpy, which a copied secret's levels
-    survive, since the columns of an image or a text have much the same mean."""
-    width = int(math.prod(ref.shape[1:])) if len(ref.shape) >= 2 else 0
-    if width < 2 or ref.numel > MAX_RESIDUAL_ELEMENTS or ref.numel < 4 * width:
-        return math.nan, math.nan
-    x = np.concatenate([widen(c, ref.dtype).astype(np.float64) for c in iter_chunks(ref, cancel=cancel)])
-    x = x.reshape(-1, width)
-    x = x[np.all(np.isfinite(x), axis=1)]
-    if x.shape[0] < 4:
-        return math.nan, math.nan
-    r = (x - x.mean(axis=0, keepdims=True)).reshape(-1)
-    lo, hi = float(r.min()), float(r.max())
-    if not hi > lo:
-        return math.nan, math.nan
-    counts, edges = np.histogram(r, bins=256, range=(lo, hi))
-    hist = SimpleNamespace(counts=counts, edges=edges)
-    return lumpiness(SimpleNamespace(histogram=hist, mean=float(r.mean()), std=float(r.std())))
-
-
-def linear_named_embedding(t: Any, names: set[str], widths_in: set[int], widths_out: set[int]) -> bool:
-    """Whether a matrix named like an embedding table is a linear layer: it has a bias, or another layer reads
-    its first dimension while no layer outputs its second (a projection of 31 basis functions to 64, not a
-    table of 64 entries of 31 dimensions). A lookup table's second dimension is the model's width, which layers
-    produce."""
-    if t.kind != "embedding" or len(t.shape) != 2:
-        return False
-    if t.name.endswith("weight") and t.name[: -len("weight")] + "bias" in names:
-        return True
-    rows, cols = int(t.shape[0]), int(t.shape[1])
-    return rows in widths_in and cols not in widths_out
-
-
-def _kinds(tensors: Sequence[Any]) -> list[Any]:
-    names = {t.name for t in tensors}
-    mats = [t for t in tensors if len(t.shape) == 2 and t.kind in ("dense", "embedding")]
-    out = []
-    for t in tensors:
-        others = [m for m in mats if m.name != t.name]
-        widths_in = {int(m.shape[1]) for m in others if m.kind == "dense"}
-        widths_out = {int(m.shape[0]) for m in others if m.kind == "dense"}
-        if getattr(t, "features", None) is not None and linear_named_embedding(t, names, widths_in, widths_out):
-            t = replace(t, kind="dense", features=replace(t.features, kind="dense"))
-        out.append(t)
-    return out
-
-
 def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelToken] = None) -> tuple[Any, ...]:
-    """The measured tensors, those near a sign or period threshold with their row and column structure added to
-    their features (the others unchanged)."""
+    """The measured tensors, looked at again where the pass's figures call for it: linear layers named like
+    embedding tables given their kind (``layers.py``); integer index tables and sinusoidal position tables
+    marked as computed (``computed.py``); the lumpiness of a layer less its columns' levels (``lumps.py``); the
+    row, kernel and column structure of the tensors near a sign, period or neighbour threshold, within
+    :data:`MAX_REREAD_BYTES`; the values of a repeating tensor's least uniform low-byte window. The others are
+    returned unchanged."""
     out = []
     budget = MAX_REREAD_BYTES
-    for t in _kinds(tensors):
+    for t in linear_layers_named_as_tables(tensors):
         f = getattr(t, "features", None)
         dt = DTYPES.get(t.dtype)
         if f is None and dt is not None and not dt.is_float and 64 <= math.prod(t.shape) <= MAX_INDEX_ELEMENTS:

@@ -58,10 +58,10 @@ def excess_of(f: Features) -> float:
     balance explains: output units whose weights nearly all share one sign (a detection head's box bins, a dead
     unit) make neighbouring signs agree with no bits written, while their heavy-tailed values barely correlate."""
     nulls = [v for v in (f.row_sign_null, f.unit_sign_null) if math.isfinite(v)]
-    if not (nulls and math.isfinite(f.sign_autocorr) and math.isfinite(f.autocorr)):
+    if not (nulls and math.isfinite(f.sign_autocorr) and math.isfinite(f.sign_excess)):
         return f.sign_excess
     null = max(nulls)
-    expected = 2.0 / math.pi * math.asin(max(-1.0, min(1.0, f.autocorr)))
+    expected = f.sign_autocorr - f.sign_excess  # the arcsine law's share, as the pass computed it
     beyond = f.sign_autocorr - expected
     if beyond > 0 and (null - expected) >= ROW_EXPLAINS * beyond:
         return min(f.sign_excess, f.sign_autocorr - null)
