@@ -83,5 +83,8 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 "$VENV/bin/python" -m pip install -q "$TORCH_SPEC" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
 "$VENV/bin/python" -m pip install -q -e ".[dev]"
+# the scan's kernels, compiled once for this machine into the user's cache (scans then start without importing
+# numba); where they cannot be built, scans use numba's JIT: not an install failure
+"$VENV/bin/model-inspector" kernels >&2 || echo "install.sh: scans will use numba's JIT" >&2
 install_qt_libs
 echo "install.sh: ready — $VENV/bin/model-inspector --help" >&2

@@ -4,6 +4,8 @@ feature sums to rounding, whatever the chunking and piece splits."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -13,7 +15,7 @@ pytest.importorskip("numba")
 
 from inspector import ScanOptions, scan  # noqa: E402
 from inspector.core.dtypes import DTYPES, widen  # noqa: E402
-from inspector.core.measure import kernels  # noqa: E402
+from inspector.core.measure import aot, kernels  # noqa: E402
 from inspector.core.measure.features import FeatureAcc  # noqa: E402
 from inspector.core.measure.stats import (  # noqa: E402
     Pass1,
@@ -27,12 +29,25 @@ from tests.conftest import raw_safetensors  # noqa: E402
 FLOATS = ("F32", "F16", "BF16", "F64")
 
 
-@pytest.fixture(scope="module")
-def kern():
-    k = kernels.load()
-    if k is None:
-        pytest.skip("numba kernels could not be compiled here")
+@pytest.fixture(scope="module", params=["aot", "jit"])
+def kern(request):
+    """Both ways the kernels run: compiled ahead of time for this machine (built on first use where missing), and
+    numba's JIT. Scans in a test take the fixture's way through :func:`_use`."""
+    if request.param == "aot":
+        k = kernels._ahead_of_time()
+        if k is None:
+            pytest.skip("no kernels compiled ahead of time here (another system, or no C compiler)")
+    else:
+        k = kernels._jit()
+        if k is None:
+            pytest.skip("numba kernels could not be compiled here")
     return kernels.Kernels(k, kernels.SUPPORTED)
+
+
+def _use(monkeypatch, kern) -> None:
+    """Make this test's scans (``ScanOptions(jit=True)``) run the fixture's kernels."""
+    monkeypatch.setattr(kernels, "_compiled", kern._k)
+    monkeypatch.setattr(kernels, "_failed", False)
 
 
 def _raw(x32: np.ndarray, name: str) -> np.ndarray:
@@ -243,7 +258,8 @@ def _same_stats(a, b) -> None:
 
 
 @pytest.mark.parametrize("chunk_bytes, piece_bytes", [(4096, 1 << 30), (1000, 24_000), (1 << 20, 1 << 30)])
-def test_scan_same_with_and_without_jit(kern, tmp_path, chunk_bytes, piece_bytes):
+def test_scan_same_with_and_without_jit(kern, monkeypatch, tmp_path, chunk_bytes, piece_bytes):
+    _use(monkeypatch, kern)
     p = _scan_model(tmp_path)
     base = dict(chunk_bytes=chunk_bytes, piece_bytes=piece_bytes, workers=2, hash=False, detectors=False)
     off = scan(p, ScanOptions(jit=False, **base))
@@ -260,6 +276,7 @@ def test_scan_same_with_and_without_jit(kern, tmp_path, chunk_bytes, piece_bytes
 
 
 def test_plan_policy(kern, monkeypatch):
+    _use(monkeypatch, kern)
     monkeypatch.delenv(kernels.ENV_NO_JIT, raising=False)
     monkeypatch.setattr(kernels, "_warm", set())
     big = kernels.JIT_MIN_BYTES
@@ -270,6 +287,13 @@ def test_plan_policy(kern, monkeypatch):
     assert kernels.plan(True, {"F16": 10, "I64": 10}).names == {"F16"}
     kernels._warm.add("F16")  # kernels that already ran are used for small models too
     assert kernels.plan(None, {"F16": 10}).names == {"F16"}
+    # where the module compiled ahead of time is built (it loads in a millisecond), from a megabyte on
+    kernels._warm.clear()
+    small = kernels.AOT_MIN_BYTES
+    monkeypatch.setattr(aot, "ready", lambda: True)
+    assert kernels.plan(None, {"F32": small, "F16": small - 1}).names == {"F32"}
+    monkeypatch.setattr(aot, "ready", lambda: False)
+    assert kernels.plan(None, {"F32": small}) is None
     monkeypatch.setenv(kernels.ENV_NO_JIT, "1")
     assert kernels.plan(True, {"F32": 10 * big}) is None
     assert kernels.plan(None, {"F16": 10}) is None
@@ -277,6 +301,7 @@ def test_plan_policy(kern, monkeypatch):
 
 def test_numpy_fallback_without_numba(monkeypatch, small_model):
     monkeypatch.delenv(kernels.ENV_NO_JIT, raising=False)
+    monkeypatch.setenv(aot.ENV_NO_AOT, "1")  # nor a module compiled ahead of time
     monkeypatch.setattr(kernels, "_compiled", None)
     monkeypatch.setattr(kernels, "_failed", False)
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba -> ImportError
@@ -300,7 +325,6 @@ def test_compiled_phase_count_is_the_features_one(monkeypatch):
 def test_kernels_start_without_scipy(kern):
     """numba's CPU target imports scipy.linalg (≈ 0.3 s) only to probe for BLAS, which the kernels never call:
     in a fresh interpreter, loading and running them leaves scipy.linalg unimported."""
-    import subprocess
 
     code = (
         "import sys, numpy as np\n"
@@ -312,9 +336,30 @@ def test_kernels_start_without_scipy(kern):
         "assert p.count == 1000 and p.min == -1.0 and p.max == 1.0, p\n"
         "print('scipy.linalg' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = dict(os.environ, **{aot.ENV_NO_AOT: "1"})  # the JIT's start, not the compiled module's
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_compiled_module_runs_without_numba(kern, tmp_path):
+    """Where the module compiled ahead of time is built, a scan in a fresh interpreter uses it and never imports
+    numba (its import and start are the 0.35 CPU-s the module saves)."""
+    if not isinstance(getattr(kern._k.pass1, "__self__", None), aot.Entry):
+        pytest.skip("the JIT's run of this module's tests")
+    p = _scan_model(tmp_path)
+    code = (
+        "import sys\n"
+        "sys.modules['numba'] = None\n"  # import numba -> ImportError
+        "from inspector import ScanOptions, scan\n"
+        f"r = scan({str(p)!r}, ScanOptions(jit=True, hash=False))\n"
+        "from inspector.core.measure import kernels\n"
+        "print(type(kernels.load().pass1.__self__).__name__, r.tensors[0].stats.count)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in (aot.ENV_NO_AOT, kernels.ENV_NO_JIT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "Entry"
 
 
 def test_env_var_forces_numpy_in_scan(monkeypatch, small_model):
@@ -459,7 +504,8 @@ def test_features_pieces_merge_alike(kern):
 
 
 @pytest.mark.parametrize("chunk_bytes, piece_bytes", [(4096, 1 << 30), (1000, 24_000), (1 << 20, 1 << 30)])
-def test_scan_features_same_with_and_without_jit(kern, tmp_path, chunk_bytes, piece_bytes):
+def test_scan_features_same_with_and_without_jit(kern, monkeypatch, tmp_path, chunk_bytes, piece_bytes):
+    _use(monkeypatch, kern)
     p = _scan_model(tmp_path)
     base = dict(chunk_bytes=chunk_bytes, piece_bytes=piece_bytes, workers=2, hash=False, detectors=False)
     off = scan(p, ScanOptions(jit=False, **base))

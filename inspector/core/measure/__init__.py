@@ -1,6 +1,7 @@
 """Measuring: one streaming pass over every element of every tensor (statistics, histograms, bit planes, detector
 features, the file's SHA-256), returning plain data that the judge reads without touching the file again."""
 
+from inspector.core.measure.aot import prepare as prepare_kernels
 from inspector.core.measure.features import Features
 from inspector.core.measure.layer_histogram import LayerHistogram, layer_histogram, shared_range
 from inspector.core.measure.layers import LAYER_KINDS, layer_kind
@@ -32,6 +33,7 @@ __all__ = [
     "layer_kind",
     "measure",
     "minmax_tiles",
+    "prepare_kernels",
     "scan_tensors",
     "shared_range",
     "source_length",

@@ -9,10 +9,14 @@ mean in float64, as the numpy path does, and chunks merge with Chan's formulas).
 ``fastmath=False`` except the two reductions over values already known to be finite (sum; centred moments),
 which allow ``reassoc`` so that they vectorise: only the order of their float64 additions changes.
 
-numba is optional and imported lazily: a scan of a small model never pays its import or compile time. Kernels
-are used for a dtype when the caller forces them, when they already ran in this process, or when the model holds
-at least :data:`JIT_MIN_BYTES` of that dtype (compiled code is cached on disk, so only the very first big scan
-compiles). ``MODEL_INSPECTOR_NO_JIT=1`` forces the numpy path; so does any failure to import or compile numba.
+The kernels run compiled in one of two ways, with the same functions and flags. First choice, the module that
+:mod:`.aot` compiled ahead of time for this machine's instruction set (the install script builds it; otherwise
+the first scan that needs the kernels does, once): it loads in a millisecond without importing numba. Otherwise
+numba's JIT, imported lazily so that a scan of a small model never pays its import or compile time (compiled
+code is cached on disk, so only the very first big scan compiles). Kernels are used for a dtype when the caller
+forces them, when they already ran in this process, or when the model holds at least :data:`JIT_MIN_BYTES` of
+that dtype (:data:`AOT_MIN_BYTES` where the compiled module is built). ``MODEL_INSPECTOR_NO_JIT=1`` forces the
+numpy path; so does any failure of both.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Callable, Iterable, Mapping, Optional
 import numpy as np
 
 from inspector.core.dtypes import DType, widen
+from inspector.core.measure import aot
 from inspector.core.measure.features import (
     MIN_BITS,
     PHASES,
@@ -45,6 +50,9 @@ log = logging.getLogger(__name__)
 #: the pass, the kernels save ≈ 5 CPU-ms per MB over the numpy path (measured on 300 fp32 tensors of 0.87 MB),
 #: so they pay from ≈ 90 MB on.
 JIT_MIN_BYTES = 96 << 20
+#: The same where the kernels compiled ahead of time for this machine are built (:mod:`.aot`): they load in about
+#: a millisecond, without numba, and pay from about a megabyte on.
+AOT_MIN_BYTES = 1 << 20
 ENV_NO_JIT = "MODEL_INSPECTOR_NO_JIT"
 
 #: dtype name -> (raw integer view, sign shift, |x| mask, +Inf bits)
@@ -868,9 +876,43 @@ def _skip_blas_probe() -> None:
         nl.ensure_blas = probe
 
 
+def compile_kernels(njit: Callable, cache: bool = False) -> dict[str, Callable]:
+    """Turn the kernel sources of this module into numba functions with ``njit`` (numba's), each with the flags
+    it needs, callees first (they bind by global name); the four entry points by operation. Used by the JIT and by
+    the ahead-of-time build (:mod:`.aot`), so that both compile the same functions the same way."""
+    g = globals()
+    for name in _PLAIN + _REASSOC + _DRIVERS:
+        fm: set[str] | bool = {"reassoc"} if name in _REASSOC else False
+        g[name] = njit(cache=cache, nogil=True, error_model="numpy", fastmath=fm)(g[name])
+    return {"pass1": g["_k_pass1"], "pass2": g["_k_hist"], "widen": g["_k_widen"], "features": g["_k_features"]}
+
+
+def _jit() -> Optional[_Compiled]:
+    """The numba JIT's kernels (compiled lazily per dtype on first call, or loaded from numba's on-disk cache)."""
+    try:
+        from numba import njit
+
+        _skip_blas_probe()
+        k = compile_kernels(njit, cache=True)
+        return _Compiled(k["pass1"], k["pass2"], k["widen"], k["features"])
+    except Exception as e:  # ImportError, or a numba that cannot work here (frozen app, no cache dir)
+        log.info("numba kernels unavailable, using numpy: %s", e)
+        return None
+
+
+def _ahead_of_time(build_missing: bool = True) -> Optional[_Compiled]:
+    """The kernels compiled ahead of time for this machine (:mod:`.aot`), built first where missing."""
+    try:
+        e = aot.load(build_missing)
+    except Exception as exc:  # a damaged cache or an odd system: the JIT takes over
+        log.info("compiled kernels unavailable: %s", exc)
+        return None
+    return _Compiled(e.pass1, e.pass2, e.widen, e.features) if e is not None else None
+
+
 def load() -> Optional[_Compiled]:
-    """The compiled kernels (compiled lazily per dtype on first call, or loaded from numba's on-disk cache);
-    ``None`` where numba is missing or unusable."""
+    """The kernels: those compiled ahead of time for this machine (no numba import), else numba's JIT; ``None``
+    where neither can run (the numpy path is used)."""
     global _compiled, _failed
     with _lock:
         if _compiled is not None or _failed:
@@ -879,27 +921,17 @@ def load() -> Optional[_Compiled]:
             log.warning("kernels._PHASES (%d) differs from features.PHASES (%d): using numpy", _PHASES, PHASES)
             _failed = True
             return None
-        try:
-            from numba import njit
-
-            _skip_blas_probe()
-
-            g = globals()
-            for name in _PLAIN + _REASSOC + _DRIVERS:  # callees before callers: they bind by global name
-                fm: set[str] | bool = {"reassoc"} if name in _REASSOC else False
-                g[name] = njit(cache=True, nogil=True, error_model="numpy", fastmath=fm)(g[name])
-            _compiled = _Compiled(g["_k_pass1"], g["_k_hist"], g["_k_widen"], g["_k_features"])
-        except Exception as e:  # ImportError, or a numba that cannot work here (frozen app, no cache dir)
-            log.info("numba kernels unavailable, using numpy: %s", e)
-            _failed = True
+        _compiled = _ahead_of_time() or _jit()
+        _failed = _compiled is None
         return _compiled
 
 
 def plan(jit: Optional[bool], bytes_by_dtype: Mapping[str, int]) -> Optional[Kernels]:
     """The kernels a scan should use, or ``None`` for the numpy path everywhere.
 
-    ``jit``: ``True`` every supported dtype (if numba loads), ``False`` never, ``None`` automatic: the dtypes
-    with at least :data:`JIT_MIN_BYTES` in the model, or whose kernels already ran in this process.
+    ``jit``: ``True`` every supported dtype (if the kernels load), ``False`` never, ``None`` automatic: the dtypes
+    with at least :data:`JIT_MIN_BYTES` in the model, or :data:`AOT_MIN_BYTES` where this machine's compiled
+    module is built already (it loads in a millisecond), or whose kernels already ran in this process.
     ``MODEL_INSPECTOR_NO_JIT=1`` wins over all.
     """
     if jit is False or disabled_by_env():
@@ -908,7 +940,8 @@ def plan(jit: Optional[bool], bytes_by_dtype: Mapping[str, int]) -> Optional[Ker
     if jit:
         names = present
     else:
-        names = {n for n in present if bytes_by_dtype[n] >= JIT_MIN_BYTES or n in _warm}
+        least = AOT_MIN_BYTES if aot.ready() else JIT_MIN_BYTES
+        names = {n for n in present if bytes_by_dtype[n] >= least or n in _warm}
     if not names:
         return None
     k = load()

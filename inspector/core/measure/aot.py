@@ -1,0 +1,417 @@
+"""The scan kernels compiled ahead of time, once per machine, and loaded in a millisecond without numba.
+
+The numba JIT costs every process that scans a big model about 0.35 CPU-s before its first chunk: importing numba
+(0.2 s) and loading its cached machine code. That is a third of the command on a 250 MB model. Here the same kernel
+sources (:mod:`.kernels`) are compiled by numba's ahead-of-time compiler into a Python extension module, kept in
+the user's cache folder; later processes import that module, which needs neither numba nor LLVM.
+
+- **When it is built**: by ``scripts/install.sh`` (``model-inspector kernels``), or else by the first
+  scan that wants the kernels, in a child process (about 15 s, once). The build needs numba, setuptools and a C
+  compiler; where it cannot run, the scan uses the numba JIT as before (and numpy without numba). A failed build is
+  remembered beside the module, so that later scans do not try again; ``--force`` does.
+- **For which machine**: the instruction-set level this CPU offers (x86-64 v2, v3 or v4, read from
+  ``/proc/cpuinfo``) is what the code is compiled for, and part of the module's name, with a digest of the kernel
+  sources and the Python ABI: a cache folder shared by machines (a home folder on NFS) never hands one of them
+  code built for another, and an edited kernel source is never answered by an old module. Other systems and CPUs
+  use the JIT, which compiles for the host in-process.
+- **Loaded only from safe places**: a module is machine code run in this process, so it is loaded only from a
+  folder owned by this user that nobody else may write, and only when the file is owned by this user and
+  nobody else may write it either.
+- **Same results as the JIT**: the functions are the JIT's, compiled with the same flags; the entry points check
+  every argument's type, layout and writability and copy an odd one, because the compiled module cannot report
+  a wrong argument (it would crash the process).
+
+``MODEL_INSPECTOR_NO_AOT=1`` skips the module (the JIT is used); ``MODEL_INSPECTOR_CACHE_DIR`` moves the cache
+(default ``$XDG_CACHE_HOME/model-inspector``, else ``~/.cache/model-inspector``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import logging
+import os
+import platform
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Optional
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ENV_NO_AOT = "MODEL_INSPECTOR_NO_AOT"
+ENV_CACHE = "MODEL_INSPECTOR_CACHE_DIR"
+#: How long the child process that compiles the module may run.
+BUILD_TIMEOUT_S = 600
+
+#: x86-64 micro-architecture levels, as LLVM names them, and the /proc/cpuinfo flags each needs (beyond the
+#: level below it): code compiled for a level runs on every CPU that reports these flags.
+_LEVELS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("x86-64-v2", frozenset({"cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "ssse3"})),
+    ("x86-64-v3", frozenset({"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"})),
+    ("x86-64-v4", frozenset({"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"})),
+)
+
+#: Raw-storage and value types of each float layout the kernels read (see ``kernels._LAYOUT``): one compiled
+#: entry point per pair.
+_LAYOUTS = {"f32": ("<u4", "<f4"), "f16": ("<u2", "<f4"), "f64": ("<i8", "<f8")}
+_NUMBA = {"<u4": "u4", "<u2": "u2", "<i8": "i8", "<f4": "f4", "<f8": "f8"}
+#: histogram entry points: (values, edges); the edges take np.histogram's type, float32 or float64
+_HISTS = (("<f4", "<f4"), ("<f4", "<f8"), ("<f8", "<f8"), ("<f8", "<f4"))
+
+
+def level_of(flags: set[str] | frozenset[str]) -> str:
+    """The highest x86-64 level these CPU flags reach ("" for the baseline)."""
+    best, need = "", set[str]()
+    for name, more in _LEVELS:
+        need |= more
+        if not need <= flags:
+            break
+        best = name
+    return best
+
+
+@cache
+def cpu_level() -> Optional[str]:
+    """This machine's x86-64 level, from the first ``flags`` line of /proc/cpuinfo; ``None`` where it cannot be
+    read (another system or CPU: no ahead-of-time module there)."""
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return level_of(set(line.partition(":")[2].split()))
+    except OSError:
+        return None
+    return None
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept: ``$MODEL_INSPECTOR_CACHE_DIR/kernels``, or the XDG cache folder."""
+    root = os.environ.get(ENV_CACHE) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "model-inspector"
+    )
+    return Path(root) / "kernels"
+
+
+@cache
+def _sources_digest() -> str:
+    """Digest of the kernel sources and of this file (which holds the entry points' signatures)."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve()
+    for p in (here.with_name("kernels.py"), here):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The module this machine and these sources call for."""
+
+    name: str  # the extension's import name (its PyInit_ symbol)
+    path: Path
+    cpu: str  # LLVM CPU name to compile for ("" = the x86-64 baseline)
+
+    @property
+    def failed_marker(self) -> Path:
+        return self.path.with_name(self.name + ".failed")
+
+
+def target() -> Optional[Target]:
+    """The module for this machine, or ``None`` where there is none to have (another system, or disabled)."""
+    if os.environ.get(ENV_NO_AOT, "").strip().lower() not in ("", "0", "false", "no"):
+        return None
+    level = cpu_level()
+    if level is None:
+        return None
+    try:
+        digest = _sources_digest()
+    except OSError:  # sources not on disk (a frozen app): nothing to key the module on
+        return None
+    tag = level.rsplit("-", 1)[-1] if level else "v1"
+    name = f"scan_kernels_{digest}_{tag}"
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    return Target(name, cache_dir() / (name + suffix), level)
+
+
+def _private(p: Path, is_dir: bool) -> bool:
+    """Whether ``p`` is this user's own, writable by nobody else (a folder, or a regular file)."""
+    try:
+        st = os.lstat(p)
+    except OSError:
+        return False
+    kind_ok = stat.S_ISDIR(st.st_mode) if is_dir else stat.S_ISREG(st.st_mode)
+    owner_ok = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    return kind_ok and owner_ok and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _import(t: Target) -> Optional[ModuleType]:
+    if not (_private(t.path.parent, True) and _private(t.path, False)):
+        if t.path.exists():
+            log.warning("not loading %s: it or its folder is not this user's alone (scans use numba's JIT)", t.path)
+        return None
+    spec = importlib.util.spec_from_file_location(t.name, t.path)
+    if spec is None or spec.loader is None:
+        return None
+    try:
+        mod = importlib.util.module_from_spec(spec)  # loads the library
+        spec.loader.exec_module(mod)
+    except (ImportError, OSError) as e:  # a damaged file, or one from another Python: the JIT takes over
+        log.warning(
+            "the compiled kernels in %s do not load (%s): `model-inspector kernels --force` builds them again",
+            t.path,
+            e,
+        )
+        return None
+    return mod
+
+
+def can_build() -> bool:
+    """Whether this process could compile the module: numba's ahead-of-time compiler and a C compiler."""
+    if getattr(sys, "frozen", False):
+        return False
+    try:
+        if importlib.util.find_spec("numba") is None or importlib.util.find_spec("setuptools") is None:
+            return False
+    except (ImportError, ValueError):  # blocked (sys.modules entry None) or broken
+        return False
+    return any(shutil.which(c) for c in (os.environ.get("CC", ""), "cc", "gcc", "clang") if c)
+
+
+def build(t: Target, force: bool = False) -> bool:
+    """Compile the module for ``t`` in a child process (about 15 s). Returns whether it is in place. A failure is
+    written beside the module and not tried again unless ``force``."""
+    if t.path.exists() and not force:
+        return True
+    if t.failed_marker.exists() and not force:
+        return False
+    try:
+        t.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        log.info("no cache folder for the compiled kernels (%s)", e)
+        return False
+    if not _private(t.path.parent, True):
+        log.warning("not building kernels into %s: the folder is not this user's alone", t.path.parent)
+        return False
+    log.info("compiling the scan kernels for this machine (once, about 15 s) into %s", t.path)
+    code = "import sys; from inspector.core.measure.aot import child_main; sys.exit(child_main(sys.argv[1:]))"
+    cmd = [sys.executable, "-c", code, t.name, str(t.path), t.cpu]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        ok, why = out.returncode == 0 and t.path.exists(), (out.stderr or out.stdout)[-2000:]
+    except (OSError, subprocess.SubprocessError) as e:
+        ok, why = False, str(e)
+    if not ok:
+        log.info("the scan kernels could not be compiled ahead of time; the JIT is used:\n%s", why)
+        try:
+            t.failed_marker.write_text(why or "failed\n")
+        except OSError:
+            pass
+    return ok
+
+
+def ready() -> bool:
+    """Whether this machine's module is built (a file test: nothing is loaded)."""
+    t = target()
+    return t is not None and t.path.is_file()
+
+
+def load(build_missing: bool = True) -> Optional[Entry]:
+    """The compiled kernels' entry points for this machine, or ``None``; builds the module first where it is
+    missing and can be built (``build_missing``)."""
+    t = target()
+    if t is None:
+        return None
+    mod = _import(t) if t.path.exists() else None
+    if mod is None and build_missing and not t.path.exists() and can_build() and build(t):
+        mod = _import(t)
+    return Entry(mod) if mod is not None else None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Entry points: the module's typed functions behind checks of every argument
+
+
+def _arr(a: np.ndarray, dtype: str, ndim: int = 1) -> np.ndarray:
+    """``a`` as the compiled signature takes it (C-contiguous, aligned, writable, exactly ``dtype``): itself, or
+    a copy; ``TypeError`` for another dtype or shape."""
+    if not isinstance(a, np.ndarray) or a.dtype.str != dtype or a.ndim != ndim:
+        got = f"{a.dtype.str} {a.ndim}-D" if isinstance(a, np.ndarray) else type(a).__name__
+        raise TypeError(f"compiled kernels take {dtype} {ndim}-D arrays here, not {got}")
+    f = a.flags
+    if f.c_contiguous and f.aligned and f.writeable:
+        return a
+    return np.array(a, order="C", copy=True)
+
+
+def _out(a: np.ndarray, dtype: str, ndim: int = 1) -> np.ndarray:
+    """An array the kernel writes into: it must be usable as it is (a copy would lose the results)."""
+    b = _arr(a, dtype, ndim)
+    if b is not a:
+        raise TypeError("compiled kernels write into C-contiguous, aligned, writable arrays only")
+    return a
+
+
+class Entry:
+    """The four operations :class:`~.kernels.Kernels` calls, dispatched to the module's typed functions."""
+
+    def __init__(self, mod: ModuleType) -> None:
+        self.module = mod
+        self._p1 = {lay: getattr(mod, f"pass1_{tag}") for tag, lay in _LAYOUTS.items()}
+        self._fe = {lay: getattr(mod, f"features_{tag}") for tag, lay in _LAYOUTS.items()}
+        self._hi = {pair: getattr(mod, _hist_name(*pair)) for pair in _HISTS}
+        self._wi = mod.widen_f16
+
+    def pass1(self, u, v, tables, ist, fst, sign_shift, abs_mask, inf_bits) -> None:
+        lay = (u.dtype.str, v.dtype.str)
+        f = self._p1.get(lay)
+        if f is None:
+            raise TypeError(f"no compiled pass for {lay}")
+        u, v = _arr(u, lay[0]), _arr(v, lay[1])
+        f(
+            u,
+            v,
+            _out(tables, "<i8", 2),
+            _out(ist, "<i8"),
+            _out(fst, "<f8"),
+            int(sign_shift),
+            int(abs_mask),
+            int(inf_bits),
+        )
+
+    def features(self, u, v, fi, ff, rs, rq, rc, rp, wc, wl, bc, bl, abs_mask, inf_bits, min_bits) -> bool:
+        lay = (u.dtype.str, v.dtype.str)
+        f = self._fe.get(lay)
+        if f is None:
+            raise TypeError(f"no compiled features for {lay}")
+        u, v = _arr(u, lay[0]), _arr(v, lay[1])
+        i8, f8, u1 = "<i8", "<f8", "|u1"
+        return bool(
+            f(
+                u,
+                v,
+                _out(fi, i8),
+                _out(ff, f8),
+                _out(rs, f8),
+                _out(rq, f8),
+                _out(rc, i8),
+                _out(rp, i8),
+                _out(wc, i8),
+                _out(wl, u1),
+                _out(bc, i8),
+                _out(bl, u1),
+                int(abs_mask),
+                int(inf_bits),
+                int(min_bits),
+            )
+        )
+
+    def pass2(self, v, edges, denom, exact, tol, thr, counts, buf) -> int:
+        pair = (v.dtype.str, edges.dtype.str)
+        f = self._hi.get(pair)
+        if f is None:
+            raise TypeError(f"no compiled histogram for {pair}")
+        v, edges = _arr(v, pair[0]), _arr(edges, pair[1])
+        thr = v.dtype.type(thr)
+        return int(f(v, edges, float(denom), bool(exact), float(tol), thr, _out(counts, "<i8", 2), _out(buf, "<i4")))
+
+    def widen(self, u, lut, out) -> None:
+        self._wi(_arr(u, "<u2"), _arr(lut, "<f4"), _out(out, "<f4"))
+
+
+def _hist_name(values: str, edges: str) -> str:
+    return f"hist_{_NUMBA[values]}_{_NUMBA[edges]}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The build, in a child process (it turns the kernel sources into numba functions: never in a scanning process)
+
+
+def _compile(name: str, dest: Path, cpu: str) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pycc's pending-deprecation notice
+        from numba import njit
+        from numba.pycc import CC
+        from numba.pycc import compiler as pycc_compiler
+
+    # pycc's wrappers hold the GIL while the kernel runs (its Flags() leaves release_gil off), which would leave
+    # one core to all the scan's workers: the JIT's kernels are nogil, and so must these be. Checked after the
+    # build (the module must call PyEval_SaveThread); a numba that moved this class fails that check and the JIT is used.
+    base_flags = pycc_compiler.Flags
+
+    class NoGilFlags(base_flags):  # type: ignore[misc,valid-type]
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.release_gil = True
+
+    pycc_compiler.Flags = NoGilFlags  # type: ignore[misc]
+
+    from inspector.core.measure import kernels
+
+    drivers = kernels.compile_kernels(njit)
+    p1, fe, hi, wi = drivers["pass1"], drivers["features"], drivers["pass2"], drivers["widen"]
+
+    def pass1(u, v, tables, ist, fst, a, b, c):  # pragma: no cover - compiled
+        p1(u, v, tables, ist, fst, a, b, c)
+
+    def features(u, v, fi, ff, rs, rq, rc, rp, wc, wl, bc, bl, a, b, c):  # pragma: no cover - compiled
+        return fe(u, v, fi, ff, rs, rq, rc, rp, wc, wl, bc, bl, a, b, c)
+
+    def hist(v, edges, denom, exact, tol, thr, counts, buf):  # pragma: no cover - compiled
+        return hi(v, edges, denom, exact, tol, thr, counts, buf)
+
+    def widen(u, lut, out):  # pragma: no cover - compiled
+        wi(u, lut, out)
+
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".build-") as tmp:
+        cc = CC(name)
+        cc.output_dir = tmp
+        cc.target_cpu = cpu
+        for tag, (us, vs) in _LAYOUTS.items():
+            u, v = _NUMBA[us] + "[::1]", _NUMBA[vs] + "[::1]"
+            cc.export(f"pass1_{tag}", f"void({u}, {v}, i8[:, ::1], i8[::1], f8[::1], i8, i8, i8)")(pass1)
+            arrays = "i8[::1], f8[::1], f8[::1], f8[::1], i8[::1], i8[::1], i8[::1], u1[::1], i8[::1], u1[::1]"
+            cc.export(f"features_{tag}", f"b1({u}, {v}, {arrays}, i8, i8, i8)")(features)
+        for vs, es in _HISTS:
+            vn, en = _NUMBA[vs], _NUMBA[es]
+            sig = f"i8({vn}[::1], {en}[::1], f8, b1, f8, {vn}, i8[:, ::1], i4[::1])"
+            cc.export(_hist_name(vs, es), sig)(hist)
+        cc.export("widen_f16", "void(u2[::1], f4[::1], f4[::1])")(widen)
+        cc.compile()
+        built = Path(tmp) / cc.output_file
+        if b"PyEval_SaveThread" not in built.read_bytes():  # the wrappers would hold the GIL (see NoGilFlags)
+            raise RuntimeError("the compiled wrappers do not release the GIL: this numba's pycc differs")
+        os.chmod(built, 0o755)
+        os.replace(built, dest)  # atomic: a scan running beside the build sees no module or a whole one
+
+
+def prepare(force: bool = False) -> str:
+    """Build this machine's module now, unless it is there (``force``: again, and after a failure); one line
+    saying where it is or why there is none (``model-inspector kernels``; the install script runs it)."""
+    t = target()
+    if t is None:
+        return "no ahead-of-time kernels on this system (or MODEL_INSPECTOR_NO_AOT is set): scans use numba's JIT"
+    if not can_build() and not t.path.exists():
+        return "numba, setuptools or a C compiler is missing: scans use numba's JIT, or numpy without numba"
+    ok = build(t, force=force)
+    if ok and _import(t) is not None:
+        return f"compiled kernels ready ({t.cpu or 'x86-64'}): {t.path}"
+    return f"no compiled kernels: scans use numba's JIT ({t.failed_marker} says why)"
+
+
+def child_main(argv: list[str]) -> int:
+    """The child process of :func:`build`: ``NAME PATH CPU``."""
+    _compile(argv[0], Path(argv[1]), argv[2] if len(argv) > 2 else "")
+    return 0
