@@ -14,12 +14,12 @@ never inside the repository):
 Beside wall seconds, the command's CPU seconds (user + system, all its threads) are printed: on a shared machine
 they move less with the load than wall time, and CPU / cores is the least wall time the command can take. An
 accounting follows for big and many (each part's CPU seconds in its own fresh interpreter: interpreter start,
-numpy, the CLI's imports, loading the numba kernels, SHA-256 of the file, the pass on one thread), and the ceiling
-it implies: np.histogram's CPU / (command CPU / cores), the ratio the command would reach on idle cores, all busy
-and none waiting.
+numpy, the CLI's imports, loading the kernels (the module compiled ahead of time, else numba's JIT), SHA-256 of
+the file, the pass on one thread), and the ceiling it implies: np.histogram's CPU / (command CPU / cores), the
+ratio the command would reach on idle cores, all busy and none waiting.
 
 "The whole command" is the CLI's own ``main()`` with ``sys.argv`` set to ``model-inspector scan MODEL``, as the
-installed script runs it, in a fresh interpreter (imports, numba load, SHA-256, statistics, every weights-only
+installed script runs it, in a fresh interpreter (imports, kernels load, SHA-256, statistics, every weights-only
 detector, the text report, the interpreter's exit), timed from outside, with the child's peak
 RSS (VmHWM). ``np.histogram`` (256 bins, each tensor's range given) runs over memory-mapped tensors in this
 process. Everything runs on a warm page cache, interleaved, ``--repeat`` times; the ratios use the median of each
@@ -27,7 +27,7 @@ contender. A breakdown follows (in-process, each step in its own fresh interpret
 features, + SHA-256, + judging. The machine may be shared: the 1-minute load average is printed beside every
 figure, and ratios measured side by side are the fairer figure. ``--before SRC`` also times the command from
 another source tree (e.g. ``git archive HEAD~3 inspector | tar -x -C /tmp/before``), in the same rounds.
-``--timeline`` prints when each part of one command starts and ends (the early SHA-256 from ``main()``, numba,
+``--timeline`` prints when each part of one command starts and ends (the early SHA-256 from ``main()``, the kernels' load,
 the pass, judging, the table), with the CPU used so far: where a core sits idle.
 """
 
@@ -153,7 +153,11 @@ def accounting(path: Path, h: float, cmd_cpu: float) -> None:
             "import inspector.cli.scan\nfrom inspector.cli import build_parser\nbuild_parser()",
             "import numpy",
         ),
-        ("numba: import, start, load kernels", "import inspector.cli.scan\n" + warm, "import inspector.cli.scan"),
+        (
+            "kernels: load (compiled module, else numba)",
+            "import inspector.cli.scan\n" + warm,
+            "import inspector.cli.scan",
+        ),
     ]
     rows: list[tuple[str, float]] = []
     for label, code, base in parts:
@@ -226,7 +230,7 @@ def instrumented(argv):  # after main() started the early hash: import the scan 
     mark("numpy and the scan path imported")
     wrap(cs, "open_model", "open_model")
     wrap(ms, "sha256_files", "SHA-256 (the measurement's own)")
-    wrap(kn, "load", "numba import and kernels.load")
+    wrap(kn, "load", "kernels.load (compiled module, else numba)")
     wrap(ms, "scan_tensors", "the pass")
     wrap(pl, "gather_inputs", "judge inputs")
     wrap(pl, "judge", "judging")
@@ -276,7 +280,7 @@ def run_case(
     n = len(open_model(path).tensors)
     warm_cache(path)
     for src in (None, before) if before else (None,):
-        cli_command(path, workers, src)  # numba compiles a tree's kernels on their first run (cached on disk)
+        cli_command(path, workers, src)  # a tree's kernels are compiled on their first run (then cached on disk)
     hist, cli, rss, loads, old, old_rss, cpu, old_cpu, hist_cpu = [], [], [], [], [], [], [], [], []
     verdict = ""
     for _ in range(repeat):

@@ -127,3 +127,31 @@ def test_columns_with_a_level_of_their_own_are_not_a_lumpy_secret(tmp_path) -> N
     f = next(t.features for t in r.tensors if t.name == "fc1.weight")
     assert math.isfinite(f.residual_lumpiness) and f.residual_lumpiness < 0.2
     assert not [x for x in r.findings if "lumpy" in x.message and x.severity != "info"]
+
+
+def test_lumpiness_is_worked_out_once_per_statistics_object(monkeypatch):
+    """The second read, the judge and each re-judgement ask for every layer's lumpiness: the fit runs once per
+    statistics object, and a new object (another scan) is measured afresh."""
+    from inspector.core.measure import lumps
+
+    x = np.random.default_rng(3).standard_normal(20000)
+    counts, edges = np.histogram(x, bins=256)
+
+    class Stats:  # like TensorStats: an object that takes weak references
+        def __init__(self) -> None:
+            self.histogram = SimpleNamespace(counts=counts, edges=edges)
+            self.mean, self.std = float(x.mean()), float(x.std())
+
+    def stats():
+        return Stats()
+
+    calls = []
+    real = lumps.measure_lumpiness
+    monkeypatch.setattr(lumps, "measure_lumpiness", lambda s: calls.append(1) or real(s))
+    a = stats()
+    first = lumps.lumpiness(a)
+    assert lumps.lumpiness(a) == first and len(calls) == 1
+    assert lumps.lumpiness(stats()) == first and len(calls) == 2  # equal values, another object: measured
+    key = id(a)
+    del a  # its entry goes with it
+    assert key not in lumps._KNOWN

@@ -22,7 +22,7 @@ import math
 import os
 import threading
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -547,7 +547,16 @@ class Reference:
         return Path(self.path).name
 
     def match_for(self, name: str) -> Optional[LayerMatch]:
-        return next((m for m in self.matches if m.name == name), None)
+        return self._match_index.get(name)
+
+    @cached_property
+    def _match_index(self) -> Mapping[str, LayerMatch]:
+        """Matches by inspected layer name (the first of a name), built once: the judge asks for every layer
+        several times, and a search per question made judging quadratic in the layer count."""
+        index: dict[str, LayerMatch] = {}
+        for m in self.matches:
+            index.setdefault(m.name, m)
+        return index
 
     def describe_matching(self) -> str:
         by_name = sum(m.how == "name" for m in self.matches)

@@ -405,9 +405,14 @@ def prepare(force: bool = False) -> str:
         return "no ahead-of-time kernels on this system (or MODEL_INSPECTOR_NO_AOT is set): scans use numba's JIT"
     if not can_build() and not t.path.exists():
         return "numba, setuptools or a C compiler is missing: scans use numba's JIT, or numpy without numba"
+    had = t.path.exists() and not force
     ok = build(t, force=force)
     if ok and _import(t) is not None:
         return f"compiled kernels ready ({t.cpu or 'x86-64'}): {t.path}"
+    if had:
+        return (
+            f"{t.path} does not load (damaged, or not this user's alone): `model-inspector kernels --force` rebuilds it"
+        )
     return f"no compiled kernels: scans use numba's JIT ({t.failed_marker} says why)"
 
 
