@@ -131,3 +131,22 @@ def test_entry_points_copy_odd_inputs(entry):
     entry.pass1(*got, 31, 0x7FFFFFFF, 0x7F800000)
     for a, b in zip(want[2:], got[2:]):
         assert np.array_equal(a, b)
+
+
+def test_a_scan_says_when_it_compiles_the_kernels_first(cache, monkeypatch, small_model):
+    """The first scan on a machine without the module builds it (about 15 s): the progress callback hears why the
+    bar stands still; the scan then goes on (here with the numpy path: the build is made to fail)."""
+    from inspector import ScanOptions, scan
+    from inspector.core.measure import kernels
+
+    monkeypatch.setattr(aot, "can_build", lambda: True)
+    monkeypatch.setattr(aot, "build", lambda t, force=False: False)
+    monkeypatch.setattr(kernels, "_compiled", None)
+    monkeypatch.setattr(kernels, "_failed", False)
+    monkeypatch.setattr(kernels, "_jit", lambda: None)
+    messages: list[str] = []
+    r = scan(
+        small_model, ScanOptions(jit=True, hash=False, detectors=False), progress=lambda d, t, m: messages.append(m)
+    )
+    assert aot.BUILDING in messages
+    assert r.tensor("fc1.weight").stats.count == 128 * 64

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -226,15 +226,22 @@ def ready() -> bool:
     return t is not None and t.path.is_file()
 
 
-def load(build_missing: bool = True) -> Optional[Entry]:
+#: What a scan that builds the module first says meanwhile (the progress bar would otherwise sit still).
+BUILDING = "compiling kernels (once, ~15 s)"
+
+
+def load(build_missing: bool = True, note: Optional[Callable[[str], None]] = None) -> Optional[Entry]:
     """The compiled kernels' entry points for this machine, or ``None``; builds the module first where it is
-    missing and can be built (``build_missing``)."""
+    missing and can be built (``build_missing``), saying so through ``note``."""
     t = target()
     if t is None:
         return None
     mod = _import(t) if t.path.exists() else None
-    if mod is None and build_missing and not t.path.exists() and can_build() and build(t):
-        mod = _import(t)
+    if mod is None and build_missing and not t.path.exists() and can_build() and not t.failed_marker.exists():
+        if note is not None:
+            note(BUILDING)
+        if build(t):
+            mod = _import(t)
     return Entry(mod) if mod is not None else None
 
 

@@ -900,19 +900,19 @@ def _jit() -> Optional[_Compiled]:
         return None
 
 
-def _ahead_of_time(build_missing: bool = True) -> Optional[_Compiled]:
+def _ahead_of_time(build_missing: bool = True, note: Optional[Callable[[str], None]] = None) -> Optional[_Compiled]:
     """The kernels compiled ahead of time for this machine (:mod:`.aot`), built first where missing."""
     try:
-        e = aot.load(build_missing)
+        e = aot.load(build_missing, note)
     except Exception as exc:  # a damaged cache or an odd system: the JIT takes over
         log.info("compiled kernels unavailable: %s", exc)
         return None
     return _Compiled(e.pass1, e.pass2, e.widen, e.features) if e is not None else None
 
 
-def load() -> Optional[_Compiled]:
+def load(note: Optional[Callable[[str], None]] = None) -> Optional[_Compiled]:
     """The kernels: those compiled ahead of time for this machine (no numba import), else numba's JIT; ``None``
-    where neither can run (the numpy path is used)."""
+    where neither can run (the numpy path is used). ``note`` hears of a build of the former (once a machine)."""
     global _compiled, _failed
     with _lock:
         if _compiled is not None or _failed:
@@ -921,18 +921,20 @@ def load() -> Optional[_Compiled]:
             log.warning("kernels._PHASES (%d) differs from features.PHASES (%d): using numpy", _PHASES, PHASES)
             _failed = True
             return None
-        _compiled = _ahead_of_time() or _jit()
+        _compiled = _ahead_of_time(note=note) or _jit()
         _failed = _compiled is None
         return _compiled
 
 
-def plan(jit: Optional[bool], bytes_by_dtype: Mapping[str, int]) -> Optional[Kernels]:
+def plan(
+    jit: Optional[bool], bytes_by_dtype: Mapping[str, int], note: Optional[Callable[[str], None]] = None
+) -> Optional[Kernels]:
     """The kernels a scan should use, or ``None`` for the numpy path everywhere.
 
     ``jit``: ``True`` every supported dtype (if the kernels load), ``False`` never, ``None`` automatic: the dtypes
     with at least :data:`JIT_MIN_BYTES` in the model, or :data:`AOT_MIN_BYTES` where this machine's compiled
     module is built already (it loads in a millisecond), or whose kernels already ran in this process.
-    ``MODEL_INSPECTOR_NO_JIT=1`` wins over all.
+    ``MODEL_INSPECTOR_NO_JIT=1`` wins over all. ``note``: told when the kernels must be compiled first.
     """
     if jit is False or disabled_by_env():
         return None
@@ -944,7 +946,7 @@ def plan(jit: Optional[bool], bytes_by_dtype: Mapping[str, int]) -> Optional[Ker
         names = {n for n in present if bytes_by_dtype[n] >= least or n in _warm}
     if not names:
         return None
-    k = load()
+    k = load(note)
     return Kernels(k, frozenset(names)) if k is not None else None
 
 

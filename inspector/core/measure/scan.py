@@ -390,7 +390,7 @@ class _Scanner:
         by_dtype: dict[str, int] = {}
         for r in model.tensors:
             by_dtype[r.dtype.name] = by_dtype.get(r.dtype.name, 0) + r.numel * r.dtype.itemsize
-        self.kern = plan_kernels(opts.jit, by_dtype)
+        self.kern = plan_kernels(opts.jit, by_dtype, lambda message: self.prog.add(0, message))
 
     def tick(self, nbytes: int) -> None:
         self.prog.add(nbytes, "")
