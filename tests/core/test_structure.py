@@ -203,6 +203,38 @@ def test_bits_written_into_rows_ending_mid_byte_run_across_them(tmp_path: Path) 
     assert [x for x in r.findings if x.tensor == "b.weight" and x.severity == "suspicious"]
 
 
+def _position_layer(rows: int, rng: np.random.Generator) -> np.ndarray:
+    """A Linear over a one-hot of 66 relative positions (a protein model's positional embedding): each output
+    unit's weights vary smoothly along the positions."""
+    smooth = np.cumsum(rng.normal(0, 1, (rows, 66)), axis=1)
+    return (smooth - smooth.mean(axis=1, keepdims=True)) * np.abs(rng.standard_t(3, (rows, 66))) * 0.01
+
+
+def test_sign_runs_in_a_few_rows_ending_mid_byte_are_a_warning(tmp_path: Path) -> None:
+    """16 rows of 66: 15 row ends, too few to tell whether the agreement crosses them; a warning, not proof."""
+    rng = np.random.default_rng(15)
+    tensors = {"a.weight": rng.normal(0, 0.05, (64, 64)), "b.weight": _position_layer(16, rng)}
+    r = scan(_model(tmp_path / "positions.safetensors", tensors))
+    f = next(t.features for t in r.tensors if t.name == "b.weight")
+    assert f.sign_excess >= 0.14 and math.isnan(f.boundary_sign_corr)
+    found = [x for x in r.findings if x.tensor == "b.weight" and x.detector == "sign-structure"]
+    assert found and max(x.score for x in found) >= 0.5  # still said: a reviewer looks at it
+    assert not [x for x in found if x.severity == "suspicious"]
+    assert "too few to tell" in " ".join(x.message for x in found)
+
+
+def test_sign_runs_across_enough_row_ends_mid_byte_are_still_measured(tmp_path: Path) -> None:
+    """Rows of 66 with 63 row ends: they are measured, and bits written in storage order across them are still
+    suspicious. (Near the 30 ends the measure needs, its figure is noisy: 40 such rows of written image bits read
+    -0.03 across their 39 ends, and the row-end rule holds them at a warning: a limit of that rule.)"""
+    rng = np.random.default_rng(16)
+    bits = _bits(64 * 66, rng)
+    w = np.abs(rng.normal(0, 0.05, 64 * 66)) * np.where(bits == 1, 1.0, -1.0)
+    tensors = {"a.weight": rng.normal(0, 0.05, (64, 64)), "b.weight": w.reshape(64, 66)}
+    r = scan(_model(tmp_path / "bits66.safetensors", tensors))
+    assert [x for x in r.findings if x.tensor == "b.weight" and x.severity == "suspicious"]
+
+
 def _whisper_positions(length: int, width: int) -> np.ndarray:
     inc = math.log(10000) / (width // 2 - 1)
     angle = np.arange(length)[:, None] * np.exp(-inc * np.arange(width // 2))[None, :]

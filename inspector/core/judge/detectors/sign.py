@@ -14,6 +14,7 @@ windows by more than the number of windows explains.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 from inspector.core.judge.detectors.context import Context, finding, pct
 from inspector.core.judge.detectors.correlated import column_order_explains, columns_explain
@@ -194,6 +195,27 @@ def _inside_rows(ctx: Context, f: Features) -> bool:
     return any(n % 8 != 0 and math.isfinite(b) and b < max(0.05, within / 3) for n, b in groups)
 
 
+#: Fewest pairs across row ends from which the second read measures whether sign agreement crosses them.
+MIN_ROW_ENDS = 30
+
+
+def few_row_ends(ctx: Context, f: Features) -> Optional[int]:
+    """The number of row ends of a layer whose rows end mid-byte but are too few to measure across (under
+    :data:`MIN_ROW_ENDS`: a 16 × 66 layer over a one-hot of relative positions has 15); ``None`` otherwise.
+    Whether its sign agreement crosses the row ends, as bits written in storage order would seven times in eight,
+    or stays inside rows that follow the order of the layer's inputs, cannot be told: a warning, not proof."""
+    shape = ctx.shape(f.name)
+    if len(shape) < 2:
+        return None
+    width = math.prod(shape[1:])
+    if not width or width % 8 == 0:
+        return None
+    ends = math.prod(shape) // width - 1
+    if ends >= MIN_ROW_ENDS or math.isfinite(f.boundary_sign_corr) or math.isfinite(f.kernel_boundary_sign_corr):
+        return None
+    return ends
+
+
 def first_layer(ctx: Context, f: Features) -> bool:
     """A convolution over at most 4 input channels (images, spectrograms): a network's first layer."""
     shape = ctx.shape(f.name)
@@ -251,6 +273,13 @@ def detect(ctx: Context) -> list[Finding]:
             t1 += (
                 f" (inside rows or kernels that end mid-byte only: across {', '.join(ends)}; the inputs or the "
                 "kernels' taps have an order of their own: a warning only)"
+            )
+        few = few_row_ends(ctx, f) if e3 < 1.0 and e1 >= 1.0 else None
+        if few is not None:
+            e1 = 0.9
+            t1 += (
+                f" (inside rows that end mid-byte; {few} row end(s), too few to tell whether the agreement crosses "
+                "them as written bits would, or follows the order of the layer's inputs: a warning only)"
             )
         if first_layer(ctx, f) and e3 < 1.0 and e1 >= 1.0:
             # first-layer kernels over 1–4 input channels are smooth edge and colour detectors: runs of one sign
