@@ -235,6 +235,32 @@ def test_sign_runs_across_enough_row_ends_mid_byte_are_still_measured(tmp_path: 
     assert [x for x in r.findings if x.tensor == "b.weight" and x.severity == "suspicious"]
 
 
+def test_a_table_with_unordered_column_levels_is_not_a_written_image(tmp_path: Path) -> None:
+    """A learned table whose rows share one direction (deeplc's per-task table): strong column levels in no
+    order along the columns alias into period 32; the column-order null explains them."""
+    rng = np.random.default_rng(17)
+    common = rng.choice([-1.0, 1.0], 64) * rng.uniform(0.1, 0.45, 64)
+    table = common + rng.normal(0, 0.3, (4096, 64))
+    r = scan(_model(tmp_path / "tasks.safetensors", {"head.embedding": table}))
+    f = next(t.features for t in r.tensors if t.name == "head.embedding")
+    assert f.kind == "embedding" and f.column_level_autocorr < 0.3
+    assert not [x for x in r.findings if x.tensor == "head.embedding" and x.severity == "suspicious"]
+
+
+def test_an_image_written_into_a_table_keeps_its_ordered_columns(tmp_path: Path) -> None:
+    """Rows of 32-pixel images copied into a 32-wide table: the column levels are the images' columns, smooth
+    across the width, so the column-order null does not excuse the period: still suspicious."""
+    rng = np.random.default_rng(18)
+    cols = np.exp(-(((np.arange(32) - 15.5) / 7.0) ** 2))  # bright middle, dark edges
+    rows = np.abs(np.sin(np.arange(4096)[:, None] / 9.0))  # strokes that come and go down the image
+    img = 255 * cols * rows * rng.uniform(0.6, 1.0, (4096, 32))
+    table = (img - img.mean()) / img.std() * 0.1 + rng.normal(0, 0.02, (4096, 32))
+    r = scan(_model(tmp_path / "image-rows.safetensors", {"tok.embedding": table}))
+    f = next(t.features for t in r.tensors if t.name == "tok.embedding")
+    assert f.kind == "embedding" and f.column_level_autocorr >= 0.3
+    assert [x for x in r.findings if x.tensor == "tok.embedding" and x.severity == "suspicious"]
+
+
 def _whisper_positions(length: int, width: int) -> np.ndarray:
     inc = math.log(10000) / (width // 2 - 1)
     angle = np.arange(length)[:, None] * np.exp(-inc * np.arange(width // 2))[None, :]

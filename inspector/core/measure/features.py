@@ -225,6 +225,9 @@ class Features:
     #: the same for a convolution's kernels: the sign autocorrelation each kernel's balance implies, and the
     #: share of variance explained by the tap (position within the kernel)
     unit_sign_null: float = math.nan
+    #: lag-1 correlation of the column means along the column index (second read): an image's columns are
+    #: ordered (smooth across its width), a table's dimensions are not
+    column_level_autocorr: float = math.nan
     kernel_eta: float = math.nan
     #: √η² of the signs by position among the non-zero values, at periods 4, 8 and 16 (a byte's pattern is the
     #: part of period 8 beyond period 4)

@@ -244,6 +244,18 @@ class _Positions:
             seta = math.sqrt(max(0.0, seta2))
         return eta, seta
 
+    def level_autocorr(self) -> float:
+        """Lag-1 correlation of the columns' mean values along the column index: an image's columns rise and fall
+        smoothly across its width (a digit's: dark edges, bright middle), the dimensions of a learned table do
+        not come in an order."""
+        used = self.nz > 0
+        if int(used.sum()) < 4 or not used.all():
+            return math.nan
+        d = self.sum / self.nz
+        d = d - d.mean()
+        v = float(np.dot(d, d))
+        return float(np.dot(d[:-1], d[1:])) / v if v > 0 else math.nan
+
     def period_nulls(
         self, period: int, n: int, mean: float, var: float, q: float, seed: int = 0
     ) -> tuple[float, float]:
@@ -295,6 +307,7 @@ _NAN = {
     "row_eta": math.nan,
     "unit_sign_null": math.nan,
     "column_eta": math.nan,
+    "column_level_autocorr": math.nan,
     "column_sign_eta": math.nan,
     "kernel_eta": math.nan,
     "sign_eta4": math.nan,
@@ -414,6 +427,7 @@ class _Acc:
             out["kernel_boundary_sign_corr"] = self.kernel_ends.corr()
         if self.cols is not None:
             out["column_eta"], out["column_sign_eta"] = self.cols.etas(n, mean, var, q)
+            out["column_level_autocorr"] = self.cols.level_autocorr()
             if period >= 2:
                 out["period_column_null"] = self.cols.period_nulls(period, n, mean, var, q)[0]
             sign_nulls = [self.cols.period_nulls(p, n, mean, var, q, seed=p)[1] for p in (8, 16)]

@@ -263,14 +263,25 @@ def columns_explain(ctx: Context, f: Features, eta: float, column_eta: float, pe
     return column_eta**2 >= 2.0 * eta**2
 
 
+#: An embedding table whose column levels follow the column index at least this closely (lag-1 correlation of
+#: the column means) has the columns of a written image: the column-order null is not applied to it.
+ORDERED_COLUMNS = 0.3
+
+
 def column_order_explains(f: Features, eta: float, null: float) -> bool:
     """Whether a period's share of variance (``eta``, as √η²) is within what the layer's columns make of it in
     any order (``null``: the 99th percentile of η² with the columns' levels kept and their order shuffled,
     measured by the second read). Input units with a level or a sign of their own alias into every period that
     shares a factor with the fan-in; a pattern written with the period lies beyond every shuffle of them.
-    Embedding tables are left out: their rows are a secret's natural carrier, and a written pattern there
-    aligns with the columns."""
-    return f.kind != "embedding" and math.isfinite(eta) and math.isfinite(null) and eta**2 <= null
+    Embedding tables are rows a secret is naturally written into, and there a written pattern aligns with the
+    columns: for them the null applies only where the column levels do not follow the column index (an image's
+    columns rise and fall smoothly across its width, lag-1 correlation of the column means ≥ 0.3; a learned
+    table's dimensions come in no order: deeplc's per-task table, whose 64 column means alternate at −0.41)."""
+    if not (math.isfinite(eta) and math.isfinite(null) and eta**2 <= null):
+        return False
+    if f.kind != "embedding":
+        return True
+    return math.isfinite(f.column_level_autocorr) and f.column_level_autocorr < ORDERED_COLUMNS
 
 
 def taps_explain(ctx: Context, f: Features) -> bool:
