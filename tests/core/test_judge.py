@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inspector.core.judge import JudgeInputs, judge
-from inspector.core.judge.families import Assessment, exit_code, statuses, verdict_of
+from inspector.core.judge.families import Assessment, FamilyStatus, exit_code, statuses, verdict_of
 from inspector.core.judge.findings import Finding
 from inspector.core.pipeline import ScanOptions, rejudge, scan
 from inspector.core.resources import resource_path
@@ -37,6 +37,15 @@ def test_verdict_rule():
     assert [f.status for f in fams] == ["detected", "not-detected"] and verdict_of(fams, [hit]) == "suspicious"
     fams = statuses(assessed, [warn])
     assert verdict_of(fams, [warn]) == "clean"
+    # the family is not detected, and says that a warning stands (the app and the report show it amber)
+    assert (fams[0].status, fams[0].warning, fams[1].warning) == ("not-detected", True, False)
+    assert fams[0].words == "not detected · warning 0.60" and fams[1].words == "not detected"
+    assert fams[0].to_json()["warning"] is True and "warning" not in fams[1].to_json()
+    assert FamilyStatus.from_json(fams[0].to_json()) == fams[0]
+    from inspector.core.report.sections import family_rows
+
+    rows = family_rows({"families": [f.to_json() for f in fams]})
+    assert rows[0].status_words == "not detected · warning 0.60" and rows[1].status_words == "not detected"
     fams = statuses([*assessed, Assessment("capacity-abuse", None, needs="--data")], [warn])
     assert verdict_of(fams, [warn]) == "incomplete" and fams[-1].text == "--data"
     fams = statuses([Assessment("lsb", "bit planes", limit="encrypted payloads")], [])

@@ -7,6 +7,9 @@ Each way of hiding data gets a status:
 - ``not-assessed``: nothing could check it (``needs`` names the input that would);
 - ``cannot-rule-out``: checked, but a known limit leaves room (``why`` says which).
 
+A family not detected (or not ruled out) whose strongest finding is a warning says so (``warning``): a warning
+does not change the verdict, but a reviewer should not read that family as plain green.
+
 The verdict is ``suspicious`` if any family is detected (or any finding is suspicious), ``clean`` only when
 every family was assessed and none detected, and ``incomplete`` otherwise: never shown green.
 """
@@ -52,19 +55,32 @@ class FamilyStatus:
     #: what checked it (not-detected, detected), what would assess it (not-assessed), or the limit
     text: str
     score: float = 0.0
+    #: not detected (or not ruled out), but its strongest finding is a warning
+    warning: bool = False
 
     @property
     def title(self) -> str:
         return TITLES.get(self.family, self.family)
 
+    @property
+    def words(self) -> str:
+        """The status as a reviewer reads it: "not detected · warning 0.66" where a warning stands."""
+        base = self.status.replace("-", " ")
+        return f"{base} · warning {self.score:.2f}" if self.warning else base
+
     def to_json(self) -> dict[str, Any]:
         key = {"not-assessed": "needs", "cannot-rule-out": "why"}.get(self.status, "by")
-        return {"family": self.family, "status": self.status, key: self.text, "score": round(self.score, 6)}
+        out: dict[str, Any] = {"family": self.family, "status": self.status, key: self.text}
+        out["score"] = round(self.score, 6)
+        if self.warning:
+            out["warning"] = True
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> FamilyStatus:
         text = d.get("by") or d.get("needs") or d.get("why") or ""
-        return cls(str(d["family"]), str(d["status"]), str(text), float(d.get("score") or 0.0))
+        warning = bool(d.get("warning", False))
+        return cls(str(d["family"]), str(d["status"]), str(text), float(d.get("score") or 0.0), warning)
 
 
 @dataclass(frozen=True)
@@ -88,12 +104,14 @@ def statuses(assessments: Iterable[Assessment], findings: Sequence[Finding]) -> 
             out.append(FamilyStatus(a.family, "detected", f"{worst.detector}{where}: {worst.message}", worst.score))
         elif a.by is None:
             out.append(FamilyStatus(a.family, "not-assessed", a.needs, worst.score if worst else 0.0))
-        elif a.limit:
-            out.append(
-                FamilyStatus(a.family, "cannot-rule-out", f"{a.limit} (checked: {a.by})", worst.score if worst else 0.0)
-            )
         else:
-            out.append(FamilyStatus(a.family, "not-detected", a.by, worst.score if worst else 0.0))
+            warned = worst is not None and worst.severity == "warning"
+            score = worst.score if worst else 0.0
+            if a.limit:
+                text = f"{a.limit} (checked: {a.by})"
+                out.append(FamilyStatus(a.family, "cannot-rule-out", text, score, warned))
+            else:
+                out.append(FamilyStatus(a.family, "not-detected", a.by, score, warned))
     return tuple(out)
 
 

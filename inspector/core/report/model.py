@@ -100,10 +100,12 @@ class FamilyRow:
     family: str
     status: str  # "detected", "not-detected", "not-assessed", "cannot-rule-out"
     text: str  # by what it was detected or ruled out, what would assess it, or the known limit
+    warning: Optional[float] = None  # the score of a warning that stands in a family not detected
 
     @property
     def status_words(self) -> str:
-        return FAMILY_STATUS_WORDS.get(self.status, self.status)
+        words = FAMILY_STATUS_WORDS.get(self.status, self.status)
+        return f"{words} · warning {self.warning:.2f}" if self.warning is not None else words
 
 
 FAMILY_STATUS_WORDS = {

@@ -431,7 +431,8 @@ def family_rows(doc: Mapping[str, Any]) -> tuple[FamilyRow, ...]:
         text = next((str(f[k]) for k in ("by", "needs", "why") if f.get(k)), "")
         if status == "not-assessed" and f.get("needs"):
             text = f"needs {f['needs']}"
-        out.append(FamilyRow(TITLES.get(str(f["family"]), str(f["family"])), status, text))
+        warning = float(f.get("score") or 0.0) if f.get("warning") else None
+        out.append(FamilyRow(TITLES.get(str(f["family"]), str(f["family"])), status, text, warning))
     return tuple(out)
 
 

@@ -292,8 +292,9 @@ class FindingsPanel(QWidget):
         limits = "".join(f"<li>{c}</li>" for c in result.limits) or "<li>–</li>"
         status_color = self._status_colors()
         families = "".join(
-            f"<tr><td>{html.escape(f.title)}</td><td style='color:{status_color.get(f.status, '#888')}'><b>"
-            f"{f.status.replace('-', ' ')}</b></td><td>{html.escape(f.text)}</td></tr>"
+            f"<tr><td>{html.escape(f.title)}</td><td style='color:"
+            f"{status_color['cannot-rule-out'] if f.warning else status_color.get(f.status, '#888')}'><b>"
+            f"{html.escape(f.words)}</b></td><td>{html.escape(f.text)}</td></tr>"
             for f in result.families
         )
         self.notes.setHtml(
