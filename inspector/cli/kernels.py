@@ -27,5 +27,6 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from inspector.core.measure import prepare_kernels
 
-    print(prepare_kernels(force=args.force))
-    return 0
+    ok, message = prepare_kernels(force=args.force)
+    print(message)
+    return 0 if ok else 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -62,26 +63,51 @@ def test_loads_only_from_a_folder_and_file_nobody_else_may_write(cache, caplog):
     assert "not this user's alone" in caplog.text
     os.chmod(cache, 0o700)
     t.path.chmod(0o777)  # anyone may write the file
-    assert aot.load(build_missing=False) is None
+    assert aot.load(build_missing=False) is None and t.path.exists()
     t.path.chmod(0o755)
-    # safe place, damaged file: an ImportError, answered by the JIT (None here), never a crash
-    assert aot.load(build_missing=False) is None
+    # safe place, but no digest recorded by a build: not loaded (never a crash), and set aside for a rebuild
+    assert aot.load(build_missing=False) is None and not t.path.exists()
 
 
-def test_failed_build_is_remembered(cache, monkeypatch):
+def test_a_module_cut_short_is_not_loaded(tmp_path, monkeypatch, entry):
+    """A module cut short (a crash or a full disk during the write) would crash the process if loaded: its
+    digest no longer matches the build's record, so it is removed instead, and a whole copy loads."""
+    real = aot.target()
+    monkeypatch.setenv(aot.ENV_CACHE, str(tmp_path / "cache"))
+    t = aot.target()
+    assert t.name == real.name
+    t.path.parent.mkdir(parents=True, mode=0o700)
+    data = real.path.read_bytes()
+    t.digest_file.write_bytes(real.digest_file.read_bytes())
+    t.path.write_bytes(data[: len(data) // 3])
+    assert aot.load(build_missing=False) is None and not t.path.exists()
+    t.path.write_bytes(data)
+    t.digest_file.write_bytes(real.digest_file.read_bytes())
+    assert aot.load(build_missing=False) is not None
+
+
+def test_the_build_child_compiles_only_the_sources_it_is_named_after(cache, capsys):
+    assert aot.child_main(["scan_kernels_0000000000000000_v3", str(cache / "x.so"), "x86-64-v3"]) == 1
+    assert "not those" in capsys.readouterr().err and not (cache / "x.so").exists()
+
+
+def test_failed_build_is_remembered_for_this_host(cache, monkeypatch):
     t = aot.target()
     runs = []
 
     def fail(cmd, **kwargs):
         runs.append(cmd)
+        assert cmd[1] == "-I"  # the child ignores the current folder and PYTHONPATH
         return subprocess.CompletedProcess(cmd, 1, "", "error: no compiler\n")
 
     monkeypatch.setattr(aot.subprocess, "run", fail)
+    monkeypatch.setattr(aot, "can_build", lambda: True)
     assert aot.build(t) is False and len(runs) == 1
-    assert "no compiler" in t.failed_marker.read_text()
+    assert "no compiler" in t.failed_marker.read_text() and aot.platform.node() in t.failed_marker.name
     assert oct(os.stat(cache).st_mode & 0o777) == "0o700"
-    assert aot.build(t) is False and len(runs) == 1  # not tried again ...
-    assert aot.build(t, force=True) is False and len(runs) == 2  # ... unless asked to
+    assert aot.build(t) is False and len(runs) == 1  # scans do not try again ...
+    ok, message = aot.prepare()  # ... the explicit command does
+    assert not ok and len(runs) == 2 and "says why" in message
 
 
 # ------------------------------------------------------------------------------------------- the entry points
@@ -117,6 +143,13 @@ def test_entry_points_refuse_wrong_types_instead_of_crashing(entry):
     counts, buf = np.zeros((4, 18), np.int64), np.empty(64, np.int32)
     with pytest.raises(TypeError, match="no compiled histogram"):
         entry.pass2(v.astype(np.float16), np.linspace(-1, 1, 17), 2.0, False, 0.0, 0.1, counts, buf)
+    # the compiled code checks no bounds: arrays of the wrong size are refused, not overrun
+    with pytest.raises(ValueError, match="wrong size"):
+        entry.pass1(u, v, tables[:1].copy(), ist, fst, 31, 0x7FFFFFFF, 0x7F800000)
+    with pytest.raises(ValueError, match="wrong size"):
+        entry.pass1(u[:10].copy(), v, tables, ist, fst, 31, 0x7FFFFFFF, 0x7F800000)
+    with pytest.raises(ValueError, match="wrong size"):
+        entry.pass2(v, np.linspace(-1, 1, 33), 2.0, False, 0.0, np.float32(0.1), counts, buf)
 
 
 def test_entry_points_copy_odd_inputs(entry):
@@ -140,7 +173,7 @@ def test_a_scan_says_when_it_compiles_the_kernels_first(cache, monkeypatch, smal
     from inspector.core.measure import kernels
 
     monkeypatch.setattr(aot, "can_build", lambda: True)
-    monkeypatch.setattr(aot, "build", lambda t, force=False: False)
+    monkeypatch.setattr(aot.subprocess, "run", lambda cmd, **k: subprocess.CompletedProcess(cmd, 1, "", "no cc"))
     monkeypatch.setattr(kernels, "_compiled", None)
     monkeypatch.setattr(kernels, "_failed", False)
     monkeypatch.setattr(kernels, "_jit", lambda: None)
@@ -150,3 +183,25 @@ def test_a_scan_says_when_it_compiles_the_kernels_first(cache, monkeypatch, smal
     )
     assert aot.BUILDING in messages
     assert r.tensor("fc1.weight").stats.count == 128 * 64
+
+
+def test_a_module_that_does_not_load_never_makes_a_small_scan_import_numba(tmp_path):
+    """A small model takes the kernels only from a module that loads; a damaged one is set aside and the scan
+    takes numpy, without numba's 0.35 s import."""
+    if aot.cpu_level() is None:
+        pytest.skip("no ahead-of-time kernels on this system")
+    code = (
+        "import sys\n"
+        "from inspector.core.measure import aot, kernels\n"
+        "t = aot.target()\n"
+        "t.path.parent.mkdir(parents=True, mode=0o700)\n"
+        "t.path.write_bytes(b'not a module'); t.digest_file.write_text('0' * 64 + ' 12')\n"
+        "assert aot.ready()\n"
+        "k = kernels.plan(None, {'F32': 4 * kernels.AOT_MIN_BYTES})\n"
+        "print(k is None, 'numba' in sys.modules, t.path.exists())\n"
+    )
+    env = dict(os.environ, **{aot.ENV_CACHE: str(tmp_path / "cache")})
+    env.pop(aot.ENV_NO_AOT, None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False", "False"]

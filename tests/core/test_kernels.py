@@ -287,11 +287,16 @@ def test_plan_policy(kern, monkeypatch):
     assert kernels.plan(True, {"F16": 10, "I64": 10}).names == {"F16"}
     kernels._warm.add("F16")  # kernels that already ran are used for small models too
     assert kernels.plan(None, {"F16": 10}).names == {"F16"}
-    # where the module compiled ahead of time is built (it loads in a millisecond), from a megabyte on
+    # where the module compiled ahead of time is built and loads (in a millisecond), from a megabyte on; never
+    # numba's JIT for a model that small (the JIT's run of this test, or a module that does not load)
     kernels._warm.clear()
     small = kernels.AOT_MIN_BYTES
     monkeypatch.setattr(aot, "ready", lambda: True)
-    assert kernels.plan(None, {"F32": small, "F16": small - 1}).names == {"F32"}
+    got = kernels.plan(None, {"F32": small, "F16": small - 1})
+    if isinstance(getattr(kern._k.pass1, "__self__", None), aot.Entry):
+        assert got is not None and got.names == {"F32"}
+    else:
+        assert got is None
     monkeypatch.setattr(aot, "ready", lambda: False)
     assert kernels.plan(None, {"F32": small}) is None
     monkeypatch.setenv(kernels.ENV_NO_JIT, "1")

@@ -223,6 +223,16 @@ def test_sign_runs_in_a_few_rows_ending_mid_byte_are_a_warning(tmp_path: Path) -
     assert "too few to tell" in " ".join(x.message for x in found)
 
 
+def test_bits_written_into_a_few_wide_rows_are_still_suspicious(tmp_path: Path) -> None:
+    """24 rows of 1,001: too few row ends to measure, but rows that wide are no ordered basis of inputs."""
+    rng = np.random.default_rng(19)
+    bits = _bits(24 * 1001, rng)
+    w = np.abs(rng.normal(0, 0.05, 24 * 1001)) * np.where(bits == 1, 1.0, -1.0)
+    tensors = {"a.weight": rng.normal(0, 0.05, (64, 64)), "b.weight": w.reshape(24, 1001)}
+    r = scan(_model(tmp_path / "wide.safetensors", tensors))
+    assert [x for x in r.findings if x.tensor == "b.weight" and x.severity == "suspicious"]
+
+
 def test_sign_runs_across_enough_row_ends_mid_byte_are_still_measured(tmp_path: Path) -> None:
     """Rows of 66 with 63 row ends: they are measured, and bits written in storage order across them are still
     suspicious. (Near the 30 ends the measure needs, its figure is noisy: 40 such rows of written image bits read

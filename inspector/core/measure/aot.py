@@ -18,8 +18,11 @@ the user's cache folder; later processes import that module, which needs neither
   folder owned by this user that nobody else may write, and only when the file is owned by this user and
   nobody else may write it either.
 - **Same results as the JIT**: the functions are the JIT's, compiled with the same flags; the entry points check
-  every argument's type, layout and writability and copy an odd one, because the compiled module cannot report
-  a wrong argument (it would crash the process).
+  every argument's type, layout, writability and the sizes the kernels assume, and copy an odd input, because
+  the compiled module cannot report a wrong argument (it would crash the process).
+- **A damaged module is not loaded**: the build records the module's SHA-256 and size beside it (both written to
+  disk before the module is renamed into place); a load opens the file once, checks it against that record and
+  loads what it checked. A module that fails the check or does not load is removed and built again.
 
 ``MODEL_INSPECTOR_NO_AOT=1`` skips the module (the JIT is used); ``MODEL_INSPECTOR_CACHE_DIR`` moves the cache
 (default ``$XDG_CACHE_HOME/model-inspector``, else ``~/.cache/model-inspector``).
@@ -38,6 +41,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -45,6 +49,8 @@ from types import ModuleType
 from typing import Callable, Optional
 
 import numpy as np
+
+from inspector.core.measure.features import PHASES, WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +102,34 @@ def cpu_level() -> Optional[str]:
     return None
 
 
-def cache_dir() -> Path:
-    """Where compiled kernels are kept: ``$MODEL_INSPECTOR_CACHE_DIR/kernels``, or the XDG cache folder."""
-    root = os.environ.get(ENV_CACHE) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "model-inspector"
-    )
-    return Path(root) / "kernels"
+def cache_dir() -> Optional[Path]:
+    """Where compiled kernels are kept: ``$MODEL_INSPECTOR_CACHE_DIR/kernels``, or the XDG cache folder; ``None``
+    where there is no home to keep them in."""
+    root = os.environ.get(ENV_CACHE) or os.environ.get("XDG_CACHE_HOME")
+    if not root:
+        home = os.path.expanduser("~")
+        if home == "~" or not os.path.isabs(home):  # no HOME and no passwd entry: nowhere of this user's own
+            return None
+        root = os.path.join(home, ".cache")
+    if not os.environ.get(ENV_CACHE):
+        root = os.path.join(root, "model-inspector")
+    return Path(root) / "kernels" if os.path.isabs(root) else None
+
+
+def package_dir() -> Path:
+    """The folder holding the ``inspector`` package this process runs (the build child imports that one)."""
+    return Path(__file__).resolve().parents[3]
 
 
 @cache
 def _sources_digest() -> str:
-    """Digest of the kernel sources and of this file (which holds the entry points' signatures)."""
+    """Digest of the kernel sources and of this file (which holds the entry points' signatures), with numpy's
+    major version (a module is built against one numpy ABI)."""
     h = hashlib.sha256()
     here = Path(__file__).resolve()
     for p in (here.with_name("kernels.py"), here):
         h.update(p.read_bytes())
+    h.update(np.__version__.split(".")[0].encode())
     return h.hexdigest()[:16]
 
 
@@ -123,8 +142,15 @@ class Target:
     cpu: str  # LLVM CPU name to compile for ("" = the x86-64 baseline)
 
     @property
+    def digest_file(self) -> Path:
+        """SHA-256 and size of the module as built, checked before every load."""
+        return self.path.with_name(self.name + ".sha256")
+
+    @property
     def failed_marker(self) -> Path:
-        return self.path.with_name(self.name + ".failed")
+        """Why the last automatic build failed on this host (a shared home serves hosts with other compilers)."""
+        host = "".join(c if c.isalnum() or c in "-_" else "_" for c in platform.node()) or "host"
+        return self.path.with_name(f"{self.name}.{host}.failed")
 
 
 def target() -> Optional[Target]:
@@ -132,7 +158,8 @@ def target() -> Optional[Target]:
     if os.environ.get(ENV_NO_AOT, "").strip().lower() not in ("", "0", "false", "no"):
         return None
     level = cpu_level()
-    if level is None:
+    folder = cache_dir()
+    if level is None or folder is None:
         return None
     try:
         digest = _sources_digest()
@@ -141,39 +168,82 @@ def target() -> Optional[Target]:
     tag = level.rsplit("-", 1)[-1] if level else "v1"
     name = f"scan_kernels_{digest}_{tag}"
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    return Target(name, cache_dir() / (name + suffix), level)
+    return Target(name, folder / (name + suffix), level)
 
 
-def _private(p: Path, is_dir: bool) -> bool:
-    """Whether ``p`` is this user's own, writable by nobody else (a folder, or a regular file)."""
-    try:
-        st = os.lstat(p)
-    except OSError:
-        return False
+def _private_stat(st: os.stat_result, is_dir: bool) -> bool:
     kind_ok = stat.S_ISDIR(st.st_mode) if is_dir else stat.S_ISREG(st.st_mode)
     owner_ok = not hasattr(os, "getuid") or st.st_uid == os.getuid()
     return kind_ok and owner_ok and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def _import(t: Target) -> Optional[ModuleType]:
-    if not (_private(t.path.parent, True) and _private(t.path, False)):
-        if t.path.exists():
-            log.warning("not loading %s: it or its folder is not this user's alone (scans use numba's JIT)", t.path)
-        return None
-    spec = importlib.util.spec_from_file_location(t.name, t.path)
-    if spec is None or spec.loader is None:
+def _private(p: Path, is_dir: bool) -> bool:
+    """Whether ``p`` is this user's own, writable by nobody else (a folder, or a regular file; no link)."""
+    try:
+        return _private_stat(os.lstat(p), is_dir)
+    except OSError:
+        return False
+
+
+def _recorded(t: Target) -> Optional[tuple[str, int]]:
+    """The SHA-256 and size the build recorded for the module (``None``: none, or not this user's alone)."""
+    if not _private(t.digest_file, False):
         return None
     try:
-        mod = importlib.util.module_from_spec(spec)  # loads the library
-        spec.loader.exec_module(mod)
-    except (ImportError, OSError) as e:  # a damaged file, or one from another Python: the JIT takes over
-        log.warning(
-            "the compiled kernels in %s do not load (%s): `model-inspector kernels --force` builds them again",
-            t.path,
-            e,
-        )
+        digest, size = t.digest_file.read_text(encoding="ascii").split()
+        return digest, int(size)
+    except (OSError, ValueError):
         return None
-    return mod
+
+
+def _import(t: Target) -> Optional[ModuleType]:
+    """Load the module, or ``None``. The folder, the file and its recorded digest must be this user's alone; the
+    file is opened once (no link followed), checked against the digest (a module cut short by a crash or a full
+    disk would crash the process when loaded), and loaded through that open descriptor, so that what was
+    checked is what is loaded."""
+    if not _private(t.path.parent, True):
+        if t.path.parent.exists():
+            log.warning("not loading compiled kernels from %s: the folder is not this user's alone", t.path.parent)
+        return None
+    want = _recorded(t)
+    try:
+        fd = os.open(t.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not _private_stat(st, False):
+            log.warning("not loading %s: it is not this user's alone (scans use numba's JIT)", t.path)
+            return None
+        data = b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
+        if want is None or (hashlib.sha256(data).hexdigest(), len(data)) != want or st.st_size != len(data):
+            log.warning("the compiled kernels in %s are damaged or unrecorded: not loaded", t.path)
+            _set_aside(t)
+            return None
+        where = f"/proc/self/fd/{fd}"
+        loader = importlib.machinery.ExtensionFileLoader(t.name, where)
+        spec = importlib.util.spec_from_file_location(t.name, where, loader=loader)
+        if spec is None or spec.loader is None:
+            return None
+        try:
+            mod = importlib.util.module_from_spec(spec)  # loads the library
+            spec.loader.exec_module(mod)
+        except (ImportError, OSError) as e:  # another Python, or a folder mounted noexec
+            log.warning("the compiled kernels in %s do not load (%s): scans use numba's JIT", t.path, e)
+            _set_aside(t)
+            return None
+        return mod
+    finally:
+        os.close(fd)
+
+
+def _set_aside(t: Target) -> None:
+    """Remove a module that cannot be used, so that the next build replaces it (it is rebuilt, not trusted)."""
+    for p in (t.path, t.digest_file):
+        try:
+            p.unlink()
+        except OSError:
+            pass
 
 
 def can_build() -> bool:
@@ -188,13 +258,8 @@ def can_build() -> bool:
     return any(shutil.which(c) for c in (os.environ.get("CC", ""), "cc", "gcc", "clang") if c)
 
 
-def build(t: Target, force: bool = False) -> bool:
-    """Compile the module for ``t`` in a child process (about 15 s). Returns whether it is in place. A failure is
-    written beside the module and not tried again unless ``force``."""
-    if t.path.exists() and not force:
-        return True
-    if t.failed_marker.exists() and not force:
-        return False
+def _writable_folder(t: Target) -> bool:
+    """Make the cache folder (this user's only) and say whether a build can write there."""
     try:
         t.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
@@ -203,27 +268,70 @@ def build(t: Target, force: bool = False) -> bool:
     if not _private(t.path.parent, True):
         log.warning("not building kernels into %s: the folder is not this user's alone", t.path.parent)
         return False
+    return os.access(t.path.parent, os.W_OK | os.X_OK)
+
+
+def build(t: Target, force: bool = False, note: Optional[Callable[[str], None]] = None) -> bool:
+    """Compile the module for ``t`` in a child process (about 15 s); whether a loadable module is in place after.
+    A failure is written beside it (for this host) and not tried again by scans unless ``force``; an explicit
+    ``model-inspector kernels`` always tries."""
+    if t.path.exists() and not force:
+        return True
+    if t.failed_marker.exists() and not force:
+        return False
+    if not _writable_folder(t):
+        return False
+    if note is not None:
+        note(BUILDING)
     log.info("compiling the scan kernels for this machine (once, about 15 s) into %s", t.path)
-    code = "import sys; from inspector.core.measure.aot import child_main; sys.exit(child_main(sys.argv[1:]))"
-    cmd = [sys.executable, "-c", code, t.name, str(t.path), t.cpu]
+    # -I: the child ignores the current folder, PYTHONPATH and the user's site (a model folder holding an
+    # ``inspector`` directory must not be what gets compiled and trusted); it imports this very package, and
+    # refuses to build if its sources are not the ones the module is named after
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from inspector.core.measure.aot import child_main; sys.exit(child_main(sys.argv[2:]))"
+    )
+    cmd = [sys.executable, "-I", "-c", code, str(package_dir()), t.name, str(t.path), t.cpu]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, cwd=t.path.parent)
         ok, why = out.returncode == 0 and t.path.exists(), (out.stderr or out.stdout)[-2000:]
     except (OSError, subprocess.SubprocessError) as e:
         ok, why = False, str(e)
-    if not ok:
-        log.info("the scan kernels could not be compiled ahead of time; the JIT is used:\n%s", why)
+    if ok:
         try:
-            t.failed_marker.write_text(why or "failed\n")
+            t.failed_marker.unlink()
         except OSError:
             pass
-    return ok
+        _prune(t)
+        return True
+    log.info("the scan kernels could not be compiled ahead of time; the JIT is used:\n%s", why)
+    try:
+        t.failed_marker.write_text(why or "failed\n")
+    except OSError:
+        pass
+    return False
+
+
+#: Modules of other kernel sources (older installs) left unused this long are removed after a build.
+PRUNE_AFTER_S = 30 * 24 * 3600
+
+
+def _prune(t: Target) -> None:
+    now = time.time()
+    for p in t.path.parent.glob("scan_kernels_*"):
+        if p.name.startswith(t.name):
+            continue
+        try:
+            if now - p.stat().st_mtime > PRUNE_AFTER_S:
+                p.unlink()
+        except OSError:
+            pass
 
 
 def ready() -> bool:
     """Whether this machine's module is built (a file test: nothing is loaded)."""
     t = target()
-    return t is not None and t.path.is_file()
+    return t is not None and t.path.is_file() and t.digest_file.is_file()
 
 
 #: What a scan that builds the module first says meanwhile (the progress bar would otherwise sit still).
@@ -232,16 +340,18 @@ BUILDING = "compiling kernels (once, ~15 s)"
 
 def load(build_missing: bool = True, note: Optional[Callable[[str], None]] = None) -> Optional[Entry]:
     """The compiled kernels' entry points for this machine, or ``None``; builds the module first where it is
-    missing and can be built (``build_missing``), saying so through ``note``."""
+    missing (or was set aside as damaged) and can be built (``build_missing``), saying so through ``note``."""
     t = target()
     if t is None:
         return None
     mod = _import(t) if t.path.exists() else None
-    if mod is None and build_missing and not t.path.exists() and can_build() and not t.failed_marker.exists():
-        if note is not None:
-            note(BUILDING)
-        if build(t):
-            mod = _import(t)
+    if mod is None and build_missing and not t.path.exists() and can_build() and build(t, note=note):
+        mod = _import(t)
+        if mod is None:  # built, yet it does not load (a folder mounted noexec): do not build again each scan
+            try:
+                t.failed_marker.write_text("built, but the module does not load from this folder\n")
+            except OSError:
+                pass
     return Entry(mod) if mod is not None else None
 
 
@@ -285,6 +395,7 @@ class Entry:
         if f is None:
             raise TypeError(f"no compiled pass for {lay}")
         u, v = _arr(u, lay[0]), _arr(v, lay[1])
+        _sizes(u.size == v.size, ist.size >= 14, fst.size >= 9, tables.shape == (u.itemsize // 2, 65536))
         f(
             u,
             v,
@@ -302,6 +413,12 @@ class Entry:
         if f is None:
             raise TypeError(f"no compiled features for {lay}")
         u, v = _arr(u, lay[0]), _arr(v, lay[1])
+        _sizes(
+            u.size == v.size,
+            fi.size >= 24 and ff.size >= 21,
+            rs.size == rq.size == rc.size == rp.size == PHASES,
+            wc.size == bc.size == 256 and wl.size == bl.size and wl.size in (1, WINDOW),
+        )
         i8, f8, u1 = "<i8", "<f8", "|u1"
         return bool(
             f(
@@ -329,11 +446,19 @@ class Entry:
         if f is None:
             raise TypeError(f"no compiled histogram for {pair}")
         v, edges = _arr(v, pair[0]), _arr(edges, pair[1])
+        _sizes(edges.size >= 2, counts.shape == (4, edges.size + 1), buf.size >= 1)
         thr = v.dtype.type(thr)
         return int(f(v, edges, float(denom), bool(exact), float(tol), thr, _out(counts, "<i8", 2), _out(buf, "<i4")))
 
     def widen(self, u, lut, out) -> None:
+        _sizes(lut.size == 65536, out.size >= u.size)
         self._wi(_arr(u, "<u2"), _arr(lut, "<f4"), _out(out, "<f4"))
+
+
+def _sizes(*ok: bool) -> None:
+    """The compiled code does not check bounds: arrays of the wrong size are refused here."""
+    if not all(ok):
+        raise ValueError("compiled kernels got arrays of the wrong size")
 
 
 def _hist_name(values: str, edges: str) -> str:
@@ -398,32 +523,50 @@ def _compile(name: str, dest: Path, cpu: str) -> None:
         cc.export("widen_f16", "void(u2[::1], f4[::1], f4[::1])")(widen)
         cc.compile()
         built = Path(tmp) / cc.output_file
-        if b"PyEval_SaveThread" not in built.read_bytes():  # the wrappers would hold the GIL (see NoGilFlags)
+        data = built.read_bytes()
+        if b"PyEval_SaveThread" not in data:  # the wrappers would hold the GIL (see NoGilFlags)
             raise RuntimeError("the compiled wrappers do not release the GIL: this numba's pycc differs")
         os.chmod(built, 0o755)
+        record = Path(tmp) / "digest"
+        record.write_text(f"{hashlib.sha256(data).hexdigest()} {len(data)}\n", encoding="ascii")
+        for f in (built, record):
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # on disk before the rename: a crash leaves no module, or a whole one
+            finally:
+                os.close(fd)
+        t = Target(name, dest, cpu)
         os.replace(built, dest)  # atomic: a scan running beside the build sees no module or a whole one
+        os.replace(record, t.digest_file)
+        dfd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
 
 
-def prepare(force: bool = False) -> str:
-    """Build this machine's module now, unless it is there (``force``: again, and after a failure); one line
-    saying where it is or why there is none (``model-inspector kernels``; the install script runs it)."""
+def prepare(force: bool = False) -> tuple[bool, str]:
+    """Build this machine's module now unless it is there and loads (``force``: build again); whether compiled
+    kernels are ready (or none belong on this system), and one line saying where or why not
+    (``model-inspector kernels``; the install script runs it). An earlier failed build is always tried again."""
     t = target()
     if t is None:
-        return "no ahead-of-time kernels on this system (or MODEL_INSPECTOR_NO_AOT is set): scans use numba's JIT"
-    if not can_build() and not t.path.exists():
-        return "numba, setuptools or a C compiler is missing: scans use numba's JIT, or numpy without numba"
-    had = t.path.exists() and not force
-    ok = build(t, force=force)
-    if ok and _import(t) is not None:
-        return f"compiled kernels ready ({t.cpu or 'x86-64'}): {t.path}"
-    if had:
-        return (
-            f"{t.path} does not load (damaged, or not this user's alone): `model-inspector kernels --force` rebuilds it"
-        )
-    return f"no compiled kernels: scans use numba's JIT ({t.failed_marker} says why)"
+        return True, "no ahead-of-time kernels on this system (or MODEL_INSPECTOR_NO_AOT is set): scans use numba's JIT"
+    if not force and t.path.exists() and _import(t) is not None:
+        return True, f"compiled kernels ready ({t.cpu or 'x86-64'}): {t.path}"
+    if not can_build():
+        return False, "numba, setuptools or a C compiler is missing: scans use numba's JIT, or numpy without numba"
+    if build(t, force=True) and _import(t) is not None:
+        return True, f"compiled kernels ready ({t.cpu or 'x86-64'}): {t.path}"
+    return False, f"no compiled kernels: scans use numba's JIT ({t.failed_marker} says why)"
 
 
 def child_main(argv: list[str]) -> int:
-    """The child process of :func:`build`: ``NAME PATH CPU``."""
-    _compile(argv[0], Path(argv[1]), argv[2] if len(argv) > 2 else "")
+    """The child process of :func:`build`: ``NAME PATH CPU``. Refuses to compile sources other than those the
+    module is named after."""
+    name, dest = argv[0], Path(argv[1])
+    if name.split("_")[2:3] != [_sources_digest()]:
+        print(f"the sources at {package_dir()} are not those {name} is named after", file=sys.stderr)
+        return 1
+    _compile(name, dest, argv[2] if len(argv) > 2 else "")
     return 0

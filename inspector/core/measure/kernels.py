@@ -942,12 +942,25 @@ def plan(
     if jit:
         names = present
     else:
-        least = AOT_MIN_BYTES if aot.ready() else JIT_MIN_BYTES
-        names = {n for n in present if bytes_by_dtype[n] >= least or n in _warm}
+        names = {n for n in present if bytes_by_dtype[n] >= JIT_MIN_BYTES or n in _warm}
+        small = {n for n in present if bytes_by_dtype[n] >= AOT_MIN_BYTES} - names
+        if small and aot.ready() and _ahead_loaded():  # never numba's import for a model this small
+            names |= small
     if not names:
         return None
     k = load(note)
     return Kernels(k, frozenset(names)) if k is not None else None
+
+
+def _ahead_loaded() -> bool:
+    """Whether the kernels in use are the compiled module's, loading it now if nothing is loaded yet (without
+    building it, and without falling back to the JIT: a module that is there but does not load must not make a
+    small model's scan import numba)."""
+    global _compiled
+    with _lock:
+        if _compiled is None and not _failed and _PHASES == PHASES:
+            _compiled = _ahead_of_time(build_missing=False)
+        return _compiled is not None and isinstance(getattr(_compiled.pass1, "__self__", None), aot.Entry)
 
 
 class Kernels:

@@ -197,21 +197,27 @@ def _inside_rows(ctx: Context, f: Features) -> bool:
 
 #: Fewest pairs across row ends from which the second read measures whether sign agreement crosses them.
 MIN_ROW_ENDS = 30
+#: Widest rows taken for a layer over an ordered basis of inputs (a one-hot of 66 relative positions, 31 radial
+#: functions): wider rows of few rows get no benefit of that doubt.
+MAX_BASIS_WIDTH = 128
 
 
 def few_row_ends(ctx: Context, f: Features) -> Optional[int]:
-    """The number of row ends of a layer whose rows end mid-byte but are too few to measure across (under
-    :data:`MIN_ROW_ENDS`: a 16 × 66 layer over a one-hot of relative positions has 15); ``None`` otherwise.
+    """The number of row ends of a layer whose narrow rows (at most :data:`MAX_BASIS_WIDTH` inputs) end mid-byte
+    but are too few to measure across (1 to :data:`MIN_ROW_ENDS` − 1: a 16 × 66 layer over a one-hot of relative
+    positions has 15); ``None`` otherwise.
     Whether its sign agreement crosses the row ends, as bits written in storage order would seven times in eight,
     or stays inside rows that follow the order of the layer's inputs, cannot be told: a warning, not proof."""
     shape = ctx.shape(f.name)
     if len(shape) < 2:
         return None
     width = math.prod(shape[1:])
-    if not width or width % 8 == 0:
+    if not width or width % 8 == 0 or width > MAX_BASIS_WIDTH:
         return None
     ends = math.prod(shape) // width - 1
-    if ends >= MIN_ROW_ENDS or math.isfinite(f.boundary_sign_corr) or math.isfinite(f.kernel_boundary_sign_corr):
+    if not 1 <= ends < MIN_ROW_ENDS:
+        return None
+    if math.isfinite(f.boundary_sign_corr) or math.isfinite(f.kernel_boundary_sign_corr):
         return None
     return ends
 
