@@ -317,6 +317,8 @@ PRUNE_AFTER_S = 30 * 24 * 3600
 
 
 def _prune(t: Target) -> None:
+    """Remove other sources' modules left unused for :data:`PRUNE_AFTER_S`, and build folders a killed build
+    left behind a day ago or more."""
     now = time.time()
     for p in t.path.parent.glob("scan_kernels_*"):
         if p.name.startswith(t.name):
@@ -324,6 +326,12 @@ def _prune(t: Target) -> None:
         try:
             if now - p.stat().st_mtime > PRUNE_AFTER_S:
                 p.unlink()
+        except OSError:
+            pass
+    for d in t.path.parent.glob(".build-*"):
+        try:
+            if d.is_dir() and not d.is_symlink() and now - d.stat().st_mtime > 24 * 3600:
+                shutil.rmtree(d, ignore_errors=True)
         except OSError:
             pass
 
@@ -558,6 +566,8 @@ def prepare(force: bool = False) -> tuple[bool, str]:
         return False, "numba, setuptools or a C compiler is missing: scans use numba's JIT, or numpy without numba"
     if build(t, force=True) and _import(t) is not None:
         return True, f"compiled kernels ready ({t.cpu or 'x86-64'}): {t.path}"
+    if t.path.exists() and _import(t) is not None:  # a forced rebuild failed; the module built before is intact
+        return False, f"the rebuild failed ({t.failed_marker} says why); the module built before is still used"
     return False, f"no compiled kernels: scans use numba's JIT ({t.failed_marker} says why)"
 
 
