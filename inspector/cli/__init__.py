@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _hash_early(argv: Sequence[str]) -> None:
     """``scan MODEL ...`` with MODEL a regular file: start its SHA-256 now, before the parser imports the
-    sub-commands (numpy, the readers, the judge) and the scan loads numba, so that the digest is computed on an
+    sub-commands (numpy, the readers, the judge) and the scan loads its kernels, so that the digest is computed on an
     idle core meanwhile. The scan takes it if it opens that very file; otherwise it is stopped on return."""
     if len(argv) >= 2 and argv[0] == "scan" and not argv[1].startswith("-"):
         prehash.start([argv[1]])
@@ -90,7 +90,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     finally:
         if argv is None:  # the command line's own process, which ends now
             # every object into the collector's permanent generation: interpreter teardown then skips walking
-            # the hundreds of thousands of objects numba and numpy loaded (0.2-0.25 s of a scan that used the kernels)
+            # the hundreds of thousands of objects numpy (and numba, where the JIT ran) loaded (0.2-0.25 s with numba)
             gc.freeze()
 
 

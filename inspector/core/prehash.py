@@ -1,7 +1,7 @@
 """A model file's SHA-256, started as soon as a front end knows the file, before anything else is loaded.
 
-The command line knows the model's path before it imports numpy, the readers, the judge and numba (≈ 0.1 s of
-one core, then ≈ 0.2-0.3 s loading the kernels). Hashing needs none of them, and ``hashlib`` releases the GIL:
+The command line knows the model's path before it imports numpy, the readers, the judge and the kernels (≈ 0.2 s
+of one core; ≈ 0.35 s more where numba's JIT loads them). Hashing needs none of them, and ``hashlib`` releases the GIL:
 started here, the digest is computed on the idle core while the rest starts. :func:`start` hashes the files on a
 background thread; the measurement :func:`claim`\\ s it when the model it opened consists of exactly those files,
 unchanged (same device, inode, size and modification time), and hashes them itself otherwise. Whatever no

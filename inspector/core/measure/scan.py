@@ -67,8 +67,9 @@ class ScanOptions:
     detectors: bool = True
     #: whole-tensor detector features (order, phases, windows, grids) in the same pass as the statistics
     features: bool = True
-    #: numba kernels for float tensors: None automatic (big models, or already warm), True always, False never;
-    #: MODEL_INSPECTOR_NO_JIT=1 forces numpy
+    #: compiled kernels for float tensors (the module built for this machine, else numba's JIT): None automatic
+    #: (from 1 MB of a dtype where the module loads, from 96 MB for the JIT, or already warm), True always, False
+    #: never; MODEL_INSPECTOR_NO_JIT=1 forces numpy
     jit: Optional[bool] = None
 
 
