@@ -527,3 +527,32 @@ def test_scan_features_same_with_and_without_jit(kern, monkeypatch, tmp_path, ch
                 assert va == pytest.approx(vb, rel=1e-6, abs=1e-9), (t_off.name, k)
             else:
                 assert va == vb, (t_off.name, k)
+
+
+@pytest.mark.parametrize("name", ["F32", "F64"])
+def test_values_at_the_ends_of_the_type(kern, monkeypatch, tmp_path, name):
+    """An attention mask's fill value (the largest negative float, in a scalar or a vector) beside a big layer:
+    the histogram's range must be widened inside the type (it raised, past the largest float), and the kernels,
+    whose estimate cannot land in a bin of such a range, leave it to the numpy path: same counts, every value
+    counted."""
+    _use(monkeypatch, kern)
+    big = np.finfo(np.float32 if name == "F32" else np.float64).max
+    dt = np.float32 if name == "F32" else np.float64
+    rng = np.random.default_rng(7)
+    tensors = {
+        "w": rng.normal(0, 0.05, (512, 1024)).astype(dt),
+        "fill": np.array(-big, dtype=dt),
+        "top": np.full(100, big, dtype=dt),
+        "both": np.array([-big, big] * 50, dtype=dt),
+    }
+    from safetensors.numpy import save_file
+
+    p = tmp_path / "ends.safetensors"
+    save_file(tensors, str(p))
+    base = dict(hash=False, detectors=False)
+    off = scan(p, ScanOptions(jit=False, **base))
+    on = scan(p, ScanOptions(jit=True, **base))
+    for t in ("fill", "top", "both"):
+        a, b = off.tensor(t).stats.histogram, on.tensor(t).stats.histogram
+        assert np.isfinite(a.edges).all() and int(a.counts.sum()) == tensors[t].size
+        assert np.array_equal(a.edges, b.edges) and np.array_equal(a.counts, b.counts)

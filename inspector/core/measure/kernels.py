@@ -1004,6 +1004,18 @@ class Kernels:
         _warm.add(dt.name)
         return _to_pass1(ist, fst, tables, dt)
 
+    def bins(self, edges: np.ndarray, span: tuple[float, float], dt: DType) -> bool:
+        """Whether :meth:`pass2` can bin over ``edges``: a range of positive, finite width, in float64 and in the
+        values' type. Values at the ends of the type (a mask's fill value, ±3.4e38 in float32) make a range that
+        collapses or overflows there; the numpy path halves or divides for those, the kernel's estimate would not
+        land in a bin."""
+        lo, hi = outer_range(*span)
+        vt = np.float64 if dt.name == "F64" else np.float32
+        with np.errstate(over="ignore", invalid="ignore"):
+            width = vt(edges[-1]) - vt(edges[0])
+        d = float(hi) - float(lo)
+        return math.isfinite(d) and d > 0 and bool(np.isfinite(width)) and bool(width > 0)
+
     def pass2(
         self,
         chunks: Iterable[np.ndarray],

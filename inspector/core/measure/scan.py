@@ -363,7 +363,7 @@ def _p2(
         chunks = iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel)
     else:
         chunks = _chunks_of(data, opts.chunk_bytes, cancel)
-    if kern is not None and kern.covers(dt):
+    if kern is not None and kern.covers(dt) and kern.bins(edges, span, dt):
         return kern.pass2(chunks, dt, edges, span, thr, tick)
     bins = len(edges) - 1
     counts = np.zeros(bins, dtype=np.int64)

@@ -459,9 +459,19 @@ def histogram_edges(lo: float, hi: float, bins: int, dt: DType) -> np.ndarray:
             return np.histogram_bin_edges(sample, bins=bins, range=(lo / 2, hi / 2)) * 2
         # the range spans fewer representable values than bins (weights within a few ulps of each other):
         # widen it symmetrically until every bin has a finite width
-        mid = (lo + hi) / 2
-        half = max(hi - lo, bins * float(np.spacing(np.abs(sample.dtype.type(mid))))) * 2
-        return np.histogram_bin_edges(sample, bins=bins, range=(mid - half, mid + half))
+        mid = lo / 2 + hi / 2  # (lo + hi) / 2 overflows at the ends of float64
+        m = np.abs(sample.dtype.type(mid))
+        ulp = float(m) - float(np.nextafter(m, sample.dtype.type(0)))  # below it: the largest float has none above
+        half = max(hi - lo, bins * ulp) * 2
+        a, b = mid - half, mid + half
+        # at the ends of the type (an attention mask's fill value, -3.4e38 in float32) widening must stay inside
+        # it: the edges are made in the values' type, where a range past the largest float is infinite
+        top = float(np.finfo(sample.dtype).max)
+        if a < -top:
+            a, b = -top, -top + 2 * half
+        elif b > top:
+            a, b = top - 2 * half, top
+        return np.histogram_bin_edges(sample, bins=bins, range=(a, b))
 
 
 def _bin_edges(sample: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
