@@ -349,3 +349,23 @@ def test_a_computed_index_table_is_no_payload_and_integer_data_is(tmp_path: Path
         res = scan(tmp_path / name, ScanOptions())
         found = [f for f in res.findings if f.detector == "non-float-tensor" and f.severity == "suspicious"]
         assert bool(found) == flagged, name
+
+
+def test_an_integer_vector_that_indexes_a_tables_rows_is_ids(tmp_path: Path) -> None:
+    """A static embedding model's ``mapping``: every vocabulary token's row in a 1,000-row table (values 0..999).
+    Image bytes stored as integers beside the same table, or indices that do not span it, are still reported."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(5)
+    table = rng.normal(0, 0.05, (1000, 64)).astype(np.float32)
+    rows = rng.permutation(np.resize(np.arange(1000), 30000)).astype(np.int64)
+    image = np.frombuffer(SECRET, np.uint8).astype(np.int64)
+
+    def non_float_findings(name: str, mapping: np.ndarray) -> list:
+        save_file({"embeddings": table, "mapping": mapping}, str(tmp_path / name))
+        res = scan(tmp_path / name, ScanOptions(hash=False))
+        return [f for f in res.findings if f.detector == "non-float-tensor" and f.severity != "info"]
+
+    assert non_float_findings("ids.safetensors", rows) == []
+    assert non_float_findings("image.safetensors", image)[0].severity == "suspicious"
+    assert non_float_findings("short.safetensors", rows % 999)[0].severity == "suspicious"

@@ -336,3 +336,23 @@ def test_bits_written_into_3d_kernels_cross_their_ends(tmp_path: Path) -> None:
     w = np.abs(rng.normal(0, 0.05, bits.size)) * np.where(bits == 1, 1.0, -1.0)
     r = scan(_model(tmp_path / "bits.safetensors", {"c1.conv1.weight": w.reshape(64, 64, 3, 3, 3)}))
     assert [x for x in r.findings if x.detector == "sign-structure" and x.severity == "suspicious"]
+
+
+def test_a_float32_layer_on_a_fixed_step_of_518_levels_is_a_grid(tmp_path: Path) -> None:
+    """A convolution quantised to k × 0.00625 (k in −255..262, a captcha model's first layer): 1/160 is no power of
+    two, so its low bytes take a handful of patterns. With up to 1,024 levels a float32 layer is a grid and its low
+    bits are not judged; payload bits written into the same layer's low bytes make its values distinct: found."""
+    rng = np.random.default_rng(21)
+    k = np.clip(np.round(rng.normal(0, 60, 64 * 3 * 7 * 7)), -255, 262)
+    k[:518] = np.arange(-255, 263)  # every level present
+    w = (k * 0.00625).astype(np.float32)
+    tensors = {"conv1.weight": w.reshape(64, 3, 7, 7)}
+    r = scan(_model(tmp_path / "grid.safetensors", tensors))
+    f = next(t.features for t in r.tensors if t.name == "conv1.weight")
+    assert f.grid and f.levels == 518
+    assert not [x for x in r.findings if x.severity == "suspicious"]
+    u = w.view(np.uint32).copy()
+    payload = np.frombuffer((b"the quick brown fox jumps over the lazy dog " * 300)[: u.size], np.uint8)
+    u = (u & np.uint32(0xFFFFFF00)) | payload.astype(np.uint32)
+    r = scan(_model(tmp_path / "written.safetensors", {"conv1.weight": u.view(np.float32).reshape(64, 3, 7, 7)}))
+    assert [x for x in r.findings if x.tensor == "conv1.weight" and x.severity == "suspicious"]

@@ -53,6 +53,17 @@ SKIP_PLANES = 3
 UNIFORM_PLANES_BELOW = 8
 #: A tensor with at most this many distinct values (and many more elements) lies on a quantisation grid.
 GRID_LEVELS = 256
+#: The same for float32 and float64, whose trained values all differ: a layer quantised to a fixed step with up to
+#: 10 bits of levels (k × 0.00625, k in −255..262: a captcha model's first convolution) is a grid too. Narrow
+#: floats keep 256: their own rounding leaves a bfloat16 layer with about a thousand values.
+WIDE_GRID_LEVELS = 1024
+
+
+def grid_levels(dt: DType) -> int:
+    """The most distinct values a tensor of type ``dt`` may hold and still lie on a quantisation grid."""
+    return WIDE_GRID_LEVELS if dt.mantissa_bits >= 23 else GRID_LEVELS
+
+
 #: Elements looked at before deciding a tensor cannot be a grid (more distinct values than GRID_LEVELS there).
 GRID_PROBE = 4096
 #: Judged (non-zero) low bytes per window: a window spans as many elements as it takes to hold them.
@@ -359,8 +370,9 @@ class FeatureAcc:
     units: int = 0
     open_first: float = 0.0  # first value of the unit still open at the end of what was folded
     raw_last: float = 0.0  # last value folded (for the pair across a chunk boundary)
-    # distinct values (None: more than GRID_LEVELS)
+    # distinct values (None: more than level_cap, the grid threshold of the tensor's type)
     levels: Optional[np.ndarray] = field(default_factory=lambda: np.zeros(0))
+    level_cap: int = GRID_LEVELS
     # distinct-value low-lane table, for tensors that repeat values
     dedup: Optional[bool] = None
     dup_share: float = 0.0
@@ -402,6 +414,7 @@ class FeatureAcc:
             self._order(x, finite, all_finite)
             self._units(x if all_finite else np.where(finite, x, 0.0))
         u = raw.view(dt.uint)
+        self.level_cap = grid_levels(dt)
         self._levels(x, finite, all_finite)
         if windowed(dt):
             self._dedup(u, dt)
@@ -419,11 +432,12 @@ class FeatureAcc:
             self._dedup(raw.view(dt.uint), dt, all_live)
         if self.levels is None:
             return
+        self.level_cap = grid_levels(dt)
         with np.errstate(all="ignore"):
             if self.levels.size == 0 and raw.size > 2 * GRID_PROBE:  # the probe of _levels, on a head only
                 head = widen(raw[: 2 * GRID_PROBE], dt).astype(np.float64, copy=False)
                 hv = head[np.isfinite(head)]
-                if hv.size > GRID_PROBE and n_distinct(hv[:GRID_PROBE]) > GRID_LEVELS:
+                if hv.size > GRID_PROBE and n_distinct(hv[:GRID_PROBE]) > self.level_cap:
                     self.levels = None
                     return
             x = widen(raw, dt).astype(np.float64, copy=False)
@@ -608,11 +622,11 @@ class FeatureAcc:
             return
         v = x if all_finite else x[finite]
         if self.levels.size == 0 and v.size > GRID_PROBE:
-            if n_distinct(v[:GRID_PROBE]) > GRID_LEVELS:
+            if n_distinct(v[:GRID_PROBE]) > self.level_cap:
                 self.levels = None
                 return
         merged = distinct(np.concatenate([self.levels, v]))
-        self.levels = merged if merged.size <= GRID_LEVELS else None
+        self.levels = merged if merged.size <= self.level_cap else None
 
     def _dedup(self, u: np.ndarray, dt: DType, all_live: bool = False) -> None:
         if self.dedup is None:  # decide from the first chunk whether the tensor repeats values
@@ -758,11 +772,12 @@ class FeatureAcc:
             self.ufl + o.ufl,
             self.units + o.units,
         )
+        r.level_cap = max(self.level_cap, o.level_cap)
         if self.levels is None or o.levels is None:
             r.levels = None
         else:
             lv = distinct(np.concatenate([self.levels, o.levels]))
-            r.levels = lv if lv.size <= GRID_LEVELS else None
+            r.levels = lv if lv.size <= r.level_cap else None
         r.dedup = bool(self.dedup or o.dedup) if (self.dedup is not None or o.dedup is not None) else None
         r.dup_share = self.dup_share if self.dedup is not None else o.dup_share
         tables = [t for t in (self.dedup_table, o.dedup_table) if t is not None]
@@ -976,8 +991,9 @@ def finish(
         mu = s.mean
         num = (acc.wxy + cross_xy) - mu * (acc.whead + acc.wtail + cross_head + cross_tail) + pairs * mu * mu
         shuffled = num / (used * s.std**2) if used else math.nan
-    levels = int(acc.levels.size) if acc.levels is not None else GRID_LEVELS + 1
-    grid = nz_total >= 64 and levels <= min(GRID_LEVELS, nz_total // 2)
+    cap = grid_levels(dt)
+    levels = int(acc.levels.size) if acc.levels is not None else cap + 1
+    grid = nz_total >= 64 and levels <= min(cap, nz_total // 2)
     top_free = shape_planes(s.mean, s.std, dt.mantissa_bits)
     bits = _bits(tables or [], acc, dt, nz_total, top_free) if not grid else _bits([], acc, dt, 0)
     w = acc.worst

@@ -62,6 +62,23 @@ def role_of(name: str, shape: tuple[int, ...], dtype: str, names: set[str]) -> O
     return None
 
 
+#: Fewest rows of a table whose row indices a tensor may hold: a smaller range would fit bytes (0..255) too.
+MIN_INDEXED_ROWS = 257
+
+
+def indexes_rows(t: Any, tables: Sequence[tuple[str, int]]) -> Optional[str]:
+    """The table whose rows an integer vector indexes, or ``None``: a 1-D I32/I64 tensor whose values run from 0
+    to exactly one less than the first dimension of another tensor of the model (a static embedding model's
+    ``mapping`` of 276,326 vocabulary tokens onto the 10,000 rows of its table). Bytes of a payload stored as
+    integers do not span a table's rows exactly."""
+    if t.dtype not in ("I32", "I64") or len(t.shape) != 1:
+        return None
+    lo, hi = float(getattr(t.stats, "min", math.nan)), float(getattr(t.stats, "max", math.nan))
+    if lo != 0 or not math.isfinite(hi):
+        return None
+    return next((name for name, rows in tables if name != t.name and rows == hi + 1), None)
+
+
 def contradicts(role: str, shape: tuple[int, ...], stats: Any) -> Optional[str]:
     """What a tensor's name claims it is, when its values say otherwise (``None`` when they agree or cannot
     tell). Position ids are 0..L-1 along the last axis; token type ids and masks are small (0/1, a few types);
@@ -90,6 +107,7 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
     """Findings for unexplained non-float tensors: ``(findings, tensors checked, bytes checked)``."""
     out: list[Finding] = []
     names = {t.name for t in tensors}
+    tables = [(t.name, int(t.shape[0])) for t in tensors if len(t.shape) >= 2 and t.shape[0] >= MIN_INDEXED_ROWS]
     checked = 0
     nbytes = 0
     for t in tensors:
@@ -102,6 +120,8 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
         state = getattr(t, "role", "weight")
         role = f"training state ({state})" if state not in ("weight", "ema") else None
         role = role or role_of(t.name, tuple(t.shape), t.dtype, names) or getattr(t, "computed", None)
+        if role is None and (table := indexes_rows(t, tables)) is not None:
+            role = f"row indices into {table}"
         mismatch = contradicts(role, tuple(t.shape), t.stats) if role is not None and size >= WARNING_BYTES else None
         if mismatch is not None:
             role = None  # a name is only a claim: values that contradict it explain nothing
