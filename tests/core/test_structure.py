@@ -356,3 +356,37 @@ def test_a_float32_layer_on_a_fixed_step_of_518_levels_is_a_grid(tmp_path: Path)
     u = (u & np.uint32(0xFFFFFF00)) | payload.astype(np.uint32)
     r = scan(_model(tmp_path / "written.safetensors", {"conv1.weight": u.view(np.float32).reshape(64, 3, 7, 7)}))
     assert [x for x in r.findings if x.tensor == "conv1.weight" and x.severity == "suspicious"]
+
+
+def _rounded(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Weights carried through a shorter precision: most values' lowest 3 to 9 mantissa bits are zero, a few keep
+    them all (no number of low bits is zero in every value)."""
+    u = rng.normal(0, 0.05, n).astype(np.float32).view(np.uint32)
+    drop = np.where(rng.random(n) < 0.02, 0, rng.integers(3, 10, n)).astype(np.uint32)
+    return (u >> drop << drop).view(np.float32)
+
+
+def test_weights_rounded_to_fewer_bits_are_not_a_low_bit_payload(tmp_path: Path) -> None:
+    """A ported EfficientNet's BatchNorm variances and depthwise kernels end in 3-9 zero bits: the low byte is far
+    from uniform, but the bits above each value's lowest set bit are: rounding, a warning at most."""
+    rng = np.random.default_rng(23)
+    r = scan(_model(tmp_path / "rounded.safetensors", {"dw.weight": _rounded(96 * 9 * 10, rng).reshape(960, 1, 3, 3)}))
+    f = next(t.features for t in r.tensors if t.name == "dw.weight")
+    assert f.rounded_share > 0.9 and f.above_lowest_chi_effect < 0.5
+    assert not [x for x in r.findings if x.detector == "lsb-bitplanes" and x.severity == "suspicious"]
+
+
+def test_bytes_written_into_rounded_weights_are_still_found(tmp_path: Path) -> None:
+    """The same rounded layer with text in its low bytes (everywhere, or in one stretch of 2,048 values): the bits
+    above the lowest set bit are the text's, or the stretch stands far out of the rounded rest."""
+    rng = np.random.default_rng(24)
+    base = _rounded(96 * 9 * 10, rng)
+    text = np.frombuffer(
+        (b"call me ishmael some years ago never mind how long precisely " * 200)[: base.size], np.uint8
+    )
+    everywhere = (base.view(np.uint32) & np.uint32(0xFFFFFF00)) | text.astype(np.uint32)
+    part = base.view(np.uint32).copy()
+    part[3000:5048] = everywhere[3000:5048]
+    for name, u in (("all.safetensors", everywhere), ("part.safetensors", part)):
+        r = scan(_model(tmp_path / name, {"dw.weight": u.view(np.float32).reshape(960, 1, 3, 3)}))
+        assert [x for x in r.findings if x.detector == "lsb-bitplanes" and x.severity == "suspicious"], name

@@ -109,6 +109,59 @@ def window_look(ref: TensorRef, f: Features, cancel: Optional[CancelToken] = Non
     return out
 
 
+#: A float32/float64 tensor whose low-byte χ² effect, or whose bit-plane departure, comes this near the LSB test's
+#: thresholds (about half of each) is read again for how it was rounded.
+NEAR_LOW_CHI = 0.75
+NEAR_PLANE = 0.03
+#: Trailing zeros of each byte value (8 for 0).
+_TZ = np.array([8] + [(b & -b).bit_length() - 1 for b in range(1, 256)], dtype=np.int64)
+
+
+def rounding_wanted(f: Optional[Features]) -> bool:
+    """Whether a float32/float64 tensor's low bits come near the LSB test's thresholds: worth asking whether its
+    values were rounded (fewer significant bits than the type holds) rather than written."""
+    if f is None or f.dtype not in ("F32", "F64") or f.judged < 256:
+        return False
+    chi = math.isfinite(f.low_chi_effect) and f.low_chi_effect >= NEAR_LOW_CHI
+    plane = math.isfinite(f.plane_deviation) and f.plane_deviation >= NEAR_PLANE
+    return chi or plane
+
+
+def rounding_look(ref: TensorRef, cancel: Optional[CancelToken] = None) -> dict[str, float]:
+    """How a tensor's normal values end: the share of non-zero low bytes with a trailing zero (a value carries
+    fewer significant bits than its type: ½ for full-precision values, more where values were rounded, e.g.
+    weights ported through a shorter precision), and how uniform the low-byte bits above each value's lowest set
+    bit are (χ² effect over the groups of equal trailing zeros). Rounded values keep those bits as random as any;
+    bits written into the low byte (pixels, text) skew them whatever the rounding."""
+    dt = ref.dtype
+    emask = np.array((1 << dt.exponent_bits) - 1, dtype=dt.uint)
+    counts = [np.zeros(1 << (7 - t), dtype=np.int64) for t in range(7)]
+    seen = rounded = 0
+    for chunk in iter_chunks(ref, cancel=cancel):
+        u = chunk.view(dt.uint)
+        expo = (u >> np.array(dt.mantissa_bits, dtype=dt.uint)) & emask
+        b = (u[(expo != 0) & (expo != emask)] & np.array(0xFF, dtype=dt.uint)).astype(np.int64)
+        b = b[b != 0]
+        tz = _TZ[b]
+        seen += b.size
+        rounded += int(np.count_nonzero(tz))
+        for t in range(7):
+            counts[t] += np.bincount(b[tz == t] >> (t + 1), minlength=1 << (7 - t))
+    excess = 0.0
+    n = 0
+    for c in counts:
+        k = c.size
+        m = int(c.sum())
+        if m >= 8:
+            excess += k * float(np.dot(c, c)) / m - m - (k - 1)
+            n += m
+    return {
+        "rounded_share": rounded / seen if seen else math.nan,
+        "above_lowest_count": float(n),
+        "above_lowest_chi_effect": math.sqrt(max(0.0, excess) / n) if n else math.nan,
+    }
+
+
 def wanted(f: Optional[Features], shape: Sequence[int]) -> bool:
     """Whether a tensor's structure is worth a second read: a weight matrix or kernel near a sign or period
     threshold."""
@@ -492,10 +545,13 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
                 t = replace(t, features=f)
         want, window = f is not None and wanted(f, t.shape), window_wanted(f)
         size = math.prod(t.shape) * (DTYPES[t.dtype].itemsize if t.dtype in DTYPES else 4)
-        if f is None or not (want or window) or (want and size > budget):
+        rounding = rounding_wanted(f) and size <= budget
+        if f is None or not (want or window or rounding) or (want and size > budget):
             out.append(t)
             continue
         if want:
+            budget -= size
+        if rounding:
             budget -= size
         check(cancel)
         try:
@@ -506,5 +562,7 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
         extra: dict[str, float] = structure_of(ref, cancel, f.period) if want else {}
         if window:
             extra.update(window_look(ref, f, cancel))
+        if rounding:
+            extra.update(rounding_look(ref, cancel))
         out.append(replace(t, features=replace(f, **extra)))
     return tuple(out)
