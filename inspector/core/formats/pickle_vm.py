@@ -48,6 +48,16 @@ class PickleError(Exception):
     """The pickle is malformed or exceeds a budget (the message says which, in one line)."""
 
 
+class NeedsCode(Exception):
+    """Raised by a rebuilt callable whose argument is a global that only code can supply (a defaultdict whose
+    default factory is a function of the file's own): the object needs that code, like an instance of its own
+    class, and the machine records it so (never an error of the file)."""
+
+    def __init__(self, ref: GlobalRef) -> None:
+        super().__init__(ref.full)
+        self.ref = ref
+
+
 class BudgetError(PickleError):
     """The pickle asks for more work or memory than its size can justify."""
 
@@ -298,6 +308,10 @@ class Machine:
             out = func(*args)
         except PickleError:
             raise
+        except NeedsCode as e:
+            if e.ref not in self.needs_code:
+                self.needs_code.append(e.ref)
+            return Poison
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as e:
             raise PickleError(f"{type(e).__name__}: {e}") from None
         if isinstance(out, (str, bytes, bytearray)):  # a copy made by the call (_codecs.encode): memory

@@ -29,6 +29,7 @@ from inspector.core.formats.pickle_vm import (
     BudgetError,
     GlobalRef,
     Machine,
+    NeedsCode,
     PickleError,
     Poison,
     ScriptObject,
@@ -268,16 +269,21 @@ _DEFAULT_FACTORIES = frozenset({"dict", "list", "set", "frozenset", "tuple", "in
 def _default_dict(factory: Any = None, *rest: Any) -> dict:
     if rest:
         raise ValueError("defaultdict() with more than a factory")
-    if factory is None or (
-        isinstance(factory, GlobalRef)
-        and (
-            (_PY2_MODULES.get(factory.module, factory.module) == "builtins" and factory.name in _DEFAULT_FACTORIES)
-            or factory.full == "collections.OrderedDict"
+    if (
+        factory is None
+        or factory is _ordered_dict
+        or (  # OrderedDict resolves to its safe constructor
+            isinstance(factory, GlobalRef)
+            and (
+                (_PY2_MODULES.get(factory.module, factory.module) == "builtins" and factory.name in _DEFAULT_FACTORIES)
+                or factory.full == "collections.OrderedDict"
+            )
         )
     ):
         return {}  # its items follow as SETITEMS; the factory is never called on load
-    name = factory.full if isinstance(factory, GlobalRef) else type(factory).__name__
-    raise ValueError(f"defaultdict() with factory {clean_text(name)[:200]!r}, not a plain builtin type")
+    if isinstance(factory, GlobalRef):  # a function of its own (scikit-learn, a lambda's module): needs its code
+        raise NeedsCode(factory)
+    raise ValueError(f"defaultdict() with factory {clean_text(type(factory).__name__)[:200]!r}, not a global")
 
 
 class _Unsupported(Exception):

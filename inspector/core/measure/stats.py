@@ -461,7 +461,10 @@ def histogram_edges(lo: float, hi: float, bins: int, dt: DType) -> np.ndarray:
         # widen it symmetrically until every bin has a finite width
         mid = lo / 2 + hi / 2  # (lo + hi) / 2 overflows at the ends of float64
         m = np.abs(sample.dtype.type(mid))
-        ulp = float(m) - float(np.nextafter(m, sample.dtype.type(0)))  # below it: the largest float has none above
+        with np.errstate(over="ignore"):
+            ulp = float(np.spacing(m))
+        if not math.isfinite(ulp):  # the largest float has no float above it: the step below it
+            ulp = float(m) - float(np.nextafter(m, sample.dtype.type(0)))
         half = max(hi - lo, bins * ulp) * 2
         a, b = mid - half, mid + half
         # at the ends of the type (an attention mask's fill value, -3.4e38 in float32) widening must stay inside
