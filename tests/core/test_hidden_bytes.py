@@ -369,3 +369,26 @@ def test_an_integer_vector_that_indexes_a_tables_rows_is_ids(tmp_path: Path) -> 
     assert non_float_findings("ids.safetensors", rows) == []
     assert non_float_findings("image.safetensors", image)[0].severity == "suspicious"
     assert non_float_findings("short.safetensors", rows % 999)[0].severity == "suspicious"
+
+
+def test_an_int8_table_of_quantised_weights_is_a_warning_and_bytes_stored_as_int8_are_not(tmp_path: Path) -> None:
+    """A static embedding model's int8 table with no scale stored (normalised after lookup): zero-centred, smooth,
+    bell-shaped over most of the int8 range: a warning that says so. An image's bytes, a text's, or random bytes
+    stored as the same int8 table are still suspicious."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(9)
+    table = np.clip(np.round(rng.normal(0, 19, (2000, 64))), -127, 127).astype(np.int8)
+    image = np.resize(np.frombuffer(SECRET, np.uint8), 2000 * 64).view(np.int8).reshape(2000, 64)
+    text = np.frombuffer((b"it was the best of times, it was the worst of times " * 3000)[: 2000 * 64], np.int8)
+    noise = rng.integers(-128, 128, (2000, 64)).astype(np.int8)
+
+    def severity(name: str, values: np.ndarray) -> str:
+        save_file({"embeddings": values.reshape(2000, 64)}, str(tmp_path / name))
+        res = scan(tmp_path / name, ScanOptions(hash=False))
+        found = [f for f in res.findings if f.detector == "non-float-tensor"]
+        return max((f.severity for f in found), key=["info", "warning", "suspicious"].index, default="none")
+
+    assert severity("table.safetensors", table) == "warning"
+    for name, values in (("image", image), ("text", text), ("noise", noise)):
+        assert severity(f"{name}.safetensors", values) == "suspicious", name

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from types import SimpleNamespace
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from inspector.core.dtypes import DTYPES
 from inspector.core.judge.detectors.context import finding
 from inspector.core.judge.findings import Finding
+from inspector.core.measure.lumps import NEAR_LUMPY, lumpiness
 from inspector.core.measure.stats import entropy_bits
 
 NAME = "non-float-tensor"
@@ -79,6 +81,45 @@ def indexes_rows(t: Any, tables: Sequence[tuple[str, int]]) -> Optional[str]:
     return next((name for name, rows in tables if name != t.name and rows == hi + 1), None)
 
 
+#: Fewest values of an 8-bit table judged by its value distribution alone, and the bell it must have.
+MIN_TABLE_VALUES = 4096
+TABLE_KURTOSIS = (2.5, 10.0)
+
+
+def looks_quantised(t: Any) -> Optional[str]:
+    """Why an 8-bit table with no scale stored beside it looks like quantised weights, or ``None``: a 2-D I8
+    tensor of at least :data:`MIN_TABLE_VALUES` values, centred on zero (|mean| < 0.1 σ), spread over at least
+    half the type's range, bell-shaped (kurtosis 2.5–10) and smooth (not lumpy: see ``lumpiness``). A static
+    embedding model stores its table so (int8, normalised after lookup: no scale needed). Bytes of an image or a
+    text stored as int8 are one-signed, spiked at the background or lumpy with their levels."""
+    if t.dtype != "I8" or len(t.shape) != 2 or t.numel < MIN_TABLE_VALUES:
+        return None
+    s = t.stats
+    mean, std, lo, hi = (float(getattr(s, k, math.nan)) for k in ("mean", "std", "min", "max"))
+    kurt = float(getattr(s, "kurtosis", math.nan))
+    if not all(math.isfinite(v) for v in (mean, std, lo, hi, kurt)) or std <= 0:
+        return None
+    if abs(mean) >= 0.1 * std or hi - lo < 128 or not TABLE_KURTOSIS[0] <= kurt <= TABLE_KURTOSIS[1]:
+        return None
+    rms, mass = lumpiness(_integer_bins(s, lo, hi))
+    if not (math.isfinite(rms) and math.isfinite(mass)) or rms >= NEAR_LUMPY[0] or mass >= NEAR_LUMPY[1]:
+        return None
+    return f"mean {mean:.2f}, σ {std:.1f}, range {lo:g}..{hi:g}, kurtosis {kurt:.1f}, smooth (lumpiness {rms:.2f})"
+
+
+def _integer_bins(stats: Any, lo: float, hi: float) -> Any:
+    """The statistics with their histogram regrouped on the integers (one bin each): 256 bins over a narrower
+    integer range leave every third bin empty, a comb the lumpiness test takes for a grid."""
+    h = stats.histogram
+    if h is None or not h.bins or hi - lo >= h.bins:
+        return stats
+    edges = np.asarray(h.edges, dtype=np.float64)
+    ints = np.round((edges[:-1] + edges[1:]) / 2).astype(np.int64) - int(lo)
+    counts = np.bincount(np.clip(ints, 0, int(hi - lo)), weights=np.asarray(h.counts, dtype=np.float64))
+    hist = SimpleNamespace(counts=counts, edges=np.arange(lo - 0.5, hi + 1.0, 1.0)[: counts.size + 1])
+    return SimpleNamespace(histogram=hist, mean=stats.mean, std=stats.std)
+
+
 def contradicts(role: str, shape: tuple[int, ...], stats: Any) -> Optional[str]:
     """What a tensor's name claims it is, when its values say otherwise (``None`` when they agree or cannot
     tell). Position ids are 0..L-1 along the last axis; token type ids and masks are small (0/1, a few types);
@@ -131,6 +172,22 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
         ent = entropy_bits(np.asarray(h.counts)) if h is not None and h.bins else math.nan
         byte_view = f"; its values have {ent:.2f} bits of entropy over {h.bins} bins" if math.isfinite(ent) else ""
         excess = 1.0 + math.log2(size / SUSPICIOUS_BYTES) / 4 if size >= SUSPICIOUS_BYTES else 0.6
+        quantised = looks_quantised(t) if mismatch is None else None
+        if quantised is not None:
+            out.append(
+                finding(
+                    NAME,
+                    "non-float",
+                    t.name,
+                    0.6,
+                    f"a {t.dtype} table of {size:,} bytes with no scale stored beside it, whose values have the "
+                    f"zero-centred, smooth spread of quantised weights ({quantised}): probably a quantised table "
+                    "(a static embedding model stores one so); the float tests do not judge integers, and "
+                    "low-bit scrubbing does not touch it",
+                    {"bytes": size, "dtype": t.dtype, "shape": list(t.shape), "value_entropy": ent},
+                )
+            )
+            continue
         out.append(
             finding(
                 NAME,
