@@ -392,3 +392,28 @@ def test_an_int8_table_of_quantised_weights_is_a_warning_and_bytes_stored_as_int
     assert severity("table.safetensors", table) == "warning"
     for name, values in (("image", image), ("text", text), ("noise", noise)):
         assert severity(f"{name}.safetensors", values) == "suspicious", name
+
+
+def test_a_sentencepiece_character_map_in_a_tokenizer_is_checked_and_known(tmp_path: Path) -> None:
+    """Every SentencePiece tokenizer.json (T5, ALBERT, XLM-R) carries its normaliser's character map base64-encoded
+    (0.2-0.3 MB): once it decodes to that map's layout (a trie of uint32 units, then NUL-terminated UTF-8 forms) it
+    is no payload. A secret stored under the same key, or a map whose tail is not text, is still found."""
+    from safetensors.torch import save_file
+
+    rng = np.random.default_rng(3)
+    trie = rng.integers(0, 2**32, 4000, dtype=np.uint64).astype("<u4").tobytes()
+    forms = "".join(f"{c}\u0301\0" for c in "aeiou" * 400).encode("utf-8")
+    charsmap = struct.pack("<I", len(trie)) + trie + forms
+    folder = tmp_path / "t5"
+    folder.mkdir()
+    save_file(_weights(), str(folder / "model.safetensors"))
+
+    def tokenizer(blob: bytes) -> str:
+        (folder / "tokenizer.json").write_text(
+            json.dumps({"normalizer": {"type": "Precompiled", "precompiled_charsmap": base64.b64encode(blob).decode()}})
+        )
+        return _non_float(folder)[0]
+
+    assert tokenizer(charsmap) == "not-detected"
+    assert tokenizer(SECRET) == "detected"
+    assert tokenizer(struct.pack("<I", len(trie)) + trie + SECRET) == "detected"  # the forms are no text
