@@ -88,7 +88,18 @@ class LocalRunner:
                 continue
             while todo and not suspects and len(pending) < window:
                 t = todo.popleft()
-                pending[self._pool_().submit(inspect, t)] = t
+                try:
+                    pending[self._pool_().submit(inspect, t)] = t
+                except BrokenProcessPool:
+                    # a worker died since the last wait (killed while results were handed out): the models in
+                    # flight are suspects; this one never ran, and goes back to the queue
+                    todo.appendleft(t)
+                    suspects.extend(pending.values())
+                    pending.clear()
+                    self._restart()
+                    break
+            if not pending:
+                continue
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:

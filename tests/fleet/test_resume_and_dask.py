@@ -85,3 +85,40 @@ def test_a_worker_killed_mid_batch_costs_no_result(tmp_path):
     assert killed and run.scanned == 12
     assert all(d["schema"] == "model-inspector/scan/1" for d in run.docs)  # the models in flight were retried
     assert killed[0] not in {d["fleet"]["worker_pid"] for d in run.docs[-4:]}
+
+
+def test_a_pool_found_broken_when_submitting_is_restarted(monkeypatch):
+    """A worker can die while results are being handed out, so that the next submit, not a result, finds the pool
+    broken: the models in flight are run again one at a time, the one being submitted goes back to the queue,
+    and every model gets its result (the race a killed worker exposed in CI)."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from inspector.fleet import executors
+
+    pools: list = []
+
+    class Pool:
+        def __init__(self, breaks_at: int) -> None:
+            self.breaks_at, self.submitted = breaks_at, 0
+
+        def submit(self, fn, task):
+            self.submitted += 1
+            if self.submitted == self.breaks_at:
+                raise BrokenProcessPool("a child process terminated abruptly")
+            f: Future = Future()
+            f.set_result(fn(task))
+            return f
+
+        def shutdown(self, **kwargs) -> None:
+            pass
+
+    def new_pool(self):
+        pools.append(Pool(3 if not pools else 0))  # the first pool breaks on its third submit
+        return pools[-1]
+
+    monkeypatch.setattr(executors.LocalRunner, "_new_pool", new_pool)
+    monkeypatch.setattr(executors, "inspect", lambda task: {"id": task})
+    with executors.LocalRunner(2) as runner:
+        got = [doc["id"] for _, doc in runner.run(iter(range(6)))]
+    assert sorted(got) == list(range(6)) and len(pools) == 2
