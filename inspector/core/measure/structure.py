@@ -1,24 +1,25 @@
-"""Row and column structure of the weight tensors whose first-pass features come near a sign or period threshold.
+"""The second read: structure trained layers have that the pass's sequence statistics cannot see, measured on the
+tensors whose first-pass features come near a threshold, so that the judge can ask what it explains.
 
-The order tests compare a layer's storage order with what trained weights show. Two kinds of structure that
-trained layers do have are invisible to the pass's sequence statistics, and both mimic a written payload:
+Kinds of structure that trained layers have and that mimic a written payload:
 
 - **rows that share one sign**: an output unit whose weights are nearly all negative (a detection head's box
   bins, a dead unit) makes neighbouring signs agree although the values, heavy-tailed, barely correlate;
 - **columns with a scale or sign of their own**: the weights that read one input channel share its scale, so a
-  1×1 convolution or a dense layer over hidden units repeats with every period that divides its fan-in.
-
+  1×1 convolution or a dense layer over hidden units repeats with every period that divides its fan-in; whether
+  the column levels follow the column index (an image's columns do, a table's dimensions do not);
 - **kernels with a shape of their own**: a convolution's taps (the centre of a 1×7 kernel heavier than its
   ends) repeat with every period the kernel size divides, and smooth kernels keep one sign inside a kernel;
 - **rows with a level of their own**: a matrix stored [inputs, outputs] whose input units have a mean effect
   correlates neighbours inside each row, with no sequence copied;
 - **sign patterns shorter than a byte**: output units of alternating sign in a matrix stored input-major
-  (4 classes per row) repeat every 4 signs, which also shows at periods 8 and 16.
+  (4 classes per row) repeat every 4 signs, which also shows at periods 8 and 16;
+- **values repeated or rounded**: a low-byte window's values looked at again (distinct, or repeated elsewhere
+  too), and how float32/float64 values end (rounded to fewer bits, with the bits above the lowest set one
+  uniform).
 
-This step reads only the tensors the pass flagged as near a threshold (a bounded, second read of a few, usually
-small, tensors: at most :data:`MAX_REREAD_BYTES` per model, the rest judged without it) and measures, over every element, each row's and each kernel's sign balance, each column's and
-each kernel tap's mean and sign share, and the sign phases at periods 4, 8 and 16. The judge then asks whether
-those explain what the order tests saw.
+Only tensors the pass flagged as near a threshold are read again (a bounded read of a few, usually small,
+tensors: at most :data:`MAX_REREAD_BYTES` per model, the rest judged without it).
 """
 
 from __future__ import annotations
@@ -549,9 +550,7 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
         if f is None or not (want or window or rounding) or (want and size > budget):
             out.append(t)
             continue
-        if want:
-            budget -= size
-        if rounding:
+        if want or rounding:
             budget -= size
         check(cancel)
         try:
