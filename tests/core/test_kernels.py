@@ -15,7 +15,7 @@ pytest.importorskip("numba")
 
 from inspector import ScanOptions, scan  # noqa: E402
 from inspector.core.dtypes import DTYPES, widen  # noqa: E402
-from inspector.core.measure import aot, kernels  # noqa: E402
+from inspector.core.measure import aot, buckets, kernels  # noqa: E402
 from inspector.core.measure.features import FeatureAcc  # noqa: E402
 from inspector.core.measure.stats import (  # noqa: E402
     Pass1,
@@ -223,6 +223,77 @@ def test_histogram_from_table_of_16_bit_types(kern, name):
         assert near == np.count_nonzero(np.abs(v) <= thr)
 
 
+def _check_split(kern, x, lo, hi, bins, thr, split=997, each=False):
+    """The float32 histogram and near-zero count by bucket splits (:mod:`~inspector.core.measure.buckets`) equal
+    ``np.histogram``'s and numpy's count, chunked and in two pieces summed."""
+    dt = DTYPES["F32"]
+    p1 = kern.pass1([x], dt, lambda n: None)
+    edges = histogram_edges(lo, hi, bins, dt)
+    plan = kern.split_plan(p1.tables, dt, edges, (lo, hi), thr)
+    assert plan is not None
+    assert bool((plan.thr16[plan.tops] == buckets.EACH).sum() > 2) == each  # the band's edges cut two buckets
+    half = x.size // 2
+    parts = []
+    for piece in (x[:half], x[half:]):
+        chunks = [piece[i : i + split] for i in range(0, piece.size, split)]
+        parts.append(kern.split(chunks, plan, edges, (lo, hi), lambda n: None))
+    counts, near = plan.finish(parts[0][0] + parts[1][0], parts[0][1] + parts[1][1], parts[0][2] + parts[1][2])
+    fin = x[np.isfinite(x)]
+    ref, _ = np.histogram(fin, bins=bins, range=(lo, hi))
+    assert np.array_equal(counts, ref), (counts - ref).nonzero()
+    assert near == (int(np.count_nonzero(np.abs(x) <= thr)) if math.isfinite(thr) else 0)
+
+
+def test_split_histogram_equals_np_histogram(kern, monkeypatch):
+    monkeypatch.setattr(buckets, "MIN_VALUES", 0)
+    x = _sample("F32", 50_021, seed=13)  # heavy tails, zeros, subnormals, ±inf, nan
+    x[x == np.finfo(np.float32).max] = 0.75  # (a range up to it makes bins too wide for the estimate: see below)
+    fin = x[np.isfinite(x)].astype(np.float64)
+    lo, hi, thr = float(fin.min()), float(fin.max()), 0.05 * float(fin.std())
+    _check_split(kern, x, lo, hi, 256, thr)
+    _check_split(kern, x, lo, hi, 256, math.nan, split=1 << 20)
+    # every edge, its neighbours and the band's edges themselves, in a range narrower than the data
+    lo2, hi2 = -0.05, 0.07
+    edges = histogram_edges(lo2, hi2, 100, DTYPES["F32"])
+    t = np.float32(0.004)
+    on = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), [t, -t]])
+    on = np.concatenate([on, np.nextafter(on[-2:], np.inf), np.nextafter(on[-2:], -np.inf)]).astype(np.float32)
+    _check_split(kern, np.concatenate([x, on]), lo2, hi2, 100, float(t))
+    # a skewed tail where bins are narrower than a bucket: those buckets' values are binned one by one
+    rng = np.random.default_rng(3)
+    y = np.concatenate([rng.normal(0, 0.01, 60_000), rng.uniform(0.3, 1.0, 300)]).astype(np.float32)
+    _check_split(kern, y, float(y.min()), float(y.max()), 4000, 0.0005, each=True)
+    _check_split(kern, y, -0.003, 0.9, 3000, 0.0005, each=True)
+
+
+def test_split_plan_only_where_it_holds(kern, monkeypatch):
+    dt = DTYPES["F32"]
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 0.02, 40_000).astype(np.float32)
+    p1 = kern.pass1([x], dt, lambda n: None)
+    span = (p1.min, p1.max)
+    edges = histogram_edges(*span, 256, dt)
+    assert kern.split_plan(p1.tables, dt, edges, span, 0.001) is None  # too small to pay
+    monkeypatch.setattr(buckets, "MIN_VALUES", 0)
+    assert kern.split_plan(p1.tables, dt, edges, span, 0.001) is not None
+    # bins about an ulp wide: numpy's estimate may be off by more than one bin, the plain pass follows it
+    b = np.float32(1.0)
+    y = b + np.arange(-40, 41, dtype=np.float32) * np.spacing(b)
+    py = kern.pass1([y], dt, lambda n: None)
+    assert kern.split_plan(py.tables, dt, histogram_edges(py.min, py.max, 32, dt), (py.min, py.max), 0.1) is None
+    # a narrow range far from zero: nearly every bucket holds many edges
+    z = (1 + rng.normal(0, 0.001, 40_000)).astype(np.float32)
+    pz = kern.pass1([z], dt, lambda n: None)
+    assert kern.split_plan(pz.tables, dt, histogram_edges(pz.min, pz.max, 256, dt), (pz.min, pz.max), 0.1) is None
+    # a range up to the largest float32: the estimate's error exceeds the margin
+    big = np.concatenate([x, [np.finfo(np.float32).max]]).astype(np.float32)
+    pb = kern.pass1([big], dt, lambda n: None)
+    assert kern.split_plan(pb.tables, dt, histogram_edges(pb.min, pb.max, 256, dt), (pb.min, pb.max), 0.1) is None
+    # other types keep their own ways
+    p64 = kern.pass1([x.astype(np.float64)], DTYPES["F64"], lambda n: None)
+    assert kern.split_plan(p64.tables, DTYPES["F64"], histogram_edges(*span, 256, DTYPES["F64"]), span, 0.001) is None
+
+
 def _scan_model(tmp_path):
     rng = np.random.default_rng(11)
     tensors = {
@@ -266,6 +337,11 @@ def test_scan_same_with_and_without_jit(kern, monkeypatch, tmp_path, chunk_bytes
     on = scan(p, ScanOptions(jit=True, **base))
     for t_off, t_on in zip(off.tensors, on.tensors):
         assert t_off.name == t_on.name
+        _same_stats(t_on.stats, t_off.stats)
+    # float32 histograms by bucket splits (a model this small bins its values otherwise)
+    monkeypatch.setattr(buckets, "MIN_VALUES", 0)
+    on = scan(p, ScanOptions(jit=True, **base))
+    for t_off, t_on in zip(off.tensors, on.tensors):
         _same_stats(t_on.stats, t_off.stats)
     # a given range, narrower than the data
     ranges = {"a.weight": (-0.02, 0.03), "c.weight": (0.0, 0.1)}

@@ -388,7 +388,7 @@ def _out(a: np.ndarray, dtype: str, ndim: int = 1) -> np.ndarray:
 
 
 class Entry:
-    """The four operations :class:`~.kernels.Kernels` calls, dispatched to the module's typed functions."""
+    """The five operations :class:`~.kernels.Kernels` calls, dispatched to the module's typed functions."""
 
     def __init__(self, mod: ModuleType) -> None:
         self.module = mod
@@ -396,6 +396,7 @@ class Entry:
         self._fe = {lay: getattr(mod, f"features_{tag}") for tag, lay in _LAYOUTS.items()}
         self._hi = {pair: getattr(mod, _hist_name(*pair)) for pair in _HISTS}
         self._wi = mod.widen_f16
+        self._sp = mod.split_f32
 
     def pass1(self, u, v, tables, ist, fst, sign_shift, abs_mask, inf_bits) -> None:
         lay = (u.dtype.str, v.dtype.str)
@@ -462,6 +463,11 @@ class Entry:
         _sizes(lut.size == 65536, out.size >= u.size)
         self._wi(_arr(u, "<u2"), _arr(lut, "<f4"), _out(out, "<f4"))
 
+    def split(self, u, v, thr16, above, edges, denom, thr, each) -> int:
+        u, v, edges, thr16 = _arr(u, "<u4"), _arr(v, "<f4"), _arr(edges, "<f4"), _arr(thr16, "<i4")
+        _sizes(u.size == v.size, thr16.size == above.size == 65536, edges.size >= 2 and each.size >= edges.size - 1)
+        return int(self._sp(u, v, thr16, _out(above, "<i8"), edges, float(denom), np.float32(thr), _out(each, "<i8")))
+
 
 def _sizes(*ok: bool) -> None:
     """The compiled code does not check bounds: arrays of the wrong size are refused here."""
@@ -501,7 +507,7 @@ def _compile(name: str, dest: Path, cpu: str) -> None:
     from inspector.core.measure import kernels
 
     drivers = kernels.compile_kernels(njit)
-    p1, fe, hi, wi = drivers["pass1"], drivers["features"], drivers["pass2"], drivers["widen"]
+    p1, fe, hi, wi, sp = drivers["pass1"], drivers["features"], drivers["pass2"], drivers["widen"], drivers["split"]
 
     def pass1(u, v, tables, ist, fst, a, b, c):  # pragma: no cover - compiled
         p1(u, v, tables, ist, fst, a, b, c)
@@ -514,6 +520,9 @@ def _compile(name: str, dest: Path, cpu: str) -> None:
 
     def widen(u, lut, out):  # pragma: no cover - compiled
         wi(u, lut, out)
+
+    def split(u, v, thr16, above, edges, denom, thr, each):  # pragma: no cover - compiled
+        return sp(u, v, thr16, above, edges, denom, thr, each)
 
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".build-") as tmp:
         cc = CC(name)
@@ -529,6 +538,8 @@ def _compile(name: str, dest: Path, cpu: str) -> None:
             sig = f"i8({vn}[::1], {en}[::1], f8, b1, f8, {vn}, i8[:, ::1], i4[::1])"
             cc.export(_hist_name(vs, es), sig)(hist)
         cc.export("widen_f16", "void(u2[::1], f4[::1], f4[::1])")(widen)
+        sig = "i8(u4[::1], f4[::1], i4[::1], i8[::1], f4[::1], f8, f4, i8[::1])"
+        cc.export("split_f32", sig)(split)
         cc.compile()
         built = Path(tmp) / cc.output_file
         data = built.read_bytes()

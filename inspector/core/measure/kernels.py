@@ -1,7 +1,8 @@
 """Fused numba kernels for the scan's two passes over float tensors (F32, F16, BF16, F64).
 
 One compiled call per chunk does what :func:`~.stats.pass1_chunk` or :func:`~.stats.histogram_chunk` does with a
-dozen numpy calls and float64 temporaries: a few tight loops over the chunk while it sits in cache, split so that
+dozen numpy calls and float64 temporaries (a big float32 tensor's histogram mostly comes from pass 1's table of
+its top 16 bits instead, with a cheaper second read: :mod:`.buckets` and ``_k_split``): a few tight loops over the chunk while it sits in cache, split so that
 those numba can vectorise (classes, extrema as integer order keys, sums, moments, bin estimates) run apart from
 the scatters it cannot (pattern tables, histogram). Results equal the numpy path's: counts, pattern tables and
 histograms exactly (numpy's binning steps), moments and lag-1 sums to rounding (each chunk is centred on its own
@@ -32,6 +33,8 @@ import numpy as np
 
 from inspector.core.dtypes import DType, widen
 from inspector.core.measure import aot
+from inspector.core.measure.buckets import SplitPlan
+from inspector.core.measure.buckets import plan as split_plan
 from inspector.core.measure.features import (
     MIN_BITS,
     PHASES,
@@ -326,16 +329,46 @@ def _k_hist(v, edges, denom, exact, tol, thr, counts, buf):  # pragma: no cover 
         if nchk:
             for j in range(m):
                 if buf[j] == bins + 1:
-                    x = v[s + j]
-                    t = np.float64(x - lo)
-                    k = int((t / denom) * bins) if exact else int(t * scale)
-                    if k >= bins:
-                        k = bins - 1
-                    if x < edges[k]:
-                        k -= 1
-                    if k != bins - 1 and x >= edges[k + 1]:
-                        k += 1
-                    counts[0, k] += 1
+                    counts[0, _k_bin(v[s + j], edges, denom, scale, exact)] += 1
+    return near
+
+
+def _k_bin(x, edges, denom, scale, exact):  # pragma: no cover - compiled
+    """The bin of one value inside the range by numpy's steps: its estimate, then one step down or up where the
+    edges say so."""
+    bins = edges.size - 1
+    t = np.float64(x - edges[0])
+    k = int((t / denom) * bins) if exact else int(t * scale)
+    if k >= bins:
+        k = bins - 1
+    if x < edges[k]:
+        k -= 1
+    if k != bins - 1 and x >= edges[k + 1]:
+        k += 1
+    return k
+
+
+def _k_split(u, v, thr16, above, edges, denom, thr, each):  # pragma: no cover - compiled
+    """Pass 2 of a float32 chunk under a :class:`~.buckets.SplitPlan`: per value, one look-up of its top-16-bit
+    bucket's split (``thr16``) and one increment of the bucket's count of values at or past it (``above``); a value
+    of a bucket marked -1 is binned alone, by numpy's steps, into ``each``. Returns the count of those values with
+    ``|x| <= thr``."""
+    bins = edges.size - 1
+    lo = edges[0]
+    hi = edges[bins]
+    scale = bins / denom
+    near = 0
+    for i in range(u.size):
+        b = np.int64(u[i])
+        t = b >> 16
+        s = thr16[t]
+        if s >= 0:
+            above[t] += (b & 0xFFFF) >= s
+        else:
+            x = v[i]
+            near += abs(x) <= thr
+            if (x >= lo) & (x <= hi):
+                each[_k_bin(x, edges, denom, scale, False)] += 1
     return near
 
 
@@ -810,11 +843,12 @@ def _k_features_any(u, v, fi, ff, rs, rq, rc, rp, abs_mask, inf_bits):  # pragma
 
 
 class _Compiled:
-    def __init__(self, pass1: Callable, pass2: Callable, widen: Callable, features: Callable) -> None:
+    def __init__(self, pass1: Callable, pass2: Callable, widen: Callable, features: Callable, split: Callable) -> None:
         self.pass1 = pass1
         self.pass2 = pass2
         self.widen = widen
         self.features = features
+        self.split = split
 
 
 _PLAIN = (
@@ -822,6 +856,7 @@ _PLAIN = (
     "_k_ints",
     "_k_general",
     "_k_codes",
+    "_k_bin",
     "_k_widen",
     "_k_close",
     "_k_sw_close",
@@ -832,7 +867,7 @@ _PLAIN = (
 )
 #: pure arithmetic on values already known finite: the reduction order may change (vectorised partial sums)
 _REASSOC = ("_k_sum", "_k_moments", "_k_lag")
-_DRIVERS = ("_k_pass1", "_k_hist", "_k_features_live", "_k_features")
+_DRIVERS = ("_k_pass1", "_k_hist", "_k_split", "_k_features_live", "_k_features")
 
 _lock = threading.Lock()
 _compiled: Optional[_Compiled] = None
@@ -884,7 +919,13 @@ def compile_kernels(njit: Callable, cache: bool = False) -> dict[str, Callable]:
     for name in _PLAIN + _REASSOC + _DRIVERS:
         fm: set[str] | bool = {"reassoc"} if name in _REASSOC else False
         g[name] = njit(cache=cache, nogil=True, error_model="numpy", fastmath=fm)(g[name])
-    return {"pass1": g["_k_pass1"], "pass2": g["_k_hist"], "widen": g["_k_widen"], "features": g["_k_features"]}
+    return {
+        "pass1": g["_k_pass1"],
+        "pass2": g["_k_hist"],
+        "widen": g["_k_widen"],
+        "features": g["_k_features"],
+        "split": g["_k_split"],
+    }
 
 
 def _jit() -> Optional[_Compiled]:
@@ -894,7 +935,7 @@ def _jit() -> Optional[_Compiled]:
 
         _skip_blas_probe()
         k = compile_kernels(njit, cache=True)
-        return _Compiled(k["pass1"], k["pass2"], k["widen"], k["features"])
+        return _Compiled(k["pass1"], k["pass2"], k["widen"], k["features"], k["split"])
     except Exception as e:  # ImportError, or a numba that cannot work here (frozen app, no cache dir)
         log.info("numba kernels unavailable, using numpy: %s", e)
         return None
@@ -907,7 +948,7 @@ def _ahead_of_time(build_missing: bool = True, note: Optional[Callable[[str], No
     except Exception as exc:  # a damaged cache or an odd system: the JIT takes over
         log.info("compiled kernels unavailable: %s", exc)
         return None
-    return _Compiled(e.pass1, e.pass2, e.widen, e.features) if e is not None else None
+    return _Compiled(e.pass1, e.pass2, e.widen, e.features, e.split) if e is not None else None
 
 
 def load(note: Optional[Callable[[str], None]] = None) -> Optional[_Compiled]:
@@ -1046,6 +1087,43 @@ class Kernels:
             tick(raw.nbytes)
         _warm.add(dt.name)
         return counts[:, :bins].sum(axis=0), int(near)
+
+    def split_plan(
+        self, tables: Optional[list[np.ndarray]], dt: DType, edges: np.ndarray, span: tuple[float, float], thr: float
+    ) -> Optional[SplitPlan]:
+        """The plan under which :meth:`split` gives a float32 tensor's histogram and near-zero count from pass 1's
+        top-lane table and one cheap read (see :mod:`.buckets`), or ``None`` where :meth:`pass2` must bin it."""
+        if dt.name != "F32" or not self.covers(dt) or tables is None or len(tables) != 2 or tables[1].size != 65536:
+            return None
+        if not self.bins(edges, span, dt):
+            return None
+        lo, hi = outer_range(*span)
+        exact = _boundary_tol(edges, float(hi) - float(lo)) is None
+        thr_v = np.float32(thr) if math.isfinite(thr) else np.float32(-1)
+        with np.errstate(all="ignore"):
+            return split_plan(tables[1], edges, thr_v, exact)
+
+    def split(
+        self,
+        chunks: Iterable[np.ndarray],
+        plan: SplitPlan,
+        edges: np.ndarray,
+        span: tuple[float, float],
+        tick: Callable[[int], None],
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """``_k_split``'s counts over a run of float32 chunks, for :meth:`~.buckets.SplitPlan.finish` (summed over
+        a tensor's pieces first)."""
+        above = np.zeros(65536, dtype=np.int64)
+        each = np.zeros(plan.bins, dtype=np.int64)
+        lo, hi = outer_range(*span)
+        denom = float(hi) - float(lo)
+        near = 0
+        k = self._k.split
+        for raw in chunks:
+            near += k(raw.view(np.uint32), raw, plan.thr16, above, edges, denom, plan.thr, each)
+            tick(raw.nbytes)
+        _warm.add("F32")
+        return above, each, near
 
     def _values(self, dt: DType) -> Callable[[np.ndarray], np.ndarray]:
         """Raw chunk -> float values (float32, or float64 for F64); one reused buffer for F16."""

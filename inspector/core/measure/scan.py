@@ -22,6 +22,7 @@ from inspector.core import prehash
 from inspector.core.dtypes import widen
 from inspector.core.formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, open_regular, sha256_files
 from inspector.core.formats.model_file import open_model
+from inspector.core.measure.buckets import SplitPlan
 from inspector.core.measure.features import FeatureAcc, Features, finish, unit_of
 from inspector.core.measure.hidden import HiddenScan, measure_hidden
 from inspector.core.measure.kernels import Kernels, histogram_from_table
@@ -346,6 +347,28 @@ def _p1(
     return p, acc
 
 
+def _reread(ref: TensorRef, opts: ScanOptions, cancel, data: Optional[np.ndarray]) -> Iterator[np.ndarray]:
+    """The chunks of a tensor's second read: from the file, or from the values already read."""
+    if data is None:
+        return iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel)
+    return _chunks_of(data, opts.chunk_bytes, cancel)
+
+
+@_quiet
+def _p2_split(
+    ref: TensorRef,
+    opts: ScanOptions,
+    plan: SplitPlan,
+    edges: np.ndarray,
+    span: tuple[float, float],
+    cancel,
+    tick,
+    kern: Kernels,
+    data: Optional[np.ndarray] = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    return kern.split(_reread(ref, opts, cancel, data), plan, edges, span, tick)
+
+
 @_quiet
 def _p2(
     ref: TensorRef,
@@ -359,10 +382,7 @@ def _p2(
     data: Optional[np.ndarray] = None,
 ) -> tuple[np.ndarray, int]:
     dt = ref.dtype
-    if data is None:
-        chunks = iter_chunks(ref, opts.chunk_bytes, reuse=True, cancel=cancel)
-    else:
-        chunks = _chunks_of(data, opts.chunk_bytes, cancel)
+    chunks = _reread(ref, opts, cancel, data)
     if kern is not None and kern.covers(dt) and kern.bins(edges, span, dt):
         return kern.pass2(chunks, dt, edges, span, thr, tick)
     bins = len(edges) - 1
@@ -463,9 +483,20 @@ class _Scanner:
             else:
                 self.tick(ref.numel * dt.itemsize)
                 return hist, near
+        opts, cancel, kern = self.opts, self.cancel, self.kern
+        plan = kern.split_plan(p1.tables, dt, edges, span, thr) if kern is not None else None
+        if plan is not None and kern is not None:  # a float32 tensor: most of its histogram is in pass 1's table
+            k = kern
+
+            def split(j: tuple) -> tuple[np.ndarray, np.ndarray, int]:
+                return _p2_split(j[0], opts, plan, edges, span, cancel, self.tick, k, j[1])
+
+            parts = self._map(split, list(zip(pieces, datas)))
+            above = np.sum([a for a, _, _ in parts], axis=0)
+            each = np.sum([e for _, e, _ in parts], axis=0)
+            return plan.finish(above, each, sum(n for _, _, n in parts))
         hist = np.zeros(len(edges) - 1, dtype=np.int64)
         near = 0
-        opts, cancel, kern = self.opts, self.cancel, self.kern
 
         def one(j: tuple) -> tuple[np.ndarray, int]:
             return _p2(j[0], opts, edges, thr, cancel, self.tick, kern, span, j[1])
