@@ -167,7 +167,9 @@ def print_summary(result: ScanResult, out=None) -> None:
     if result.families:
         print("\nAttack families:", file=out)
         for fam in result.families:
-            print(f"  {fam.title:<27} {fam.status.upper():<16} {fam.text}", file=out)
+            # a warning that stands in a family not detected is said on its line, as the app and the report say it
+            warned = f"WARNING {fam.score:.2f} · " if fam.warning else ""
+            print(f"  {fam.title:<27} {fam.status.upper():<16} {warned}{fam.text}", file=out)
     verdict = result.verdict.upper()
     print(f"\nVerdict: {verdict} (score {result.score:.2f}, {result.seconds:.2f} s)", file=out)
     if result.verdict == "incomplete":

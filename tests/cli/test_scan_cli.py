@@ -21,6 +21,27 @@ def test_scan_of_weights_alone_is_incomplete_exit_3(small_model, capsys):
     assert capsys.readouterr().out.startswith("incomplete ")
 
 
+def test_family_line_says_a_warning_that_stands(small_model):
+    """A family not detected whose strongest finding is a warning says so on its line, as the app and the report
+    do: never a bare NOT-DETECTED beside a warning on the same attack."""
+    import dataclasses
+    import io
+
+    from inspector.cli.scan import print_summary
+    from inspector.core.judge.families import Assessment, statuses
+    from inspector.core.judge.findings import Finding
+    from inspector.core.pipeline import scan
+
+    result = scan(small_model)
+    warn = Finding("sign-structure", "sign", "fc1.weight", "warning", 0.66, "spike at zero")
+    fams = statuses([Assessment("sign", "order statistics"), Assessment("lsb", "bit planes")], [warn])
+    out = io.StringIO()
+    print_summary(dataclasses.replace(result, families=fams), out)
+    text = out.getvalue()
+    assert "Sign encoding               NOT-DETECTED     WARNING 0.66 · order statistics" in text
+    assert "LSB encoding                NOT-DETECTED     bit planes" in text
+
+
 def test_scan_writes_json(small_model, tmp_path, capsys):
     out = tmp_path / "scan.json"
     assert main(["scan", str(small_model), "--json", str(out)]) == 3
