@@ -11,7 +11,8 @@ loader keeps but no float test reads: storage bytes outside a saved view, the el
 an archive member nothing references, pickled byte strings, base64 text, a numpy array, a literal the pickle
 builds and drops, safetensors header whitespace, a file beside the model in its folder, a blob inside
 config.json, a payload renamed ``position_ids``, the low byte of float16 weights, ONNX doc strings,
-metadata_props and unknown fields, GGUF metadata strings and byte arrays, and a GGUF alignment gap.
+metadata_props and unknown fields, GGUF metadata strings and byte arrays, a GGUF alignment gap, and the parts of
+a checkpoint's tensor names.
 """
 
 from __future__ import annotations
@@ -224,6 +225,15 @@ def gguf_alignment_gap(d: Path, attacked: bool) -> Path:
     return path
 
 
+def tensor_names(d: Path, attacked: bool) -> Path:
+    torch = _torch()
+    g = torch.Generator().manual_seed(0)
+    parts = [B64[i : i + 128] for i in range(0, len(B64), 128)]
+    names = [f"blocks.{i}.{p}.weight" if attacked else f"blocks.{i}.attn.weight" for i, p in enumerate(parts)]
+    torch.save({n: torch.randn(8, 8, generator=g) * 0.05 for n in names}, d / "m.pt")
+    return d / "m.pt"
+
+
 CARRIERS: dict[str, tuple[str, Callable[[Path, bool], Path]]] = {
     "storage tail": ("torch.save of a view: the rest of its storage", storage_tail),
     "strided view": ("the elements a strided view skips", strided_view),
@@ -243,6 +253,7 @@ CARRIERS: dict[str, tuple[str, Callable[[Path, bool], Path]]] = {
     "gguf metadata string": ("a GGUF metadata string", gguf_metadata_string),
     "gguf metadata bytes": ("a GGUF metadata byte array", gguf_metadata_bytes),
     "gguf alignment gap": ("the padding a custom GGUF alignment leaves", gguf_alignment_gap),
+    "tensor names": ("base64 parts of a checkpoint's tensor names", tensor_names),
 }
 
 

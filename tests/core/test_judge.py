@@ -202,3 +202,39 @@ def test_rejudge_with_another_baseline_probes_capacity_again() -> None:
     assert "mlp-benign-s1" in (again.inputs.probe.checked or "")
     assert "mlp-benign-s0" not in (again.inputs.probe.checked or "")
     assert again.verdict == "suspicious"
+
+
+def _named(names, rng):
+    return {n: rng.normal(0, 0.05, (16, 16)).astype(np.float32) for n in names}
+
+
+def test_data_in_tensor_names_is_detected(make_model):
+    """Tensor names are free text in every format: a payload spread over them is found by their compressed size,
+    as base64 parts or as plain records, and real naming schemes are not."""
+    import random
+
+    rng = np.random.default_rng(0)
+    blob = base64.b64encode(rng.bytes(3000)).decode()
+    encoded = [f"blocks.{i // 200}.{blob[i : i + 200]}.weight" for i in range(0, len(blob), 200)]
+    r = scan(make_model(_named(encoded, rng), name="b64.safetensors"))
+    hit = [f for f in r.findings if f.detector == "tensor-names"]
+    assert hit and hit[0].severity == "suspicious" and _status(r)["metadata"] == "detected"
+    assert r.verdict == "suspicious" and "blocks." in hit[0].message
+    random.seed(1)  # personal records whose every field repeats in other names, numbers aside
+    first, last = ["John", "Mary", "Ahmed", "Li", "Olga", "Pedro"], ["Smith", "Chen", "Okafor", "Silva", "Novak"]
+    records = [
+        f"encoder.layer.{i}.{random.choice(first)}_{random.choice(last)}_{random.randint(1940, 2005)}_"
+        f"{random.randint(10000, 99999)}_{random.choice(['asthma', 'gout', 'anemia'])}.weight"
+        for i in range(300)
+    ]
+    # 120 records (about 30 bits each: 450 bytes of information) warn; 300 are evidence
+    for k, severity in ((120, "warning"), (300, "suspicious")):
+        r = scan(make_model(_named(records[:k], rng), name=f"records{k}.safetensors"))
+        assert [f.severity for f in r.findings if f.detector == "tensor-names"] == [severity]
+    # real naming schemes: a transformer's layers, a torch ONNX export's numbered nodes, a few unique names
+    hf = [f"model.layers.{i}.{p}.weight" for i in range(40) for p in ("self_attn.q_proj", "mlp.down_proj")]
+    onnx = [f"onnx::MatMul_{random.randint(0, 99999)}" for _ in range(300)]
+    for names in (hf + ["lm_head.weight", "model.embed_tokens.weight"], onnx, ["conv2d_395.w_0", "batch_norm2d_5.b_0"]):
+        r = scan(make_model(_named(names, rng), name="benign.safetensors"))
+        assert not [f for f in r.findings if f.detector == "tensor-names"], names[:2]
+        assert "tensor names checked" in next(f.text for f in r.families if f.family == "metadata")

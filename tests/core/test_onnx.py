@@ -299,3 +299,53 @@ def test_another_format_named_onnx_is_read_as_what_it_is(tmp_path, make_model):
     renamed = tmp_path / "really_safetensors.onnx"
     renamed.write_bytes(st.read_bytes())
     assert open_model(renamed).format == "safetensors"
+
+
+def _attr_string(name: str, value: bytes) -> bytes:
+    return lfield(1, name) + lfield(4, value) + vfield(20, 3)  # AttributeProto: name, s, type STRING
+
+
+def _attr_strings(name: str, values: list[bytes]) -> bytes:
+    return lfield(1, name) + b"".join(lfield(9, v) for v in values) + vfield(20, 8)  # strings, type STRINGS
+
+
+def test_graph_strings_are_carriers_that_are_judged(tmp_path):
+    """A string attribute holds any bytes (a custom op's), and node and value names are free text: a payload in
+    either is found; a tree ensemble's long list of a few modes, and a torch export's names, are not."""
+    from inspector.core.pipeline import scan
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 0.05, (64, 64)).astype(np.float32)
+    init = [tensor("w", (64, 64), FLOAT, w.tobytes())]
+    secret = bytes(rng.integers(0, 17, 19200, dtype=np.uint8) * 15)  # image-like grey levels
+
+    def verdict(nodes, name):
+        p = tmp_path / name
+        p.write_bytes(model(init, nodes))
+        return scan(p)
+
+    r = verdict([node("Identity", ["y"], [_attr_string("payload", secret)], ["w"])], "attr.onnx")
+    hit = [f for f in r.findings if "string attribute 'payload'" in f.message]
+    assert r.verdict == "suspicious" and hit and hit[0].severity == "suspicious"
+    listed = _attr_strings("blob", [secret[i : i + 100] for i in range(0, len(secret), 100)])
+    r = verdict([node("Custom", ["y"], [listed], ["w"])], "list.onnx")
+    assert r.verdict == "suspicious" and any("distinct items" in f.message for f in r.findings)
+    modes = _attr_strings("nodes_modes", [b"BRANCH_LEQ", b"LEAF"] * 20_000)
+    r = verdict([node("TreeEnsembleClassifier", ["y"], [modes], ["w"])], "tree.onnx")
+    assert r.verdict != "suspicious" and not any("attribute" in f.message for f in r.findings)
+
+    import base64
+
+    b64 = base64.b64encode(secret).decode()
+    named = [node("Identity", [f"y{i}"], inputs=["w"]) + lfield(3, b64[i : i + 256]) for i in range(0, len(b64), 256)]
+    r = verdict(named, "names.onnx")
+    hit = [f for f in r.findings if f.detector == "tensor-names"]
+    assert hit and hit[0].severity == "suspicious" and "ONNX graph" in hit[0].message
+    torch_like = [
+        node("MatMul", [f"/layers.{i}/MatMul_output_0"], inputs=["w", f"/layers.{i - 1}/Relu_output_0"])
+        + lfield(3, f"/layers.{i}/MatMul")
+        for i in range(200)
+    ]
+    r = verdict(torch_like, "torch.onnx")
+    assert not [f for f in r.findings if f.detector == "tensor-names"]
+    assert open_onnx(tmp_path / "torch.onnx").metadata["onnx.names"] == str(3 * 200)  # "w" is a tensor name

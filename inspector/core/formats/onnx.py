@@ -23,7 +23,8 @@ from typing import Iterator, Optional
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
-from inspector.core.formats.base import MAX_NDIM, Hidden, ModelFile, TensorRef, shape_problem
+from inspector.core.formats.base import HIDDEN_SAMPLE, MAX_NDIM, Hidden, ModelFile, TensorRef, shape_problem
+from inspector.core.formats.names import compressed_size, examples
 
 _FIX = "The file is damaged or is not an ONNX model; export it again (torch.onnx.export, onnx.save)"
 MAX_NAME_BYTES = 1 << 16
@@ -183,6 +184,13 @@ class _Reader:
         self.nodes = 0
         #: fields no loader needs (doc strings, unknown fields): where they lie, to be read and judged
         self.hidden: list[Hidden] = []
+        #: the graph's node names and the names of its values (node inputs and outputs, graph inputs, outputs
+        #: and value_info), each once, in file order: free text a payload could be spread over
+        self.graph_names: dict[str, None] = {}
+
+    def name(self, off: int, length: int) -> None:
+        if len(self.graph_names) < MAX_GRAPH_NAMES:
+            self.graph_names.setdefault(self.pb.text(off, length))
 
     def extra(self, what: str, off: int, length: int) -> None:
         """Record a field's bytes as hidden (doc strings of a few bytes are left alone)."""
@@ -294,6 +302,10 @@ class _Reader:
                 meta["onnx.graph_name"] = pb.text(off, value, 200)
             elif field == 10:
                 self.extra("the graph's doc_string", off, value)
+            elif field in (11, 12, 13):  # input, output, value_info: ValueInfoProto, its name first
+                for f2, w2, v2, o2 in pb.fields(off, off + value):
+                    if f2 == 1 and w2 == 2:
+                        self.name(o2, v2)
             elif field not in _GRAPH_FIELDS:
                 self.extra(f"unknown field {field} of a graph", off, value)
         meta["onnx.nodes"] = str(int(meta.get("onnx.nodes", "0")) + nodes)
@@ -308,10 +320,15 @@ class _Reader:
                 op_type = pb.text(off, value, 200)
             elif field == 2:
                 outputs.append(pb.text(off, value))
+                self.name(off, value)
+            elif field in (1, 3):  # an input's name, the node's own name
+                self.name(off, value)
             elif field == 6:
                 self.extra("a node's doc_string", off, value)
             elif field == 5:
-                name, tensor_at = "", None
+                name, tensor_at, text = "", None, None
+                items: dict[bytes, None] = {}  # a string list's distinct items (a tree's "LEAF" a million times)
+                item_bytes = 0
                 for f2, w2, v2, o2 in pb.fields(off, off + value):
                     if f2 == 1 and w2 == 2:
                         name = pb.text(o2, v2)
@@ -319,8 +336,22 @@ class _Reader:
                         tensor_at = (o2, o2 + v2)
                     elif f2 in (6, 11) and w2 == 2:  # g, graphs: the bodies of If / Loop / Scan
                         subgraphs.append((o2, o2 + v2))
+                    elif f2 == 4 and w2 == 2:  # s: one string, any bytes
+                        text = (o2, v2)
+                    elif f2 == 9 and w2 == 2 and item_bytes < HIDDEN_SAMPLE:  # strings: a list of them
+                        item = bytes(pb.buf[o2 : o2 + min(v2, HIDDEN_SAMPLE)])
+                        if item not in items:
+                            items[item] = None
+                            item_bytes += len(item) + 1
                 if name == "value" and tensor_at is not None:
                     value_attrs.append(tensor_at)
+                # a string attribute holds any bytes a runtime passes on unread (a custom op's): judged as hidden
+                where = f"string attribute {name[:60]!r} of a node ({op_type or 'no op type'})"
+                if text is not None:
+                    self.extra(where, *text)
+                if item_bytes >= DOC_BYTES and len(self.hidden) < MAX_METADATA:
+                    data = b"\n".join(items)[:HIDDEN_SAMPLE]
+                    self.hidden.append(Hidden("field", where + ", its distinct items", len(data), self.path, data=data))
         if op_type == "Constant":
             for a, b in value_attrs:
                 t = _tensor(pb, a, b)
@@ -334,8 +365,11 @@ class _Reader:
 #: GraphProto's fields (onnx.proto): node, name, initializer, doc_string, input, output, value_info,
 #: quantization_annotation, sparse_initializer, metadata_props.
 _GRAPH_FIELDS = {1, 2, 5, 10, 11, 12, 13, 14, 15, 16}
-#: Doc strings and unknown fields from this many bytes are judged as hidden bytes (shorter ones are names).
+#: Doc strings, string attributes and unknown fields from this many bytes are judged as hidden bytes (shorter
+#: ones are names).
 DOC_BYTES = 256
+#: Node and value names kept for the names check (real graphs have at most ~10**5 nodes, a few names each).
+MAX_GRAPH_NAMES = 1 << 19
 
 #: ModelProto's top-level fields and their wire types (0 varint, 2 length-delimited), as onnx.proto defines them.
 _MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
@@ -453,6 +487,11 @@ def open_onnx(path: Path) -> ModelFile:
             raise MalformedFileError("not an ONNX model (no ir_version or no graph)", path=path, hint=_FIX)
     if opsets:
         meta["onnx.opset_import"] = ", ".join(opsets[:20])
+    graph_names = [n for n in reader.graph_names if n not in reader.names]  # tensor names are judged as such
+    if graph_names:  # their summary, for the judge's names check (the names themselves can run to megabytes)
+        meta["onnx.names"] = str(len(graph_names))
+        meta["onnx.names_compressed"] = str(compressed_size(graph_names))
+        meta["onnx.names_examples"] = "\n".join(n[:80] for n in examples(graph_names))  # under 256 characters
     if reader.constants:
         meta["onnx.constant_tensors"] = str(reader.constants)
     if reader.subgraphs:

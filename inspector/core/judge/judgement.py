@@ -210,7 +210,13 @@ def _assessments(
     if regions:
         by += f"; {len(regions)} region(s) of bytes no tensor shows read and judged"
     out.append(Assessment("non-float", by, limit="; ".join(hidden_limits)))
-    out.append(Assessment("metadata", f"{len(measurement.model.metadata)} metadata key(s) checked for encoded blobs"))
+    out.append(
+        Assessment(
+            "metadata",
+            f"{len(measurement.model.metadata)} metadata key(s) checked for encoded blobs; "
+            f"{len(measurement.tensors):,} tensor names checked for data by their compressed size",
+        )
+    )
     fmt = measurement.model.format
     out.append(
         Assessment(
@@ -265,6 +271,12 @@ def judge(measurement: Any, inputs: JudgeInputs = JudgeInputs()) -> Judgement:
     md, md_bytes = metadata_detector.detect(measurement.model.metadata)
     findings += md
     checked.append(f"metadata: {len(measurement.model.metadata)} key(s), {md_bytes:,} bytes, checked for encoded blobs")
+    names = [t.name for t in measurement.tensors]
+    nm, nm_chars = metadata_detector.detect_names(names, measurement.model.metadata)
+    findings += nm
+    checked.append(
+        f"tensor names: {len(names):,} names, {nm_chars:,} characters, checked for data by their compressed size"
+    )
     threats = tuple(measurement.threats or ())
     if threats:
         from inspector.core.judge.detectors import code_execution
