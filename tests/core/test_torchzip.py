@@ -459,3 +459,15 @@ def test_asking_a_model_for_a_tensor_by_index_names_no_tensor(tmp_path: Path) ->
     torch.save({"w": torch.zeros(4)}, tmp_path / "m.pt")
     with pytest.raises(TensorNotFoundError):
         open_model(tmp_path / "m.pt")[0]  # type: ignore[index]
+
+
+def test_a_checkpoint_recording_torch_version_opens(tmp_path: Path) -> None:
+    """``torch.__version__`` is a TorchVersion (a str subclass): a checkpoint that records it is plain data, as
+    torch's own weights-only loader agrees, not an object that needs its class's code."""
+    assert type(torch.__version__).__name__ == "TorchVersion"
+    sd = {"fc.weight": torch.ones(2, 2)}
+    path = tmp_path / "versioned.pt"
+    torch.save({"state_dict": sd, "meta": {"torch_version": torch.__version__, "epoch": 3}}, path)
+    model = inspector.open_model(path)
+    assert model.names == ["fc.weight"] and not model.threats
+    assert "TorchVersion" in model.metadata["pytorch.meta"] and "'epoch': 3" in model.metadata["pytorch.meta"]

@@ -452,6 +452,8 @@ _OPAQUE = {
     "numpy.dtype": "numpy dtype",
     "torch.layout": "torch layout",
     "torch.memory_format": "torch memory format",
+    # a str subclass: checkpoints that record torch.__version__ hold one (torch's own weights-only loader allows it)
+    "torch.torch_version.TorchVersion": "torch version string",
 }
 #: Old module names ``pickle`` maps for protocol 0-2 files written by Python 2.
 _PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
