@@ -189,9 +189,54 @@ def test_code_in_the_pickle_is_refused_by_name_and_never_runs(tmp_path: Path, le
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
-def test_a_pickled_whole_module_is_refused_naming_its_class(tmp_path: Path, legacy: bool) -> None:
-    path = _save(torch.nn.Sequential(torch.nn.Linear(2, 3)), tmp_path / "whole.pt", legacy)
-    with pytest.raises(UnsafeFileError, match=r"'torch\.nn\.modules\.container\.Sequential'.*whole model"):
+def test_a_pickled_whole_module_is_read_as_its_state_dict(tmp_path: Path, legacy: bool) -> None:
+    """``torch.save(model)`` pickles every module as an object of its class (built without arguments, then given
+    its attribute dict): the weights are read under their state_dict names without importing any class, and the
+    classes torch.load would import are one warning, not a refusal."""
+    from inspector.core.judge.detectors.code_execution import detect
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.LSTM(3, 4))
+    path = _save(net, tmp_path / "whole.pt", legacy)
+    model = inspector.open_model(path)
+    assert model.names == list(net.state_dict())  # the LSTM's _flat_weights list its parameters once
+    for name, value in net.state_dict().items():
+        assert inspector.read_tensor(model[name]).tobytes() == value.numpy().tobytes(), name
+    (t,) = model.threats
+    assert t.call == "class-code" and "torch.nn.modules.container.Sequential" in t.listing
+    assert "torch.nn.modules.rnn.LSTM" in t.listing and "pytorch.refused_calls" not in model.metadata
+    (f,) = detect(model.threats)
+    assert (f.attack, f.severity) == ("code-execution", "warning") and "whole model" in f.message
+    r = inspector.scan(path)
+    assert r.verdict != "suspicious" and {x.family: x.status for x in r.families}["code-execution"] == "not-detected"
+    assert next(x for x in r.families if x.family == "code-execution").warning
+
+
+def test_a_whole_model_whose_class_is_called_with_arguments_is_still_refused(tmp_path: Path) -> None:
+    """``Class(*args)`` runs its ``__init__`` with values from the file: that needs the class's code."""
+    import pickle
+
+    class Holder:  # pickled as REDUCE(mypkg.Net, (3,)), the way a class with __reduce__ returning args is
+        def __reduce__(self):
+            return (_Net, (3,))
+
+    global _Net
+
+    class _Net:
+        pass
+
+    _Net.__module__, _Net.__qualname__ = "mypkg.models", "Net"
+    import sys
+    import types
+
+    sys.modules["mypkg"] = types.ModuleType("mypkg")
+    sys.modules["mypkg.models"] = mod = types.ModuleType("mypkg.models")
+    mod.Net = _Net
+    try:
+        path = tmp_path / "called.pt"
+        torch.save({"w": torch.ones(2), "net": Holder()}, path, pickle_module=pickle)
+    finally:
+        del sys.modules["mypkg"], sys.modules["mypkg.models"]
+    with pytest.raises(UnsafeFileError, match=r"'mypkg\.models\.Net'"):
         inspector.open_model(path)
 
 

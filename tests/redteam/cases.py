@@ -596,10 +596,25 @@ def hostile_build_on_global(folder: Path) -> Case:
     return _hostile(folder, "patch.pt", zip_checkpoint(folder / "pt.pt", p_.stop(), {}).read_bytes(), "Module")
 
 
-def ordinary_class_refused(folder: Path) -> Case:
-    """A pickled config object: needs its class, but calls nothing dangerous - refused, not a verdict."""
+def ordinary_class_read_as_data(folder: Path) -> Case:
+    """A pickled config object built without arguments (``object.__new__`` and a state): rebuilt as plain
+    attributes, never imported; the weights are judged and the class torch.load would import is a warning."""
     arrays = _benign(4)
     extra = P(None).s("cfg").glob("mytraining.config", "TrainConfig").raw(b")\x81").raw(b"}").s("lr").i(1).raw(b"sb").b
+    pkl = state_dict_pickle(arrays, extra=bytes(extra))
+    p = zip_checkpoint(folder / "config.pt", pkl, {"0": arrays["benign.weight"].tobytes()})
+
+    def check(run: Run) -> Optional[str]:
+        ok = "mytraining.config.TrainConfig" in run.stdout and "whole model" in run.stdout
+        return None if ok else f"no class-code warning naming the class: {run.stdout[-600:]!r}"
+
+    return Case(["scan", str(p)], (3,), check)
+
+
+def ordinary_class_called_refused(folder: Path) -> Case:
+    """A class the pickle calls with arguments (``Class(*args)`` runs its ``__init__``): needs its code, refused."""
+    arrays = _benign(4)
+    extra = P(None).s("cfg").glob("mytraining.config", "TrainConfig").raw(b"(K\x01tR").b
     pkl = state_dict_pickle(arrays, extra=bytes(extra))
     p = zip_checkpoint(folder / "config.pt", pkl, {"0": arrays["benign.weight"].tobytes()})
     return Case(["scan", str(p)], REFUSED, _one_line("mytraining.config.TrainConfig", "re-save"))
@@ -673,7 +688,8 @@ CASES: dict[str, Callable[[Path], Case]] = {
         hostile_plain_pickle,
         hostile_nonexistent_module,
         hostile_build_on_global,
-        ordinary_class_refused,
+        ordinary_class_read_as_data,
+        ordinary_class_called_refused,
         malformed_truncated,
         legacy_magic_only,
     )

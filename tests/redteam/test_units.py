@@ -71,8 +71,17 @@ def test_a_dangerous_call_is_recorded_not_made_and_the_rest_is_read(tmp_path: Pa
     assert (f.attack, f.severity, f.evidence["global"]) == ("code-execution", "suspicious", "posix.system")
 
 
-def test_an_ordinary_class_is_refused_by_name(tmp_path: Path) -> None:
+def test_an_ordinary_class_built_without_arguments_is_read_as_data(tmp_path: Path) -> None:
     extra = P(None).s("cfg").glob("mytraining.config", "TrainConfig").raw(b")\x81}").s("lr").i(1).raw(b"sb").b
+    a = {"w": np.zeros(4, np.float32)}
+    path = zip_checkpoint(tmp_path / "m.pt", state_dict_pickle(a, extra=bytes(extra)), {"0": bytes(16)})
+    model = inspector.open_model(path)
+    assert model.names == ["w"] and [t.call for t in model.threats] == ["class-code"]
+    assert model.threats[0].listing == ("mytraining.config.TrainConfig",)
+
+
+def test_an_ordinary_class_called_with_arguments_is_refused_by_name(tmp_path: Path) -> None:
+    extra = P(None).s("cfg").glob("mytraining.config", "TrainConfig").raw(b"(K\x01tR").b
     a = {"w": np.zeros(4, np.float32)}
     path = zip_checkpoint(tmp_path / "m.pt", state_dict_pickle(a, extra=bytes(extra)), {"0": bytes(16)})
     with pytest.raises(UnsafeFileError, match=r"'mytraining\.config\.TrainConfig'.*re-save"):

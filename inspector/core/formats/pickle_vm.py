@@ -80,16 +80,18 @@ class GlobalRef:
 
 class ScriptObject:
     """A TorchScript module object: its class is code that runs at inference, never here; its attribute dict
-    (set by one BUILD) is kept as plain data, so the weights in it can be listed."""
+    (set by one BUILD) is kept as plain data, so the weights in it can be listed. ``whole``: an object of a
+    pickled whole model (``torch.save(model)``) instead, whose class ``torch.load`` would import from its package."""
 
-    __slots__ = ("cls", "state")
+    __slots__ = ("cls", "state", "whole")
 
-    def __init__(self, cls: GlobalRef) -> None:
+    def __init__(self, cls: GlobalRef, whole: bool = False) -> None:
         self.cls = cls
         self.state: dict[Any, Any] = {}
+        self.whole = whole
 
     def __repr__(self) -> str:
-        return f"<TorchScript {self.cls.full}>"
+        return f"<{'object of' if self.whole else 'TorchScript'} {self.cls.full}>"
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,6 +144,26 @@ class Resolution:
 
 #: How a foreign global is treated when called.
 DANGER, CLASS, OPAQUE, FUNCTION = "danger", "class", "opaque", "function"
+#: Distinct globals of a whole model listed in :attr:`Machine.rebuilt` (the rest are rebuilt all the same).
+MAX_REBUILT = 64
+
+
+def _plain_data(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is plain data (text, numbers, None, and tuples of them): what ``__getnewargs__`` gives
+    ``NEWOBJ`` for a class's ``__new__`` (the characters of a name, a shape)."""
+    if value is None or type(value) in (str, bytes, int, float, bool):
+        return True
+    if type(value) is tuple and depth < 4 and len(value) <= 4096:
+        return all(_plain_data(v, depth + 1) for v in value)
+    return False
+
+
+def _no_arguments(args: tuple[Any, ...]) -> bool:
+    """Whether copyreg's helpers build an object without arguments: ``__newobj__(cls)``, or
+    ``_reconstructor(cls, object, None)`` (protocols 0 and 1), which is ``object.__new__(cls)``."""
+    if not args:
+        return True
+    return len(args) == 2 and isinstance(args[0], GlobalRef) and args[0].full == "builtins.object" and args[1] is None
 
 
 def _short(arg: Any, limit: int = 60) -> str:
@@ -182,6 +204,11 @@ class Machine:
     needs_code: list[GlobalRef] = field(default_factory=list)
     #: Classes rebuilt as :class:`ScriptObject` (a TorchScript archive's ``__torch__`` modules), or ``None``.
     scripted: Optional[Callable[[GlobalRef], bool]] = None
+    #: Globals of a pickled whole model: a class the pickle builds without arguments (``object.__new__`` and then
+    #: its state, as ``torch.save(model)`` writes every module) is rebuilt as a :class:`ScriptObject`, and a
+    #: global only named is left unimported; both are listed in :attr:`rebuilt`. ``None``: they need code.
+    rebuildable: Optional[Callable[[GlobalRef], bool]] = None
+    rebuilt: list[GlobalRef] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.budget = WORK_PER_BYTE * max(0, self.size) + WORK_BASE
@@ -344,14 +371,32 @@ class Machine:
             raise PickleError(f"copyreg.{ref.name} rebuilds {_short(cls)}, not a class")
         if self.scripted is not None and self.scripted(ref):
             return ScriptObject(ref)
+        if kind == "new-object" and _no_arguments(args) and self._rebuild(ref):
+            return ScriptObject(ref, whole=True)
         self.needs_code.append(ref)
         return Instance(ref)
+
+    def _rebuild(self, ref: GlobalRef) -> bool:
+        """Whether ``ref`` may be rebuilt (or left unimported) as a whole model's global; notes it if so."""
+        if self.rebuildable is None or not self.rebuildable(ref):
+            return False
+        if ref.full not in {r.full for r in self.rebuilt[:MAX_REBUILT]} and len(self.rebuilt) < MAX_REBUILT:
+            self.rebuilt.append(ref)
+        return True
 
     def _build(self, obj: Any, state: Any, offset: int) -> None:
         if obj is Poison or isinstance(obj, Opaque):
             return
         if isinstance(obj, ScriptObject):
+            if obj.whole and isinstance(state, tuple) and len(state) == 2:  # (__dict__, __slots__ values)
+                parts = [s for s in state if s is not None]
+                if all(type(s) is dict for s in parts):
+                    state = {k: v for s in parts for k, v in s.items()}
             if type(state) is not dict or obj.state:
+                if obj.whole:  # a state only the class's own __setstate__ understands
+                    if obj.cls not in self.needs_code:
+                        self.needs_code.append(obj.cls)
+                    return
                 raise PickleError(f"pickle sets the state of {obj!r} from a {type(state).__name__}, or twice")
             obj.state = state
             return
@@ -588,6 +633,8 @@ class Machine:
                 return Opaque(cls.full)
             if self.scripted is not None and self.scripted(cls):
                 return ScriptObject(cls)
+            if _plain_data(args) and self._rebuild(cls):  # cls.__new__(cls, *plain values): the allocation
+                return ScriptObject(cls, whole=True)
             self.needs_code.append(cls)
             return Instance(cls)
         if cls in (set, frozenset) or type(cls).__name__ == "type":
@@ -635,5 +682,5 @@ class Machine:
                 continue
             if self.classify(ref) == DANGER:
                 self.threats.append(RecordedThreat(ref.module, ref.name, "reference", ref.offset, ()))
-            elif self.classify(ref) != OPAQUE and ref not in self.needs_code:
+            elif self.classify(ref) != OPAQUE and ref not in self.needs_code and not self._rebuild(ref):
                 self.needs_code.append(ref)

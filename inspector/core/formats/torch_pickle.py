@@ -43,6 +43,8 @@ MAX_DEPTH = 100
 MAX_METADATA = 1000
 #: Most threats kept per pickle (the first ones; one is enough for the verdict).
 MAX_THREATS = 100
+#: Classes a whole model's note lists by name.
+MAX_CLASS_LISTING = 16
 #: Most names one tensor object may be listed under (torch.save writes each tensor once and memoises repeats).
 MAX_ALIASES = 256
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -482,6 +484,12 @@ def _classify(ref: GlobalRef) -> str:
     return CLASS if last[:1].isupper() else FUNCTION
 
 
+def _rebuildable(ref: GlobalRef) -> bool:
+    """A whole model's global that may be rebuilt as data or left unimported: a class or function (never a
+    dangerous one) named by an importable dotted path; anything else still needs its code."""
+    return _classify(ref) in (CLASS, FUNCTION) and all(p.isidentifier() for p in ref.module.split("."))
+
+
 def _is_script_class(ref: GlobalRef) -> bool:
     """A TorchScript archive's own module classes (``__torch__.*``): rebuilt as plain attribute dicts."""
     return ref.module == "__torch__" or ref.module.startswith("__torch__.")
@@ -515,9 +523,10 @@ class _Unpickler:
     threat (never made); an ordinary class to rebuild is noted as needing its code.
     """
 
-    def __init__(self, path: Path, *, storages: Optional[dict[str, StorageRef]] = None) -> None:
+    def __init__(self, path: Path, *, storages: Optional[dict[str, StorageRef]] = None, whole: bool = False) -> None:
         self.path = path
         self.storages = storages  # None: no persistent ids allowed (the legacy format's header pickles)
+        self.whole = whole
 
     def resolve(self, module: str, name: str, offset: int) -> Any:
         # Python 2 names, as pickle's protocol 0-2 writers still emit them (int is '__builtin__ long')
@@ -544,6 +553,8 @@ class _Unpickler:
             raise PickleError("unexpected persistent id")
         if isinstance(pid, tuple) and pid and pid[0] == "module":
             cls = pid[1] if len(pid) > 1 and isinstance(pid[1], GlobalRef) else None
+            if self.whole and cls is not None and _classify(cls) == CLASS:
+                return cls  # a legacy whole model names each module class this way (its source only compared)
             named = f"global '{clean_text(cls.full)[:200]}': " if cls is not None else ""
             raise UnsafeFileError(
                 f"holds a pickled model class with its source code ({named}legacy torch.save of a whole model, "
@@ -588,6 +599,19 @@ class Unpickled:
     #: ``(offset in the pickle, value)`` of text and bytes literals the object does not hold: dropped from the
     #: stack, or the state of something never rebuilt (a numpy array's data)
     discarded: list[tuple[int, Any]] = field(default_factory=list)
+    #: the classes (and other globals) of a pickled whole model that ``torch.load`` would import from their
+    #: packages, rebuilt here as attribute dicts (or left unimported)
+    rebuilt: list[str] = field(default_factory=list)
+
+
+def class_code(rebuilt: list[str], where: str) -> tuple[Threat, ...]:
+    """The note a pickled whole model gets: ``torch.load`` imports these classes' packages and rebuilds their
+    objects with that code (not code from the file); judged as a warning, as TorchScript's code is."""
+    if not rebuilt:
+        return ()
+    shown = tuple(clean_text(r)[:200] for r in rebuilt[:MAX_CLASS_LISTING])
+    module, _, name = shown[0].rpartition(".")
+    return (Threat(module, name, "class-code", 0, where, shown),)
 
 
 def unpickle(
@@ -598,14 +622,17 @@ def unpickle(
     storages: Optional[dict[str, StorageRef]] = None,
     *,
     scripted: bool = False,
+    whole: bool = False,
 ) -> Unpickled:
     """Run one pickle from ``file`` (its first opcode at the current position; ``size`` bytes at most).
 
     Returns the object with the threats found; raises :class:`UnsafeFileError` for a pickle that needs a class's
     code (and calls nothing dangerous), :class:`MalformedFileError` / :class:`UnsupportedFormatError` otherwise.
     Once a threat is recorded, a later failure only ends the reading: the threats are what the file is about.
+    ``whole``: a checkpoint's object pickle, which may be a whole model (``torch.save(model)``): objects its
+    classes build without arguments are rebuilt as attribute dicts, and those classes listed in ``rebuilt``.
     """
-    up = _Unpickler(path, storages=storages)
+    up = _Unpickler(path, storages=storages, whole=whole)
     machine = Machine(
         file,
         size,
@@ -613,6 +640,7 @@ def unpickle(
         _classify,
         up.persistent_load if storages is not None else None,
         scripted=(lambda ref: _is_script_class(ref) or _is_config_class(ref)) if scripted else _is_config_class,
+        rebuildable=_rebuildable if whole else None,
     )
     obj: Any = None
     failure: Optional[InspectorError] = None
@@ -646,7 +674,7 @@ def unpickle(
             path=path,
             hint=RESAVE,
         )
-    return Unpickled(obj, [], file.tell(), _discarded(machine.literals, obj))
+    return Unpickled(obj, [], file.tell(), _discarded(machine.literals, obj), [r.full for r in machine.rebuilt])
 
 
 def _discarded(literals: list[tuple[int, Any]], obj: Any) -> list[tuple[int, Any]]:
@@ -791,6 +819,8 @@ def brief(obj: Any, limit: int = 200) -> str:
 
 
 _CONTAINERS = (dict, list, tuple, set, frozenset)
+#: The attributes where an ``nn.Module`` keeps its parameters, buffers and submodules under their own names.
+_MODULE_DICTS = ("_parameters", "_buffers", "_modules")
 
 
 class Flattener:
@@ -868,6 +898,22 @@ class Flattener:
             self._add(".".join(parts) or "tensor", obj)
         elif isinstance(obj, StorageRef):  # a bare storage: its bytes are data too
             self._add(".".join(parts) or "storage", _make_tensor(obj, 0, (obj.nbytes // obj.dtype.itemsize,), (1,)))
+        elif isinstance(obj, ScriptObject) and obj.whole:  # an object of a pickled whole model
+            if id(obj) not in self._seen:
+                self._seen.add(id(obj))
+                state = obj.state
+                for k in _MODULE_DICTS:  # first, named as its state_dict names them
+                    v = state.get(k)
+                    if isinstance(v, dict):
+                        for kk, vv in v.items():
+                            self.walk(vv, [*parts, _key(kk)], depth + 2)
+                for k, v in state.items():
+                    if k in _MODULE_DICTS and isinstance(v, dict):
+                        continue
+                    if self.holds(v) and not self._listed_already(v):
+                        self.walk(v, [*parts, _key(k)], depth + 1)
+                    elif not self.holds(v):  # its configuration: not metadata, but a value big enough to carry
+                        self.blob(".".join([*parts, _key(k)]), v)  # data is judged
         elif isinstance(obj, ScriptObject):  # a TorchScript module: its attributes, weights among them
             if id(obj) not in self._seen:
                 self._seen.add(id(obj))
@@ -891,6 +937,29 @@ class Flattener:
                 self.leaf(".".join(parts), obj)
         elif parts and not self._script:  # a TorchScript module's other attributes are its configuration
             self.leaf(".".join(parts), obj)
+
+    def _listed_already(self, obj: Any) -> bool:
+        """Whether every tensor in a list or tuple is listed already (an LSTM's ``_flat_weights`` repeats its
+        parameters: listed once, under their state_dict names)."""
+        if isinstance(obj, (list, tuple)) and obj:
+            return all(isinstance(v, _Tensor) and id(v) in self._aliases for v in obj)
+        return isinstance(obj, _Tensor) and id(obj) in self._aliases
+
+    def blob(self, name: str, obj: Any, depth: int = 0) -> None:
+        """Keep a value big enough to carry data (in containers too) as hidden bytes to judge."""
+        if depth > MAX_DEPTH:
+            raise self._too_deep()
+        if isinstance(obj, _CONTAINERS):
+            if id(obj) in self._seen:
+                return
+            self._seen.add(id(obj))
+            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+            for k, v in items:
+                self.blob(f"{name}.{_key(k)}", v, depth + 1)
+            return
+        found = _blob(obj)
+        if found is not None and len(self.blobs) < MAX_METADATA:
+            self.blobs.append((clean_text(name)[:1000], *found))
 
     def leaf(self, name: str, obj: Any) -> None:
         blob = _blob(obj)

@@ -48,6 +48,7 @@ from inspector.core.formats.torch_pickle import (
     Flattener,
     StorageRef,
     brief,
+    class_code,
     storage_span,
     unpickle,
 )
@@ -127,8 +128,9 @@ def _build(
         metadata["pytorch.metadata_omitted"] = str(flat.omitted)
     if wrapper is not None:
         metadata["pytorch.wrapper"] = clean_text(wrapper)
-    if threats:
-        metadata["pytorch.refused_calls"] = str(len(threats))
+    refused = [t for t in threats if t.call != "class-code"]  # a whole model's classes are a note, not a call
+    if refused:
+        metadata["pytorch.refused_calls"] = str(len(refused))
     hidden = [*_unviewed(storages, offsets, covered, holes, path, file_id), *extra]
     hidden += [Hidden("pickle", f"checkpoint entry {name!r}", size, path, -1, data) for name, data, size in flat.blobs]
     held = {(size, data[:4096]) for _, data, size in flat.blobs}
@@ -357,12 +359,12 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
     _pickle_limit(info, path)
     raw = _read_member(zf, info, path)
     storages: dict[str, StorageRef] = {}
-    got = unpickle(io.BytesIO(raw), len(raw), path, "data.pkl", storages, scripted=bool(code))
+    got = unpickle(io.BytesIO(raw), len(raw), path, "data.pkl", storages, scripted=bool(code), whole=not code)
     if not got.threats and got.end != len(raw):
         raise MalformedFileError(
             f"data.pkl has {len(raw) - got.end:,} bytes after its STOP opcode", path=path, hint=RECOPY
         )
-    threats = tuple(got.threats)
+    threats = tuple(got.threats) + class_code(got.rebuilt, "data.pkl")
     fmt = "torchscript" if code else "pytorch-zip"
     script = (
         (
@@ -441,7 +443,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
         )
         return dataclasses.replace(model, threats=model.threats + script) if script else model
     except InspectorError:
-        if not threats:
+        if not got.threats:  # a dangerous call is what the file is about; a whole model's classes are not
             raise
         return _threats_only(path, fmt, threats + script)
 
@@ -526,9 +528,9 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
                 "checkpoint was saved on a big-endian machine", path=path, hint="Re-save it on a little-endian one"
             )
         start = reader.tell()
-        got = unpickle(reader, size, path, "the object pickle", storages)
-        threats = tuple(got.threats)
-        if threats and got.obj is None:
+        got = unpickle(reader, size, path, "the object pickle", storages, whole=True)
+        threats = tuple(got.threats) + class_code(got.rebuilt, "the object pickle")
+        if got.threats and got.obj is None:
             return _threats_only(path, "pytorch-legacy", threats)
         obj_bytes = reader.tell() - start
         try:
@@ -579,7 +581,7 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
                 pickle_name="the object pickle",
             )
         except InspectorError:
-            if not threats:
+            if not got.threats:
                 raise
             return _threats_only(path, "pytorch-legacy", threats)
 

@@ -55,13 +55,34 @@ def _torchscript(t: Any) -> Finding:
     )
 
 
+def _class_code(t: Any) -> Finding:
+    classes = [str(x)[:200] for x in list(_field(t, "listing", ()) or ())[:16]]
+    shown = ", ".join(classes[:6]) + (f" and {len(classes) - 6} more" if len(classes) > 6 else "")
+    return Finding(
+        detector=NAME,
+        attack="code-execution",
+        tensor=None,
+        severity="warning",
+        score=0.3,
+        message=(
+            f"a pickled whole model, not a state_dict: torch.load would import the packages of {shown} and rebuild "
+            "its objects with their code (code installed beside torch.load, not code in the file); Model Inspector "
+            "rebuilt them as plain attributes and read and judged their weights. Load it only where those packages "
+            "are trusted, or release its state_dict (scrub exports one)"
+        ),
+        evidence={"kind": "class-code", "classes": classes},
+    )
+
+
 def detect(threats: Iterable[Any]) -> list[Finding]:
     """One suspicious ``code-execution`` finding per recorded threat (Threat objects or their JSON dicts); a
     TorchScript archive's code (``call == "torchscript"``) is one warning of its own, never a code-execution
-    finding: it runs at inference, and benign TorchScript models stay clean."""
+    finding: it runs at inference, and benign TorchScript models stay clean. So are a pickled whole model's
+    classes (``call == "class-code"``): their code is the installed packages', not the file's."""
     threats = list(threats)
-    items = [t for t in threats if str(_field(t, "call", "")) != "torchscript"]
+    items = [t for t in threats if str(_field(t, "call", "")) not in ("torchscript", "class-code")]
     out = [_torchscript(t) for t in threats if str(_field(t, "call", "")) == "torchscript"][:1]
+    out += [_class_code(t) for t in threats if str(_field(t, "call", "")) == "class-code"][:1]
     for i, t in enumerate(items[:MAX_FINDINGS]):
         glob = _global(t)[:200]
         call = str(_field(t, "call", "call"))
