@@ -231,6 +231,15 @@ def test_data_in_tensor_names_is_detected(make_model):
     for k, severity in ((120, "warning"), (300, "suspicious")):
         r = scan(make_model(_named(records[:k], rng), name=f"records{k}.safetensors"))
         assert [f.severity for f in r.findings if f.detector == "tensor-names"] == [severity]
+    # names added to dilute the payload (2,000 one-element tensors) do not hide it: their templates are one
+    padded = encoded + [f"blocks.{i}.attn.weight" for i in range(2000)]
+    small = {n: np.zeros(1, np.float32) for n in padded}
+    r = scan(make_model(small, name="padded.safetensors"))
+    assert [f.severity for f in r.findings if f.detector == "tensor-names"] == ["suspicious"]
+    # an ONNX reader's summary written into another format's metadata is not taken for one
+    spoof = {"onnx.names": "-1000", "onnx.names_compressed": "99999", "onnx.names_templates": "99999"}
+    r = scan(make_model(_weights(), name="spoof.safetensors", metadata=spoof))
+    assert not [f for f in r.findings if f.detector == "tensor-names"]
     # real naming schemes: a transformer's layers, a torch ONNX export's numbered nodes, a few unique names
     hf = [f"model.layers.{i}.{p}.weight" for i in range(40) for p in ("self_attn.q_proj", "mlp.down_proj")]
     onnx = [f"onnx::MatMul_{random.randint(0, 99999)}" for _ in range(300)]

@@ -289,6 +289,8 @@ def test_split_plan_only_where_it_holds(kern, monkeypatch):
     big = np.concatenate([x, [np.finfo(np.float32).max]]).astype(np.float32)
     pb = kern.pass1([big], dt, lambda n: None)
     assert kern.split_plan(pb.tables, dt, histogram_edges(pb.min, pb.max, 256, dt), (pb.min, pb.max), 0.1) is None
+    # a band wider than float32 (it would hold ±Inf, which the split leaves out): the plain pass
+    assert kern.split_plan(p1.tables, dt, edges, span, 1e39) is None
     # other types keep their own ways
     p64 = kern.pass1([x.astype(np.float64)], DTYPES["F64"], lambda n: None)
     assert kern.split_plan(p64.tables, DTYPES["F64"], histogram_edges(*span, 256, DTYPES["F64"]), span, 0.001) is None

@@ -349,3 +349,43 @@ def test_graph_strings_are_carriers_that_are_judged(tmp_path):
     r = verdict(torch_like, "torch.onnx")
     assert not [f for f in r.findings if f.detector == "tensor-names"]
     assert open_onnx(tmp_path / "torch.onnx").metadata["onnx.names"] == str(3 * 200)  # "w" is a tensor name
+
+
+def test_graph_strings_edge_cases(tmp_path, monkeypatch):
+    """A known opaque blob (a compiled EP context) is named as not judged, not called a payload; a string field
+    given twice is judged both times; regions past the count are gathered, not dropped; value names added to
+    dilute node names do not hide them."""
+    import base64
+
+    from inspector.core.formats import onnx as onnx_reader
+    from inspector.core.pipeline import scan
+
+    rng = np.random.default_rng(1)
+    w = rng.normal(0, 0.05, (64, 64)).astype(np.float32)
+    init = [tensor("w", (64, 64), FLOAT, w.tobytes())]
+    secret = bytes(rng.integers(0, 17, 19200, dtype=np.uint8) * 15)
+
+    def write(nodes, name):
+        p = tmp_path / name
+        p.write_bytes(model(init, nodes))
+        return p
+
+    p = write([node("EPContext", ["y"], [_attr_string("ep_cache_context", rng.bytes(20000))], ["w"])], "ep.onnx")
+    r = scan(p)
+    assert (
+        r.verdict != "suspicious"
+        and "not judged" in open_onnx(p).metadata["onnx.not_judged.EPContext.ep_cache_context"]
+    )
+    twice = lfield(1, "blob") + lfield(4, secret) + lfield(4, b"x") + vfield(20, 3)
+    assert scan(write([node("Custom", ["y"], [twice], ["w"])], "twice.onnx")).verdict == "suspicious"
+    monkeypatch.setattr(onnx_reader, "MAX_METADATA", 3)
+    docs = [node("Identity", [f"d{i}"], inputs=["w"]) + lfield(6, "plain text " * 30) for i in range(5)]
+    last = node("Custom", ["y"], [_attr_string("blob", secret)], ["w"])
+    r = scan(write(docs + [last], "cap.onnx"))
+    assert r.verdict == "suspicious" and any("more fields" in f.message for f in r.findings)
+    monkeypatch.undo()
+    b64 = base64.b64encode(secret[:4800]).decode()  # a graph's templates may take 2 KB (an exported decoder: 1.5)
+    named = [node("Identity", [f"v{i}"], inputs=["w"]) for i in range(1000)]
+    named += [node("Identity", [f"p{i}"], inputs=["w"]) + lfield(3, b64[i : i + 128]) for i in range(0, len(b64), 128)]
+    hit = [f for f in scan(write(named, "diluted.onnx")).findings if f.detector == "tensor-names"]
+    assert hit and hit[0].severity == "suspicious"

@@ -24,7 +24,7 @@ from typing import Iterator, Optional
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
 from inspector.core.formats.base import HIDDEN_SAMPLE, MAX_NDIM, Hidden, ModelFile, TensorRef, shape_problem
-from inspector.core.formats.names import compressed_size, examples
+from inspector.core.formats.names import compressed_size, examples, template_size
 
 _FIX = "The file is damaged or is not an ONNX model; export it again (torch.onnx.export, onnx.save)"
 MAX_NAME_BYTES = 1 << 16
@@ -187,15 +187,34 @@ class _Reader:
         #: the graph's node names and the names of its values (node inputs and outputs, graph inputs, outputs
         #: and value_info), each once, in file order: free text a payload could be spread over
         self.graph_names: dict[str, None] = {}
+        self.graph_name_chars = 0
+        #: fields past the count of hidden regions, gathered (see :meth:`extra`)
+        self.overflow = bytearray()
+        self.overflow_fields = self.overflow_bytes = 0
+        #: attributes that hold a known opaque blob (a compiled EP context, a tokenizer's model): not judged
+        self.opaque: dict[str, str] = {}
 
     def name(self, off: int, length: int) -> None:
-        if len(self.graph_names) < MAX_GRAPH_NAMES:
-            self.graph_names.setdefault(self.pb.text(off, length))
+        if len(self.graph_names) < MAX_GRAPH_NAMES and self.graph_name_chars < MAX_GRAPH_NAME_CHARS:
+            text = self.pb.text(off, length)
+            if text not in self.graph_names:
+                self.graph_names[text] = None
+                self.graph_name_chars += len(text)
 
     def extra(self, what: str, off: int, length: int) -> None:
-        """Record a field's bytes as hidden (doc strings of a few bytes are left alone)."""
-        if length >= DOC_BYTES and len(self.hidden) < MAX_METADATA:
+        """Record a field's bytes as hidden (doc strings of a few bytes are left alone). Past
+        :data:`MAX_METADATA` regions, the rest are gathered into one region read from memory, so that a file
+        cannot use up the count with plain fields and hide its payload after them."""
+        if length < DOC_BYTES:
+            return
+        if len(self.hidden) < MAX_METADATA:
             self.hidden.append(Hidden("field", what, length, self.path, off))
+            return
+        self.overflow_fields += 1
+        self.overflow_bytes += length
+        room = HIDDEN_SAMPLE - len(self.overflow)
+        if room > 0:
+            self.overflow += bytes(self.pb.buf[off : off + min(length, room)])
 
     def add(self, t: _Tensor, name: str) -> None:
         if any(d < 0 for d in t.dims):
@@ -326,7 +345,8 @@ class _Reader:
             elif field == 6:
                 self.extra("a node's doc_string", off, value)
             elif field == 5:
-                name, tensor_at, text = "", None, None
+                name, tensor_at = "", None
+                texts: list[tuple[int, int]] = []
                 items: dict[bytes, None] = {}  # a string list's distinct items (a tree's "LEAF" a million times)
                 item_bytes = 0
                 for f2, w2, v2, o2 in pb.fields(off, off + value):
@@ -336,8 +356,8 @@ class _Reader:
                         tensor_at = (o2, o2 + v2)
                     elif f2 in (6, 11) and w2 == 2:  # g, graphs: the bodies of If / Loop / Scan
                         subgraphs.append((o2, o2 + v2))
-                    elif f2 == 4 and w2 == 2:  # s: one string, any bytes
-                        text = (o2, v2)
+                    elif f2 == 4 and w2 == 2:  # s: one string, any bytes (every occurrence: the last one wins)
+                        texts.append((o2, v2))
                     elif f2 == 9 and w2 == 2 and item_bytes < HIDDEN_SAMPLE:  # strings: a list of them
                         item = bytes(pb.buf[o2 : o2 + min(v2, HIDDEN_SAMPLE)])
                         if item not in items:
@@ -347,8 +367,13 @@ class _Reader:
                     value_attrs.append(tensor_at)
                 # a string attribute holds any bytes a runtime passes on unread (a custom op's): judged as hidden
                 where = f"string attribute {name[:60]!r} of a node ({op_type or 'no op type'})"
-                if text is not None:
-                    self.extra(where, *text)
+                known = _OPAQUE_ATTRIBUTES.get((op_type, name))
+                if known is not None and texts and len(self.opaque) < MAX_METADATA:
+                    size = sum(n for _, n in texts)
+                    self.opaque[f"onnx.not_judged.{op_type}.{name}"] = f"{size:,} bytes: {known}, not judged"
+                else:
+                    for text in texts:
+                        self.extra(where, *text)
                 if item_bytes >= DOC_BYTES and len(self.hidden) < MAX_METADATA:
                     data = b"\n".join(items)[:HIDDEN_SAMPLE]
                     self.hidden.append(Hidden("field", where + ", its distinct items", len(data), self.path, data=data))
@@ -368,8 +393,18 @@ _GRAPH_FIELDS = {1, 2, 5, 10, 11, 12, 13, 14, 15, 16}
 #: Doc strings, string attributes and unknown fields from this many bytes are judged as hidden bytes (shorter
 #: ones are names).
 DOC_BYTES = 256
-#: Node and value names kept for the names check (real graphs have at most ~10**5 nodes, a few names each).
+#: Node and value names kept for the names check (real graphs have at most ~10**5 nodes, a few names each),
+#: and the characters they may take in all.
 MAX_GRAPH_NAMES = 1 << 19
+MAX_GRAPH_NAME_CHARS = 16 << 20
+#: String attributes that hold a blob of a known kind, which a runtime or extension reads (op type, attribute):
+#: listed in the metadata as not judged, not read as hidden bytes (their content is binary by design).
+_OPAQUE_ATTRIBUTES = {
+    ("EPContext", "ep_cache_context"): "an execution provider's compiled context (QNN, OpenVINO, TensorRT)",
+    ("SentencepieceTokenizer", "model"): "a serialized SentencePiece model (onnxruntime-extensions)",
+    ("SentencepieceDecoder", "model"): "a serialized SentencePiece model (onnxruntime-extensions)",
+    ("BlingFireSentenceBreaker", "model"): "a BlingFire model (onnxruntime-extensions)",
+}
 
 #: ModelProto's top-level fields and their wire types (0 varint, 2 length-delimited), as onnx.proto defines them.
 _MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
@@ -491,7 +526,12 @@ def open_onnx(path: Path) -> ModelFile:
     if graph_names:  # their summary, for the judge's names check (the names themselves can run to megabytes)
         meta["onnx.names"] = str(len(graph_names))
         meta["onnx.names_compressed"] = str(compressed_size(graph_names))
+        meta["onnx.names_templates"] = str(template_size(graph_names))
         meta["onnx.names_examples"] = "\n".join(n[:80] for n in examples(graph_names))  # under 256 characters
+    meta.update(reader.opaque)
+    if reader.overflow_fields:
+        what = f"{reader.overflow_fields:,} more fields (doc strings, string attributes), gathered"
+        reader.hidden.append(Hidden("field", what, len(reader.overflow), path, data=bytes(reader.overflow)))
     if reader.constants:
         meta["onnx.constant_tensors"] = str(reader.constants)
     if reader.subgraphs:

@@ -272,7 +272,7 @@ def judge(measurement: Any, inputs: JudgeInputs = JudgeInputs()) -> Judgement:
     findings += md
     checked.append(f"metadata: {len(measurement.model.metadata)} key(s), {md_bytes:,} bytes, checked for encoded blobs")
     names = [t.name for t in measurement.tensors]
-    nm, nm_chars = metadata_detector.detect_names(names, measurement.model.metadata)
+    nm, nm_chars = metadata_detector.detect_names(names, measurement.model.metadata, measurement.model.format)
     findings += nm
     checked.append(
         f"tensor names: {len(names):,} names, {nm_chars:,} characters, checked for data by their compressed size"

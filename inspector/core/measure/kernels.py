@@ -1099,7 +1099,10 @@ class Kernels:
             return None
         lo, hi = outer_range(*span)
         exact = _boundary_tol(edges, float(hi) - float(lo)) is None
-        thr_v = np.float32(thr) if math.isfinite(thr) else np.float32(-1)
+        with np.errstate(over="ignore"):
+            thr_v = np.float32(thr) if math.isfinite(thr) else np.float32(-1)
+        if not np.isfinite(thr_v):  # a band wider than float32 holds Inf too: the plain pass counts it so
+            return None
         with np.errstate(all="ignore"):
             return split_plan(tables[1], edges, thr_v, exact)
 

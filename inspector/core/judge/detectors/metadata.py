@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from typing import Mapping, Sequence
 
-from inspector.core.formats.names import compressed_size, examples
+from inspector.core.formats.names import compressed_size, examples, template_size
 from inspector.core.judge.detectors.context import WARNING_AT, finding
 from inspector.core.judge.findings import Finding
 
@@ -128,30 +128,64 @@ NAME_BYTES = 4
 #: The same for an ONNX graph's node and value names: a converter's fused names run long (TensorFlow's
 #: ``model_1/conv/Conv2D;model_1/bn/FusedBatchNormV3``: 6.9 bytes a name over basic-pitch's 321).
 GRAPH_NAME_BYTES = 12
-#: Compressed bytes of the names beyond their allowance a name that are evidence of a payload; half warn.
+#: Compressed bytes of the names' distinct templates (digit runs as ``#``) that a naming scheme may take,
+#: whatever the count: at most 404 for the tensor names of the corpus's real files, 1,544 for an ONNX graph's
+#: (an exported decoder's 372 templates).
+NAME_TEMPLATE_BYTES = 512
+GRAPH_TEMPLATE_BYTES = 2048
+#: Compressed bytes beyond either allowance that are evidence of a payload; half of them warn.
 NAME_EXCESS_BYTES = 1024
 #: Where an ONNX reader put its summary of the graph's node and value names (see ``formats.onnx``).
-GRAPH_NAMES, GRAPH_NAMES_BYTES, GRAPH_NAMES_EXAMPLES = "onnx.names", "onnx.names_compressed", "onnx.names_examples"
+GRAPH_NAMES, GRAPH_NAMES_BYTES, GRAPH_NAMES_TEMPLATES, GRAPH_NAMES_EXAMPLES = (
+    "onnx.names",
+    "onnx.names_compressed",
+    "onnx.names_templates",
+    "onnx.names_examples",
+)
 
 
-def detect_names(names: Sequence[str], metadata: Mapping[str, str] = {}) -> tuple[list[Finding], int]:
+def detect_names(names: Sequence[str], metadata: Mapping[str, str] = {}, fmt: str = "") -> tuple[list[Finding], int]:
     """Findings for data carried in the tensors' names, and in an ONNX graph's node and value names (summarised
-    in ``metadata`` by its reader): ``(findings, characters read)``."""
+    in ``metadata`` by the ONNX reader; read for format ``onnx`` only): ``(findings, characters read)``.
+
+    Two measures, each against its allowance: the names compressed (a payload spread over them, digits
+    included, does not compress like a naming scheme), and their distinct templates compressed (digit runs as
+    ``#``: a scheme has a few however many layers it names, so names added to dilute a payload do not hide it)."""
     out: list[Finding] = []
     total = sum(map(len, names))
-    # (what, how many, compressed bytes, allowance a name, where examples come from)
-    sets: list[tuple[str, int, int, int, Sequence[str]]] = [
-        ("tensor names", len(names), compressed_size(names), NAME_BYTES, names)
+    # (what, how many, compressed bytes, allowance a name, template bytes, template allowance, example source)
+    sets: list[tuple[str, int, int, int, int, int, Sequence[str]]] = [
+        (
+            "tensor names",
+            len(names),
+            compressed_size(names),
+            NAME_BYTES,
+            template_size(names),
+            NAME_TEMPLATE_BYTES,
+            names,
+        )
     ]
-    try:
-        count, gz = int(metadata.get(GRAPH_NAMES, 0)), int(metadata.get(GRAPH_NAMES_BYTES, 0))
-    except ValueError:
-        count = gz = 0
-    if count:
-        given = [n for n in str(metadata.get(GRAPH_NAMES_EXAMPLES, "")).split("\n") if n]
-        sets.append(("node and value names of the ONNX graph", count, gz, GRAPH_NAME_BYTES, given))
-    for what, count, size, per, source in sets:
-        extra = size - per * count
+    if fmt == "onnx":
+        try:
+            count = int(metadata.get(GRAPH_NAMES, 0))
+            gz, gt = int(metadata.get(GRAPH_NAMES_BYTES, 0)), int(metadata.get(GRAPH_NAMES_TEMPLATES, 0))
+        except ValueError:
+            count = gz = gt = 0
+        if count > 0:
+            given = [n for n in str(metadata.get(GRAPH_NAMES_EXAMPLES, "")).split("\n") if n]
+            sets.append(
+                (
+                    "node and value names of the ONNX graph",
+                    count,
+                    gz,
+                    GRAPH_NAME_BYTES,
+                    gt,
+                    GRAPH_TEMPLATE_BYTES,
+                    given,
+                )
+            )
+    for what, count, size, per, templates, room, source in sets:
+        extra = max(size - per * count, templates - room)
         excess = extra / NAME_EXCESS_BYTES
         if excess < WARNING_AT:
             continue
@@ -163,11 +197,18 @@ def detect_names(names: Sequence[str], metadata: Mapping[str, str] = {}) -> tupl
                 "metadata",
                 None,
                 excess,
-                f"the {count:,} {what} compress to {size:,} bytes, {extra:,} more than {per} bytes a name (real names "
-                "repeat their parts from layer to layer: no real model of the 359 we read exceeded that by 200), e.g. "
+                f"the {count:,} {what} compress to {size:,} bytes ({per} a name would be a naming scheme's) and "
+                f"their distinct templates to {templates:,} ({room:,} would be): {extra:,} bytes more than a naming "
+                "scheme takes (the real models we read stay 300 bytes or more below where a warning starts), e.g. "
                 f"{shown}: data hidden in the names, which no weight test reads and an export keeps (a loader finds "
                 "tensors by name); re-save the weights under the architecture's own names",
-                {"compressed_bytes": size, "excess_bytes": extra, "names": count, "which": what},
+                {
+                    "compressed_bytes": size,
+                    "template_bytes": templates,
+                    "excess_bytes": extra,
+                    "names": count,
+                    "which": what,
+                },
             )
         )
     return out, total
