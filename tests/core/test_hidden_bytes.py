@@ -417,3 +417,34 @@ def test_a_sentencepiece_character_map_in_a_tokenizer_is_checked_and_known(tmp_p
     assert tokenizer(charsmap) == "not-detected"
     assert tokenizer(SECRET) == "detected"
     assert tokenizer(struct.pack("<I", len(trie)) + trie + SECRET) == "detected"  # the forms are no text
+
+
+def test_encoded_text_that_is_wrapped_spaced_or_far_into_a_region_is_found() -> None:
+    """Base64 wrapped into lines (MIME), hex written as spaced byte pairs, and a blob past the first 64K
+    characters of prose are all read as encoded data; long prose, a word list and a table of numbers are not."""
+    import textwrap
+
+    from inspector.core.formats.base import Hidden
+    from inspector.core.judge.detectors import hidden as hidden_detector
+    from inspector.core.judge.detectors.metadata import encoding_of
+    from inspector.core.measure.hidden import measure_region
+
+    b64 = base64.b64encode(SECRET).decode()
+    prose = ("The model was trained for three epochs with a cosine schedule and early stopping. " * 1200).encode()
+
+    def judged(data: bytes) -> list:
+        h = measure_region(Hidden("pickle", "checkpoint entry 'notes'", len(data), Path("x"), data=data))
+        return [f.severity for f in hidden_detector.detect([h])[0]]
+
+    assert judged("\n".join(textwrap.wrap(b64, 76)).encode()) == ["suspicious"]
+    assert judged(" ".join(SECRET[i : i + 1].hex() for i in range(len(SECRET))).encode()) == ["suspicious"]
+    assert judged(prose + b64.encode() + prose[:1000]) == ["suspicious"]
+    assert "suspicious" not in judged(prose) and "suspicious" not in judged(
+        "\n".join(f"word{i}" for i in range(9000)).encode()
+    )
+    table = "\n".join(" ".join(f"{v:.4f}" for v in row) for row in np.random.default_rng(0).normal(size=(800, 8)))
+    assert "suspicious" not in judged(table.encode())
+    # header metadata: wrapped with a space before each line break, or spaced hex
+    assert encoding_of(" \n".join(textwrap.wrap(b64, 76))) == "base64"
+    assert encoding_of(" ".join(f"{b:02x}" for b in SECRET[:600])) == "hex"
+    assert encoding_of("a plain sentence about training, with spaces and commas " * 20) is None

@@ -30,6 +30,17 @@ SAMPLE_CHARS = 64 << 10
 #: A region is text when this share of its first chunk is printable ASCII or whitespace (or, for UTF-8 beyond
 #: ASCII, of its characters).
 TEXT_SHARE = 0.95
+#: Bytes of a text region searched for encoded-looking runs beyond the sample (see :func:`encoded_candidates`),
+#: and the characters of them added to the sample.
+SCAN_TEXT_BYTES = 16 << 20
+CANDIDATE_CHARS = 64 << 10
+#: Runs the judge's encoded-blob test would read, written compactly: one unbroken run of a base64 or hex
+#: alphabet; base64 wrapped into lines of equal length (MIME, PEM, ``base64`` output); hex written as
+#: space-separated byte pairs (a hex dump)
+_PLAIN_RUN = re.compile(rb"[A-Za-z0-9+/=_\-]{1024,}")
+_WRAPPED = re.compile(rb"(?:[A-Za-z0-9+/]{40,120}={0,2}[ \t]*\r?\n){8,}[A-Za-z0-9+/]*={0,2}")
+_HEX_PAIRS = re.compile(rb"(?:[0-9a-fA-F]{2}[ \t]*(?:\r?\n[ \t]*)?){512,}")
+_SPACE = re.compile(rb"\s+")
 
 _PRINTABLE = np.zeros(256, dtype=bool)
 _PRINTABLE[32:127] = True
@@ -65,7 +76,7 @@ class HiddenScan:
             "entropy": num(self.entropy),
             "compress": num(self.compress),
             "text": self.text,
-            "sample": self.sample[:SAMPLE_CHARS],
+            "sample": self.sample[: SAMPLE_CHARS + CANDIDATE_CHARS + 1],
             **({"role": self.role} if self.role else {}),
         }
 
@@ -157,17 +168,47 @@ def _known_blobs(head: bytes) -> bytes:
     return _CHARSMAP.sub(mark, head) if b"precompiled_charsmap" in head else head
 
 
+def encoded_candidates(body: bytes, skip: int) -> str:
+    """Runs in ``body`` that could be encoded data, written without their line breaks and spaces, longest first,
+    up to :data:`CANDIDATE_CHARS`: unbroken runs that start past ``skip`` (the sample holds those before), and
+    wrapped base64 (its lines of one length, the last shorter) or spaced hex pairs anywhere. Prose never matches:
+    its words are short and its lines unequal. The judge decides what they are."""
+    found: list[bytes] = []
+    for m in _PLAIN_RUN.finditer(body, skip):
+        found.append(m.group())
+    for m in _WRAPPED.finditer(body):
+        lines = [ln.strip() for ln in m.group().split(b"\n") if ln.strip()]
+        if len({len(ln) for ln in lines[:-1]}) == 1 and len(lines[-1]) <= len(lines[0]):
+            found.append(b"".join(lines))
+    for m in _HEX_PAIRS.finditer(body):
+        found.append(_SPACE.sub(b"", m.group()))
+    found.sort(key=len, reverse=True)
+    out, size = [], 0
+    for run in found:
+        if size >= CANDIDATE_CHARS:
+            break
+        out.append(run[: CANDIDATE_CHARS - size].decode("ascii", "replace"))
+        size += len(out[-1])
+    return "\n".join(out)
+
+
 def measure_region(h: Hidden, cancel: Optional[CancelToken] = None) -> HiddenScan:
     """Read one region whole (chunk by chunk) and summarise it."""
     if not h.readable or h.nbytes <= 0:
         return HiddenScan(h.kind, h.where, h.nbytes, role=h.role)
     counts = np.zeros(256, dtype=np.int64)
     head = b""
+    body = bytearray()  # the first SCAN_TEXT_BYTES, searched for encoded runs if the region is text
+    texty = False
     read = 0
     for chunk in _chunks(h, cancel):
         counts += np.bincount(np.frombuffer(chunk, dtype=np.uint8), minlength=256)
         if len(head) < COMPRESS_BYTES:
             head += chunk[: COMPRESS_BYTES - len(head)]
+        if not read:  # kept only for what may be text (the judge's test is decided below, on the first chunk)
+            texty = bool(_PRINTABLE[np.frombuffer(chunk[:CHUNK], dtype=np.uint8)].mean() >= 0.5)
+        if texty and len(body) < SCAN_TEXT_BYTES:
+            body += chunk[: SCAN_TEXT_BYTES - len(body)]
         read += len(chunk)
     if not read:
         return HiddenScan(h.kind, h.where, h.nbytes, role=h.role)
@@ -179,6 +220,11 @@ def measure_region(h: Hidden, cancel: Optional[CancelToken] = None) -> HiddenSca
     if text and h.role == "companion":
         head = _known_blobs(head)
     sample = head[: SAMPLE_CHARS * 4].decode("utf-8", "replace")[:SAMPLE_CHARS] if text else ""
+    if text and body:
+        shown = len(sample.encode("utf-8", "surrogatepass"))  # about the bytes the sample holds
+        extra = encoded_candidates(_known_blobs(bytes(body)) if h.role == "companion" else bytes(body), shown)
+        if extra:
+            sample += "\n" + extra
     zeros = float(counts[0] / read)
     return HiddenScan(h.kind, h.where, h.nbytes, read, zeros, entropy, compress, text, sample, h.role)
 

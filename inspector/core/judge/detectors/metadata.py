@@ -40,6 +40,7 @@ LONG_VALUE = 256
 
 _B64 = re.compile(r"^[A-Za-z0-9+/_-]+={0,2}$")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+_HEX_PAIRS = re.compile(r"(?:[0-9a-fA-F]{2}\s+)+[0-9a-fA-F]{2}")
 
 
 def _char_entropy(v: str) -> float:
@@ -53,12 +54,17 @@ def encoding_of(value: str) -> str | None:
     rather than text, else ``None``.
 
     Encoded data has no spaces and decodes strictly; prose, JSON and lists have spaces, braces or punctuation
-    outside those alphabets. Line breaks (as base64 tools wrap at 76) are allowed."""
+    outside those alphabets. Line breaks (as base64 tools wrap at 76), spaces at line ends, and hex written as
+    space-separated byte pairs are allowed."""
     v = value.strip()
     if len(v) < 64:
         return None
-    compact = re.sub(r"[\r\n]+", "", v)
-    if " " in compact or "\t" in compact:
+    lines = v.splitlines()
+    if _HEX_PAIRS.fullmatch(v):  # a hex dump: byte pairs separated by spaces
+        compact = re.sub(r"\s+", "", v)
+    elif all(not re.search(r"\s", ln.strip()) for ln in lines):  # one run, or wrapped (spaces at line ends)
+        compact = "".join(ln.strip() for ln in lines)
+    else:
         return None
     if _HEX.match(compact) and len(compact) % 2 == 0:
         return "hex"
