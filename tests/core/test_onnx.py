@@ -389,3 +389,64 @@ def test_graph_strings_edge_cases(tmp_path, monkeypatch):
     named += [node("Identity", [f"p{i}"], inputs=["w"]) + lfield(3, b64[i : i + 128]) for i in range(0, len(b64), 128)]
     hit = [f for f in scan(write(named, "diluted.onnx")).findings if f.detector == "tensor-names"]
     assert hit and hit[0].severity == "suspicious"
+
+
+def _graph_with(extra_graph: bytes = b"", extra_model: bytes = b"", nodes: list[bytes] = (), name: str = "g") -> bytes:
+    w = np.random.default_rng(2).normal(0, 0.05, (64, 64)).astype(np.float32)
+    graph = (
+        b"".join(lfield(1, n) for n in nodes) + lfield(2, name) + lfield(5, tensor("w", (64, 64), FLOAT, w.tobytes()))
+    )
+    out = vfield(1, 8) + lfield(2, "pytorch") + lfield(3, "2.13") + lfield(8, lfield(1, "") + vfield(2, 17))
+    return out + lfield(7, graph + extra_graph) + extra_model
+
+
+def _carriers(b64: str, secret: bytes) -> dict[str, bytes]:
+    dims = b"".join(lfield(1, lfield(2, b64[i : i + 200])) for i in range(0, len(b64), 200))
+    typed = lfield(1, lfield(1, "x") + lfield(2, lfield(1, vfield(1, FLOAT) + lfield(2, dims))))
+    u8 = tensor("calibration", (len(secret),), 2, secret)  # UINT8
+    strings = (
+        vfield(1, 400)
+        + vfield(2, STRING)
+        + lfield(8, "labels")
+        + b"".join(lfield(6, b64[i : i + 64]) for i in range(0, 25600, 64))
+    )
+    custom_t = lfield(1, "weights") + lfield(5, tensor("", (len(secret),), 2, secret)) + vfield(20, 4)
+    return {
+        "graph name": _graph_with(name=b64),
+        "producer_version": vfield(1, 8) + lfield(3, b64) + lfield(7, lfield(2, "g")),
+        "attribute name 4k+1": _graph_with(
+            nodes=[node("Gelu", ["y"], [lfield(1, "a" + b64) + lfield(4, "none")], ["w"])]
+        ),
+        "dim_param strings": _graph_with(typed),
+        "training_info graph": _graph_with(extra_model=lfield(20, lfield(1, lfield(5, u8) + lfield(2, "init")))),
+        "function node attribute": _graph_with(
+            extra_model=lfield(25, lfield(1, "f") + lfield(7, node("Custom", ["y"], [_attr_string("blob", secret)])))
+        ),
+        "string tensor": _graph_with(lfield(5, strings)),
+        "tensor attribute of a custom op": _graph_with(nodes=[node("MyOp", ["y"], [custom_t], ["w"])]),
+        "tensor doc_string": _graph_with(lfield(5, tensor("doc", (2,), FLOAT, bytes(8)) + lfield(12, b64))),
+        "metadata cut into values": _graph_with(
+            extra_model=b"".join(
+                lfield(14, lfield(1, f"k{i}") + lfield(2, b64[i * 250 : i * 250 + 250])) for i in range(100)
+            )
+        ),
+    }
+
+
+def test_every_string_of_the_graph_is_judged(tmp_path):
+    """Fields the reader used to skip or keep 200 characters of: each holding a 19 KB secret (or its base64) is
+    found, and a graph without them is not flagged."""
+    import base64
+
+    from inspector.core.pipeline import scan
+
+    secret = bytes(np.random.default_rng(0).integers(0, 17, 19200, dtype=np.uint8) * 15)
+    b64 = base64.b64encode(secret).decode()
+    plain = tmp_path / "plain.onnx"
+    plain.write_bytes(_graph_with(nodes=[node("Relu", ["y"], inputs=["w"])]))
+    assert scan(plain).verdict != "suspicious"
+    for what, data in _carriers(b64, secret).items():
+        p = tmp_path / (what.replace(" ", "_") + ".onnx")
+        p.write_bytes(data)
+        r = scan(p)
+        assert r.verdict == "suspicious", (what, [(f.severity, f.message[:120]) for f in r.findings[:3]])

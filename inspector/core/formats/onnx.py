@@ -128,6 +128,9 @@ class _Tensor:
         self.unreadable = ""
         self.external: dict[str, str] = {}
         self.location = 0
+        self.span = (0, 0)  # the TensorProto message in the model file
+        self.texts: list[tuple[str, int, int]] = []  # doc_string and external_data values: (what, offset, length)
+        self.strings: list[tuple[int, int]] = []  # string_data items (a STRING tensor's elements)
 
 
 def _signed(v: int) -> int:
@@ -136,6 +139,7 @@ def _signed(v: int) -> int:
 
 def _tensor(pb: _Proto, start: int, end: int) -> _Tensor:
     t = _Tensor()
+    t.span = (start, end)
     for field, wire, value, off in pb.fields(start, end):
         if field == 1:  # dims: repeated int64, packed or not
             if wire == 2:
@@ -154,6 +158,9 @@ def _tensor(pb: _Proto, start: int, end: int) -> _Tensor:
             t.packed = (off, value, field)
         elif field in (4, 10):
             t.unreadable = "unpacked float_data"
+        elif field == 6 and wire == 2 and len(t.strings) < MAX_STRING_ITEMS:
+            t.strings.append((off, value))
+            t.unreadable = "string_data"
         elif field in (5, 6, 7, 11) and (wire == 2 and value or wire != 2):
             t.unreadable = {5: "int32_data", 6: "string_data", 7: "int64_data", 11: "uint64_data"}[field]
         elif field == 3:
@@ -165,7 +172,10 @@ def _tensor(pb: _Proto, start: int, end: int) -> _Tensor:
                     key = pb.text(o2, v2)
                 elif f2 == 2 and w2 == 2:
                     val = pb.text(o2, v2)
+                    t.texts.append((f"external_data value {key[:40]!r}", o2, v2))
             t.external[key] = val
+        elif field == 12 and wire == 2:
+            t.texts.append(("doc_string", off, value))
         elif field == 14 and wire == 0:
             t.location = value
     return t
@@ -193,6 +203,8 @@ class _Reader:
         self.overflow_fields = self.overflow_bytes = 0
         #: attributes that hold a known opaque blob (a compiled EP context, a tokenizer's model): not judged
         self.opaque: dict[str, str] = {}
+        #: number-list attributes (ints, floats) of 256 bytes or more: not judged
+        self.number_lists = 0
 
     def name(self, off: int, length: int) -> None:
         if len(self.graph_names) < MAX_GRAPH_NAMES and self.graph_name_chars < MAX_GRAPH_NAME_CHARS:
@@ -230,9 +242,17 @@ class _Reader:
             n += 1
             name = f"{base}#{n}"
         self.names.add(name)
+        for what, off, length in t.texts:
+            self.extra(f"the {what} of tensor {name[:100]!r}", off, length)
         dt_name = _DTYPES.get(t.data_type)
         if dt_name is None:
             self.skipped[name] = f"ONNX data type {t.data_type} is not read"
+            # strings (or another type): judged as bytes, as a loader builds a tensor of them all the same; a
+            # STRING tensor by its distinct elements, one a line (a label list repeats; a payload does not)
+            if t.strings:
+                self.string_items(f"the strings of tensor {name[:100]!r}", t.strings)
+            else:
+                self.extra(f"tensor {name[:100]!r} of ONNX data type {t.data_type}", t.span[0], t.span[1] - t.span[0])
             return
         dt = DTYPES[dt_name]
         nbytes = math.prod(shape) * dt.itemsize
@@ -240,6 +260,7 @@ class _Reader:
             self._external(t, name, shape, dt_name, nbytes)
             return
         if t.unreadable:
+            # varint elements are not read (nor judged: as bytes, an exporter's position ids would read as data)
             self.skipped[name] = f"elements stored as {t.unreadable}, not read"
             return
         if t.raw is not None:
@@ -317,54 +338,131 @@ class _Reader:
                 self.node(off, off + value, meta, depth)
             elif field == 15:
                 self.skipped[f"sparse_initializer.{len(self.skipped)}"] = "sparse initializer, not read"
-            elif field == 2 and depth == 0:
-                meta["onnx.graph_name"] = pb.text(off, value, 200)
+                self.extra("a sparse initializer (not read as values)", off, value)
+            elif field == 2:
+                if depth == 0:
+                    meta["onnx.graph_name"] = pb.text(off, value, 200)
+                self.extra("the graph's name", off, value)  # the metadata keeps 200 characters
             elif field == 10:
                 self.extra("the graph's doc_string", off, value)
             elif field in (11, 12, 13):  # input, output, value_info: ValueInfoProto, its name first
                 for f2, w2, v2, o2 in pb.fields(off, off + value):
                     if f2 == 1 and w2 == 2:
                         self.name(o2, v2)
+                    elif f2 == 2 and w2 == 2:  # its type: symbolic dimension names are names too
+                        self.type_names(o2, o2 + v2, 0)
+                    elif w2 == 2:  # doc_string, metadata_props
+                        self.extra("a field of a graph input, output or value_info", o2, v2)
+            elif field in (14, 16):
+                self.extra(f"the graph's {'quantization_annotation' if field == 14 else 'metadata_props'}", off, value)
             elif field not in _GRAPH_FIELDS:
                 self.extra(f"unknown field {field} of a graph", off, value)
         meta["onnx.nodes"] = str(int(meta.get("onnx.nodes", "0")) + nodes)
 
+    def string_items(self, what: str, spans: list[tuple[int, int]]) -> None:
+        """Judge a list of strings by its distinct items, one a line (a tree's node modes are two words)."""
+        items: dict[bytes, None] = {}
+        size = 0
+        for off, length in spans:
+            if size >= HIDDEN_SAMPLE:
+                break
+            item = bytes(self.pb.buf[off : off + min(length, HIDDEN_SAMPLE)])
+            if item not in items:
+                items[item] = None
+                size += len(item) + 1
+        if size >= DOC_BYTES and len(self.hidden) < MAX_METADATA:
+            data = b"\n".join(items)[:HIDDEN_SAMPLE]
+            self.hidden.append(Hidden("field", what + ", its distinct items", len(data), self.path, data=data))
+
+    def type_names(self, start: int, end: int, depth: int) -> None:
+        """The strings of a TypeProto (``dim_param``, ``denotation``, an opaque type's names, in any nesting of
+        sequence, map and optional types): names, judged with the graph's other names; anything longer as hidden
+        bytes."""
+        if depth > MAX_GRAPH_DEPTH:
+            raise self.pb.fail("types nest too deep", start)
+        pb = self.pb
+        for field, wire, value, off in pb.fields(start, end):
+            if wire != 2:
+                continue
+            if field in (1, 8):  # tensor_type, sparse_tensor_type: their shape's dimensions
+                for f2, w2, v2, o2 in pb.fields(off, off + value):
+                    if f2 == 2 and w2 == 2:
+                        for f3, w3, v3, o3 in pb.fields(o2, o2 + v2):
+                            if f3 == 1 and w3 == 2:  # a Dimension: dim_param, denotation
+                                for f4, w4, v4, o4 in pb.fields(o3, o3 + v3):
+                                    if f4 in (2, 3) and w4 == 2:
+                                        self.type_string(o4, v4)
+            elif field in (4, 9):  # sequence_type, optional_type: elem_type
+                for f2, w2, v2, o2 in pb.fields(off, off + value):
+                    if f2 == 1 and w2 == 2:
+                        self.type_names(o2, o2 + v2, depth + 1)
+            elif field == 5:  # map_type: value_type
+                for f2, w2, v2, o2 in pb.fields(off, off + value):
+                    if f2 == 2 and w2 == 2:
+                        self.type_names(o2, o2 + v2, depth + 1)
+            elif field == 6:  # denotation
+                self.type_string(off, value)
+            elif field == 7:  # opaque_type: domain, name
+                for _, w2, v2, o2 in pb.fields(off, off + value):
+                    if w2 == 2:
+                        self.type_string(o2, v2)
+
+    def type_string(self, off: int, length: int) -> None:
+        self.name(off, length)  # many short strings are judged together, as names; a long one as bytes too
+        self.extra("a string in a value's type", off, length)
+
     def node(self, start: int, end: int, meta: dict[str, str], depth: int) -> None:
         pb = self.pb
         op_type, outputs, value_attrs, subgraphs = "", [], [], []
+        other_tensors: list[tuple[str, tuple[int, int]]] = []
         for field, wire, value, off in pb.fields(start, end):
             if wire != 2:
                 continue
             if field == 4:
                 op_type = pb.text(off, value, 200)
+                self.extra("a node's op_type", off, value)
             elif field == 2:
                 outputs.append(pb.text(off, value))
                 self.name(off, value)
             elif field in (1, 3):  # an input's name, the node's own name
                 self.name(off, value)
+            elif field in (7, 8):  # domain, overload: short names
+                self.extra(f"the {'domain' if field == 7 else 'overload'} of a node", off, value)
+            elif field == 9:
+                self.extra("a node's metadata_props entry", off, value)
             elif field == 6:
                 self.extra("a node's doc_string", off, value)
             elif field == 5:
                 name, tensor_at = "", None
                 texts: list[tuple[int, int]] = []
-                items: dict[bytes, None] = {}  # a string list's distinct items (a tree's "LEAF" a million times)
-                item_bytes = 0
+                tensors_at: list[tuple[int, int]] = []  # t, tensors: constant tensors the op is given
+                numbers: list[tuple[int, int]] = []  # floats, ints (packed): a list of numbers
+                item_spans: list[tuple[int, int]] = []  # a string list's items (a tree's "LEAF" a million times)
                 for f2, w2, v2, o2 in pb.fields(off, off + value):
                     if f2 == 1 and w2 == 2:
                         name = pb.text(o2, v2)
+                        self.extra("an attribute's name", o2, v2)
                     elif f2 == 5 and w2 == 2:
                         tensor_at = (o2, o2 + v2)
+                        tensors_at.append(tensor_at)
+                    elif f2 == 10 and w2 == 2:
+                        tensors_at.append((o2, o2 + v2))
+                    elif f2 in (7, 8) and w2 == 2 and v2 >= DOC_BYTES:
+                        numbers.append((o2, v2))
+                    elif f2 in (13, 22, 23) and w2 == 2:  # doc_string, sparse_tensor(s)
+                        self.extra(f"field {f2} of attribute {name[:60]!r} of a node", o2, v2)
                     elif f2 in (6, 11) and w2 == 2:  # g, graphs: the bodies of If / Loop / Scan
                         subgraphs.append((o2, o2 + v2))
                     elif f2 == 4 and w2 == 2:  # s: one string, any bytes (every occurrence: the last one wins)
                         texts.append((o2, v2))
-                    elif f2 == 9 and w2 == 2 and item_bytes < HIDDEN_SAMPLE:  # strings: a list of them
-                        item = bytes(pb.buf[o2 : o2 + min(v2, HIDDEN_SAMPLE)])
-                        if item not in items:
-                            items[item] = None
-                            item_bytes += len(item) + 1
+                    elif f2 == 9 and w2 == 2 and len(item_spans) < MAX_STRING_ITEMS:  # strings: a list of them
+                        item_spans.append((o2, v2))
                 if name == "value" and tensor_at is not None:
                     value_attrs.append(tensor_at)
+                elif op_type != "Constant" or name != "value":
+                    other_tensors.extend((name, at) for at in tensors_at)
+                for _at in numbers:  # value_ints and value_floats: not judged (a list of numbers read as bytes
+                    self.number_lists += 1  # is no evidence); counted in the metadata
                 # a string attribute holds any bytes a runtime passes on unread (a custom op's): judged as hidden
                 where = f"string attribute {name[:60]!r} of a node ({op_type or 'no op type'})"
                 known = _OPAQUE_ATTRIBUTES.get((op_type, name))
@@ -374,14 +472,19 @@ class _Reader:
                 else:
                     for text in texts:
                         self.extra(where, *text)
-                if item_bytes >= DOC_BYTES and len(self.hidden) < MAX_METADATA:
-                    data = b"\n".join(items)[:HIDDEN_SAMPLE]
-                    self.hidden.append(Hidden("field", where + ", its distinct items", len(data), self.path, data=data))
+                if item_spans:
+                    self.string_items(where, item_spans)
         if op_type == "Constant":
             for a, b in value_attrs:
                 t = _tensor(pb, a, b)
                 self.constants += 1
                 self.add(t, outputs[0] if outputs and outputs[0] else t.name or f"constant.{self.constants}")
+        for attr, (a, b) in other_tensors:  # a tensor any other op is given (a custom op's weights): read too
+            t = _tensor(pb, a, b)
+            self.constants += 1
+            self.add(
+                t, f"{outputs[0] if outputs and outputs[0] else op_type}.{attr}" if attr else t.name or "attribute"
+            )
         for a, b in subgraphs:
             self.subgraphs += 1
             self.graph(a, b, meta, depth + 1)
@@ -393,6 +496,8 @@ _GRAPH_FIELDS = {1, 2, 5, 10, 11, 12, 13, 14, 15, 16}
 #: Doc strings, string attributes and unknown fields from this many bytes are judged as hidden bytes (shorter
 #: ones are names).
 DOC_BYTES = 256
+#: Elements of a STRING tensor kept for judging (distinct ones, at most HIDDEN_SAMPLE bytes of them).
+MAX_STRING_ITEMS = 1 << 20
 #: Node and value names kept for the names check (real graphs have at most ~10**5 nodes, a few names each),
 #: and the characters they may take in all.
 MAX_GRAPH_NAMES = 1 << 19
@@ -489,8 +594,12 @@ def open_onnx(path: Path) -> ModelFile:
                 meta["onnx.ir_version"] = str(value)
             elif field == 2 and wire == 2:
                 meta["onnx.producer_name"] = pb.text(off, value, 200)
+                reader.extra("the producer_name", off, value)  # the metadata keeps 200 characters
             elif field == 3 and wire == 2:
                 meta["onnx.producer_version"] = pb.text(off, value, 200)
+                reader.extra("the producer_version", off, value)
+            elif field in (4, 9) and wire == 2:  # domain, and any other string beside the graph
+                reader.extra(f"field {field} of the model", off, value)
             elif field == 5 and wire == 0:
                 meta["onnx.model_version"] = str(value)
             elif field == 8 and wire == 2:
@@ -498,6 +607,7 @@ def open_onnx(path: Path) -> ModelFile:
                 for f2, w2, v2, o2 in pb.fields(off, off + value):
                     if f2 == 1 and w2 == 2:
                         domain = pb.text(o2, v2, 200)
+                        reader.extra("an opset_import domain", o2, v2)
                     elif f2 == 2 and w2 == 0:
                         version = v2
                 opsets.append(f"{domain or 'ai.onnx'}:{version}")
@@ -518,6 +628,22 @@ def open_onnx(path: Path) -> ModelFile:
             elif field == 7 and wire == 2:
                 graphs += 1
                 reader.graph(off, off + value, meta)
+            elif field == 20 and wire == 2:  # TrainingInfoProto: its initialization and algorithm graphs
+                for f2, w2, v2, o2 in pb.fields(off, off + value):
+                    if f2 in (1, 2) and w2 == 2:
+                        reader.graph(o2, o2 + v2, meta, 1)
+                    elif w2 == 2:
+                        reader.extra("a binding of the training info", o2, v2)
+            elif field == 25 and wire == 2:  # FunctionProto: its nodes, and its strings
+                for f2, w2, v2, o2 in pb.fields(off, off + value):
+                    if f2 == 7 and w2 == 2:
+                        reader.node(o2, o2 + v2, meta, 1)
+                    elif f2 == 11 and w2 == 2:
+                        reader.extra("an attribute of a function", o2, v2)
+                    elif f2 in (4, 5, 6) and w2 == 2:
+                        reader.name(o2, v2)
+                    elif w2 == 2:
+                        reader.extra(f"field {f2} of a function", o2, v2)
         if not graphs or "onnx.ir_version" not in meta:
             raise MalformedFileError("not an ONNX model (no ir_version or no graph)", path=path, hint=_FIX)
     if opsets:
@@ -529,6 +655,8 @@ def open_onnx(path: Path) -> ModelFile:
         meta["onnx.names_templates"] = str(template_size(graph_names))
         meta["onnx.names_examples"] = "\n".join(n[:80] for n in examples(graph_names))  # under 256 characters
     meta.update(reader.opaque)
+    if reader.number_lists:
+        meta["onnx.not_judged.number_lists"] = f"{reader.number_lists} ints/floats attribute(s) of 256 bytes or more"
     if reader.overflow_fields:
         what = f"{reader.overflow_fields:,} more fields (doc strings, string attributes), gathered"
         reader.hidden.append(Hidden("field", what, len(reader.overflow), path, data=bytes(reader.overflow)))

@@ -35,6 +35,8 @@ KNOWN_KEYS = ("format", "framework", "pt_version", "total_size", "modelspec.", "
 KNOWN_PREFIXES = ("inspector.", "modelspec.", "ss_", "sshs_", "training.", "general.", "tokenizer.")
 #: An encoded-looking value at least this long is suspicious (room for real data); half of it warns.
 BLOB_CHARS = 1024
+#: Encoded values each too short to judge alone but this long together are a blob cut into pieces.
+SPREAD_CHARS = 2048
 #: A value under an unknown key at least this long is worth a reviewer's look.
 LONG_VALUE = 256
 
@@ -70,8 +72,11 @@ def encoding_of(value: str) -> str | None:
         return "hex"
     if _B64.match(compact):
         alt = b"-_" if ("-" in compact or "_" in compact) else None
+        body = compact.rstrip("=")
+        if len(body) % 4 == 1:  # no base64 text is 4k+1 long: a character added to break the decoding
+            body = body[:-1]
         try:
-            base64.b64decode(compact + "=" * (-len(compact) % 4), altchars=alt, validate=alt is None)
+            base64.b64decode(body + "=" * (-len(body) % 4), altchars=alt, validate=alt is None)
             return "base64"
         except (binascii.Error, ValueError):
             pass
@@ -92,6 +97,7 @@ def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
     """Findings for the header metadata: ``(findings, bytes checked)``."""
     out: list[Finding] = []
     total = 0
+    spread: list[tuple[str, int]] = []  # encoded values too short to judge alone: (key, characters)
     # GGUF's own conventions: general.*, tokenizer.* and the keys of the architecture the file names
     arch = str(metadata.get("gguf.general.architecture", "")).strip()
     gguf_known = ("gguf.general.", "gguf.tokenizer.") + ((f"gguf.{arch}.",) if arch else ())
@@ -113,6 +119,9 @@ def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
                     {"key": shown_key, "chars": len(value), "encoding": enc},
                 )
             )
+        elif enc in ("base64", "base85"):  # judged together below (hex values are hashes, mostly)
+            spread.append((shown_key, len(value)))
+            continue
         elif not known(key) and not key.startswith(gguf_known) and len(value) >= LONG_VALUE:
             out.append(
                 finding(
@@ -125,6 +134,21 @@ def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
                     {"key": shown_key, "chars": len(value)},
                 )
             )
+    chars = sum(n for _, n in spread)
+    if chars >= SPREAD_CHARS:  # a blob cut into values each below the threshold
+        excess = 1.0 + math.log2(chars / SPREAD_CHARS) / 4
+        keys = ", ".join(repr(k) for k, _ in spread[:3])
+        out.append(
+            finding(
+                NAME,
+                "metadata",
+                None,
+                excess,
+                f"{len(spread)} metadata values ({keys}, …) hold {chars:,} characters of encoded data between them: "
+                "a blob cut into values each too short to judge alone; sanitizing drops unknown keys",
+                {"keys": len(spread), "chars": chars},
+            )
+        )
     return out, total
 
 
