@@ -448,3 +448,27 @@ def test_encoded_text_that_is_wrapped_spaced_or_far_into_a_region_is_found() -> 
     assert encoding_of(" \n".join(textwrap.wrap(b64, 76))) == "base64"
     assert encoding_of(" ".join(f"{b:02x}" for b in SECRET[:600])) == "hex"
     assert encoding_of("a plain sentence about training, with spaces and commas " * 20) is None
+
+
+def test_numbers_and_bits_pickled_as_python_values_are_judged(tmp_path: Path) -> None:
+    """A checkpoint entry that is a Python number too big for a counter, a table of byte rows, a list of pairs or
+    of bits carries the secret as well as a byte string does; a model's small configuration lists do not."""
+    rows = [list(SECRET[i : i + 16]) for i in range(0, len(SECRET), 16)]
+    pairs = [tuple(SECRET[i : i + 2]) for i in range(0, len(SECRET), 2)]
+    bits = [bool(b >> k & 1) for b in SECRET[:8000] for k in range(8)]
+    carriers = {
+        "seed": int.from_bytes(SECRET, "little"),
+        "palette": rows,
+        "edges": pairs,
+        "active_units": bits,
+        "rng_state": [int.from_bytes(SECRET[i : i + 100], "little") for i in range(0, len(SECRET), 100)],
+    }
+    for key, value in carriers.items():
+        p = tmp_path / f"{key}.pt"
+        torch.save({"state_dict": _weights(), key: value}, p)
+        status, hits = _non_float(p)
+        assert status == "detected" and hits and hits[0].severity == "suspicious", key
+    p = tmp_path / "config.pt"
+    config = {"layers": [64, 64, 32], "anchors": [[10, 13], [16, 30], [33, 23]], "flags": [True, False] * 3}
+    torch.save({"state_dict": _weights(), "config": config, "sizes": [768] * 12}, p)
+    assert _non_float(p)[0] != "detected"

@@ -982,24 +982,60 @@ BLOB_BYTES = 256
 
 
 def _blob(obj: Any) -> Optional[tuple[bytes, int]]:
-    """The bytes of a pickled value that can carry data (a byte string, a long string, a long list of numbers):
-    ``(its first HIDDEN_SAMPLE bytes, its size in bytes)``, or ``None`` for small or structured values."""
+    """The bytes of a pickled value that can carry data (a byte string, a long string, a number too big for a
+    counter, a list or tuple of numbers or bits, nested or not): ``(its first HIDDEN_SAMPLE bytes, its size in
+    bytes)``, or ``None`` for small or structured values (configuration with text in it)."""
     if isinstance(obj, (bytes, bytearray)):
         data, size = bytes(obj[:HIDDEN_SAMPLE]), len(obj)
     elif isinstance(obj, str) and len(obj) > 1000:  # metadata keeps 1,000 characters; the rest is judged here
         data = obj[:HIDDEN_SAMPLE].encode("utf-8", "surrogatepass")
         size = len(obj)
-    elif isinstance(obj, (list, tuple)) and len(obj) * 8 >= BLOB_BYTES:
-        head = obj[: HIDDEN_SAMPLE // 8]
-        if all(type(v) is int and 0 <= v < 256 for v in head):
-            data, size = bytes(head), len(obj)
-        elif all(type(v) in (int, float) and (type(v) is float or -(2**63) <= v < 2**63) for v in head):
-            data, size = array.array("d", head).tobytes(), len(obj) * 8
+    elif type(obj) is int and obj.bit_length() > 64:  # a number no counter reaches: its bytes
+        data = obj.to_bytes((obj.bit_length() + 8) // 8, "little", signed=True)[:HIDDEN_SAMPLE]
+        size = len(data)
+    elif isinstance(obj, (list, tuple)) and len(obj) >= 8:  # (sets and dicts of numbers: index sets, remaps)
+        flat = _numbers(obj)
+        if flat is None:
+            return None
+        if all(type(v) is bool for v in flat):  # bits, packed as a payload would have been written
+            packed = bytearray((min(len(flat), HIDDEN_SAMPLE * 8) + 7) // 8)
+            for i, v in enumerate(flat[: HIDDEN_SAMPLE * 8]):
+                if v:
+                    packed[i >> 3] |= 0x80 >> (i & 7)
+            data, size = bytes(packed), (len(flat) + 7) // 8
+        elif all(type(v) is int and 0 <= v < 256 for v in flat):
+            data, size = bytes(flat[:HIDDEN_SAMPLE]), len(flat)
+        elif all(type(v) in (int, float, bool) and (type(v) is not int or -(2**63) <= v < 2**63) for v in flat):
+            data, size = array.array("d", flat[: HIDDEN_SAMPLE // 8]).tobytes(), len(flat) * 8
+        elif all(type(v) is int for v in flat):  # numbers too big for a counter among them: their bytes
+            data = b"".join(v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True) for v in flat)
+            data, size = data[:HIDDEN_SAMPLE], len(data)
         else:
             return None
     else:
         return None
     return (data, size) if size >= BLOB_BYTES else None
+
+
+def _numbers(obj: Any, depth: int = 0, budget: int = HIDDEN_SAMPLE) -> Optional[list[Any]]:
+    """The numbers of a list or tuple of numbers, or of such lists nested up to 3 deep (a table of byte rows,
+    pairs), in order; ``None`` when anything else is in it."""
+    if depth > 3:
+        return None
+    out: list[Any] = []
+    for v in obj:
+        if type(v) in (int, float, bool):
+            out.append(v)
+        elif isinstance(v, (list, tuple)):
+            inner = _numbers(v, depth + 1, budget - len(out))
+            if inner is None:
+                return None
+            out.extend(inner)
+        else:
+            return None
+        if len(out) > budget:
+            break
+    return out
 
 
 def _key(k: Any) -> str:
