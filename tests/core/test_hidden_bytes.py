@@ -472,3 +472,34 @@ def test_numbers_and_bits_pickled_as_python_values_are_judged(tmp_path: Path) ->
     config = {"layers": [64, 64, 32], "anchors": [[10, 13], [16, 30], [33, 23]], "flags": [True, False] * 3}
     torch.save({"state_dict": _weights(), "config": config, "sizes": [768] * 12}, p)
     assert _non_float(p)[0] != "detected"
+
+
+def test_a_blob_cut_into_short_strings_is_judged_whole(tmp_path: Path) -> None:
+    """Base64 pieces as a list's items, a dict's keys or an OrderedDict's values (each under the 1,000 characters
+    a metadata value keeps) are joined and judged; paths, hex hashes and ordinary words are not gathered."""
+    import collections
+    import hashlib
+
+    b64 = base64.b64encode(SECRET).decode()
+    pieces = [b64[i : i + 250] for i in range(0, len(b64), 250)]
+    carriers = {
+        "list": pieces,
+        "keys": {p: i for i, p in enumerate(pieces)},
+        "odict": collections.OrderedDict((f"calib_{i}", p) for i, p in enumerate(pieces)),
+    }
+    for key, value in carriers.items():
+        p = tmp_path / f"{key}.pt"
+        torch.save({"state_dict": _weights(), "extra": value}, p)
+        status, hits = _non_float(p)
+        assert status == "detected" and any("look encoded" in f.message for f in hits), key
+    benign = {
+        "paths": [
+            f"/Data/Experiments/Run{i:04d}/Checkpoints/Epoch{i:03d}Step{i * 1000:08d}/Weights" for i in range(200)
+        ],
+        "names": [f"Encoder_Layer_{i}_SelfAttention_Query_Key_Value_Projection_Weight_V2" for i in range(200)],
+        "hashes": [hashlib.sha256(bytes([i])).hexdigest() for i in range(200)],
+        "vocab": {f"token_{i}_word": i for i in range(2000)},
+    }
+    p = tmp_path / "benign.pt"
+    torch.save({"state_dict": _weights(), **benign}, p)
+    assert _non_float(p)[0] != "detected"

@@ -13,6 +13,7 @@ import array
 import collections
 import math
 import os
+import re
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -819,6 +820,9 @@ def brief(obj: Any, limit: int = 200) -> str:
 
 
 _CONTAINERS = (dict, list, tuple, set, frozenset)
+_PIECE = re.compile(r"[A-Za-z0-9+/=_\-]+")
+#: Characters of such pieces that are judged together (a few API tokens or ids stay below).
+GATHER_CHARS = 2048
 #: The attributes where an ``nn.Module`` keeps its parameters, buffers and submodules under their own names.
 _MODULE_DICTS = ("_parameters", "_buffers", "_modules")
 
@@ -839,6 +843,9 @@ class Flattener:
         self._seen: set[int] = set()
         self._aliases: dict[int, int] = {}
         self._script = False
+        #: strings inside containers that look like pieces of encoded data (see :meth:`gather`)
+        self.gathered: list[str] = []
+        self.gathered_chars = 0
 
     def _too_deep(self) -> MalformedFileError:
         return MalformedFileError(f"checkpoint nests containers deeper than {MAX_DEPTH} levels", path=self.path)
@@ -965,6 +972,8 @@ class Flattener:
         blob = _blob(obj)
         if blob is not None and len(self.blobs) < MAX_METADATA:
             self.blobs.append((clean_text(name)[:1000], *blob))
+        elif isinstance(obj, _CONTAINERS):
+            self.gather(obj)
         if len(self.metadata) >= MAX_METADATA:
             self.omitted += 1
             return
@@ -975,6 +984,26 @@ class Flattener:
         else:
             text = brief(obj) if not (type(obj) is int and obj.bit_length() > 256) else "<int>"
         self.metadata[f"pytorch.{clean_text(name)[:1000]}"] = text
+
+    def gather(self, obj: Any, depth: int = 0) -> None:
+        """Keep the strings inside a container (keys too) that look like pieces of encoded data (64 to 1,000
+        characters of one base64 alphabet, upper and lower case and digits, separators as rare as in base64, no
+        space or dot): a blob cut into short strings; :attr:`gathered` is judged as one region (a path, an
+        identifier or a hex hash does not look like that)."""
+        if depth > MAX_DEPTH or self.gathered_chars >= HIDDEN_SAMPLE:
+            return
+        items = list(obj.items()) if isinstance(obj, dict) else obj
+        for item in items:
+            for v in item if isinstance(obj, dict) else (item,):
+                if isinstance(v, str) and 64 <= len(v) <= 1000 and _PIECE.fullmatch(v):
+                    # base64 has a '/' or '_' in 64 characters, a path or an identifier one in ten
+                    seps = v.count("/") + v.count("_") + v.count("-")
+                    mixed = any(c.isupper() for c in v) and any(c.islower() for c in v) and any(c.isdigit() for c in v)
+                    if mixed and seps <= 0.06 * len(v):
+                        self.gathered.append(v)
+                        self.gathered_chars += len(v)
+                elif isinstance(v, _CONTAINERS):
+                    self.gather(v, depth + 1)
 
 
 #: Non-tensor values from this many bytes are kept as hidden bytes to judge (shorter ones stay metadata only).

@@ -39,6 +39,7 @@ from inspector.core.formats.base import (
     open_regular,
 )
 from inspector.core.formats.torch_pickle import (
+    GATHER_CHARS,
     LEGACY_MAGIC,
     LEGACY_PROTOCOL,
     MAX_PICKLE_BYTES,
@@ -133,6 +134,10 @@ def _build(
         metadata["pytorch.refused_calls"] = str(len(refused))
     hidden = [*_unviewed(storages, offsets, covered, holes, path, file_id), *extra]
     hidden += [Hidden("pickle", f"checkpoint entry {name!r}", size, path, -1, data) for name, data, size in flat.blobs]
+    if flat.gathered_chars >= GATHER_CHARS:  # pieces of a blob cut into short strings (list items, dict keys)
+        data = "".join(flat.gathered).encode("ascii")[:HIDDEN_SAMPLE]
+        what = f"{len(flat.gathered):,} strings inside the checkpoint's lists and dicts that look encoded, joined"
+        hidden.append(Hidden("pickle", what, flat.gathered_chars, path, -1, data))
     held = {(size, data[:4096]) for _, data, size in flat.blobs}
     for pos, value in discarded:  # built by the pickle, held by nothing the checkpoint loads as data
         if isinstance(value, str):  # numpy's array data arrives as latin-1 text (_codecs.encode)

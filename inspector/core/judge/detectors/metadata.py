@@ -97,7 +97,7 @@ def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
     """Findings for the header metadata: ``(findings, bytes checked)``."""
     out: list[Finding] = []
     total = 0
-    spread: list[tuple[str, int]] = []  # encoded values too short to judge alone: (key, characters)
+    spread: list[tuple[str, int]] = []  # encoded values too short to be evidence alone: (key, characters)
     # GGUF's own conventions: general.*, tokenizer.* and the keys of the architecture the file names
     arch = str(metadata.get("gguf.general.architecture", "")).strip()
     gguf_known = ("gguf.general.", "gguf.tokenizer.") + ((f"gguf.{arch}.",) if arch else ())
@@ -106,6 +106,8 @@ def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
         total += len(key.encode("utf-8", "surrogatepass")) + len(value.encode("utf-8", "surrogatepass"))
         enc = encoding_of(value)
         shown_key = key if len(key) <= 60 else key[:57] + "…"
+        if enc in ("base64", "base85") and len(value) < BLOB_CHARS:  # judged together below as well (hex values
+            spread.append((shown_key, len(value)))  # are hashes, mostly)
         if enc is not None and len(value) >= BLOB_CHARS // 2:
             excess = 1.0 + math.log2(len(value) / BLOB_CHARS) / 4 if len(value) >= BLOB_CHARS else 0.6
             out.append(
@@ -119,8 +121,7 @@ def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
                     {"key": shown_key, "chars": len(value), "encoding": enc},
                 )
             )
-        elif enc in ("base64", "base85"):  # judged together below (hex values are hashes, mostly)
-            spread.append((shown_key, len(value)))
+        elif enc is not None:
             continue
         elif not known(key) and not key.startswith(gguf_known) and len(value) >= LONG_VALUE:
             out.append(
