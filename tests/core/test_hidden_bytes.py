@@ -503,3 +503,25 @@ def test_a_blob_cut_into_short_strings_is_judged_whole(tmp_path: Path) -> None:
     p = tmp_path / "benign.pt"
     torch.save({"state_dict": _weights(), **benign}, p)
     assert _non_float(p)[0] != "detected"
+
+
+def test_a_blob_cut_into_equal_items_of_a_list_is_found_and_digests_are_not() -> None:
+    """A string array whose items are a blob cut into pieces of one length (GGUF metadata, a vocabulary of
+    encoded "tokens") is joined and judged; a list of hex digests, one a line, is not one blob."""
+    import hashlib
+
+    from inspector.core.formats.base import Hidden
+    from inspector.core.judge.detectors import hidden as hidden_detector
+    from inspector.core.measure.hidden import measure_region
+
+    b64 = base64.b64encode(SECRET).decode()
+
+    def judged(text: str) -> list:
+        data = text.encode()
+        h = measure_region(Hidden("field", "metadata value 'general.notes'", len(data), Path("x"), data=data))
+        return [f.severity for f in hidden_detector.detect([h])[0]]
+
+    assert judged("\n".join(b64[i : i + 1000] for i in range(0, len(b64), 1000))) == ["suspicious"]
+    assert judged("\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))) == ["suspicious"]
+    digests = "\n".join(hashlib.sha256(bytes([i % 256, i // 256])).hexdigest() for i in range(600))
+    assert judged(digests) == []

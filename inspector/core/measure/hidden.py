@@ -35,11 +35,12 @@ TEXT_SHARE = 0.95
 SCAN_TEXT_BYTES = 16 << 20
 CANDIDATE_CHARS = 64 << 10
 #: Runs the judge's encoded-blob test would read, written compactly: one unbroken run of a base64 or hex
-#: alphabet; base64 wrapped into lines of equal length (MIME, PEM, ``base64`` output); hex written as
-#: space-separated byte pairs (a hex dump)
+#: alphabet; base64 wrapped into lines of equal length (MIME, PEM, ``base64`` output, a blob cut into list items
+#: of one length), not hex digests one a line; hex written as space-separated byte pairs (a hex dump)
 _PLAIN_RUN = re.compile(rb"[A-Za-z0-9+/=_\-]{1024,}")
-_WRAPPED = re.compile(rb"(?:[A-Za-z0-9+/]{40,120}={0,2}[ \t]*\r?\n){8,}[A-Za-z0-9+/]*={0,2}")
-_HEX_PAIRS = re.compile(rb"(?:[0-9a-fA-F]{2}[ \t]*(?:\r?\n[ \t]*)?){512,}")
+_WRAPPED = re.compile(rb"(?:[A-Za-z0-9+/]{40,1024}={0,2}[ \t]*\r?\n){8,}[A-Za-z0-9+/]*={0,2}")
+_HEX_LINE = re.compile(rb"[0-9a-fA-F]+")
+_HEX_PAIRS = re.compile(rb"(?:[0-9a-fA-F]{2}(?:[ \t]+|[ \t]*\r?\n[ \t]*)){512,}")
 _SPACE = re.compile(rb"\s+")
 
 _PRINTABLE = np.zeros(256, dtype=bool)
@@ -178,7 +179,8 @@ def encoded_candidates(body: bytes, skip: int) -> str:
         found.append(m.group())
     for m in _WRAPPED.finditer(body):
         lines = [ln.strip() for ln in m.group().split(b"\n") if ln.strip()]
-        if len({len(ln) for ln in lines[:-1]}) == 1 and len(lines[-1]) <= len(lines[0]):
+        hashes = all(_HEX_LINE.fullmatch(ln) for ln in lines)  # a list of digests, one a line: not one blob
+        if not hashes and len({len(ln) for ln in lines[:-1]}) == 1 and len(lines[-1]) <= len(lines[0]):
             found.append(b"".join(lines))
     for m in _HEX_PAIRS.finditer(body):
         found.append(_SPACE.sub(b"", m.group()))
