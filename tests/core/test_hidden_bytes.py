@@ -525,3 +525,24 @@ def test_a_blob_cut_into_equal_items_of_a_list_is_found_and_digests_are_not() ->
     assert judged("\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))) == ["suspicious"]
     digests = "\n".join(hashlib.sha256(bytes([i % 256, i // 256])).hexdigest() for i in range(600))
     assert judged(digests) == []
+
+
+def test_a_blob_inside_a_metadata_text_and_an_archive_comment_are_found(tmp_path: Path) -> None:
+    """Prose followed by base64 under a known metadata key, and bytes in a torch archive's zip comment, are
+    judged; prose alone under that key, and an archive without a comment, are not flagged."""
+    import zipfile
+
+    from inspector.core.judge.detectors.metadata import detect as metadata_detect
+
+    b64 = base64.b64encode(SECRET).decode()
+    prose = "A small convolutional network for digits, trained with Adam. " * 20
+    (hit,) = metadata_detect({"modelspec.description": prose + b64})[0]
+    assert hit.severity == "suspicious" and "inside its" in hit.message
+    assert metadata_detect({"modelspec.description": prose})[0] == []
+    p = tmp_path / "commented.pt"
+    torch.save({"state_dict": _weights()}, p)
+    assert _non_float(p)[0] != "detected"
+    with zipfile.ZipFile(p, "a") as zf:
+        zf.comment = SECRET[:8000]
+    status, hits = _non_float(p)
+    assert status == "detected" and any("comment" in f.message for f in hits)

@@ -431,6 +431,9 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
             and i.filename[len(prefix) :] not in known
             and not (code and i.filename.startswith((prefix + "code/", prefix + "constants/")))
         ]
+        comment = zf.comment
+        if len(comment) >= 256:  # the archive's comment: any bytes, kept by every zip tool, read by none of torch
+            hidden.append(Hidden("member", "the archive's comment", len(comment), path, -1, comment[:HIDDEN_SAMPLE]))
         if code:
             notes["torchscript.code_files"] = str(len(code))
         model = _build(

@@ -89,6 +89,20 @@ def encoding_of(value: str) -> str | None:
     return "binary-like text" if printable < 0.9 or _char_entropy(compact) > 6.0 else None
 
 
+_INNER_RUN = re.compile(rf"[A-Za-z0-9+/=_\-]{{{BLOB_CHARS},}}")
+
+
+def _inner_blob(value: str) -> tuple[str, int] | None:
+    """The longest encoded run of at least :data:`BLOB_CHARS` characters inside a text value (prose, then
+    base64), as ``(encoding, characters)``."""
+    best: tuple[str, int] | None = None
+    for m in _INNER_RUN.finditer(value):
+        enc = encoding_of(m.group())
+        if enc is not None and (best is None or len(m.group()) > best[1]):
+            best = (enc, len(m.group()))
+    return best
+
+
 def known(key: str) -> bool:
     return key in KNOWN_KEYS or key.startswith(KNOWN_PREFIXES)
 
@@ -123,6 +137,20 @@ def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
             )
         elif enc is not None:
             continue
+        elif len(value) >= BLOB_CHARS and (inner := _inner_blob(value)) is not None:  # text around a blob
+            enc, chars = inner
+            out.append(
+                finding(
+                    NAME,
+                    "metadata",
+                    None,
+                    1.0 + math.log2(chars / BLOB_CHARS) / 4,
+                    f"metadata key {shown_key!r} holds {chars:,} characters of {enc}-encoded data inside its "
+                    f"{len(value):,} characters of text: binary data hidden in the header, which no weight test "
+                    "reads; sanitizing drops unknown keys",
+                    {"key": shown_key, "chars": chars, "encoding": enc},
+                )
+            )
         elif not known(key) and not key.startswith(gguf_known) and len(value) >= LONG_VALUE:
             out.append(
                 finding(
