@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127, 0x85]} | {10: "\\n", 13: "\\r", 9: "\\t"}
+_CONTROL |= {0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters written as escapes (``\\n``, ``\\x1b``)."""
+    return text.translate(_CONTROL)
+
 
 class InspectorError(Exception):
     """Base class of every expected, user-facing problem."""
 
     def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None) -> None:
-        self.path = str(path) if path is not None else None
+        # one line whatever a hostile file names (a global, a key, a path with a newline or an escape sequence)
+        message = one_line(message)
+        hint = one_line(hint) if hint is not None else None
+        self.path = one_line(str(path)) if path is not None else None
         self.hint = hint
         self.problem = message
         text = f"{self.path}: {message}" if self.path else message

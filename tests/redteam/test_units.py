@@ -245,3 +245,26 @@ def test_a_leading_pickle_is_judged_by_its_calls(tmp_path: Path) -> None:
     assert [t.global_name for t in leading_pickle_threats(p)] == ["posix.system"]
     p.write_bytes(b'\x10\x00\x00\x00\x00\x00\x00\x00{"w": 1}')
     assert leading_pickle_threats(p) == ()
+
+
+@pytest.mark.parametrize(
+    "pkl",
+    [  # found by random fuzzing: a global whose name holds a newline reached two error messages unescaped
+        b"}(X\t\x00\x00\x00fc.weightctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\n"
+        b"\\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQK\x00(K\x02K\x02t(K\x02K\x01t\x89"
+        b"ccollections\nOrderedDict\n)RtRu.",
+        b"\x80\x02}(X\t\x00\x00\x00fc.weightctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagec\\ntorch"
+        b"\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQK\x00(K\x02K\x02t(K\x02K\x01t\x89"
+        b"ccollections\nOrderedDict\n)RtRu.",
+    ],
+)
+def test_an_error_naming_a_hostile_global_is_one_line(tmp_path: Path, pkl: bytes) -> None:
+    import zipfile
+
+    path = tmp_path / "m.pt"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("m/data.pkl", pkl)
+        zf.writestr("m/data/0", bytes(16))
+    with pytest.raises(InspectorError) as e:
+        inspector.open_model(path)
+    assert "\n" not in str(e.value) and "\\n" in str(e.value)
