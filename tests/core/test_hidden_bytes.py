@@ -546,3 +546,23 @@ def test_a_blob_inside_a_metadata_text_and_an_archive_comment_are_found(tmp_path
         zf.comment = SECRET[:8000]
     status, hits = _non_float(p)
     assert status == "detected" and any("comment" in f.message for f in hits)
+
+
+def test_bytes_of_an_image_named_like_quantised_weights_are_not_explained_by_the_name(tmp_path: Path) -> None:
+    """A U8 or I8 tensor beside a scale is quantised weights only if its values fill the levels of their middle,
+    as rounded weights do; an image's grey levels (17 of them, 15 apart) or a text's letters leave them empty."""
+    from tests.core.test_onnx import FLOAT, model, tensor
+
+    rng = np.random.default_rng(5)
+    text = np.frombuffer((b"the quick brown fox jumps over the lazy dog " * 1600)[:65536], dtype=np.uint8)
+    cases = {
+        "rounded.onnx": (rng.normal(128, 20, 65536).round().clip(0, 255).astype(np.uint8), False),
+        "int4.onnx": (rng.normal(8, 2.5, 65536).round().clip(0, 15).astype(np.uint8), False),
+        "image.onnx": (np.frombuffer(SECRET * 4, dtype=np.uint8)[:65536].copy(), True),
+        "text.onnx": (text.copy(), True),
+    }
+    for name, (q, payload) in cases.items():
+        inits = [tensor("w_quantized", (256, 256), 2, q.tobytes()), tensor("w_scale", (1,), FLOAT, b"\x0a\xd7\x23\x3c")]
+        (tmp_path / name).write_bytes(model(inits))
+        hits = [f for f in scan(tmp_path / name, ScanOptions()).findings if f.detector == "non-float-tensor"]
+        assert bool([f for f in hits if f.severity == "suspicious"]) == payload, (name, [f.message for f in hits])

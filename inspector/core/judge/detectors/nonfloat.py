@@ -107,6 +107,25 @@ def looks_quantised(t: Any) -> Optional[str]:
     return f"mean {mean:.2f}, σ {std:.1f}, range {lo:g}..{hi:g}, kurtosis {kurt:.1f}, smooth (lumpiness {rms:.2f})"
 
 
+#: Share of empty levels between the 2.5th and 97.5th percentiles above which 8-bit "quantised weights" are not.
+COMB_SHARE = 0.25
+
+
+def _empty_share(stats: Any) -> Optional[float]:
+    """The share of integer levels between the values' 2.5th and 97.5th percentiles that no value takes."""
+    h = getattr(stats, "histogram", None)
+    if h is None:
+        return None
+    counts = np.asarray(h.counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0 or counts.size < 8:
+        return None
+    cum = np.cumsum(counts) / total
+    a, b = int(np.searchsorted(cum, 0.025)), int(np.searchsorted(cum, 0.975))
+    middle = counts[a : b + 1]
+    return float((middle == 0).mean()) if middle.size >= 8 else None
+
+
 def _integer_bins(stats: Any, lo: float, hi: float) -> Any:
     """The statistics with their histogram regrouped on the integers (one bin each): 256 bins over a narrower
     integer range leave every third bin empty, a comb the lumpiness test takes for a grid."""
@@ -120,7 +139,7 @@ def _integer_bins(stats: Any, lo: float, hi: float) -> Any:
     return SimpleNamespace(histogram=hist, mean=stats.mean, std=stats.std)
 
 
-def contradicts(role: str, shape: tuple[int, ...], stats: Any) -> Optional[str]:
+def contradicts(role: str, shape: tuple[int, ...], stats: Any, dtype: str = "") -> Optional[str]:
     """What a tensor's name claims it is, when its values say otherwise (``None`` when they agree or cannot
     tell). Position ids are 0..L-1 along the last axis; token type ids and masks are small (0/1, a few types);
     counters and BatchNorm's step count are single values. A payload renamed ``position_ids`` fails these."""
@@ -137,6 +156,15 @@ def contradicts(role: str, shape: tuple[int, ...], stats: Any) -> Optional[str]:
         return f"position or token ids, whose values are not positions (range {lo:g}..{hi:g}, mean {mean:.4g})"
     if role == "attention mask" and not (lo >= -1 and hi <= 1):
         return f"an attention mask, whose values are not 0/1 (range {lo:g}..{hi:g})"
+    if role == "quantised weights (with scales)" and dtype in ("U8", "I8") and n >= MIN_TABLE_VALUES:
+        # weights rounded to a grid fill every level of its middle; an image's or a text's bytes sit on a few
+        # levels of their own with gaps between (a comb: 17 grey levels, the letters and the space)
+        gaps = _empty_share(_integer_bins(stats, lo, hi))
+        if gaps is not None and gaps > COMB_SHARE:
+            return (
+                f"quantised weights, whose values leave {gaps:.0%} of the levels in their middle empty (rounded "
+                "weights fill them): a few levels of their own, as bytes of an image or a text have"
+            )
     if role == "quantised biases (with scales)" and max(abs(lo), abs(hi)) >= 2**24:
         return f"quantised biases, whose values use more than 24 of their 32 bits (range {lo:g}..{hi:g})"
     if role in ("BatchNorm step counter", "training counter") and n > 1:
@@ -163,7 +191,9 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
         role = role or role_of(t.name, tuple(t.shape), t.dtype, names) or getattr(t, "computed", None)
         if role is None and (table := indexes_rows(t, tables)) is not None:
             role = f"row indices into {table}"
-        mismatch = contradicts(role, tuple(t.shape), t.stats) if role is not None and size >= WARNING_BYTES else None
+        mismatch = (
+            contradicts(role, tuple(t.shape), t.stats, t.dtype) if role is not None and size >= WARNING_BYTES else None
+        )
         if mismatch is not None:
             role = None  # a name is only a claim: values that contradict it explain nothing
         if role is not None or size < WARNING_BYTES:
