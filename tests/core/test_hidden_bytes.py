@@ -566,3 +566,31 @@ def test_bytes_of_an_image_named_like_quantised_weights_are_not_explained_by_the
         (tmp_path / name).write_bytes(model(inits))
         hits = [f for f in scan(tmp_path / name, ScanOptions()).findings if f.detector == "non-float-tensor"]
         assert bool([f for f in hits if f.severity == "suspicious"]) == payload, (name, [f.message for f in hits])
+
+
+def test_a_gguf_tokenizers_own_arrays_must_look_like_it(tmp_path: Path) -> None:
+    """``tokenizer.ggml.token_type`` holds token types (0-6) and ``tokenizer.ggml.scores`` finite scores: those are
+    not judged as bytes; a byte per token, or payload bits read as float32, under the same keys are."""
+    import struct as st
+
+    from tests.core.test_gguf import F32, _kv, _s, write_gguf
+
+    a = np.random.default_rng(0).normal(0, 0.02, (64, 64)).astype("<f4")
+    n = len(SECRET)
+    vocab = st.pack("<IQ", 8, n) + b"".join(_s(f"t{i}") for i in range(n))
+    base = [_kv("general.architecture", 8, _s("llama")), _kv("tokenizer.ggml.tokens", 9, vocab)]
+    types = np.random.default_rng(1).choice([1, 1, 1, 3, 6], n).astype("<i4")
+    scores = -np.sort(np.random.default_rng(2).exponential(5.0, n)).astype("<f4")
+    cases = {
+        "real": ([types.tobytes(), scores.tobytes()], False),
+        "types": ([np.frombuffer(SECRET, np.uint8).astype("<i4").tobytes(), scores.tobytes()], True),
+        "scores": ([types.tobytes(), (SECRET * 4)[: 4 * n]], True),
+    }
+    for name, ((t, sc), payload) in cases.items():
+        kvs = [
+            *base,
+            _kv("tokenizer.ggml.token_type", 9, st.pack("<IQ", 5, n) + t),
+            _kv("tokenizer.ggml.scores", 9, st.pack("<IQ", 6, n) + sc),
+        ]
+        path = write_gguf(tmp_path / f"{name}.gguf", [("a", F32, (64, 64), a.tobytes())], kvs=kvs)
+        assert (_non_float(path)[0] == "detected") == payload, name

@@ -211,9 +211,40 @@ def _value_region(
         return Hidden("field", where, n - 8, path, -1, data)
     if sink:  # an array of strings (a vocabulary): its text
         return Hidden("field", where, n, path, -1, "\n".join(sink).encode("utf-8", "surrogatepass")[:HIDDEN_SAMPLE])
-    if key in _TOKENIZER_ARRAYS:
-        return None  # the tokenizer's own numbers
+    if key in _TOKENIZER_ARRAYS and _tokenizer_numbers(f, key, start, r.pos):
+        return None  # the tokenizer's own numbers, and they look it
     return Hidden("field", where, n - 12, path, start + 12)  # element type and count, then the elements
+
+
+#: What a tokenizer's own arrays hold: llama.cpp's token types (normal, unknown, control, user-defined, unused,
+#: byte; 0 for undefined) and scores (log probabilities, or minus a merge rank, or zeros).
+TOKEN_TYPES = range(0, 7)
+MAX_SCORE = 1e7
+
+
+def _tokenizer_numbers(f: BinaryIO, key: str, start: int, end: int) -> bool:
+    """Whether ``tokenizer.ggml.token_type`` holds token types and ``tokenizer.ggml.scores`` finite scores of a
+    plausible size (read again, whole, bounded); bytes of a payload stored in either are not explained by the
+    key (a byte per token takes values up to 255; bits read as float32 give huge, tiny or non-finite numbers)."""
+    f.seek(start)
+    head = f.read(12)
+    f.seek(end)
+    if len(head) < 12:
+        return False
+    etype, count = struct.unpack("<IQ", head)
+    fmt = _SCALARS.get(etype)
+    if fmt is None or count * struct.calcsize(fmt) > HIDDEN_SAMPLE * 16:
+        return False
+    f.seek(start + 12)
+    data = f.read(count * struct.calcsize(fmt))
+    f.seek(end)
+    values = np.frombuffer(data, dtype=np.dtype(fmt))
+    if values.size != count:
+        return False
+    if key == "tokenizer.ggml.token_type":
+        return bool(values.size == 0 or (values.min() >= TOKEN_TYPES.start and values.max() < TOKEN_TYPES.stop))
+    v = values.astype(np.float64)
+    return bool(np.isfinite(v).all() and (np.abs(v) <= MAX_SCORE).all())
 
 
 def _text(v: Any) -> str:
