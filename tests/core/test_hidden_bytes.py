@@ -594,3 +594,21 @@ def test_a_gguf_tokenizers_own_arrays_must_look_like_it(tmp_path: Path) -> None:
         ]
         path = write_gguf(tmp_path / f"{name}.gguf", [("a", F32, (64, 64), a.tobytes())], kvs=kvs)
         assert (_non_float(path)[0] == "detected") == payload, name
+
+
+def test_a_blob_cut_into_many_small_files_beside_the_model_is_judged_joined(tmp_path: Path) -> None:
+    """Files too small to judge one by one (under 256 bytes) of no known role are joined; a folder's usual small
+    files (a package marker, a lock, a version note) are not evidence."""
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file(_weights(), str(folder / "model.safetensors"))
+    (folder / "__init__.py").write_text("from .model import Net\n")
+    (folder / "VERSION").write_text("1.2.0\n")
+    (folder / ".lock").write_bytes(b"")
+    assert _non_float(folder)[0] == "not-detected"
+    for i in range(80):
+        (folder / f"part_{i:02d}.bin").write_bytes(SECRET[i * 240 : (i + 1) * 240])
+    status, found = _non_float(folder)
+    assert status == "detected" and any("small files" in f.message for f in found)
