@@ -103,6 +103,20 @@ def _inner_blob(value: str) -> tuple[str, int] | None:
     return best
 
 
+def _encoded_value(key: str, enc: str, chars: int, where: str) -> Finding:
+    """A metadata value holding ``chars`` characters of encoded data (suspicious from :data:`BLOB_CHARS`)."""
+    excess = 1.0 + math.log2(chars / BLOB_CHARS) / 4 if chars >= BLOB_CHARS else 0.6
+    return finding(
+        NAME,
+        "metadata",
+        None,
+        excess,
+        f"metadata key {key!r} holds {chars:,} characters of {enc}-encoded data{where}: binary data hidden in the "
+        "header, which no weight test reads; sanitizing drops unknown keys",
+        {"key": key, "chars": chars, "encoding": enc},
+    )
+
+
 def known(key: str) -> bool:
     return key in KNOWN_KEYS or key.startswith(KNOWN_PREFIXES)
 
@@ -123,34 +137,11 @@ def detect(metadata: Mapping[str, str]) -> tuple[list[Finding], int]:
         if enc in ("base64", "base85") and len(value) < BLOB_CHARS:  # judged together below as well (hex values
             spread.append((shown_key, len(value)))  # are hashes, mostly)
         if enc is not None and len(value) >= BLOB_CHARS // 2:
-            excess = 1.0 + math.log2(len(value) / BLOB_CHARS) / 4 if len(value) >= BLOB_CHARS else 0.6
-            out.append(
-                finding(
-                    NAME,
-                    "metadata",
-                    None,
-                    excess,
-                    f"metadata key {shown_key!r} holds {len(value):,} characters of {enc}-encoded data: binary data "
-                    "hidden in the header, which no weight test reads; sanitizing drops unknown keys",
-                    {"key": shown_key, "chars": len(value), "encoding": enc},
-                )
-            )
+            out.append(_encoded_value(shown_key, enc, len(value), ""))
         elif enc is not None:
             continue
         elif len(value) >= BLOB_CHARS and (inner := _inner_blob(value)) is not None:  # text around a blob
-            enc, chars = inner
-            out.append(
-                finding(
-                    NAME,
-                    "metadata",
-                    None,
-                    1.0 + math.log2(chars / BLOB_CHARS) / 4,
-                    f"metadata key {shown_key!r} holds {chars:,} characters of {enc}-encoded data inside its "
-                    f"{len(value):,} characters of text: binary data hidden in the header, which no weight test "
-                    "reads; sanitizing drops unknown keys",
-                    {"key": shown_key, "chars": chars, "encoding": enc},
-                )
-            )
+            out.append(_encoded_value(shown_key, inner[0], inner[1], f" inside its {len(value):,} characters of text"))
         elif not known(key) and not key.startswith(gguf_known) and len(value) >= LONG_VALUE:
             out.append(
                 finding(
