@@ -612,3 +612,18 @@ def test_a_blob_cut_into_many_small_files_beside_the_model_is_judged_joined(tmp_
         (folder / f"part_{i:02d}.bin").write_bytes(SECRET[i * 240 : (i + 1) * 240])
     status, found = _non_float(folder)
     assert status == "detected" and any("small files" in f.message for f in found)
+
+
+def test_a_training_state_file_that_is_no_checkpoint_is_judged(tmp_path: Path) -> None:
+    """``optimizer.pt`` beside the model is named as training state, not opened, when it is a checkpoint; bytes
+    under that name that are no checkpoint at all are judged like any file beside the model."""
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file(_weights(), str(folder / "model.safetensors"))
+    torch.save({"state": {0: {"exp_avg": torch.zeros(4)}}, "param_groups": [{"lr": 0.001}]}, folder / "optimizer.pt")
+    assert _non_float(folder)[0] == "not-detected"
+    (folder / "optimizer.pt").write_bytes(SECRET)
+    status, found = _non_float(folder)
+    assert status == "detected" and any("optimizer.pt" in f.message for f in found)

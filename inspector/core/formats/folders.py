@@ -67,6 +67,16 @@ def _holds_weights(f: Path) -> bool:
         return False
 
 
+def _checkpoint(f: Path) -> bool:
+    """Whether a file is what a training-state file is: a torch checkpoint (a zip archive or a pickle)."""
+    from inspector.core.formats.model_file import sniff_format
+
+    try:
+        return sniff_format(f) in ("zip", "pickle")
+    except OSError:
+        return True  # unreadable: the note names it
+
+
 def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
     """List every regular file of ``folder`` that is neither part of the model nor training state as
     :class:`Hidden` bytes: a release ships the whole folder, and a file beside the weights is a carrier too."""
@@ -77,8 +87,8 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
         if len(extra) >= 1000:
             break
         try:
-            if not f.is_file() or f.is_symlink() or f.resolve() in used or _training_file(f):
-                continue
+            if not f.is_file() or f.is_symlink() or f.resolve() in used or (_training_file(f) and _checkpoint(f)):
+                continue  # training state is named, not opened; a "training file" that is no checkpoint is judged
             st = f.stat()
         except OSError:
             continue
