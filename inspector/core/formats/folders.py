@@ -82,7 +82,7 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
     :class:`Hidden` bytes: a release ships the whole folder, and a file beside the weights is a carrier too."""
     used = {Path(p).resolve() for p in mf.files} | {Path(mf.path).resolve()}
     extra: list[Hidden] = []
-    small: list[tuple[Path, tuple[int, int, int, int]]] = []
+    small: list[Hidden] = []
     for f in sorted(folder.iterdir()):
         if len(extra) >= 1000:
             break
@@ -98,11 +98,10 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
         what = {"weights": "weight file", "card": "model card", "companion": "companion file"}.get(role, "file")
         where = f"{what} {clean_text(f.name)[:200]!r} beside the model"
         ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        if not role and 0 < st.st_size < SMALL_FILE_BYTES:  # judged together below: each alone is too small to
-            small.append((f, ident))  # be evidence, many of them are not
-            continue
-        extra.append(Hidden("file", where, st.st_size, f, -1 if weights else 0, None, ident, role=role))
-    extra += _joined(small)
+        h = Hidden("file", where, st.st_size, f, -1 if weights else 0, None, ident, role=role)
+        # judged together below: each alone is too small to be evidence, many of them are not
+        (small if not role and 0 < st.st_size < SMALL_FILE_BYTES else extra).append(h)
+    extra += small if len(small) < 2 else _joined(small)
     return dataclasses.replace(mf, hidden=mf.hidden + tuple(extra)) if extra else mf
 
 
@@ -110,23 +109,20 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
 SMALL_FILE_BYTES = 256
 
 
-def _joined(small: list[tuple[Path, tuple[int, int, int, int]]]) -> list[Hidden]:
-    """The small files of no known role beside the model, their bytes joined into one region (read now: they
-    are small, at most 1,000 of them); one file stays a region of its own."""
+def _joined(small: list[Hidden]) -> list[Hidden]:
+    """Small files of no known role beside the model, their bytes joined into one region (read now: they are
+    small, at most 1,000 of them)."""
     data = bytearray()
-    for f, ident in small:
+    for h in small:
         try:
-            with open_regular(f, expect=ident) as fh:
+            with open_regular(h.path, expect=h.file_id) as fh:
                 data += fh.read(SMALL_FILE_BYTES)
         except (OSError, InspectorError):
             continue
-    if len(small) == 1:
-        f, ident = small[0]
-        return [Hidden("file", f"file {clean_text(f.name)[:200]!r} beside the model", ident[2], f, 0, None, ident)]
     if not data:
         return []
-    where = f"{len(small)} small files beside the model ({clean_text(small[0][0].name)[:60]!r}, …), joined"
-    return [Hidden("file", where, len(data), small[0][0], -1, bytes(data))]
+    where = f"{len(small)} small files beside the model ({clean_text(small[0].path.name)[:60]!r}, …), joined"
+    return [Hidden("file", where, len(data), small[0].path, -1, bytes(data))]
 
 
 def _note_training(folder: Path, mf: ModelFile) -> ModelFile:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import mmap
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
@@ -219,14 +219,19 @@ class _Reader:
         cannot use up the count with plain fields and hide its payload after them."""
         if length < DOC_BYTES:
             return
+        self.region(Hidden("field", what, length, self.path, off), lambda n: bytes(self.pb.buf[off : off + n]))
+
+    def region(self, h: Hidden, head: Callable[[int], bytes]) -> None:
+        """Keep a hidden region, or past :data:`MAX_METADATA` of them add its first bytes (``head(n)``) to the
+        gathered one."""
         if len(self.hidden) < MAX_METADATA:
-            self.hidden.append(Hidden("field", what, length, self.path, off))
+            self.hidden.append(h)
             return
         self.overflow_fields += 1
-        self.overflow_bytes += length
+        self.overflow_bytes += h.nbytes
         room = HIDDEN_SAMPLE - len(self.overflow)
         if room > 0:
-            self.overflow += bytes(self.pb.buf[off : off + min(length, room)])
+            self.overflow += head(min(h.nbytes, room))
 
     def add(self, t: _Tensor, name: str) -> None:
         if any(d < 0 for d in t.dims):
@@ -370,9 +375,11 @@ class _Reader:
             if item not in items:
                 items[item] = None
                 size += len(item) + 1
-        if size >= DOC_BYTES and len(self.hidden) < MAX_METADATA:
+        if size >= DOC_BYTES:
             data = b"\n".join(items)[:HIDDEN_SAMPLE]
-            self.hidden.append(Hidden("field", what + ", its distinct items", len(data), self.path, data=data))
+            self.region(
+                Hidden("field", what + ", its distinct items", len(data), self.path, data=data), lambda n: data[:n]
+            )
 
     def type_names(self, start: int, end: int, depth: int) -> None:
         """The strings of a TypeProto (``dim_param``, ``denotation``, an opaque type's names, in any nesting of
@@ -436,7 +443,6 @@ class _Reader:
                 name, tensor_at = "", None
                 texts: list[tuple[int, int]] = []
                 tensors_at: list[tuple[int, int]] = []  # t, tensors: constant tensors the op is given
-                numbers: list[tuple[int, int]] = []  # floats, ints (packed): a list of numbers
                 item_spans: list[tuple[int, int]] = []  # a string list's items (a tree's "LEAF" a million times)
                 for f2, w2, v2, o2 in pb.fields(off, off + value):
                     if f2 == 1 and w2 == 2:
@@ -447,8 +453,8 @@ class _Reader:
                         tensors_at.append(tensor_at)
                     elif f2 == 10 and w2 == 2:
                         tensors_at.append((o2, o2 + v2))
-                    elif f2 in (7, 8) and w2 == 2 and v2 >= DOC_BYTES:
-                        numbers.append((o2, v2))
+                    elif f2 in (7, 8) and w2 == 2 and v2 >= DOC_BYTES:  # floats, ints: not judged (a list of
+                        self.number_lists += 1  # numbers read as bytes is no evidence); counted in the metadata
                     elif f2 in (13, 22, 23) and w2 == 2:  # doc_string, sparse_tensor(s)
                         self.extra(f"field {f2} of attribute {name[:60]!r} of a node", o2, v2)
                     elif f2 in (6, 11) and w2 == 2:  # g, graphs: the bodies of If / Loop / Scan
@@ -461,8 +467,6 @@ class _Reader:
                     value_attrs.append(tensor_at)
                 elif op_type != "Constant" or name != "value":
                     other_tensors.extend((name, at) for at in tensors_at)
-                for _at in numbers:  # value_ints and value_floats: not judged (a list of numbers read as bytes
-                    self.number_lists += 1  # is no evidence); counted in the metadata
                 # a string attribute holds any bytes a runtime passes on unread (a custom op's): judged as hidden
                 where = f"string attribute {name[:60]!r} of a node ({op_type or 'no op type'})"
                 known = _OPAQUE_ATTRIBUTES.get((op_type, name))
@@ -598,8 +602,8 @@ def open_onnx(path: Path) -> ModelFile:
             elif field == 3 and wire == 2:
                 meta["onnx.producer_version"] = pb.text(off, value, 200)
                 reader.extra("the producer_version", off, value)
-            elif field in (4, 9) and wire == 2:  # domain, and any other string beside the graph
-                reader.extra(f"field {field} of the model", off, value)
+            elif field == 4 and wire == 2:
+                reader.extra("the model's domain", off, value)
             elif field == 5 and wire == 0:
                 meta["onnx.model_version"] = str(value)
             elif field == 8 and wire == 2:
@@ -659,7 +663,7 @@ def open_onnx(path: Path) -> ModelFile:
         meta["onnx.not_judged.number_lists"] = f"{reader.number_lists} ints/floats attribute(s) of 256 bytes or more"
     if reader.overflow_fields:
         what = f"{reader.overflow_fields:,} more fields (doc strings, string attributes), gathered"
-        reader.hidden.append(Hidden("field", what, len(reader.overflow), path, data=bytes(reader.overflow)))
+        reader.hidden.append(Hidden("field", what, reader.overflow_bytes, path, data=bytes(reader.overflow)))
     if reader.constants:
         meta["onnx.constant_tensors"] = str(reader.constants)
     if reader.subgraphs:
