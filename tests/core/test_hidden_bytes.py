@@ -627,3 +627,36 @@ def test_a_training_state_file_that_is_no_checkpoint_is_judged(tmp_path: Path) -
     (folder / "optimizer.pt").write_bytes(SECRET)
     status, found = _non_float(folder)
     assert status == "detected" and any("optimizer.pt" in f.message for f in found)
+
+
+def test_values_of_a_configuration_file_that_carry_data_are_judged(tmp_path: Path) -> None:
+    """A config.json reads as plain JSON text, yet a list of 19,200 byte values in it, or a blob cut into 400
+    labels, is a payload; a configuration's own lists (token ids, filter banks, a short palette) and ordinary
+    labels are not."""
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file(_weights(), str(folder / "model.safetensors"))
+    rng = np.random.default_rng(1)
+    plain = {
+        "architectures": ["Net"],
+        "id2label": {str(i): f"class_{i}" for i in range(1000)},
+        "suppress_tokens": [int(t) for t in rng.integers(256, 50_000, 400)],
+        "mel_filters": rng.random((80, 201)).round(6).tolist(),
+        "palette": list(range(16)),
+        "use_cache": True,
+    }
+    (folder / "config.json").write_text(json.dumps(plain, indent=2))
+    (folder / "preprocessor_config.json").write_text(json.dumps({"mel_filters": rng.normal(size=(80, 201)).tolist()}))
+    assert _non_float(folder)[0] == "not-detected"
+    labels = base64.b64encode(SECRET).decode()
+    for name, value in (
+        ("palette", list(SECRET)),
+        ("mask", [bool(b >> k & 1) for b in SECRET for k in range(8)]),
+        ("id2label", {str(i): labels[i * 64 : (i + 1) * 64] for i in range(len(labels) // 64)}),
+    ):
+        (folder / "config.json").write_text(json.dumps({**plain, name: value}, indent=2))
+        status, found = _non_float(folder)
+        assert status == "detected", name
+        assert any("config.json" in f.message and f.severity == "suspicious" for f in found), name

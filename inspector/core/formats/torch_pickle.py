@@ -9,11 +9,9 @@ torch is never imported.
 from __future__ import annotations
 
 import _compat_pickle
-import array
 import collections
 import math
 import os
-import re
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any, Callable, Optional
 
 from inspector.core.dtypes import DTYPES, TORCH_NAMES, DType
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
-from inspector.core.formats.base import HIDDEN_SAMPLE, MAX_NDIM, MAX_TENSORS, Threat, clean_text, shape_problem
+from inspector.core.formats.base import MAX_NDIM, MAX_TENSORS, Threat, clean_text, shape_problem
 from inspector.core.formats.pickle_vm import (
     CLASS,
     DANGER,
@@ -35,6 +33,7 @@ from inspector.core.formats.pickle_vm import (
     Poison,
     ScriptObject,
 )
+from inspector.core.formats.values import CONTAINERS, encoded_pieces, value_blob
 
 #: Largest object pickle we read. It holds only structure (names, shapes, keys), never tensor data.
 MAX_PICKLE_BYTES = 1 << 30
@@ -819,10 +818,6 @@ def brief(obj: Any, limit: int = 200) -> str:
     return clean_text(text)[:limit]
 
 
-_CONTAINERS = (dict, list, tuple, set, frozenset)
-_PIECE = re.compile(r"[A-Za-z0-9+/=_\-]+")
-#: Characters of such pieces that are judged together (a few API tokens or ids stay below).
-GATHER_CHARS = 2048
 #: The attributes where an ``nn.Module`` keeps its parameters, buffers and submodules under their own names.
 _MODULE_DICTS = ("_parameters", "_buffers", "_modules")
 
@@ -856,7 +851,7 @@ class Flattener:
             return True
         if isinstance(obj, ScriptObject):
             return self.holds(obj.state, depth + 1)
-        if not isinstance(obj, _CONTAINERS):
+        if not isinstance(obj, CONTAINERS):
             return False
         if depth > MAX_DEPTH:
             raise self._too_deep()
@@ -926,7 +921,7 @@ class Flattener:
                 self._seen.add(id(obj))
                 self._script = True
                 self.walk(obj.state, parts, depth + 1)
-        elif isinstance(obj, _CONTAINERS) and (self.holds(obj) or (not parts and isinstance(obj, dict))):
+        elif isinstance(obj, CONTAINERS) and (self.holds(obj) or (not parts and isinstance(obj, dict))):
             if id(obj) in self._seen:  # shared or cyclic: its tensors are already listed under the first name
                 return
             self._seen.add(id(obj))
@@ -956,7 +951,7 @@ class Flattener:
         """Keep a value big enough to carry data (in containers too) as hidden bytes to judge."""
         if depth > MAX_DEPTH:
             raise self._too_deep()
-        if isinstance(obj, _CONTAINERS):
+        if isinstance(obj, CONTAINERS):
             if id(obj) in self._seen:
                 return
             self._seen.add(id(obj))
@@ -964,15 +959,15 @@ class Flattener:
             for k, v in items:
                 self.blob(f"{name}.{_key(k)}", v, depth + 1)
             return
-        found = _blob(obj)
+        found = value_blob(obj)
         if found is not None and len(self.blobs) < MAX_METADATA:
             self.blobs.append((clean_text(name)[:1000], *found))
 
     def leaf(self, name: str, obj: Any) -> None:
-        blob = _blob(obj)
+        blob = value_blob(obj)
         if blob is not None and len(self.blobs) < MAX_METADATA:
             self.blobs.append((clean_text(name)[:1000], *blob))
-        elif isinstance(obj, _CONTAINERS):
+        elif isinstance(obj, CONTAINERS):
             self.gather(obj)
         if len(self.metadata) >= MAX_METADATA:
             self.omitted += 1
@@ -985,86 +980,10 @@ class Flattener:
             text = brief(obj) if not (type(obj) is int and obj.bit_length() > 256) else "<int>"
         self.metadata[f"pytorch.{clean_text(name)[:1000]}"] = text
 
-    def gather(self, obj: Any, depth: int = 0) -> None:
-        """Keep the strings inside a container (keys too) that look like pieces of encoded data (64 to 1,000
-        characters of one base64 alphabet, upper and lower case and digits, separators as rare as in base64, no
-        space or dot): a blob cut into short strings; :attr:`gathered` is judged as one region (a path, an
-        identifier or a hex hash does not look like that)."""
-        if depth > MAX_DEPTH or self.gathered_chars >= HIDDEN_SAMPLE:
-            return
-        items = list(obj.items()) if isinstance(obj, dict) else obj
-        for item in items:
-            for v in item if isinstance(obj, dict) else (item,):
-                if isinstance(v, str) and 64 <= len(v) <= 1000 and _PIECE.fullmatch(v):
-                    # base64 has a '/' or '_' in 64 characters, a path or an identifier one in ten
-                    seps = v.count("/") + v.count("_") + v.count("-")
-                    mixed = any(c.isupper() for c in v) and any(c.islower() for c in v) and any(c.isdigit() for c in v)
-                    if mixed and seps <= 0.06 * len(v):
-                        self.gathered.append(v)
-                        self.gathered_chars += len(v)
-                elif isinstance(v, _CONTAINERS):
-                    self.gather(v, depth + 1)
-
-
-#: Non-tensor values from this many bytes are kept as hidden bytes to judge (shorter ones stay metadata only).
-BLOB_BYTES = 256
-
-
-def _blob(obj: Any) -> Optional[tuple[bytes, int]]:
-    """The bytes of a pickled value that can carry data (a byte string, a long string, a number too big for a
-    counter, a list or tuple of numbers or bits, nested or not): ``(its first HIDDEN_SAMPLE bytes, its size in
-    bytes)``, or ``None`` for small or structured values (configuration with text in it)."""
-    if isinstance(obj, (bytes, bytearray)):
-        data, size = bytes(obj[:HIDDEN_SAMPLE]), len(obj)
-    elif isinstance(obj, str) and len(obj) > 1000:  # metadata keeps 1,000 characters; the rest is judged here
-        data = obj[:HIDDEN_SAMPLE].encode("utf-8", "surrogatepass")
-        size = len(obj)
-    elif type(obj) is int and obj.bit_length() > 64:  # a number no counter reaches: its bytes
-        data = obj.to_bytes((obj.bit_length() + 8) // 8, "little", signed=True)[:HIDDEN_SAMPLE]
-        size = len(data)
-    elif isinstance(obj, (list, tuple)) and len(obj) >= 8:  # (sets and dicts of numbers: index sets, remaps)
-        flat = _numbers(obj)
-        if flat is None:
-            return None
-        if all(type(v) is bool for v in flat):  # bits, packed as a payload would have been written
-            packed = bytearray((min(len(flat), HIDDEN_SAMPLE * 8) + 7) // 8)
-            for i, v in enumerate(flat[: HIDDEN_SAMPLE * 8]):
-                if v:
-                    packed[i >> 3] |= 0x80 >> (i & 7)
-            data, size = bytes(packed), (len(flat) + 7) // 8
-        elif all(type(v) is int and 0 <= v < 256 for v in flat):
-            data, size = bytes(flat[:HIDDEN_SAMPLE]), len(flat)
-        elif all(type(v) in (int, float, bool) and (type(v) is not int or -(2**63) <= v < 2**63) for v in flat):
-            data, size = array.array("d", flat[: HIDDEN_SAMPLE // 8]).tobytes(), len(flat) * 8
-        elif all(type(v) is int for v in flat):  # numbers too big for a counter among them: their bytes
-            data = b"".join(v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True) for v in flat)
-            data, size = data[:HIDDEN_SAMPLE], len(data)
-        else:
-            return None
-    else:
-        return None
-    return (data, size) if size >= BLOB_BYTES else None
-
-
-def _numbers(obj: Any, depth: int = 0, budget: int = HIDDEN_SAMPLE) -> Optional[list[Any]]:
-    """The numbers of a list or tuple of numbers, or of such lists nested up to 3 deep (a table of byte rows,
-    pairs), in order; ``None`` when anything else is in it."""
-    if depth > 3:
-        return None
-    out: list[Any] = []
-    for v in obj:
-        if type(v) in (int, float, bool):
-            out.append(v)
-        elif isinstance(v, (list, tuple)):
-            inner = _numbers(v, depth + 1, budget - len(out))
-            if inner is None:
-                return None
-            out.extend(inner)
-        else:
-            return None
-        if len(out) > budget:
-            break
-    return out
+    def gather(self, obj: Any) -> None:
+        """Keep the strings inside a container that look like pieces of encoded data (see
+        :func:`~.values.encoded_pieces`); :attr:`gathered` is judged as one region."""
+        self.gathered_chars = encoded_pieces(obj, self.gathered, self.gathered_chars)
 
 
 def _key(k: Any) -> str:

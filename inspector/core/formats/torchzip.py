@@ -39,7 +39,6 @@ from inspector.core.formats.base import (
     open_regular,
 )
 from inspector.core.formats.torch_pickle import (
-    GATHER_CHARS,
     LEGACY_MAGIC,
     LEGACY_PROTOCOL,
     MAX_PICKLE_BYTES,
@@ -53,6 +52,7 @@ from inspector.core.formats.torch_pickle import (
     storage_span,
     unpickle,
 )
+from inspector.core.formats.values import GATHER_CHARS
 
 
 def _build(
