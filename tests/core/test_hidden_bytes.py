@@ -19,7 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import inspector  # noqa: E402
-from inspector.core.formats.safetensors import odd_whitespace  # noqa: E402
+from inspector.core.formats.safetensors import odd_escapes, odd_whitespace  # noqa: E402
 from inspector.core.measure.hidden import HiddenScan  # noqa: E402
 from inspector.core.pipeline import ScanOptions, scan  # noqa: E402
 
@@ -89,6 +89,33 @@ def test_odd_header_whitespace_is_judged_and_indentation_is_not(tmp_path: Path) 
     assert _non_float(tmp_path / "m.safetensors") == ("not-detected", [])
     pretty = json.dumps({"a": {"b": [1, 2]}, "c": "tabs\tinside  strings"}, indent=2).encode() + b"   "
     assert odd_whitespace(pretty) == b"" and odd_whitespace(b'{"a":\t1}') == b"\t"
+
+
+def test_escapes_of_plain_characters_in_the_header_are_judged(tmp_path: Path) -> None:
+    """A metadata value that writes a character now as itself, now as a \\u escape spells a bit per character;
+    escapes writers do emit (characters beyond ASCII, control characters, Gson's HTML-safe ones) are not
+    evidence, and an escaped backslash before a "u" is no escape."""
+    from safetensors.torch import save_file
+
+    bits = np.unpackbits(np.frombuffer(SECRET[:1000], np.uint8))
+    text = ("the quick brown fox jumps over the lazy dog " * 200)[: bits.size]
+    stego = '"' + "".join(f"\\u{ord(c):04x}" if b else c for c, b in zip(text, bits)) + '"'
+    # what writers emit: characters beyond ASCII and control characters escaped (json.dumps), Gson's HTML-safe
+    # escapes, and an escaped backslash before a "u"
+    benign = json.dumps("café <b> & ünïcödé\t" * 400 + "C:\\u0041 path")[:-1] + '\\u003c\\u003e\\u0026"'
+    for name, value, flagged in (("stego", stego, True), ("benign", benign, False)):
+        p = tmp_path / f"{name}.safetensors"
+        save_file(_weights(), str(p), metadata={"notes": "x"})
+        data = p.read_bytes()
+        n = struct.unpack("<Q", data[:8])[0]
+        header = data[8 : 8 + n].rstrip(b" ").replace(b'"notes":"x"', b'"notes":' + value.encode())
+        header += b" " * (-len(header) % 8)
+        p.write_bytes(struct.pack("<Q", len(header)) + header + data[8 + n :])
+        status, found = _non_float(p)
+        assert (status == "detected") == flagged, name
+        assert any("escapes" in f.message for f in found) == flagged, name
+    assert odd_escapes(json.dumps("\\u0041 \u00e9 \u003c \n").encode()) == b""
+    assert odd_escapes(b'{"a":"\\u0041\\\\u0042"}') == b"\\u0041"
 
 
 def test_files_beside_the_model_in_its_folder(tmp_path: Path) -> None:

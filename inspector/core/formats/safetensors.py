@@ -67,8 +67,11 @@ def read_header(path: Path) -> tuple[dict[str, Any], int, int]:
     return header, data_start, size
 
 
-def _read_header(path: Path) -> tuple[dict[str, Any], int, int, tuple[int, int, int, int], bytes]:
-    """The header, where the data starts, the file's size and identity, and the header's odd whitespace."""
+def _read_header(
+    path: Path,
+) -> tuple[dict[str, Any], int, int, tuple[int, int, int, int], tuple[bytes, bytes]]:
+    """The header, where the data starts, the file's size and identity, and the header's odd whitespace and odd
+    escapes."""
     with open_regular(path) as f:
         identity = file_identity(f)
         size = identity[2]  # of what was opened, not of what the path names now
@@ -106,10 +109,32 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int, int, tuple[int, int, 
         ) from None
     if not isinstance(header, dict):
         raise MalformedFileError("header is not a JSON object", path=path, hint=_FIX)
-    return header, 8 + n, size, identity, odd_whitespace(raw)
+    return header, 8 + n, size, identity, (odd_whitespace(raw), odd_escapes(raw))
 
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)")
+#: Plain characters a writer may escape all the same: those HTML-safe writers (Gson) write as \u escapes.
+_HTML_SAFE = frozenset(b"<>&='")
+
+
+def odd_escapes(raw: bytes) -> bytes:
+    """The ``\\uXXXX`` escapes in a JSON header's strings of plain printable ASCII characters, which every writer
+    writes as themselves (an escape or not, character by character, spells out one bit each), joined; none
+    for a header with no such escape (the usual one: a plain membership test first)."""
+    if b"\\u00" not in raw:
+        return b""
+    out = bytearray()
+    for token in _STRING.finditer(raw):
+        for m in _ESCAPE.finditer(token.group()):
+            code = m.group(1)
+            if code is not None and 0x20 <= int(code, 16) <= 0x7E and int(code, 16) not in _HTML_SAFE:
+                out += m.group()
+        if len(out) >= HIDDEN_SAMPLE:
+            break
+    return bytes(out)
+
+
 _RUN = re.compile(rb"[ \t\r\n]+")
 _INDENT = re.compile(rb" |\n *")
 
@@ -136,7 +161,7 @@ def odd_whitespace(raw: bytes) -> bytes:
 def open_safetensors(path: Path) -> ModelFile:
     """Open one ``.safetensors`` file: validate its header and list its tensors in storage order."""
     path = Path(path)
-    header, data_start, size, identity, odd = _read_header(path)
+    header, data_start, size, identity, (odd, escapes) = _read_header(path)
     data_size = size - data_start
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
@@ -213,7 +238,13 @@ def open_safetensors(path: Path) -> ModelFile:
         )
     if len(refs) != len(header) or len({r.name for r in refs}) != len(refs):
         raise MalformedFileError("two tensor names are the same once undecodable characters are escaped", path=path)
-    hidden = (Hidden("header", "whitespace in the header no writer emits", len(odd), path, -1, odd),) if odd else ()
+    hidden: tuple[Hidden, ...] = ()
+    if odd:
+        hidden += (Hidden("header", "whitespace in the header no writer emits", len(odd), path, -1, odd),)
+    if escapes:  # counted as characters: one escape spells one bit, as one odd whitespace character does
+        count = escapes.count(b"\\")
+        where = "escapes of plain characters (\\uXXXX) in the header's strings"
+        hidden += (Hidden("header", where, count, path, -1, escapes),)
     return ModelFile(
         path=path, format="safetensors", tensors=tuple(refs), metadata=dict(meta), files=(path,), hidden=hidden
     )

@@ -38,7 +38,7 @@ HIDDEN_KINDS = {
     "ONNX external data no initializer points at",
     "pickle": "a byte string, long string or number list the checkpoint holds, or a literal its pickle builds "
     "and drops",
-    "header": "whitespace in the safetensors header that no JSON writer emits",
+    "header": "whitespace or escapes in the safetensors header that no JSON writer emits",
     "field": "an ONNX doc string, a field onnx.proto does not define, or a long metadata value",
     "file": "a file beside the model in its folder",
 }

@@ -114,7 +114,7 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
             if size < HEADER_WARNING:
                 continue
             excess = 1.0 + math.log2(size / HEADER_SUSPICIOUS) / 4 if size >= HEADER_SUSPICIOUS else 0.6
-            what = f"{size:,} whitespace characters no JSON writer emits"
+            what = f"{size:,} {'escapes' if 'escape' in h.where else 'whitespace characters'} no JSON writer emits"
         else:
             if size < WARNING_BYTES:
                 continue
