@@ -158,14 +158,21 @@ def test_a_payload_named_like_ids_or_a_counter_is_not_explained_by_its_name(tmp_
     w = _weights()
     save_file({**w, "embeddings.position_ids": data.view(1, -1)}, str(tmp_path / "ids.safetensors"))
     save_file({**w, "step": data[:4096]}, str(tmp_path / "step.safetensors"))
+    save_file({**w, "rng_state": data.to(torch.uint8)}, str(tmp_path / "rng.safetensors"))
     real = {"embeddings.position_ids": torch.arange(512).view(1, -1), "embeddings.token_type_ids": torch.zeros(1, 512)}
     save_file({**w, **{k: v.long() for k, v in real.items()}}, str(tmp_path / "real.safetensors"))
-    for name, claim in (("ids", "position or token ids"), ("step", "a training counter")):
+    # a random generator's own state: torch's CPU one (5,056 bytes), numpy's (624 uint32), one a CUDA device
+    states = {"rng_state": torch.get_rng_state(), "numpy_rng_state": torch.zeros(624, dtype=torch.int32)}
+    save_file(
+        {**w, **states, "cuda_rng_states": torch.zeros(8, 16, dtype=torch.uint8)}, str(tmp_path / "rs.safetensors")
+    )
+    for name, claim in (("ids", "position or token ids"), ("step", "a training counter"), ("rng", "generator")):
         res = scan(tmp_path / f"{name}.safetensors", ScanOptions())
         hits = [f for f in res.findings if f.detector == "non-float-tensor" and f.severity == "suspicious"]
         assert hits and claim in hits[0].message
-    res = scan(tmp_path / "real.safetensors", ScanOptions())
-    assert not [f for f in res.findings if f.attack == "non-float"]
+    for name in ("real", "rs"):
+        res = scan(tmp_path / f"{name}.safetensors", ScanOptions())
+        assert not [f for f in res.findings if f.attack == "non-float"], name
 
 
 def test_onnx_doc_strings_metadata_and_unknown_fields_are_judged(tmp_path: Path) -> None:
@@ -687,3 +694,36 @@ def test_values_of_a_configuration_file_that_carry_data_are_judged(tmp_path: Pat
         status, found = _non_float(folder)
         assert status == "detected", name
         assert any("config.json" in f.message and f.severity == "suspicious" for f in found), name
+
+
+def test_integers_an_onnx_file_stores_as_varints_are_read_and_judged(tmp_path: Path) -> None:
+    """A tensor of ``int64_data``/``int32_data`` varints, or a Constant's ``value_ints``, is the tensor ONNX
+    Runtime builds: a payload stored so is judged like any integer tensor, position ids and shapes are not."""
+    from tests.core.test_onnx import FLOAT, INT32, INT64, lfield, model, node, tensor, varint
+
+    w = np.random.default_rng(0).normal(0, 0.05, (64, 64)).astype("<f4")
+    secret = list(SECRET)
+
+    def write(name: str, inits: list, nodes: list = ()) -> Path:
+        p = tmp_path / f"{name}.onnx"
+        p.write_bytes(model([tensor("w", (64, 64), FLOAT, w.tobytes()), *inits], list(nodes)))
+        return p
+
+    ints = lfield(1, "value_ints") + lfield(8, b"".join(varint(v) for v in secret))
+    for p in (
+        write("i64", [tensor("bucket_ids", (len(secret),), INT64, int64_data=secret)]),
+        write("i32", [tensor("position_ids", (1, len(secret)), INT32, int32_data=secret)]),
+        write("const", [], [node("Constant", ["/ids"], [ints])]),
+    ):
+        res = scan(p, ScanOptions())
+        assert any(f.detector == "non-float-tensor" and f.severity == "suspicious" for f in res.findings), p.name
+    benign = write(
+        "benign",
+        [
+            tensor("position_ids", (1, 512), INT64, int64_data=list(range(512))),
+            tensor("shape", (2,), INT64, int64_data=[1, -1]),
+            tensor("x_zero_point", (64,), INT32, int32_data=[0] * 64),
+        ],
+    )
+    res = scan(benign, ScanOptions())
+    assert not [f for f in res.findings if f.attack == "non-float"]

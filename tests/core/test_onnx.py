@@ -16,7 +16,7 @@ from inspector.core.errors import MalformedFileError, UnsupportedFormatError
 from inspector.core.formats import open_model, read_tensor
 from inspector.core.formats.onnx import open_onnx
 
-FLOAT, INT64, FLOAT16, DOUBLE, BFLOAT16, STRING = 1, 7, 10, 11, 16, 8
+FLOAT, INT64, FLOAT16, DOUBLE, BFLOAT16, STRING, INT32, UINT8 = 1, 7, 10, 11, 16, 8, 6, 2
 
 
 def varint(v: int) -> bytes:
@@ -49,6 +49,8 @@ def tensor(
     float_data: bytes | None = None,
     external: dict[str, str] | None = None,
     int64_data: list[int] | None = None,
+    int32_data: list[int] | None = None,
+    unpacked_int64: list[int] | None = None,
     packed_dims: bool = False,
 ) -> bytes:
     out = lfield(1, b"".join(varint(d) for d in dims)) if packed_dims else b"".join(vfield(1, d) for d in dims)
@@ -59,6 +61,10 @@ def tensor(
         out += lfield(4, float_data)
     if int64_data is not None:
         out += lfield(7, b"".join(varint(v) for v in int64_data))
+    if int32_data is not None:
+        out += lfield(5, b"".join(varint(v) for v in int32_data))
+    if unpacked_int64 is not None:  # a tag before every element (proto2 style)
+        out += b"".join(vfield(7, v) for v in unpacked_int64)
     if external is not None:
         out += b"".join(lfield(13, lfield(1, k) + lfield(2, v)) for k, v in external.items()) + vfield(14, 1)
     return out
@@ -88,6 +94,11 @@ def _arrays() -> dict[str, np.ndarray]:
         "packed": rng.normal(0, 1, 5).astype("<f4"),
         "dbl": rng.normal(0, 1, 2).astype("<f8"),
         "/Constant_output_0": rng.normal(0, 1, (2, 2)).astype("<f4"),
+        "varints": np.array([1, -2, 2**40], "<i8"),
+        "zero_point": np.array([-3, 0, 255, -(2**31)], "<i4"),
+        "bytes_as_int32": np.array([0, 7, 255], "|u1"),
+        "/ints_output_0": np.array([5, -1, 300], "<i8"),
+        "/floats_output_0": rng.normal(0, 1, 3).astype("<f4"),
     }
 
 
@@ -100,13 +111,20 @@ def _write(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
         tensor("shape_const", (2,), INT64, a["shape_const"].tobytes()),
         tensor("packed", (5,), FLOAT, float_data=a["packed"].tobytes()),
         tensor("dbl", (2,), DOUBLE, a["dbl"].tobytes()),
-        tensor("varints", (3,), INT64, int64_data=[1, 2, 3]),
+        tensor("varints", (3,), INT64, int64_data=[int(v) for v in a["varints"]]),
+        tensor("zero_point", (4,), INT32, int32_data=[int(v) for v in a["zero_point"]]),
+        tensor("bytes_as_int32", (3,), UINT8, int32_data=[int(v) for v in a["bytes_as_int32"]]),
+        tensor("unpacked", (2,), INT64, unpacked_int64=[4, 5]),
         tensor("words", (1,), STRING),
     ]
     const = lfield(1, "value") + lfield(5, tensor("", (2, 2), FLOAT, a["/Constant_output_0"].tobytes()))
+    ints = lfield(1, "value_ints") + lfield(8, b"".join(varint(int(v)) for v in a["/ints_output_0"]))
+    floats = lfield(1, "value_floats") + lfield(7, a["/floats_output_0"].tobytes())
     nodes = [
         node("Gemm", ["y"], inputs=["x", "fc1.weight", "fc1.bias"]),
         node("Constant", ["/Constant_output_0"], [const]),
+        node("Constant", ["/ints_output_0"], [ints]),
+        node("Constant", ["/floats_output_0"], [floats]),
     ]
     p = tmp_path / "m.onnx"
     p.write_bytes(model(inits, nodes, {"author": "test"}))
@@ -129,8 +147,8 @@ def test_metadata_names_what_was_not_read(tmp_path):
     assert meta["onnx.ir_version"] == "8" and meta["onnx.producer_name"] == "pytorch"
     assert meta["onnx.opset_import"] == "ai.onnx:17"
     assert meta["onnx.metadata.author"] == "test"
-    assert meta["onnx.nodes"] == "2" and meta["onnx.constant_tensors"] == "1"
-    assert meta["onnx.not_read.varints"] == "elements stored as int64_data, not read"
+    assert meta["onnx.nodes"] == "4" and meta["onnx.constant_tensors"] == "3"
+    assert meta["onnx.not_read.unpacked"] == "elements stored as int64_data, not read"
     assert "not read" in meta["onnx.not_read.words"]
 
 
@@ -450,3 +468,15 @@ def test_every_string_of_the_graph_is_judged(tmp_path):
         p.write_bytes(data)
         r = scan(p)
         assert r.verdict == "suspicious", (what, [(f.severity, f.message[:120]) for f in r.findings[:3]])
+
+
+def test_varint_elements_that_do_not_match_the_shape_or_are_cut_are_refused(tmp_path):
+    for name, t in (
+        ("short", tensor("v", (4,), INT64, int64_data=[1, 2, 3])),
+        ("cut", tensor("v", (1,), INT64) + lfield(7, b"\x80\x80")),
+        ("long", tensor("v", (1,), INT64) + lfield(7, b"\xff" * 10 + b"\x01")),
+    ):
+        p = tmp_path / f"{name}.onnx"
+        p.write_bytes(model([t]))
+        with pytest.raises(MalformedFileError, match="int64_data"):
+            open_model(p)

@@ -120,6 +120,10 @@ class TensorRef:
     #: "Q4_0", "Q4_1"). ``dtype`` is then F32, the type the values are decoded to (``read_tensor``, ``read_range``
     #: and ``iter_chunks`` dequantise, block by block), and ``offset``/``nbytes`` span the blocks
     encoding: Optional[str] = None
+    #: the elements themselves (storage type, row-major), decoded when the file was opened, for a tensor whose
+    #: bytes are no plain elements and that is small enough to hold (an ONNX tensor stored as varints,
+    #: ``int64_data``); ``offset``/``nbytes`` then span its encoded bytes in the file
+    inline: Optional[bytes] = field(default=None, repr=False, compare=False)
 
     @property
     def numel(self) -> int:
@@ -128,7 +132,7 @@ class TensorRef:
     @property
     def contiguous(self) -> bool:
         """Whether the values are the plain elements of ``offset``..``offset + nbytes`` in row-major order."""
-        return self.strides is None and self.encoding is None
+        return self.strides is None and self.encoding is None and self.inline is None
 
 
 @dataclass(frozen=True)
@@ -293,6 +297,8 @@ def read_tensor(ref: TensorRef) -> np.ndarray:
     if ref.encoding is not None:  # block-quantized: the dequantised values, as float32
         return _decoded(ref, 0, ref.numel).reshape(ref.shape)
     st = ref.dtype.storage
+    if ref.inline is not None:
+        return np.frombuffer(ref.inline, dtype=st, count=ref.numel).reshape(ref.shape).copy()
     if ref.contiguous:
         out = np.empty(ref.numel, dtype=st)
         if out.nbytes:
@@ -335,6 +341,8 @@ def read_range(ref: TensorRef, start: int, stop: int) -> np.ndarray:
         return np.empty(0, dtype=st)
     if ref.encoding is not None:  # decode only the blocks that hold the range
         return _decoded(ref, start, stop)
+    if ref.inline is not None:
+        return np.frombuffer(ref.inline, dtype=st, count=stop - start, offset=start * st.itemsize).copy()
     if not ref.contiguous:
         return read_tensor(ref).reshape(-1)[start:stop]
     out = np.empty(stop - start, dtype=st)

@@ -21,6 +21,8 @@ import mmap
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+import numpy as np
+
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError, UnsupportedFormatError
 from inspector.core.formats.base import HIDDEN_SAMPLE, MAX_NDIM, Hidden, ModelFile, TensorRef, shape_problem
@@ -125,6 +127,7 @@ class _Tensor:
         self.name = ""
         self.raw: Optional[tuple[int, int]] = None  # (offset, length) in the model file
         self.packed: Optional[tuple[int, int, int]] = None  # (offset, length, field) of float_data/double_data
+        self.varints: Optional[tuple[int, int, int]] = None  # (offset, length, field) of packed int32/int64/uint64_data
         self.unreadable = ""
         self.external: dict[str, str] = {}
         self.location = 0
@@ -161,6 +164,8 @@ def _tensor(pb: _Proto, start: int, end: int) -> _Tensor:
         elif field == 6 and wire == 2 and len(t.strings) < MAX_STRING_ITEMS:
             t.strings.append((off, value))
             t.unreadable = "string_data"
+        elif field in (5, 7, 11) and wire == 2 and value and t.varints is None:  # packed varints: decoded
+            t.varints = (off, value, field)
         elif field in (5, 6, 7, 11) and (wire == 2 and value or wire != 2):
             t.unreadable = {5: "int32_data", 6: "string_data", 7: "int64_data", 11: "uint64_data"}[field]
         elif field == 3:
@@ -205,6 +210,8 @@ class _Reader:
         self.opaque: dict[str, str] = {}
         #: number-list attributes (ints, floats) of 256 bytes or more: not judged
         self.number_lists = 0
+        #: bytes of varint tensors decoded and held (see :meth:`add_varints`)
+        self.inline_bytes = 0
 
     def name(self, off: int, length: int) -> None:
         if len(self.graph_names) < MAX_GRAPH_NAMES and self.graph_name_chars < MAX_GRAPH_NAME_CHARS:
@@ -232,6 +239,46 @@ class _Reader:
         room = HIDDEN_SAMPLE - len(self.overflow)
         if room > 0:
             self.overflow += head(min(h.nbytes, room))
+
+    def add_varints(self, name: str, dt_name: str, shape: tuple[int, ...], off: int, length: int, field: int) -> None:
+        """A tensor whose elements are packed varints (``int32_data``, ``int64_data``, ``uint64_data``, or a
+        Constant's ``value_ints``): decoded now and held with its reference, as a loader builds it (an exporter's
+        shapes and zero points; a payload written as integers is judged like any integer tensor). Types stored
+        as bits in ``int32_data`` (float16, bfloat16) and tensors past :data:`MAX_INLINE_BYTES` in all are named
+        as not read."""
+        where = {5: "int32_data", 7: "int64_data", 11: "uint64_data", 8: "value_ints"}[field]
+        dt = DTYPES[dt_name]
+        if not ((field == 8 and dt_name == "I64") or (field != 8 and field == _VARINT_FIELD.get(dt_name))):
+            self.skipped[name] = f"elements stored as {where} for type {dt_name}, not read"
+            return
+        numel = math.prod(shape)
+        if self.inline_bytes + max(length, numel * dt.itemsize) > MAX_INLINE_BYTES:
+            self.skipped[name] = f"elements stored as {where}, past {MAX_INLINE_BYTES >> 20} MB of such, not read"
+            return
+        values = decode_varints(memoryview(self.pb.buf)[off : off + length])
+        if values is None or values.size != numel:
+            got = "malformed varints" if values is None else f"{values.size:,} elements"
+            raise MalformedFileError(
+                f"tensor {name!r}: {where} holds {got}, shape {shape} needs {numel:,}", path=self.path, hint=_FIX
+            )
+        # int32_data holds int32/int16/int8/uint16/uint8/bool values, sign-extended to 64 bits; int64_data int64;
+        # uint64_data uint32/uint64: each cast back to its type as a loader does
+        data = (values.view(np.int64) if dt_name != "U64" else values).astype(dt.storage).tobytes()
+        self.inline_bytes += len(data)
+        self.refs.append(TensorRef(name, dt, shape, self.path, off, length, inline=data))
+
+    def add_list(self, name: str, field: int, off: int, length: int) -> None:
+        """A Constant's ``value_floats`` (packed little-endian float32: read in place) or ``value_ints`` (packed
+        varints: decoded), as the 1-D tensor ONNX Runtime builds of it."""
+        t = _Tensor()
+        if field == 7:
+            if length % 4:
+                raise MalformedFileError(f"constant {name!r}: value_floats of {length:,} bytes", path=self.path)
+            t.data_type, t.dims, t.packed = 1, [length // 4], (off, length, 4)
+        else:
+            count = int(np.count_nonzero(np.frombuffer(memoryview(self.pb.buf)[off : off + length], np.uint8) < 0x80))
+            t.data_type, t.dims, t.varints = 7, [count], (off, length, 8)
+        self.add(t, name)
 
     def add(self, t: _Tensor, name: str) -> None:
         if any(d < 0 for d in t.dims):
@@ -265,8 +312,11 @@ class _Reader:
             self._external(t, name, shape, dt_name, nbytes)
             return
         if t.unreadable:
-            # varint elements are not read (nor judged: as bytes, an exporter's position ids would read as data)
+            # unpacked varints (a tag before every element), a second run of them, or strings: not read
             self.skipped[name] = f"elements stored as {t.unreadable}, not read"
+            return
+        if t.varints is not None:
+            self.add_varints(name, dt_name, shape, *t.varints)
             return
         if t.raw is not None:
             off, length = t.raw
@@ -421,6 +471,7 @@ class _Reader:
     def node(self, start: int, end: int, meta: dict[str, str], depth: int) -> None:
         pb = self.pb
         op_type, outputs, value_attrs, subgraphs = "", [], [], []
+        lists: list[tuple[int, int, int]] = []  # a Constant's value_ints / value_floats
         other_tensors: list[tuple[str, tuple[int, int]]] = []
         for field, wire, value, off in pb.fields(start, end):
             if wire != 2:
@@ -444,6 +495,7 @@ class _Reader:
                 texts: list[tuple[int, int]] = []
                 tensors_at: list[tuple[int, int]] = []  # t, tensors: constant tensors the op is given
                 item_spans: list[tuple[int, int]] = []  # a string list's items (a tree's "LEAF" a million times)
+                numbers: list[tuple[int, int, int]] = []  # floats, ints: (field, offset, length), packed
                 for f2, w2, v2, o2 in pb.fields(off, off + value):
                     if f2 == 1 and w2 == 2:
                         name = pb.text(o2, v2)
@@ -453,8 +505,8 @@ class _Reader:
                         tensors_at.append(tensor_at)
                     elif f2 == 10 and w2 == 2:
                         tensors_at.append((o2, o2 + v2))
-                    elif f2 in (7, 8) and w2 == 2 and v2 >= DOC_BYTES:  # floats, ints: not judged (a list of
-                        self.number_lists += 1  # numbers read as bytes is no evidence); counted in the metadata
+                    elif f2 in (7, 8) and w2 == 2:
+                        numbers.append((f2, o2, v2))
                     elif f2 in (13, 22, 23) and w2 == 2:  # doc_string, sparse_tensor(s)
                         self.extra(f"field {f2} of attribute {name[:60]!r} of a node", o2, v2)
                     elif f2 in (6, 11) and w2 == 2:  # g, graphs: the bodies of If / Loop / Scan
@@ -463,6 +515,13 @@ class _Reader:
                         texts.append((o2, v2))
                     elif f2 == 9 and w2 == 2 and len(item_spans) < MAX_STRING_ITEMS:  # strings: a list of them
                         item_spans.append((o2, v2))
+                if op_type == "Constant" and (name, [f for f, _, _ in numbers]) in (
+                    ("value_ints", [8]),
+                    ("value_floats", [7]),
+                ):
+                    lists.append(numbers[0])  # the values of a Constant: a tensor ONNX Runtime builds
+                elif any(n >= DOC_BYTES for _, _, n in numbers):  # an op's lists of numbers (a tree ensemble's
+                    self.number_lists += 1  # nodes, a custom op's table): not judged, counted in the metadata
                 if name == "value" and tensor_at is not None:
                     value_attrs.append(tensor_at)
                 elif op_type != "Constant" or name != "value":
@@ -483,6 +542,9 @@ class _Reader:
                 t = _tensor(pb, a, b)
                 self.constants += 1
                 self.add(t, outputs[0] if outputs and outputs[0] else t.name or f"constant.{self.constants}")
+            for f2, o2, v2 in lists:
+                self.constants += 1
+                self.add_list(outputs[0] if outputs and outputs[0] else f"constant.{self.constants}", f2, o2, v2)
         for attr, (a, b) in other_tensors:  # a tensor any other op is given (a custom op's weights): read too
             t = _tensor(pb, a, b)
             self.constants += 1
@@ -492,6 +554,36 @@ class _Reader:
         for a, b in subgraphs:
             self.subgraphs += 1
             self.graph(a, b, meta, depth + 1)
+
+
+#: The varint field of TensorProto each integer type is stored in (int32_data, int64_data, uint64_data).
+_VARINT_FIELD = {"I32": 5, "I16": 5, "I8": 5, "U16": 5, "U8": 5, "BOOL": 5, "I64": 7, "U32": 11, "U64": 11}
+#: Varint tensors decoded and held in memory, in all, counted at their encoded or decoded size whichever is larger
+#: (a real model's are shapes and zero points: bytes to kilobytes).
+MAX_INLINE_BYTES = 16 << 20
+
+
+def decode_varints(buf: bytes | memoryview, block: int = 1 << 20) -> Optional[np.ndarray]:
+    """The unsigned 64-bit values of a run of packed protobuf varints, or ``None`` when it is malformed (cut
+    inside a value, or a value longer than 10 bytes). Decoded ``block`` bytes at a time (each at a value's end),
+    so that the work arrays stay a few tens of MB whatever the run's length."""
+    b = np.frombuffer(buf, dtype=np.uint8)
+    out: list[np.ndarray] = []
+    a = 0
+    while a < b.size:
+        seg = b[a : a + block]
+        ends = np.flatnonzero(seg < 0x80)
+        if ends.size == 0:
+            return None  # no value ends in a whole block (or at all): longer than 10 bytes, or cut
+        seg = seg[: ends[-1] + 1]
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        if int((ends - starts).max()) >= 10:
+            return None
+        pos = np.arange(seg.size) - np.repeat(starts, ends - starts + 1)  # each byte's place within its value
+        parts = (seg & 0x7F).astype(np.uint64) << (7 * pos).astype(np.uint64)
+        out.append(np.bitwise_or.reduceat(parts, starts))
+        a += seg.size
+    return np.concatenate(out) if out else np.empty(0, dtype=np.uint64)
 
 
 #: GraphProto's fields (onnx.proto): node, name, initializer, doc_string, input, output, value_info,

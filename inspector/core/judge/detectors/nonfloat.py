@@ -139,6 +139,19 @@ def _integer_bins(stats: Any, lo: float, hi: float) -> Any:
     return SimpleNamespace(histogram=hist, mean=stats.mean, std=stats.std)
 
 
+#: The biggest state a random generator keeps, in bytes: torch's CPU generator (``torch.get_rng_state()``, a uint8
+#: tensor of 5,056); numpy's MT19937 keeps 624 uint32 (2,496 bytes), a CUDA generator 16. A checkpoint stacks
+#: one a device or worker, a row each.
+MAX_RNG_STATE_BYTES = 5056
+_RNG_DTYPES = frozenset({"U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64"})
+
+
+def _row_bytes(shape: tuple[int, ...], dtype: str) -> int:
+    """Bytes of one row (the last axis) of a tensor of integers, or of a vector whole."""
+    dt = DTYPES.get(dtype)
+    return (shape[-1] if shape else 1) * (dt.itemsize if dt is not None else 1)
+
+
 def contradicts(role: str, shape: tuple[int, ...], stats: Any, dtype: str = "") -> Optional[str]:
     """What a tensor's name claims it is, when its values say otherwise (``None`` when they agree or cannot
     tell). Position ids are 0..L-1 along the last axis; token type ids and masks are small (0/1, a few types);
@@ -167,6 +180,11 @@ def contradicts(role: str, shape: tuple[int, ...], stats: Any, dtype: str = "") 
             )
     if role == "quantised biases (with scales)" and max(abs(lo), abs(hi)) >= 2**24:
         return f"quantised biases, whose values use more than 24 of their 32 bits (range {lo:g}..{hi:g})"
+    if role == "training state (rng)" and dtype in _RNG_DTYPES and _row_bytes(shape, dtype) > MAX_RNG_STATE_BYTES:
+        return (
+            f"a random generator's state, {_row_bytes(shape, dtype):,} bytes a row: more than any generator keeps "
+            f"(torch's CPU generator {MAX_RNG_STATE_BYTES:,}, numpy's MT19937 2,496, a CUDA generator 16)"
+        )
     if role in ("BatchNorm step counter", "training counter") and n > 1:
         return f"a {role.lower()}, which holds one value, not {n:,}"
     return None
