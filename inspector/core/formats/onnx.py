@@ -275,6 +275,9 @@ class _Reader:
             if length % 4:
                 raise MalformedFileError(f"constant {name!r}: value_floats of {length:,} bytes", path=self.path)
             t.data_type, t.dims, t.packed = 1, [length // 4], (off, length, 4)
+        elif self.inline_bytes + length > MAX_INLINE_BYTES:  # not counted: the decoder would not take it either
+            self.skipped[name] = f"elements stored as value_ints, past {MAX_INLINE_BYTES >> 20} MB of such, not read"
+            return
         else:
             count = int(np.count_nonzero(np.frombuffer(memoryview(self.pb.buf)[off : off + length], np.uint8) < 0x80))
             t.data_type, t.dims, t.varints = 7, [count], (off, length, 8)
