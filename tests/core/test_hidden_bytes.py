@@ -114,8 +114,20 @@ def test_escapes_of_plain_characters_in_the_header_are_judged(tmp_path: Path) ->
         status, found = _non_float(p)
         assert (status == "detected") == flagged, name
         assert any("escapes" in f.message for f in found) == flagged, name
-    assert odd_escapes(json.dumps("\\u0041 \u00e9 \u003c \n").encode()) == b""
-    assert odd_escapes(b'{"a":"\\u0041\\\\u0042"}') == b"\\u0041"
+    assert odd_escapes(json.dumps("\\u0041 \u00e9 \u003c \n").encode()) == (b"", 0)
+    assert odd_escapes(b'{"a":"\\u0041\\\\u0042"}') == (b"\\u0041", 1)
+    # .NET's System.Text.Json escapes quotes and plus signs by default: written, so no evidence
+    assert odd_escapes(b'{"a":"say \\u0022hi\\u0022 1\\u002B1 \\u0060x\\u0060"}') == (b"", 0)
+    # a bit a character beyond ASCII: raw or escaped (no writer mixes them), lower or upper hex (no writer mixes)
+    han = "模型检查器" * 400
+    bits = np.unpackbits(np.frombuffer(SECRET[:250], np.uint8))
+    mixed = "".join(f"\\u{ord(c):04x}" if b else c for c, b in zip(han, bits))
+    assert odd_escapes(('{"a":"' + mixed + '"}').encode())[1] >= 1500  # twice the fewer form
+    cases = "".join(f"\\u{ord(c):04X}" if b else f"\\u{ord(c):04x}" for c, b in zip("é" * 2000, bits))
+    assert odd_escapes(('{"a":"' + cases + '"}').encode())[1] >= 1500
+    assert odd_escapes(json.dumps(han).encode()) == (b"", 0) and odd_escapes(
+        json.dumps(han, ensure_ascii=False).encode()
+    ) == (b"", 0)
 
 
 def test_files_beside_the_model_in_its_folder(tmp_path: Path) -> None:
@@ -727,3 +739,29 @@ def test_integers_an_onnx_file_stores_as_varints_are_read_and_judged(tmp_path: P
     )
     res = scan(benign, ScanOptions())
     assert not [f for f in res.findings if f.attack == "non-float"]
+
+
+def test_searching_hostile_text_takes_memory_bounded_by_the_text() -> None:
+    """The searches for encoded runs, JSON values and header escapes keep no state per repetition (a repeated
+    regex group keeps ~100 bytes an iteration: megabytes of ``aa aa …`` cost hundreds of MB before)."""
+    import tracemalloc
+
+    from inspector.core.formats.safetensors import odd_whitespace
+    from inspector.core.formats.values import text_values
+    from inspector.core.measure.hidden import encoded_candidates
+
+    n = 4 << 20
+    cases = [
+        (encoded_candidates, (b"aa " * (n // 3), 0)),  # a hex dump
+        (encoded_candidates, ((b"QUJD" * 19 + b"\n") * (n // 77), 0)),  # wrapped base64
+        (text_values, (b"[" + b"true," * (n // 5) + b"true]",)),  # booleans
+        (text_values, (b"[" + b"[]," * (n // 3) + b"[]]",)),  # empty lists
+        (odd_whitespace, (b'{"a":\t"' + b"x" * n + b'"}',)),  # one long string
+        (odd_escapes, (b'{"a":"' + b"\\u0041" * (n // 6) + b'"}',)),  # escapes
+    ]
+    for fn, args in cases:
+        tracemalloc.start()
+        fn(*args)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 4 * n, (fn.__name__, peak)

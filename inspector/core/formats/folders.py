@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from inspector.core.errors import InspectorError, MalformedFileError, UnsupportedFormatError
-from inspector.core.formats.base import HIDDEN_SAMPLE, Hidden, ModelFile, clean_text, index_extras, open_regular
-from inspector.core.formats.values import CONTAINERS, GATHER_CHARS, encoded_pieces, value_blob
+from inspector.core.formats.base import Hidden, ModelFile, clean_text, index_extras, open_regular
+from inspector.core.formats.values import text_values
 
 #: Weight files of a Hugging Face folder, preferred first (safetensors ones are handled by the caller).
 _WEIGHT_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth", "model.ckpt")
@@ -100,7 +100,7 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
         where = f"{what} {clean_text(f.name)[:200]!r} beside the model"
         ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         h = Hidden("file", where, st.st_size, f, -1 if weights else 0, None, ident, role=role)
-        if not weights and f.suffix.lower() == ".json":
+        if not weights and role != "card":
             extra += json_values(h)
         # judged together below: each alone is too small to be evidence, many of them are not
         (small if not role and 0 < st.st_size < SMALL_FILE_BYTES else extra).append(h)
@@ -108,45 +108,36 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
     return dataclasses.replace(mf, hidden=mf.hidden + tuple(extra)) if extra else mf
 
 
-#: JSON files beside the model up to this size are also read as values (see :func:`json_values`).
+#: JSON files beside the model up to this size are also read for values (see :func:`json_values`).
 JSON_BYTES = 8 << 20
 #: Values of one JSON file kept as regions of their own.
 MAX_JSON_VALUES = 100
 
 
 def json_values(h: Hidden) -> list[Hidden]:
-    """The values of a JSON file beside the model that can carry data though the file reads as plain
-    configuration: lists of byte values or bits (a "palette" of 19,200 bytes), numbers too big for a counter, and
-    strings that each look like a piece of base64 (400 labels of 64 characters), as a checkpoint's values are
-    judged (:mod:`.values`). The file's text is judged too, but a list of numbers is no encoded text and a blob
-    cut into labels no run of it. Other lists of numbers (token ids, filter banks, reference embeddings) are the
-    configuration itself and are left alone. A file that is no JSON, or too big, gives none."""
+    """The values of a JSON file beside the model (JSON by its bytes, whatever its name) that can carry data
+    though the file reads as plain configuration: lists of byte values or bits (a "palette" of 19,200 bytes),
+    integers beyond any counter, and strings that each look like a piece of base64 (400 labels of 64
+    characters), as a checkpoint's values are judged (:func:`~.values.text_values`, which finds them in the text
+    itself). The file's text is judged too, but a list of numbers is no encoded text and a blob cut into labels
+    no run of it. Other lists of numbers (token ids, filter banks, reference embeddings) are the configuration
+    itself and are left alone. A file that is no JSON text, or too big, gives none."""
     if h.nbytes > JSON_BYTES:
         return []
     try:
         with open_regular(h.path, expect=h.file_id) as fh:
-            obj = json.loads(fh.read(JSON_BYTES + 1))
-    except (OSError, InspectorError, ValueError, RecursionError):
+            head = fh.read(4096)
+            if _JSON_START.match(head) is None:
+                return []
+            text = head + fh.read(JSON_BYTES + 1 - len(head))
+    except (OSError, InspectorError):
         return []
-    out: list[Hidden] = []
-    stack: list[tuple[str, Any, int]] = [("", obj, 0)]
-    while stack and len(out) < MAX_JSON_VALUES:
-        name, v, depth = stack.pop()
-        found = None if isinstance(v, str) else value_blob(v, any_numbers=False)  # the text is judged already
-        if found is not None:
-            data, size = found
-            out.append(Hidden("file", f"value {clean_text(name)[:200]!r} of the {h.where}", size, h.path, -1, data))
-        elif isinstance(v, (dict, list)) and depth < 64:
-            items = v.items() if isinstance(v, dict) else enumerate(v)
-            stack.extend(
-                (f"{name}.{k}" if name else str(k), x, depth + 1) for k, x in items if isinstance(x, (*CONTAINERS, int))
-            )
-    pieces: list[str] = []
-    chars = encoded_pieces(obj, pieces) if isinstance(obj, CONTAINERS) else 0
-    if chars >= GATHER_CHARS:
-        what = f"{len(pieces):,} strings of the {h.where} that look encoded, joined"
-        out.append(Hidden("file", what, chars, h.path, -1, "".join(pieces).encode("ascii")[:HIDDEN_SAMPLE]))
-    return out
+    found = text_values(text)[:MAX_JSON_VALUES]
+    return [Hidden("file", f"{what} in the {h.where}", size, h.path, -1, data) for what, data, size in found]
+
+
+#: JSON text: an object or an array, after optional whitespace (and a byte-order mark).
+_JSON_START = re.compile(rb"(?:\xef\xbb\xbf)?\s*[\[{]")
 
 
 #: Files of no known role under this size are judged joined (a blob cut into many small files), not one by one.

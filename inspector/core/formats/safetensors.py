@@ -16,6 +16,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from inspector.core.dtypes import DTYPES
 from inspector.core.errors import MalformedFileError
 from inspector.core.formats.base import (
@@ -69,7 +71,7 @@ def read_header(path: Path) -> tuple[dict[str, Any], int, int]:
 
 def _read_header(
     path: Path,
-) -> tuple[dict[str, Any], int, int, tuple[int, int, int, int], tuple[bytes, bytes]]:
+) -> tuple[dict[str, Any], int, int, tuple[int, int, int, int], tuple[bytes, bytes, int]]:
     """The header, where the data starts, the file's size and identity, and the header's odd whitespace and odd
     escapes."""
     with open_regular(path) as f:
@@ -109,30 +111,85 @@ def _read_header(
         ) from None
     if not isinstance(header, dict):
         raise MalformedFileError("header is not a JSON object", path=path, hint=_FIX)
-    return header, 8 + n, size, identity, (odd_whitespace(raw), odd_escapes(raw))
+    return header, 8 + n, size, identity, (odd_whitespace(raw), *odd_escapes(raw))
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)")
-#: Plain characters a writer may escape all the same: those HTML-safe writers (Gson) write as \u escapes.
-_HTML_SAFE = frozenset(b"<>&='")
+def _unescaped(raw: bytes) -> bytes:
+    """``raw`` with its escaped backslashes written ``__``: every backslash left starts another escape. (In JSON a
+    backslash occurs only in a string, as an escape; left to right, ``\\\\`` pairs are exactly the escaped
+    ones.) Same length, so offsets hold."""
+    return raw.replace(b"\\\\", b"__")
 
 
-def odd_escapes(raw: bytes) -> bytes:
-    """The ``\\uXXXX`` escapes in a JSON header's strings of plain printable ASCII characters, which every writer
-    writes as themselves (an escape or not, character by character, spells out one bit each), joined; none
-    for a header with no such escape (the usual one: a plain membership test first)."""
-    if b"\\u00" not in raw:
-        return b""
-    out = bytearray()
-    for token in _STRING.finditer(raw):
-        for m in _ESCAPE.finditer(token.group()):
-            code = m.group(1)
-            if code is not None and 0x20 <= int(code, 16) <= 0x7E and int(code, 16) not in _HTML_SAFE:
-                out += m.group()
-        if len(out) >= HIDDEN_SAMPLE:
-            break
-    return bytes(out)
+def _strings_blanked(raw: bytes) -> bytes:
+    """``raw`` (valid JSON) with the characters inside its strings removed, each string left as ``""``:
+    vectorised, in memory a few times the header's, whatever the strings hold (a regex for JSON strings keeps
+    state for every character it repeats over: gigabytes for a 20 MB string)."""
+    text = np.frombuffer(_unescaped(raw).replace(b'\\"', b"__"), dtype=np.uint8)
+    quotes = np.flatnonzero(text == 0x22)
+    marks = np.zeros(text.size + 1, dtype=np.int8)
+    marks[quotes[0::2] + 1] += 1  # from the character after an opening quote ...
+    marks[quotes[1::2]] -= 1  # ... to its closing quote
+    inside = np.cumsum(marks[:-1], dtype=np.int8).astype(bool)
+    return np.frombuffer(raw, dtype=np.uint8)[~inside].tobytes()
+
+
+#: ``\uXXXX`` escapes of printable ASCII (U+0020 to U+007E) that writers do emit: ``"`` and ``+`` (.NET's
+#: System.Text.Json by default), a backtick (.NET), ``<>&='`` (Gson, Newtonsoft and PHP's HTML-safe modes).
+_WRITTEN = "\"+&'<=>`"
+_PLAIN = np.zeros(0x10000, dtype=bool)
+_PLAIN[0x20:0x7F] = True
+_PLAIN[[ord(c) for c in _WRITTEN]] = False
+_HEX_VALUE = np.full(256, -1, dtype=np.int32)
+_HEX_VALUE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16)
+_HEX_VALUE[np.frombuffer(b"ABCDEF", dtype=np.uint8)] = np.arange(10, 16)
+#: Bytes of the header read at once for its escapes (each escape found by vectorised comparisons).
+_ESCAPE_BLOCK = 512 << 10
+
+
+def odd_escapes(raw: bytes) -> tuple[bytes, int]:
+    """The escapes of a JSON header's strings that no writer emits, where escaping a character or writing it as
+    itself spells one bit: ``(their text, up to HIDDEN_SAMPLE bytes; how many characters can each carry a bit)``.
+    They are escapes of plain printable ASCII (every writer writes a letter as itself), and, where the header
+    also holds the other form, escapes of characters beyond ASCII beside raw ones (a writer escapes all of them
+    or none) and hex digits in lower case beside upper case (a writer keeps to one case): twice the fewer of the
+    two forms. ``(b"", 0)`` for a header with no escape (the usual one: a membership test first). Found block by
+    block with numpy, in memory bounded whatever the header holds."""
+    if b"\\u" not in raw:
+        return b"", 0
+    text = _unescaped(raw)
+    n = len(text)
+    plain = wide = lower = upper = 0
+    shown: tuple[list[bytes], list[bytes]] = ([], [])
+    for a in range(0, n, _ESCAPE_BLOCK):
+        seg = np.frombuffer(text, dtype=np.uint8, count=min(_ESCAPE_BLOCK + 5, n - a), offset=a)
+        at = np.flatnonzero(seg[: min(_ESCAPE_BLOCK, n - a)] == 0x5C)  # backslashes: each starts an escape
+        at = at[at + 5 < seg.size]
+        at = at[seg[at + 1] == ord("u")]
+        digits = seg[at[:, None] + np.arange(2, 6)]
+        values = _HEX_VALUE[digits]
+        ok = (values >= 0).all(axis=1)
+        at, digits, values = at[ok], digits[ok], values[ok]
+        code = ((values[:, 0] * 16 + values[:, 1]) * 16 + values[:, 2]) * 16 + values[:, 3]
+        is_plain = _PLAIN[code]
+        plain += int(is_plain.sum())
+        wide += int(np.count_nonzero(code >= 0x80))
+        lower += int(np.count_nonzero(((digits >= ord("a")) & (digits <= ord("f"))).any(axis=1)))
+        upper += int(np.count_nonzero(((digits >= ord("A")) & (digits <= ord("F"))).any(axis=1)))
+        for kind, mask in ((0, is_plain), (1, code >= 0x80)):
+            room = HIDDEN_SAMPLE // 6 - sum(len(x) for x in shown[kind]) // 6
+            if room > 0:
+                rows = seg[at[mask][:room, None] + np.arange(6)]
+                shown[kind].append(rows.tobytes())
+    count = plain
+    mixed = 0
+    if wide:
+        raw_wide = int(np.count_nonzero(np.frombuffer(raw, dtype=np.uint8) >= 0xC0))  # lead bytes of UTF-8
+        mixed = 2 * min(wide, raw_wide) + 2 * min(lower, upper)
+        count += mixed
+    if not count:
+        return b"", 0
+    return b"".join(shown[0] if plain else shown[1])[:HIDDEN_SAMPLE], count
 
 
 _RUN = re.compile(rb"[ \t\r\n]+")
@@ -147,7 +204,7 @@ def odd_whitespace(raw: bytes) -> bytes:
     if b"\t" not in body and b"\r" not in body and b"\n" not in body and b"  " not in body:
         return b""  # compact JSON (what safetensors writes): single spaces at most, end padding; no string pass
     out = bytearray()
-    text = _STRING.sub(b'""', raw)
+    text = _strings_blanked(raw)
     for m in _RUN.finditer(text):
         run = m.group()
         if _INDENT.fullmatch(run) or (m.end() == len(text) and not run.strip(b" ")):  # indentation, end padding
@@ -161,7 +218,7 @@ def odd_whitespace(raw: bytes) -> bytes:
 def open_safetensors(path: Path) -> ModelFile:
     """Open one ``.safetensors`` file: validate its header and list its tensors in storage order."""
     path = Path(path)
-    header, data_start, size, identity, (odd, escapes) = _read_header(path)
+    header, data_start, size, identity, (odd, escapes, escaped) = _read_header(path)
     data_size = size - data_start
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
@@ -241,10 +298,9 @@ def open_safetensors(path: Path) -> ModelFile:
     hidden: tuple[Hidden, ...] = ()
     if odd:
         hidden += (Hidden("header", "whitespace in the header no writer emits", len(odd), path, -1, odd),)
-    if escapes:  # counted as characters: one escape spells one bit, as one odd whitespace character does
-        count = escapes.count(b"\\")
-        where = "escapes of plain characters (\\uXXXX) in the header's strings"
-        hidden += (Hidden("header", where, count, path, -1, escapes),)
+    if escaped:  # counted as characters: one escape spells one bit, as one odd whitespace character does
+        where = "escapes (\\uXXXX) in the header's strings"
+        hidden += (Hidden("header", where, escaped, path, -1, escapes),)
     return ModelFile(
         path=path, format="safetensors", tensors=tuple(refs), metadata=dict(meta), files=(path,), hidden=hidden
     )

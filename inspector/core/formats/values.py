@@ -12,6 +12,8 @@ import array
 import re
 from typing import Any, Optional
 
+import numpy as np
+
 from inspector.core.formats.base import HIDDEN_SAMPLE
 
 #: The containers a walk of such values goes into.
@@ -27,12 +29,10 @@ MAX_DEPTH = 100
 _PIECE = re.compile(r"[A-Za-z0-9+/=_\-]+")
 
 
-def value_blob(obj: Any, any_numbers: bool = True) -> Optional[tuple[bytes, int]]:
+def value_blob(obj: Any) -> Optional[tuple[bytes, int]]:
     """The bytes of a value that can carry data (a byte string, a long string, a number too big for a counter, a
     list or tuple of numbers or bits, nested or not): ``(its first HIDDEN_SAMPLE bytes, its size in bytes)``, or
-    ``None`` for small or structured values (configuration with text in it). ``any_numbers=False`` keeps, of the
-    lists of numbers, only those of bits or byte values (0 to 255): what a configuration file holds otherwise
-    (token ids, filter banks, reference embeddings) is the configuration itself."""
+    ``None`` for small or structured values (configuration with text in it)."""
     if isinstance(obj, (bytes, bytearray)):
         data, size = bytes(obj[:HIDDEN_SAMPLE]), len(obj)
     elif isinstance(obj, str) and len(obj) > 1000:  # metadata keeps 1,000 characters; the rest is judged here
@@ -53,8 +53,6 @@ def value_blob(obj: Any, any_numbers: bool = True) -> Optional[tuple[bytes, int]
             data, size = bytes(packed), (len(flat) + 7) // 8
         elif all(type(v) is int and 0 <= v < 256 for v in flat):
             data, size = bytes(flat[:HIDDEN_SAMPLE]), len(flat)
-        elif not any_numbers:
-            return None
         elif all(type(v) in (int, float, bool) and (type(v) is not int or -(2**63) <= v < 2**63) for v in flat):
             data, size = array.array("d", flat[: HIDDEN_SAMPLE // 8]).tobytes(), len(flat) * 8
         elif all(type(v) is int for v in flat):  # numbers too big for a counter among them: their bytes
@@ -99,13 +97,104 @@ def encoded_pieces(obj: Any, found: list[str], chars: int = 0, depth: int = 0) -
     items = list(obj.items()) if isinstance(obj, dict) else obj
     for item in items:
         for v in item if isinstance(obj, dict) else (item,):
-            if isinstance(v, str) and 64 <= len(v) <= 1000 and _PIECE.fullmatch(v):
-                # base64 has a '/' or '_' in 64 characters, a path or an identifier one in ten
-                seps = v.count("/") + v.count("_") + v.count("-")
-                mixed = any(c.isupper() for c in v) and any(c.islower() for c in v) and any(c.isdigit() for c in v)
-                if mixed and seps <= 0.06 * len(v):
+            if isinstance(v, str):
+                if looks_like_piece(v):
                     found.append(v)
                     chars += len(v)
             elif isinstance(v, CONTAINERS):
                 chars = encoded_pieces(v, found, chars, depth + 1)
     return chars
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The same values in JSON text, found in the text itself: no parse (a parse keeps one of two equal keys, gives up
+# on deep nesting, and builds every value), no limit on how deep or how many, bounded work and memory.
+
+#: A bracketed run of integers (a list, or lists of lists): at least this many characters.
+_INT_RUN = re.compile(rb"\[[0-9\s,\[\]\-]{511,}\]")
+#: A bracketed run of the characters of boolean lists, nested or not (one character class: linear, with no
+#: state kept a repetition, unlike a repeated group); :data:`_NOT_BOOLS` then checks its words are booleans.
+_BOOL_RUN = re.compile(rb"\[[\s,\[\]truefals]{8191,}\]")
+_NOT_BOOLS = re.compile(rb"[^\s,\[\]]")
+#: A value beyond a byte in a run of integers: a sign, four digits or more, or 256 to 999.
+_WIDE = re.compile(rb"-|[0-9]{4,}|(?<![0-9])(?:25[6-9]|2[6-9][0-9]|[3-9][0-9][0-9])(?![0-9])")
+_DIGITS = re.compile(rb"[0-9]+")
+#: An integer of 20 digits or more (beyond any 64-bit counter) outside a string.
+_BIG_INT = re.compile(rb'(?<![\w."])-?[0-9]{20,}(?![\w."])')
+#: A JSON string (or key) of 64 to 1,000 characters of a base64 alphabet.
+_PIECE_STRING = re.compile(rb'"([A-Za-z0-9+/=_\-]{64,1000})"')
+#: Characters of a run parsed into the region's sample (its size is counted over the whole run).
+_RUN_SAMPLE = 1 << 20
+
+
+def _numbers_in(run: bytes) -> int:
+    """How many digit runs (numbers) a run of text holds (vectorised: a run can be megabytes)."""
+    d = np.frombuffer(run, dtype=np.uint8)
+    digit = (d >= 48) & (d <= 57)
+    return int(digit[0]) + int(np.count_nonzero(digit[1:] & ~digit[:-1])) if d.size else 0
+
+
+def looks_like_piece(v: str) -> bool:
+    """Whether a string of 64 to 1,000 characters looks like a piece of base64 (upper and lower case and digits,
+    separators as rare as in base64: a path or an identifier has one in ten)."""
+    if not 64 <= len(v) <= 1000 or not _PIECE.fullmatch(v):
+        return False
+    seps = v.count("/") + v.count("_") + v.count("-")
+    mixed = any(c.isupper() for c in v) and any(c.islower() for c in v) and any(c.isdigit() for c in v)
+    return mixed and seps <= 0.06 * len(v)
+
+
+def text_values(text: bytes) -> list[tuple[str, bytes, int]]:
+    """The values of JSON text that can carry data, found in the text: ``(what, sample bytes, size in bytes)``.
+
+    - lists (or nested lists) of byte values, 256 or more: their bytes (a "palette" of 19,200);
+    - lists of booleans, 2,048 or more: their bits, packed;
+    - integers of 20 digits or more (beyond a 64-bit counter): their digits, together;
+    - strings (keys too) that each look like a piece of base64, from :data:`GATHER_CHARS` characters: joined.
+
+    Lists of wider integers (token ids, shapes) and of floats (filter banks, embeddings) are the configuration
+    itself and are left alone, as a checkpoint's are not. Linear in the text; samples bounded."""
+    out: list[tuple[str, bytes, int]] = []
+    lists, size, sample = 0, 0, bytearray()  # every list of byte values, joined: decoy lists hide nothing
+    for m in _INT_RUN.finditer(text):
+        run = m.group()
+        if _WIDE.search(run):
+            continue
+        lists += 1
+        size += _numbers_in(run)
+        if len(sample) < HIDDEN_SAMPLE:
+            digits = _DIGITS.findall(run[:_RUN_SAMPLE])
+            sample += np.array(digits, dtype=np.int64).astype(np.uint8).tobytes()[: HIDDEN_SAMPLE - len(sample)]
+    if size >= BLOB_BYTES:
+        what = f"{lists:,} list(s) of byte values ({size:,} values)"
+        out.append((what + (", joined" if lists > 1 else ""), bytes(sample), size))
+    runs, count, bits = 0, 0, bytearray()  # every list of booleans, joined, a byte a value (packed below)
+    for m in _BOOL_RUN.finditer(text):
+        run = m.group()
+        if _NOT_BOOLS.search(run.replace(b"true", b"").replace(b"false", b"")):
+            continue  # other words of those letters
+        runs += 1
+        count += run.count(b"true") + run.count(b"false")
+        if len(bits) < 8 * HIDDEN_SAMPLE:  # the values in order: a "t" starts each true, an "f" each false
+            letters = np.frombuffer(run[: _RUN_SAMPLE * 4], dtype=np.uint8)
+            letters = letters[(letters == ord("t")) | (letters == ord("f"))]
+            bits += (letters == ord("t")).astype(np.uint8).tobytes()
+    if count >= 8 * BLOB_BYTES:
+        packed = np.packbits(np.frombuffer(bytes(bits[: 8 * HIDDEN_SAMPLE]), dtype=np.uint8)).tobytes()
+        what = f"{runs:,} list(s) of booleans ({count:,} values)"
+        out.append((what + (", joined" if runs > 1 else ""), packed, (count + 7) // 8))
+    big = [m.group() for m in _BIG_INT.finditer(text)]
+    ndigits = sum(len(b) for b in big)
+    if ndigits >= BLOB_BYTES:
+        out.append((f"{len(big):,} integers of 20 digits or more", b"".join(big)[:HIDDEN_SAMPLE], ndigits))
+    pieces: list[bytes] = []
+    chars = 0
+    for m in _PIECE_STRING.finditer(text):
+        if chars >= HIDDEN_SAMPLE:
+            break
+        if looks_like_piece(m.group(1).decode("ascii")):
+            pieces.append(m.group(1))
+            chars += len(pieces[-1])
+    if chars >= GATHER_CHARS:
+        out.append((f"{len(pieces):,} strings that look encoded, joined", b"".join(pieces)[:HIDDEN_SAMPLE], chars))
+    return out

@@ -37,11 +37,19 @@ CANDIDATE_CHARS = 64 << 10
 #: Runs the judge's encoded-blob test would read, written compactly: one unbroken run of a base64 or hex
 #: alphabet; base64 wrapped into lines of equal length (MIME, PEM, ``base64`` output, a blob cut into list items
 #: of one length), not hex digests one a line; hex written as space-separated byte pairs (a hex dump)
+#: (Every pattern here is a character class or anchored at a line start: linear in the text, with no state kept
+#: a repetition, whatever a hostile file holds: a repeated group costs ~100 bytes of memory an iteration.)
 _PLAIN_RUN = re.compile(rb"[A-Za-z0-9+/=_\-]{1024,}")
-_WRAPPED = re.compile(rb"(?:[A-Za-z0-9+/]{40,1024}={0,2}[ \t]*\r?\n){8,}[A-Za-z0-9+/]*={0,2}")
+#: A line of base64 (the last line of a block may be shorter, or end the text without a line break).
+_B64_LINE = re.compile(rb"^[A-Za-z0-9+/]+={0,2}[ \t]*\r?$", re.MULTILINE)
 _HEX_LINE = re.compile(rb"[0-9a-fA-F]+")
-_HEX_PAIRS = re.compile(rb"(?:[0-9a-fA-F]{2}(?:[ \t]+|[ \t]*\r?\n[ \t]*)){512,}")
-_SPACE = re.compile(rb"\s+")
+#: A stretch of hex digits and white space (a hex dump is one), split at tokens that are no byte pair.
+_HEX_TEXT = re.compile(rb"[0-9a-fA-F \t\r\n]{1536,}")
+_NOT_PAIR = re.compile(rb"[0-9a-fA-F]{3,}|(?<![0-9a-fA-F])[0-9a-fA-F](?![0-9a-fA-F])")
+_WHITESPACE = b" \t\r\n\x0b\x0c"
+#: Lines of one length a wrapped base64 block has at least (the last one aside), and their lengths.
+WRAPPED_LINES = 8
+WRAPPED_WIDTH = (40, 1024)
 
 _PRINTABLE = np.zeros(256, dtype=bool)
 _PRINTABLE[32:127] = True
@@ -169,6 +177,33 @@ def _known_blobs(head: bytes) -> bytes:
     return _CHARSMAP.sub(mark, head) if b"precompiled_charsmap" in head else head
 
 
+def _wrapped(body: bytes) -> list[bytes]:
+    """Blocks of base64 wrapped into lines: at least :data:`WRAPPED_LINES` consecutive lines of one length (40
+    to 1,024 characters), then a last line no longer, joined; a list of hex digests (one a line) is no block."""
+    out: list[bytes] = []
+    block: list[bytes] = []
+    end = -1
+
+    def close() -> None:
+        width = len(block[0]) if block else 0
+        full = block[:-1] if len(block) > 1 and len(block[-1]) < width else block
+        if len(full) >= WRAPPED_LINES and not all(_HEX_LINE.fullmatch(ln) for ln in block):
+            out.append(b"".join(block))
+
+    for m in _B64_LINE.finditer(body):
+        line = m.group().rstrip()
+        lo, hi = WRAPPED_WIDTH
+        joins = m.start() == end + 1 and block and len(block[-1]) == len(block[0]) and len(line) <= len(block[0])
+        if not joins:
+            close()
+            block = [line] if lo <= len(line) <= hi else []
+        elif block:
+            block.append(line)
+        end = m.end()
+    close()
+    return out
+
+
 def encoded_candidates(body: bytes, skip: int) -> str:
     """Runs in ``body`` that could be encoded data, written without their line breaks and spaces, longest first,
     up to :data:`CANDIDATE_CHARS`: unbroken runs that start past ``skip`` (the sample holds those before), and
@@ -177,13 +212,12 @@ def encoded_candidates(body: bytes, skip: int) -> str:
     found: list[bytes] = []
     for m in _PLAIN_RUN.finditer(body, skip):
         found.append(m.group())
-    for m in _WRAPPED.finditer(body):
-        lines = [ln.strip() for ln in m.group().split(b"\n") if ln.strip()]
-        hashes = all(_HEX_LINE.fullmatch(ln) for ln in lines)  # a list of digests, one a line: not one blob
-        if not hashes and len({len(ln) for ln in lines[:-1]}) == 1 and len(lines[-1]) <= len(lines[0]):
-            found.append(b"".join(lines))
-    for m in _HEX_PAIRS.finditer(body):
-        found.append(_SPACE.sub(b"", m.group()))
+    found += _wrapped(body)
+    for m in _HEX_TEXT.finditer(body):
+        for part in _NOT_PAIR.split(m.group()):
+            pairs = part.translate(None, _WHITESPACE)  # (a regex substitution would keep every piece in a list)
+            if len(pairs) >= 1024 and len(pairs) < len(part):  # byte pairs with space between them
+                found.append(pairs)
     found.sort(key=len, reverse=True)
     out, size = [], 0
     for run in found:

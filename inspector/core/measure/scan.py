@@ -22,7 +22,7 @@ from inspector.core import prehash
 from inspector.core.dtypes import widen
 from inspector.core.formats.base import CHUNK_BYTES, ModelFile, TensorRef, iter_chunks, open_regular, sha256_files
 from inspector.core.formats.model_file import open_model
-from inspector.core.measure.buckets import SplitPlan
+from inspector.core.measure.buckets import MIN_VALUES, SplitPlan
 from inspector.core.measure.features import FeatureAcc, Features, finish, unit_of
 from inspector.core.measure.hidden import HiddenScan, measure_hidden
 from inspector.core.measure.kernels import Kernels, histogram_from_table
@@ -484,7 +484,8 @@ class _Scanner:
                 self.tick(ref.numel * dt.itemsize)
                 return hist, near
         opts, cancel, kern = self.opts, self.cancel, self.kern
-        plan = kern.split_plan(p1.tables, dt, edges, span, thr) if kern is not None else None
+        # (a tensor under the plan's size is binned plainly: no need to sum its table to learn that)
+        plan = kern.split_plan(p1.tables, dt, edges, span, thr) if kern is not None and p1.count >= MIN_VALUES else None
         if plan is not None and kern is not None:  # a float32 tensor: most of its histogram is in pass 1's table
             k = kern
 
