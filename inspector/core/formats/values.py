@@ -166,8 +166,12 @@ def text_values(text: bytes) -> list[tuple[str, bytes, int]]:
             digits = _DIGITS.findall(run[:_RUN_SAMPLE])
             sample += np.array(digits, dtype=np.int64).astype(np.uint8).tobytes()[: HIDDEN_SAMPLE - len(sample)]
     if size >= BLOB_BYTES:
-        what = f"{lists:,} list(s) of byte values ({size:,} values)"
-        out.append((what + (", joined" if lists > 1 else ""), bytes(sample), size))
+        what = (
+            f"{lists:,} lists of byte values ({size:,} values), joined"
+            if lists > 1
+            else f"a list of {size:,} byte values"
+        )
+        out.append((what, bytes(sample), size))
     runs, count, bits = 0, 0, bytearray()  # every list of booleans, joined, a byte a value (packed below)
     for m in _BOOL_RUN.finditer(text):
         run = m.group()
@@ -181,8 +185,8 @@ def text_values(text: bytes) -> list[tuple[str, bytes, int]]:
             bits += (letters == ord("t")).astype(np.uint8).tobytes()
     if count >= 8 * BLOB_BYTES:
         packed = np.packbits(np.frombuffer(bytes(bits[: 8 * HIDDEN_SAMPLE]), dtype=np.uint8)).tobytes()
-        what = f"{runs:,} list(s) of booleans ({count:,} values)"
-        out.append((what + (", joined" if runs > 1 else ""), packed, (count + 7) // 8))
+        what = f"{runs:,} lists of booleans ({count:,} values), joined" if runs > 1 else f"a list of {count:,} booleans"
+        out.append((what, packed, (count + 7) // 8))
     big = [m.group() for m in _BIG_INT.finditer(text)]
     ndigits = sum(len(b) for b in big)
     if ndigits >= BLOB_BYTES:

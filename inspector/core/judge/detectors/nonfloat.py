@@ -190,6 +190,11 @@ def contradicts(role: str, shape: tuple[int, ...], stats: Any, dtype: str = "") 
     return None
 
 
+def _a(dtype: str) -> str:
+    """The article before a dtype's name as it is read aloud ("an I64", "a U8", "a BOOL")."""
+    return "an" if dtype[:1] in ("I", "F") else "a"
+
+
 def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
     """Findings for unexplained non-float tensors: ``(findings, tensors checked, bytes checked)``."""
     out: list[Finding] = []
@@ -228,7 +233,7 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
                     "non-float",
                     t.name,
                     0.6,
-                    f"a {t.dtype} table of {size:,} bytes with no scale stored beside it, whose values have the "
+                    f"{_a(t.dtype)} {t.dtype} table of {size:,} bytes with no scale stored beside it, whose values have the "
                     f"zero-centred, smooth spread of quantised weights ({quantised}): probably a quantised table "
                     "(a static embedding model stores one so); the float tests do not judge integers, and "
                     "low-bit scrubbing does not touch it",
@@ -243,9 +248,9 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
                 t.name,
                 excess,
                 (
-                    f"a {t.dtype} tensor of {size:,} bytes named like {mismatch}"
+                    f"{_a(t.dtype)} {t.dtype} tensor of {size:,} bytes named like {mismatch}"
                     if mismatch
-                    else f"a {t.dtype} tensor of {size:,} bytes that no layer explains (not ids, a mask, a counter or "
+                    else f"{_a(t.dtype)} {t.dtype} tensor of {size:,} bytes that no layer explains (not ids, a mask, a counter or "
                     "quantised weights)"
                 )
                 + f"{byte_view}: low-bit scrubbing does not touch it; look at it as an image, and "
