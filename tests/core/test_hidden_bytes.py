@@ -765,3 +765,18 @@ def test_searching_hostile_text_takes_memory_bounded_by_the_text() -> None:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert peak < 4 * n, (fn.__name__, peak)
+
+
+def test_module_names_of_a_state_dicts_metadata_are_judged(tmp_path: Path) -> None:
+    """``state_dict()._metadata`` (each module's version) is dropped by the reader, but its keys are free text a
+    loader keeps: a blob cut into 400 of them is found; a real model's module names are not."""
+    net = torch.nn.Sequential(*[torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU()) for _ in range(40)])
+    sd = net.state_dict()
+    torch.save(sd, tmp_path / "benign.pt")
+    assert _non_float(tmp_path / "benign.pt")[0] == "not-detected"
+    blob = base64.b64encode(SECRET).decode()
+    for i in range(len(blob) // 64):
+        sd._metadata[f"blocks.{blob[i * 64 : (i + 1) * 64]}"] = {"version": 1}
+    torch.save(sd, tmp_path / "keys.pt")
+    status, found = _non_float(tmp_path / "keys.pt")
+    assert status == "detected" and any("look encoded" in f.message for f in found)

@@ -41,6 +41,8 @@ LISTING_BEFORE = 10
 #: Text and bytes literals from this size are remembered (see ``Machine.literals``), at most this many.
 LITERAL_BYTES = 256
 MAX_LITERALS = 10_000
+#: Keys of state_dicts' ``_metadata`` kept, in all (a model has a key a module: thousands at most).
+MAX_MODULE_KEYS = 1_000_000
 _PUSH_TEXT = frozenset("IJKMLN\x8a\x8bFGV\x8c\x8dX")
 
 
@@ -225,6 +227,8 @@ class Machine:
         #: ``(offset, value)`` of every text or bytes literal of at least LITERAL_BYTES (at most MAX_LITERALS):
         #: a value the pickle builds and then drops is a place to hide data that no reader of the result sees
         self.literals: list[tuple[int, Any]] = []
+        #: the keys of the ``_metadata`` a state_dict carries (module names), which :meth:`_build` drops
+        self.module_keys: list[str] = []
 
     # ------------------------------------------------------------------------------------------ budget
     def charge(self, units: int) -> None:
@@ -409,7 +413,13 @@ class Machine:
             self._threat(obj, "build", offset)
             return
         if type(obj).__name__ == "OrderedDict" and type(state) is dict and set(state) <= {"_metadata"}:
-            return  # every module.state_dict() carries its _metadata (module versions) this way: dropped
+            # every module.state_dict() carries its _metadata (module versions) this way: dropped, its keys (the
+            # modules' names) kept for the reader to judge as names
+            meta = state.get("_metadata")
+            if isinstance(meta, dict):
+                room = MAX_MODULE_KEYS - len(self.module_keys)
+                self.module_keys += [k for _, k in zip(range(max(0, room)), meta) if isinstance(k, str)]
+            return
         if isinstance(obj, (dict, list, tuple, set, frozenset, str, bytes, bytearray, int, float)) or obj is None:
             raise PickleError(f"pickle sets the state of a {type(obj).__name__}")
         # a placeholder of ours: harmless plain state is ignored, the placeholder is never changed

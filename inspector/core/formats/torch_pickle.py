@@ -602,6 +602,8 @@ class Unpickled:
     #: the classes (and other globals) of a pickled whole model that ``torch.load`` would import from their
     #: packages, rebuilt here as attribute dicts (or left unimported)
     rebuilt: list[str] = field(default_factory=list)
+    #: the keys of the state_dicts' ``_metadata`` (module names), judged as the checkpoint's strings are
+    module_keys: list[str] = field(default_factory=list)
 
 
 def class_code(rebuilt: list[str], where: str) -> tuple[Threat, ...]:
@@ -674,7 +676,9 @@ def unpickle(
             path=path,
             hint=RESAVE,
         )
-    return Unpickled(obj, [], file.tell(), _discarded(machine.literals, obj), [r.full for r in machine.rebuilt])
+    return Unpickled(
+        obj, [], file.tell(), _discarded(machine.literals, obj), [r.full for r in machine.rebuilt], machine.module_keys
+    )
 
 
 def _discarded(literals: list[tuple[int, Any]], obj: Any) -> list[tuple[int, Any]]:

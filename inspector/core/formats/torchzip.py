@@ -69,6 +69,7 @@ def _build(
     file_id: Optional[tuple[int, int, int, int]] = None,
     discarded: Sequence[tuple[int, Any]] = (),
     pickle_name: str = "data.pkl",
+    module_keys: Sequence[str] = (),
 ) -> ModelFile:
     """Flatten the unpickled object and turn its tensors into refs at the storages' file ``offsets``.
 
@@ -80,6 +81,8 @@ def _build(
     flat = Flattener(path, max_tensors)
     wrapper = flat.wrapper(obj)
     flat.walk(obj, [], strip=wrapper)
+    if module_keys:  # module names: a part that looks like a piece of base64 is one (400 names "blocks.<64>")
+        flat.gather([part for key in module_keys for part in key.split(".")])
     refs: list[TensorRef] = []
     names: set[str] = set()
     next_suffix: dict[str, int] = {}
@@ -448,6 +451,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
             max_tensors=_tensor_cap(len(raw)),
             file_id=file_id,
             discarded=got.discarded,
+            module_keys=got.module_keys,
         )
         return dataclasses.replace(model, threats=model.threats + script) if script else model
     except InspectorError:
@@ -586,6 +590,7 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
                 max_tensors=_tensor_cap(obj_bytes),
                 file_id=file_identity(f),
                 discarded=got.discarded,
+                module_keys=got.module_keys,
                 pickle_name="the object pickle",
             )
         except InspectorError:
