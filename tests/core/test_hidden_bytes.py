@@ -780,3 +780,28 @@ def test_module_names_of_a_state_dicts_metadata_are_judged(tmp_path: Path) -> No
     torch.save(sd, tmp_path / "keys.pt")
     status, found = _non_float(tmp_path / "keys.pt")
     assert status == "detected" and any("look encoded" in f.message for f in found)
+
+
+def test_small_gguf_arrays_are_judged_joined_and_per_layer_ones_are_not(tmp_path: Path) -> None:
+    """Numeric metadata arrays under the 1,024 bytes judged alone are judged together: 20 arrays of 960 bytes are
+    found; arrays of one value a layer (a model whose layers differ in heads or widths) are the architecture."""
+    import struct as st
+
+    from tests.core.test_gguf import F32, _kv, _s, write_gguf
+
+    a = np.random.default_rng(0).normal(0, 0.02, (64, 64)).astype("<f4")
+    layers = 80
+    base = [_kv("general.architecture", 8, _s("openelm")), _kv("openelm.block_count", 4, st.pack("<I", layers))]
+    per_layer = [
+        _kv(f"openelm.{k}", 9, st.pack("<IQ", 5, layers) + np.arange(layers, dtype="<i4").tobytes())
+        for k in ("attention.head_count", "attention.head_count_kv", "feed_forward_length")
+    ]
+    rope = [_kv("rope.sections", 9, st.pack("<IQ", 5, 20) + np.arange(20, dtype="<i4").tobytes())]
+    chunks = [
+        _kv(f"general.palette_{i}", 9, st.pack("<IQ", 0, 960) + SECRET[i * 960 : (i + 1) * 960]) for i in range(20)
+    ]
+    for name, kvs, payload in (("layers", base + per_layer + rope, False), ("chunks", base + chunks, True)):
+        path = write_gguf(tmp_path / f"{name}.gguf", [("a", F32, (64, 64), a.tobytes())], kvs=kvs)
+        status, found = _non_float(path)
+        assert (status == "detected") == payload, name
+        assert any("numeric metadata arrays" in f.message for f in found) == payload, name

@@ -193,6 +193,9 @@ def _value(r: _Reader, vtype: int, key: str, depth: int = 0, sink: Optional[list
 
 #: Metadata values from this many bytes are judged as hidden bytes (the metadata keeps their first characters).
 HIDDEN_VALUE_BYTES = 1024
+#: Numeric arrays from this many bytes (and under :data:`HIDDEN_VALUE_BYTES`) are judged joined, all of a file's
+#: together (a rope section list or an image mean is a few numbers).
+SMALL_ARRAY_BYTES = 64
 #: Keys whose big numeric arrays are the tokenizer's own (scores, token types): their strings are still judged.
 _TOKENIZER_ARRAYS = ("tokenizer.ggml.scores", "tokenizer.ggml.token_type")
 
@@ -214,6 +217,14 @@ def _value_region(
     if key in _TOKENIZER_ARRAYS and _tokenizer_numbers(f, key, start, r.pos):
         return None  # the tokenizer's own numbers, and they look it
     return Hidden("field", where, n - 12, path, start + 12)  # element type and count, then the elements
+
+
+def _array_count(f: BinaryIO, start: int, end: int) -> int:
+    """The element count of the array value that starts at ``start`` (its type, then its count: a uint64)."""
+    f.seek(start + 4)
+    count = int.from_bytes(f.read(8), "little")
+    f.seek(end)
+    return count
 
 
 #: What a tokenizer's own arrays hold: llama.cpp's token types (normal, unknown, control, user-defined, unused,
@@ -309,6 +320,7 @@ def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
         alignment = DEFAULT_ALIGNMENT
         keys: set[str] = set()
         hidden: list[Hidden] = []
+        small: list[tuple[int, int, int]] = []  # numeric arrays too small to judge alone: (offset, length, count)
         for _ in range(n_kv):
             key = r.string("metadata key", limit=MAX_KEY_BYTES)
             if key in keys:
@@ -322,6 +334,8 @@ def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
                 region = _value_region(r, f, path, key, vtype, start, sink)
                 if region is not None:
                     hidden.append(region)
+            elif vtype == 9 and not sink and r.pos - start - 12 >= SMALL_ARRAY_BYTES and len(small) < MAX_METADATA:
+                small.append((start + 12, r.pos - start - 12, _array_count(f, start, r.pos)))  # its elements
             if key == "general.alignment":
                 if vtype != 4 or value == 0 or value & (value - 1):
                     raise r.fail(f"general.alignment must be a power-of-two uint32, not {value!r}")
@@ -331,6 +345,13 @@ def _read(path: Path) -> tuple[ModelFile, tuple[QuantizedTensor, ...]]:
             else:
                 omitted += 1
 
+        # a blob cut into arrays each under the size judged alone is judged joined; an array of one value a
+        # layer (heads, feed-forward widths, sliding windows of a model whose layers differ) is the architecture
+        layers = {v for k, v in meta.items() if k.endswith(".block_count") and v.isdigit()}
+        pieces = tuple((a, n) for a, n, count in small if str(count) not in layers)
+        if len(pieces) >= 2:
+            what = f"{len(pieces):,} numeric metadata arrays of {SMALL_ARRAY_BYTES}–{HIDDEN_VALUE_BYTES - 1:,} bytes, joined"
+            hidden.append(Hidden("field", what, sum(n for _, n in pieces), path, -1, spans=pieces))
         infos: list[tuple[str, list[int], int, int]] = []
         names: set[str] = set()
         for i in range(n_tensors):
