@@ -805,3 +805,14 @@ def test_small_gguf_arrays_are_judged_joined_and_per_layer_ones_are_not(tmp_path
         status, found = _non_float(path)
         assert (status == "detected") == payload, name
         assert any("numeric metadata arrays" in f.message for f in found) == payload, name
+
+
+def test_complex_numbers_pickled_as_python_values_are_judged(tmp_path: Path) -> None:
+    """``complex(x, y)`` in a pickle is rebuilt as the number it is (never called as code): a list of them is
+    a list of floats, judged as bytes; a few of them (a filter's poles) are not worth a finding."""
+    f = np.frombuffer(SECRET, "<f8")
+    w = _weights()
+    torch.save({**w, "poles": [complex(x, y) for x, y in zip(f[::2], f[1::2])]}, tmp_path / "poles.pt")
+    torch.save({**w, "poles": [1j, 2 + 0j, complex("3-1j")]}, tmp_path / "few.pt")
+    assert _non_float(tmp_path / "poles.pt")[0] == "detected"
+    assert _non_float(tmp_path / "few.pt") == ("not-detected", [])

@@ -288,6 +288,20 @@ def _default_dict(factory: Any = None, *rest: Any) -> dict:
     raise ValueError(f"defaultdict() with factory {clean_text(type(factory).__name__)[:200]!r}, not a global")
 
 
+def _complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
+    """``complex(real, imag)`` of plain numbers, or of a short text (a list of them is data: its floats are judged
+    as bytes)."""
+    ok = (type(real) in (int, float, bool) and type(imag) in (int, float, bool)) or (
+        type(real) is str and len(real) <= 100 and imag == 0.0
+    )
+    if not ok:
+        raise ValueError("complex() of something other than numbers")
+    try:
+        return complex(real, imag) if type(real) is not str else complex(real)
+    except (OverflowError, ValueError) as e:
+        raise ValueError(f"complex() of {clean_text(repr(real))[:40]}: {e}") from None
+
+
 class _Unsupported(Exception):
     """A standard but unsupported tensor kind (sparse, quantized, complex...): not hostile, just unreadable."""
 
@@ -303,6 +317,7 @@ _CALLABLES: dict[str, Any] = {
     "collections.OrderedDict": _ordered_dict,
     "collections.defaultdict": _default_dict,
     "builtins.set": _checked_set(set),
+    "builtins.complex": _complex,
     "builtins.frozenset": _checked_set(frozenset),
     "_codecs.encode": _codecs_encode,
     "torch.Size": _torch_size,

@@ -67,13 +67,15 @@ def value_blob(obj: Any) -> Optional[tuple[bytes, int]]:
 
 def numbers(obj: Any, depth: int = 0, budget: int = HIDDEN_SAMPLE) -> Optional[list[Any]]:
     """The numbers of a list or tuple of numbers, or of such lists nested up to 3 deep (a table of byte rows,
-    pairs), in order; ``None`` when anything else is in it."""
+    pairs), in order (a complex number as its two parts); ``None`` when anything else is in it."""
     if depth > 3:
         return None
     out: list[Any] = []
     for v in obj:
         if type(v) in (int, float, bool):
             out.append(v)
+        elif type(v) is complex:  # two floats
+            out += (v.real, v.imag)
         elif isinstance(v, (list, tuple)):
             inner = numbers(v, depth + 1, budget - len(out))
             if inner is None:
