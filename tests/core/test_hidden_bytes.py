@@ -816,3 +816,14 @@ def test_complex_numbers_pickled_as_python_values_are_judged(tmp_path: Path) -> 
     torch.save({**w, "poles": [1j, 2 + 0j, complex("3-1j")]}, tmp_path / "few.pt")
     assert _non_float(tmp_path / "poles.pt")[0] == "detected"
     assert _non_float(tmp_path / "few.pt") == ("not-detected", [])
+
+
+def test_a_dict_of_byte_values_is_judged_and_a_remap_table_is_not(tmp_path: Path) -> None:
+    """A dict of integers to byte values spells its values in order (19,200 of them are found); a remap table of
+    token or class ids reaches past a byte and stays configuration."""
+    w = _weights()
+    torch.save({**w, "token_remap": dict(enumerate(SECRET))}, tmp_path / "bytes.pt")
+    ids = np.random.default_rng(0).permutation(30_000)
+    torch.save({**w, "token_remap": {i: int(v) for i, v in enumerate(ids)}}, tmp_path / "remap.pt")
+    assert _non_float(tmp_path / "bytes.pt")[0] == "detected"
+    assert _non_float(tmp_path / "remap.pt") == ("not-detected", [])

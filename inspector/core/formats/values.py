@@ -31,7 +31,7 @@ _PIECE = re.compile(r"[A-Za-z0-9+/=_\-]+")
 
 def value_blob(obj: Any) -> Optional[tuple[bytes, int]]:
     """The bytes of a value that can carry data (a byte string, a long string, a number too big for a counter, a
-    list or tuple of numbers or bits, nested or not): ``(its first HIDDEN_SAMPLE bytes, its size in bytes)``, or
+    list or tuple of numbers or bits, nested or not, a dict of integers to byte values): ``(its first HIDDEN_SAMPLE bytes, its size in bytes)``, or
     ``None`` for small or structured values (configuration with text in it)."""
     if isinstance(obj, (bytes, bytearray)):
         data, size = bytes(obj[:HIDDEN_SAMPLE]), len(obj)
@@ -60,9 +60,17 @@ def value_blob(obj: Any) -> Optional[tuple[bytes, int]]:
             data, size = data[:HIDDEN_SAMPLE], len(data)
         else:
             return None
+    elif isinstance(obj, dict) and len(obj) >= BLOB_BYTES and _byte_map(obj):  # a byte for each key, in order
+        data, size = bytes(v for _, v in zip(range(HIDDEN_SAMPLE), obj.values())), len(obj)
     else:
         return None
     return (data, size) if size >= BLOB_BYTES else None
+
+
+def _byte_map(obj: dict) -> bool:
+    """Whether a dict maps integers to byte values (0 to 255). A remap table of token or class ids reaches past
+    a byte, and a set or dict of other numbers is configuration as often as not: those stay metadata."""
+    return all(type(k) is int for k in obj) and all(type(v) is int and 0 <= v < 256 for v in obj.values())
 
 
 def numbers(obj: Any, depth: int = 0, budget: int = HIDDEN_SAMPLE) -> Optional[list[Any]]:
