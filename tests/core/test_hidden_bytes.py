@@ -827,3 +827,29 @@ def test_a_dict_of_byte_values_is_judged_and_a_remap_table_is_not(tmp_path: Path
     torch.save({**w, "token_remap": {i: int(v) for i, v in enumerate(ids)}}, tmp_path / "remap.pt")
     assert _non_float(tmp_path / "bytes.pt")[0] == "detected"
     assert _non_float(tmp_path / "remap.pt") == ("not-detected", [])
+
+
+def test_a_file_named_like_other_weights_is_one_only_by_its_bytes(tmp_path: Path) -> None:
+    """Another copy of the weights (flax, Keras, TFLite) is named as not judged with the model; a payload under
+    such a name, without the format's signature, is judged like any file beside the model."""
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file(_weights(), str(folder / "model.safetensors"))
+    real = {
+        "flax_model.msgpack": b"\x81\xa6params\x81\xa5dense" + SECRET,
+        "tf_model.h5": b"\x89HDF\r\n\x1a\n" + SECRET,
+        "model.tflite": b"\x1c\x00\x00\x00TFL3" + SECRET,
+    }
+    for name, data in real.items():
+        (folder / name).write_bytes(data)
+    res = scan(folder, ScanOptions())
+    assert not [f for f in res.findings if f.detector == "hidden-bytes"]
+    fam = {f.family: f for f in res.families}["non-float"]
+    assert fam.status == "cannot-rule-out" and all(f"{n}' beside the model was not judged" in fam.text for n in real)
+    for name in real:
+        (folder / name).write_bytes(SECRET)
+        status, found = _non_float(folder)
+        assert status == "detected" and any(name in f.message for f in found), name
+        (folder / name).write_bytes(real[name])

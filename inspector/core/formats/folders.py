@@ -57,14 +57,32 @@ _OTHER_WEIGHTS = (*_WEIGHT_SUFFIXES, ".safetensors", ".h5", ".msgpack", ".tflite
 
 
 def _holds_weights(f: Path) -> bool:
-    """Whether a file named like weights is one by its bytes (a ``.bin`` may be anything)."""
+    """Whether a file named like weights is one by its bytes (a ``.bin`` may be anything): a format this tool reads,
+    or the signature of another one's (HDF5, TFLite, a flax msgpack, ONNX). TensorFlow and Core ML protobufs and
+    tch's ``.ot`` files have none to check, and are taken by their names."""
     from inspector.core.formats.model_file import sniff_format
+    from inspector.core.formats.onnx import looks_like_onnx
 
+    suffix = f.suffix.lower()
     try:
-        return f.suffix.lower() in (".onnx", ".h5", ".pb", ".tflite", ".mlmodel", ".msgpack", ".ot") or sniff_format(
-            f
-        ) in ("zip", "pickle", "safetensors", "gguf")
-    except OSError:
+        if sniff_format(f) in ("zip", "pickle", "safetensors", "gguf"):
+            return True
+        with open_regular(f) as fh:
+            head = fh.read(2056)
+        if not head:
+            return False
+        if suffix == ".h5":  # HDF5's signature, at the start or after a user block of 512 · 2^k bytes
+            return any(head[o : o + 8] == b"\x89HDF\r\n\x1a\n" for o in (0, 512, 1024, 2048))
+        if suffix == ".tflite":  # a FlatBuffer with TFLite's file identifier
+            return head[4:8] == b"TFL3"
+        if suffix == ".msgpack":  # flax.serialization: a map of parameter names
+            if 0x81 <= head[0] <= 0x8F:  # a fixmap: its first key (a str) follows
+                return 0xA0 <= head[1] <= 0xBF or head[1] in (0xD9, 0xDA, 0xDB)
+            return head[:1] in (b"\xde", b"\xdf")  # map16, map32
+        if suffix == ".onnx":
+            return looks_like_onnx(f)
+        return suffix in (".pb", ".mlmodel", ".ot")
+    except (OSError, InspectorError):
         return False
 
 
