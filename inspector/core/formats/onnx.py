@@ -16,6 +16,7 @@ read like the main graph.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import mmap
 from pathlib import Path
@@ -472,10 +473,12 @@ class _Reader:
         self.extra("a string in a value's type", off, length)
 
     def node(self, start: int, end: int, meta: dict[str, str], depth: int) -> None:
+        """A NodeProto: its names and strings judged, its attributes read (see :meth:`attribute`), then what they
+        hold: a Constant's value as the tensor it is, any other op's tensors too, string attributes as hidden
+        bytes, number lists counted, subgraphs read like the main graph."""
         pb = self.pb
-        op_type, outputs, value_attrs, subgraphs = "", [], [], []
-        lists: list[tuple[int, int, int]] = []  # a Constant's value_ints / value_floats
-        other_tensors: list[tuple[str, tuple[int, int]]] = []
+        op_type, outputs = "", []
+        attributes: list[_Attribute] = []
         for field, wire, value, off in pb.fields(start, end):
             if wire != 2:
                 continue
@@ -494,69 +497,79 @@ class _Reader:
             elif field == 6:
                 self.extra("a node's doc_string", off, value)
             elif field == 5:
-                name, tensor_at = "", None
-                texts: list[tuple[int, int]] = []
-                tensors_at: list[tuple[int, int]] = []  # t, tensors: constant tensors the op is given
-                item_spans: list[tuple[int, int]] = []  # a string list's items (a tree's "LEAF" a million times)
-                numbers: list[tuple[int, int, int]] = []  # floats, ints: (field, offset, length), packed
-                for f2, w2, v2, o2 in pb.fields(off, off + value):
-                    if f2 == 1 and w2 == 2:
-                        name = pb.text(o2, v2)
-                        self.extra("an attribute's name", o2, v2)
-                    elif f2 == 5 and w2 == 2:
-                        tensor_at = (o2, o2 + v2)
-                        tensors_at.append(tensor_at)
-                    elif f2 == 10 and w2 == 2:
-                        tensors_at.append((o2, o2 + v2))
-                    elif f2 in (7, 8) and w2 == 2:
-                        numbers.append((f2, o2, v2))
-                    elif f2 in (13, 22, 23) and w2 == 2:  # doc_string, sparse_tensor(s)
-                        self.extra(f"field {f2} of attribute {name[:60]!r} of a node", o2, v2)
-                    elif f2 in (6, 11) and w2 == 2:  # g, graphs: the bodies of If / Loop / Scan
-                        subgraphs.append((o2, o2 + v2))
-                    elif f2 == 4 and w2 == 2:  # s: one string, any bytes (every occurrence: the last one wins)
-                        texts.append((o2, v2))
-                    elif f2 == 9 and w2 == 2 and len(item_spans) < MAX_STRING_ITEMS:  # strings: a list of them
-                        item_spans.append((o2, v2))
-                if op_type == "Constant" and (name, [f for f, _, _ in numbers]) in (
-                    ("value_ints", [8]),
-                    ("value_floats", [7]),
-                ):
-                    lists.append(numbers[0])  # the values of a Constant: a tensor ONNX Runtime builds
-                elif any(n >= DOC_BYTES for _, _, n in numbers):  # an op's lists of numbers (a tree ensemble's
-                    self.number_lists += 1  # nodes, a custom op's table): not judged, counted in the metadata
-                if name == "value" and tensor_at is not None:
-                    value_attrs.append(tensor_at)
-                elif op_type != "Constant" or name != "value":
-                    other_tensors.extend((name, at) for at in tensors_at)
-                # a string attribute holds any bytes a runtime passes on unread (a custom op's): judged as hidden
-                where = f"string attribute {name[:60]!r} of a node ({op_type or 'no op type'})"
-                known = _OPAQUE_ATTRIBUTES.get((op_type, name))
-                if known is not None and texts and len(self.opaque) < MAX_METADATA:
-                    size = sum(n for _, n in texts)
-                    self.opaque[f"onnx.not_judged.{op_type}.{name}"] = f"{size:,} bytes: {known}, not judged"
-                else:
-                    for text in texts:
-                        self.extra(where, *text)
-                if item_spans:
-                    self.string_items(where, item_spans)
-        if op_type == "Constant":
-            for a, b in value_attrs:
+                attributes.append(self.attribute(off, value))
+        output = outputs[0] if outputs and outputs[0] else ""
+        constant = op_type == "Constant"
+        for at in attributes:  # once the node's op type is known, wherever its field lies
+            if constant and at.name in ("value_ints", "value_floats") and len(at.numbers) == 1:
+                f2, o2, v2 = at.numbers[0]
+                if f2 == (8 if at.name == "value_ints" else 7):  # the values of a Constant: a tensor ORT builds
+                    self.constants += 1
+                    self.add_list(output or f"constant.{self.constants}", f2, o2, v2)
+                    continue
+            if any(n >= DOC_BYTES for _, _, n in at.numbers):  # an op's lists of numbers (a tree ensemble's
+                self.number_lists += 1  # nodes, a custom op's table): not judged, counted in the metadata
+            for a, b in at.tensors:
                 t = _tensor(pb, a, b)
                 self.constants += 1
-                self.add(t, outputs[0] if outputs and outputs[0] else t.name or f"constant.{self.constants}")
-            for f2, o2, v2 in lists:
-                self.constants += 1
-                self.add_list(outputs[0] if outputs and outputs[0] else f"constant.{self.constants}", f2, o2, v2)
-        for attr, (a, b) in other_tensors:  # a tensor any other op is given (a custom op's weights): read too
-            t = _tensor(pb, a, b)
-            self.constants += 1
-            self.add(
-                t, f"{outputs[0] if outputs and outputs[0] else op_type}.{attr}" if attr else t.name or "attribute"
-            )
-        for a, b in subgraphs:
-            self.subgraphs += 1
-            self.graph(a, b, meta, depth + 1)
+                if constant and at.name == "value":
+                    self.add(t, output or t.name or f"constant.{self.constants}")
+                else:  # a tensor any other op is given (a custom op's weights): read too
+                    self.add(t, f"{output or op_type}.{at.name}" if at.name else t.name or "attribute")
+            # a string attribute holds any bytes a runtime passes on unread (a custom op's): judged as hidden
+            where = f"string attribute {at.name[:60]!r} of a node ({op_type or 'no op type'})"
+            known = _OPAQUE_ATTRIBUTES.get((op_type, at.name))
+            if known is not None and at.texts and len(self.opaque) < MAX_METADATA:
+                size = sum(n for _, n in at.texts)
+                self.opaque[f"onnx.not_judged.{op_type}.{at.name}"] = f"{size:,} bytes: {known}, not judged"
+            else:
+                for text in at.texts:
+                    self.extra(where, *text)
+            if at.items:
+                self.string_items(where, at.items)
+        for at in attributes:
+            for a, b in at.graphs:
+                self.subgraphs += 1
+                self.graph(a, b, meta, depth + 1)
+
+    def attribute(self, off: int, length: int) -> _Attribute:
+        """An AttributeProto's fields: its name (judged as a short string), where its tensors, graphs, strings and
+        packed number lists lie; its doc string and sparse tensors judged as hidden bytes here."""
+        pb = self.pb
+        at = _Attribute()
+        for f2, w2, v2, o2 in pb.fields(off, off + length):
+            if w2 != 2:
+                continue
+            if f2 == 1:
+                at.name = pb.text(o2, v2)
+                self.extra("an attribute's name", o2, v2)
+            elif f2 in (5, 10):  # t, tensors: constant tensors the op is given
+                at.tensors.append((o2, o2 + v2))
+            elif f2 in (7, 8):  # floats, ints (packed)
+                at.numbers.append((f2, o2, v2))
+            elif f2 in (13, 22, 23):  # doc_string, sparse_tensor(s)
+                self.extra(f"field {f2} of attribute {at.name[:60]!r} of a node", o2, v2)
+            elif f2 in (6, 11):  # g, graphs: the bodies of If / Loop / Scan
+                at.graphs.append((o2, o2 + v2))
+            elif f2 == 4:  # s: one string, any bytes (every occurrence: the last one wins)
+                at.texts.append((o2, v2))
+            elif f2 == 9 and len(at.items) < MAX_STRING_ITEMS:  # strings: a list of them (a tree's "LEAF" ×10^6)
+                at.items.append((o2, v2))
+        return at
+
+
+@dataclasses.dataclass
+class _Attribute:
+    """Where one AttributeProto's values lie in the file (offset ranges, or offset and length)."""
+
+    name: str = ""
+    tensors: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    graphs: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    numbers: list[tuple[int, int, int]] = dataclasses.field(
+        default_factory=list
+    )  # (field 7 floats / 8 ints, offset, length)
+    texts: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    items: list[tuple[int, int]] = dataclasses.field(default_factory=list)
 
 
 #: The varint field of TensorProto each integer type is stored in (int32_data, int64_data, uint64_data).
