@@ -480,3 +480,19 @@ def test_varint_elements_that_do_not_match_the_shape_or_are_cut_are_refused(tmp_
         p.write_bytes(model([t]))
         with pytest.raises(MalformedFileError, match="int64_data"):
             open_model(p)
+
+
+def test_a_nodes_attributes_are_read_once_its_op_type_is_known(tmp_path):
+    """Fields may come in any order: a Constant whose attribute precedes its op_type still names its tensor by its
+    output; another op's ``value`` tensor (ConstantOfShape's) is read under the op's output name."""
+    v = np.arange(4, dtype="<f4")
+    attr = lfield(5, lfield(1, "value") + lfield(5, tensor("", (4,), FLOAT, v.tobytes())))
+    late = attr + lfield(2, "/c") + lfield(4, "Constant")  # the attribute first, then output and op_type
+    shaped = node("ConstantOfShape", ["/s"], [lfield(1, "value") + lfield(5, tensor("", (1,), FLOAT, v[:1].tobytes()))])
+    graph = lfield(1, late) + lfield(1, shaped) + lfield(2, "g")
+    data = vfield(1, 8) + lfield(8, lfield(1, "") + vfield(2, 17)) + lfield(7, graph)
+    p = tmp_path / "m.onnx"
+    p.write_bytes(data)
+    mf = open_model(p)
+    assert set(mf.names) == {"/c", "/s.value"}
+    assert read_tensor(mf["/c"]).tobytes() == v.tobytes()
