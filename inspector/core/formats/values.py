@@ -31,8 +31,9 @@ _PIECE = re.compile(r"[A-Za-z0-9+/=_\-]+")
 
 def value_blob(obj: Any) -> Optional[tuple[bytes, int]]:
     """The bytes of a value that can carry data (a byte string, a long string, a number too big for a counter, a
-    list or tuple of numbers or bits, nested or not, a dict of integers to byte values): ``(its first HIDDEN_SAMPLE bytes, its size in bytes)``, or
-    ``None`` for small or structured values (configuration with text in it)."""
+    list or tuple of numbers or bits, nested or not, a dict of integers to byte values): ``(its first
+    HIDDEN_SAMPLE bytes, its size in bytes)``, or ``None`` for small or structured values (configuration with
+    text in it)."""
     if isinstance(obj, (bytes, bytearray)):
         data, size = bytes(obj[:HIDDEN_SAMPLE]), len(obj)
     elif isinstance(obj, str) and len(obj) > 1000:  # metadata keeps 1,000 characters; the rest is judged here
@@ -46,11 +47,7 @@ def value_blob(obj: Any) -> Optional[tuple[bytes, int]]:
         if flat is None:
             return None
         if all(type(v) is bool for v in flat):  # bits, packed as a payload would have been written
-            packed = bytearray((min(len(flat), HIDDEN_SAMPLE * 8) + 7) // 8)
-            for i, v in enumerate(flat[: HIDDEN_SAMPLE * 8]):
-                if v:
-                    packed[i >> 3] |= 0x80 >> (i & 7)
-            data, size = bytes(packed), (len(flat) + 7) // 8
+            data, size = _packed(np.array(flat[: HIDDEN_SAMPLE * 8], dtype=bool)), (len(flat) + 7) // 8
         elif all(type(v) is int and 0 <= v < 256 for v in flat):
             data, size = bytes(flat[:HIDDEN_SAMPLE]), len(flat)
         elif all(type(v) in (int, float, bool) and (type(v) is not int or -(2**63) <= v < 2**63) for v in flat):
@@ -65,6 +62,11 @@ def value_blob(obj: Any) -> Optional[tuple[bytes, int]]:
     else:
         return None
     return (data, size) if size >= BLOB_BYTES else None
+
+
+def _packed(bits: np.ndarray) -> bytes:
+    """Bits (non-zero: 1), eight to a byte, the first one the highest: as a payload of bits is written."""
+    return np.packbits(bits.astype(bool)).tobytes()
 
 
 def _byte_map(obj: dict) -> bool:
@@ -194,7 +196,7 @@ def text_values(text: bytes) -> list[tuple[str, bytes, int]]:
             letters = letters[(letters == ord("t")) | (letters == ord("f"))]
             bits += (letters == ord("t")).astype(np.uint8).tobytes()
     if count >= 8 * BLOB_BYTES:
-        packed = np.packbits(np.frombuffer(bytes(bits[: 8 * HIDDEN_SAMPLE]), dtype=np.uint8)).tobytes()
+        packed = _packed(np.frombuffer(bytes(bits[: 8 * HIDDEN_SAMPLE]), dtype=np.uint8))
         what = f"{runs:,} lists of booleans ({count:,} values), joined" if runs > 1 else f"a list of {count:,} booleans"
         out.append((what, packed, (count + 7) // 8))
     big = [m.group() for m in _BIG_INT.finditer(text)]

@@ -190,9 +190,9 @@ def _wrapped(body: bytes) -> list[bytes]:
         if len(full) >= WRAPPED_LINES and not all(_HEX_LINE.fullmatch(ln) for ln in block):
             out.append(b"".join(block))
 
+    lo, hi = WRAPPED_WIDTH
     for m in _B64_LINE.finditer(body):
         line = m.group().rstrip()
-        lo, hi = WRAPPED_WIDTH
         joins = m.start() == end + 1 and block and len(block[-1]) == len(block[0]) and len(line) <= len(block[0])
         if not joins:
             close()
