@@ -1,6 +1,7 @@
 """Run one command line of the CLI in a child process under CPU, wall-clock and memory limits.
 
-Returns its exit status, wall time, peak resident memory (from ``wait4``), stdout and stderr. A child killed by
+Returns its exit status, wall time, peak resident memory (the child's own ``VmHWM``, which it writes as it
+exits; ``wait4``'s ``ru_maxrss`` only for a child that could not), stdout and stderr. A child killed by
 a signal (a segfault, the CPU limit) shows as a negative status, which no red-team case accepts.
 """
 
@@ -11,6 +12,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +24,18 @@ ROOT = Path(__file__).resolve().parents[2]
 MEMORY_LIMIT = 3 << 30
 CPU_SECONDS = 60
 RSS_LIMIT_MB = 1024
+#: Run first in a child: as it exits, it writes its own peak resident memory (VmHWM, in kB) where the harness asks.
+#: ``ru_maxrss`` is no measure of the child: it survives ``execve``, so a child forked from a test process of
+#: 1 GB (numba's JIT and Qt loaded by earlier tests) reports 1 GB however little it used.
+_HWM = (
+    "import atexit as _a, os as _o\n"
+    "def _hwm():\n"
+    "    p = _o.environ.get('REDTEAM_HWM_FILE')\n"
+    "    if p:\n"
+    "        with open('/proc/self/status') as f, open(p, 'w') as out:\n"
+    "            out.write(next(ln for ln in f if ln.startswith('VmHWM')).split()[1])\n"
+    "_a.register(_hwm)\n"
+)
 
 
 @dataclass
@@ -56,11 +70,14 @@ def run_cli(
     shell_pipe: Optional[str] = None,
 ) -> Run:
     """``model-inspector ARGS`` in a limited child. ``shell_pipe`` (e.g. ``"head -1"``) pipes stdout into it."""
-    code = "import sys; from inspector.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = _HWM + "import sys; from inspector.cli import main; sys.exit(main(sys.argv[1:]))"
     cmd = [sys.executable, "-c", code, *args]
     if args and args[0] == "__python__":  # a Python snippet instead of a command line
-        cmd = [sys.executable, "-c", args[1]]
+        cmd = [sys.executable, "-c", _HWM + args[1]]
+    fd, hwm_file = tempfile.mkstemp(prefix="redteam-hwm-")
+    os.close(fd)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen", "PYTHONDONTWRITEBYTECODE": "1"}
+    env["REDTEAM_HWM_FILE"] = hwm_file
     env.pop("PYTHONFAULTHANDLER", None)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -106,10 +123,16 @@ def run_cli(
     if reader is not None:
         reader.wait(timeout=10)
     err = chunks.get("err", b"") + (b"\n(killed: wall-clock limit)" if killed else b"")
+    try:
+        peak_mb = int(Path(hwm_file).read_text().strip()) / 1024
+    except (OSError, ValueError):  # it could not write it (killed): ru_maxrss, which counts this process too
+        peak_mb = usage.ru_maxrss / 1024
+    finally:
+        Path(hwm_file).unlink(missing_ok=True)
     return Run(
         rc,
         seconds,
-        usage.ru_maxrss / 1024,
+        peak_mb,
         chunks.get("out", b"").decode("utf-8", "replace"),
         err.decode("utf-8", "replace"),
     )
