@@ -108,3 +108,39 @@ def test_a_layer_of_repeated_rows_keeps_its_window_test_off(tmp_path) -> None:
     save_file({"emb.weight": w}, str(tmp_path / "rows.safetensors"))
     r = scan(tmp_path / "rows.safetensors")
     assert not [x for x in r.findings if x.detector == "lsb-bitplanes" and x.severity != "info"]
+
+
+def _one_value_run(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` weights held at one value by the same few optimizer steps (inputs that never fire): about −3.0e-4,
+    apart by a few even multiples of a small step, so that their low bytes follow those steps, not rounding."""
+    return np.float32(-3.0e-4) + np.float32(2.0**-33) * (2 * rng.integers(0, 40, n)).astype(np.float32)
+
+
+def test_a_window_that_is_mostly_one_value_draws_a_warning_not_a_verdict(tmp_path) -> None:
+    """A ported regression model's dense layer: 61% of one 512-byte window's values within 0.25% of −3.0e-4 (its
+    low bytes 6.4 bits of entropy, the layer's other windows ≈ 7.6). Its low bytes are those values' history,
+    not a payload: the window is still named, as a warning."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 0.03, (128, 1948)).astype(np.float32)
+    row = w[51]
+    dead = np.flatnonzero(rng.random(1948) < 0.62)  # most of the row's inputs never fire
+    row[dead] = _one_value_run(dead.size, rng)
+    save_file({"fc.weight": w}, str(tmp_path / "m.safetensors"))
+    res = scan(tmp_path / "m.safetensors")
+    lsb = [f for f in res.findings if f.detector == "lsb-bitplanes" and f.severity != "info"]
+    assert lsb and all(f.severity == "warning" for f in lsb)
+    assert lsb[0].evidence["window_cluster"] > 0.5 and "one value" in lsb[0].message
+    assert res.verdict != "suspicious"
+
+
+def test_a_payload_in_the_low_bytes_of_spread_values_is_not_taken_for_one_value(tmp_path) -> None:
+    """The same layer with a payload written into one row's low bytes instead: its values are spread (no share of
+    them is one value), so the window is judged as it is."""
+    w = np.random.default_rng(5).normal(0, 0.03, (128, 1948)).astype(np.float32)
+    u = w.reshape(-1).view(np.uint32)
+    at, n = 51 * 1948, 1920
+    u[at : at + n] = (u[at : at + n] & ~np.uint32(0xFF)) | _digit_bytes(n)
+    save_file({"fc.weight": w}, str(tmp_path / "m.safetensors"))
+    res = scan(tmp_path / "m.safetensors")
+    f = next(f for f in res.findings if f.detector == "lsb-bitplanes")
+    assert f.severity == "suspicious" and f.evidence["window_cluster"] < 0.1

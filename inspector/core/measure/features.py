@@ -245,14 +245,18 @@ class Features:
     sign_eta4: float = math.nan
     sign_eta8: float = math.nan
     sign_eta16: float = math.nan
-    #: share of distinct values among the least uniform low-byte window's values, read again where the tensor
-    #: repeats values (``structure.py``): near 1, the window's low bytes are not the tensor's repeats
     #: how the values end, read again where the low bits come near the LSB thresholds (``structure.py``): the
     #: share of non-zero low bytes with a trailing zero (½ at full precision, more where values were rounded), and
     #: the χ² effect of the low-byte bits above each value's lowest set bit (uniform when only rounding shaped them)
     rounded_share: float = math.nan
     above_lowest_count: float = math.nan
     above_lowest_chi_effect: float = math.nan
+    #: share of the least uniform low-byte window's non-zero values that lie within 2⁻⁸ (relative) of their median,
+    #: read again where that window comes near the window test's threshold (``structure.py``): over ½, most of
+    #: the window is one value (the weights of inputs that never fire)
+    window_cluster: float = math.nan
+    #: share of distinct values among the least uniform low-byte window's values, read again where the tensor
+    #: repeats values (``structure.py``): near 1, the window's low bytes are not the tensor's repeats
     window_distinct: float = math.nan
     #: share of repeated values in a probe far from that window (NaN: no room for one)
     repeats_elsewhere: float = math.nan

@@ -31,9 +31,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from inspector.core.dtypes import DTYPES, widen
+from inspector.core.dtypes import DTYPES, DType, widen
 from inspector.core.errors import TensorNotFoundError
-from inspector.core.formats.base import ModelFile, TensorRef, iter_chunks
+from inspector.core.formats.base import ModelFile, TensorRef, iter_chunks, read_range
 from inspector.core.measure.computed import MAX_INDEX_ELEMENTS, computed_table, sinusoid_table
 from inspector.core.measure.features import WEIGHT_KINDS, Features, repeat_probe, repeats
 from inspector.core.measure.layers import linear_layers_named_as_tables
@@ -57,32 +57,22 @@ MIN_ELEMENTS = 256
 
 def window_wanted(f: Optional[Features]) -> bool:
     """Whether the least uniform low-byte window is worth a look at its full values: it comes near the window
-    test's threshold, in a tensor whose repeated values switch that test off. A payload in the low bits creates
-    repeats of its own (text repeats its byte pairs); values repeated by the tensor itself repeat whole."""
+    test's threshold. Where the tensor repeats values, which switch that test off, the look also asks whether the
+    window's own values repeat (a payload in the low bits creates repeats of its own: text repeats its byte
+    pairs; values repeated by the tensor itself repeat whole)."""
     return (
         f is not None
         and f.window_start >= 0
         and f.window_stop > f.window_start
-        and repeats(f.duplicates, f.dtype)
         and math.isfinite(f.window_chi_effect)
         and f.window_chi_effect >= NEAR_WINDOW_CHI
     )
 
 
-def _slice(ref: TensorRef, start: int, stop: int, cancel: Optional[CancelToken] = None) -> np.ndarray:
-    """The non-zero finite values of elements [start, stop), raw (as unsigned integers of the storage width)."""
-    seen = 0
-    parts = []
-    for chunk in iter_chunks(ref, cancel=cancel):
-        lo, hi = max(start - seen, 0), min(stop - seen, chunk.size)
-        if lo < hi:
-            parts.append(np.array(chunk[lo:hi], copy=True))
-        seen += chunk.size
-        if seen >= stop:
-            break
-    if not parts:
-        return np.zeros(0, dtype=ref.dtype.uint)
-    raw = np.concatenate(parts)
+def _slice(ref: TensorRef, start: int, stop: int) -> np.ndarray:
+    """The non-zero finite values of elements [start, stop), raw (as unsigned integers of the storage width);
+    only their bytes are read where the tensor is contiguous."""
+    raw = read_range(ref, start, stop)
     live = widen(raw, ref.dtype)
     return raw.view(ref.dtype.uint)[np.isfinite(live) & (live != 0)]
 
@@ -91,18 +81,42 @@ def _distinct_share(vals: np.ndarray) -> float:
     return float(np.unique(vals).size / vals.size) if vals.size else math.nan
 
 
+#: Relative distance from the window's median within which its values count as one value.
+CLUSTER_TOLERANCE = 2.0**-8
+
+
+def cluster_share(vals: np.ndarray, dt: DType) -> float:
+    """Share of ``vals`` (raw non-zero finite values of type ``dt``) within :data:`CLUSTER_TOLERANCE` of their
+    median, relative to it: over ½, most of them are one value, whose low bytes follow the few optimizer steps
+    that brought it there (the weights of an input that never fires), not rounding noise."""
+    if vals.size == 0:
+        return math.nan
+    x = widen(vals.view(dt.storage), dt).astype(np.float64)
+    mid = float(np.median(x))
+    if mid == 0.0:
+        return 0.0
+    return float(np.count_nonzero(np.abs(x - mid) <= CLUSTER_TOLERANCE * abs(mid))) / x.size
+
+
 def window_look(ref: TensorRef, f: Features, cancel: Optional[CancelToken] = None) -> dict[str, float]:
-    """The least uniform window's values looked at again: the share of them that are distinct, and the share
-    of repeated values in a probe as far from the window as the tensor allows (its type's probe size). A payload
-    in the low bits makes the region it fills repeat values and leaves the rest alone; a tensor that repeats
-    values by itself (rows copied, short-precision values times a per-channel scale) repeats them everywhere."""
-    out = {"window_distinct": _distinct_share(_slice(ref, f.window_start, f.window_stop, cancel))}
+    """The least uniform window's values looked at again: the share of them that are one value
+    (:func:`cluster_share`), and where the tensor repeats values, the share of them that are distinct and the
+    share of repeated values in a probe as far from the window as the tensor allows (its type's probe size). A
+    payload in the low bits makes the region it fills repeat values and leaves the rest alone; a tensor that
+    repeats values by itself (rows copied, short-precision values times a per-channel scale) repeats them
+    everywhere."""
+    check(cancel)
+    vals = _slice(ref, f.window_start, f.window_stop)
+    out = {"window_cluster": cluster_share(vals, ref.dtype)}
+    if not repeats(f.duplicates, f.dtype):
+        return out
+    out["window_distinct"] = _distinct_share(vals)
     n = repeat_probe(ref.dtype)[0]
     before, after = f.window_start, ref.numel - f.window_stop
     if after >= before and after >= 2 * n:  # the tensor's end is the farther: its last n values
-        far = _slice(ref, ref.numel - n, ref.numel, cancel)
+        far = _slice(ref, ref.numel - n, ref.numel)
     elif before > after and before >= 2 * n:  # its start
-        far = _slice(ref, 0, n, cancel)
+        far = _slice(ref, 0, n)
     else:
         far = np.zeros(0, dtype=ref.dtype.uint)
     share = _distinct_share(far)
@@ -516,7 +530,7 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
     embedding tables given their kind (``layers.py``); integer index tables and sinusoidal position tables
     marked as computed (``computed.py``); the lumpiness of a layer less its columns' levels (``lumps.py``); the
     row, kernel and column structure of the tensors near a sign, period or neighbour threshold, within
-    :data:`MAX_REREAD_BYTES`; the values of a repeating tensor's least uniform low-byte window. The others are
+    :data:`MAX_REREAD_BYTES`; the values of a least uniform low-byte window near the window test's threshold. The others are
     returned unchanged."""
     out = []
     budget = MAX_REREAD_BYTES
