@@ -853,3 +853,67 @@ def test_a_file_named_like_other_weights_is_one_only_by_its_bytes(tmp_path: Path
         status, found = _non_float(folder)
         assert status == "detected" and any(name in f.message for f in found), name
         (folder / name).write_bytes(real[name])
+
+
+def _gptq(q: np.ndarray, bits: int = 4) -> np.ndarray:
+    """Rounded weights ``q`` [inputs, outputs] packed as GPTQ packs them: 32 // bits neighbouring inputs a word."""
+    per = 32 // bits
+    packed = np.zeros((q.shape[0] // per, q.shape[1]), np.uint32)
+    for j in range(per):
+        packed |= q[j::per].astype(np.uint32) << (bits * j)
+    return packed.view("<i4")
+
+
+def test_packed_4bit_weights_are_judged_by_the_halves_of_their_bytes(tmp_path: Path) -> None:
+    """A GPTQ ``qweight`` is eight 4-bit weights a word. Heavy-tailed weights with outlier inputs rounded per
+    group onto an asymmetric grid tie neighbouring halves together (up to 1.6 bits inside a byte), but across
+    bytes just as much; an image's or a text's bytes tie only the halves of each byte. An 8-bit packing (told by
+    ``qzeros`` against ``scales``) is not judged by halves at all."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(7)
+    w = rng.standard_t(2, size=(1024, 256))
+    w[rng.integers(0, 1024, 10)] *= 20  # outlier input features
+    g = w.reshape(8, 128, 256)
+    lo, hi = g.min(axis=1, keepdims=True), g.max(axis=1, keepdims=True)
+    q = np.clip(np.round((g - lo) / (hi - lo) * 15), 0, 15).reshape(1024, 256).astype(np.uint8)
+    text = np.frombuffer((b"the quick brown fox jumps over the lazy dog. " * 3000)[: 128 * 256 * 4], np.uint8)
+    q8 = np.clip(np.round(rng.normal(128, 20, (512, 256))), 0, 255).astype(np.uint8)
+    cases = {
+        "rounded": (_gptq(q), 4, False),
+        "image": (np.frombuffer((SECRET * 7)[: 128 * 256 * 4], "<i4").reshape(128, 256), 4, True),
+        "text": (text.view("<i4").reshape(128, 256), 4, True),
+        "8-bit": (_gptq(q8, 8), 8, False),
+    }
+    for name, (qweight, bits, payload) in cases.items():
+        path = tmp_path / f"{name}.safetensors"
+        save_file(
+            {
+                "layer.qweight": qweight,
+                "layer.scales": np.full((8, 256), 0.01, np.float16),
+                "layer.qzeros": np.full((8, 256 * bits // 32), 0x77777777 if bits == 4 else 0x7F7F7F7F, np.uint32).view(
+                    "<i4"
+                ),
+            },
+            str(path),
+        )
+        hits = [f for f in scan(path, ScanOptions()).findings if f.detector == "non-float-tensor"]
+        assert bool([f for f in hits if f.severity == "suspicious"]) == payload, (name, [f.message for f in hits])
+        if payload:
+            assert "halves" in hits[0].message
+
+
+def test_the_halves_of_an_integer_tensors_bytes_are_counted_over_every_chunk_and_survive_json(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    from inspector.core.measure.scan import Measurement
+    from inspector.core.measure.stats import nibble_pair_counts
+
+    a = np.random.default_rng(3).integers(-(2**31), 2**31 - 1, 300_001, dtype=np.int64).astype("<i4")
+    save_file({"ids": a}, str(tmp_path / "m.safetensors"))
+    res = scan(tmp_path / "m.safetensors", ScanOptions(chunk_bytes=1 << 16, workers=2))
+    pairs = res.measurement.tensor("ids").stats.nibble_pairs
+    assert np.array_equal(np.asarray(pairs), nibble_pair_counts(a.view(np.uint8).reshape(-1, 4)))
+    assert len(pairs) == 7 and all(sum(r) == a.size for r in pairs)
+    again = Measurement.from_scan_json(json.loads(json.dumps(res.to_json())))
+    assert again.tensor("ids").stats.nibble_pairs == pairs

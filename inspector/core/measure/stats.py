@@ -47,6 +47,9 @@ class TensorStats:
 
     ``bit_ones[i]`` is P(bit i = 1) in the raw integer view, bit 0 being the lowest mantissa bit.
     ``low_byte_counts`` is the 256-bin histogram of the least significant byte (float tensors only).
+    ``nibble_pairs[i]`` counts the 256 values of 4-bit halves i+1 (high) and i (low) of the raw view taken together,
+    lowest first: even rows are the bytes, odd rows the pairs that straddle two bytes (integer tensors of two bytes
+    or more: what packed 4-bit weights are judged by).
     ``kurtosis`` is the plain fourth standardised moment (3 for a Gaussian).
     """
 
@@ -69,6 +72,7 @@ class TensorStats:
     histogram: Optional[Histogram] = None
     bit_ones: tuple[float, ...] = ()
     low_byte_counts: tuple[int, ...] = ()
+    nibble_pairs: tuple[tuple[int, ...], ...] = ()
 
     @property
     def zero_fraction(self) -> float:
@@ -97,6 +101,7 @@ class TensorStats:
             "autocorr_sign": num(self.autocorr_sign),
             "low_byte_entropy": num(self.low_byte_entropy),
             "bit_ones": [round(b, 6) for b in self.bit_ones],
+            **({"nibble_pairs": [list(r) for r in self.nibble_pairs]} if self.nibble_pairs else {}),
         }
 
     @classmethod
@@ -136,6 +141,7 @@ class TensorStats:
             low_byte_entropy=f("low_byte_entropy"),
             histogram=hist,
             bit_ones=tuple(float(b) for b in d.get("bit_ones") or ()),
+            nibble_pairs=tuple(tuple(int(c) for c in r) for r in d.get("nibble_pairs") or ()),
         )
 
 
@@ -226,6 +232,8 @@ class Pass1:
     #: 16-bit (or 8-bit) pattern counts per lane of the raw view; a lane of a type wider than 16 bits may be in the
     #: compact form of :func:`lane_counts`
     tables: Optional[list[np.ndarray]] = None
+    #: an integer type's counts of adjacent 4-bit halves (see :func:`nibble_pair_counts`)
+    nibbles: Optional[np.ndarray] = None
 
     def merge(self, o: Pass1) -> Pass1:
         """Combine with the run that immediately follows this one in storage order."""
@@ -255,6 +263,11 @@ class Pass1:
             first=self.first,
             last=o.last,
             tables=_add_tables(self.tables, o.tables),
+            nibbles=o.nibbles
+            if self.nibbles is None
+            else self.nibbles
+            if o.nibbles is None
+            else self.nibbles + o.nibbles,
         )
         # the pair that straddles the boundary
         if self.last is not None and o.first is not None:
@@ -298,6 +311,8 @@ def pass1_chunk(raw: np.ndarray, dt: DType) -> Pass1:
         p.tables = _bit_tables(u, dt)
     else:
         signs = (x < 0).astype(np.uint8)
+        if dt.itemsize >= 2:  # packed 4-bit weights are judged by their adjacent halves
+            p.nibbles = nibble_pair_counts(raw.view(np.uint8).reshape(n, dt.itemsize))
     mn, mx = float(x.min()), float(x.max())
     finite_mask = None
     if not (math.isfinite(mn) and math.isfinite(mx)):
@@ -416,6 +431,19 @@ def plane_ones(t: np.ndarray) -> np.ndarray:
         low, high = c[0].astype(np.int64, copy=False), c[1].astype(np.int64, copy=False)
         return np.concatenate([_BYTE_BITS @ low, _BYTE_BITS @ high]).astype(np.float64)
     return (_BYTE_BITS @ t.astype(np.int64)).astype(np.float64)
+
+
+def nibble_pair_counts(b: np.ndarray) -> np.ndarray:
+    """Counts of every adjacent pair of 4-bit halves of values given as bytes (``b``: values × bytes, lowest byte
+    first): row i counts ``half[i + 1] << 4 | half[i]``, so even rows are the bytes themselves and odd rows the
+    pairs that straddle two bytes (the high half of one, the low half of the next)."""
+    k = b.shape[1]
+    rows = []
+    for i in range(k):
+        rows.append(np.bincount(b[:, i], minlength=256))
+        if i + 1 < k:
+            rows.append(np.bincount((b[:, i] >> 4) | ((b[:, i + 1] & 0x0F) << 4), minlength=256))
+    return np.stack(rows).astype(np.int64, copy=False)
 
 
 def bit_ones(tables: list[np.ndarray], count: int) -> tuple[float, ...]:
@@ -561,11 +589,14 @@ def finalize(
     lb: tuple[int, ...] = ()
     ent = math.nan
     bits: tuple[float, ...] = ()
+    pairs: tuple[tuple[int, ...], ...] = ()
     if dt.is_float and p1.tables is not None:
         bits = bit_ones(p1.tables, n)
         lbc = low_byte_counts(p1.tables)
         lb = tuple(lbc.tolist())
         ent = entropy_bits(lbc)
+    elif p1.nibbles is not None:
+        pairs = tuple(tuple(r) for r in p1.nibbles.tolist())
     if hist_counts is not None and edges is not None:
         hist = Histogram(np.asarray(edges, dtype=np.float64), np.asarray(hist_counts, dtype=np.int64))
     return TensorStats(
@@ -588,4 +619,5 @@ def finalize(
         histogram=hist,
         bit_ones=bits,
         low_byte_counts=lb,
+        nibble_pairs=pairs,
     )
