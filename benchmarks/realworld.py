@@ -793,6 +793,14 @@ CAUSES: list[tuple[str, str, str, str]] = [
         "payload; the bit-plane test has no notion of computed buffers.",
     ),
     (
+        "silero-stress",
+        "code-execution",
+        r"",
+        "a torch.package archive: its pickles name classes of the Python source it ships (models/accentor.py, a "
+        "tokenizer), which PackageImporter imports, and so runs, as it loads. True of the file (its weights, read "
+        "without running it, draw no finding); a reviewer reads that source before loading it.",
+    ),
+    (
         "silero_vad.jit",
         "code-execution",
         r"",

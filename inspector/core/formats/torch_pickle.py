@@ -80,9 +80,10 @@ _DTYPE_NAMES = {k for k in TORCH_NAMES if not k.endswith("Storage")} | {
 # ---------------------------------------------------------------------------------------------- placeholders
 @dataclass(frozen=True, eq=False)
 class _Marker:
-    """A torch global the pickle may name but never call: a storage class, a dtype, the Tensor type."""
+    """A torch global the pickle may name but never call: a storage class, a dtype, the Tensor type, the function
+    a torch.package names to rebuild a scripted module."""
 
-    kind: str  # "storage", "dtype" or "type"
+    kind: str  # "storage", "dtype", "type" or "package"
     name: str
     dtype: Optional[DType] = None
 
@@ -302,6 +303,14 @@ def _complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
         raise ValueError(f"complex() of {clean_text(repr(real))[:40]}: {e}") from None
 
 
+def _re_compile(pattern: Any, flags: Any = 0) -> Any:
+    """``re._compile(pattern, flags)``, how a compiled regular expression pickles (a tokenizer's, a text
+    normaliser's): its pattern, kept as text (and judged as the checkpoint's other strings), never compiled."""
+    if type(pattern) not in (str, bytes) or type(flags) is not int:
+        raise ValueError("re._compile() of something other than a pattern and its flags")
+    return pattern
+
+
 class _Unsupported(Exception):
     """A standard but unsupported tensor kind (sparse, quantized, complex...): not hostile, just unreadable."""
 
@@ -318,6 +327,7 @@ _CALLABLES: dict[str, Any] = {
     "collections.defaultdict": _default_dict,
     "builtins.set": _checked_set(set),
     "builtins.complex": _complex,
+    "re._compile": _re_compile,
     "builtins.frozenset": _checked_set(frozenset),
     "_codecs.encode": _codecs_encode,
     "torch.Size": _torch_size,
@@ -538,10 +548,19 @@ class _Unpickler:
     threat (never made); an ordinary class to rebuild is noted as needing its code.
     """
 
-    def __init__(self, path: Path, *, storages: Optional[dict[str, StorageRef]] = None, whole: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        storages: Optional[dict[str, StorageRef]] = None,
+        whole: bool = False,
+        package: bool = False,
+    ) -> None:
         self.path = path
         self.storages = storages  # None: no persistent ids allowed (the legacy format's header pickles)
         self.whole = whole
+        self.package = package  # a torch.package pickle: its objects may reduce through the package's importer
+        self.package_calls: list[GlobalRef] = []
 
     def resolve(self, module: str, name: str, offset: int) -> Any:
         # Python 2 names, as pickle's protocol 0-2 writers still emit them (int is '__builtin__ long')
@@ -549,6 +568,8 @@ class _Unpickler:
         full = f"{module}.{name}"
         if full in _CALLABLES:
             return _CALLABLES[full]
+        if self.package and full == "torch.jit._script.unpackage_script_module":  # see persistent_load
+            return _Marker("package", name)
         if full in _TYPES:
             return _Marker("type", name)
         if full in ("torch.storage.UntypedStorage", "torch.UntypedStorage"):
@@ -577,9 +598,30 @@ class _Unpickler:
                 path=self.path,
                 hint=RESAVE,
             )
+        if self.package and isinstance(pid, tuple) and len(pid) == 4 and pid[0] == "reduce_package":
+            # an object the package's importer rebuilds by calling pid[2](importer, *pid[3]): a scripted module
+            # (read from the archive's .data/ts_code/<id>/ on its own), or a call that is recorded, never made
+            func, args = pid[2], pid[3]
+            if (
+                isinstance(func, _Marker)
+                and func.kind == "package"
+                and isinstance(args, tuple)
+                and len(args) == 1
+                and isinstance(args[0], str)
+                and len(args[0]) <= 64
+            ):
+                return f"<scripted module ts_code/{clean_text(args[0])}>"
+            if isinstance(func, GlobalRef):
+                self.package_calls.append(func)
+                return None
+            raise PickleError(f"unexpected persistent id {brief(pid)}")
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
             raise PickleError(f"unexpected persistent id {brief(pid)}")
         stype, key, _location, numel = pid[1:5]
+        if _is_index(key):  # torch.package numbers its storages
+            key = str(key)
+        if self.package and isinstance(key, str) and key.endswith(".storage"):  # its scripted modules name the file
+            key = key[: -len(".storage")]
         view = pid[5] if len(pid) == 6 else None
         if not (isinstance(stype, _Marker) and stype.kind == "storage" and stype.dtype is not None):
             raise PickleError(f"storage of unexpected type {brief(stype)}")
@@ -640,6 +682,7 @@ def unpickle(
     *,
     scripted: bool = False,
     whole: bool = False,
+    package: bool = False,
 ) -> Unpickled:
     """Run one pickle from ``file`` (its first opcode at the current position; ``size`` bytes at most).
 
@@ -648,8 +691,9 @@ def unpickle(
     Once a threat is recorded, a later failure only ends the reading: the threats are what the file is about.
     ``whole``: a checkpoint's object pickle, which may be a whole model (``torch.save(model)``): objects its
     classes build without arguments are rebuilt as attribute dicts, and those classes listed in ``rebuilt``.
+    ``package``: a pickle of a ``torch.package`` archive, whose objects may be rebuilt by its importer.
     """
-    up = _Unpickler(path, storages=storages, whole=whole)
+    up = _Unpickler(path, storages=storages, whole=whole, package=package)
     machine = Machine(
         file,
         size,
@@ -677,6 +721,9 @@ def unpickle(
             hint="Convert them to dense float tensors and save them as safetensors in a trusted environment",
         )
     threats = [Threat(t.module, t.name, t.call, t.offset, what, t.listing) for t in machine.threats[:MAX_THREATS]]
+    threats += [
+        Threat(g.module, g.name, "call", g.offset, what) for g in up.package_calls[: MAX_THREATS - len(threats)]
+    ]
     if threats:
         return Unpickled(None if failure else obj, threats, file.tell())
     if failure is not None:

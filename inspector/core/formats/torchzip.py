@@ -132,7 +132,8 @@ def _build(
         metadata["pytorch.metadata_omitted"] = str(flat.omitted)
     if wrapper is not None:
         metadata["pytorch.wrapper"] = clean_text(wrapper)
-    refused = [t for t in threats if t.call != "class-code"]  # a whole model's classes are a note, not a call
+    # a whole model's classes and a torch.package's source are notes, not calls
+    refused = [t for t in threats if t.call not in ("class-code", "package", "package-unused")]
     if refused:
         metadata["pytorch.refused_calls"] = str(len(refused))
     hidden = [*_unviewed(storages, offsets, covered, holes, path, file_id), *extra]
@@ -345,6 +346,8 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
         raise MalformedFileError("zip archive lists a member name twice", path=path, hint=RECOPY)
     _zip_starts_at_zero(f, zf, path)
     pkls = [n for n in members if re.fullmatch(r"[^/]+/data\.pkl", n)]
+    if not pkls and (root := _package_root(members)) is not None:
+        return _open_package(zf, f, path, size, file_id, members, root)
     if not pkls:
         raise UnsupportedFormatError(
             "zip archive without a data.pkl: not a PyTorch checkpoint",
@@ -458,6 +461,174 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
         if not got.threats:  # a dangerous call is what the file is about; a whole model's classes are not
             raise
         return _threats_only(path, fmt, threats + script)
+
+
+#: Members a torch.package archive writes under ``.data/`` besides its storages and TorchScript modules.
+_PACKAGE_BOOKKEEPING = {".data/version", ".data/extern_modules", ".data/python_version", ".data/serialization_id"}
+
+
+def _package_root(members: dict[str, zipfile.ZipInfo]) -> Optional[str]:
+    """The root folder (with its slash) of a ``torch.package`` archive: ``<root>/.data/version`` beside
+    ``<root>/.data/extern_modules``; ``None`` for any other zip."""
+    roots = [n[: -len(".data/version")] for n in members if re.fullmatch(r"[^/]+/\.data/version", n)]
+    if len(roots) == 1 and roots[0] + ".data/extern_modules" in members:
+        return roots[0]
+    return None
+
+
+def _module_of(source: str) -> str:
+    """The module a packaged source file defines (``models/accentor.py`` -> ``models.accentor``)."""
+    stem = source.rsplit(".", 1)[0]
+    return stem[: -len("/__init__")].replace("/", ".") if stem.endswith("/__init__") else stem.replace("/", ".")
+
+
+def _open_package(
+    zf: zipfile.ZipFile,
+    f: Any,
+    path: Path,
+    size: int,
+    file_id: tuple[int, int, int, int],
+    members: dict[str, zipfile.ZipInfo],
+    prefix: str,
+) -> ModelFile:
+    """Open a ``torch.package`` archive (``PackageExporter``: silero's speech models) without running it.
+
+    Its objects are pickles anywhere outside ``.data/`` (``save_pickle``), its scripted modules pickles under
+    ``.data/ts_code/<n>/``, all of them naming storages ``.data/<key>.storage``; beside them it ships Python
+    source, which ``PackageImporter`` imports, and so runs, for every class of it a pickle names. Every pickle is
+    read like a checkpoint's (threats recorded, classes rebuilt as attribute dicts); the tensors are named after
+    the pickle that holds them; the source is reported as code on load, not analysed."""
+    sources = sorted(n for n in members if n.endswith((".py", ".pyi")) and not n[len(prefix) :].startswith(".data/"))
+    pickles: list[str] = []
+    for n, info in sorted(members.items()):
+        rel = n[len(prefix) :]
+        if not n.startswith(prefix) or info.is_dir() or n in sources or rel in _BOOKKEEPING | _PACKAGE_BOOKKEEPING:
+            continue
+        if rel.startswith(".data/"):
+            if re.fullmatch(r"\.data/ts_code/[^/]+/(data|constants)\.pkl", rel):
+                pickles.append(n)
+            continue
+        if info.file_size >= 2 and _read_head(zf, info, path)[:1] == b"\x80":  # a pickle (protocol 2 or later)
+            pickles.append(n)
+    if len(pickles) > MAX_PACKAGE_PICKLES:
+        raise MalformedFileError(f"torch.package archive holds {len(pickles):,} pickles", path=path, hint=RECOPY)
+    storages: dict[str, StorageRef] = {}
+    objects: dict[str, Any] = {}
+    threats: list[Threat] = []
+    rebuilt: list[str] = []
+    discarded: list[tuple[int, Any]] = []
+    budget = MAX_PICKLE_BYTES
+    for n in pickles:
+        info = members[n]
+        rel = n[len(prefix) :]
+        _pickle_limit(info, path)
+        budget -= info.file_size
+        if budget < 0:
+            raise MalformedFileError(
+                f"torch.package pickles over {MAX_PICKLE_BYTES:,} bytes in all", path=path, hint=RECOPY
+            )
+        raw = _read_member(zf, info, path)
+        scripted = rel.startswith(".data/ts_code/")
+        got = unpickle(
+            io.BytesIO(raw), len(raw), path, rel, storages, scripted=scripted, whole=not scripted, package=True
+        )
+        # a scripted module is named as the main pickle names it (ts_code/<id>)
+        objects[rel[len(".data/") :].removesuffix("/data.pkl") if scripted else rel] = got.obj
+        threats += got.threats
+        rebuilt += got.rebuilt
+        discarded += got.discarded
+    packaged = {_module_of(s[len(prefix) :]) for s in sources}
+    imported = sorted({r.rpartition(".")[0] for r in rebuilt} & packaged)
+    if sources:
+        listing = tuple(s[len(prefix) :] for s in sources[:10])
+        # a class of the package's own source named by a pickle: PackageImporter imports (runs) that source as it
+        # loads; source no pickle names runs only if the model's own code imports it
+        call = "package" if imported else "package-unused"
+        threats.append(Threat(imported[0] if imported else "", "", call, 0, listing[0], listing))
+    threats += list(class_code([r for r in rebuilt if r.rpartition(".")[0] not in packaged], "its pickles"))
+    offsets: dict[str, int] = {}
+    for key, st in storages.items():
+        member = members.get(f"{prefix}.data/{key}.storage")
+        where = f"storage {clean_text(key)[:100]!r}"
+        if member is None:
+            raise MalformedFileError(f"{where} is missing from the archive", path=path, hint=RECOPY)
+        if member.compress_type != zipfile.ZIP_STORED or member.flag_bits & 1:
+            raise MalformedFileError(
+                f"{where} is compressed or encrypted; tensors must be stored as raw bytes", path=path, hint=RECOPY
+            )
+        if member.file_size != st.root_nbytes:
+            raise MalformedFileError(
+                f"{where} holds {member.file_size:,} bytes but the pickle declares {st.root_nbytes:,}",
+                path=path,
+                hint=RECOPY,
+            )
+        offsets[key] = _data_offset(f, member, path, size)
+    used = {*pickles, *sources, *(f"{prefix}.data/{k}.storage" for k in storages)}
+    # the source is code, read as a companion file is: only an encoded blob in it (a string literal of base64)
+    # is a finding
+    hidden = [
+        Hidden(
+            "member",
+            f"packaged source {clean_text(n[len(prefix) :])[:200]!r}",
+            i.file_size,
+            path,
+            _data_offset(f, i, path, size) if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1 else -1,
+            None,
+            file_id,
+            role="companion",
+        )
+        for n in sources
+        if (i := members[n]).file_size
+    ]
+    hidden += [
+        Hidden(
+            "member",
+            f"archive member {clean_text(i.filename)[:200]!r}",
+            i.file_size,
+            path,
+            _data_offset(f, i, path, size) if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1 else -1,
+            None,
+            file_id,
+        )
+        for n, i in members.items()
+        if n not in used
+        and i.file_size
+        and not i.is_dir()
+        and n[len(prefix) :] not in _BOOKKEEPING | _PACKAGE_BOOKKEEPING
+        and not n[len(prefix) :].startswith(".data/ts_code/code/")
+    ]
+    notes = {"torch_package.pickles": brief([p[len(prefix) :] for p in pickles], 1000)}
+    if sources:
+        notes["torch_package.source_files"] = str(len(sources))
+    return _build(
+        objects,
+        path,
+        "torch-package",
+        storages,
+        offsets,
+        notes,
+        hidden,
+        threats=tuple(threats),
+        max_tensors=_tensor_cap(MAX_PICKLE_BYTES - budget),
+        file_id=file_id,
+        discarded=discarded,
+        pickle_name="its pickles",
+    )
+
+
+def _read_head(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
+    """The first bytes of a member (to tell a pickle from other files)."""
+    try:
+        with zf.open(info) as m:
+            return m.read(2)
+    except Exception as e:
+        raise MalformedFileError(
+            f"cannot read {clean_text(info.filename)[:200]!r} ({clean_text(str(e))[:200]})", path=path, hint=RECOPY
+        ) from None
+
+
+#: Most pickles read from one torch.package archive.
+MAX_PACKAGE_PICKLES = 4096
 
 
 def _tensor_cap(pickle_bytes: int) -> int:

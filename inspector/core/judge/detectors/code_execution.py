@@ -74,15 +74,49 @@ def _class_code(t: Any) -> Finding:
     )
 
 
+def _package(t: Any) -> Finding:
+    """A torch.package archive's Python source: imported, and so run, as the archive loads when one of its pickles
+    names a class of it (``call == "package"``: suspicious, as any code on load); else it runs only if the model's
+    own code imports it (``"package-unused"``: a warning, as TorchScript's code)."""
+    files = [str(x)[:200] for x in list(_field(t, "listing", ()) or ())[:10]]
+    shown = ", ".join(files[:4]) + (" …" if len(files) > 4 else "")
+    on_load = str(_field(t, "call", "")) == "package"
+    module = str(_field(t, "module", ""))[:200]
+    if on_load:
+        message = (
+            f"a torch.package archive: loading it (torch.package.PackageImporter) imports the Python source it ships "
+            f"({shown}) to rebuild its objects (its pickles name {module}) and so runs that code; Model Inspector "
+            "read its weights without running it. Review that source before loading it outside a sandbox, or "
+            "release the weights as safetensors"
+        )
+    else:
+        message = (
+            f"a torch.package archive shipping Python source ({shown}) that none of its pickles names: it runs only "
+            "if the model's own code imports it; not analysed, its weights were read and judged"
+        )
+    return Finding(
+        detector=NAME,
+        attack="code-execution" if on_load else "other",
+        tensor=None,
+        severity="suspicious" if on_load else "warning",
+        score=1.0 if on_load else 0.3,
+        message=message,
+        evidence={"kind": "torch-package", "module": module, "source_files": files},
+    )
+
+
 def detect(threats: Iterable[Any]) -> list[Finding]:
     """One suspicious ``code-execution`` finding per recorded threat (Threat objects or their JSON dicts); a
     TorchScript archive's code (``call == "torchscript"``) is one warning of its own, never a code-execution
     finding: it runs at inference, and benign TorchScript models stay clean. So are a pickled whole model's
-    classes (``call == "class-code"``): their code is the installed packages', not the file's."""
+    classes (``call == "class-code"``): their code is the installed packages', not the file's. A torch.package's
+    source is one finding of its own (see :func:`_package`)."""
     threats = list(threats)
-    items = [t for t in threats if str(_field(t, "call", "")) not in ("torchscript", "class-code")]
+    notes = ("torchscript", "class-code", "package", "package-unused")
+    items = [t for t in threats if str(_field(t, "call", "")) not in notes]
     out = [_torchscript(t) for t in threats if str(_field(t, "call", "")) == "torchscript"][:1]
     out += [_class_code(t) for t in threats if str(_field(t, "call", "")) == "class-code"][:1]
+    out += [_package(t) for t in threats if str(_field(t, "call", "")).startswith("package")][:1]
     for i, t in enumerate(items[:MAX_FINDINGS]):
         glob = _global(t)[:200]
         call = str(_field(t, "call", "call"))

@@ -51,8 +51,12 @@ def role_of(name: str, shape: tuple[int, ...], dtype: str, names: set[str]) -> O
     base = name.rsplit(".", 1)[0] if "." in name else ""
     leaf = name.rsplit(".", 1)[-1]
     if dtype in ("I8", "U8", "I4", "U4") and leaf in ("weight", "qweight", "weight_packed"):
-        siblings = [f"{base}.{s}" if base else s for s in ("scale", "scales", "weight_scale", "weight_scales", "SCB")]
-        if any(s in names for s in siblings):
+        # the scale beside the weights, or one a parent module keeps for all of them (a quantised TorchScript
+        # module's own scale and zero_point)
+        parts = base.split(".") if base else []
+        owners = [".".join(parts[:k]) for k in range(len(parts), -1, -1)]
+        scales = ("scale", "scales", "weight_scale", "weight_scales", "SCB")
+        if any((f"{o}.{s}" if o else s) in names for o in owners for s in scales):
             return "quantised weights (with scales)"
     if leaf in ("qweight", "qzeros", "g_idx") and any(n.startswith(base + ".") and n.endswith("scales") for n in names):
         return "quantised weights (GPTQ)"
