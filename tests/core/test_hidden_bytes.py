@@ -917,3 +917,21 @@ def test_the_halves_of_an_integer_tensors_bytes_are_counted_over_every_chunk_and
     assert len(pairs) == 7 and all(sum(r) == a.size for r in pairs)
     again = Measurement.from_scan_json(json.loads(json.dumps(res.to_json())))
     assert again.tensor("ids").stats.nibble_pairs == pairs
+
+
+def test_int8_weights_take_the_scale_their_parent_module_keeps(tmp_path: Path) -> None:
+    """A quantised TorchScript module keeps one scale and zero point for all its int8 weights
+    (``bert.scale`` beside ``bert.embeddings.word_embeddings.weight``): those weights have a role; the same bytes
+    with no scale anywhere above them do not."""
+    from safetensors.numpy import save_file
+
+    q = np.clip(np.round(np.random.default_rng(4).normal(0, 12, (512, 64))), -128, 127).astype(np.int8)
+    for name, scale, explained in (
+        ("parent.safetensors", "bert.scale", True),
+        ("elsewhere.safetensors", "other.scale", False),
+    ):
+        save_file(
+            {"bert.embeddings.word_embeddings.weight": q, scale: np.array(0.02, np.float32)}, str(tmp_path / name)
+        )
+        hits = [f for f in scan(tmp_path / name, ScanOptions()).findings if f.detector == "non-float-tensor"]
+        assert (not [f for f in hits if f.severity == "suspicious"]) == explained, (name, [f.message for f in hits])

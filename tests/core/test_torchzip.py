@@ -516,3 +516,15 @@ def test_a_checkpoint_recording_torch_version_opens(tmp_path: Path) -> None:
     model = inspector.open_model(path)
     assert model.names == ["fc.weight"] and not model.threats
     assert "TorchVersion" in model.metadata["pytorch.meta"] and "'epoch': 3" in model.metadata["pytorch.meta"]
+
+
+def test_a_compiled_regular_expression_is_its_pattern_and_calls_nothing(tmp_path: Path) -> None:
+    """A tokenizer or text normaliser pickles compiled patterns as ``re._compile(pattern, flags)``: the pattern is
+    kept as text, never compiled; anything else given to it is refused like any unknown call."""
+    import re
+
+    path = tmp_path / "normaliser.pt"
+    torch.save({"w": torch.ones(2, 2), "rules": [re.compile(r"\b(ab+c)\b", re.I)]}, path)
+    model = inspector.open_model(path)
+    assert model.threats == ()
+    assert any("ab+c" in v for v in model.metadata.values())
