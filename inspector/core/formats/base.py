@@ -12,6 +12,8 @@ import io
 import math
 import os
 import stat
+import struct
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
@@ -274,6 +276,30 @@ class ModelFile:
     @property
     def file_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.files)
+
+
+_ZIP_LOCAL_HEADER = struct.Struct("<4s22xHH")
+_RECOPY_ZIP = "The file is damaged or truncated; copy it again from its source"
+
+
+def zip_member_offset(f: Any, info: zipfile.ZipInfo, path: Path, size: int) -> int:
+    """Absolute offset of a zip member's (stored or compressed) bytes, from its local header (the central one may
+    differ); :class:`MalformedFileError` where there is none or the member reaches past the file's ``size``."""
+    f.seek(info.header_offset)
+    raw = f.read(_ZIP_LOCAL_HEADER.size)
+    if len(raw) != _ZIP_LOCAL_HEADER.size or raw[:4] != b"PK\x03\x04":
+        raise MalformedFileError(
+            f"zip member {clean_text(info.filename)[:200]!r} has no local header", path=path, hint=_RECOPY_ZIP
+        )
+    _, name_len, extra_len = _ZIP_LOCAL_HEADER.unpack(raw)
+    offset = info.header_offset + _ZIP_LOCAL_HEADER.size + name_len + extra_len
+    if offset + info.compress_size > size:
+        raise MalformedFileError(
+            f"zip member {clean_text(info.filename)[:200]!r} reaches past the end of the file (truncated?)",
+            path=path,
+            hint=_RECOPY_ZIP,
+        )
+    return offset
 
 
 def _readinto(f, buf: np.ndarray, offset: int, ref: TensorRef) -> None:

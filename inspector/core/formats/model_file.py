@@ -9,7 +9,10 @@ from inspector.core.errors import InspectorError, UnsupportedFormatError
 from inspector.core.formats.base import ModelFile, open_regular
 from inspector.core.formats.safetensors import open_safetensors, open_sharded
 
-_SUPPORTED = ".safetensors, *.index.json, a Hugging Face folder, a PyTorch .pt/.pth/.bin checkpoint, .gguf or .onnx"
+_SUPPORTED = (
+    ".safetensors, *.index.json, a Hugging Face folder, a PyTorch .pt/.pth/.bin checkpoint or torch.package, .npz, "
+    ".gguf or .onnx"
+)
 
 
 def sniff_format(path: Path) -> str:

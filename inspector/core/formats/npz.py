@@ -1,4 +1,5 @@
-"""A bounded ``.npz`` reader: each ``.npy`` member's header is checked against its size before any data is read.
+"""A bounded ``.npz`` reader: each ``.npy`` member's header is checked against its size before any data is read;
+an ``.npz`` of weights opens as a model (:func:`open_npz_model`).
 
 ``np.load`` of an npz trusts each member: a 1 MB deflated member of 1 GiB of zeros is inflated in full, a
 member that is not ``.npy`` raises whatever its bytes provoke. Here the archive is opened once by descriptor
@@ -8,14 +9,26 @@ describe a plain (non-object) array whose bytes are exactly what the member hold
 
 from __future__ import annotations
 
+import io
+import math
 import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from inspector.core.errors import DataError
-from inspector.core.formats.base import clean_text, open_regular
+from inspector.core.dtypes import DTYPES
+from inspector.core.errors import DataError, MalformedFileError, UnsupportedFormatError
+from inspector.core.formats.base import (
+    HIDDEN_SAMPLE,
+    Hidden,
+    ModelFile,
+    TensorRef,
+    Threat,
+    clean_text,
+    open_regular,
+    zip_member_offset,
+)
 
 #: Largest member accepted, whatever its compression.
 MAX_MEMBER_BYTES = 8 << 30
@@ -82,3 +95,160 @@ def _member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, hint: str) ->
             f"{name} is not a readable .npy array ({clean_text(str(e))[:200]})", path=path, hint=hint
         ) from None
     return np.asarray(arr)
+
+
+# ------------------------------------------------------------------------------------------- npz as a model
+#: numpy's type strings for the element types a model's ``.npz`` may hold (little-endian or single bytes).
+_NUMPY_TYPES = {
+    "<f8": "F64",
+    "<f4": "F32",
+    "<f2": "F16",
+    "<i8": "I64",
+    "<i4": "I32",
+    "<i2": "I16",
+    "|i1": "I8",
+    "<u8": "U64",
+    "<u4": "U32",
+    "<u2": "U16",
+    "|u1": "U8",
+    "|b1": "BOOL",
+}
+#: Bytes of the arrays of compressed members (``np.savez_compressed``) inflated and held while a model is open,
+#: all together: stored members are read in place, by chunks, whatever their size.
+MAX_INFLATED_BYTES = 64 << 20
+#: Most members an ``.npz`` model may list.
+MAX_MEMBERS = 1 << 16
+RESAVE_NPZ = "Re-save it with np.savez (uncompressed), or as .safetensors"
+
+
+def is_npz(infos: Sequence[zipfile.ZipInfo]) -> bool:
+    """Whether a zip's members are those of ``np.savez``: at least one, every file among them a ``.npy``."""
+    files = [i for i in infos if not i.is_dir()]
+    return bool(files) and all(i.filename.endswith(".npy") for i in files)
+
+
+def open_npz_model(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple[int, int, int, int]) -> ModelFile:
+    """An ``.npz`` of weights (``np.savez``: JAX/Flax exports, Google's ViT and BiT checkpoints) as a model, each
+    array a tensor named after its member.
+
+    Stored members are read in place by offset (the file is never loaded whole); compressed ones
+    (``np.savez_compressed``) are inflated once here, up to :data:`MAX_INFLATED_BYTES` in all. An array of Python
+    objects needs pickle to load (``allow_pickle``): its pickle is run by the bounded interpreter for what it would
+    call, and its bytes are judged as bytes no tensor shows; so are the bytes of an element type a model does not
+    hold (complex, big-endian, strings)."""
+    from inspector.core.formats.torch_pickle import unpickle
+
+    infos = [i for i in zf.infolist() if not i.is_dir()]
+    if len(infos) > MAX_MEMBERS:
+        raise MalformedFileError(f".npz lists {len(infos):,} members", path=path, hint=RESAVE_NPZ)
+    refs: list[TensorRef] = []
+    hidden: list[Hidden] = []
+    threats: list[Threat] = []
+    notes: dict[str, str] = {}
+    inflated = 0
+    for info in infos:
+        name = clean_text(info.filename)[:200]
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 1:
+            raise MalformedFileError(
+                f"{name} is encrypted or compressed with an unusual method", path=path, hint=RESAVE_NPZ
+            )
+        if info.file_size > MAX_MEMBER_BYTES or (
+            not stored and info.file_size > MAX_RATIO * info.compress_size + (64 << 20)
+        ):
+            raise MalformedFileError(
+                f"{name} expands from {info.compress_size:,} to {info.file_size:,} bytes: a file built to exhaust memory",
+                path=path,
+                hint=RESAVE_NPZ,
+            )
+        start = zip_member_offset(f, info, path, size)
+        try:
+            with zf.open(info) as m:
+                shape, fortran, dtype, header_len = _header(m)
+        except Exception as e:  # not .npy, a corrupt stream, a CRC error
+            raise MalformedFileError(
+                f"{name} is not a readable .npy array ({clean_text(str(e))[:200]})", path=path, hint=RESAVE_NPZ
+            ) from None
+        if not all(type(d) is int and d >= 0 for d in shape) or len(shape) > 32:
+            raise MalformedFileError(f"{name} declares the shape {str(shape)[:100]}", path=path, hint=RESAVE_NPZ)
+        body = info.file_size - header_len
+        where = f"archive member {name!r}"
+        if dtype.hasobject:
+            data = _member_bytes(zf, info, header_len, body, path) if body <= MAX_INFLATED_BYTES - inflated else None
+            if data is not None:
+                inflated += len(data)
+                threats += unpickle(io.BytesIO(data), len(data), path, name, None).threats
+            hidden.append(
+                Hidden("member", f"{where} (an array of Python objects, pickled)", body, path, -1, data, file_id)
+            )
+            continue
+        kind = _NUMPY_TYPES.get(dtype.str)
+        numel = math.prod(shape)
+        if kind is None:
+            hidden.append(
+                Hidden(
+                    "member",
+                    f"{where} (elements of type {dtype.str}, not a model's)",
+                    body,
+                    path,
+                    start + header_len if stored else -1,
+                    None,
+                    file_id,
+                )
+            )
+            continue
+        dt = DTYPES[kind]
+        if numel * dt.itemsize != body:
+            raise MalformedFileError(
+                f"{name}: its header describes {numel * dt.itemsize:,} bytes but it holds {body:,}",
+                path=path,
+                hint=RESAVE_NPZ,
+            )
+        tensor = name.removesuffix(".npy")
+        if stored:
+            strides = None
+            if fortran and len(shape) > 1:  # column-major: the first axis varies fastest
+                strides = tuple(math.prod(shape[:k]) for k in range(len(shape)))
+            refs.append(TensorRef(tensor, dt, tuple(shape), path, start + header_len, body, strides, file_id=file_id))
+            continue
+        if inflated + body > MAX_INFLATED_BYTES:
+            raise UnsupportedFormatError(
+                f"compressed .npz (np.savez_compressed) whose arrays hold over {MAX_INFLATED_BYTES >> 20} MB: "
+                "Model Inspector streams stored members only",
+                path=path,
+                hint=RESAVE_NPZ,
+            )
+        data = _member_bytes(zf, info, header_len, body, path)
+        inflated += body
+        if fortran and len(shape) > 1:
+            data = np.ascontiguousarray(np.frombuffer(data, dtype=dt.storage).reshape(shape, order="F")).tobytes()
+        refs.append(TensorRef(tensor, dt, tuple(shape), path, start, info.compress_size, file_id=file_id, inline=data))
+    if inflated:
+        notes["npz.inflated_bytes"] = str(inflated)
+    comment = zf.comment
+    if len(comment) >= 256:
+        hidden.append(Hidden("member", "the archive's comment", len(comment), path, -1, comment[:HIDDEN_SAMPLE]))
+    return ModelFile(
+        path=path,
+        format="npz",
+        tensors=tuple(refs),
+        metadata=notes,
+        files=(path,),
+        threats=tuple(threats),
+        hidden=tuple(hidden),
+    )
+
+
+def _member_bytes(zf: zipfile.ZipFile, info: zipfile.ZipInfo, header_len: int, body: int, path: Path) -> bytes:
+    """A member's bytes past its ``.npy`` header (inflated where it is compressed)."""
+    try:
+        with zf.open(info) as m:
+            m.read(header_len)
+            data = m.read(body)
+    except Exception as e:
+        raise MalformedFileError(
+            f"cannot read {clean_text(info.filename)[:200]!r} ({clean_text(str(e))[:200]})", path=path, hint=RESAVE_NPZ
+        ) from None
+    if len(data) != body:
+        raise MalformedFileError(f"{clean_text(info.filename)[:200]!r} is cut short", path=path, hint=RESAVE_NPZ)
+    return data

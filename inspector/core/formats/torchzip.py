@@ -37,6 +37,7 @@ from inspector.core.formats.base import (
     clean_text,
     file_identity,
     open_regular,
+    zip_member_offset,
 )
 from inspector.core.formats.torch_pickle import (
     LEGACY_MAGIC,
@@ -248,26 +249,6 @@ _BOOKKEEPING = {
     ".data/version",
     ".data/serialization_id",
 }
-_LOCAL_HEADER = struct.Struct("<4s22xHH")
-
-
-def _data_offset(f: Any, info: zipfile.ZipInfo, path: Path, size: int) -> int:
-    """Absolute offset of a stored member's bytes, from its local header (the central one may differ)."""
-    f.seek(info.header_offset)
-    raw = f.read(_LOCAL_HEADER.size)
-    if len(raw) != _LOCAL_HEADER.size or raw[:4] != b"PK\x03\x04":
-        raise MalformedFileError(
-            f"zip member {clean_text(info.filename)[:200]!r} has no local header", path=path, hint=RECOPY
-        )
-    _, name_len, extra_len = _LOCAL_HEADER.unpack(raw)
-    offset = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
-    if offset + info.file_size > size:
-        raise MalformedFileError(
-            f"zip member {clean_text(info.filename)[:200]!r} reaches past the end of the file (truncated?)",
-            path=path,
-            hint=RECOPY,
-        )
-    return offset
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
@@ -349,6 +330,11 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
     if not pkls and (root := _package_root(members)) is not None:
         return _open_package(zf, f, path, size, file_id, members, root)
     if not pkls:
+        from inspector.core.formats.npz import is_npz, open_npz_model  # np.savez's arrays, a member each
+
+        if is_npz(infos):
+            return open_npz_model(zf, f, path, size, file_id)
+    if not pkls:
         raise UnsupportedFormatError(
             "zip archive without a data.pkl: not a PyTorch checkpoint",
             path=path,
@@ -410,7 +396,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
                     path=path,
                     hint=RECOPY,
                 )
-            offsets[key] = _data_offset(f, member, path, size)
+            offsets[key] = zip_member_offset(f, member, path, size)
         used = {pkls[0], *(f"{prefix}data/{k}" for k in storages)}
         extra = [i for n, i in members.items() if n not in used and not i.is_dir()]
         notes = {}
@@ -428,7 +414,9 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
                 f"archive member {clean_text(i.filename)[:200]!r}",
                 i.file_size,
                 path,
-                _data_offset(f, i, path, size) if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1 else -1,
+                zip_member_offset(f, i, path, size)
+                if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1
+                else -1,
                 None,
                 file_id,
             )
@@ -562,7 +550,7 @@ def _open_package(
                 path=path,
                 hint=RECOPY,
             )
-        offsets[key] = _data_offset(f, member, path, size)
+        offsets[key] = zip_member_offset(f, member, path, size)
     used = {*pickles, *sources, *(f"{prefix}.data/{k}.storage" for k in storages)}
     # the source is code, read as a companion file is: only an encoded blob in it (a string literal of base64)
     # is a finding
@@ -572,7 +560,9 @@ def _open_package(
             f"packaged source {clean_text(n[len(prefix) :])[:200]!r}",
             i.file_size,
             path,
-            _data_offset(f, i, path, size) if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1 else -1,
+            zip_member_offset(f, i, path, size)
+            if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1
+            else -1,
             None,
             file_id,
             role="companion",
@@ -586,7 +576,9 @@ def _open_package(
             f"archive member {clean_text(i.filename)[:200]!r}",
             i.file_size,
             path,
-            _data_offset(f, i, path, size) if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1 else -1,
+            zip_member_offset(f, i, path, size)
+            if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1
+            else -1,
             None,
             file_id,
         )
