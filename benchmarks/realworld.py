@@ -561,6 +561,7 @@ def _write_gguf(path: Path, sd: dict[str, Any], half: bool, quant: Optional[str]
 
 def build_local(root: Path, only: str) -> tuple[list[tuple[Path, str]], list[str]]:
     """The locally built layouts (skipped when already there); returns files and notes on what was skipped."""
+    import numpy as np
     import torch
     from safetensors.torch import save_file
 
@@ -668,6 +669,11 @@ def build_local(root: Path, only: str) -> tuple[list[tuple[Path, str]], list[str
         add(d / "vit_lightning_epoch=0.ckpt", "tiny ViT Lightning checkpoint (Adam, cosine scheduler)")
         save_file(sd_of(net), str(d / "vit_tiny_trained.safetensors"))
         add(d / "vit_tiny_trained.safetensors", "tiny ViT after 10 Adam steps, safetensors")
+        arrays = {k.replace(".", "/"): v.numpy() for k, v in sd_of(net).items()}  # JAX/Flax-style names
+        np.savez(d / "vit_tiny_trained.npz", **arrays)
+        add(d / "vit_tiny_trained.npz", "tiny ViT after 10 Adam steps, np.savez")
+        np.savez_compressed(d / "vit_tiny_trained_compressed.npz", **arrays)
+        add(d / "vit_tiny_trained_compressed.npz", "tiny ViT after 10 Adam steps, np.savez_compressed")
 
     if want("gpt"):
         torch.manual_seed(0)
