@@ -65,6 +65,11 @@ def model_folder_weights(folder: Path) -> Optional[Path]:
     singles = [p for p in files if p.suffix == ".safetensors"]
     if len(singles) == 1:
         return singles[0]
+    from inspector.core.formats import DEFAULT_SAFETENSORS  # several: the one a loader takes by default
+
+    for name in DEFAULT_SAFETENSORS:
+        if len(singles) > 1 and name in names:
+            return folder / name
     for name in HF_PICKLE_WEIGHTS:
         if name in names:
             return folder / name

@@ -167,3 +167,25 @@ def test_folder_with_a_real_module_state_dict(tmp_path):
     mf = open_model(tmp_path)
     assert mf.names == list(net.state_dict())
     assert mf.parameters == sum(p.numel() for p in net.parameters()) + 2 * 3  # + running mean and var
+
+
+def test_a_folder_of_several_safetensors_opens_the_one_a_loader_takes(tmp_path: Path) -> None:
+    """``model.safetensors`` beside ``model.int8.safetensors`` (another precision): a loader takes the first, the
+    other goes with the folder as weights to open on their own; a folder of several with no default stays a
+    question, and a fleet scan takes the folder for one model exactly when ``open_model`` does."""
+    from safetensors.numpy import save_file
+
+    from inspector.fleet import is_one_model
+
+    w = {"fc.weight": np.ones((4, 4), np.float32)}
+    (tmp_path / "config.json").write_text("{}")
+    save_file(w, str(tmp_path / "model.safetensors"))
+    save_file({"fc.weight": np.ones((4, 4), np.int8)}, str(tmp_path / "model.int8.safetensors"))
+    mf = open_model(tmp_path)
+    assert mf.path.name == "model.safetensors"
+    assert [h.role for h in mf.hidden if "model.int8" in h.where] == ["weights"]
+    assert is_one_model(tmp_path)
+    (tmp_path / "model.safetensors").rename(tmp_path / "a.safetensors")
+    with pytest.raises(UnsupportedFormatError, match="2 .safetensors files and no index"):
+        open_model(tmp_path)
+    assert not is_one_model(tmp_path)

@@ -13,11 +13,12 @@ from inspector.core.formats.base import (
 from inspector.core.formats.data import Dataset, load_dataset, save_dataset
 from inspector.core.formats.documents import check_profile_document, check_scan_document
 from inspector.core.formats.gguf import encoded_bytes
-from inspector.core.formats.model_file import open_model
+from inspector.core.formats.model_file import DEFAULT_SAFETENSORS, open_model
 from inspector.core.formats.writer import input_named
 
 __all__ = [
     "CHUNK_BYTES",
+    "DEFAULT_SAFETENSORS",
     "Dataset",
     "ModelFile",
     "TensorRef",

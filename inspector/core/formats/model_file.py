@@ -15,6 +15,10 @@ _SUPPORTED = (
 )
 
 
+#: The weights file a Hugging Face loader takes from a folder of several (transformers, diffusers).
+DEFAULT_SAFETENSORS = ("model.safetensors", "diffusion_pytorch_model.safetensors")
+
+
 def sniff_format(path: Path) -> str:
     """What the file is from its first bytes, as ``torch.load`` and the safetensors library would take it."""
     with open_regular(path) as f:
@@ -76,6 +80,11 @@ def _open(p: Path) -> ModelFile:
         singles = sorted(p.glob("*.safetensors"))
         if len(singles) == 1:
             return open_safetensors(singles[0])
+        # several: the one a Hugging Face loader takes by default; the others (another precision, an EMA copy) go
+        # with it as files beside the model, each to be opened on its own
+        default = next((p / n for n in DEFAULT_SAFETENSORS if (p / n) in singles), None)
+        if default is not None:
+            return open_safetensors(default)
         if not singles:  # pytorch_model.bin, a *.bin index, or one other model file
             from inspector.core.formats.folders import open_folder
 
