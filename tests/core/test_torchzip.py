@@ -20,7 +20,9 @@ import pytest
 
 import inspector
 from inspector.core.errors import MalformedFileError, UnsafeFileError, UnsupportedFormatError
+from inspector.core.formats import read_tensor
 from inspector.core.formats.torchzip import open_torch_legacy, open_torch_zip
+from inspector.core.pipeline import ScanOptions, scan
 
 torch = pytest.importorskip("torch")
 
@@ -528,3 +530,42 @@ def test_a_compiled_regular_expression_is_its_pattern_and_calls_nothing(tmp_path
     model = inspector.open_model(path)
     assert model.threats == ()
     assert any("ab+c" in v for v in model.metadata.values())
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_numpy_arrays_in_a_checkpoint_are_read_as_tensors(tmp_path: Path, protocol: int) -> None:
+    """Training checkpoints keep numpy arrays beside the weights (normalisation statistics, numpy's random state,
+    losses as numpy scalars): arrays of numbers are tensors, read bit for bit from the pickle without numpy's
+    own unpickling; other arrays are values like any other."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "obs_mean": rng.normal(0, 1, 5000).astype(np.float32),
+        "proj": np.asfortranarray(rng.normal(0, 1, (6, 4))),
+        "counts": np.arange(10, dtype=np.int64),
+        "mask": np.array([True, False, True]),
+    }
+    path = tmp_path / "ckpt.pt"
+    extra = {"np_rng": np.random.RandomState(3).get_state(), "loss": np.float32(0.25), "z": np.ones(4, np.complex64)}
+    torch.save({"model": torch.nn.Linear(3, 2).state_dict(), **arrays, **extra}, path, pickle_protocol=protocol)
+    model = inspector.open_model(path)
+    assert model.threats == ()
+    for name, a in arrays.items():
+        assert model[name].shape == a.shape and np.array_equal(read_tensor(model[name]), a), name
+    assert model["np_rng.1"].dtype.name == "U32" and model["np_rng.1"].shape == (624,)
+    assert model.metadata["pytorch.loss"] == "0.25"
+    assert "z" not in model
+    res = scan(path, ScanOptions())
+    assert res.verdict != "suspicious" and not [f for f in res.findings if f.severity != "info"]
+
+
+def test_a_generator_state_that_is_not_random_is_named(tmp_path: Path) -> None:
+    import numpy as np
+
+    state = list(np.random.RandomState(3).get_state())
+    secret = (np.random.default_rng(0).integers(0, 17, 2496) * 15).astype(np.uint8)
+    state[1] = secret.view(np.uint32).copy()
+    torch.save({"model": torch.nn.Linear(3, 2).state_dict(), "np_rng": tuple(state)}, tmp_path / "ckpt.pt")
+    findings = [f for f in scan(tmp_path / "ckpt.pt", ScanOptions()).findings if f.detector == "non-float-tensor"]
+    assert [f.tensor for f in findings] == ["np_rng.1"] and "not random" in findings[0].message

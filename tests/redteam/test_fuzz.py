@@ -93,6 +93,11 @@ _GLOBALS = [
     ("copyreg", "_reconstructor"),
     ("torch.nn.modules.linear", "Linear"),
     ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.multiarray", "scalar"),
+    ("re", "_compile"),
     ("nonexistent_module_xyz", "system"),
 ]
 

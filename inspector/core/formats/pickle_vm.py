@@ -422,6 +422,10 @@ class Machine:
             return
         if isinstance(obj, (dict, list, tuple, set, frozenset, str, bytes, bytearray, int, float)) or obj is None:
             raise PickleError(f"pickle sets the state of a {type(obj).__name__}")
+        build = getattr(type(obj), "pickle_build", None)
+        if build is not None:  # a placeholder of the reader's that takes a state (a numpy array's shape and bytes)
+            build(obj, state)
+            return
         # a placeholder of ours: harmless plain state is ignored, the placeholder is never changed
         if type(state) is not dict and type(state).__name__ != "OrderedDict":
             raise PickleError(f"pickle sets the state of {_short(obj)} from a {type(state).__name__}")

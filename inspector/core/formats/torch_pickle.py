@@ -29,6 +29,7 @@ from inspector.core.formats.pickle_vm import (
     GlobalRef,
     Machine,
     NeedsCode,
+    Opaque,
     PickleError,
     Poison,
     ScriptObject,
@@ -221,6 +222,128 @@ def _codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
     return text.encode(encoding)
 
 
+# ------------------------------------------------------------------------------------------- numpy values
+#: numpy type codes (kind and size, as ``np.dtype(...).str`` without the byte order) -> element types read as
+#: tensors; other types (complex, text, records) keep their bytes, judged as bytes no tensor shows.
+_NUMPY_CODES = {
+    "f8": "F64",
+    "f4": "F32",
+    "f2": "F16",
+    "i8": "I64",
+    "i4": "I32",
+    "i2": "I16",
+    "i1": "I8",
+    "u8": "U64",
+    "u4": "U32",
+    "u2": "U16",
+    "u1": "U8",
+    "b1": "BOOL",
+}
+
+
+class NumpyDType:
+    """``numpy.dtype(code, align, copy)`` as a pickle builds it: the type code, and the byte order its state sets."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.order = "|"
+        self.fields = False
+
+    def pickle_build(self, state: Any) -> None:
+        # (version, byte order, subarray, names, fields, elsize, alignment, flags): plain types have no fields
+        if not (isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "=")):
+            raise ValueError("numpy dtype state of an unexpected form")
+        self.order = state[1]
+        self.fields = len(state) > 4 and state[4] is not None
+
+    def element(self) -> Optional[DType]:
+        """Our element type, or ``None`` for one read as bytes (big-endian, complex, text, records)."""
+        name = _NUMPY_CODES.get(self.code.lstrip("<>|="))
+        if name is None or self.fields:
+            return None
+        dt = DTYPES[name]
+        return None if self.order == ">" and dt.itemsize > 1 else dt
+
+    def __repr__(self) -> str:
+        return f"numpy.dtype({self.code!r})"
+
+
+class NumpyArray:
+    """A numpy array as a pickle rebuilds it (``_reconstruct`` then its state, or ``_frombuffer``): its shape,
+    element type and bytes, never a numpy object (an array of Python objects keeps its items as a list)."""
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, ...] = ()
+        self.dtype: Optional[NumpyDType] = None
+        self.fortran = False
+        self.data: Any = None  # bytes, or the items of an object array
+
+    def pickle_build(self, state: Any) -> None:
+        # (version, shape, dtype, is_fortran, raw bytes or the items of an object array)
+        if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[2], NumpyDType)):
+            raise ValueError("numpy array state of an unexpected form")
+        _version, shape, dtype, fortran, data = state
+        self._set(shape, dtype, bool(fortran), data)
+
+    def _set(self, shape: Any, dtype: NumpyDType, fortran: bool, data: Any) -> None:
+        if not isinstance(shape, tuple) or len(shape) > MAX_NDIM or not all(_is_index(d) for d in shape):
+            raise ValueError("numpy array of a bad shape")
+        if not isinstance(data, (bytes, bytearray, list)):
+            raise ValueError("numpy array without its bytes")
+        dt = dtype.element()
+        if dt is not None and isinstance(data, (bytes, bytearray)) and len(data) != math.prod(shape) * dt.itemsize:
+            raise ValueError(f"numpy array of shape {shape} with {len(data)} bytes")
+        self.shape, self.dtype, self.fortran, self.data = shape, dtype, fortran, data
+
+    def element(self) -> Optional[DType]:
+        return self.dtype.element() if self.dtype is not None and isinstance(self.data, (bytes, bytearray)) else None
+
+    def c_order(self) -> bytes:
+        """The elements in row-major order (a column-major array's transposed)."""
+        dt = self.element()
+        if dt is None or not self.fortran or len(self.shape) < 2:
+            return bytes(self.data)
+        import numpy as np
+
+        a = np.frombuffer(self.data, dtype=dt.storage).reshape(self.shape, order="F")
+        return np.ascontiguousarray(a).tobytes()
+
+    def __repr__(self) -> str:
+        return f"<numpy array {self.dtype!r} {list(self.shape)}>"
+
+
+def _np_dtype(code: Any, align: Any = False, copy: Any = True) -> NumpyDType:
+    if not isinstance(code, str) or not 0 < len(code) <= 16:
+        raise ValueError("numpy.dtype of something other than a type code")
+    return NumpyDType(code)
+
+
+def _np_reconstruct(cls: Any, shape: Any = (0,), code: Any = b"b") -> Any:
+    """``numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b'b')``: an empty array whose state follows."""
+    if isinstance(cls, GlobalRef) and cls.full == "numpy.ndarray":
+        return NumpyArray()
+    return Opaque(f"numpy array of class {clean_text(getattr(cls, 'full', '?'))[:100]}")  # a subclass: unread
+
+
+def _np_frombuffer(buf: Any, dtype: Any, shape: Any, order: Any = "C") -> NumpyArray:
+    """``numpy.core.numeric._frombuffer(buffer, dtype, shape, order)``, protocol 5's spelling of an array."""
+    if not isinstance(dtype, NumpyDType) or order not in ("C", "F"):
+        raise ValueError("numpy _frombuffer with unexpected arguments")
+    a = NumpyArray()
+    a._set(shape, dtype, order == "F", buf)
+    return a
+
+
+def _np_scalar(dtype: Any, data: Any = b"") -> Any:
+    """``numpy.core.multiarray.scalar(dtype, bytes)``: a number (a loss, a learning rate) as a Python number."""
+    dt = dtype.element() if isinstance(dtype, NumpyDType) else None
+    if dt is None or not isinstance(data, (bytes, bytearray)) or len(data) != dt.itemsize:
+        return Opaque("numpy scalar")
+    import numpy as np
+
+    return np.frombuffer(bytes(data), dtype=dt.storage)[0].item()
+
+
 def _torch_size(dims: Any = ()) -> tuple[int, ...]:
     if not isinstance(dims, (tuple, list)) or len(dims) > MAX_NDIM:
         raise ValueError("bad torch.Size")
@@ -327,6 +450,13 @@ _CALLABLES: dict[str, Any] = {
     "collections.defaultdict": _default_dict,
     "builtins.set": _checked_set(set),
     "builtins.complex": _complex,
+    "numpy.dtype": _np_dtype,
+    "numpy.core.multiarray._reconstruct": _np_reconstruct,
+    "numpy._core.multiarray._reconstruct": _np_reconstruct,
+    "numpy.core.numeric._frombuffer": _np_frombuffer,
+    "numpy._core.numeric._frombuffer": _np_frombuffer,
+    "numpy.core.multiarray.scalar": _np_scalar,
+    "numpy._core.multiarray.scalar": _np_scalar,
     "re._compile": _re_compile,
     "builtins.frozenset": _checked_set(frozenset),
     "_codecs.encode": _codecs_encode,
@@ -765,6 +895,8 @@ def _discarded(literals: list[tuple[int, Any]], obj: Any) -> list[tuple[int, Any
             todo.extend(o)
         elif isinstance(o, ScriptObject):
             todo.append(o.state)
+        elif isinstance(o, NumpyArray):
+            todo.append(o.data)
     return [(pos, v) for pos, v in literals if id(v) in wanted]
 
 
@@ -894,7 +1026,7 @@ class Flattener:
     def __init__(self, path: Path, max_tensors: int = MAX_TENSORS) -> None:
         self.path = path
         self.max_tensors = max_tensors
-        self.tensors: list[tuple[str, _Tensor]] = []
+        self.tensors: list[tuple[str, _Tensor | NumpyArray]] = []
         self.metadata: dict[str, str] = {}
         self.omitted = 0
         self.refused = 0
@@ -915,6 +1047,8 @@ class Flattener:
         """Whether ``obj`` holds a tensor or storage anywhere below it (memoised; cycles count as empty)."""
         if isinstance(obj, (_Tensor, StorageRef)):
             return True
+        if isinstance(obj, NumpyArray):  # numbers are a tensor; an object array's items may hold one
+            return obj.element() is not None or (isinstance(obj.data, list) and self.holds(obj.data, depth + 1))
         if isinstance(obj, ScriptObject):
             return self.holds(obj.state, depth + 1)
         if not isinstance(obj, CONTAINERS):
@@ -942,7 +1076,7 @@ class Flattener:
             return str(bearing[0])
         return None
 
-    def _add(self, name: str, t: _Tensor) -> None:
+    def _add(self, name: str, t: _Tensor | NumpyArray) -> None:
         seen = self._aliases.get(id(t), 0) + 1
         self._aliases[id(t)] = seen
         if seen > MAX_ALIASES:
@@ -964,6 +1098,12 @@ class Flattener:
             raise self._too_deep()
         if isinstance(obj, _Tensor):
             self._add(".".join(parts) or "tensor", obj)
+        elif isinstance(obj, NumpyArray) and obj.element() is not None:  # a numpy array of numbers: a tensor
+            self._add(".".join(parts) or "array", obj)
+        elif isinstance(obj, NumpyArray) and isinstance(obj.data, list):  # of Python objects: its items
+            self.walk(obj.data, parts, depth + 1)
+        elif isinstance(obj, NumpyArray) and parts:  # of another type (complex, text, records): its bytes
+            self.leaf(".".join(parts), bytes(obj.data) if isinstance(obj.data, (bytes, bytearray)) else obj)
         elif isinstance(obj, StorageRef):  # a bare storage: its bytes are data too
             self._add(".".join(parts) or "storage", _make_tensor(obj, 0, (obj.nbytes // obj.dtype.itemsize,), (1,)))
         elif isinstance(obj, ScriptObject) and obj.whole:  # an object of a pickled whole model

@@ -47,6 +47,7 @@ from inspector.core.formats.torch_pickle import (
     RESAVE,
     CappedReader,
     Flattener,
+    NumpyArray,
     StorageRef,
     brief,
     class_code,
@@ -89,6 +90,7 @@ def _build(
     next_suffix: dict[str, int] = {}
     covered: dict[str, list[tuple[int, int]]] = {}
     holes: dict[str, list[tuple[str, int, tuple[int, ...], tuple[int, ...], int]]] = {}
+    arrays: list[bytes] = []  # the bytes of numpy arrays the pickle holds (its literals are not discarded)
     for name, t in flat.tensors:
         if name in names:  # keep every tensor visible when two paths flatten to the same name (linear time)
             base, n = name, next_suffix.get(name, 1)
@@ -97,6 +99,24 @@ def _build(
                 name = f"{base}#{n}"
             next_suffix[base] = n
         names.add(name)
+        if isinstance(t, NumpyArray):  # a numpy array's elements are in the pickle itself: held, as read
+            dt = t.element()
+            assert dt is not None  # only arrays of numbers are listed as tensors
+            data = t.c_order()
+            arrays.append(bytes(t.data))
+            refs.append(
+                TensorRef(
+                    name=name,
+                    dtype=dt,
+                    shape=t.shape,
+                    path=path,
+                    offset=0,
+                    nbytes=len(data),
+                    file_id=file_id,
+                    inline=data,
+                )
+            )
+            continue
         itemsize = t.dtype.itemsize
         start = t.storage.byte_offset + t.offset
         numel = math.prod(t.shape)
@@ -143,7 +163,7 @@ def _build(
         data = "".join(flat.gathered).encode("ascii")[:HIDDEN_SAMPLE]
         what = f"{len(flat.gathered):,} strings inside the checkpoint's lists and dicts that look encoded, joined"
         hidden.append(Hidden("pickle", what, flat.gathered_chars, path, -1, data))
-    held = {(size, data[:4096]) for _, data, size in flat.blobs}
+    held = {(size, data[:4096]) for _, data, size in flat.blobs} | {(len(a), a[:4096]) for a in arrays}
     for pos, value in discarded:  # built by the pickle, held by nothing the checkpoint loads as data
         if isinstance(value, str):  # numpy's array data arrives as latin-1 text (_codecs.encode)
             data = (

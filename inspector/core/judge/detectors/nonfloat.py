@@ -40,6 +40,15 @@ _ROLE_PATTERNS = (
 )
 
 
+#: numpy's legacy generator state (``np.random.get_state()``, saved by training loops for reproducibility): the
+#: Mersenne Twister's 624 32-bit words.
+MT19937_WORDS = 624
+MT19937_ROLE = "random generator state (MT19937)"
+#: Entropy a byte (bits) below which the words of a generator's state are not one: a state is uniform (2,496
+#: bytes: ≈ 7.93), an image's or a text's bytes fall far below (17 grey levels: 4.1, ASCII prose: 4.5).
+MIN_STATE_ENTROPY = 7.0
+
+
 def role_of(name: str, shape: tuple[int, ...], dtype: str, names: set[str]) -> Optional[str]:
     """What a non-float tensor is for, or ``None`` when its name and neighbours do not say."""
     low = name.lower()
@@ -58,6 +67,8 @@ def role_of(name: str, shape: tuple[int, ...], dtype: str, names: set[str]) -> O
         scales = ("scale", "scales", "weight_scale", "weight_scales", "SCB")
         if any((f"{o}.{s}" if o else s) in names for o in owners for s in scales):
             return "quantised weights (with scales)"
+    if dtype == "U32" and tuple(shape) == (MT19937_WORDS,):
+        return MT19937_ROLE
     if leaf in ("qweight", "qzeros", "g_idx") and any(n.startswith(base + ".") and n.endswith("scales") for n in names):
         return "quantised weights (GPTQ)"
     if dtype in ("I8", "U8", "I32") and name.endswith("_quantized"):
@@ -183,6 +194,15 @@ def nibble_dependence(stats: Any) -> float:
     return sum(within) / len(within) - sum(across) / len(across)
 
 
+def _byte_entropy(stats: Any) -> float:
+    """Entropy in bits of the bytes of an integer tensor (its ``nibble_pairs``' byte rows, all together)."""
+    rows = getattr(stats, "nibble_pairs", ()) or ()
+    if not rows:
+        return math.nan
+    counts = np.sum(np.asarray(rows[0::2], dtype=np.float64), axis=0)
+    return entropy_bits(counts)
+
+
 def gptq_bits(name: str, shapes: dict[str, tuple[int, ...]]) -> Optional[int]:
     """The width of the weights a GPTQ/AWQ ``qweight`` packs, from its neighbours' shapes: ``qzeros`` packs the
     zero points of ``scales``'s columns at that width (``bits = 32 × qzeros columns / scales columns``); ``None``
@@ -259,6 +279,13 @@ def contradicts(role: str, shape: tuple[int, ...], stats: Any, dtype: str = "") 
             f"a random generator's state, {_row_bytes(shape, dtype):,} bytes a row: more than any generator keeps "
             f"(torch's CPU generator {MAX_RNG_STATE_BYTES:,}, numpy's MT19937 2,496, a CUDA generator 16)"
         )
+    if role == MT19937_ROLE:
+        bits = _byte_entropy(stats)
+        if math.isfinite(bits) and bits < MIN_STATE_ENTROPY:
+            return (
+                f"a random generator's state, whose bytes are not random ({bits:.2f} bits of entropy a byte; a "
+                "generator's state is uniform: ≈ 7.9)"
+            )
     if role in ("BatchNorm step counter", "training counter") and n > 1:
         return f"a {role.lower()}, which holds one value, not {n:,}"
     return None
