@@ -257,11 +257,23 @@ def test_torchscript_weights_are_read_and_its_code_is_a_warning_not_a_verdict(tm
     assert finding.severity == "warning" and finding.attack != "code-execution" and "inference" in finding.message
 
 
-def test_plain_pickles_are_not_checkpoints(tmp_path: Path) -> None:
+def test_plain_pickles_open_as_what_pickle_load_would_build(tmp_path: Path) -> None:
+    """A pickle that is no torch checkpoint (``pickle.dump`` of arrays, a scikit-learn model) is read as
+    ``pickle.load`` would build it: its numpy arrays are its tensors, its values judged, its calls recorded."""
+    import numpy as np
+
     data = tmp_path / "data.pkl"
-    data.write_bytes(pickle.dumps({"a": 1}, protocol=2))
-    with pytest.raises(UnsupportedFormatError, match="not a PyTorch checkpoint"):
-        inspector.open_model(data)
+    w = np.random.default_rng(0).normal(0, 0.1, (16, 8)).astype(np.float32)
+    data.write_bytes(pickle.dumps({"a": 1, "layers": [w]}, protocol=2) + b"trailing bytes pickle.load never reads")
+    model = inspector.open_model(data)
+    assert (
+        model.format == "pickle" and model.names == ["layers.0"] and np.array_equal(read_tensor(model["layers.0"]), w)
+    )
+    assert model.metadata["pytorch.a"] == "1"
+    assert [h.nbytes for h in model.hidden] == [len(b"trailing bytes pickle.load never reads")]
+    listed = tmp_path / "list.pkl"
+    listed.write_bytes(pickle.dumps([w, w * 2], protocol=4))
+    assert inspector.open_model(listed).names == ["value.0", "value.1"]
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps(_RunsShell("true"), protocol=2))
     model = inspector.open_model(evil)
@@ -569,3 +581,26 @@ def test_a_generator_state_that_is_not_random_is_named(tmp_path: Path) -> None:
     torch.save({"model": torch.nn.Linear(3, 2).state_dict(), "np_rng": tuple(state)}, tmp_path / "ckpt.pt")
     findings = [f for f in scan(tmp_path / "ckpt.pt", ScanOptions()).findings if f.detector == "non-float-tensor"]
     assert [f.tensor for f in findings] == ["np_rng.1"] and "not random" in findings[0].message
+
+
+def test_a_pickled_scikit_learn_model_is_read_without_its_code(tmp_path: Path) -> None:
+    """An MLP fitted by scikit-learn, pickled: its weights (numpy arrays), its random generator's state (numpy's
+    own pickle helpers, rebuilt from numpy's fixed list of bit generators) and its classes (listed, a warning)."""
+    import numpy as np
+
+    sklearn = pytest.importorskip("sklearn.neural_network")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 5)), rng.integers(0, 3, 60)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp = sklearn.MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, random_state=0).fit(x, y)
+    path = tmp_path / "mlp.pkl"
+    path.write_bytes(pickle.dumps(mlp))
+    model = inspector.open_model(path)
+    assert np.array_equal(read_tensor(model["value.coefs_.0"]), mlp.coefs_[0])
+    assert model["value._random_state.state.key"].shape == (624,)
+    assert [t.call for t in model.threats] == ["class-code"]
+    res = scan(path, ScanOptions())
+    assert res.verdict != "suspicious"

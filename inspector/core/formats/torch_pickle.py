@@ -344,6 +344,35 @@ def _np_scalar(dtype: Any, data: Any = b"") -> Any:
     return np.frombuffer(bytes(data), dtype=dt.storage)[0].item()
 
 
+#: numpy's bit generators, which its pickles name to rebuild a random generator (a scikit-learn model keeps one).
+_NUMPY_BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
+_NUMPY_BIT_GENERATOR_CLASSES = {
+    "numpy.random._mt19937.MT19937",
+    "numpy.random._pcg64.PCG64",
+    "numpy.random._pcg64.PCG64DXSM",
+    "numpy.random._philox.Philox",
+    "numpy.random._sfc64.SFC64",
+}
+
+
+def _np_generator(kind: str) -> Callable[..., Any]:
+    """``numpy.random._pickle.__bit_generator_ctor(name)`` and its kin: a generator named from numpy's own fixed
+    list, rebuilt as an attribute dict (its state, set by BUILD, is data: the state's key array is a tensor)."""
+
+    def ctor(bit_generator: Any = "MT19937", *_: Any) -> ScriptObject:
+        # numpy < 2 names the bit generator, numpy 2 passes its class, or the bit generator already rebuilt
+        known = (
+            bit_generator in _NUMPY_BIT_GENERATORS
+            or (isinstance(bit_generator, GlobalRef) and bit_generator.full in _NUMPY_BIT_GENERATOR_CLASSES)
+            or (isinstance(bit_generator, ScriptObject) and bit_generator.cls.module == "numpy.random")
+        )
+        if not known:
+            raise ValueError(f"numpy {kind} of an unknown bit generator")
+        return ScriptObject(GlobalRef("numpy.random", kind, 0), whole=True)
+
+    return ctor
+
+
 def _torch_size(dims: Any = ()) -> tuple[int, ...]:
     if not isinstance(dims, (tuple, list)) or len(dims) > MAX_NDIM:
         raise ValueError("bad torch.Size")
@@ -456,6 +485,9 @@ _CALLABLES: dict[str, Any] = {
     "numpy.core.numeric._frombuffer": _np_frombuffer,
     "numpy._core.numeric._frombuffer": _np_frombuffer,
     "numpy.core.multiarray.scalar": _np_scalar,
+    "numpy.random._pickle.__bit_generator_ctor": _np_generator("BitGenerator"),
+    "numpy.random._pickle.__randomstate_ctor": _np_generator("RandomState"),
+    "numpy.random._pickle.__generator_ctor": _np_generator("Generator"),
     "numpy._core.multiarray.scalar": _np_scalar,
     "re._compile": _re_compile,
     "builtins.frozenset": _checked_set(frozenset),
@@ -607,6 +639,7 @@ _OPAQUE = {
     "numpy._core.multiarray.scalar": "numpy scalar",
     "numpy.ndarray": "numpy array",
     "numpy.dtype": "numpy dtype",
+    **{name: "numpy bit generator" for name in _NUMPY_BIT_GENERATOR_CLASSES},
     "torch.layout": "torch layout",
     "torch.memory_format": "torch memory format",
     # a str subclass: checkpoints that record torch.__version__ hold one (torch's own weights-only loader allows it)

@@ -707,13 +707,13 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
             if not sniffed:
                 raise NotAPickle() from None
             raise
+        except UnsafeFileError:  # objects of classes: no legacy checkpoint starts so, a pickled model may
+            return _open_plain_pickle(f, path, size)
         if first.threats:
             return _threats_only(path, "pickle", tuple(first.threats))
         magic = first.obj
         if type(magic) is not int or magic != LEGACY_MAGIC:
-            raise UnsupportedFormatError(
-                "a Python pickle that is not a PyTorch checkpoint", path=path, hint="Open a file written by torch.save"
-            )
+            return _open_plain_pickle(f, path, size)
         version = _plain(unpickle(reader, size, path, "the protocol version"), path)
         if version != LEGACY_PROTOCOL:
             raise UnsupportedFormatError(f"legacy checkpoint of unknown protocol {brief(version)}", path=path)
@@ -780,6 +780,43 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
             if not got.threats:
                 raise
             return _threats_only(path, "pytorch-legacy", threats)
+
+
+def _open_plain_pickle(f: Any, path: Path, size: int) -> ModelFile:
+    """A pickle that is no torch checkpoint (``pickle.dump`` of arrays, a scikit-learn model), read as
+    ``pickle.load`` would build it: its numpy arrays of numbers are its tensors, its classes rebuilt as attribute
+    dicts and listed (their code is the installed packages'), any other value judged as the checkpoints' are.
+    Bytes after its STOP opcode, which ``pickle.load`` never reads, are bytes no tensor shows."""
+    f.seek(0)
+    reader = CappedReader(f, path)
+    got = unpickle(reader, size, path, "the pickle", whole=True)
+    threats = tuple(got.threats) + class_code(got.rebuilt, "the pickle")
+    if got.threats and got.obj is None:
+        return _threats_only(path, "pickle", threats)
+    end = got.end
+    obj = got.obj if isinstance(got.obj, dict) else {"value": got.obj}  # a list, a set, an object: named "value"
+    ident = file_identity(f)
+    after = [Hidden("member", "bytes after the pickle's STOP opcode", size - end, path, end, None, ident)]
+    try:
+        return _build(
+            obj,
+            path,
+            "pickle",
+            {},
+            {},
+            {},
+            after if size > end else [],
+            threats=threats,
+            max_tensors=_tensor_cap(end),
+            file_id=ident,
+            discarded=got.discarded,
+            module_keys=got.module_keys,
+            pickle_name="the pickle",
+        )
+    except InspectorError:
+        if not got.threats:
+            raise
+        return _threats_only(path, "pickle", threats)
 
 
 def _plain(got: Any, path: Path) -> Any:

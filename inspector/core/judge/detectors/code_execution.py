@@ -65,10 +65,10 @@ def _class_code(t: Any) -> Finding:
         severity="warning",
         score=0.3,
         message=(
-            f"a pickled whole model, not a state_dict: torch.load would import the packages of {shown} and rebuild "
-            "its objects with their code (code installed beside torch.load, not code in the file); Model Inspector "
-            "rebuilt them as plain attributes and read and judged their weights. Load it only where those packages "
-            "are trusted, or release its state_dict (scrub exports one)"
+            f"a pickled whole model, not a state_dict: torch.load (pickle.load) would import the packages of {shown} "
+            "and rebuild its objects with their code (code installed beside the loader, not code in the file); Model "
+            "Inspector rebuilt them as plain attributes and read and judged their weights. Load it only where those "
+            "packages are trusted, or release its state_dict (scrub exports one)"
         ),
         evidence={"kind": "class-code", "classes": classes},
     )
