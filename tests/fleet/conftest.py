@@ -18,7 +18,8 @@ from inspector.core.resources import resource_path
 #: code-execution finding (suspicious).
 HOSTILE_PICKLE = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
 #: A pickle of an object of its own class: it needs that class's code, so it cannot be inspected (refused).
-NEEDS_CODE_PICKLE = b"\x80\x02cmymodule\nMyNet\nq\x00)\x81q\x01."
+#: ``mymodule.MyNet(1)``: an object its class's code must build from an argument (refused, named)
+NEEDS_CODE_PICKLE = b"\x80\x02cmymodule\nMyNet\nq\x00K\x01\x85q\x01Rq\x02."
 
 
 def write_clean(path: Path, seed: int, shape: tuple[int, int] = (64, 32)) -> Path:
