@@ -274,6 +274,11 @@ def test_plain_pickles_open_as_what_pickle_load_would_build(tmp_path: Path) -> N
     listed = tmp_path / "list.pkl"
     listed.write_bytes(pickle.dumps([w, w * 2], protocol=4))
     assert inspector.open_model(listed).names == ["value.0", "value.1"]
+    # bytes that merely parse as a protocol-0 pickle (no PROTO opcode) are no pickled model
+    text = tmp_path / "notes.bin"
+    text.write_text("N.a text file that starts like a pickle\n")
+    with pytest.raises(UnsupportedFormatError, match="not a PyTorch checkpoint"):
+        inspector.open_model(text)
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps(_RunsShell("true"), protocol=2))
     model = inspector.open_model(evil)

@@ -708,11 +708,19 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
                 raise NotAPickle() from None
             raise
         except UnsafeFileError:  # objects of classes: no legacy checkpoint starts so, a pickled model may
+            if not sniffed:
+                raise
             return _open_plain_pickle(f, path, size)
         if first.threats:
             return _threats_only(path, "pickle", tuple(first.threats))
         magic = first.obj
         if type(magic) is not int or magic != LEGACY_MAGIC:
+            if not sniffed:  # bytes that merely parse as a short protocol-0 pickle are no pickled model
+                raise UnsupportedFormatError(
+                    "a Python pickle that is not a PyTorch checkpoint",
+                    path=path,
+                    hint="Open a file written by torch.save or pickle.dump",
+                )
             return _open_plain_pickle(f, path, size)
         version = _plain(unpickle(reader, size, path, "the protocol version"), path)
         if version != LEGACY_PROTOCOL:
