@@ -230,7 +230,9 @@ class ModelFile:
     """An opened model: its format, metadata and tensors in storage order. Holds no data and no open files."""
 
     path: Path
-    format: str  # "safetensors", "safetensors-sharded", "pytorch-zip", "pytorch-legacy"
+    #: "safetensors", "safetensors-sharded" (or another format's "-sharded"), "pytorch-zip", "pytorch-legacy",
+    #: "torchscript", "torch-package", "pickle", "npz", "gguf", "onnx"
+    format: str
     tensors: tuple[TensorRef, ...]
     metadata: Mapping[str, str] = field(default_factory=dict)
     files: tuple[Path, ...] = ()
