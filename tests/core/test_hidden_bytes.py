@@ -902,6 +902,19 @@ def test_packed_4bit_weights_are_judged_by_the_halves_of_their_bytes(tmp_path: P
         assert bool([f for f in hits if f.severity == "suspicious"]) == payload, (name, [f.message for f in hits])
         if payload:
             assert "halves" in hits[0].message
+    # a packing said to be 8-bit is judged by its bytes' levels, and one whose zero points are missing as 4-bit
+    image = np.frombuffer((SECRET * 7)[: 128 * 256 * 4], "<i4").reshape(128, 256)
+    for name, extra, payload in (
+        ("image-8bit", {"layer.qzeros": np.zeros((8, 64), "<i4")}, True),
+        ("rounded-8bit", {"layer.qzeros": np.zeros((8, 64), "<i4")}, False),
+        ("text-no-zeros", {}, True),
+    ):
+        qweight = _gptq(q8, 8)[:128] if name == "rounded-8bit" else text.view("<i4").reshape(128, 256)
+        qweight = image if name == "image-8bit" else qweight
+        path = tmp_path / f"{name}.safetensors"
+        save_file({"layer.qweight": qweight, "layer.scales": np.full((8, 256), 0.01, np.float16), **extra}, str(path))
+        hits = [f for f in scan(path, ScanOptions()).findings if f.detector == "non-float-tensor"]
+        assert bool([f for f in hits if f.severity == "suspicious"]) == payload, (name, [f.message for f in hits])
 
 
 def test_the_halves_of_an_integer_tensors_bytes_are_counted_over_every_chunk_and_survive_json(tmp_path: Path) -> None:

@@ -113,3 +113,29 @@ def test_a_zip_of_other_files_is_still_no_checkpoint(tmp_path: Path) -> None:
         z.writestr("notes.txt", "hello")
     with pytest.raises(UnsupportedFormatError, match="without a data.pkl"):
         inspector.open_model(path)
+
+
+def test_headers_numpy_would_read_slowly_or_not_at_all_are_refused_at_once(tmp_path: Path) -> None:
+    """numpy falls back to tokenizing a header of Python 2 literals (seconds for a long one); a header is read with
+    ``ast.literal_eval`` alone, and one longer than any numpy writes for a model's array is refused, each naming
+    what is wrong."""
+    import time
+
+    def npy(header: bytes) -> bytes:
+        header += b" " * (-(10 + len(header) + 1) % 64) + b"\n"
+        return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+
+    cases = {
+        "py2.npz": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (2L,), }") + bytes(8),
+        "long.npz": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), " + b" " * 6000 + b"}") + bytes(8),
+    }
+    for name, member in cases.items():
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as z:
+            for i in range(50):
+                z.writestr(f"w{i}.npy", member)
+        t0 = time.process_time()
+        with pytest.raises(MalformedFileError, match="not a readable .npy array") as e:
+            inspector.open_model(path)
+        assert time.process_time() - t0 < 1.0
+        assert "NUMPY" not in str(e.value) and ("header of" in str(e.value)) == (name == "long.npz")

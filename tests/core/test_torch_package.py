@@ -136,3 +136,22 @@ def test_packaged_source_is_searched_for_encoded_data_as_a_companion_file_is(tmp
         assert bool(hits) == found, (name, [f.message for f in hits])
         if found:
             assert "helpers.py" in hits[0].message and "base64" in hits[0].message
+
+
+def test_every_resource_is_read_as_the_pickle_it_may_be(tmp_path: Path) -> None:
+    """``load_pickle`` reads a pickle of any protocol: a protocol-0 one that calls ``os.system`` is found; a binary
+    resource that merely starts like a pickle is bytes no tensor shows, not a refusal of the archive; bytes after a
+    pickle's STOP are judged too."""
+    import pickle
+
+    path = tmp_path / "pkg.pt"
+    with package.PackageExporter(str(path)) as e:
+        e.extern("torch.**")
+        e.save_pickle("weights", "w.pkl", {"w": torch.ones(4, 4)})
+        e.save_binary("res", "evil.pkl", b"cos\nsystem\n(S'true'\ntR.")
+        e.save_binary("res", "blob.bin", b"\x80" + bytes(range(256)) * 40)
+        e.save_binary("res", "tail.pkl", pickle.dumps({"a": 1}, protocol=4) + b"QUFB" * 2000)
+    model = inspector.open_model(path)
+    assert [t.global_name for t in model.threats if t.call == "call"] == ["os.system"]
+    where = " ".join(h.where for h in model.hidden)
+    assert "blob.bin" in where and "bytes after the pickle 'res/tail.pkl'" in where

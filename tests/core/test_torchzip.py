@@ -609,3 +609,66 @@ def test_a_pickled_scikit_learn_model_is_read_without_its_code(tmp_path: Path) -
     assert [t.call for t in model.threats] == ["class-code"]
     res = scan(path, ScanOptions())
     assert res.verdict != "suspicious"
+
+
+def test_hostile_numpy_states_end_in_one_clear_refusal(tmp_path: Path) -> None:
+    """A dtype whose state is set again after its array was checked, a shape of no real extent, and one buffer
+    listed as hundreds of arrays (each would be a copy in memory) are refused, never read."""
+    import numpy as np
+
+    def pickled(body: bytes) -> Path:
+        path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.pkl"
+        path.write_bytes(b"\x80\x02" + body + b".")
+        return path
+
+    dtype = b"cnumpy\ndtype\nX\x02\x00\x00\x00f8K\x00K\x01\x87R"  # numpy.dtype('f8', 0, 1)
+    state = b"(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+    array = b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R"
+    twice = pickled(
+        dtype
+        + state
+        + b"q\x00"
+        + array
+        + b"(K\x01K\x02\x85h\x00\x89C\x10"
+        + bytes(16)
+        + b"tb"
+        + b"h\x00"
+        + state[:-1]
+        + b"b0"
+    )
+    huge = pickled(
+        array
+        + b"(K\x01K\x03\x8a\x08"
+        + (2**62 - 1).to_bytes(8, "little")
+        + b"K\x00\x87"
+        + dtype
+        + state
+        + b"\x89C\x00tb"
+    )
+    many = pickled(
+        dtype + state + b"q\x00C\x08" + bytes(8) + b"q\x01(" + (array + b"(K\x01K\x01\x85h\x00\x89h\x01tb") * 300 + b"l"
+    )
+    for path, what in ((twice, "set twice"), (huge, "shape"), (many, "256 arrays")):
+        with pytest.raises(MalformedFileError, match=what):
+            inspector.open_model(path)
+    assert np.dtype("f8").itemsize == 8
+
+
+def test_numpy_values_every_protocol_spells_them_read_back(tmp_path: Path) -> None:
+    """Protocol 2's empty bytes (``bytes()``), protocol 5's arrays kept in their own memory order (``_frombuffer``
+    with order K and an axis order) and numpy's Generator and its bit generators all open as data."""
+    import numpy as np
+
+    cube = np.arange(24, dtype=np.float32).reshape(2, 3, 4).transpose(2, 0, 1)
+    values = {
+        "empty": np.zeros(0, np.float32),
+        "cube": cube,
+        "gen": np.random.default_rng(0),
+        "pcg": np.random.PCG64(1),
+    }
+    for protocol in (2, 5):
+        path = tmp_path / f"p{protocol}.pkl"
+        path.write_bytes(pickle.dumps(values, protocol=protocol))
+        model = inspector.open_model(path)
+        assert model.threats == ()
+        assert np.array_equal(read_tensor(model["cube"]), cube) and model["empty"].shape == (0,)

@@ -293,6 +293,13 @@ def zip_member_offset(f: Any, info: zipfile.ZipInfo, path: Path, size: int) -> i
         raise MalformedFileError(
             f"zip member {clean_text(info.filename)[:200]!r} has no local header", path=path, hint=_RECOPY_ZIP
         )
+    if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+        raise MalformedFileError(
+            f"zip member {clean_text(info.filename)[:200]!r} is stored, yet its sizes differ "
+            f"({info.compress_size:,} and {info.file_size:,} bytes)",
+            path=path,
+            hint=_RECOPY_ZIP,
+        )
     _, name_len, extra_len = _ZIP_LOCAL_HEADER.unpack(raw)
     offset = info.header_offset + _ZIP_LOCAL_HEADER.size + name_len + extra_len
     if offset + info.compress_size > size:

@@ -9,6 +9,7 @@ describe a plain (non-object) array whose bytes are exactly what the member hold
 
 from __future__ import annotations
 
+import ast
 import io
 import math
 import zipfile
@@ -27,6 +28,7 @@ from inspector.core.formats.base import (
     Threat,
     clean_text,
     open_regular,
+    shape_problem,
     zip_member_offset,
 )
 
@@ -34,18 +36,36 @@ from inspector.core.formats.base import (
 MAX_MEMBER_BYTES = 8 << 30
 #: Largest expansion of a compressed member beyond a first 64 MB (image data compresses far less).
 MAX_RATIO = 64
-_MAX_HEADER = 10_000
+
+
+#: Longest ``.npy`` header read (numpy writes about 128 bytes; a record type of many fields takes more).
+MAX_HEADER_BYTES = 4096
 
 
 def _header(m: Any) -> tuple[tuple[int, ...], bool, np.dtype, int]:
-    version = np.lib.format.read_magic(m)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(m, max_header_size=_MAX_HEADER)
-    elif version in ((2, 0), (3, 0)):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(m, max_header_size=_MAX_HEADER)
-    else:
-        raise ValueError(f"unknown .npy version {version}")
-    return shape, fortran, dtype, m.tell()
+    """Shape, column-major flag, element type and header length of a ``.npy`` stream, read with
+    ``ast.literal_eval`` alone (numpy's reader falls back to tokenizing Python 2 literals: seconds per header)."""
+    prefix = m.read(8)
+    if len(prefix) < 8 or prefix[:6] != b"\x93NUMPY":
+        raise ValueError("not a .npy array")
+    major = prefix[6]
+    if major not in (1, 2, 3):
+        raise ValueError(f"unknown .npy version {major}")
+    width = 2 if major == 1 else 4
+    length = int.from_bytes(m.read(width), "little")
+    if length > MAX_HEADER_BYTES:
+        raise ValueError(f"a header of {length:,} bytes")
+    raw = m.read(length)
+    if len(raw) != length:
+        raise ValueError("the header is cut short")
+    d = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
+    if not (isinstance(d, dict) and set(d) == {"descr", "fortran_order", "shape"}):
+        raise ValueError("the header is not numpy's")
+    shape, fortran, descr = d["shape"], d["fortran_order"], d["descr"]
+    if not (isinstance(shape, tuple) and isinstance(fortran, bool)):
+        raise ValueError("the header is not numpy's")
+    dtype = np.dtype(descr) if isinstance(descr, str) else np.lib.format.descr_to_dtype(descr)
+    return shape, fortran, dtype, 8 + width + length
 
 
 def read_npz(path: Path, names: Sequence[str], *, hint: str = "") -> dict[str, np.ndarray]:
@@ -87,7 +107,7 @@ def _member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, hint: str) ->
         if header_len + need != info.file_size:
             raise ValueError(f"its header describes {need:,} bytes but it holds {info.file_size - header_len:,}")
         with z.open(info) as m:
-            arr = np.lib.format.read_array(m, allow_pickle=False, max_header_size=_MAX_HEADER)
+            arr = np.lib.format.read_array(m, allow_pickle=False, max_header_size=MAX_HEADER_BYTES)
     except DataError:
         raise
     except Exception as e:  # a member that is not .npy, a corrupt stream, a CRC error
@@ -169,7 +189,7 @@ def open_npz_model(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: 
             raise MalformedFileError(
                 f"{name} is not a readable .npy array ({clean_text(str(e))[:200]})", path=path, hint=RESAVE_NPZ
             ) from None
-        if not all(type(d) is int and d >= 0 for d in shape) or len(shape) > 32:
+        if not all(type(d) is int and d >= 0 for d in shape) or shape_problem(shape):
             raise MalformedFileError(f"{name} declares the shape {str(shape)[:100]}", path=path, hint=RESAVE_NPZ)
         body = info.file_size - header_len
         where = f"archive member {name!r}"
@@ -178,8 +198,9 @@ def open_npz_model(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: 
             if data is not None:
                 inflated += len(data)
                 threats += unpickle(io.BytesIO(data), len(data), path, name, None).threats
+            sample = data[:HIDDEN_SAMPLE] if data is not None else None  # what is judged of them, as elsewhere
             hidden.append(
-                Hidden("member", f"{where} (an array of Python objects, pickled)", body, path, -1, data, file_id)
+                Hidden("member", f"{where} (an array of Python objects, pickled)", body, path, -1, sample, file_id)
             )
             continue
         kind = _NUMPY_TYPES.get(dtype.str)

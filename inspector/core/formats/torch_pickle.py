@@ -242,17 +242,22 @@ _NUMPY_CODES = {
 
 
 class NumpyDType:
-    """``numpy.dtype(code, align, copy)`` as a pickle builds it: the type code, and the byte order its state sets."""
+    """``numpy.dtype(code, align, copy)`` as a pickle builds it: the type code, and the byte order its state sets
+    (once: an array checked against it must not see it change)."""
 
     def __init__(self, code: str) -> None:
         self.code = code
         self.order = "|"
         self.fields = False
+        self.built = False
 
     def pickle_build(self, state: Any) -> None:
         # (version, byte order, subarray, names, fields, elsize, alignment, flags): plain types have no fields
+        if self.built:
+            raise ValueError("numpy dtype state set twice")
         if not (isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "=")):
             raise ValueError("numpy dtype state of an unexpected form")
+        self.built = True
         self.order = state[1]
         self.fields = len(state) > 4 and state[4] is not None
 
@@ -270,13 +275,18 @@ class NumpyDType:
 
 class NumpyArray:
     """A numpy array as a pickle rebuilds it (``_reconstruct`` then its state, or ``_frombuffer``): its shape,
-    element type and bytes, never a numpy object (an array of Python objects keeps its items as a list)."""
+    element type and bytes, never a numpy object (an array of Python objects keeps its items as a list). The element
+    type is fixed when the state is set; ``axes``: the order of a protocol-5 array stored in its own memory order
+    (its bytes are the C-order array of ``shape`` permuted back, as numpy's ``_frombuffer`` transposes them)."""
 
     def __init__(self) -> None:
         self.shape: tuple[int, ...] = ()
         self.dtype: Optional[NumpyDType] = None
         self.fortran = False
+        self.axes: Optional[tuple[int, ...]] = None
         self.data: Any = None  # bytes, or the items of an object array
+        self.element_type: Optional[DType] = None
+        self.built = False
 
     def pickle_build(self, state: Any) -> None:
         # (version, shape, dtype, is_fortran, raw bytes or the items of an object array)
@@ -285,31 +295,42 @@ class NumpyArray:
         _version, shape, dtype, fortran, data = state
         self._set(shape, dtype, bool(fortran), data)
 
-    def _set(self, shape: Any, dtype: NumpyDType, fortran: bool, data: Any) -> None:
-        if not isinstance(shape, tuple) or len(shape) > MAX_NDIM or not all(_is_index(d) for d in shape):
-            raise ValueError("numpy array of a bad shape")
+    def _set(self, shape: Any, dtype: NumpyDType, fortran: bool, data: Any, axes: Any = None) -> None:
+        if self.built:
+            raise ValueError("numpy array state set twice")
+        if not isinstance(shape, tuple) or not all(_is_index(d) for d in shape) or shape_problem(shape):
+            raise ValueError(f"numpy array of a bad shape {brief(shape)}")
         if not isinstance(data, (bytes, bytearray, list)):
             raise ValueError("numpy array without its bytes")
-        dt = dtype.element()
-        if dt is not None and isinstance(data, (bytes, bytearray)) and len(data) != math.prod(shape) * dt.itemsize:
+        dt = dtype.element() if isinstance(data, (bytes, bytearray)) else None
+        if dt is not None and len(data) != math.prod(shape) * dt.itemsize:
             raise ValueError(f"numpy array of shape {shape} with {len(data)} bytes")
-        self.shape, self.dtype, self.fortran, self.data = shape, dtype, fortran, data
+        if axes is not None and sorted(axes) != list(range(len(shape))):
+            raise ValueError("numpy array of a bad axis order")
+        self.shape, self.dtype, self.fortran, self.data, self.axes = shape, dtype, fortran, data, axes
+        self.element_type = dt
+        self.built = True
+
+    @property
+    def logical_shape(self) -> tuple[int, ...]:
+        return tuple(self.shape[i] for i in self.axes) if self.axes is not None else self.shape
 
     def element(self) -> Optional[DType]:
-        return self.dtype.element() if self.dtype is not None and isinstance(self.data, (bytes, bytearray)) else None
+        return self.element_type
 
     def c_order(self) -> bytes:
-        """The elements in row-major order (a column-major array's transposed)."""
-        dt = self.element()
-        if dt is None or not self.fortran or len(self.shape) < 2:
+        """The elements in row-major order (a column-major array's, or a permuted one's, rearranged)."""
+        dt = self.element_type
+        if dt is None or len(self.shape) < 2 or (not self.fortran and self.axes is None):
             return bytes(self.data)
         import numpy as np
 
-        a = np.frombuffer(self.data, dtype=dt.storage).reshape(self.shape, order="F")
+        a = np.frombuffer(self.data, dtype=dt.storage)
+        a = a.reshape(self.shape, order="F") if self.axes is None else a.reshape(self.shape).transpose(self.axes)
         return np.ascontiguousarray(a).tobytes()
 
     def __repr__(self) -> str:
-        return f"<numpy array {self.dtype!r} {list(self.shape)}>"
+        return f"<numpy array {self.dtype!r} {list(self.logical_shape)}>"
 
 
 def _np_dtype(code: Any, align: Any = False, copy: Any = True) -> NumpyDType:
@@ -325,12 +346,18 @@ def _np_reconstruct(cls: Any, shape: Any = (0,), code: Any = b"b") -> Any:
     return Opaque(f"numpy array of class {clean_text(getattr(cls, 'full', '?'))[:100]}")  # a subclass: unread
 
 
-def _np_frombuffer(buf: Any, dtype: Any, shape: Any, order: Any = "C") -> NumpyArray:
-    """``numpy.core.numeric._frombuffer(buffer, dtype, shape, order)``, protocol 5's spelling of an array."""
-    if not isinstance(dtype, NumpyDType) or order not in ("C", "F"):
+def _np_frombuffer(buf: Any, dtype: Any, shape: Any, order: Any = "C", axis_order: Any = None) -> NumpyArray:
+    """``numpy.core.numeric._frombuffer(buffer, dtype, shape, order[, axis_order])``, protocol 5's spelling of an
+    array (order ``K``: the buffer in the array's own memory order, transposed by ``axis_order``)."""
+    if not isinstance(dtype, NumpyDType) or order not in ("C", "F", "K"):
         raise ValueError("numpy _frombuffer with unexpected arguments")
+    axes = None
+    if order == "K" and axis_order is not None:
+        if not (isinstance(axis_order, tuple) and all(_is_index(i) for i in axis_order)):
+            raise ValueError("numpy _frombuffer with a bad axis order")
+        axes = axis_order
     a = NumpyArray()
-    a._set(shape, dtype, order == "F", buf)
+    a._set(shape, dtype, order == "F", buf, axes)
     return a
 
 
@@ -359,18 +386,50 @@ def _np_generator(kind: str) -> Callable[..., Any]:
     """``numpy.random._pickle.__bit_generator_ctor(name)`` and its kin: a generator named from numpy's own fixed
     list, rebuilt as an attribute dict (its state, set by BUILD, is data: the state's key array is a tensor)."""
 
-    def ctor(bit_generator: Any = "MT19937", *_: Any) -> ScriptObject:
+    def ctor(bit_generator: Any = "MT19937", *_: Any) -> NumpyGenerator:
         # numpy < 2 names the bit generator, numpy 2 passes its class, or the bit generator already rebuilt
         known = (
             bit_generator in _NUMPY_BIT_GENERATORS
             or (isinstance(bit_generator, GlobalRef) and bit_generator.full in _NUMPY_BIT_GENERATOR_CLASSES)
-            or (isinstance(bit_generator, ScriptObject) and bit_generator.cls.module == "numpy.random")
+            or isinstance(bit_generator, NumpyGenerator)
         )
         if not known:
             raise ValueError(f"numpy {kind} of an unknown bit generator")
-        return ScriptObject(GlobalRef("numpy.random", kind, 0), whole=True)
+        return NumpyGenerator(kind)
 
     return ctor
+
+
+class NumpyGenerator:
+    """A numpy random generator as its pickle rebuilds it: its state (a dict of plain values and the key array),
+    set by BUILD (alone, or beside its seed sequence), kept as data."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.state: dict[Any, Any] = {}
+
+    def pickle_build(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict):
+            state = state[0]  # (state, seed sequence): numpy 2's bit generators
+        if not isinstance(state, dict) or self.state:
+            raise ValueError("numpy generator state of an unexpected form")
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"<numpy {self.kind}>"
+
+
+def _np_seed_sequence(cls: Any, checksum: Any = 0, state: Any = None) -> Opaque:
+    """``numpy.random.bit_generator.__pyx_unpickle_SeedSequence(SeedSequence, checksum, state)``: the seed a numpy
+    ``Generator`` keeps (Cython's unpickling of its plain state, which it sets itself): a description only."""
+    if not (
+        isinstance(cls, GlobalRef)
+        and cls.full == "numpy.random.bit_generator.SeedSequence"
+        and type(checksum) is int
+        and (state is None or isinstance(state, tuple))
+    ):
+        raise ValueError("numpy SeedSequence with unexpected arguments")
+    return Opaque("numpy SeedSequence")
 
 
 def _torch_size(dims: Any = ()) -> tuple[int, ...]:
@@ -427,6 +486,7 @@ def _default_dict(factory: Any = None, *rest: Any) -> dict:
     if (
         factory is None
         or factory is _ordered_dict
+        or factory is _empty_bytes  # bytes resolves to its safe constructor too
         or (  # OrderedDict resolves to its safe constructor
             isinstance(factory, GlobalRef)
             and (
@@ -455,6 +515,13 @@ def _complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
         raise ValueError(f"complex() of {clean_text(repr(real))[:40]}: {e}") from None
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    """``bytes()``: how protocol 2 spells an empty bytes object (an empty numpy array's data)."""
+    if args:
+        raise ValueError("bytes() with arguments")
+    return b""
+
+
 def _re_compile(pattern: Any, flags: Any = 0) -> Any:
     """``re._compile(pattern, flags)``, how a compiled regular expression pickles (a tokenizer's, a text
     normaliser's): its pattern, kept as text (and judged as the checkpoint's other strings), never compiled."""
@@ -479,6 +546,7 @@ _CALLABLES: dict[str, Any] = {
     "collections.defaultdict": _default_dict,
     "builtins.set": _checked_set(set),
     "builtins.complex": _complex,
+    "builtins.bytes": _empty_bytes,
     "numpy.dtype": _np_dtype,
     "numpy.core.multiarray._reconstruct": _np_reconstruct,
     "numpy._core.multiarray._reconstruct": _np_reconstruct,
@@ -488,6 +556,7 @@ _CALLABLES: dict[str, Any] = {
     "numpy.random._pickle.__bit_generator_ctor": _np_generator("BitGenerator"),
     "numpy.random._pickle.__randomstate_ctor": _np_generator("RandomState"),
     "numpy.random._pickle.__generator_ctor": _np_generator("Generator"),
+    "numpy.random.bit_generator.__pyx_unpickle_SeedSequence": _np_seed_sequence,
     "numpy._core.multiarray.scalar": _np_scalar,
     "re._compile": _re_compile,
     "builtins.frozenset": _checked_set(frozenset),
@@ -640,6 +709,7 @@ _OPAQUE = {
     "numpy.ndarray": "numpy array",
     "numpy.dtype": "numpy dtype",
     **{name: "numpy bit generator" for name in _NUMPY_BIT_GENERATOR_CLASSES},
+    "numpy.random.bit_generator.SeedSequence": "numpy seed sequence",
     "torch.layout": "torch layout",
     "torch.memory_format": "torch memory format",
     # a str subclass: checkpoints that record torch.__version__ hold one (torch's own weights-only loader allows it)
@@ -930,6 +1000,8 @@ def _discarded(literals: list[tuple[int, Any]], obj: Any) -> list[tuple[int, Any
             todo.append(o.state)
         elif isinstance(o, NumpyArray):
             todo.append(o.data)
+        elif isinstance(o, NumpyGenerator):
+            todo.append(o.state)
     return [(pos, v) for pos, v in literals if id(v) in wanted]
 
 
@@ -1082,6 +1154,8 @@ class Flattener:
             return True
         if isinstance(obj, NumpyArray):  # numbers are a tensor; an object array's items may hold one
             return obj.element() is not None or (isinstance(obj.data, list) and self.holds(obj.data, depth + 1))
+        if isinstance(obj, NumpyGenerator):
+            return self.holds(obj.state, depth + 1)
         if isinstance(obj, ScriptObject):
             return self.holds(obj.state, depth + 1)
         if not isinstance(obj, CONTAINERS):
@@ -1135,6 +1209,8 @@ class Flattener:
             self._add(".".join(parts) or "array", obj)
         elif isinstance(obj, NumpyArray) and isinstance(obj.data, list):  # of Python objects: its items
             self.walk(obj.data, parts, depth + 1)
+        elif isinstance(obj, NumpyGenerator):  # its state: the key array, counters
+            self.walk(obj.state, parts, depth + 1)
         elif isinstance(obj, NumpyArray) and parts:  # of another type (complex, text, records): its bytes
             self.leaf(".".join(parts), bytes(obj.data) if isinstance(obj.data, (bytes, bytearray)) else obj)
         elif isinstance(obj, StorageRef):  # a bare storage: its bytes are data too

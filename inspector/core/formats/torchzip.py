@@ -42,6 +42,7 @@ from inspector.core.formats.base import (
 from inspector.core.formats.torch_pickle import (
     LEGACY_MAGIC,
     LEGACY_PROTOCOL,
+    MAX_ALIASES,
     MAX_PICKLE_BYTES,
     RECOPY,
     RESAVE,
@@ -72,6 +73,7 @@ def _build(
     discarded: Sequence[tuple[int, Any]] = (),
     pickle_name: str = "data.pkl",
     module_keys: Sequence[str] = (),
+    pickle_bytes: int = 0,
 ) -> ModelFile:
     """Flatten the unpickled object and turn its tensors into refs at the storages' file ``offsets``.
 
@@ -90,7 +92,13 @@ def _build(
     next_suffix: dict[str, int] = {}
     covered: dict[str, list[tuple[int, int]]] = {}
     holes: dict[str, list[tuple[str, int, tuple[int, ...], tuple[int, ...], int]]] = {}
-    arrays: list[bytes] = []  # the bytes of numpy arrays the pickle holds (its literals are not discarded)
+    # numpy arrays' elements are in the pickle itself: held as read, one copy for arrays that share their bytes and
+    # layout; arrays sharing one buffer count as aliases, and all of them together hold at most what the pickle
+    # can justify (distinct arrays over one buffer, each rearranged, would multiply memory)
+    copies: dict[tuple[int, bool, Any, tuple[int, ...]], bytes] = {}
+    uses: dict[int, int] = {}
+    array_bytes = 0
+    held_arrays: set[tuple[int, bytes]] = set()
     for name, t in flat.tensors:
         if name in names:  # keep every tensor visible when two paths flatten to the same name (linear time)
             base, n = name, next_suffix.get(name, 1)
@@ -99,16 +107,34 @@ def _build(
                 name = f"{base}#{n}"
             next_suffix[base] = n
         names.add(name)
-        if isinstance(t, NumpyArray):  # a numpy array's elements are in the pickle itself: held, as read
+        if isinstance(t, NumpyArray):
             dt = t.element()
             assert dt is not None  # only arrays of numbers are listed as tensors
-            data = t.c_order()
-            arrays.append(bytes(t.data))
+            uses[id(t.data)] = uses.get(id(t.data), 0) + 1
+            if uses[id(t.data)] > MAX_ALIASES:
+                raise MalformedFileError(
+                    f"one numpy buffer is listed as more than {MAX_ALIASES} arrays (a file built to multiply the work)",
+                    path=path,
+                    hint=RECOPY,
+                )
+            key = (id(t.data), t.fortran, t.axes, t.shape)
+            data = copies.get(key)
+            if data is None:
+                array_bytes += len(t.data)
+                if array_bytes > 2 * pickle_bytes + (16 << 20):
+                    raise MalformedFileError(
+                        f"numpy arrays hold more than {array_bytes:,} bytes, more than the pickle holds (arrays "
+                        "sharing one buffer, built to multiply memory)",
+                        path=path,
+                        hint=RECOPY,
+                    )
+                data = copies[key] = t.c_order()
+                held_arrays.add((len(t.data), bytes(t.data[:4096])))
             refs.append(
                 TensorRef(
                     name=name,
                     dtype=dt,
-                    shape=t.shape,
+                    shape=t.logical_shape,
                     path=path,
                     offset=0,
                     nbytes=len(data),
@@ -163,7 +189,7 @@ def _build(
         data = "".join(flat.gathered).encode("ascii")[:HIDDEN_SAMPLE]
         what = f"{len(flat.gathered):,} strings inside the checkpoint's lists and dicts that look encoded, joined"
         hidden.append(Hidden("pickle", what, flat.gathered_chars, path, -1, data))
-    held = {(size, data[:4096]) for _, data, size in flat.blobs} | {(len(a), a[:4096]) for a in arrays}
+    held = {(size, data[:4096]) for _, data, size in flat.blobs} | held_arrays
     for pos, value in discarded:  # built by the pickle, held by nothing the checkpoint loads as data
         if isinstance(value, str):  # numpy's array data arrives as latin-1 text (_codecs.encode)
             data = (
@@ -460,6 +486,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
             hidden,
             threats=threats,
             max_tensors=_tensor_cap(len(raw)),
+            pickle_bytes=len(raw),
             file_id=file_id,
             discarded=got.discarded,
             module_keys=got.module_keys,
@@ -507,46 +534,75 @@ def _open_package(
     read like a checkpoint's (threats recorded, classes rebuilt as attribute dicts); the tensors are named after
     the pickle that holds them; the source is reported as code on load, not analysed."""
     sources = sorted(n for n in members if n.endswith((".py", ".pyi")) and not n[len(prefix) :].startswith(".data/"))
-    pickles: list[str] = []
+    # every member outside .data/ that is no source may be a pickle (save_pickle writes any protocol, and
+    # load_pickle reads any): each is read as one, and one that does not read as a pickle is bytes no tensor shows
+    candidates: list[tuple[str, bool]] = []  # (member, a scripted module's)
     for n, info in sorted(members.items()):
         rel = n[len(prefix) :]
         if not n.startswith(prefix) or info.is_dir() or n in sources or rel in _BOOKKEEPING | _PACKAGE_BOOKKEEPING:
             continue
         if rel.startswith(".data/"):
             if re.fullmatch(r"\.data/ts_code/[^/]+/(data|constants)\.pkl", rel):
-                pickles.append(n)
+                candidates.append((n, True))
             continue
-        if info.file_size >= 2 and _read_head(zf, info, path)[:1] == b"\x80":  # a pickle (protocol 2 or later)
-            pickles.append(n)
-    if len(pickles) > MAX_PACKAGE_PICKLES:
-        raise MalformedFileError(f"torch.package archive holds {len(pickles):,} pickles", path=path, hint=RECOPY)
+        candidates.append((n, False))
+    if len(candidates) > MAX_PACKAGE_PICKLES:
+        raise MalformedFileError(f"torch.package archive holds {len(candidates):,} members", path=path, hint=RECOPY)
     storages: dict[str, StorageRef] = {}
     objects: dict[str, Any] = {}
     threats: list[Threat] = []
     rebuilt: list[str] = []
+    named: set[str] = set()  # modules the pickles name in their threats (the classes rebuilt are listed apart)
     discarded: list[tuple[int, Any]] = []
+    pickles: list[str] = []
+    after: list[Hidden] = []
     budget = MAX_PICKLE_BYTES
-    for n in pickles:
+    for n, scripted in candidates:
         info = members[n]
         rel = n[len(prefix) :]
-        _pickle_limit(info, path)
+        if not scripted and (info.file_size < 2 or info.file_size > MAX_RESOURCE_PICKLE_BYTES):
+            continue  # no pickle to read: its bytes are judged as a member no tensor shows
+        try:
+            _pickle_limit(info, path)
+        except MalformedFileError:
+            if scripted:
+                raise
+            continue  # a resource compressed beyond what a pickle is: its bytes are judged as they are
         budget -= info.file_size
         if budget < 0:
             raise MalformedFileError(
                 f"torch.package pickles over {MAX_PICKLE_BYTES:,} bytes in all", path=path, hint=RECOPY
             )
         raw = _read_member(zf, info, path)
-        scripted = rel.startswith(".data/ts_code/")
-        got = unpickle(
-            io.BytesIO(raw), len(raw), path, rel, storages, scripted=scripted, whole=not scripted, package=True
-        )
+        try:
+            got = unpickle(
+                io.BytesIO(raw), len(raw), path, rel, storages, scripted=scripted, whole=not scripted, package=True
+            )
+        except (MalformedFileError, UnsupportedFormatError):
+            if scripted:
+                raise
+            continue  # a resource that is no pickle (text, a binary blob): bytes no tensor shows
+        pickles.append(n)
         # a scripted module is named as the main pickle names it (ts_code/<id>)
         objects[rel[len(".data/") :].removesuffix("/data.pkl") if scripted else rel] = got.obj
         threats += got.threats
+        named |= {t.module for t in got.threats}
         rebuilt += got.rebuilt
         discarded += got.discarded
+        if got.end < len(raw):  # bytes after STOP: load_pickle never reads them
+            tail = raw[got.end :]
+            after.append(
+                Hidden(
+                    "pickle",
+                    f"bytes after the pickle {clean_text(rel)[:200]!r}",
+                    len(tail),
+                    path,
+                    -1,
+                    tail[:HIDDEN_SAMPLE],
+                )
+            )
     packaged = {_module_of(s[len(prefix) :]) for s in sources}
-    imported = sorted({r.rpartition(".")[0] for r in rebuilt} & packaged)
+    imported = sorted(({r.rpartition(".")[0] for r in rebuilt} | named) & packaged)
     if sources:
         listing = tuple(s[len(prefix) :] for s in sources[:10])
         # a class of the package's own source named by a pickle: PackageImporter imports (runs) that source as it
@@ -607,8 +663,10 @@ def _open_package(
         and i.file_size
         and not i.is_dir()
         and n[len(prefix) :] not in _BOOKKEEPING | _PACKAGE_BOOKKEEPING
-        and not n[len(prefix) :].startswith(".data/ts_code/code/")
+        # a scripted module's TorchScript code and its debug tables are the module's (as in a TorchScript archive)
+        and not (n[len(prefix) :].startswith(".data/ts_code/code/") and n.endswith((".py", ".debug_pkl")))
     ]
+    hidden += after
     notes = {"torch_package.pickles": brief([p[len(prefix) :] for p in pickles], 1000)}
     if sources:
         notes["torch_package.source_files"] = str(len(sources))
@@ -622,25 +680,17 @@ def _open_package(
         hidden,
         threats=tuple(threats),
         max_tensors=_tensor_cap(MAX_PICKLE_BYTES - budget),
+        pickle_bytes=MAX_PICKLE_BYTES - budget,
         file_id=file_id,
         discarded=discarded,
         pickle_name="its pickles",
     )
 
 
-def _read_head(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
-    """The first bytes of a member (to tell a pickle from other files)."""
-    try:
-        with zf.open(info) as m:
-            return m.read(2)
-    except Exception as e:
-        raise MalformedFileError(
-            f"cannot read {clean_text(info.filename)[:200]!r} ({clean_text(str(e))[:200]})", path=path, hint=RECOPY
-        ) from None
-
-
-#: Most pickles read from one torch.package archive.
+#: Most members read as pickles from one torch.package archive, and the biggest read so (a pickle that runs code
+#: is small; a bigger resource is judged as bytes).
 MAX_PACKAGE_PICKLES = 4096
+MAX_RESOURCE_PICKLE_BYTES = 64 << 20
 
 
 def _tensor_cap(pickle_bytes: int) -> int:
@@ -779,6 +829,7 @@ def open_torch_legacy(path: Path, *, sniffed: bool = True) -> ModelFile:
                 else [],
                 threats=threats,
                 max_tensors=_tensor_cap(obj_bytes),
+                pickle_bytes=obj_bytes,
                 file_id=file_identity(f),
                 discarded=got.discarded,
                 module_keys=got.module_keys,
@@ -816,6 +867,7 @@ def _open_plain_pickle(f: Any, path: Path, size: int) -> ModelFile:
             after if size > end else [],
             threats=threats,
             max_tensors=_tensor_cap(end),
+            pickle_bytes=end,
             file_id=ident,
             discarded=got.discarded,
             module_keys=got.module_keys,

@@ -131,7 +131,12 @@ def _empty_share(stats: Any) -> Optional[float]:
     h = getattr(stats, "histogram", None)
     if h is None:
         return None
-    counts = np.asarray(h.counts, dtype=np.float64)
+    return _comb(np.asarray(h.counts, dtype=np.float64))
+
+
+def _comb(counts: np.ndarray) -> Optional[float]:
+    """The share of levels (one count each) between the 2.5th and 97.5th percentiles of the values that no value
+    takes, or ``None`` for too few of them."""
     total = counts.sum()
     if total <= 0 or counts.size < 8:
         return None
@@ -216,18 +221,35 @@ def gptq_bits(name: str, shapes: dict[str, tuple[int, ...]]) -> Optional[int]:
 
 
 def packed_contradiction(t: Any, shapes: dict[str, tuple[int, ...]]) -> Optional[str]:
-    """What a GPTQ/AWQ ``qweight`` of 4-bit weights holds instead, when the halves of its bytes depend on each
-    other beyond the halves of neighbouring bytes (see :data:`NIBBLE_MI`); ``None`` when they do not, or the
-    packing is not known to be 4-bit."""
+    """What a GPTQ/AWQ ``qweight`` holds instead of packed weights, or ``None`` when its bytes bear the packing
+    out (or a 3-bit packing, whose fields straddle the bytes, leaves nothing to test). 2- and 4-bit packings (and
+    one the neighbours' shapes do not tell: GPTQ's default is 4) are judged by the halves of their bytes (see
+    :data:`NIBBLE_MI`), an 8-bit one by its bytes' levels, as 8-bit weights beside a scale are (rounded weights
+    fill the levels of their middle; an image's bytes, or a text of few letters, leave most of them empty)."""
     if t.name.rsplit(".", 1)[-1] != "qweight" or t.dtype not in ("I32", "U32") or t.numel < MIN_TABLE_VALUES:
         return None
-    if gptq_bits(t.name, shapes) != 4:
+    bits = gptq_bits(t.name, shapes) or 4
+    if bits == 8:
+        rows = getattr(t.stats, "nibble_pairs", ()) or ()
+        if not rows:
+            return None
+        levels = np.sum(np.asarray(rows[0::2], dtype=np.float64), axis=0)
+        gaps = _comb(levels)
+        if gaps is not None and gaps > COMB_SHARE:
+            return (
+                f"packed 8-bit weights (GPTQ), whose bytes leave {gaps:.0%} of the levels in their middle empty "
+                "(rounded weights fill them): a few levels of their own, as bytes of an image or a text have"
+            )
+        # (their lumpiness is no evidence: heavy-tailed groups quantised symmetrically pile at the zero point and
+        # read 0.6 where a text's bytes read as much)
+        return None
+    if bits not in (2, 4):
         return None
     mi = nibble_dependence(t.stats)
     if not math.isfinite(mi) or mi < NIBBLE_MI:
         return None
     return (
-        f"packed 4-bit weights (GPTQ), the two halves of whose bytes tell {mi:.2f} bits more of each other than "
+        f"packed {bits}-bit weights (GPTQ), the two halves of whose bytes tell {mi:.2f} bits more of each other than "
         "halves of neighbouring bytes do (neighbouring rounded weights are tied alike, inside a byte or across "
         "two), as the bytes of an image or a text do"
     )
