@@ -455,17 +455,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
             notes["pytorch.unexpected_members"] = brief(unexpected, 1000)
         known = _BOOKKEEPING | {"constants.pkl"}  # TorchScript constants: part of the scripted module
         hidden = [
-            Hidden(
-                "member",
-                f"archive member {clean_text(i.filename)[:200]!r}",
-                i.file_size,
-                path,
-                zip_member_offset(f, i, path, size)
-                if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1
-                else -1,
-                None,
-                file_id,
-            )
+            _member_hidden(f, i, path, size, file_id)
             for i in extra
             if i.file_size
             and i.filename[len(prefix) :] not in known
@@ -631,33 +621,14 @@ def _open_package(
     # the source is code, read as a companion file is: only an encoded blob in it (a string literal of base64)
     # is a finding
     hidden = [
-        Hidden(
-            "member",
-            f"packaged source {clean_text(n[len(prefix) :])[:200]!r}",
-            i.file_size,
-            path,
-            zip_member_offset(f, i, path, size)
-            if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1
-            else -1,
-            None,
-            file_id,
-            role="companion",
+        _member_hidden(
+            f, i, path, size, file_id, f"packaged source {clean_text(n[len(prefix) :])[:200]!r}", "companion"
         )
         for n in sources
         if (i := members[n]).file_size
     ]
     hidden += [
-        Hidden(
-            "member",
-            f"archive member {clean_text(i.filename)[:200]!r}",
-            i.file_size,
-            path,
-            zip_member_offset(f, i, path, size)
-            if i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 1
-            else -1,
-            None,
-            file_id,
-        )
+        _member_hidden(f, i, path, size, file_id)
         for n, i in members.items()
         if n not in used
         and i.file_size
@@ -691,6 +662,29 @@ def _open_package(
 #: is small; a bigger resource is judged as bytes).
 MAX_PACKAGE_PICKLES = 4096
 MAX_RESOURCE_PICKLE_BYTES = 64 << 20
+
+
+def _member_hidden(
+    f: Any,
+    info: zipfile.ZipInfo,
+    path: Path,
+    size: int,
+    file_id: tuple[int, int, int, int],
+    where: str = "",
+    role: str = "",
+) -> Hidden:
+    """An archive member as bytes no tensor shows: read in place where it is stored, else only counted."""
+    stored = info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 1
+    return Hidden(
+        "member",
+        where or f"archive member {clean_text(info.filename)[:200]!r}",
+        info.file_size,
+        path,
+        zip_member_offset(f, info, path, size) if stored else -1,
+        None,
+        file_id,
+        role=role,
+    )
 
 
 def _tensor_cap(pickle_bytes: int) -> int:
