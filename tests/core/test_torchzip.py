@@ -672,3 +672,15 @@ def test_numpy_values_every_protocol_spells_them_read_back(tmp_path: Path) -> No
         model = inspector.open_model(path)
         assert model.threats == ()
         assert np.array_equal(read_tensor(model["cube"]), cube) and model["empty"].shape == (0,)
+
+
+def test_views_that_list_the_same_bytes_over_and_over_are_refused(tmp_path: Path) -> None:
+    """2,000 views of one 1 MB storage in a 1 MB file span 2 GB to read (and 20,000 of them, 21 GB: 30 s): refused
+    by name. Tied weights and a few views of one storage stay far within the bound."""
+    base = torch.zeros(1 << 18)
+    torch.save({f"v{i}": base[:] for i in range(2000)}, tmp_path / "views.pt")
+    with pytest.raises(MalformedFileError, match="times the"):
+        inspector.open_model(tmp_path / "views.pt")
+    emb = torch.randn(1000, 64)
+    torch.save({"embed.weight": emb, "lm_head.weight": emb, "half": emb[:500]}, tmp_path / "tied.pt")
+    assert len(inspector.open_model(tmp_path / "tied.pt").tensors) == 3
