@@ -949,3 +949,35 @@ def test_int8_weights_take_the_scale_their_parent_module_keeps(tmp_path: Path) -
         )
         hits = [f for f in scan(tmp_path / name, ScanOptions()).findings if f.detector == "non-float-tensor"]
         assert (not [f for f in hits if f.severity == "suspicious"]) == explained, (name, [f.message for f in hits])
+
+
+def test_a_json_map_of_the_models_own_tensors_is_configuration_and_records_are_not(tmp_path: Path) -> None:
+    """A quantisation manifest beside the weights (its strings the model's tensor names, with a few suffixes) is
+    configuration; training records written as JSON, or payload pieces hung behind tensor names (a suffix each),
+    are judged by their size as any unknown file is."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(0)
+    names = [f"blocks.{i}.{p}.weight" for i in range(12) for p in ("q", "k", "v", "o")]
+    cases = {
+        "manifest": {n: {"qweight": f"{n}.qweight", "scale": f"{n}.scale", "scheme": "symmetric"} for n in names},
+        "records": [
+            {"age": int(a), "income": float(b), "label": "yes" if a > 40 else "no"}
+            for a, b in zip(rng.integers(18, 90, 400), rng.normal(5e4, 1e4, 400))
+        ],
+        "pieces": {
+            f"{names[i % len(names)]}.{base64.b64encode(SECRET[i * 6 : i * 6 + 6]).decode()}": i for i in range(800)
+        },
+    }
+    for name, doc in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        save_file(
+            {n: rng.normal(0, 0.02, (16, 16)).astype(np.float32) for n in names}, str(folder / "model.safetensors")
+        )
+        (folder / "config.json").write_text("{}")
+        (folder / "w8_manifest.json").write_text(json.dumps(doc, indent=2))
+        hits = [
+            f for f in scan(folder, ScanOptions()).findings if f.detector == "hidden-bytes" and f.severity != "info"
+        ]
+        assert bool(hits) == (name != "manifest"), (name, [f.message for f in hits])

@@ -100,6 +100,7 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
     """List every regular file of ``folder`` that is neither part of the model nor training state as
     :class:`Hidden` bytes: a release ships the whole folder, and a file beside the weights is a carrier too."""
     used = {Path(p).resolve() for p in mf.files} | {Path(mf.path).resolve()}
+    names = set(mf.names)
     extra: list[Hidden] = []
     small: list[Hidden] = []
     for f in sorted(folder.iterdir()):
@@ -114,6 +115,8 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
         weights = f.name.lower().endswith(_OTHER_WEIGHTS) and _holds_weights(f)
         card = f.suffix.lower() == ".md" or f.name.upper() == "README"
         role = "weights" if weights else "card" if card else "companion" if COMPANIONS.search(f.name) else ""
+        if not role and st.st_size <= JSON_BYTES and indexes_tensors(f, names):
+            role = "companion"  # a map of the model's own tensors (a quantisation manifest): configuration
         what = {"weights": "weight file", "card": "model card", "companion": "companion file"}.get(role, "file")
         where = f"{what} {clean_text(f.name)[:200]!r} beside the model"
         ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
@@ -152,6 +155,43 @@ def json_values(h: Hidden) -> list[Hidden]:
         return []
     found = text_values(text)[:MAX_JSON_VALUES]
     return [Hidden("file", f"{what} in the {h.where}", size, h.path, -1, data) for what, data, size in found]
+
+
+#: A JSON file beside the model is a map of its tensors when this share of its distinct strings names one of them
+#: (or one of them with a suffix, of at most this many distinct suffixes: ``qweight``, ``scale``...).
+INDEX_SHARE = 2 / 3
+INDEX_SUFFIXES = 32
+MIN_INDEX_STRINGS = 8
+
+
+def indexes_tensors(f: Path, names: set[str]) -> bool:
+    """Whether a JSON file beside the model is a map of the model's own tensors (a quantisation manifest, a tensor
+    list): at least :data:`INDEX_SHARE` of its distinct strings name a tensor, alone or with one of a few suffixes.
+    Training records or a payload written as JSON name none; suffixes that vary without end (pieces of a payload
+    behind tensor names) make it no map. Its values are still searched (:func:`json_values`)."""
+    if not names:
+        return False
+    try:
+        with open_regular(f) as fh:
+            text = fh.read(JSON_BYTES + 1)
+    except (OSError, InspectorError):
+        return False
+    if len(text) > JSON_BYTES or _JSON_START.match(text[:64]) is None:
+        return False
+    strings = set(text.decode("utf-8", "replace").split('"')[1::2])  # inside quotes (escaped quotes aside)
+    if len(strings) < MIN_INDEX_STRINGS:
+        return False
+    named = 0
+    suffixes: set[str] = set()
+    for s in strings:
+        if s in names:
+            named += 1
+            continue
+        stem, _, suffix = s.rpartition(".")
+        if stem in names:
+            named += 1
+            suffixes.add(suffix)
+    return named >= INDEX_SHARE * len(strings) and len(suffixes) <= INDEX_SUFFIXES
 
 
 #: JSON text: an object or an array, after optional whitespace (and a byte-order mark).
