@@ -684,3 +684,29 @@ def test_views_that_list_the_same_bytes_over_and_over_are_refused(tmp_path: Path
     emb = torch.randn(1000, 64)
     torch.save({"embed.weight": emb, "lm_head.weight": emb, "half": emb[:500]}, tmp_path / "tied.pt")
     assert len(inspector.open_model(tmp_path / "tied.pt").tensors) == 3
+
+
+def test_joblib_files_are_read_as_joblib_writes_them(tmp_path: Path) -> None:
+    """``joblib.dump`` (how scikit-learn models are saved) writes each numpy array's bytes into the stream right
+    after its wrapper's state: read the same way, bit for bit, in either order; a cut-short file and an array of
+    Python objects (a nested pickle) are refused by name."""
+    import numpy as np
+
+    joblib = pytest.importorskip("joblib")
+    arrays = {
+        "w": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "f": np.asfortranarray(np.random.default_rng(0).normal(size=(4, 5))),
+        "ids": np.arange(10),
+    }
+    joblib.dump({**arrays, "labels": np.array(["yes", "no"])}, tmp_path / "m.joblib")
+    model = inspector.open_model(tmp_path / "m.joblib")
+    assert model.format == "pickle" and model.names == list(arrays) and model.threats == ()
+    for name, a in arrays.items():
+        assert np.array_equal(read_tensor(model[name]), a), name
+    raw = (tmp_path / "m.joblib").read_bytes()
+    (tmp_path / "cut.joblib").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(MalformedFileError, match="cut short"):
+        inspector.open_model(tmp_path / "cut.joblib")
+    joblib.dump({"names": np.array(["a", 1, None], dtype=object)}, tmp_path / "objects.joblib")
+    with pytest.raises(UnsupportedFormatError, match="nested pickle"):
+        inspector.open_model(tmp_path / "objects.joblib")

@@ -11,7 +11,7 @@ from inspector.core.formats.safetensors import open_safetensors, open_sharded
 
 _SUPPORTED = (
     ".safetensors, *.index.json, a Hugging Face folder, a PyTorch .pt/.pth/.bin checkpoint or torch.package, .npz, "
-    "a pickle (.pkl), .gguf or .onnx"
+    "a pickle (.pkl, .joblib), .gguf or .onnx"
 )
 
 

@@ -422,6 +422,10 @@ class Machine:
             return
         if isinstance(obj, (dict, list, tuple, set, frozenset, str, bytes, bytearray, int, float)) or obj is None:
             raise PickleError(f"pickle sets the state of a {type(obj).__name__}")
+        streamed = getattr(type(obj), "pickle_build_stream", None)
+        if streamed is not None:  # a placeholder whose bytes follow its state in the stream (joblib's arrays)
+            streamed(obj, state, self.file, self.charge)
+            return
         build = getattr(type(obj), "pickle_build", None)
         if build is not None:  # a placeholder of the reader's that takes a state (a numpy array's shape and bytes)
             build(obj, state)
@@ -651,6 +655,9 @@ class Machine:
                 return ScriptObject(cls, whole=True)
             self.needs_code.append(cls)
             return Instance(cls)
+        made = getattr(cls, "pickle_new", None)
+        if made is not None and not args:  # a placeholder class of the reader's (joblib's array wrapper)
+            return made()
         if cls in (set, frozenset) or type(cls).__name__ == "type":
             return self._call(cls, args, "call", pos)
         raise PickleError(f"NEWOBJ on {_short(cls)}, not a class")

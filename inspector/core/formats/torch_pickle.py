@@ -333,6 +333,51 @@ class NumpyArray:
         return f"<numpy array {self.dtype!r} {list(self.logical_shape)}>"
 
 
+class JoblibArray(NumpyArray):
+    """joblib's ``NumpyArrayWrapper`` (``joblib.dump``, how scikit-learn models are saved): its state (shape,
+    order, dtype, alignment) is set by BUILD and the array's bytes follow in the stream, outside the pickle's own
+    opcodes, as joblib's unpickler reads them; read here the same way, never as a numpy object. An array of Python
+    objects (a nested pickle stream) is not read."""
+
+    @classmethod
+    def pickle_new(cls) -> JoblibArray:
+        return cls()
+
+    def pickle_build_stream(self, state: Any, file: Any, charge: Callable[[int], None]) -> None:
+        if not isinstance(state, dict):
+            raise ValueError("joblib array state of an unexpected form")
+        cls, shape, order, dtype = (state.get(k) for k in ("subclass", "shape", "order", "dtype"))
+        if not (isinstance(cls, GlobalRef) and cls.full == "numpy.ndarray" and isinstance(dtype, NumpyDType)):
+            raise ValueError("joblib array of an unexpected class or type")
+        if order not in ("C", "F") or not isinstance(shape, tuple) or not all(_is_index(d) for d in shape):
+            raise ValueError("joblib array of a bad shape or order")
+        if shape_problem(shape):
+            raise ValueError(f"joblib array of a bad shape {brief(shape)}")
+        import numpy as np
+
+        try:
+            itemsize = np.dtype(dtype.code).itemsize  # a type code only: numpy parses it, nothing more
+        except (TypeError, ValueError):
+            raise ValueError(f"joblib array of an unknown type {brief(dtype.code)}") from None
+        if np.dtype(dtype.code).hasobject:
+            raise _Unsupported(
+                "a joblib array of Python objects",
+                "holds an array of Python objects written by joblib as a nested pickle stream, which Model Inspector "
+                "does not read",
+                "Convert it to an array of numbers or text (or leave it out), or save the weights as safetensors",
+            )
+        if state.get("numpy_array_alignment_bytes") is not None:
+            pad = file.read(1)
+            if len(pad) != 1 or pad[0] > 64 or len(file.read(pad[0])) != pad[0]:
+                raise ValueError("joblib array padding cut short")
+        nbytes = math.prod(shape) * itemsize
+        charge(nbytes // 8)
+        data = file.read(nbytes)
+        if len(data) != nbytes:
+            raise ValueError(f"joblib array cut short ({len(data):,} of {nbytes:,} bytes)")
+        self._set(shape, dtype, order == "F", data)
+
+
 def _np_dtype(code: Any, align: Any = False, copy: Any = True) -> NumpyDType:
     if not isinstance(code, str) or not 0 < len(code) <= 16:
         raise ValueError("numpy.dtype of something other than a type code")
@@ -531,7 +576,12 @@ def _re_compile(pattern: Any, flags: Any = 0) -> Any:
 
 
 class _Unsupported(Exception):
-    """A standard but unsupported tensor kind (sparse, quantized, complex...): not hostile, just unreadable."""
+    """A standard but unsupported tensor kind (sparse, quantized, complex...), or value: not hostile, just
+    unreadable. ``message`` and ``hint``, where given, replace the tensor kinds' own."""
+
+    def __init__(self, what: str, message: str = "", hint: str = "") -> None:
+        super().__init__(what)
+        self.message, self.hint = message, hint
 
 
 _CALLABLES: dict[str, Any] = {
@@ -557,6 +607,7 @@ _CALLABLES: dict[str, Any] = {
     "numpy.random._pickle.__randomstate_ctor": _np_generator("RandomState"),
     "numpy.random._pickle.__generator_ctor": _np_generator("Generator"),
     "numpy.random.bit_generator.__pyx_unpickle_SeedSequence": _np_seed_sequence,
+    "joblib.numpy_pickle.NumpyArrayWrapper": JoblibArray,
     "numpy._core.multiarray.scalar": _np_scalar,
     "re._compile": _re_compile,
     "builtins.frozenset": _checked_set(frozenset),
@@ -949,9 +1000,10 @@ def unpickle(
         )
     except _Unsupported as e:
         failure = UnsupportedFormatError(
-            f"holds {e}, which Model Inspector cannot read (sparse, quantized, complex or device-specific tensors)",
+            e.message
+            or f"holds {e}, which Model Inspector cannot read (sparse, quantized, complex or device-specific tensors)",
             path=path,
-            hint="Convert them to dense float tensors and save them as safetensors in a trusted environment",
+            hint=e.hint or "Convert them to dense float tensors and save them as safetensors in a trusted environment",
         )
     threats = [Threat(t.module, t.name, t.call, t.offset, what, t.listing) for t in machine.threats[:MAX_THREATS]]
     threats += [

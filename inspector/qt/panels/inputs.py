@@ -34,7 +34,7 @@ from inspector.qt.tasks import Emit, Progress
 
 AUTO = "(from the model's metadata)"
 DATA_FILTER = "Data (*.npz *.safetensors);;All files (*)"
-MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.bin *.ckpt *.npz *.pkl *.gguf *.onnx *.json);;All files (*)"
+MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.bin *.ckpt *.npz *.pkl *.joblib *.gguf *.onnx *.json);;All files (*)"
 
 
 def _key(path: str) -> str:
