@@ -688,8 +688,8 @@ def test_views_that_list_the_same_bytes_over_and_over_are_refused(tmp_path: Path
 
 def test_joblib_files_are_read_as_joblib_writes_them(tmp_path: Path) -> None:
     """``joblib.dump`` (how scikit-learn models are saved) writes each numpy array's bytes into the stream right
-    after its wrapper's state: read the same way, bit for bit, in either order; a cut-short file and an array of
-    Python objects (a nested pickle) are refused by name."""
+    after its wrapper's state: read the same way, bit for bit, in either order; a cut-short file is refused by name;
+    an array of Python objects is a nested pickle, run by the same interpreter (its calls recorded, never made)."""
     import numpy as np
 
     joblib = pytest.importorskip("joblib")
@@ -708,5 +708,30 @@ def test_joblib_files_are_read_as_joblib_writes_them(tmp_path: Path) -> None:
     with pytest.raises(MalformedFileError, match="cut short"):
         inspector.open_model(tmp_path / "cut.joblib")
     joblib.dump({"names": np.array(["a", 1, None], dtype=object)}, tmp_path / "objects.joblib")
-    with pytest.raises(UnsupportedFormatError, match="nested pickle"):
-        inspector.open_model(tmp_path / "objects.joblib")
+    model = inspector.open_model(tmp_path / "objects.joblib")
+    assert model.threats == () and model.metadata["pytorch.names"] == "['a', 1, None]"
+    joblib.dump({"w": arrays["w"], "hooks": np.array([_RunsShell("true")], dtype=object)}, tmp_path / "evil.joblib")
+    model = inspector.open_model(tmp_path / "evil.joblib")
+    assert [t.global_name for t in model.threats] == [f"{os.system.__module__}.system"]
+    assert scan(tmp_path / "evil.joblib", ScanOptions()).verdict == "suspicious"
+
+
+def test_pickles_nested_in_a_joblib_stream_stop_at_a_depth(tmp_path: Path) -> None:
+    """Each joblib array of objects opens a pickle inside the stream; one built to open them without end is refused
+    by name, never a recursion error."""
+    s = lambda text: b"X" + len(text).to_bytes(4, "little") + text  # noqa: E731
+    dtype = (
+        b"cnumpy\ndtype\n"
+        + s(b"O8")
+        + b"K\x00K\x01\x87R(K\x03"
+        + s(b"|")
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK?tb"
+    )
+    state = b"}(" + s(b"subclass") + b"cnumpy\nndarray\n" + s(b"shape") + b"K\x01\x85" + s(b"order") + s(b"C")
+    state += s(b"dtype") + dtype + b"u"
+    level = b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81" + state + b"b"
+    (tmp_path / "deep.joblib").write_bytes(level * 20 + b"N." + b"." * 20)
+    with pytest.raises(MalformedFileError, match="deeper than"):
+        inspector.open_model(tmp_path / "deep.joblib")
+    (tmp_path / "two.joblib").write_bytes(level * 2 + b"N." + b"." * 2)
+    assert inspector.open_model(tmp_path / "two.joblib").format == "pickle"

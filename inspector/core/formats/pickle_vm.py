@@ -41,6 +41,8 @@ LISTING_BEFORE = 10
 #: Text and bytes literals from this size are remembered (see ``Machine.literals``), at most this many.
 LITERAL_BYTES = 256
 MAX_LITERALS = 10_000
+#: Most pickles nested in one stream (joblib writes an array of objects as a pickle inside its own).
+MAX_NESTED = 8
 #: Keys of state_dicts' ``_metadata`` kept, in all (a model has a key a module: thousands at most).
 MAX_MODULE_KEYS = 1_000_000
 _PUSH_TEXT = frozenset("IJKMLN\x8a\x8bFGV\x8c\x8dX")
@@ -211,6 +213,8 @@ class Machine:
     #: global only named is left unimported; both are listed in :attr:`rebuilt`. ``None``: they need code.
     rebuildable: Optional[Callable[[GlobalRef], bool]] = None
     rebuilt: list[GlobalRef] = field(default_factory=list)
+    #: how many pickles deep this one runs inside the stream of another (see :meth:`nested`)
+    depth: int = 0
 
     def __post_init__(self) -> None:
         self.budget = WORK_PER_BYTE * max(0, self.size) + WORK_BASE
@@ -229,6 +233,31 @@ class Machine:
         self.literals: list[tuple[int, Any]] = []
         #: the keys of the ``_metadata`` a state_dict carries (module names), which :meth:`_build` drops
         self.module_keys: list[str] = []
+
+    def nested(self) -> Any:
+        """Run the pickle that follows in the stream (joblib writes an array of objects so) under this one's rules
+        and budget, its threats, rebuilt classes and needs recorded here; its value."""
+        if self.depth >= MAX_NESTED:
+            raise PickleError(f"pickle nests pickles in its stream deeper than {MAX_NESTED} levels")
+        inner = Machine(
+            self.file,
+            self.size,
+            self.resolve,
+            self.classify,
+            None,
+            scripted=self.scripted,
+            rebuildable=self.rebuildable,
+            depth=self.depth + 1,
+        )
+        inner.budget = max(0, self.budget - self.work)
+        obj = inner.run()
+        inner.finish()
+        self.charge(inner.work)
+        self.threats += inner.threats
+        self.needs_code += [r for r in inner.needs_code if r not in self.needs_code]
+        self.rebuilt += [r for r in inner.rebuilt if r not in self.rebuilt]
+        self.literals += inner.literals[: max(0, MAX_LITERALS - len(self.literals))]
+        return obj
 
     # ------------------------------------------------------------------------------------------ budget
     def charge(self, units: int) -> None:
@@ -424,7 +453,7 @@ class Machine:
             raise PickleError(f"pickle sets the state of a {type(obj).__name__}")
         streamed = getattr(type(obj), "pickle_build_stream", None)
         if streamed is not None:  # a placeholder whose bytes follow its state in the stream (joblib's arrays)
-            streamed(obj, state, self.file, self.charge)
+            streamed(obj, state, self)
             return
         build = getattr(type(obj), "pickle_build", None)
         if build is not None:  # a placeholder of the reader's that takes a state (a numpy array's shape and bytes)

@@ -337,13 +337,13 @@ class JoblibArray(NumpyArray):
     """joblib's ``NumpyArrayWrapper`` (``joblib.dump``, how scikit-learn models are saved): its state (shape,
     order, dtype, alignment) is set by BUILD and the array's bytes follow in the stream, outside the pickle's own
     opcodes, as joblib's unpickler reads them; read here the same way, never as a numpy object. An array of Python
-    objects (a nested pickle stream) is not read."""
+    objects is a nested pickle stream, run by the same bounded interpreter (its calls recorded, never made)."""
 
     @classmethod
     def pickle_new(cls) -> JoblibArray:
         return cls()
 
-    def pickle_build_stream(self, state: Any, file: Any, charge: Callable[[int], None]) -> None:
+    def pickle_build_stream(self, state: Any, machine: Any) -> None:
         if not isinstance(state, dict):
             raise ValueError("joblib array state of an unexpected form")
         cls, shape, order, dtype = (state.get(k) for k in ("subclass", "shape", "order", "dtype"))
@@ -359,19 +359,18 @@ class JoblibArray(NumpyArray):
             itemsize = np.dtype(dtype.code).itemsize  # a type code only: numpy parses it, nothing more
         except (TypeError, ValueError):
             raise ValueError(f"joblib array of an unknown type {brief(dtype.code)}") from None
-        if np.dtype(dtype.code).hasobject:
-            raise _Unsupported(
-                "a joblib array of Python objects",
-                "holds an array of Python objects written by joblib as a nested pickle stream, which Model Inspector "
-                "does not read",
-                "Convert it to an array of numbers or text (or leave it out), or save the weights as safetensors",
-            )
+        file = machine.file
+        if np.dtype(dtype.code).hasobject:  # its items are a nested pickle, run under the same rules
+            inner = machine.nested()
+            items = inner.data if isinstance(inner, NumpyArray) and isinstance(inner.data, list) else [inner]
+            self._set(shape, dtype, order == "F", items)
+            return
         if state.get("numpy_array_alignment_bytes") is not None:
             pad = file.read(1)
             if len(pad) != 1 or pad[0] > 64 or len(file.read(pad[0])) != pad[0]:
                 raise ValueError("joblib array padding cut short")
         nbytes = math.prod(shape) * itemsize
-        charge(nbytes // 8)
+        machine.charge(nbytes // 8)
         data = file.read(nbytes)
         if len(data) != nbytes:
             raise ValueError(f"joblib array cut short ({len(data):,} of {nbytes:,} bytes)")
@@ -576,12 +575,7 @@ def _re_compile(pattern: Any, flags: Any = 0) -> Any:
 
 
 class _Unsupported(Exception):
-    """A standard but unsupported tensor kind (sparse, quantized, complex...), or value: not hostile, just
-    unreadable. ``message`` and ``hint``, where given, replace the tensor kinds' own."""
-
-    def __init__(self, what: str, message: str = "", hint: str = "") -> None:
-        super().__init__(what)
-        self.message, self.hint = message, hint
+    """A standard but unsupported tensor kind (sparse, quantized, complex...): not hostile, just unreadable."""
 
 
 _CALLABLES: dict[str, Any] = {
@@ -1000,10 +994,9 @@ def unpickle(
         )
     except _Unsupported as e:
         failure = UnsupportedFormatError(
-            e.message
-            or f"holds {e}, which Model Inspector cannot read (sparse, quantized, complex or device-specific tensors)",
+            f"holds {e}, which Model Inspector cannot read (sparse, quantized, complex or device-specific tensors)",
             path=path,
-            hint=e.hint or "Convert them to dense float tensors and save them as safetensors in a trusted environment",
+            hint="Convert them to dense float tensors and save them as safetensors in a trusted environment",
         )
     threats = [Threat(t.module, t.name, t.call, t.offset, what, t.listing) for t in machine.threats[:MAX_THREATS]]
     threats += [
