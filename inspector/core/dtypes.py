@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Optional
 
 import numpy as np
 
@@ -115,6 +116,35 @@ TORCH_NAMES: dict[str, str] = {
     "uint64": "U64",
     "bool": "BOOL",
 }
+
+#: numpy's type codes (kind and size, ``np.dtype(...).str`` less its byte order) of the element types a model
+#: holds; other types (complex, text, records) have no element type of ours.
+_NUMPY_CODES: dict[str, str] = {
+    "f8": "F64",
+    "f4": "F32",
+    "f2": "F16",
+    "i8": "I64",
+    "i4": "I32",
+    "i2": "I16",
+    "i1": "I8",
+    "u8": "U64",
+    "u4": "U32",
+    "u2": "U16",
+    "u1": "U8",
+    "b1": "BOOL",
+}
+
+
+def from_numpy(code: str, order: str = "<") -> Optional[DType]:
+    """Our element type for numpy's type ``code`` (``"f4"``, ``"<f4"``) in byte ``order``, or ``None`` for a type
+    we do not hold (complex, text, records) or a big-endian one wider than a byte."""
+    if code[:1] in "<>|=":
+        order, code = code[0], code[1:]
+    name = _NUMPY_CODES.get(code)
+    if name is None:
+        return None
+    dt = DTYPES[name]
+    return None if order == ">" and dt.itemsize > 1 else dt
 
 
 @cache

@@ -73,7 +73,7 @@ AMPLIFICATION_ALLOWANCE = 1 << 30
 
 def _check_amplification(model: ModelFile) -> None:
     try:
-        size = sum(f.stat().st_size for f in model.files)
+        size = model.file_bytes
     except OSError:
         return
     spans = model.nbytes

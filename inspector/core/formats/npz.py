@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from inspector.core.dtypes import DTYPES
+from inspector.core.dtypes import from_numpy
 from inspector.core.errors import DataError, MalformedFileError, UnsupportedFormatError
 from inspector.core.formats.base import (
     HIDDEN_SAMPLE,
@@ -118,21 +118,6 @@ def _member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, hint: str) ->
 
 
 # ------------------------------------------------------------------------------------------- npz as a model
-#: numpy's type strings for the element types a model's ``.npz`` may hold (little-endian or single bytes).
-_NUMPY_TYPES = {
-    "<f8": "F64",
-    "<f4": "F32",
-    "<f2": "F16",
-    "<i8": "I64",
-    "<i4": "I32",
-    "<i2": "I16",
-    "|i1": "I8",
-    "<u8": "U64",
-    "<u4": "U32",
-    "<u2": "U16",
-    "|u1": "U8",
-    "|b1": "BOOL",
-}
 #: Bytes of the arrays of compressed members (``np.savez_compressed``) inflated and held while a model is open,
 #: all together: stored members are read in place, by chunks, whatever their size.
 MAX_INFLATED_BYTES = 64 << 20
@@ -203,9 +188,9 @@ def open_npz_model(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: 
                 Hidden("member", f"{where} (an array of Python objects, pickled)", body, path, -1, sample, file_id)
             )
             continue
-        kind = _NUMPY_TYPES.get(dtype.str)
+        dt = from_numpy(dtype.str) if not dtype.fields else None
         numel = math.prod(shape)
-        if kind is None:
+        if dt is None:
             hidden.append(
                 Hidden(
                     "member",
@@ -218,7 +203,6 @@ def open_npz_model(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: 
                 )
             )
             continue
-        dt = DTYPES[kind]
         if numel * dt.itemsize != body:
             raise MalformedFileError(
                 f"{name}: its header describes {numel * dt.itemsize:,} bytes but it holds {body:,}",

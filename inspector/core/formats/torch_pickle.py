@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from inspector.core.dtypes import DTYPES, TORCH_NAMES, DType
+from inspector.core.dtypes import DTYPES, TORCH_NAMES, DType, from_numpy
 from inspector.core.errors import InspectorError, MalformedFileError, UnsafeFileError, UnsupportedFormatError
 from inspector.core.formats.base import MAX_NDIM, MAX_TENSORS, Threat, clean_text, shape_problem
 from inspector.core.formats.pickle_vm import (
@@ -223,24 +223,6 @@ def _codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
 
 
 # ------------------------------------------------------------------------------------------- numpy values
-#: numpy type codes (kind and size, as ``np.dtype(...).str`` without the byte order) -> element types read as
-#: tensors; other types (complex, text, records) keep their bytes, judged as bytes no tensor shows.
-_NUMPY_CODES = {
-    "f8": "F64",
-    "f4": "F32",
-    "f2": "F16",
-    "i8": "I64",
-    "i4": "I32",
-    "i2": "I16",
-    "i1": "I8",
-    "u8": "U64",
-    "u4": "U32",
-    "u2": "U16",
-    "u1": "U8",
-    "b1": "BOOL",
-}
-
-
 class NumpyDType:
     """``numpy.dtype(code, align, copy)`` as a pickle builds it: the type code, and the byte order its state sets
     (once: an array checked against it must not see it change)."""
@@ -263,11 +245,7 @@ class NumpyDType:
 
     def element(self) -> Optional[DType]:
         """Our element type, or ``None`` for one read as bytes (big-endian, complex, text, records)."""
-        name = _NUMPY_CODES.get(self.code.lstrip("<>|="))
-        if name is None or self.fields:
-            return None
-        dt = DTYPES[name]
-        return None if self.order == ">" and dt.itemsize > 1 else dt
+        return None if self.fields else from_numpy(self.code, self.order)
 
     def __repr__(self) -> str:
         return f"numpy.dtype({self.code!r})"

@@ -21,7 +21,7 @@ import re
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -297,6 +297,38 @@ _BOOKKEEPING = {
 }
 
 
+def _storage_offsets(
+    f: Any,
+    members: dict[str, zipfile.ZipInfo],
+    storages: dict[str, StorageRef],
+    member_of: Callable[[str], str],
+    path: Path,
+    size: int,
+) -> dict[str, int]:
+    """Where each storage's bytes start in the file: its member (named by ``member_of``) must be there, stored raw,
+    and exactly as long as the pickle declares."""
+    offsets: dict[str, int] = {}
+    for key, st in storages.items():
+        where = f"storage {clean_text(key)[:100]!r}"
+        member = members.get(member_of(key))
+        if member is None:
+            raise MalformedFileError(f"{where} is missing from the archive", path=path, hint=RECOPY)
+        if member.compress_type != zipfile.ZIP_STORED or member.flag_bits & 1:
+            raise MalformedFileError(
+                f"{where} is compressed or encrypted; tensors must be stored as raw bytes",
+                path=path,
+                hint="Re-save it with torch.save, or unzip and re-zip it without compression (zip -0)",
+            )
+        if member.file_size != st.root_nbytes:
+            raise MalformedFileError(
+                f"{where} holds {member.file_size:,} bytes but the pickle declares {st.root_nbytes:,}",
+                path=path,
+                hint=RECOPY,
+            )
+        offsets[key] = zip_member_offset(f, member, path, size)
+    return offsets
+
+
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
     try:
         return zf.read(info)
@@ -373,14 +405,13 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
         raise MalformedFileError("zip archive lists a member name twice", path=path, hint=RECOPY)
     _zip_starts_at_zero(f, zf, path)
     pkls = [n for n in members if re.fullmatch(r"[^/]+/data\.pkl", n)]
-    if not pkls and (root := _package_root(members)) is not None:
-        return _open_package(zf, f, path, size, file_id, members, root)
     if not pkls:
+        if (root := _package_root(members)) is not None:
+            return _open_package(zf, f, path, size, file_id, members, root)
         from inspector.core.formats.npz import is_npz, open_npz_model  # np.savez's arrays, a member each
 
         if is_npz(infos):
             return open_npz_model(zf, f, path, size, file_id)
-    if not pkls:
         raise UnsupportedFormatError(
             "zip archive without a data.pkl: not a PyTorch checkpoint",
             path=path,
@@ -424,25 +455,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
         else ()
     )
     try:
-        offsets: dict[str, int] = {}
-        for key, st in storages.items():
-            where = f"storage {clean_text(key)[:100]!r}"
-            member = members.get(f"{prefix}data/{key}")
-            if member is None:
-                raise MalformedFileError(f"{where} is missing from the archive", path=path, hint=RECOPY)
-            if member.compress_type != zipfile.ZIP_STORED or member.flag_bits & 1:
-                raise MalformedFileError(
-                    f"{where} is compressed or encrypted; tensors must be stored as raw bytes",
-                    path=path,
-                    hint="Re-save it with torch.save, or unzip and re-zip it without compression (zip -0)",
-                )
-            if member.file_size != st.root_nbytes:
-                raise MalformedFileError(
-                    f"{where} holds {member.file_size:,} bytes but the pickle declares {st.root_nbytes:,}",
-                    path=path,
-                    hint=RECOPY,
-                )
-            offsets[key] = zip_member_offset(f, member, path, size)
+        offsets = _storage_offsets(f, members, storages, lambda key: f"{prefix}data/{key}", path, size)
         used = {pkls[0], *(f"{prefix}data/{k}" for k in storages)}
         extra = [i for n, i in members.items() if n not in used and not i.is_dir()]
         notes = {}
@@ -600,23 +613,7 @@ def _open_package(
         call = "package" if imported else "package-unused"
         threats.append(Threat(imported[0] if imported else "", "", call, 0, listing[0], listing))
     threats += list(class_code([r for r in rebuilt if r.rpartition(".")[0] not in packaged], "its pickles"))
-    offsets: dict[str, int] = {}
-    for key, st in storages.items():
-        member = members.get(f"{prefix}.data/{key}.storage")
-        where = f"storage {clean_text(key)[:100]!r}"
-        if member is None:
-            raise MalformedFileError(f"{where} is missing from the archive", path=path, hint=RECOPY)
-        if member.compress_type != zipfile.ZIP_STORED or member.flag_bits & 1:
-            raise MalformedFileError(
-                f"{where} is compressed or encrypted; tensors must be stored as raw bytes", path=path, hint=RECOPY
-            )
-        if member.file_size != st.root_nbytes:
-            raise MalformedFileError(
-                f"{where} holds {member.file_size:,} bytes but the pickle declares {st.root_nbytes:,}",
-                path=path,
-                hint=RECOPY,
-            )
-        offsets[key] = zip_member_offset(f, member, path, size)
+    offsets = _storage_offsets(f, members, storages, lambda key: f"{prefix}.data/{key}.storage", path, size)
     used = {*pickles, *sources, *(f"{prefix}.data/{k}.storage" for k in storages)}
     # the source is code, read as a companion file is: only an encoded blob in it (a string literal of base64)
     # is a finding

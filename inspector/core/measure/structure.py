@@ -530,8 +530,8 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
     embedding tables given their kind (``layers.py``); integer index tables and sinusoidal position tables
     marked as computed (``computed.py``); the lumpiness of a layer less its columns' levels (``lumps.py``); the
     row, kernel and column structure of the tensors near a sign, period or neighbour threshold, within
-    :data:`MAX_REREAD_BYTES`; the values of a least uniform low-byte window near the window test's threshold. The others are
-    returned unchanged."""
+    :data:`MAX_REREAD_BYTES`; the values of a least uniform low-byte window near the window test's threshold.
+    The others are returned unchanged."""
     out = []
     budget = MAX_REREAD_BYTES
     for t in linear_layers_named_as_tables(tensors):

@@ -170,17 +170,17 @@ def _integer_bins(stats: Any, lo: float, hi: float) -> Any:
 NIBBLE_MI = 0.1
 
 
-def _pair_information(row: Any) -> tuple[float, float]:
+def _pair_information(row: Any) -> float:
     """Mutual information in bits, less its small-sample bias, between the halves counted by one row of 256
-    (high half × 16 + low half), and the count."""
+    (high half × 16 + low half)."""
     joint = np.asarray(row, dtype=np.float64).reshape(16, 16)  # [high half, low half]
     n = float(joint.sum())
     if n <= 0:
-        return math.nan, 0.0
+        return math.nan
     p = joint / n
     indep = np.outer(p.sum(axis=1), p.sum(axis=0))
     live = p > 0
-    return float((p[live] * np.log2(p[live] / indep[live])).sum()) - 225.0 / (2.0 * n * math.log(2.0)), n
+    return float((p[live] * np.log2(p[live] / indep[live])).sum()) - 225.0 / (2.0 * n * math.log(2.0))
 
 
 def nibble_dependence(stats: Any) -> float:
@@ -190,8 +190,8 @@ def nibble_dependence(stats: Any) -> float:
     rows = getattr(stats, "nibble_pairs", ()) or ()
     if len(rows) < 3:
         return math.nan
-    within = [_pair_information(r)[0] for r in rows[0::2]]
-    across = [_pair_information(r)[0] for r in rows[1::2]]
+    within = [_pair_information(r) for r in rows[0::2]]
+    across = [_pair_information(r) for r in rows[1::2]]
     within = [v for v in within if math.isfinite(v)]
     across = [v for v in across if math.isfinite(v)]
     if not within or not across:
@@ -199,13 +199,17 @@ def nibble_dependence(stats: Any) -> float:
     return sum(within) / len(within) - sum(across) / len(across)
 
 
-def _byte_entropy(stats: Any) -> float:
-    """Entropy in bits of the bytes of an integer tensor (its ``nibble_pairs``' byte rows, all together)."""
+def _byte_counts(stats: Any) -> Optional[np.ndarray]:
+    """Counts of the 256 byte values of an integer tensor, all its bytes together (the byte rows of its
+    ``nibble_pairs``), or ``None`` without them."""
     rows = getattr(stats, "nibble_pairs", ()) or ()
-    if not rows:
-        return math.nan
-    counts = np.sum(np.asarray(rows[0::2], dtype=np.float64), axis=0)
-    return entropy_bits(counts)
+    return np.sum(np.asarray(rows[0::2], dtype=np.float64), axis=0) if rows else None
+
+
+def _byte_entropy(stats: Any) -> float:
+    """Entropy in bits of the bytes of an integer tensor."""
+    counts = _byte_counts(stats)
+    return entropy_bits(counts) if counts is not None else math.nan
 
 
 def gptq_bits(name: str, shapes: dict[str, tuple[int, ...]]) -> Optional[int]:
@@ -230,11 +234,8 @@ def packed_contradiction(t: Any, shapes: dict[str, tuple[int, ...]]) -> Optional
         return None
     bits = gptq_bits(t.name, shapes) or 4
     if bits == 8:
-        rows = getattr(t.stats, "nibble_pairs", ()) or ()
-        if not rows:
-            return None
-        levels = np.sum(np.asarray(rows[0::2], dtype=np.float64), axis=0)
-        gaps = _comb(levels)
+        levels = _byte_counts(t.stats)
+        gaps = _comb(levels) if levels is not None else None
         if gaps is not None and gaps > COMB_SHARE:
             return (
                 f"packed 8-bit weights (GPTQ), whose bytes leave {gaps:.0%} of the levels in their middle empty "
