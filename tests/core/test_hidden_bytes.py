@@ -662,18 +662,100 @@ def test_a_blob_cut_into_many_small_files_beside_the_model_is_judged_joined(tmp_
 
 
 def test_a_training_state_file_that_is_no_checkpoint_is_judged(tmp_path: Path) -> None:
-    """``optimizer.pt`` beside the model is named as training state, not opened, when it is a checkpoint; bytes
-    under that name that are no checkpoint at all are judged like any file beside the model."""
+    """``optimizer.pt`` beside the model is read as the checkpoint it is (see the next tests); bytes under that
+    name that are no checkpoint at all are judged like any file beside the model."""
     from safetensors.torch import save_file
 
     folder = tmp_path / "hf"
     folder.mkdir()
     save_file(_weights(), str(folder / "model.safetensors"))
     torch.save({"state": {0: {"exp_avg": torch.zeros(4)}}, "param_groups": [{"lr": 0.001}]}, folder / "optimizer.pt")
-    assert _non_float(folder)[0] == "not-detected"
+    assert _non_float(folder)[0] == "cannot-rule-out"  # its tensor is not scanned with the model
     (folder / "optimizer.pt").write_bytes(SECRET)
     status, found = _non_float(folder)
     assert status == "detected" and any("optimizer.pt" in f.message for f in found)
+
+
+def _trainer_folder(tmp_path: Path) -> Path:
+    """A Hugging Face Trainer checkpoint: the model, its configuration and the training state written beside it."""
+    import random
+
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "checkpoint-10"
+    folder.mkdir()
+    save_file(_weights(), str(folder / "model.safetensors"))
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    p = torch.nn.Parameter(torch.randn(32, 32))
+    opt = torch.optim.AdamW([p])
+    (p**2).sum().backward()
+    opt.step()
+    torch.save(opt.state_dict(), folder / "optimizer.pt")
+    rs = random.Random(3)
+    state = {"python": rs.getstate(), "numpy": np.random.RandomState(3).get_state(), "cpu": torch.get_rng_state()}
+    torch.save(state, folder / "rng_state.pth")
+    torch.save({"last_epoch": 10, "_step_count": 11, "base_lrs": [5e-5]}, folder / "scheduler.pt")
+    return folder
+
+
+def test_training_state_beside_the_model_is_read_for_what_it_carries_besides_tensors(tmp_path: Path) -> None:
+    """A Trainer checkpoint's ``rng_state.pth``, ``optimizer.pt`` and ``scheduler.pt`` ship with the folder and are
+    ``torch.load``ed on resume: each is read by the same code-free reader, its byte strings and long lists judged
+    as a checkpoint's are. A real one (generator states, Adam moments) raises nothing; a payload in the RNG state's
+    ``python`` entry is found and named with its file. Their tensors are not scanned with the model, and the family
+    says so rather than NOT-DETECTED."""
+    folder = _trainer_folder(tmp_path)
+    res = scan(folder, ScanOptions())
+    fam = {f.family: f for f in res.families}["non-float"]
+    assert not [f for f in res.findings if f.severity == "suspicious"]
+    assert fam.status == "cannot-rule-out"
+    assert "tensors of the training-state file 'optimizer.pt' beside the model" in fam.text
+    assert "training-state file 'rng_state.pth'" in fam.text
+    state = torch.load(folder / "rng_state.pth", weights_only=False)
+    torch.save({**state, "python": SECRET}, folder / "rng_state.pth")
+    res = scan(folder, ScanOptions())
+    hits = [f for f in res.findings if f.detector == "hidden-bytes" and f.severity == "suspicious"]
+    assert hits and "training-state file 'rng_state.pth' beside the model: checkpoint entry 'python'" in hits[0].message
+
+
+class _Hook:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("true",))
+
+
+def test_calls_and_classes_a_training_state_file_would_load_are_named_with_it(tmp_path: Path, monkeypatch) -> None:
+    """A scheduler state whose pickle calls ``os.system`` is code on load (suspicious) where the model itself is
+    clean; training arguments pickled as an object of an installed package's class are a warning that names the
+    file, not the model. A training-state file the reader refuses (cut short) is judged whole, as bytes."""
+    import importlib
+
+    (tmp_path / "mi_trainer_args.py").write_text(
+        "class TrainingArguments:\n    def __init__(self):\n        self.lr = 5e-5\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = importlib.import_module("mi_trainer_args").TrainingArguments
+    folder = _trainer_folder(tmp_path)
+    torch.save({"last_epoch": 10, "hook": _Hook()}, folder / "scheduler.pt")
+    res = scan(folder, ScanOptions())
+    calls = [f for f in res.findings if f.detector == "code-execution" and f.severity == "suspicious"]
+    assert calls and "scheduler.pt" in calls[0].message and "os" in calls[0].message
+    torch.save({"last_epoch": 10}, folder / "scheduler.pt")
+    torch.save(args(), folder / "training_args.bin")
+    res = scan(folder, ScanOptions())
+    classes = [f for f in res.findings if f.evidence.get("kind") == "class-code"]
+    assert len(classes) == 1 and classes[0].severity == "warning"
+    assert classes[0].message.startswith("training-state file 'training_args.bin' beside the model: pickled objects")
+    (folder / "training_args.bin").unlink()
+    data = (folder / "optimizer.pt").read_bytes()
+    (folder / "optimizer.pt").write_bytes(data[: len(data) // 2])
+    res = scan(folder, ScanOptions())
+    fam = {f.family: f for f in res.families}["non-float"]
+    assert "optimizer.pt" in fam.text or any(
+        "optimizer.pt' beside the model (refused" in f.message for f in res.findings
+    )
+    assert "refused by the reader" in " ".join(h.where for h in res.measurement.hidden)
 
 
 def test_values_of_a_configuration_file_that_carry_data_are_judged(tmp_path: Path) -> None:

@@ -167,6 +167,11 @@ class Threat:
         }
 
 
+#: How the regions and calls of a training-state file beside the model (``optimizer.pt``, ``rng_state.pth``) are
+#: named: ``"training-state file 'NAME' beside the model: ..."``.
+TRAINING_STATE = "training-state file "
+
+
 @dataclass(frozen=True)
 class Hidden:
     """Bytes in a model's files that no tensor shows, yet a loader keeps or a reader could decode.
@@ -191,7 +196,8 @@ class Hidden:
     #: ``(offset, length)`` pieces when the bytes are scattered over ``path`` (padding between tensors)
     spans: tuple[tuple[int, int], ...] = ()
     #: for a file beside the model: ``"weights"`` (another copy of the model, judged on its own), ``"companion"``
-    #: (configuration, tokenizer), ``"card"`` (a model card) or ``""`` (anything else)
+    #: (configuration, tokenizer), ``"card"`` (a model card), ``"training"`` (the tensors of a training-state
+    #: checkpoint, counted, not read: its other contents are regions of their own) or ``""`` (anything else)
     role: str = ""
 
     @property

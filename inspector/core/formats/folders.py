@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 from inspector.core.errors import InspectorError, MalformedFileError, UnsupportedFormatError
-from inspector.core.formats.base import Hidden, ModelFile, clean_text, index_extras, open_regular
+from inspector.core.formats.base import (
+    TRAINING_STATE,
+    Hidden,
+    ModelFile,
+    Threat,
+    clean_text,
+    index_extras,
+    open_regular,
+)
 from inspector.core.formats.values import text_values
 
 #: Weight files of a Hugging Face folder, preferred first (safetensors ones are handled by the caller).
@@ -103,13 +111,19 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
     names = set(mf.names)
     extra: list[Hidden] = []
     small: list[Hidden] = []
+    threats: list[Threat] = []
     for f in sorted(folder.iterdir()):
         if len(extra) >= 1000:
             break
         try:
-            if not f.is_file() or f.is_symlink() or f.resolve() in used or (_training_file(f) and _checkpoint(f)):
-                continue  # training state is named, not opened; a "training file" that is no checkpoint is judged
+            if not f.is_file() or f.is_symlink() or f.resolve() in used:
+                continue
             st = f.stat()
+            if _training_file(f) and _checkpoint(f):  # a "training file" that is no checkpoint is judged as bytes
+                found, calls = training_state(f)
+                extra += found
+                threats += calls
+                continue
         except OSError:
             continue
         weights = f.name.lower().endswith(_OTHER_WEIGHTS) and _holds_weights(f)
@@ -126,7 +140,37 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
         # judged together below: each alone is too small to be evidence, many of them are not
         (small if not role and 0 < st.st_size < SMALL_FILE_BYTES else extra).append(h)
     extra += small if len(small) < 2 else _joined(small)
-    return dataclasses.replace(mf, hidden=mf.hidden + tuple(extra)) if extra else mf
+    if not extra and not threats:
+        return mf
+    return dataclasses.replace(mf, hidden=mf.hidden + tuple(extra), threats=tuple(mf.threats) + tuple(threats))
+
+
+def training_state(f: Path) -> tuple[list[Hidden], list[Threat]]:
+    """What a training-state checkpoint beside the model (``optimizer.pt``, ``rng_state.pth``, ``scheduler.pt``,
+    ``training_args.bin``) carries besides its tensors: it ships with the folder and a trainer resuming from it
+    ``torch.load``s it, so it is read as any checkpoint is (by the bounded, code-free reader): the bytes no tensor
+    of it shows (byte strings, long lists, stray storage bytes) and the calls its pickle would make, each named
+    with the file. Its tensors (optimizer moments, a generator's state) are not scanned with the model: one region
+    says how many there are and that the file opens on its own. A file the reader refuses is judged whole, as bytes."""
+    from inspector.core.formats.model_file import open_model
+
+    label = f"{TRAINING_STATE}{clean_text(f.name)[:200]!r} beside the model"
+    try:
+        st = f.stat()
+        ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        sub = open_model(f)
+    except OSError:
+        return [], []
+    except InspectorError as e:
+        why = clean_text(e.problem)[:200]
+        return [Hidden("file", f"{label} (refused by the reader: {why})", st.st_size, f, 0, None, ident)], []
+    found = [dataclasses.replace(h, where=f"{label}: {h.where}") for h in sub.hidden]
+    calls = [dataclasses.replace(t, where=f"{label}: {t.where}") for t in getattr(sub, "threats", ()) or ()]
+    if sub.tensors:
+        n = len(sub.tensors)
+        what = f"the {n:,} tensor{'s' if n != 1 else ''} of the {label}"
+        found.append(Hidden("file", what, sub.nbytes, f, -1, None, ident, role="training"))
+    return found, calls
 
 
 #: JSON files beside the model up to this size are also read for values (see :func:`json_values`).

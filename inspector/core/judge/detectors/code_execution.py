@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from inspector.core.formats.base import TRAINING_STATE
 from inspector.core.judge.findings import Finding
 
 NAME = "code-execution"
@@ -58,19 +59,30 @@ def _torchscript(t: Any) -> Finding:
 def _class_code(t: Any) -> Finding:
     classes = [str(x)[:200] for x in list(_field(t, "listing", ()) or ())[:16]]
     shown = ", ".join(classes[:6]) + (f" and {len(classes) - 6} more" if len(classes) > 6 else "")
+    where = str(_field(t, "where", ""))
+    if where.startswith(TRAINING_STATE):  # training arguments or a scheduler pickled whole, beside the model
+        source = where.split(":", 1)[0][:300]
+        message = (
+            f"{source}: pickled objects, not plain values: torch.load (pickle.load) would import the packages of "
+            f"{shown} and rebuild them with their code (code installed beside the loader, not code in the file); "
+            "Model Inspector rebuilt them as plain attributes. Load it only where those packages are trusted, or "
+            "leave it out of the release"
+        )
+    else:
+        message = (
+            f"a pickled whole model, not a state_dict: torch.load (pickle.load) would import the packages of {shown} "
+            "and rebuild its objects with their code (code installed beside the loader, not code in the file); Model "
+            "Inspector rebuilt them as plain attributes and read and judged their weights. Load it only where those "
+            "packages are trusted, or release its state_dict (scrub exports one)"
+        )
     return Finding(
         detector=NAME,
         attack="code-execution",
         tensor=None,
         severity="warning",
         score=0.3,
-        message=(
-            f"a pickled whole model, not a state_dict: torch.load (pickle.load) would import the packages of {shown} "
-            "and rebuild its objects with their code (code installed beside the loader, not code in the file); Model "
-            "Inspector rebuilt them as plain attributes and read and judged their weights. Load it only where those "
-            "packages are trusted, or release its state_dict (scrub exports one)"
-        ),
-        evidence={"kind": "class-code", "classes": classes},
+        message=message,
+        evidence={"kind": "class-code", "classes": classes, "where": where[:300]},
     )
 
 
@@ -115,7 +127,13 @@ def detect(threats: Iterable[Any]) -> list[Finding]:
     notes = ("torchscript", "class-code", "package", "package-unused")
     items = [t for t in threats if str(_field(t, "call", "")) not in notes]
     out = [_torchscript(t) for t in threats if str(_field(t, "call", "")) == "torchscript"][:1]
-    out += [_class_code(t) for t in threats if str(_field(t, "call", "")) == "class-code"][:1]
+    # one for the model, one for each training-state file beside it that pickles objects
+    classes: dict[str, Any] = {}
+    for t in threats:
+        where = str(_field(t, "where", ""))
+        if _field(t, "call", "") == "class-code":
+            classes.setdefault(where.split(":", 1)[0] if where.startswith(TRAINING_STATE) else "", t)
+    out += [_class_code(t) for t in list(classes.values())[:MAX_FINDINGS]]
     out += [_package(t) for t in threats if str(_field(t, "call", "")).startswith("package")][:1]
     for i, t in enumerate(items[:MAX_FINDINGS]):
         glob = _global(t)[:200]

@@ -94,6 +94,9 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
         if h.role == "weights":
             limits.append(f"the {h.where} was not judged with it; open it on its own")
             continue
+        if h.role == "training":  # its pickle and stray bytes are regions of their own; its tensors are not scanned
+            limits.append(f"{h.where} ({h.nbytes:,} bytes): not scanned with the model; open the file on its own")
+            continue
         if h.read and h.zero_fraction >= 1.0:
             continue  # zeros carry nothing
         script = _script(h.sample) if h.text else ""
