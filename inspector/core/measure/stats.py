@@ -71,7 +71,8 @@ class TensorStats:
     low_byte_entropy: float = math.nan
     histogram: Optional[Histogram] = None
     bit_ones: tuple[float, ...] = ()
-    low_byte_counts: tuple[int, ...] = ()
+    #: read-only int64 array of 256 counts (a tuple of 256 Python ints held 10 KB for every tensor), or ``()``
+    low_byte_counts: np.ndarray | tuple[int, ...] = ()
     nibble_pairs: tuple[tuple[int, ...], ...] = ()
 
     @property
@@ -586,14 +587,15 @@ def finalize(
             num = p1.neg_pairs - q * (p1.neg_head + p1.neg_tail) + p1.sign_pairs * q * q
             ac_s = (num / p1.sign_pairs) / (q * (1 - q))
     hist = None
-    lb: tuple[int, ...] = ()
+    lb: np.ndarray | tuple[int, ...] = ()
     ent = math.nan
     bits: tuple[float, ...] = ()
     pairs: tuple[tuple[int, ...], ...] = ()
     if dt.is_float and p1.tables is not None:
         bits = bit_ones(p1.tables, n)
         lbc = low_byte_counts(p1.tables)
-        lb = tuple(lbc.tolist())
+        lb = np.array(lbc, dtype=np.int64)
+        lb.setflags(write=False)
         ent = entropy_bits(lbc)
     elif p1.nibbles is not None:
         pairs = tuple(tuple(r) for r in p1.nibbles.tolist())
