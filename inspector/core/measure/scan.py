@@ -92,6 +92,17 @@ class TensorScan:
     #: an integer tensor the second read found to be computed, not data (an index table: few distinct steps,
     #: its differences compress to almost nothing), as a description; ``None`` otherwise
     computed: Optional[str] = None
+    #: a tensor of only 0 and 1 (a mask): counts of the 256 values of each 8 consecutive elements as bits, the
+    #: first the highest (``measure/masks.py``); ``()`` for other tensors
+    mask_bits: tuple[int, ...] = ()
+    #: such a tensor over two windows or more: the counts of its window farthest from a chain of bits, and its first
+    #: element (``masks.WINDOW_BYTES``)
+    mask_window: tuple[int, ...] = ()
+    mask_window_at: int = 0
+    #: such a tensor of two axes or more: (rows along the first axis, rows all 0, all 1 or equal to the one before)
+    mask_rows: tuple[int, ...] = ()
+    #: such a tensor beside a float weight of its shape: (largest |w| it drops, smallest |w| it keeps); ``()``
+    mask_magnitudes: tuple[float, ...] = ()
 
     @property
     def numel(self) -> int:
@@ -112,6 +123,14 @@ class TensorScan:
             out["encoding"] = self.encoding
         if self.computed:
             out["computed"] = self.computed
+        if self.mask_bits:
+            out["mask_bits"] = list(self.mask_bits)
+        if self.mask_window:
+            out["mask_window"] = {"start": self.mask_window_at, "bits": list(self.mask_window)}
+        if self.mask_rows:
+            out["mask_rows"] = list(self.mask_rows)
+        if self.mask_magnitudes:
+            out["mask_magnitudes"] = [v if math.isfinite(v) else None for v in self.mask_magnitudes]
         return out
 
 
@@ -128,7 +147,20 @@ def tensor_from_json(d: Mapping[str, Any]) -> TensorScan:
         role=str(d.get("role") or "weight"),
         encoding=str(d["encoding"]) if d.get("encoding") else None,
         computed=str(d["computed"]) if d.get("computed") else None,
+        mask_bits=tuple(int(c) for c in d.get("mask_bits") or ()),
+        mask_window=tuple(int(c) for c in (d.get("mask_window") or {}).get("bits") or ()),
+        mask_window_at=int((d.get("mask_window") or {}).get("start") or 0),
+        mask_rows=tuple(int(c) for c in d.get("mask_rows") or ())[:2],
+        mask_magnitudes=_magnitudes(d.get("mask_magnitudes") or ()),
     )
+
+
+def _magnitudes(pair: Any) -> tuple[float, ...]:
+    """``mask_magnitudes`` from scan/1 (``null`` for a mask that drops or keeps nothing)."""
+    if len(pair) != 2:
+        return ()
+    dropped, kept = pair
+    return (-math.inf if dropped is None else float(dropped), math.inf if kept is None else float(kept))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from inspector.core.measure.computed import MAX_INDEX_ELEMENTS, computed_table, 
 from inspector.core.measure.features import WEIGHT_KINDS, Features, repeat_probe, repeats
 from inspector.core.measure.layers import linear_layers_named_as_tables
 from inspector.core.measure.lumps import NEAR_LUMPY, lumpiness, residual_lumpiness
+from inspector.core.measure.masks import with_masks
 from inspector.core.progress import CancelToken, check
 
 #: A tensor is read again when its features come this near a threshold of the sign or period tests (about half
@@ -530,8 +531,9 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
     embedding tables given their kind (``layers.py``); integer index tables and sinusoidal position tables
     marked as computed (``computed.py``); the lumpiness of a layer less its columns' levels (``lumps.py``); the
     row, kernel and column structure of the tensors near a sign, period or neighbour threshold, within
-    :data:`MAX_REREAD_BYTES`; the values of a least uniform low-byte window near the window test's threshold.
-    The others are returned unchanged."""
+    :data:`MAX_REREAD_BYTES`; the values of a least uniform low-byte window near the window test's threshold;
+    the bits of tensors that hold only 0 and 1 (``masks.py``), within what is left of that budget. The others are
+    returned unchanged."""
     out = []
     budget = MAX_REREAD_BYTES
     for t in linear_layers_named_as_tables(tensors):
@@ -578,4 +580,5 @@ def confirm(model: ModelFile, tensors: Sequence[Any], cancel: Optional[CancelTok
         if rounding:
             extra.update(rounding_look(ref, cancel))
         out.append(replace(t, features=replace(f, **extra)))
-    return tuple(out)
+    masked, _ = with_masks(model, out, budget, cancel)
+    return masked

@@ -14,6 +14,7 @@ import math
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.judge.detectors.context import Context, finding
+from inspector.core.judge.detectors.nonfloat import named_mask
 from inspector.core.judge.findings import Finding
 from inspector.core.measure.features import MIN_ORDER, Features
 from inspector.core.measure.lumps import lumpiness
@@ -156,7 +157,9 @@ def _evidence(ctx: Context, f: Features) -> tuple[float, list[str], dict]:
         )
         ev["reference_autocorr"] = rf.autocorr
     # histogram shape: skewed and platykurtic, a cliff at the background level
-    if math.isfinite(f.skewness) and math.isfinite(f.kurtosis) and f.kurtosis < PLATYKURTIC:
+    # (not of a 0/1 mask: two values make any skew and kurtosis; its bits are judged as a mask's, in nonfloat.py)
+    two_valued_mask = f.levels <= 2 and named_mask(f.name)
+    if math.isfinite(f.skewness) and math.isfinite(f.kurtosis) and f.kurtosis < PLATYKURTIC and not two_valued_mask:
         e = min(0.9, abs(f.skewness) / SKEW)
         parts.append(
             (

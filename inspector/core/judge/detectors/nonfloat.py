@@ -20,6 +20,7 @@ from inspector.core.dtypes import DTYPES
 from inspector.core.judge.detectors.context import finding
 from inspector.core.judge.findings import Finding
 from inspector.core.measure.lumps import NEAR_LUMPY, lumpiness
+from inspector.core.measure.masks import divergence
 from inspector.core.measure.stats import entropy_bits
 
 NAME = "non-float-tensor"
@@ -30,10 +31,11 @@ SUSPICIOUS_BYTES = 4096
 #: Below this, it is not worth a warning (flags, small shapes, counters).
 WARNING_BYTES = 256
 
+_MASK = re.compile(r"(attn|attention)?_?mask(ed_bias)?$|(^|\.)bias_mask$|causal|(^|\.)masked_bias$")
 _ROLE_PATTERNS = (
     (re.compile(r"(^|\.)num_batches_tracked$"), "BatchNorm step counter"),
     (re.compile(r"(position|token_type|input)_ids$|(^|\.)pos(ition)?_?ids?$"), "position or token ids"),
-    (re.compile(r"(attn|attention)?_?mask(ed_bias)?$|(^|\.)bias_mask$|causal|(^|\.)masked_bias$"), "attention mask"),
+    (_MASK, "attention mask"),
     (re.compile(r"(^|\.)(step|steps|epoch|global_step|iteration|_step_count)$"), "training counter"),
     (re.compile(r"(relative_position_index|_index|_indices)$"), "index table"),
     (re.compile(r"(_zero_point|zero_points?|_scale|scales?)$"), "quantisation parameter"),
@@ -47,6 +49,12 @@ MT19937_ROLE = "random generator state (MT19937)"
 #: Entropy a byte (bits) below which the words of a generator's state are not one: a state is uniform (2,496
 #: bytes: ≈ 7.93), an image's or a text's bytes fall far below (17 grey levels: 4.1, ASCII prose: 4.5).
 MIN_STATE_ENTROPY = 7.0
+
+
+def named_mask(name: str) -> bool:
+    """Whether a tensor's name says it is a mask (attention or pruning): its bits are judged by
+    :func:`mask_contradiction`, not as a weight's values."""
+    return _MASK.search(name.lower()) is not None
 
 
 def role_of(name: str, shape: tuple[int, ...], dtype: str, names: set[str]) -> Optional[str]:
@@ -314,6 +322,56 @@ def contradicts(role: str, shape: tuple[int, ...], stats: Any, dtype: str = "") 
     return None
 
 
+#: A mask's bytes of bits (see ``measure/masks.py``) farther than this from the nearest model of how masks are
+#: made (bits each drawn alike and independently, or each drawn given the one before: runs), in bits of
+#: Kullback-Leibler divergence a byte beyond what a sample of its size reads by chance, are not a mask's. Random
+#: and magnitude pruning of real weights read up to 0.02 and 0.8 (a layer whose columns have scales of their own:
+#: excused by the weight beside it anyway); a causal triangle, whole rows and N:M groups are excused by their
+#: form; the bits of digits images written one an element read 1.8-3.9, ASCII text 2.1.
+MASK_DIVERGENCE = 1.0
+#: Bytes of 0x00 or 0xFF from which a mask is runs (whole rows, a causal triangle): structure of its own.
+MASK_RUNS = 0.9
+
+_HI = np.array([bin(i >> 4).count("1") for i in range(256)])
+_LO = np.array([bin(i & 15).count("1") for i in range(256)])
+
+
+def mask_contradiction(t: Any) -> Optional[str]:
+    """What a tensor of only 0 and 1 named like a mask holds when its bits are no mask's (``None`` when they are,
+    or were not measured): its bytes of bits far from any chain of bits (:data:`MASK_DIVERGENCE`), unless they are
+    runs (:data:`MASK_RUNS`), N ones in every group of 4, rows that repeat (or are runs), or the mask drops exactly the smallest weights of the
+    weight beside it (magnitude pruning; a weight that is zero wherever the mask drops shows nothing)."""
+    counts = tuple(getattr(t, "mask_bits", ()) or ())
+    if len(counts) != 256:
+        return None
+    c = np.asarray(counts, dtype=np.int64)
+    total = int(c.sum())
+    if total <= 0 or (c[0] + c[255]) >= MASK_RUNS * total:
+        return None
+    if any(int(c[(_HI == k) & (_LO == k)].sum()) == total for k in (1, 2, 3)):
+        return None  # N:4 sparsity (2:4 for sparse tensor cores)
+    rows = tuple(getattr(t, "mask_rows", ()) or ())
+    if len(rows) == 2 and rows[0] > 1 and rows[1] >= MASK_RUNS * rows[0]:
+        return None  # whole input channels or kernel taps pruned: every unit's row repeats the one before
+    mags = tuple(getattr(t, "mask_magnitudes", ()) or ())
+    if len(mags) == 2 and 0 < mags[0] <= mags[1]:
+        return None  # magnitude pruning: every weight dropped is no larger than any kept
+    d = divergence(counts)
+    window = tuple(getattr(t, "mask_window", ()) or ())
+    dw = divergence(window) if len(window) == 256 else math.nan
+    where = ""
+    if math.isfinite(dw) and dw >= MASK_DIVERGENCE and not (math.isfinite(d) and d >= dw):
+        at = int(getattr(t, "mask_window_at", 0))
+        d, where = dw, f" from element {at:,} to {at + 8 * int(sum(window)):,}"
+    if not (math.isfinite(d) and d >= MASK_DIVERGENCE):
+        return None
+    return (
+        f"a mask, whose bits are no mask's: their bytes{where} are {d:.2f} bits from bits drawn one given the one "
+        f"before (random and magnitude pruning, whole rows and N:M groups read under {MASK_DIVERGENCE:g}), as an "
+        "image's or a text's bits written one an element are"
+    )
+
+
 def _a(dtype: str) -> str:
     """The article before a dtype's name as it is read aloud ("an I64", "a U8", "a BOOL")."""
     return "an" if dtype[:1] in ("I", "F") else "a"
@@ -329,9 +387,17 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
     nbytes = 0
     for t in tensors:
         dt = DTYPES.get(t.dtype)
-        if dt is None or dt.is_float:  # fp8 included: low-precision floats are judged as floats
+        if dt is None:
             continue
         size = t.numel * dt.itemsize
+        if dt.is_float:  # fp8 included: low-precision floats are judged as floats, but a 0/1 mask's bits here
+            if getattr(t, "mask_bits", ()) and named_mask(t.name):
+                checked += 1
+                nbytes += size
+                claim = mask_contradiction(t)
+                if claim is not None:
+                    out.append(_claim_finding(t, size, claim, math.nan, "", cap=_mask_cap(t)))
+            continue
         checked += 1
         nbytes += size
         state = getattr(t, "role", "weight")
@@ -344,6 +410,10 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
         )
         if mismatch is None and role == "quantised weights (GPTQ)" and size >= WARNING_BYTES:
             mismatch = packed_contradiction(t, shapes)
+        cap = None
+        if mismatch is None and role == "attention mask":
+            mismatch = mask_contradiction(t)
+            cap = _mask_cap(t) if mismatch is not None else None
         if mismatch is not None:
             role = None  # a name is only a claim: values that contradict it explain nothing
         if role is not None or size < WARNING_BYTES:
@@ -351,7 +421,6 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
         h = t.stats.histogram
         ent = entropy_bits(np.asarray(h.counts)) if h is not None and h.bins else math.nan
         byte_view = f"; its values have {ent:.2f} bits of entropy over {h.bins} bins" if math.isfinite(ent) else ""
-        excess = 1.0 + math.log2(size / SUSPICIOUS_BYTES) / 4 if size >= SUSPICIOUS_BYTES else 0.6
         quantised = looks_quantised(t) if mismatch is None else None
         if quantised is not None:
             out.append(
@@ -368,21 +437,36 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
                 )
             )
             continue
-        out.append(
-            finding(
-                NAME,
-                "non-float",
-                t.name,
-                excess,
-                (
-                    f"{_a(t.dtype)} {t.dtype} tensor of {size:,} bytes named like {mismatch}"
-                    if mismatch
-                    else f"{_a(t.dtype)} {t.dtype} tensor of {size:,} bytes that no layer explains (not ids, a mask, a counter or "
-                    "quantised weights)"
-                )
-                + f"{byte_view}: low-bit scrubbing does not touch it; look at it as an image, and "
-                "drop it from the release unless you know what it is",
-                {"bytes": size, "dtype": t.dtype, "shape": list(t.shape), "value_entropy": ent, "claimed": mismatch},
-            )
-        )
+        out.append(_claim_finding(t, size, mismatch, ent, byte_view, cap=cap))
     return out, checked, nbytes
+
+
+def _mask_cap(t: Any) -> Optional[str]:
+    """A mask with no weight of its shape beside it is a warning at most: magnitude pruning of a layer whose taps
+    or columns differ in scale (3-tap convolutions, a computed STFT basis) reads 1.0-1.5 from the bits alone, and
+    only the weight shows that the mask drops its smallest values. ``torch.nn.utils.prune`` saves both."""
+    return None if len(tuple(getattr(t, "mask_magnitudes", ()) or ())) == 2 else "warning"
+
+
+def _claim_finding(
+    t: Any, size: int, mismatch: Optional[str], ent: float, byte_view: str, cap: Optional[str] = None
+) -> Finding:
+    """The finding for a tensor no role explains, or whose values contradict the role its name claims; suspicious
+    from :data:`SUSPICIOUS_BYTES` (``cap="warning"``: a warning at most)."""
+    excess = 1.0 + math.log2(size / SUSPICIOUS_BYTES) / 4 if size >= SUSPICIOUS_BYTES else 0.6
+    return finding(
+        NAME,
+        "non-float",
+        t.name,
+        excess,
+        (
+            f"{_a(t.dtype)} {t.dtype} tensor of {size:,} bytes named like {mismatch}"
+            if mismatch
+            else f"{_a(t.dtype)} {t.dtype} tensor of {size:,} bytes that no layer explains (not ids, a mask, a counter or "
+            "quantised weights)"
+        )
+        + f"{byte_view}: low-bit scrubbing does not touch it; look at it as an image, and "
+        "drop it from the release unless you know what it is",
+        {"bytes": size, "dtype": t.dtype, "shape": list(t.shape), "value_entropy": ent, "claimed": mismatch},
+        cap=cap,
+    )
