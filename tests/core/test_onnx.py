@@ -496,3 +496,22 @@ def test_a_nodes_attributes_are_read_once_its_op_type_is_known(tmp_path):
     mf = open_model(p)
     assert set(mf.names) == {"/c", "/s.value"}
     assert read_tensor(mf["/c"]).tobytes() == v.tobytes()
+
+
+def test_a_custom_ops_number_lists_are_read_as_tensors(tmp_path):
+    """A custom op's (a domain no ONNX runtime defines) list of 19,200 integers is read as the tensor ONNX would
+    make of it, under the node's output and the attribute's name, and judged; a standard op's long lists (a tree
+    ensemble's nodes) stay its arguments, counted in the metadata; a custom op's short list (a permutation) is
+    left alone."""
+    secret = np.random.default_rng(0).integers(0, 256, 19200)
+    ints = lfield(1, "table") + lfield(8, b"".join(varint(int(v)) for v in secret)) + vfield(20, 7)
+    custom = node("Remap", ["/h"], [ints, lfield(1, "perm") + lfield(8, bytes([0, 1, 2, 3])) + vfield(20, 7)])
+    custom += lfield(7, "com.example")
+    trees = node("TreeEnsembleClassifier", ["/t"], [ints]) + lfield(7, "ai.onnx.ml")
+    w = np.ones((4, 4), "<f4")
+    p = tmp_path / "m.onnx"
+    p.write_bytes(model([tensor("w", (4, 4), FLOAT, w.tobytes())], [custom, trees]))
+    mf = open_model(p)
+    assert set(mf.names) == {"w", "/h.table"}
+    assert read_tensor(mf["/h.table"]).tolist() == secret.tolist()
+    assert mf.metadata["onnx.not_judged.number_lists"].startswith("1 ")

@@ -477,11 +477,13 @@ class _Reader:
         hold: a Constant's value as the tensor it is, any other op's tensors too, string attributes as hidden
         bytes, number lists counted, subgraphs read like the main graph."""
         pb = self.pb
-        op_type, outputs = "", []
+        op_type, outputs, domain = "", [], ""
         attributes: list[_Attribute] = []
         for field, wire, value, off in pb.fields(start, end):
             if wire != 2:
                 continue
+            if field == 7:
+                domain = pb.text(off, value, 200)
             if field == 4:
                 op_type = pb.text(off, value, 200)
                 self.extra("a node's op_type", off, value)
@@ -507,8 +509,15 @@ class _Reader:
                     self.constants += 1
                     self.add_list(output or f"constant.{self.constants}", f2, o2, v2)
                     continue
+            if domain not in STANDARD_DOMAINS and len(at.numbers) == 1 and at.numbers[0][2] >= DOC_BYTES:
+                # a custom op's table: no runtime but the op's own knows what it is, so it is judged as the
+                # tensor ONNX would make of it (a Constant's list), named after the node's output and attribute
+                f2, o2, v2 = at.numbers[0]
+                self.constants += 1
+                self.add_list(f"{output or op_type or 'node'}.{at.name or 'attribute'}", f2, o2, v2)
+                continue
             if any(n >= DOC_BYTES for _, _, n in at.numbers):  # an op's lists of numbers (a tree ensemble's
-                self.number_lists += 1  # nodes, a custom op's table): not judged, counted in the metadata
+                self.number_lists += 1  # nodes): not judged, counted in the metadata
             for a, b in at.tensors:
                 t = _tensor(pb, a, b)
                 self.constants += 1
@@ -577,6 +586,25 @@ _VARINT_FIELD = {"I32": 5, "I16": 5, "I8": 5, "U16": 5, "U8": 5, "BOOL": 5, "I64
 #: Varint tensors decoded and held in memory, in all, counted at their encoded or decoded size whichever is larger
 #: (a real model's are shapes and zero points: bytes to kilobytes).
 MAX_INLINE_BYTES = 16 << 20
+
+
+#: Operator domains of ONNX and of its runtimes' own operators: their number-list attributes (a tree ensemble's
+#: nodes, an op's shape arguments) are the operator's arguments; any other domain's op is a custom op, whose lists
+#: are read as tensors and judged.
+STANDARD_DOMAINS = frozenset(
+    {
+        "",
+        "ai.onnx",
+        "ai.onnx.ml",
+        "ai.onnx.training",
+        "ai.onnx.preview.training",
+        "com.microsoft",
+        "com.microsoft.nchwc",
+        "com.microsoft.experimental",
+        "com.ms.internal.nhwc",
+        "org.pytorch.aten",
+    }
+)
 
 
 def decode_varints(buf: bytes | memoryview, block: int = 1 << 20) -> Optional[np.ndarray]:
