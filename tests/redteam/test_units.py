@@ -268,3 +268,22 @@ def test_an_error_naming_a_hostile_global_is_one_line(tmp_path: Path, pkl: bytes
     with pytest.raises(InspectorError) as e:
         inspector.open_model(path)
     assert "\n" not in str(e.value) and "\\n" in str(e.value)
+
+
+def test_a_header_length_read_as_a_line_that_never_ends_is_no_pickle(tmp_path: Path) -> None:
+    """A safetensors header of 80 bytes starts the file with 'P' (PERSID, which reads a line): over one big tensor
+    of 0/1 bytes no newline ever comes, so a loader fails at the end of the file and nothing runs; the file opens.
+    Put a newline past the cap and the line ends where opcodes could follow: refused as before."""
+    from inspector.core.formats.torchzip import leading_pickle_threats
+
+    body = b'{"m":{"dtype":"BOOL","shape":[8192],"data_offsets":[0,8192]}}'
+    header = body + b" " * (80 - len(body))
+    data = bytes(np.random.default_rng(0).integers(0, 2, 8192, dtype=np.uint8))
+    p = tmp_path / "mask.safetensors"
+    p.write_bytes(struct.pack("<Q", 80) + header + data)
+    assert p.read_bytes()[:1] == b"P"
+    assert leading_pickle_threats(p, cap=1024) == ()
+    assert inspector.open_model(p).names == ["m"]
+    p.write_bytes(struct.pack("<Q", 80) + header + data[:-1] + b"\n")
+    with pytest.raises(MalformedFileError, match="reads both as safetensors and as a pickle"):
+        leading_pickle_threats(p, cap=1024)

@@ -1034,6 +1034,7 @@ class CappedReader:
     def __init__(self, f: Any, path: Path, cap: int = MAX_PICKLE_BYTES) -> None:
         self.f, self.path, self.used, self.cap = f, path, 0, cap
         self.capped = False  # set when a read ran into the cap
+        self.line_capped = False  # ... and that read was a text opcode's line, still without its newline
         self.size = os.fstat(f.fileno()).st_size
 
     def _clamp(self, n: int) -> int:
@@ -1066,6 +1067,7 @@ class CappedReader:
 
     def readline(self) -> bytes:
         data: bytes = self.f.readline(self.cap + 1 - self.used)
+        self.line_capped = not data.endswith(b"\n")
         self._take(len(data))
         return data
 

@@ -93,6 +93,38 @@ class MaskBits:
     window_at: int  # its first element
 
 
+class _Rows:
+    """Rows of ``row`` elements fed in pieces of any size: how many are constant or equal to the row before (in
+    linear time: each piece is compared where it lands, against the same place of the row before)."""
+
+    def __init__(self, row: int) -> None:
+        self.row = row
+        self.prev = np.zeros(row, dtype=bool)
+        self.have_prev = False
+        self.pos = 0  # elements of the current row seen
+        self.same = True  # the current row so far equals the row before
+        self.ones = 0  # its ones so far
+
+    def add(self, bits: np.ndarray) -> int:
+        """Feed the next elements; returns how many rows they completed that are constant or repeat."""
+        alike = 0
+        i = 0
+        while i < bits.size:
+            take = min(self.row - self.pos, bits.size - i)
+            part = bits[i : i + take]
+            seg = slice(self.pos, self.pos + take)
+            if self.same and self.have_prev:
+                self.same = bool(np.array_equal(part, self.prev[seg]))
+            self.prev[seg] = part  # the row before is no longer needed where this row has been seen
+            self.ones += int(np.count_nonzero(part))
+            self.pos += take
+            i += take
+            if self.pos == self.row:
+                alike += int((self.same and self.have_prev) or self.ones in (0, self.row))
+                self.pos, self.same, self.ones, self.have_prev = 0, True, 0, True
+        return alike
+
+
 def mask_bits(ref: TensorRef, cancel: Optional[CancelToken] = None) -> MaskBits:
     """Counts of the 256 values of each 8 consecutive elements of ``ref`` as bits (see the module's text; the last
     ``numel % 8`` elements are left out), the same of its window of :data:`WINDOW_BYTES` (windows every half of
@@ -104,8 +136,7 @@ def mask_bits(ref: TensorRef, cancel: Optional[CancelToken] = None) -> MaskBits:
     n = math.prod(ref.shape)
     row = n // ref.shape[0] if len(ref.shape) >= 2 and ref.shape[0] else 0
     rows = 0 < row <= MAX_ROW
-    pending = np.zeros(0, dtype=bool)  # the elements of the row being filled
-    prev: Optional[np.ndarray] = None
+    rows_seen = _Rows(row) if rows else None
     alike = 0
     half = WINDOW_BYTES // 2
     packed = np.zeros(0, dtype=np.uint8)  # bytes not yet in a half window
@@ -130,19 +161,8 @@ def mask_bits(ref: TensorRef, cancel: Optional[CancelToken] = None) -> MaskBits:
                     best, best_counts, best_at = d, w, (done - 1) * half * 8
             halves = [h]
             done += 1
-        if rows:
-            run = np.concatenate([pending, nz])
-            full = run.size - run.size % row
-            block = run[:full].reshape(-1, row)
-            pending = run[full:]
-            if block.shape[0]:
-                same = np.zeros(block.shape[0], dtype=bool)
-                same[1:] = (block[1:] == block[:-1]).all(axis=1)
-                if prev is not None:
-                    same[0] = bool((block[0] == prev).all())
-                const = block.all(axis=1) | ~block.any(axis=1)
-                alike += int(np.count_nonzero(same | const))
-                prev = block[-1].copy()
+        if rows_seen is not None:
+            alike += rows_seen.add(nz)
     window = tuple(int(c) for c in best_counts) if done >= 3 else ()  # two windows or more
     return MaskBits(tuple(int(c) for c in counts), (n // row, alike) if rows else (), window, best_at if window else 0)
 
