@@ -1063,3 +1063,63 @@ def test_a_json_map_of_the_models_own_tensors_is_configuration_and_records_are_n
             f for f in scan(folder, ScanOptions()).findings if f.detector == "hidden-bytes" and f.severity != "info"
         ]
         assert bool(hits) == (name != "manifest"), (name, [f.message for f in hits])
+
+
+def test_a_training_state_file_the_reader_refuses_leaves_code_on_load_open(tmp_path: Path) -> None:
+    """A scheduler state holding a sparse tensor (which the reader refuses) before a call: what torch.load would run
+    is unknown, so the code-on-load family cannot rule it out, naming the file; the file is judged as bytes."""
+    folder = _trainer_folder(tmp_path)
+    sparse = torch.sparse_coo_tensor([[0, 1]], [1.0, 2.0], (4,))
+    torch.save({"last_epoch": 1, "a": sparse, "hook": _Hook()}, folder / "scheduler.pt")
+    res = scan(folder, ScanOptions())
+    code = {f.family: f for f in res.families}["code-execution"]
+    assert code.status == "cannot-rule-out" and "training-state file 'scheduler.pt'" in code.text
+
+
+def test_training_arguments_with_enumerations_read_as_a_warning(tmp_path: Path, monkeypatch) -> None:
+    """``training_args.bin`` pickles ``TrainingArguments`` with enumeration members (``IntervalStrategy('steps')``:
+    the class called with the value). A framework's enumerations are rebuilt as their values and listed with the
+    classes: one warning naming the file, no refusal (it was judged whole as bytes, on every Trainer folder)."""
+    import importlib
+    import sys
+
+    pkg = tmp_path / "fake" / "transformers"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "trainer_utils.py").write_text("import enum\nclass IntervalStrategy(enum.Enum):\n    STEPS = 'steps'\n")
+    (pkg / "training_args.py").write_text(
+        "from .trainer_utils import IntervalStrategy\n"
+        "class TrainingArguments:\n    def __init__(self):\n        self.save_strategy = IntervalStrategy.STEPS\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "fake"))
+    for m in ("transformers", "transformers.trainer_utils", "transformers.training_args"):
+        monkeypatch.delitem(sys.modules, m, raising=False)
+    args = importlib.import_module("transformers.training_args").TrainingArguments
+    folder = _trainer_folder(tmp_path)
+    torch.save(args(), folder / "training_args.bin")
+    res = scan(folder, ScanOptions())
+    classes = [f for f in res.findings if f.evidence.get("kind") == "class-code"]
+    assert len(classes) == 1 and "training_args.bin" in classes[0].message
+    assert "transformers.trainer_utils.IntervalStrategy" in classes[0].evidence["classes"]
+    assert not [f for f in res.findings if f.detector == "hidden-bytes"]
+    assert {f.family: f for f in res.families}["code-execution"].status != "cannot-rule-out"
+
+
+def test_training_state_files_are_read_once_and_at_most_so_many(tmp_path: Path, monkeypatch) -> None:
+    """Hard links to one training-state file are read once; past ``MAX_TRAINING_FILES`` the rest are counted, not
+    read, and the code-on-load family cannot rule them out."""
+    import os
+
+    from inspector.core.formats import folders
+
+    folder = _trainer_folder(tmp_path)
+    for i in range(3):
+        os.link(folder / "scheduler.pt", folder / f"scheduler_{i}.pt")
+    assert not [f for f in scan(folder, ScanOptions()).findings if f.severity != "info"]
+    monkeypatch.setattr(folders, "MAX_TRAINING_FILES", 2)
+    for i in range(3):
+        torch.save({"step": i}, folder / f"random_states_{i}.pkl")
+    res = scan(folder, ScanOptions())
+    code = {f.family: f for f in res.families}["code-execution"]
+    assert code.status == "cannot-rule-out" and "over 2 such files" in code.text
+    assert not [f for f in res.findings if f.severity == "suspicious"]

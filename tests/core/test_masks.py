@@ -146,3 +146,25 @@ def test_mask_figures_survive_scan_json(tmp_path: Path) -> None:
         t.mask_window_at,
         t.mask_magnitudes,
     )
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("mask_window", [1, 2]),
+        ("mask_window", {"start": "x", "bits": []}),
+        ("mask_bits", [10**30] * 256),
+        ("mask_bits", [1] * 10),
+        ("mask_rows", [-1, 2]),
+        ("mask_magnitudes", [10**400, 1]),
+        ("mask_magnitudes", ["a", 1]),
+    ],
+)
+def test_malformed_mask_figures_in_scan_json_are_a_value_error(tmp_path: Path, field, value) -> None:
+    lin = torch.nn.Linear(400, 384)
+    prune.l1_unstructured(lin, "weight", amount=0.4)
+    doc = json.loads(json.dumps(scan(_save(tmp_path / "m.pt", dict(lin.state_dict())), ScanOptions()).to_json()))
+    row = next(t for t in doc["tensors"] if t["name"] == "weight_mask")
+    row[field] = value
+    with pytest.raises(ValueError):
+        Measurement.from_scan_json(doc)

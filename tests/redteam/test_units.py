@@ -287,3 +287,26 @@ def test_a_header_length_read_as_a_line_that_never_ends_is_no_pickle(tmp_path: P
     p.write_bytes(struct.pack("<Q", 80) + header + data[:-1] + b"\n")
     with pytest.raises(MalformedFileError, match="reads both as safetensors and as a pickle"):
         leading_pickle_threats(p, cap=1024)
+
+
+def test_a_never_ending_line_after_other_opcodes_is_still_a_polyglot(tmp_path: Path) -> None:
+    """Only the file's first opcode is excused for a line that never ends: calls made before a last such line run
+    under torch.load (the line only ends the pickle), so the file stays refused."""
+    from inspector.core.formats.torchzip import leading_pickle_threats
+
+    p = tmp_path / "poly.bin"
+    p.write_bytes(b"Vheader\n" + b"cos\nsystem\n(S'true'\ntR" + b"V" + bytes(5000))
+    with pytest.raises(MalformedFileError, match="reads both as safetensors and as a pickle"):
+        leading_pickle_threats(p, cap=1024)
+
+
+def test_a_pickle_sharing_one_list_thirty_levels_deep_opens_at_once(tmp_path: Path) -> None:
+    """63 bytes: a list under 30 levels of (x, x) tuples, 2^30 paths to one list. Each container is searched for
+    encoded pieces once (it took 420 s)."""
+    import time
+
+    p = tmp_path / "dag.pkl"
+    p.write_bytes(b"\x80\x02]" + b"2\x86" * 30 + b".")
+    t = time.perf_counter()
+    model = inspector.open_model(p)
+    assert model.tensors == () and time.perf_counter() - t < 5

@@ -170,6 +170,9 @@ class Threat:
 #: How the regions and calls of a training-state file beside the model (``optimizer.pt``, ``rng_state.pth``) are
 #: named: ``"training-state file 'NAME' beside the model: ..."``.
 TRAINING_STATE = "training-state file "
+#: The role of a training-state file the reader refused: judged whole as bytes, and what its pickle would run on
+#: load is unknown (the code-on-load family cannot rule it out).
+TRAINING_UNREAD = "training-unread"
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,8 @@ class Hidden:
     spans: tuple[tuple[int, int], ...] = ()
     #: for a file beside the model: ``"weights"`` (another copy of the model, judged on its own), ``"companion"``
     #: (configuration, tokenizer), ``"card"`` (a model card), ``"training"`` (the tensors of a training-state
-    #: checkpoint, counted, not read: its other contents are regions of their own) or ``""`` (anything else)
+    #: checkpoint, counted, not read: its other contents are regions of their own), ``"training-unread"`` (a
+    #: training-state file the reader refused, judged whole) or ``""`` (anything else)
     role: str = ""
 
     @property

@@ -18,6 +18,7 @@ from typing import Any, Optional
 from inspector.core.errors import InspectorError, MalformedFileError, UnsupportedFormatError
 from inspector.core.formats.base import (
     TRAINING_STATE,
+    TRAINING_UNREAD,
     Hidden,
     ModelFile,
     Threat,
@@ -112,6 +113,7 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
     extra: list[Hidden] = []
     small: list[Hidden] = []
     threats: list[Threat] = []
+    opened: set[tuple[int, int]] = set()  # training-state files read, by device and inode (hard links once)
     for f in sorted(folder.iterdir()):
         if len(extra) >= 1000:
             break
@@ -120,6 +122,12 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
                 continue
             st = f.stat()
             if _training_file(f) and _checkpoint(f):  # a "training file" that is no checkpoint is judged as bytes
+                if (st.st_dev, st.st_ino) in opened:
+                    continue
+                if len(opened) >= MAX_TRAINING_FILES:
+                    extra.append(_training_unopened(f, st))
+                    continue
+                opened.add((st.st_dev, st.st_ino))
                 found, calls = training_state(f)
                 extra += found
                 threats += calls
@@ -145,6 +153,18 @@ def files_beside(folder: Path, mf: ModelFile) -> ModelFile:
     return dataclasses.replace(mf, hidden=mf.hidden + tuple(extra), threats=tuple(mf.threats) + tuple(threats))
 
 
+#: Training-state files read beside a model at most (a checkpoint folder holds a handful; Accelerate writes one
+#: generator state a process): past them, each is counted, not read, and the code-on-load family cannot rule them
+#: out.
+MAX_TRAINING_FILES = 32
+
+
+def _training_unopened(f: Path, st: Any) -> Hidden:
+    where = f"{TRAINING_STATE}{clean_text(f.name)[:200]!r} beside the model (not read: over {MAX_TRAINING_FILES} such files)"
+    ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return Hidden("file", where, st.st_size, f, -1, None, ident, role=TRAINING_UNREAD)
+
+
 def training_state(f: Path) -> tuple[list[Hidden], list[Threat]]:
     """What a training-state checkpoint beside the model (``optimizer.pt``, ``rng_state.pth``, ``scheduler.pt``,
     ``training_args.bin``) carries besides its tensors: it ships with the folder and a trainer resuming from it
@@ -163,7 +183,8 @@ def training_state(f: Path) -> tuple[list[Hidden], list[Threat]]:
         return [], []
     except InspectorError as e:
         why = clean_text(e.problem)[:200]
-        return [Hidden("file", f"{label} (refused by the reader: {why})", st.st_size, f, 0, None, ident)], []
+        where = f"{label} (refused by the reader: {why})"
+        return [Hidden("file", where, st.st_size, f, 0, None, ident, role=TRAINING_UNREAD)], []
     found = [dataclasses.replace(h, where=f"{label}: {h.where}") for h in sub.hidden]
     calls = [dataclasses.replace(t, where=f"{label}: {t.where}") for t in getattr(sub, "threats", ()) or ()]
     if sub.tensors:

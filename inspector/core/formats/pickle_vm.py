@@ -162,6 +162,11 @@ def _plain_data(value: Any, depth: int = 0) -> bool:
     return False
 
 
+def _one_scalar(args: tuple[Any, ...]) -> bool:
+    """Whether a call's arguments are one string or integer (an enumeration member's value)."""
+    return len(args) == 1 and type(args[0]) in (str, int)
+
+
 def _no_arguments(args: tuple[Any, ...]) -> bool:
     """Whether copyreg's helpers build an object without arguments: ``__newobj__(cls)``, or
     ``_reconstructor(cls, object, None)`` (protocols 0 and 1), which is ``object.__new__(cls)``."""
@@ -212,6 +217,9 @@ class Machine:
     #: its state, as ``torch.save(model)`` writes every module) is rebuilt as a :class:`ScriptObject`, and a
     #: global only named is left unimported; both are listed in :attr:`rebuilt`. ``None``: they need code.
     rebuildable: Optional[Callable[[GlobalRef], bool]] = None
+    #: enumeration classes whose members (pickled as the class called with the member's value) are rebuilt as
+    #: their value in a whole pickle, the class listed as rebuilt (its code is the installed package's)
+    enums: Optional[Callable[[GlobalRef], bool]] = None
     rebuilt: list[GlobalRef] = field(default_factory=list)
     #: how many pickles deep this one runs inside the stream of another (see :meth:`nested`)
     depth: int = 0
@@ -406,6 +414,8 @@ class Machine:
             return ScriptObject(ref)
         if kind == "new-object" and _no_arguments(args) and self._rebuild(ref):
             return ScriptObject(ref, whole=True)
+        if kind == "call" and self.enums is not None and self.enums(ref) and _one_scalar(args) and self._rebuild(ref):
+            return args[0]  # an enumeration's member, pickled as its class called with its value: the value
         self.needs_code.append(ref)
         return Instance(ref)
 

@@ -771,6 +771,28 @@ def _rebuildable(ref: GlobalRef) -> bool:
     return _classify(ref) in (CLASS, FUNCTION) and all(p.isidentifier() for p in ref.module.split("."))
 
 
+#: Modules of training frameworks whose enumerations their argument objects hold (``TrainingArguments``'s
+#: ``save_strategy``, ``lr_scheduler_type``, ``optim``, ``debug``...): ``training_args.bin`` beside every Hugging
+#: Face Trainer checkpoint pickles them as the class called with the member's value. Calling the real class with
+#: another value raises; the file cannot change what the installed class does.
+_ENUM_MODULES = frozenset(
+    {
+        "transformers.trainer_utils",
+        "transformers.training_args",
+        "transformers.debug_utils",
+        "transformers.utils.generic",
+        "transformers.trainer_pt_utils",
+        "accelerate.utils.dataclasses",
+        "trl.trainer.utils",
+    }
+)
+
+
+def _is_framework_enum(ref: GlobalRef) -> bool:
+    """A class of a training framework's argument enumerations (see :data:`_ENUM_MODULES`)."""
+    return ref.module in _ENUM_MODULES and ref.name[:1].isupper() and ref.name.isidentifier()
+
+
 def _is_script_class(ref: GlobalRef) -> bool:
     """A TorchScript archive's own module classes (``__torch__.*``): rebuilt as plain attribute dicts."""
     return ref.module == "__torch__" or ref.module.startswith("__torch__.")
@@ -958,6 +980,7 @@ def unpickle(
         up.persistent_load if storages is not None else None,
         scripted=(lambda ref: _is_script_class(ref) or _is_config_class(ref)) if scripted else _is_config_class,
         rebuildable=_rebuildable if whole else None,
+        enums=_is_framework_enum if whole else None,
     )
     obj: Any = None
     failure: Optional[InspectorError] = None
@@ -1035,6 +1058,7 @@ class CappedReader:
         self.f, self.path, self.used, self.cap = f, path, 0, cap
         self.capped = False  # set when a read ran into the cap
         self.line_capped = False  # ... and that read was a text opcode's line, still without its newline
+        self.line_start = 0  # where the last line read began (bytes from the start)
         self.size = os.fstat(f.fileno()).st_size
 
     def _clamp(self, n: int) -> int:
@@ -1066,6 +1090,7 @@ class CappedReader:
         return self._take(got)
 
     def readline(self) -> bytes:
+        self.line_start = self.used
         data: bytes = self.f.readline(self.cap + 1 - self.used)
         self.line_capped = not data.endswith(b"\n")
         self._take(len(data))
@@ -1169,6 +1194,7 @@ class Flattener:
         #: strings inside containers that look like pieces of encoded data (see :meth:`gather`)
         self.gathered: list[str] = []
         self.gathered_chars = 0
+        self._gathered_from: set[int] = set()  # containers searched for encoded pieces already
 
     def _too_deep(self) -> MalformedFileError:
         return MalformedFileError(f"checkpoint nests containers deeper than {MAX_DEPTH} levels", path=self.path)
@@ -1323,7 +1349,7 @@ class Flattener:
     def gather(self, obj: Any) -> None:
         """Keep the strings inside a container that look like pieces of encoded data (see
         :func:`~.values.encoded_pieces`); :attr:`gathered` is judged as one region."""
-        self.gathered_chars = encoded_pieces(obj, self.gathered, self.gathered_chars)
+        self.gathered_chars = encoded_pieces(obj, self.gathered, self.gathered_chars, seen=self._gathered_from)
 
 
 def _key(k: Any) -> str:

@@ -715,10 +715,11 @@ def leading_pickle_threats(path: Path, cap: int = 64 << 20) -> tuple[Threat, ...
             try:
                 got = unpickle(reader, min(cap, os.fstat(f.fileno()).st_size), path, "the file")
             except InspectorError:
-                if reader.capped and reader.line_capped and not _newline_after(f):
-                    # a text opcode (the header's length read as PERSID, INT, GLOBAL...) whose line never ends: a
-                    # loader reads to the end of the file and fails there, so nothing after it can run. One big
-                    # tensor of zeros or 0/1 bytes holds no newline byte, whatever the header's length.
+                if reader.capped and reader.line_capped and reader.line_start <= 1 and not _newline_after(f):
+                    # the file's first opcode (the header's length read as PERSID, INT, GLOBAL...) reads a line that
+                    # never ends: a loader reads to the end of the file and fails there, having run nothing. One big
+                    # tensor of zeros or 0/1 bytes holds no newline byte, whatever the header's length. A line that
+                    # comes after other opcodes is not excused: the calls before it run.
                     return ()
                 raise
     except (InspectorError, OSError):

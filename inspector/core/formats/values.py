@@ -98,14 +98,18 @@ def numbers(obj: Any, depth: int = 0, budget: int = HIDDEN_SAMPLE) -> Optional[l
     return out
 
 
-def encoded_pieces(obj: Any, found: list[str], chars: int = 0, depth: int = 0) -> int:
+def encoded_pieces(obj: Any, found: list[str], chars: int = 0, depth: int = 0, seen: Optional[set[int]] = None) -> int:
     """Append to ``found`` the strings inside a container (keys too) that look like pieces of encoded data (64 to
     1,000 characters of one base64 alphabet, upper and lower case and digits, separators as rare as in base64, no
     space or dot): a blob cut into short strings, judged as one region from :data:`GATHER_CHARS` characters (a
     path, an identifier or a hex hash does not look like that). Returns ``chars`` plus the characters found;
-    stops past :data:`HIDDEN_SAMPLE` of them."""
-    if depth > MAX_DEPTH or chars >= HIDDEN_SAMPLE:
+    stops past :data:`HIDDEN_SAMPLE` of them. ``seen``: ids of the containers visited already, each walked once
+    (a pickle can share one list thirty times over, two levels a time: 2^30 paths in 63 bytes)."""
+    if seen is None:
+        seen = set()
+    if depth > MAX_DEPTH or chars >= HIDDEN_SAMPLE or id(obj) in seen:
         return chars
+    seen.add(id(obj))
     items = list(obj.items()) if isinstance(obj, dict) else obj
     for item in items:
         for v in item if isinstance(obj, dict) else (item,):
@@ -114,7 +118,7 @@ def encoded_pieces(obj: Any, found: list[str], chars: int = 0, depth: int = 0) -
                     found.append(v)
                     chars += len(v)
             elif isinstance(v, CONTAINERS):
-                chars = encoded_pieces(v, found, chars, depth + 1)
+                chars = encoded_pieces(v, found, chars, depth + 1, seen)
     return chars
 
 

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from inspector.core.dtypes import DTYPES
 from inspector.core.formats import encoded_bytes
+from inspector.core.formats.base import TRAINING_UNREAD
 from inspector.core.judge import families as fam
 from inspector.core.judge.baselines import Profile, Reference
 from inspector.core.judge.detectors import hidden as hidden_detector
@@ -218,14 +219,18 @@ def _assessments(
         )
     )
     fmt = measurement.model.format
-    out.append(
-        Assessment(
-            "code-execution",
-            "the format holds no code"
-            if fmt.startswith(("safetensors", "gguf", "onnx"))
-            else "every pickle opcode decoded",
-        )
+    by = (
+        "the format holds no code" if fmt.startswith(("safetensors", "gguf", "onnx")) else "every pickle opcode decoded"
     )
+    training = [h for h in regions if str(getattr(h, "role", "")).startswith("training")]
+    if training:
+        by += "; the pickles of the training-state files beside it decoded"
+    unread = [str(h.where) for h in regions if getattr(h, "role", "") == TRAINING_UNREAD]
+    limit = "; ".join(
+        f"the {w[:300]} could not be decoded, so what torch.load of it would run is unknown: open it on its own"
+        for w in unread[:5]
+    )
+    out.append(Assessment("code-execution", by, limit=limit))
     return out
 
 

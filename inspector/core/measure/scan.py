@@ -137,6 +137,7 @@ class TensorScan:
 def tensor_from_json(d: Mapping[str, Any]) -> TensorScan:
     """A :class:`TensorScan` from its scan/1 form."""
     feats = d.get("features")
+    window, window_at = _mask_window(d.get("mask_window"))
     return TensorScan(
         name=str(d["name"]),
         dtype=str(d["dtype"]),
@@ -147,20 +148,60 @@ def tensor_from_json(d: Mapping[str, Any]) -> TensorScan:
         role=str(d.get("role") or "weight"),
         encoding=str(d["encoding"]) if d.get("encoding") else None,
         computed=str(d["computed"]) if d.get("computed") else None,
-        mask_bits=tuple(int(c) for c in d.get("mask_bits") or ()),
-        mask_window=tuple(int(c) for c in (d.get("mask_window") or {}).get("bits") or ()),
-        mask_window_at=int((d.get("mask_window") or {}).get("start") or 0),
-        mask_rows=tuple(int(c) for c in d.get("mask_rows") or ())[:2],
-        mask_magnitudes=_magnitudes(d.get("mask_magnitudes") or ()),
+        mask_bits=_counts(d.get("mask_bits"), "mask_bits", (0, 256)),
+        mask_window=window,
+        mask_window_at=window_at,
+        mask_rows=_counts(d.get("mask_rows"), "mask_rows", (0, 2)),
+        mask_magnitudes=_magnitudes(d.get("mask_magnitudes")),
     )
+
+
+#: Counts in scan/1 are below this (a tensor has at most 2^40 elements).
+_MAX_COUNT = 1 << 62
+
+
+def _counts(v: Any, what: str, sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """A list of counts from scan/1 (absent: ``()``), of one of ``sizes`` lengths; ``ValueError`` otherwise."""
+    if v is None:
+        return ()
+    if not isinstance(v, list) or len(v) not in sizes:
+        raise ValueError(f"{what}: a list of {' or '.join(map(str, sizes))} counts expected")
+    if not all(type(c) is int and 0 <= c < _MAX_COUNT for c in v):
+        raise ValueError(f"{what}: counts must be integers from 0 to 2^62")
+    return tuple(v)
+
+
+def _mask_window(v: Any) -> tuple[tuple[int, ...], int]:
+    """``mask_window`` from scan/1: ``{"start": N, "bits": [256 counts]}`` (absent: no window)."""
+    if v is None:
+        return (), 0
+    if not isinstance(v, dict):
+        raise ValueError("mask_window: an object with start and bits expected")
+    start = v.get("start", 0)
+    if type(start) is not int or not 0 <= start < _MAX_COUNT:
+        raise ValueError("mask_window.start: an element index expected")
+    return _counts(v.get("bits"), "mask_window.bits", (0, 256)), start
 
 
 def _magnitudes(pair: Any) -> tuple[float, ...]:
     """``mask_magnitudes`` from scan/1 (``null`` for a mask that drops or keeps nothing)."""
-    if len(pair) != 2:
+    if pair is None:
         return ()
-    dropped, kept = pair
-    return (-math.inf if dropped is None else float(dropped), math.inf if kept is None else float(kept))
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise ValueError("mask_magnitudes: a pair expected")
+    out = []
+    for x, missing in zip(pair, (-math.inf, math.inf)):
+        if x is None:
+            out.append(missing)
+            continue
+        try:
+            f = float(x) if type(x) in (int, float) else math.nan
+        except OverflowError:  # an integer past any float
+            f = math.nan
+        if not math.isfinite(f):
+            raise ValueError("mask_magnitudes: finite numbers or null expected")
+        out.append(f)
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,22 @@ def _torchscript(t: Any) -> Finding:
     )
 
 
+def _training_file(where: str) -> str:
+    """``"training-state file 'NAME' beside the model"`` out of a region's or a call's ``where`` (the name may hold
+    any character, a colon among them)."""
+    head, sep, _ = where.partition(_BESIDE)
+    return (head + sep)[:300]
+
+
+_BESIDE = " beside the model"
+
+
 def _class_code(t: Any) -> Finding:
     classes = [str(x)[:200] for x in list(_field(t, "listing", ()) or ())[:16]]
     shown = ", ".join(classes[:6]) + (f" and {len(classes) - 6} more" if len(classes) > 6 else "")
     where = str(_field(t, "where", ""))
     if where.startswith(TRAINING_STATE):  # training arguments or a scheduler pickled whole, beside the model
-        source = where.split(":", 1)[0][:300]
+        source = _training_file(where)
         message = (
             f"{source}: pickled objects, not plain values: torch.load (pickle.load) would import the packages of "
             f"{shown} and rebuild them with their code (code installed beside the loader, not code in the file); "
@@ -132,7 +142,7 @@ def detect(threats: Iterable[Any]) -> list[Finding]:
     for t in threats:
         where = str(_field(t, "where", ""))
         if _field(t, "call", "") == "class-code":
-            classes.setdefault(where.split(":", 1)[0] if where.startswith(TRAINING_STATE) else "", t)
+            classes.setdefault(_training_file(where) if where.startswith(TRAINING_STATE) else "", t)
     out += [_class_code(t) for t in list(classes.values())[:MAX_FINDINGS]]
     out += [_package(t) for t in threats if str(_field(t, "call", "")).startswith("package")][:1]
     for i, t in enumerate(items[:MAX_FINDINGS]):

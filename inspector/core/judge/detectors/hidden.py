@@ -14,6 +14,7 @@ import math
 import re
 from typing import Any, Optional, Sequence
 
+from inspector.core.formats.base import TRAINING_UNREAD
 from inspector.core.judge.detectors.context import finding
 from inspector.core.judge.detectors.metadata import BLOB_CHARS, encoding_of
 from inspector.core.judge.detectors.nonfloat import SUSPICIOUS_BYTES, WARNING_BYTES
@@ -93,6 +94,9 @@ def detect(regions: Sequence[Any]) -> tuple[list[Finding], int, list[str]]:
         checked += h.read
         if h.role == "weights":
             limits.append(f"the {h.where} was not judged with it; open it on its own")
+            continue
+        if h.role == TRAINING_UNREAD and not h.read:  # past the count of training-state files read
+            limits.append(f"the {h.where} ({h.nbytes:,} bytes); open it on its own")
             continue
         if h.role == "training":  # its pickle and stray bytes are regions of their own; its tensors are not scanned
             limits.append(f"{h.where} ({h.nbytes:,} bytes): not scanned with the model; open the file on its own")
