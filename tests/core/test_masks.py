@@ -119,7 +119,7 @@ def test_payload_bits_in_a_mask_are_found(tmp_path: Path, dtype) -> None:
             assert len(found) == 1 and found[0].severity == "suspicious", (share, found)
             assert "bits are no mask's" in found[0].message
             if share < 1:
-                assert "from element" in found[0].message
+                assert "of those judged" in found[0].message
 
 
 def test_a_float_mask_is_not_read_as_a_pixel_histogram(tmp_path: Path) -> None:
@@ -168,3 +168,52 @@ def test_malformed_mask_figures_in_scan_json_are_a_value_error(tmp_path: Path, f
     row[field] = value
     with pytest.raises(ValueError):
         Measurement.from_scan_json(doc)
+
+
+def test_masks_pruned_in_steps_are_clean(tmp_path: Path) -> None:
+    """PyTorch's pruning tutorial prunes in steps: random (or by magnitude), then whole units by their norm. The
+    units pruned whole are left out of the bits, and magnitude is judged over the others: no finding."""
+    torch.manual_seed(3)
+    sd = {}
+    for name, first in (("a", prune.random_unstructured), ("b", prune.l1_unstructured)):
+        conv = torch.nn.Conv2d(64, 128, 3)
+        first(conv, "weight", amount=0.3)
+        prune.ln_structured(conv, "weight", amount=0.5, n=2, dim=0)
+        sd |= {f"{name}.{k}": v for k, v in conv.state_dict().items()}
+    path = _save(tmp_path / "steps.pt", sd)
+    assert measure(path).tensor("a.weight_mask").mask_rows[0] == 128
+    assert not _mask_findings(path)
+
+
+def test_payloads_that_hide_behind_a_masks_form_are_still_named(tmp_path: Path) -> None:
+    """Text bits in a causal triangle (6% of it), or in a tenth of a mask whose other rows repeat, or in a column
+    (shape (N, 1), whose one-element rows are no units): the window is judged by its own form, so each is named,
+    a warning (an attention mask, or a mask with no weight that shows what it drops, is a warning at most). A
+    weight forged so that its smallest values fall where the mask drops (it explains any mask) leaves the payload
+    a warning too. Masks of other two values ({-1, 1}) are measured as well."""
+    causal = torch.tril(torch.ones(1024, 1024, dtype=torch.bool))
+    causal.view(-1)[300_000 : 300_000 + 65_536] = torch.from_numpy(np.resize(_TEXT, 65_536))
+    rows = torch.from_numpy(np.tile(np.random.default_rng(4).random(1024) > 0.5, (1024, 1)))
+    rows[500:600] = torch.from_numpy(np.resize(_TEXT, 100 * 1024).reshape(100, 1024))
+    column = torch.from_numpy(np.resize(_TEXT, 262_144).reshape(-1, 1))
+    signs = torch.from_numpy(np.resize(_TEXT, 131_072).astype(np.int8) * 2 - 1)
+    bits = torch.from_numpy(np.resize(_LEVELS, 384 * 400).reshape(384, 400)).bool()
+    forged = torch.where(bits, 1.0, 0.01) * torch.randn(384, 400).sign()
+    for name, t, extra in (
+        ("causal_mask", causal, {}),
+        ("conv.weight_mask", rows, {}),
+        ("attention_mask", column, {}),
+        ("attention_mask", signs, {}),
+        ("fc.weight_mask", bits.float(), {"fc.weight_orig": forged}),
+    ):
+        found = _mask_findings(_save(tmp_path / "m.pt", {name: t, **extra}))
+        assert len(found) == 1 and found[0].severity == "warning", (name, found)
+
+
+def test_a_tall_mask_is_read_at_once(tmp_path: Path) -> None:
+    import time
+
+    path = _save(tmp_path / "tall.pt", {"attention_mask": torch.from_numpy(np.resize(_TEXT, 1 << 22).reshape(-1, 1))})
+    t = time.perf_counter()
+    measure(path)
+    assert time.perf_counter() - t < 5

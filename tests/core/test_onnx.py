@@ -515,3 +515,25 @@ def test_a_custom_ops_number_lists_are_read_as_tensors(tmp_path):
     assert set(mf.names) == {"w", "/h.table"}
     assert read_tensor(mf["/h.table"]).tolist() == secret.tolist()
     assert mf.metadata["onnx.not_judged.number_lists"].startswith("1 ")
+
+
+def test_a_custom_ops_list_written_in_pieces_is_joined(tmp_path):
+    """A protobuf parser joins repeated packed runs of one list, and reads lists written a tag an element: the same
+    19,200 integers so written are the same tensor; floats beside them are a tensor of their own."""
+    secret = np.random.default_rng(1).integers(0, 256, 19200)
+    packed = b"".join(varint(int(v)) for v in secret)
+    cut = next(i for i in range(len(packed) // 2, len(packed)) if packed[i] < 0x80) + 1  # after a whole varint
+    two_runs = lfield(1, "table") + lfield(8, packed[:cut]) + lfield(8, packed[cut:]) + vfield(20, 7)
+    one_by_one = lfield(1, "table") + b"".join(vfield(8, int(v)) for v in secret) + vfield(20, 7)
+    floats = np.linspace(0, 1, 300, dtype="<f4")
+    mixed = one_by_one + lfield(7, floats.tobytes())
+    w = np.ones((4, 4), "<f4")
+    for attr, names in ((two_runs, {"/h.table"}), (one_by_one, {"/h.table"}), (mixed, {"/h.table", "/h.table.floats"})):
+        custom = node("Remap", ["/h"], [attr]) + lfield(7, "com.example")
+        p = tmp_path / "m.onnx"
+        p.write_bytes(model([tensor("w", (4, 4), FLOAT, w.tobytes())], [custom]))
+        mf = open_model(p)
+        assert set(mf.names) == {"w"} | names
+        assert read_tensor(mf["/h.table"]).tolist() == secret.tolist()
+        if "/h.table.floats" in names:
+            assert read_tensor(mf["/h.table.floats"]).tobytes() == floats.tobytes()

@@ -268,6 +268,39 @@ class _Reader:
         self.inline_bytes += len(data)
         self.refs.append(TensorRef(name, dt, shape, self.path, off, length, inline=data))
 
+    def add_pieces(self, name: str, at: _Attribute) -> None:
+        """A custom op's number list written in pieces (packed runs, or a tag an element): its ints and its floats
+        each joined, as a protobuf parser joins them, into an inline tensor (ints as int64, floats as float32)."""
+        buf = memoryview(self.pb.buf)
+        has_ints = any(f == 8 for f, _, _ in at.numbers) or any(f == 8 for f, _ in at.loose_values)
+        for field, dt_name in ((8, "I64"), (7, "F32")):
+            runs = [buf[o : o + n] for f, o, n in at.numbers if f == field]
+            loose = [v for f, v in at.loose_values if f == field]
+            size = sum(len(r) for r in runs) + 8 * len(loose)
+            if not size:
+                continue
+            if self.inline_bytes + 2 * size > MAX_INLINE_BYTES:
+                self.skipped[name] = f"a custom op's list past {MAX_INLINE_BYTES >> 20} MB of such, not read"
+                continue
+            if field == 8:
+                parts = [decode_varints(r) for r in runs]
+                if any(v is None for v in parts):
+                    raise MalformedFileError(f"attribute {name!r}: malformed varints", path=self.path, hint=_FIX)
+                ints = [v.view(np.int64) for v in parts if v is not None] + [
+                    np.array(loose, dtype=np.uint64).view(np.int64)
+                ]
+                data = np.concatenate(ints).astype("<i8").tobytes()
+            else:
+                if any(len(r) % 4 for r in runs):
+                    raise MalformedFileError(f"attribute {name!r}: floats cut mid-value", path=self.path, hint=_FIX)
+                data = b"".join(bytes(r) for r in runs) + np.array(loose, dtype="<u4").tobytes()
+            dt = DTYPES[dt_name]
+            self.inline_bytes += len(data)
+            shape = (len(data) // dt.itemsize,)
+            label = self.unique(name if field == 8 or not has_ints else f"{name}.floats")
+            self.constants += 1
+            self.refs.append(TensorRef(label, dt, shape, self.path, at.span[0], at.span[1], inline=data))
+
     def add_list(self, name: str, field: int, off: int, length: int) -> None:
         """A Constant's ``value_floats`` (packed little-endian float32: read in place) or ``value_ints`` (packed
         varints: decoded), as the 1-D tensor ONNX Runtime builds of it."""
@@ -284,13 +317,8 @@ class _Reader:
             t.data_type, t.dims, t.varints = 7, [count], (off, length, 8)
         self.add(t, name)
 
-    def add(self, t: _Tensor, name: str) -> None:
-        if any(d < 0 for d in t.dims):
-            raise self.pb.fail(f"tensor {name!r} has a negative dimension {t.dims}", 0)
-        shape = tuple(t.dims)
-        bad = shape_problem(shape)
-        if bad:
-            raise MalformedFileError(f"tensor {name!r}: {bad}", path=self.path, hint=_FIX)
+    def unique(self, name: str) -> str:
+        """``name``, or ``name#2``, ``name#3``... where it is taken (a file may repeat names); counted."""
         if len(self.names) >= MAX_TENSORS:
             raise MalformedFileError(f"model lists over {MAX_TENSORS:,} tensors, beyond any model", path=self.path)
         base, n = name, 1
@@ -298,6 +326,16 @@ class _Reader:
             n += 1
             name = f"{base}#{n}"
         self.names.add(name)
+        return name
+
+    def add(self, t: _Tensor, name: str) -> None:
+        if any(d < 0 for d in t.dims):
+            raise self.pb.fail(f"tensor {name!r} has a negative dimension {t.dims}", 0)
+        shape = tuple(t.dims)
+        bad = shape_problem(shape)
+        if bad:
+            raise MalformedFileError(f"tensor {name!r}: {bad}", path=self.path, hint=_FIX)
+        name = self.unique(name)
         for what, off, length in t.texts:
             self.extra(f"the {what} of tensor {name[:100]!r}", off, length)
         dt_name = _DTYPES.get(t.data_type)
@@ -509,12 +547,11 @@ class _Reader:
                     self.constants += 1
                     self.add_list(output or f"constant.{self.constants}", f2, o2, v2)
                     continue
-            if domain not in STANDARD_DOMAINS and len(at.numbers) == 1 and at.numbers[0][2] >= DOC_BYTES:
-                # a custom op's table: no runtime but the op's own knows what it is, so it is judged as the
-                # tensor ONNX would make of it (a Constant's list), named after the node's output and attribute
-                f2, o2, v2 = at.numbers[0]
-                self.constants += 1
-                self.add_list(f"{output or op_type or 'node'}.{at.name or 'attribute'}", f2, o2, v2)
+            if domain not in STANDARD_DOMAINS and sum(n for _, _, n in at.numbers) + 2 * at.loose >= DOC_BYTES:
+                # a custom op's table: no runtime but the op's own knows what it is, so it is judged as the tensor
+                # ONNX would make of it (as a Constant's list), named after the node's output and attribute; written
+                # in pieces (packed runs, or a tag an element), joined as a protobuf parser joins them
+                self.add_pieces(f"{output or op_type or 'node'}.{at.name or 'attribute'}", at)
                 continue
             if any(n >= DOC_BYTES for _, _, n in at.numbers):  # an op's lists of numbers (a tree ensemble's
                 self.number_lists += 1  # nodes): not judged, counted in the metadata
@@ -545,8 +582,13 @@ class _Reader:
         """An AttributeProto's fields: its name (judged as a short string), where its tensors, graphs, strings and
         packed number lists lie; its doc string and sparse tensors judged as hidden bytes here."""
         pb = self.pb
-        at = _Attribute()
+        at = _Attribute(span=(off, length))
         for f2, w2, v2, o2 in pb.fields(off, off + length):
+            if (f2, w2) in ((8, 0), (7, 5)):  # one int or float of a list written unpacked (a tag an element)
+                at.loose += 1
+                if len(at.loose_values) < MAX_LOOSE:
+                    at.loose_values.append((f2, v2))
+                continue
             if w2 != 2:
                 continue
             if f2 == 1:
@@ -579,6 +621,9 @@ class _Attribute:
     )  # (field 7 floats / 8 ints, offset, length)
     texts: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     items: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    span: tuple[int, int] = (0, 0)  # the attribute's own bytes (offset, length)
+    loose: int = 0  # numbers written unpacked, a tag each
+    loose_values: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (field, value), the first ones
 
 
 #: The varint field of TensorProto each integer type is stored in (int32_data, int64_data, uint64_data).
@@ -605,6 +650,10 @@ STANDARD_DOMAINS = frozenset(
         "org.pytorch.aten",
     }
 )
+
+
+#: Numbers of one attribute written unpacked (a tag an element) that are kept, at most.
+MAX_LOOSE = 1 << 20
 
 
 def decode_varints(buf: bytes | memoryview, block: int = 1 << 20) -> Optional[np.ndarray]:

@@ -1,21 +1,25 @@
-"""The bits of tensors that hold only 0 and 1 (pruning masks, attention masks, binary buffers), measured for the
-judge: a mask is room for one bit an element, and its values alone (0/1) say nothing of what the bits spell.
+"""The bits of tensors that hold two values only (pruning masks, attention masks, binary buffers), measured for
+the judge: a mask is room for one bit an element, and its values alone say nothing of what the bits spell.
 
-Four figures, from a second read of each such tensor (bounded, as the other second reads are):
+A second read of each such tensor (bounded, as the other second reads are), with the weight it masks where one of
+its shape sits beside it, gives four figures. A tensor of two axes or more is read a row (a unit's weights, along
+the first axis) at a time when its rows hold 16 to 4M elements; its rows all 0 or all 1 (units pruned whole) are
+counted and left out of the bits, and each other row is packed on its own (its last ``row % 8`` bits dropped).
+Other tensors are packed straight through.
 
-- ``mask_bits``: counts of the 256 values of every 8 consecutive elements taken as bits (non-zero: 1, the first
-  element the highest bit, as ``np.packbits`` packs them), in storage order over the whole tensor. How pruning
-  makes masks leaves its mark on them: independent draws (random pruning, magnitude pruning of trained weights)
-  follow a coin's byte distribution, whole rows or a causal triangle are runs of 0x00 and 0xFF, N:M sparsity puts
-  N ones in every aligned group of M. An image's or a text's bits written one an element do none of these.
-- ``mask_window`` (``mask_window_at``): the same counts over the window of 32,768 elements (windows every
+- ``mask_bits``: counts of the 256 values of every 8 consecutive elements taken as bits (the upper value: 1, the
+  first element the highest bit, as ``np.packbits`` packs them). How pruning makes masks leaves its mark on them:
+  independent draws (random pruning, magnitude pruning of trained weights) follow a coin's byte distribution, a
+  causal triangle is runs of 0x00 and 0xFF, N:M sparsity puts N ones in every aligned group of M. An image's or a
+  text's bits written one an element do none of these.
+- ``mask_window`` (``mask_window_at``): the same counts over the window of 32,768 of those bits (windows every
   16,384) farthest from a chain of bits: a payload written into part of a mask is judged where it is.
-- ``mask_rows``: of the rows along the first axis, how many are all 0, all 1 or equal to the row before:
-  pruning whole input channels or kernel taps repeats one row in every unit, which no chain of bits describes.
-- ``mask_magnitudes``: where a weight of the same shape sits beside the mask (``X_mask`` beside ``X_orig``, as
-  ``torch.nn.utils.prune`` saves them, or beside ``X``): the largest magnitude among the weights the mask drops
-  and the smallest among those it keeps. A magnitude-pruning mask drops the smallest weights, so the first is no
-  larger than the second, whatever structure the weights have.
+- ``mask_rows``: rows along the first axis, and how many are all 0, all 1 or equal to the row before: pruning
+  whole input channels or kernel taps repeats one row in every unit, which no chain of bits describes.
+- ``mask_magnitudes``: for a 0/1 mask beside a weight of its shape (``X_mask`` beside ``X_orig``, as
+  ``torch.nn.utils.prune`` saves them, or beside ``X``): the largest magnitude among the weights it drops and the
+  smallest among those it keeps, over its rows not pruned whole. A magnitude-pruning mask drops the smallest
+  weights, so the first is no larger than the second, whatever structure the weights have.
 """
 
 from __future__ import annotations
@@ -36,22 +40,32 @@ from inspector.core.progress import CancelToken, check
 MIN_MASK_ELEMENTS = 8192
 #: Elements read at a time.
 _STEP = 1 << 17
-#: Rows longer than this (elements) are not compared with the row before (one row is held in memory).
+#: Rows are read as rows from this many elements (shorter ones, a column of an (N, 1) tensor, are not units) up to
+#: this many (a read holds one row at least).
+MIN_ROW = 16
 MAX_ROW = 1 << 22
 
 
-def two_valued(t: Any) -> bool:
-    """Whether a measured tensor holds only the values 0 and 1 (both), with enough of them to judge its bits."""
+def levels_of(t: Any) -> Optional[tuple[float, float]]:
+    """The two values of a measured tensor that holds two values only (its minimum and maximum), with enough of
+    them to judge its bits; ``None`` otherwise. Integers: every value in the histogram's first or last bin, each
+    a single integer (a range under 256); floats: two distinct levels."""
     dt = DTYPES.get(t.dtype)
     s = t.stats
-    if dt is None or math.prod(t.shape) < MIN_MASK_ELEMENTS or not (s.min == 0 and s.max == 1):
-        return False
-    if s.nan or s.inf:
-        return False
-    if not dt.is_float:
-        return True
-    f = getattr(t, "features", None)
-    return f is not None and f.levels == 2
+    if dt is None or math.prod(t.shape) < MIN_MASK_ELEMENTS or s.nan or s.inf:
+        return None
+    lo, hi = float(s.min), float(s.max)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        return None
+    if dt.is_float:
+        f = getattr(t, "features", None)
+        return (lo, hi) if f is not None and f.levels == 2 else None
+    h = s.histogram
+    if h is None or hi - lo >= h.bins:
+        return None
+    counts = np.asarray(h.counts)
+    inner = int(counts[1:-1].sum()) if counts.size > 2 else 0
+    return (lo, hi) if inner == 0 and counts[0] > 0 and counts[-1] > 0 else None
 
 
 #: Packed bytes of a window (32,768 elements), windows every half of it: a payload in part of a mask is judged
@@ -85,86 +99,112 @@ def divergence(counts: Any) -> float:
 
 @dataclass(frozen=True)
 class MaskBits:
-    """What :func:`mask_bits` measures of a 0/1 tensor (see the module's text)."""
+    """What :func:`mask_bits` measures of a two-valued tensor (see the module's text)."""
 
     counts: tuple[int, ...]
     rows: tuple[int, ...]  # (rows, rows alike), or ()
     window: tuple[int, ...]  # the counts of the window farthest from a chain of bits, or () under two windows
-    window_at: int  # its first element
+    window_at: int  # its first bit, counted in the bits judged
+    magnitudes: tuple[float, ...]  # (largest |w| dropped, smallest |w| kept), or ()
 
 
-class _Rows:
-    """Rows of ``row`` elements fed in pieces of any size: how many are constant or equal to the row before (in
-    linear time: each piece is compared where it lands, against the same place of the row before)."""
+class _Windows:
+    """Windows of :data:`WINDOW_BYTES` packed bytes, every half of one, fed in pieces: the one farthest from a chain
+    of bits (by :func:`divergence`)."""
 
-    def __init__(self, row: int) -> None:
-        self.row = row
-        self.prev = np.zeros(row, dtype=bool)
-        self.have_prev = False
-        self.pos = 0  # elements of the current row seen
-        self.same = True  # the current row so far equals the row before
-        self.ones = 0  # its ones so far
+    def __init__(self) -> None:
+        self.half = WINDOW_BYTES // 2
+        self.pending = np.zeros(0, dtype=np.uint8)
+        self.last: Optional[np.ndarray] = None  # the last half window's counts
+        self.done = 0
+        self.best, self.best_at = -math.inf, 0
+        self.best_counts = np.zeros(0, dtype=np.int64)
 
-    def add(self, bits: np.ndarray) -> int:
-        """Feed the next elements; returns how many rows they completed that are constant or repeat."""
-        alike = 0
-        i = 0
-        while i < bits.size:
-            take = min(self.row - self.pos, bits.size - i)
-            part = bits[i : i + take]
-            seg = slice(self.pos, self.pos + take)
-            if self.same and self.have_prev:
-                self.same = bool(np.array_equal(part, self.prev[seg]))
-            self.prev[seg] = part  # the row before is no longer needed where this row has been seen
-            self.ones += int(np.count_nonzero(part))
-            self.pos += take
-            i += take
-            if self.pos == self.row:
-                alike += int((self.same and self.have_prev) or self.ones in (0, self.row))
-                self.pos, self.same, self.ones, self.have_prev = 0, True, 0, True
-        return alike
+    def add(self, b: np.ndarray) -> None:
+        data = np.concatenate([self.pending, b]) if self.pending.size else b
+        k = data.size // self.half
+        for i in range(k):
+            h = np.bincount(data[i * self.half : (i + 1) * self.half], minlength=256)
+            if self.last is not None:
+                w = self.last + h
+                d = divergence(w)
+                if d > self.best:
+                    self.best, self.best_counts, self.best_at = d, w, (self.done - 1) * self.half * 8
+            self.last = h
+            self.done += 1
+        self.pending = data[k * self.half :].copy()
+
+    def result(self) -> tuple[tuple[int, ...], int]:
+        if self.done < 3:  # two windows or more
+            return (), 0
+        return tuple(int(c) for c in self.best_counts), self.best_at
 
 
-def mask_bits(ref: TensorRef, cancel: Optional[CancelToken] = None) -> MaskBits:
-    """Counts of the 256 values of each 8 consecutive elements of ``ref`` as bits (see the module's text; the last
-    ``numel % 8`` elements are left out), the same of its window of :data:`WINDOW_BYTES` (windows every half of
-    one) farthest from a chain of bits, and ``(rows, rows alike)``: of the rows along the first axis (a unit's
-    weights), how many are all 0, all 1, or equal to the row before (a mask that prunes input channels, or kernel
-    taps, repeats one row); ``()`` for a vector or rows longer than :data:`MAX_ROW`."""
-    counts = np.zeros(256, dtype=np.int64)
-    carry = np.zeros(0, dtype=bool)
+def mask_bits(
+    ref: TensorRef,
+    low: float = 0.0,
+    weight: Optional[TensorRef] = None,
+    cancel: Optional[CancelToken] = None,
+) -> MaskBits:
+    """The figures of the module's text for a tensor whose values are ``low`` and one other (bits: value != low);
+    ``weight``: a float weight of its shape, for ``magnitudes`` (``low`` must be 0)."""
     n = math.prod(ref.shape)
     row = n // ref.shape[0] if len(ref.shape) >= 2 and ref.shape[0] else 0
-    rows = 0 < row <= MAX_ROW
-    rows_seen = _Rows(row) if rows else None
-    alike = 0
-    half = WINDOW_BYTES // 2
-    packed = np.zeros(0, dtype=np.uint8)  # bytes not yet in a half window
-    halves: list[np.ndarray] = []  # the last half window's counts
-    done = 0  # half windows counted
-    best, best_counts, best_at = -math.inf, np.zeros(0, dtype=np.int64), 0
-    for chunk in iter_chunks(ref, _STEP * ref.dtype.storage.itemsize, cancel=cancel):
-        nz = widen(chunk, ref.dtype).reshape(-1) != 0
-        bits = np.concatenate([carry, nz])
-        whole = bits.size - bits.size % 8
-        b = np.packbits(bits[:whole])
+    by_rows = MIN_ROW <= row <= MAX_ROW
+    per = max(1, _STEP // row) * row if by_rows else _STEP  # elements a read: whole rows
+    ms = iter_chunks(ref, per * ref.dtype.storage.itemsize, cancel=cancel)
+    ws = iter_chunks(weight, per * weight.dtype.storage.itemsize, cancel=cancel) if weight is not None else None
+    counts = np.zeros(256, dtype=np.int64)
+    windows = _Windows()
+    carry = np.zeros(0, dtype=bool)
+    prev: Optional[np.ndarray] = None
+    rows = alike = 0
+    dropped, kept = -math.inf, math.inf
+    for m in ms:
+        bits = widen(m, ref.dtype).reshape(-1) != low
+        a = None
+        if ws is not None and weight is not None:
+            a = np.abs(widen(next(ws), weight.dtype).reshape(-1).astype(np.float64))
+        if by_rows:
+            block = bits.reshape(-1, row)
+            ones = np.count_nonzero(block, axis=1)
+            whole = (ones == 0) | (ones == row)
+            same = np.zeros(block.shape[0], dtype=bool)
+            same[1:] = (block[1:] == block[:-1]).all(axis=1)
+            if prev is not None:
+                same[0] = bool(np.array_equal(block[0], prev))
+            prev = block[-1].copy()
+            rows += block.shape[0]
+            alike += int(np.count_nonzero(same | whole))
+            live = block[~whole]
+            b = np.packbits(live[:, : row - row % 8], axis=1).reshape(-1)
+            if a is not None:
+                a, keep = a.reshape(-1, row)[~whole].reshape(-1), live.reshape(-1)
+            else:
+                keep = live.reshape(-1)
+        else:
+            joined = np.concatenate([carry, bits]) if carry.size else bits
+            cut = joined.size - joined.size % 8
+            b = np.packbits(joined[:cut])
+            carry = joined[cut:].copy()
+            keep = bits
+        if a is not None and a.size:
+            drop, held = a[~keep], a[keep]
+            drop, held = drop[~np.isnan(drop)], held[~np.isnan(held)]
+            if drop.size:
+                dropped = max(dropped, float(drop.max()))
+            if held.size:
+                kept = min(kept, float(held.min()))
         counts += np.bincount(b, minlength=256)
-        carry = bits[whole:]
-        packed = np.concatenate([packed, b])
-        while packed.size >= half:
-            h = np.bincount(packed[:half], minlength=256)
-            packed = packed[half:]
-            if halves:
-                w = halves[-1] + h
-                d = divergence(w)
-                if d > best:
-                    best, best_counts, best_at = d, w, (done - 1) * half * 8
-            halves = [h]
-            done += 1
-        if rows_seen is not None:
-            alike += rows_seen.add(nz)
-    window = tuple(int(c) for c in best_counts) if done >= 3 else ()  # two windows or more
-    return MaskBits(tuple(int(c) for c in counts), (n // row, alike) if rows else (), window, best_at if window else 0)
+        windows.add(b)
+    window, at = windows.result()
+    return MaskBits(
+        tuple(int(c) for c in counts),
+        (rows, alike) if by_rows else (),
+        window,
+        at,
+        (dropped, kept) if weight is not None else (),
+    )
 
 
 def partner(t: Any, by_name: dict[str, Any]) -> Optional[Any]:
@@ -182,21 +222,6 @@ def partner(t: Any, by_name: dict[str, Any]) -> Optional[Any]:
     return None
 
 
-def magnitudes(mask: TensorRef, weight: TensorRef, cancel: Optional[CancelToken] = None) -> tuple[float, float]:
-    """``(largest |w| the mask drops, smallest |w| it keeps)`` (-inf / inf where it drops or keeps none)."""
-    dropped, kept = -math.inf, math.inf
-    ms = iter_chunks(mask, _STEP * mask.dtype.storage.itemsize, cancel=cancel)
-    ws = iter_chunks(weight, _STEP * weight.dtype.storage.itemsize, cancel=cancel)
-    for m, w in zip(ms, ws):
-        keep = widen(m, mask.dtype).reshape(-1) != 0
-        a = np.abs(widen(w, weight.dtype).reshape(-1).astype(np.float64))
-        if not keep.all():
-            dropped = max(dropped, float(np.nanmax(a[~keep])))
-        if keep.any():
-            kept = min(kept, float(np.nanmin(a[keep])))
-    return dropped, kept
-
-
 def with_masks(
     model: ModelFile, tensors: Sequence[Any], budget: int, cancel: Optional[CancelToken] = None
 ) -> tuple[tuple[Any, ...], int]:
@@ -205,21 +230,20 @@ def with_masks(
     by_name = {t.name: t for t in tensors}
     out = []
     for t in tensors:
-        if not two_valued(t):
+        two = levels_of(t)
+        if two is None:
             out.append(t)
             continue
         dt = DTYPES[t.dtype]
         size = math.prod(t.shape) * dt.itemsize
-        w = partner(t, by_name)
+        w = partner(t, by_name) if two == (0.0, 1.0) else None  # what a 0/1 mask drops is its weight's
         wsize = math.prod(w.shape) * DTYPES[w.dtype].itemsize if w is not None else 0
         if size + wsize > budget:
             out.append(t)
             continue
         check(cancel)
         try:
-            ref = model[t.name]
-            mb = mask_bits(ref, cancel)
-            mags = magnitudes(ref, model[w.name], cancel) if w is not None else ()
+            mb = mask_bits(model[t.name], two[0], model[w.name] if w is not None else None, cancel)
         except TensorNotFoundError:
             out.append(t)
             continue
@@ -231,7 +255,7 @@ def with_masks(
                 mask_rows=mb.rows,
                 mask_window=mb.window,
                 mask_window_at=mb.window_at,
-                mask_magnitudes=tuple(mags),
+                mask_magnitudes=mb.magnitudes,
             )
         )
     return tuple(out), budget

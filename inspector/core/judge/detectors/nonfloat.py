@@ -53,7 +53,7 @@ MIN_STATE_ENTROPY = 7.0
 
 def named_mask(name: str) -> bool:
     """Whether a tensor's name says it is a mask (attention or pruning): its bits are judged by
-    :func:`mask_contradiction`, not as a weight's values."""
+    :func:`mask_verdict`, not as a weight's values."""
     return _MASK.search(name.lower()) is not None
 
 
@@ -329,6 +329,9 @@ def contradicts(role: str, shape: tuple[int, ...], stats: Any, dtype: str = "") 
 #: excused by the weight beside it anyway); a causal triangle, whole rows and N:M groups are excused by their
 #: form; the bits of digits images written one an element read 1.8-3.9, ASCII text 2.1.
 MASK_DIVERGENCE = 1.0
+#: The same for a mask that drops exactly the smallest weights beside it: a weight built so that its smallest
+#: values spell a payload would explain any mask, so such a mask is still judged, from further off.
+MASK_DIVERGENCE_EXPLAINED = 2.0
 #: Bytes of 0x00 or 0xFF from which a mask is runs (whole rows, a causal triangle): structure of its own.
 MASK_RUNS = 0.9
 
@@ -336,39 +339,59 @@ _HI = np.array([bin(i >> 4).count("1") for i in range(256)])
 _LO = np.array([bin(i & 15).count("1") for i in range(256)])
 
 
-def mask_contradiction(t: Any) -> Optional[str]:
-    """What a tensor of only 0 and 1 named like a mask holds when its bits are no mask's (``None`` when they are,
-    or were not measured): its bytes of bits far from any chain of bits (:data:`MASK_DIVERGENCE`), unless they are
-    runs (:data:`MASK_RUNS`), N ones in every group of 4, rows that repeat (or are runs), or the mask drops exactly the smallest weights of the
-    weight beside it (magnitude pruning; a weight that is zero wherever the mask drops shows nothing)."""
+def _by_form(c: np.ndarray) -> bool:
+    """Whether bytes of bits (256 counts) have a form pruning gives them: runs (a causal triangle, a band) or N
+    ones in every aligned group of 4 (N:4 sparsity)."""
+    total = int(c.sum())
+    if total <= 0 or (c[0] + c[255]) >= MASK_RUNS * total:
+        return True
+    return any(int(c[(_HI == k) & (_LO == k)].sum()) == total for k in (1, 2, 3))
+
+
+def mask_verdict(t: Any) -> Optional[tuple[str, Optional[str]]]:
+    """What a two-valued tensor named like a mask holds when its bits are no mask's, and the cap of the finding
+    (``None`` when they are a mask's, or were not measured).
+
+    Its bytes of bits (the rows pruned whole left out), whole or in its worst window, are judged against a chain of
+    bits each drawn given the one before (:func:`~.measure.masks.divergence`, from :data:`MASK_DIVERGENCE`). Not
+    held against it: bytes that have a form of their own (runs, N:4 groups: :func:`_by_form`, the whole and the
+    window each), rows that all repeat the row before (input channels or kernel taps pruned; one in a hundred may
+    not). A mask that drops exactly the smallest weights of the weight beside it (magnitude pruning) is judged
+    from :data:`MASK_DIVERGENCE_EXPLAINED` and is a warning at most; so is one with no weight beside it that shows
+    what it drops (none, or the masked product: magnitude pruning of 3-tap kernels or an STFT basis reads 1.0-1.5
+    from the bits alone)."""
     counts = tuple(getattr(t, "mask_bits", ()) or ())
     if len(counts) != 256:
         return None
     c = np.asarray(counts, dtype=np.int64)
-    total = int(c.sum())
-    if total <= 0 or (c[0] + c[255]) >= MASK_RUNS * total:
-        return None
-    if any(int(c[(_HI == k) & (_LO == k)].sum()) == total for k in (1, 2, 3)):
-        return None  # N:4 sparsity (2:4 for sparse tensor cores)
     rows = tuple(getattr(t, "mask_rows", ()) or ())
-    if len(rows) == 2 and rows[0] > 1 and rows[1] >= MASK_RUNS * rows[0]:
+    if len(rows) == 2 and rows[0] > 1 and rows[0] - rows[1] <= max(1, rows[0] // 100):
         return None  # whole input channels or kernel taps pruned: every unit's row repeats the one before
     mags = tuple(getattr(t, "mask_magnitudes", ()) or ())
-    if len(mags) == 2 and 0 < mags[0] <= mags[1]:
-        return None  # magnitude pruning: every weight dropped is no larger than any kept
-    d = divergence(counts)
-    window = tuple(getattr(t, "mask_window", ()) or ())
-    dw = divergence(window) if len(window) == 256 else math.nan
+    # the weight beside it tells what the mask drops unless it is the masked product (zero wherever it drops)
+    informative = len(mags) == 2 and mags[0] > 0
+    explained = informative and mags[0] <= mags[1]  # every weight dropped no larger than any kept
+    threshold = MASK_DIVERGENCE_EXPLAINED if explained else MASK_DIVERGENCE
+    cap = None if informative and not explained else "warning"
+    d = math.nan if _by_form(c) else divergence(c)
     where = ""
-    if math.isfinite(dw) and dw >= MASK_DIVERGENCE and not (math.isfinite(d) and d >= dw):
-        at = int(getattr(t, "mask_window_at", 0))
-        d, where = dw, f" from element {at:,} to {at + 8 * int(sum(window)):,}"
-    if not (math.isfinite(d) and d >= MASK_DIVERGENCE):
+    window = tuple(getattr(t, "mask_window", ()) or ())
+    if len(window) == 256 and not _by_form(np.asarray(window, dtype=np.int64)):
+        dw = divergence(window)
+        if math.isfinite(dw) and dw >= threshold and not (math.isfinite(d) and d >= dw):
+            at = int(getattr(t, "mask_window_at", 0))
+            d, where = dw, f" (bits {at:,} to {at + 8 * int(sum(window)):,} of those judged)"
+    if not (math.isfinite(d) and d >= threshold):
         return None
+    why = (
+        f"though it drops exactly the smallest weights beside it (magnitude pruning reads under {MASK_DIVERGENCE_EXPLAINED:g})"
+        if explained
+        else f"random and magnitude pruning, whole rows and N:M groups read under {MASK_DIVERGENCE:g}"
+    )
     return (
         f"a mask, whose bits are no mask's: their bytes{where} are {d:.2f} bits from bits drawn one given the one "
-        f"before (random and magnitude pruning, whole rows and N:M groups read under {MASK_DIVERGENCE:g}), as an "
-        "image's or a text's bits written one an element are"
+        f"before ({why}), as an image's or a text's bits written one an element are",
+        cap,
     )
 
 
@@ -394,9 +417,9 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
             if getattr(t, "mask_bits", ()) and named_mask(t.name):
                 checked += 1
                 nbytes += size
-                claim = mask_contradiction(t)
-                if claim is not None:
-                    out.append(_claim_finding(t, size, claim, math.nan, "", cap=_mask_cap(t)))
+                verdict = mask_verdict(t)
+                if verdict is not None:
+                    out.append(_claim_finding(t, size, verdict[0], math.nan, "", cap=verdict[1]))
             continue
         checked += 1
         nbytes += size
@@ -412,8 +435,8 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
             mismatch = packed_contradiction(t, shapes)
         cap = None
         if mismatch is None and role == "attention mask":
-            mismatch = mask_contradiction(t)
-            cap = _mask_cap(t) if mismatch is not None else None
+            verdict = mask_verdict(t)
+            mismatch, cap = verdict if verdict is not None else (None, None)
         if mismatch is not None:
             role = None  # a name is only a claim: values that contradict it explain nothing
         if role is not None or size < WARNING_BYTES:
@@ -439,13 +462,6 @@ def detect(tensors: Sequence[Any]) -> tuple[list[Finding], int, int]:
             continue
         out.append(_claim_finding(t, size, mismatch, ent, byte_view, cap=cap))
     return out, checked, nbytes
-
-
-def _mask_cap(t: Any) -> Optional[str]:
-    """A mask with no weight of its shape beside it is a warning at most: magnitude pruning of a layer whose taps
-    or columns differ in scale (3-tap convolutions, a computed STFT basis) reads 1.0-1.5 from the bits alone, and
-    only the weight shows that the mask drops its smallest values. ``torch.nn.utils.prune`` saves both."""
-    return None if len(tuple(getattr(t, "mask_magnitudes", ()) or ())) == 2 else "warning"
 
 
 def _claim_finding(
