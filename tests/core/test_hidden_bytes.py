@@ -1123,3 +1123,26 @@ def test_training_state_files_are_read_once_and_at_most_so_many(tmp_path: Path, 
     code = {f.family: f for f in res.families}["code-execution"]
     assert code.status == "cannot-rule-out" and "over 2 such files" in code.text
     assert not [f for f in res.findings if f.severity == "suspicious"]
+
+
+def test_gguf_merges_are_read_merged(tmp_path: Path) -> None:
+    """A BPE tokenizer's merges are ``"a b"`` pairs: read merged, base64 cut into 16-character halves joins again
+    into lines of one length, a wrapped blob (found from lines of 24 characters), with or without a vocabulary.
+    Real merges (word pieces of every length) are not a blob."""
+    import struct as st
+
+    from tests.core.test_gguf import F32, _kv, _s, write_gguf
+
+    a = np.random.default_rng(0).normal(0, 0.02, (64, 64)).astype("<f4")
+    b64 = base64.b64encode(SECRET).decode()
+    halves = [f"{b64[i : i + 16]} {b64[i + 16 : i + 32]}" for i in range(0, len(b64), 32)]
+    rng = np.random.default_rng(3)
+    letters = np.array(list("etaoinshrdlucmfwypvbgkqjxz"))
+    pieces = ["".join(rng.choice(letters, rng.integers(1, 7))) for _ in range(2 * len(halves))]
+    real = [f"\u0120{pieces[2 * i]} {pieces[2 * i + 1]}" for i in range(len(halves))]
+    vocab = [_kv("tokenizer.ggml.tokens", 9, st.pack("<IQ", 8, 3) + _s("a") + _s("b") + _s("ab"))]
+    for merges, vocabulary, payload in ((halves, [], True), (halves, vocab, True), (real, vocab, False)):
+        kv = _kv("tokenizer.ggml.merges", 9, st.pack("<IQ", 8, len(merges)) + b"".join(_s(m) for m in merges))
+        kvs = [_kv("general.architecture", 8, _s("llama")), *vocabulary, kv]
+        path = write_gguf(tmp_path / "m.gguf", [("a", F32, (64, 64), a.tobytes())], kvs=kvs)
+        assert (_non_float(path)[0] == "detected") == payload, (merges[0], len(vocabulary))

@@ -196,6 +196,9 @@ HIDDEN_VALUE_BYTES = 1024
 #: Numeric arrays from this many bytes (and under :data:`HIDDEN_VALUE_BYTES`) are judged joined, all of a file's
 #: together (a rope section list or an image mean is a few numbers).
 SMALL_ARRAY_BYTES = 64
+#: A BPE tokenizer's merges: pairs of tokens, ``"a b"``, each read merged (a blob cut into halves joins again,
+#: and is a run of one line length that the encoded-text search finds; real merges vary in length).
+MERGES = "tokenizer.ggml.merges"
 #: Keys whose big numeric arrays are the tokenizer's own (scores, token types): their strings are still judged.
 _TOKENIZER_ARRAYS = ("tokenizer.ggml.scores", "tokenizer.ggml.token_type")
 
@@ -213,6 +216,9 @@ def _value_region(
         f.seek(r.pos)
         return Hidden("field", where, n - 8, path, -1, data)
     if sink:  # an array of strings (a vocabulary): its text
+        if key == MERGES:  # "a b" pairs: each merged as the tokenizer merges it, so halves of a blob join again
+            sink = [m.replace(" ", "", 1) for m in sink]
+            where += " (each pair merged)"
         return Hidden("field", where, n, path, -1, "\n".join(sink).encode("utf-8", "surrogatepass")[:HIDDEN_SAMPLE])
     if key in _TOKENIZER_ARRAYS and _tokenizer_numbers(f, key, start, r.pos):
         return None  # the tokenizer's own numbers, and they look it
