@@ -160,11 +160,14 @@ def mask_bits(
     prev: Optional[np.ndarray] = None
     rows = alike = 0
     dropped, kept = -math.inf, math.inf
+    unaligned = False
     for m in ms:
         bits = widen(m, ref.dtype).reshape(-1) != low
         a = None
         if ws is not None and weight is not None:
-            a = np.abs(widen(next(ws), weight.dtype).reshape(-1).astype(np.float64))
+            a = np.abs(widen(next(ws, np.zeros(0)), weight.dtype).reshape(-1).astype(np.float64))
+            if a.size != bits.size:  # reads that do not line up (a block-quantised weight): no magnitudes
+                a, ws, unaligned = None, None, True
         if by_rows:
             block = bits.reshape(-1, row)
             ones = np.count_nonzero(block, axis=1)
@@ -203,7 +206,7 @@ def mask_bits(
         (rows, alike) if by_rows else (),
         window,
         at,
-        (dropped, kept) if weight is not None else (),
+        (dropped, kept) if weight is not None and not unaligned else (),
     )
 
 
