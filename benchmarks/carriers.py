@@ -8,7 +8,7 @@ found it. A carrier must come out suspicious and its twin must not; the exit sta
 
 The payload is 19,200 image-like bytes (17 grey levels, like the lab's digits). The carriers are those a
 loader keeps but no float test reads: storage bytes outside a saved view, the elements a strided view skips,
-an archive member nothing references, pickled byte strings, base64 text, a numpy array, a literal the pickle
+an archive member nothing references, a zip member's comment and extra field, pickled byte strings, base64 text, a numpy array, a literal the pickle
 builds and drops, safetensors header whitespace, a file beside the model in its folder, a blob inside
 config.json, a payload renamed ``position_ids``, the low byte of float16 weights, ONNX doc strings,
 metadata_props and unknown fields, GGUF metadata strings and byte arrays, a GGUF alignment gap, and the parts of
@@ -81,6 +81,31 @@ def zip_member(d: Path, attacked: bool) -> Path:
         with zipfile.ZipFile(d / "m.pt", "a") as z:
             z.writestr("m/data/99", SECRET)
     return d / "m.pt"
+
+
+def _rezip(path: Path, comment: bytes = b"", extra: bytes = b"") -> Path:
+    """The zip at ``path`` written again, its first member given a comment and an extra field."""
+    data = path.read_bytes()
+    tmp = path.with_suffix(".src")
+    tmp.write_bytes(data)
+    with zipfile.ZipFile(tmp) as z, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as o:
+        for i, info in enumerate(z.infolist()):
+            new = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            if i == 0:
+                new.comment, new.extra = comment, extra
+            o.writestr(new, z.read(info))
+    tmp.unlink()
+    return path
+
+
+def zip_member_comment(d: Path, attacked: bool) -> Path:
+    _torch().save(_sd(), d / "m.pt")
+    return _rezip(d / "m.pt", comment=SECRET if attacked else b"")
+
+
+def zip_extra_field(d: Path, attacked: bool) -> Path:
+    _torch().save(_sd(), d / "m.pt")
+    return _rezip(d / "m.pt", extra=struct.pack("<HH", 0xCAFF, len(SECRET)) + SECRET if attacked else b"")
 
 
 def pickled_bytes(d: Path, attacked: bool) -> Path:
@@ -238,6 +263,8 @@ CARRIERS: dict[str, tuple[str, Callable[[Path, bool], Path]]] = {
     "storage tail": ("torch.save of a view: the rest of its storage", storage_tail),
     "strided view": ("the elements a strided view skips", strided_view),
     "zip member": ("an archive member nothing references", zip_member),
+    "zip member comment": ("a zip member's comment", zip_member_comment),
+    "zip extra field": ("a zip member's extra field of an unknown id", zip_extra_field),
     "pickled bytes": ("a bytes entry of the checkpoint", pickled_bytes),
     "pickled base64": ("a string entry of the checkpoint", pickled_base64),
     "numpy array": ("a numpy array's data in the pickle", numpy_array),

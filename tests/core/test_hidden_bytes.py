@@ -1146,3 +1146,40 @@ def test_gguf_merges_are_read_merged(tmp_path: Path) -> None:
         kvs = [_kv("general.architecture", 8, _s("llama")), *vocabulary, kv]
         path = write_gguf(tmp_path / "m.gguf", [("a", F32, (64, 64), a.tobytes())], kvs=kvs)
         assert (_non_float(path)[0] == "detected") == payload, (merges[0], len(vocabulary))
+
+
+def _rezip(src: Path, dst: Path, comment: bytes = b"", central: bytes = b"") -> Path:
+    """``src`` (a zip) written again, its first member given a comment and an extra field (zipfile writes the
+    extra field into the local header too)."""
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as o:
+        for i, info in enumerate(z.infolist()):
+            new = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            if i == 0:
+                new.comment, new.extra = comment, central
+            o.writestr(new, z.read(info))
+    return dst
+
+
+def test_zip_member_comments_and_extra_fields_are_judged(tmp_path: Path) -> None:
+    """Every zip tool keeps a member's comment and extra fields; no model loader reads them. Bytes there that no zip
+    writer's metadata explains (zip64 sizes, timestamps, owners, PyTorch's 'Z' padding) are judged, joined: 19,200
+    payload bytes in a member's comment or an extra field of an unknown id are found; torch.save's archives, and
+    numpy's (zip64 extras), carry none."""
+    import struct as st
+
+    torch.save(_weights(), tmp_path / "m.pt")
+    np.savez(tmp_path / "m.npz", w=np.ones((64, 64), np.float32))
+    for clean in (tmp_path / "m.pt", tmp_path / "m.npz"):
+        model = inspector.open_model(clean)
+        assert not [h for h in model.hidden if "extra fields" in h.where], clean
+    cases = {
+        "comment": {"comment": SECRET},
+        "extra": {"central": st.pack("<HH", 0xCAFF, len(SECRET)) + SECRET},
+        "padding": {"central": st.pack("<HH", 0x4246, len(SECRET)) + SECRET},
+    }
+    for name, kw in cases.items():
+        path = _rezip(tmp_path / "m.pt", tmp_path / f"{name}.pt", **kw)
+        status, found = _non_float(path)
+        assert status == "detected" and any("extra fields" in f.message for f in found), name
+    padded = _rezip(tmp_path / "m.pt", tmp_path / "padded.pt", central=st.pack("<HH", 0x4246, 40) + b"Z" * 40)
+    assert _non_float(padded)[0] != "detected"

@@ -294,6 +294,71 @@ _ZIP_LOCAL_HEADER = struct.Struct("<4s22xHH")
 _RECOPY_ZIP = "The file is damaged or truncated; copy it again from its source"
 
 
+#: Extra-field header ids that zip writers fill with their own metadata, and the most bytes each holds: zip64 sizes,
+#: NTFS times, extended timestamps, Unix owners (three forms), PKWARE Unix, WinZip AES, a JAR's marker. Kept as they
+#: are; so is PyTorch's alignment padding ("FB", 0x4246) while it is one repeated byte ('Z').
+_ZIP_EXTRA_KNOWN = {
+    0x0001: 32,
+    0x000A: 36,
+    0x5455: 13,
+    0x7875: 11,
+    0x5855: 12,
+    0x7855: 4,
+    0x000D: 16,
+    0x9901: 7,
+    0xCAFE: 0,
+}
+_ZIP_PADDING = 0x4246
+
+
+def _odd_extra(extra: bytes) -> bytes:
+    """The bytes of a zip extra field that no writer's metadata explains (see :data:`_ZIP_EXTRA_KNOWN`): fields of
+    other ids, known ids past their size, padding of more than one byte value, and a tail that is no field."""
+    out = bytearray()
+    i = 0
+    while i + 4 <= len(extra):
+        hid, n = struct.unpack_from("<HH", extra, i)
+        data = extra[i + 4 : i + 4 + n]
+        if len(data) < n:
+            break
+        padding = hid == _ZIP_PADDING and len(set(data)) <= 1
+        if not padding and not (hid in _ZIP_EXTRA_KNOWN and n <= _ZIP_EXTRA_KNOWN[hid]):
+            out += data
+        i += 4 + n
+    out += extra[i:]
+    return bytes(out)
+
+
+def zip_sidecars(zf: zipfile.ZipFile, f: Any, path: Path) -> list[Hidden]:
+    """The bytes a zip archive carries beside its members, which every zip tool keeps and no model loader reads: the
+    archive's comment (from 256 bytes), and its members' comments and extra fields (central and local) that no
+    writer's metadata explains, joined."""
+    out = []
+    comment = zf.comment
+    if len(comment) >= 256:
+        out.append(Hidden("member", "the archive's comment", len(comment), path, -1, comment[:HIDDEN_SAMPLE]))
+    odd = bytearray()
+    size = 0
+    for info in zf.infolist():
+        parts = [info.comment, _odd_extra(info.extra)]
+        f.seek(info.header_offset)
+        raw = f.read(_ZIP_LOCAL_HEADER.size)
+        if len(raw) == _ZIP_LOCAL_HEADER.size and raw[:4] == b"PK\x03\x04":
+            _, name_len, extra_len = _ZIP_LOCAL_HEADER.unpack(raw)
+            f.seek(info.header_offset + _ZIP_LOCAL_HEADER.size + name_len)
+            local = f.read(extra_len)
+            if local != info.extra:
+                parts.append(_odd_extra(local))
+        for part in parts:
+            size += len(part)
+            if len(odd) < HIDDEN_SAMPLE:
+                odd += part[: HIDDEN_SAMPLE - len(odd)]
+    if size:
+        what = "the archive members' comments and extra fields (beyond a zip writer's own metadata)"
+        out.append(Hidden("member", what, size, path, -1, bytes(odd)))
+    return out
+
+
 def zip_member_offset(f: Any, info: zipfile.ZipInfo, path: Path, size: int) -> int:
     """Absolute offset of a zip member's (stored or compressed) bytes, from its local header (the central one may
     differ); :class:`MalformedFileError` where there is none or the member reaches past the file's ``size``."""

@@ -30,6 +30,7 @@ from inspector.core.formats.base import (
     open_regular,
     shape_problem,
     zip_member_offset,
+    zip_sidecars,
 )
 
 #: Largest member accepted, whatever its compression.
@@ -230,9 +231,7 @@ def open_npz_model(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: 
         refs.append(TensorRef(tensor, dt, tuple(shape), path, start, info.compress_size, file_id=file_id, inline=data))
     if inflated:
         notes["npz.inflated_bytes"] = str(inflated)
-    comment = zf.comment
-    if len(comment) >= 256:
-        hidden.append(Hidden("member", "the archive's comment", len(comment), path, -1, comment[:HIDDEN_SAMPLE]))
+    hidden += zip_sidecars(zf, f, path)
     return ModelFile(
         path=path,
         format="npz",

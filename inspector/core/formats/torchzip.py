@@ -38,6 +38,7 @@ from inspector.core.formats.base import (
     file_identity,
     open_regular,
     zip_member_offset,
+    zip_sidecars,
 )
 from inspector.core.formats.torch_pickle import (
     LEGACY_MAGIC,
@@ -474,9 +475,7 @@ def _open_zip(zf: zipfile.ZipFile, f: Any, path: Path, size: int, file_id: tuple
             and i.filename[len(prefix) :] not in known
             and not (code and i.filename.startswith((prefix + "code/", prefix + "constants/")))
         ]
-        comment = zf.comment
-        if len(comment) >= 256:  # the archive's comment: any bytes, kept by every zip tool, read by none of torch
-            hidden.append(Hidden("member", "the archive's comment", len(comment), path, -1, comment[:HIDDEN_SAMPLE]))
+        hidden += zip_sidecars(zf, f, path)
         if code:
             notes["torchscript.code_files"] = str(len(code))
         model = _build(
@@ -635,6 +634,7 @@ def _open_package(
         and not (n[len(prefix) :].startswith(".data/ts_code/code/") and n.endswith((".py", ".debug_pkl")))
     ]
     hidden += after
+    hidden += zip_sidecars(zf, f, path)
     notes = {"torch_package.pickles": brief([p[len(prefix) :] for p in pickles], 1000)}
     if sources:
         notes["torch_package.source_files"] = str(len(sources))
