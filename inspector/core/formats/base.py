@@ -14,6 +14,7 @@ import os
 import stat
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
@@ -296,7 +297,9 @@ _RECOPY_ZIP = "The file is damaged or truncated; copy it again from its source"
 
 #: Extra-field header ids that zip writers fill with their own metadata, and the most bytes each holds: zip64 sizes,
 #: NTFS times, extended timestamps, Unix owners (three forms), PKWARE Unix, WinZip AES, a JAR's marker. Kept as they
-#: are; so is PyTorch's alignment padding ("FB", 0x4246) while it is one repeated byte ('Z').
+#: are, once each in a block; so is PyTorch's alignment padding ("FB", 0x4246) while it is one repeated byte ('Z'),
+#: Android's zipalign padding (0xD935: an alignment, then zeros), and Info-ZIP's Unicode path and comment (0x7075,
+#: 0x6375: version 1, the CRC-32 of the header's name, then that name in UTF-8).
 _ZIP_EXTRA_KNOWN = {
     0x0001: 32,
     0x000A: 36,
@@ -309,21 +312,45 @@ _ZIP_EXTRA_KNOWN = {
     0xCAFE: 0,
 }
 _ZIP_PADDING = 0x4246
+#: Bytes of writers' own fields a member may carry on average (central and local: zip64 sizes, times and owners
+#: take about 100); beyond it, in all, they are judged with the rest.
+ZIP_WRITER_BYTES = 128
+_ZIP_ALIGN = 0xD935
+_ZIP_UNICODE = (0x7075, 0x6375)
 
 
-def _odd_extra(extra: bytes) -> bytes:
-    """The bytes of a zip extra field that no writer's metadata explains (see :data:`_ZIP_EXTRA_KNOWN`): fields of
-    other ids, known ids past their size, padding of more than one byte value, and a tail that is no field."""
+def _writer_field(hid: int, data: bytes, name: bytes) -> bool:
+    """Whether one extra field is a zip writer's own (see :data:`_ZIP_EXTRA_KNOWN`)."""
+    if hid == _ZIP_PADDING:
+        return len(set(data)) <= 1
+    if hid == _ZIP_ALIGN:
+        return not any(data[2:])
+    if hid in _ZIP_UNICODE:
+        if len(data) < 5 or data[0] != 1 or int.from_bytes(data[1:5], "little") != zlib.crc32(name):
+            return False
+        try:
+            data[5:].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+    return hid in _ZIP_EXTRA_KNOWN and len(data) <= _ZIP_EXTRA_KNOWN[hid]
+
+
+def _odd_extra(extra: bytes, name: bytes = b"") -> bytes:
+    """The bytes of a zip extra field that no writer's metadata explains: fields of other ids, a known id past its
+    size or repeated in the block, padding of more than one byte value, a Unicode name that is not the header's
+    (``name``: its raw name), and a tail that is no field."""
     out = bytearray()
+    seen: set[int] = set()
     i = 0
     while i + 4 <= len(extra):
         hid, n = struct.unpack_from("<HH", extra, i)
         data = extra[i + 4 : i + 4 + n]
         if len(data) < n:
             break
-        padding = hid == _ZIP_PADDING and len(set(data)) <= 1
-        if not padding and not (hid in _ZIP_EXTRA_KNOWN and n <= _ZIP_EXTRA_KNOWN[hid]):
+        if hid in seen or not _writer_field(hid, data, name):
             out += data
+        seen.add(hid)
         i += 4 + n
     out += extra[i:]
     return bytes(out)
@@ -331,24 +358,41 @@ def _odd_extra(extra: bytes) -> bytes:
 
 def zip_sidecars(zf: zipfile.ZipFile, f: Any, path: Path) -> list[Hidden]:
     """The bytes a zip archive carries beside its members, which every zip tool keeps and no model loader reads: the
-    archive's comment (from 256 bytes), and its members' comments and extra fields (central and local) that no
-    writer's metadata explains, joined."""
+    archive's comment (from 256 bytes), and its members' comments and extra fields (central and local: each local
+    header once) that no writer's metadata explains, joined."""
     out = []
     comment = zf.comment
     if len(comment) >= 256:
         out.append(Hidden("member", "the archive's comment", len(comment), path, -1, comment[:HIDDEN_SAMPLE]))
+    try:
+        file_size = os.fstat(f.fileno()).st_size
+    except (OSError, AttributeError, ValueError):
+        file_size = 0
     odd = bytearray()
-    size = 0
+    size = known = members = 0
+    headers: set[int] = set()
     for info in zf.infolist():
-        parts = [info.comment, _odd_extra(info.extra)]
-        f.seek(info.header_offset)
-        raw = f.read(_ZIP_LOCAL_HEADER.size)
-        if len(raw) == _ZIP_LOCAL_HEADER.size and raw[:4] == b"PK\x03\x04":
-            _, name_len, extra_len = _ZIP_LOCAL_HEADER.unpack(raw)
-            f.seek(info.header_offset + _ZIP_LOCAL_HEADER.size + name_len)
-            local = f.read(extra_len)
-            if local != info.extra:
-                parts.append(_odd_extra(local))
+        raw_name = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
+        parts = [info.comment, _odd_extra(info.extra, raw_name)]
+        extras = [info.extra]
+        at = info.header_offset
+        if at not in headers and 0 <= at <= file_size - _ZIP_LOCAL_HEADER.size:
+            headers.add(at)
+            f.seek(at)
+            raw = f.read(_ZIP_LOCAL_HEADER.size)
+            if len(raw) == _ZIP_LOCAL_HEADER.size and raw[:4] == b"PK\x03\x04":
+                _, name_len, extra_len = _ZIP_LOCAL_HEADER.unpack(raw)
+                f.seek(at + _ZIP_LOCAL_HEADER.size + name_len)
+                local = f.read(extra_len)
+                if local != info.extra:
+                    parts.append(_odd_extra(local, raw_name))
+                    extras.append(local)
+        # writers' own fields take some bytes a member; past that allowance, in all, they are judged too
+        known += sum(len(e) for e in extras) - sum(len(x) for x in parts[1:])
+        members += 1
+        if known > ZIP_WRITER_BYTES * members:
+            parts += extras
+            known = ZIP_WRITER_BYTES * members
         for part in parts:
             size += len(part)
             if len(odd) < HIDDEN_SAMPLE:

@@ -196,11 +196,29 @@ HIDDEN_VALUE_BYTES = 1024
 #: Numeric arrays from this many bytes (and under :data:`HIDDEN_VALUE_BYTES`) are judged joined, all of a file's
 #: together (a rope section list or an image mean is a few numbers).
 SMALL_ARRAY_BYTES = 64
-#: A BPE tokenizer's merges: pairs of tokens, ``"a b"``, each read merged (a blob cut into halves joins again,
-#: and is a run of one line length that the encoded-text search finds; real merges vary in length).
+#: A BPE tokenizer's merges: pairs of tokens, ``"a b"``. When most of them look like pieces of base64, they are read
+#: joined with no separator at all, so a blob cut into pieces of any length is one run again for the encoded-text
+#: search; real merges hold the tokenizer's own word pieces (lower case mostly, 'Ġ' and '▁' for spaces).
 MERGES = "tokenizer.ggml.merges"
 #: Keys whose big numeric arrays are the tokenizer's own (scores, token types): their strings are still judged.
 _TOKENIZER_ARRAYS = ("tokenizer.ggml.scores", "tokenizer.ggml.token_type")
+
+
+def _pieces_of_a_blob(merges: list[str]) -> bool:
+    """Whether most merges, their spaces taken out, are 16 characters or more of upper and lower case and digits
+    (pieces of base64); a tokenizer's merges are word pieces, mostly lower case, and stay as they are."""
+
+    def piece(m: str) -> bool:
+        t = "".join(m.split())
+        return (
+            len(t) >= 16
+            and t.isascii()
+            and any(c.isupper() for c in t)
+            and any(c.islower() for c in t)
+            and any(c.isdigit() for c in t)
+        )
+
+    return len(merges) > 0 and sum(map(piece, merges)) >= 0.5 * len(merges)
 
 
 def _value_region(
@@ -216,9 +234,11 @@ def _value_region(
         f.seek(r.pos)
         return Hidden("field", where, n - 8, path, -1, data)
     if sink:  # an array of strings (a vocabulary): its text
-        if key == MERGES:  # "a b" pairs: each merged as the tokenizer merges it, so halves of a blob join again
-            sink = [m.replace(" ", "", 1) for m in sink]
-            where += " (each pair merged)"
+        if key == MERGES and _pieces_of_a_blob(sink):  # read joined, with no separator: the pieces are one run again
+            text = "".join("".join(m.split()) for m in sink)
+            return Hidden(
+                "field", where + " (joined)", n, path, -1, text.encode("utf-8", "surrogatepass")[:HIDDEN_SAMPLE]
+            )
         return Hidden("field", where, n, path, -1, "\n".join(sink).encode("utf-8", "surrogatepass")[:HIDDEN_SAMPLE])
     if key in _TOKENIZER_ARRAYS and _tokenizer_numbers(f, key, start, r.pos):
         return None  # the tokenizer's own numbers, and they look it

@@ -49,7 +49,7 @@ _NOT_PAIR = re.compile(rb"[0-9a-fA-F]{3,}|(?<![0-9a-fA-F])[0-9a-fA-F](?![0-9a-fA
 _WHITESPACE = b" \t\r\n\x0b\x0c"
 #: Lines of one length a wrapped base64 block has at least (the last one aside), and their lengths.
 WRAPPED_LINES = 8
-WRAPPED_WIDTH = (24, 1024)
+WRAPPED_WIDTH = (40, 1024)
 
 _PRINTABLE = np.zeros(256, dtype=bool)
 _PRINTABLE[32:127] = True
@@ -178,7 +178,7 @@ def _known_blobs(head: bytes) -> bytes:
 
 
 def _wrapped(body: bytes) -> list[bytes]:
-    """Blocks of base64 wrapped into lines: at least :data:`WRAPPED_LINES` consecutive lines of one length (24
+    """Blocks of base64 wrapped into lines: at least :data:`WRAPPED_LINES` consecutive lines of one length (40
     to 1,024 characters), then a last line no longer, joined; a list of hex digests (one a line) is no block."""
     out: list[bytes] = []
     block: list[bytes] = []

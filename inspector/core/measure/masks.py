@@ -4,8 +4,8 @@ the judge: a mask is room for one bit an element, and its values alone say nothi
 A second read of each such tensor (bounded, as the other second reads are), with the weight it masks where one of
 its shape sits beside it, gives four figures. A tensor of two axes or more is read a row (a unit's weights, along
 the first axis) at a time when its rows hold 16 to 4M elements; its rows all 0 or all 1 (units pruned whole) are
-counted and left out of the bits, and each other row is packed on its own (its last ``row % 8`` bits dropped).
-Other tensors are packed straight through.
+counted and left out of the bits, which are packed straight through the other rows. Other tensors are packed
+straight through.
 
 - ``mask_bits``: counts of the 256 values of every 8 consecutive elements taken as bits (the upper value: 1, the
   first element the highest bit, as ``np.packbits`` packs them). How pruning makes masks leaves its mark on them:
@@ -14,8 +14,9 @@ Other tensors are packed straight through.
   text's bits written one an element do none of these.
 - ``mask_window`` (``mask_window_at``): the same counts over the window of 32,768 of those bits (windows every
   16,384) farthest from a chain of bits: a payload written into part of a mask is judged where it is.
-- ``mask_rows``: rows along the first axis, and how many are all 0, all 1 or equal to the row before: pruning
-  whole input channels or kernel taps repeats one row in every unit, which no chain of bits describes.
+- ``mask_rows``: rows along the first axis, how many are not all one value, and how many of those equal the one
+  before them: pruning whole input channels or kernel taps repeats one row in every unit, which no chain of bits
+  describes.
 - ``mask_magnitudes``: for a 0/1 mask beside a weight of its shape (``X_mask`` beside ``X_orig``, as
   ``torch.nn.utils.prune`` saves them, or beside ``X``): the largest magnitude among the weights it drops and the
   smallest among those it keeps, over its rows not pruned whole. A magnitude-pruning mask drops the smallest
@@ -102,7 +103,7 @@ class MaskBits:
     """What :func:`mask_bits` measures of a two-valued tensor (see the module's text)."""
 
     counts: tuple[int, ...]
-    rows: tuple[int, ...]  # (rows, rows alike), or ()
+    rows: tuple[int, ...]  # (rows, rows not all one value, of those the ones equal to the one before), or ()
     window: tuple[int, ...]  # the counts of the window farthest from a chain of bits, or () under two windows
     window_at: int  # its first bit, counted in the bits judged
     magnitudes: tuple[float, ...]  # (largest |w| dropped, smallest |w| kept), or ()
@@ -158,7 +159,7 @@ def mask_bits(
     windows = _Windows()
     carry = np.zeros(0, dtype=bool)
     prev: Optional[np.ndarray] = None
-    rows = alike = 0
+    rows = lives = alike = 0
     dropped, kept = -math.inf, math.inf
     unaligned = False
     for m in ms:
@@ -172,25 +173,26 @@ def mask_bits(
             block = bits.reshape(-1, row)
             ones = np.count_nonzero(block, axis=1)
             whole = (ones == 0) | (ones == row)
-            same = np.zeros(block.shape[0], dtype=bool)
-            same[1:] = (block[1:] == block[:-1]).all(axis=1)
-            if prev is not None:
-                same[0] = bool(np.array_equal(block[0], prev))
-            prev = block[-1].copy()
             rows += block.shape[0]
-            alike += int(np.count_nonzero(same | whole))
             live = block[~whole]
-            b = np.packbits(live[:, : row - row % 8], axis=1).reshape(-1)
+            if live.shape[0]:  # each row not pruned whole, against the one before it that was not either
+                same = np.zeros(live.shape[0], dtype=bool)
+                same[1:] = (live[1:] == live[:-1]).all(axis=1)
+                if prev is not None:
+                    same[0] = bool(np.array_equal(live[0], prev))
+                prev = live[-1].copy()
+                lives += live.shape[0]
+                alike += int(np.count_nonzero(same))
+            stream = live.reshape(-1)  # the rows kept, joined: bits packed straight through them
             if a is not None:
-                a, keep = a.reshape(-1, row)[~whole].reshape(-1), live.reshape(-1)
-            else:
-                keep = live.reshape(-1)
+                a = a.reshape(-1, row)[~whole].reshape(-1)
         else:
-            joined = np.concatenate([carry, bits]) if carry.size else bits
-            cut = joined.size - joined.size % 8
-            b = np.packbits(joined[:cut])
-            carry = joined[cut:].copy()
-            keep = bits
+            stream = bits
+        keep = stream
+        joined = np.concatenate([carry, stream]) if carry.size else stream
+        cut = joined.size - joined.size % 8
+        b = np.packbits(joined[:cut])
+        carry = joined[cut:].copy()
         if a is not None and a.size:
             drop, held = a[~keep], a[keep]
             drop, held = drop[~np.isnan(drop)], held[~np.isnan(held)]
@@ -203,7 +205,7 @@ def mask_bits(
     window, at = windows.result()
     return MaskBits(
         tuple(int(c) for c in counts),
-        (rows, alike) if by_rows else (),
+        (rows, lives, alike) if by_rows else (),
         window,
         at,
         (dropped, kept) if weight is not None and not unaligned else (),

@@ -99,7 +99,8 @@ class TensorScan:
     #: element (``masks.WINDOW_BYTES``)
     mask_window: tuple[int, ...] = ()
     mask_window_at: int = 0
-    #: such a tensor of two axes or more: (rows along the first axis, rows all 0, all 1 or equal to the one before)
+    #: such a tensor of two axes or more: (rows along the first axis, rows not all one value, of those the ones
+    #: equal to the one before them)
     mask_rows: tuple[int, ...] = ()
     #: such a tensor beside a float weight of its shape: (largest |w| it drops, smallest |w| it keeps); ``()``
     mask_magnitudes: tuple[float, ...] = ()
@@ -151,7 +152,7 @@ def tensor_from_json(d: Mapping[str, Any]) -> TensorScan:
         mask_bits=_counts(d.get("mask_bits"), "mask_bits", (0, 256)),
         mask_window=window,
         mask_window_at=window_at,
-        mask_rows=_counts(d.get("mask_rows"), "mask_rows", (0, 2)),
+        mask_rows=_counts(d.get("mask_rows"), "mask_rows", (0, 3)),
         mask_magnitudes=_magnitudes(d.get("mask_magnitudes")),
     )
 

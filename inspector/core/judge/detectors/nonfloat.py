@@ -355,8 +355,8 @@ def mask_verdict(t: Any) -> Optional[tuple[str, Optional[str]]]:
     Its bytes of bits (the rows pruned whole left out), whole or in its worst window, are judged against a chain of
     bits each drawn given the one before (:func:`~.measure.masks.divergence`, from :data:`MASK_DIVERGENCE`). Not
     held against it: bytes that have a form of their own (runs, N:4 groups: :func:`_by_form`, the whole and the
-    window each), rows that all repeat the row before (input channels or kernel taps pruned; one in a hundred may
-    not). A mask that drops exactly the smallest weights of the weight beside it (magnitude pruning) is judged
+    window each), rows kept (two or more) that all repeat the one kept before them (input channels or kernel taps
+    pruned; the first, and one in a hundred more, may not). A mask that drops exactly the smallest weights of the weight beside it (magnitude pruning) is judged
     from :data:`MASK_DIVERGENCE_EXPLAINED` and is a warning at most; so is one with no weight beside it that shows
     what it drops (none, or the masked product: magnitude pruning of 3-tap kernels or an STFT basis reads 1.0-1.5
     from the bits alone)."""
@@ -365,8 +365,8 @@ def mask_verdict(t: Any) -> Optional[tuple[str, Optional[str]]]:
         return None
     c = np.asarray(counts, dtype=np.int64)
     rows = tuple(getattr(t, "mask_rows", ()) or ())
-    if len(rows) == 2 and rows[0] > 1 and rows[0] - rows[1] <= max(1, rows[0] // 100):
-        return None  # whole input channels or kernel taps pruned: every unit's row repeats the one before
+    if len(rows) == 3 and rows[1] >= 2 and rows[1] - rows[2] <= 1 + rows[1] // 100:
+        return None  # whole input channels or kernel taps pruned: every unit kept repeats the one before
     mags = tuple(getattr(t, "mask_magnitudes", ()) or ())
     # the weight beside it tells what the mask drops unless it is the masked product (zero wherever it drops)
     informative = len(mags) == 2 and mags[0] > 0
