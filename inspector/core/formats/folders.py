@@ -160,7 +160,8 @@ MAX_TRAINING_FILES = 32
 
 
 def _training_unopened(f: Path, st: Any) -> Hidden:
-    where = f"{TRAINING_STATE}{clean_text(f.name)[:200]!r} beside the model (not read: over {MAX_TRAINING_FILES} such files)"
+    name = clean_text(f.name)[:200]
+    where = f"{TRAINING_STATE}{name!r} beside the model (not read: over {MAX_TRAINING_FILES} such files)"
     ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     return Hidden("file", where, st.st_size, f, -1, None, ident, role=TRAINING_UNREAD)
 

@@ -161,7 +161,7 @@ def mask_bits(
     prev: Optional[np.ndarray] = None
     rows = lives = alike = 0
     dropped, kept = -math.inf, math.inf
-    unaligned = False
+    unaligned = ragged = False
     for m in ms:
         bits = widen(m, ref.dtype).reshape(-1) != low
         a = None
@@ -169,6 +169,8 @@ def mask_bits(
             a = np.abs(widen(next(ws, np.zeros(0)), weight.dtype).reshape(-1).astype(np.float64))
             if a.size != bits.size:  # reads that do not line up (a block-quantised weight): no magnitudes
                 a, ws, unaligned = None, None, True
+        if by_rows and bits.size % row:  # a read that is not whole rows (a block-quantised mask): no row figures
+            by_rows, ragged = False, True
         if by_rows:
             block = bits.reshape(-1, row)
             ones = np.count_nonzero(block, axis=1)
@@ -205,7 +207,7 @@ def mask_bits(
     window, at = windows.result()
     return MaskBits(
         tuple(int(c) for c in counts),
-        (rows, lives, alike) if by_rows else (),
+        (rows, lives, alike) if by_rows and not ragged else (),
         window,
         at,
         (dropped, kept) if weight is not None and not unaligned else (),
@@ -230,8 +232,9 @@ def partner(t: Any, by_name: dict[str, Any]) -> Optional[Any]:
 def with_masks(
     model: ModelFile, tensors: Sequence[Any], budget: int, cancel: Optional[CancelToken] = None
 ) -> tuple[tuple[Any, ...], int]:
-    """The tensors, those holding only 0 and 1 given their ``mask_bits`` (and ``mask_magnitudes`` where a weight
-    of their shape sits beside them), within ``budget`` bytes read; returns the tensors and the budget left."""
+    """The tensors, those holding two values only given their ``mask_bits``, ``mask_window`` and ``mask_rows`` (and,
+    for a 0/1 mask beside a weight of its shape, ``mask_magnitudes``), within ``budget`` bytes read; returns the
+    tensors and the budget left."""
     by_name = {t.name: t for t in tensors}
     out = []
     for t in tensors:

@@ -356,10 +356,10 @@ def mask_verdict(t: Any) -> Optional[tuple[str, Optional[str]]]:
     bits each drawn given the one before (:func:`~.measure.masks.divergence`, from :data:`MASK_DIVERGENCE`). Not
     held against it: bytes that have a form of their own (runs, N:4 groups: :func:`_by_form`, the whole and the
     window each), rows kept (two or more) that all repeat the one kept before them (input channels or kernel taps
-    pruned; the first, and one in a hundred more, may not). A mask that drops exactly the smallest weights of the weight beside it (magnitude pruning) is judged
-    from :data:`MASK_DIVERGENCE_EXPLAINED` and is a warning at most; so is one with no weight beside it that shows
-    what it drops (none, or the masked product: magnitude pruning of 3-tap kernels or an STFT basis reads 1.0-1.5
-    from the bits alone)."""
+    pruned; the first, and one in a hundred more, may not). A mask that drops exactly the smallest weights of the
+    weight beside it (magnitude pruning) is judged from :data:`MASK_DIVERGENCE_EXPLAINED` and is a warning at most;
+    so is one with no weight beside it that shows what it drops (none, or the masked product: magnitude pruning of
+    3-tap kernels or an STFT basis reads 1.0-1.5 from the bits alone)."""
     counts = tuple(getattr(t, "mask_bits", ()) or ())
     if len(counts) != 256:
         return None
@@ -384,7 +384,8 @@ def mask_verdict(t: Any) -> Optional[tuple[str, Optional[str]]]:
     if not (math.isfinite(d) and d >= threshold):
         return None
     why = (
-        f"though it drops exactly the smallest weights beside it (magnitude pruning reads under {MASK_DIVERGENCE_EXPLAINED:g})"
+        "though it drops exactly the smallest weights beside it (magnitude pruning reads under "
+        f"{MASK_DIVERGENCE_EXPLAINED:g})"
         if explained
         else f"random and magnitude pruning, whole rows and N:M groups read under {MASK_DIVERGENCE:g}"
     )
