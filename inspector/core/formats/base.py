@@ -171,6 +171,21 @@ class Threat:
 #: How the regions and calls of a training-state file beside the model (``optimizer.pt``, ``rng_state.pth``) are
 #: named: ``"training-state file 'NAME' beside the model: ..."``.
 TRAINING_STATE = "training-state file "
+BESIDE = " beside the model"
+
+
+def training_label(name: str) -> str:
+    """How a training-state file beside the model is named in regions and calls (see :data:`TRAINING_STATE`)."""
+    return f"{TRAINING_STATE}{clean_text(name)[:200]!r}{BESIDE}"
+
+
+def training_file_of(where: str) -> str:
+    """The :func:`training_label` a region's or a call's ``where`` starts with (the name may hold any character, a
+    colon among them)."""
+    head, sep, _ = where.partition(BESIDE)
+    return (head + sep)[:300]
+
+
 #: The role of a training-state file the reader refused: judged whole as bytes, and what its pickle would run on
 #: load is unknown (the code-on-load family cannot rule it out).
 TRAINING_UNREAD = "training-unread"

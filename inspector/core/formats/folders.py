@@ -17,7 +17,6 @@ from typing import Any, Optional
 
 from inspector.core.errors import InspectorError, MalformedFileError, UnsupportedFormatError
 from inspector.core.formats.base import (
-    TRAINING_STATE,
     TRAINING_UNREAD,
     Hidden,
     ModelFile,
@@ -25,6 +24,7 @@ from inspector.core.formats.base import (
     clean_text,
     index_extras,
     open_regular,
+    training_label,
 )
 from inspector.core.formats.values import text_values
 
@@ -160,8 +160,7 @@ MAX_TRAINING_FILES = 32
 
 
 def _training_unopened(f: Path, st: Any) -> Hidden:
-    name = clean_text(f.name)[:200]
-    where = f"{TRAINING_STATE}{name!r} beside the model (not read: over {MAX_TRAINING_FILES} such files)"
+    where = f"{training_label(f.name)} (not read: over {MAX_TRAINING_FILES} such files)"
     ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     return Hidden("file", where, st.st_size, f, -1, None, ident, role=TRAINING_UNREAD)
 
@@ -175,7 +174,7 @@ def training_state(f: Path) -> tuple[list[Hidden], list[Threat]]:
     says how many there are and that the file opens on its own. A file the reader refuses is judged whole, as bytes."""
     from inspector.core.formats.model_file import open_model
 
-    label = f"{TRAINING_STATE}{clean_text(f.name)[:200]!r} beside the model"
+    label = training_label(f.name)
     try:
         st = f.stat()
         ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from inspector.core.formats.base import TRAINING_STATE
+from inspector.core.formats.base import TRAINING_STATE, training_file_of
 from inspector.core.judge.findings import Finding
 
 NAME = "code-execution"
@@ -56,22 +56,12 @@ def _torchscript(t: Any) -> Finding:
     )
 
 
-def _training_file(where: str) -> str:
-    """``"training-state file 'NAME' beside the model"`` out of a region's or a call's ``where`` (the name may hold
-    any character, a colon among them)."""
-    head, sep, _ = where.partition(_BESIDE)
-    return (head + sep)[:300]
-
-
-_BESIDE = " beside the model"
-
-
 def _class_code(t: Any) -> Finding:
     classes = [str(x)[:200] for x in list(_field(t, "listing", ()) or ())[:16]]
     shown = ", ".join(classes[:6]) + (f" and {len(classes) - 6} more" if len(classes) > 6 else "")
     where = str(_field(t, "where", ""))
     if where.startswith(TRAINING_STATE):  # training arguments or a scheduler pickled whole, beside the model
-        source = _training_file(where)
+        source = training_file_of(where)
         message = (
             f"{source}: pickled objects, not plain values: torch.load (pickle.load) would import the packages of "
             f"{shown} and rebuild them with their code (code installed beside the loader, not code in the file); "
@@ -142,7 +132,7 @@ def detect(threats: Iterable[Any]) -> list[Finding]:
     for t in threats:
         where = str(_field(t, "where", ""))
         if _field(t, "call", "") == "class-code":
-            classes.setdefault(_training_file(where) if where.startswith(TRAINING_STATE) else "", t)
+            classes.setdefault(training_file_of(where) if where.startswith(TRAINING_STATE) else "", t)
     out += [_class_code(t) for t in list(classes.values())[:MAX_FINDINGS]]
     out += [_package(t) for t in threats if str(_field(t, "call", "")).startswith("package")][:1]
     for i, t in enumerate(items[:MAX_FINDINGS]):
